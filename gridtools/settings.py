@@ -1,0 +1,59 @@
+"""Defaults used across gridtools, in one place.
+
+Change a value here (or on the module at run time, as with ``osmnx.settings``) rather than
+scattering constants through the code::
+
+    import gridtools.settings as settings
+    settings.min_pop = 800
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+#: Band of residents per management grid (inclusive).  The national practice is 1,000-1,500
+#: residents (about 300 households) per unit grid.
+min_pop: int = 1000
+max_pop: int = 1500
+
+#: Population the partitioner aims for when choosing how many grids a piece gets; the
+#: count is then clipped to the arithmetically feasible range [ceil(P/max), floor(P/min)].
+target_pop: int | None = None  # None: midpoint of the band
+
+#: Widths of the levels of the default 17-digit grid code: county (GB/T 2260), town/street,
+#: village/community, grid serial, sub-grid (00 = the whole grid).  The first 15 digits are
+#: the unit-grid code used by digital city-management systems.
+code_layout: tuple[int, ...] = (6, 3, 3, 3, 2)
+
+#: Two polygons closer than this many metres are treated as neighbours.  Census blocks are
+#: often simplified, leaving hairline gaps between blocks that really do touch.
+adjacency_tolerance_m: float = 1.0
+
+#: OSM highway / railway / waterway values treated as *major* barriers: grids do not cross
+#: them unless a piece would otherwise have no feasible grid count.
+major_barrier_tags: dict[str, tuple[str, ...]] = {
+    "highway": ("motorway", "trunk", "primary", "motorway_link", "trunk_link"),
+    "railway": ("rail", "light_rail", "subway"),
+    "waterway": ("river", "canal"),
+}
+
+#: Default residential share and storey height used by the dasymetric building estimate.
+residential_share: float = 1.0
+storey_height_m: float = 3.0
+
+#: Worker processes for partitioning independent pieces; None means every local core.
+n_jobs: int | None = None
+
+#: Where caches (road networks, etc.) live.
+cache_dir: Path = Path(os.environ.get("GRIDTOOLS_CACHE", Path.home() / ".cache" / "gridtools"))
+
+#: Fixed seed so a partition is reproducible; pass ``random_state`` to change it.
+random_state: int = 0
+
+
+def band_target(min_pop_: int | None = None, max_pop_: int | None = None) -> float:
+    """Population a grid aims for: ``target_pop`` if set, else the middle of the band."""
+    lo = min_pop if min_pop_ is None else min_pop_
+    hi = max_pop if max_pop_ is None else max_pop_
+    return float(target_pop) if target_pop is not None else (lo + hi) / 2.0
