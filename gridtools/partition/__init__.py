@@ -1,0 +1,10 @@
+"""Population-balanced partitioning of units into management grids.
+
+- :func:`partition` cuts units into contiguous grids of ``min_pop``-``max_pop`` residents;
+- :func:`rebalance` redraws existing grids after the population changed, touching few grids.
+"""
+
+from gridtools.partition.core import PartitionResult, partition
+from gridtools.partition.rebalance import RebalanceResult, rebalance
+
+__all__ = ["PartitionResult", "RebalanceResult", "partition", "rebalance"]

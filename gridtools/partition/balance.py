@@ -1,0 +1,575 @@
+"""Cut one connected piece into contiguous parts whose populations lie in a band.
+
+The route (see ``docs/partition.md``):
+
+1. **METIS k-way** (pymetis) with vertex weights = population, edge weights = shared boundary
+   length, and METIS's contiguity option.  It is fast (about 1 s for 40,000 units) and nearly
+   balanced, but it does not know a *floor*, and it misses the band on lumpy data.
+2. **Contiguity fix**: any stray fragment of a part joins the neighbouring part it shares most
+   boundary with.
+3. **Repair** of the parts still outside ``[lo, hi]``:
+   a. *boundary moves*: hand a single boundary unit to (or take one from) a neighbouring part
+      when both parts stay contiguous and in band; this changes very few residents, which is
+      what a redraw needs;
+   b. *local re-split* (ReCom-style): merge the bad part with one or two neighbours and cut the
+      union again along a random spanning tree, choosing among the tree edges whose removal
+      leaves both sides in range the one with the shortest cut.  Tree cuts always give
+      contiguous parts.
+
+Everything here works on a local CSR graph (``indptr``, ``indices``, per-entry weights) and
+plain numpy arrays, so a piece can be shipped to a worker process unchanged.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import networkx as nx
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.csgraph import breadth_first_order, connected_components, minimum_spanning_tree
+
+
+#: Pieces up to this many units may be re-cut whole when local repair is stuck; beyond it the
+#: Python loops of a spanning-tree cut cost more than they are likely to win.
+_WHOLE_RECUT_MAX_UNITS = 3000
+
+
+@dataclass(frozen=True)
+class Band:
+    """Inclusive population band of a grid and the population to aim for."""
+
+    lo: float
+    hi: float
+    target: float
+
+    def contains(self, pop):
+        """True where ``pop`` lies inside the band."""
+        return (pop >= self.lo) & (pop <= self.hi)
+
+
+def feasible_counts(total: float, band: Band) -> tuple[int, int]:
+    """Range of grid counts that can hold ``total`` residents with every grid in band.
+
+    Returns ``(kmin, kmax)``; the range is empty when ``kmin > kmax``.
+
+    Examples
+    --------
+    >>> feasible_counts(2600, Band(1000, 1500, 1250))
+    (2, 2)
+    >>> feasible_counts(1700, Band(1000, 1500, 1250))   # 1500 < P < 2000: no count fits
+    (2, 1)
+    """
+    return math.ceil(total / band.hi - 1e-9), math.floor(total / band.lo + 1e-9)
+
+
+def choose_count(total: float, band: Band) -> int:
+    """Number of grids for a piece: the feasible count nearest ``total / target`` (>= 1)."""
+    kmin, kmax = feasible_counts(total, band)
+    ideal = max(1, round(total / band.target))
+    if kmin > kmax:
+        return ideal
+    return int(min(max(ideal, kmin), kmax))
+
+
+@dataclass
+class PieceGraph:
+    """A connected piece as a local symmetric CSR graph.
+
+    ``length`` holds the shared-boundary length of each CSR entry (used to keep cuts short);
+    ``metis_weight`` the integer edge weight METIS minimises (lengths, lowered on soft barriers).
+    """
+
+    indptr: np.ndarray
+    indices: np.ndarray
+    length: np.ndarray
+    metis_weight: np.ndarray
+    pop: np.ndarray
+
+    @classmethod
+    def from_matrices(cls, lengths: sp.csr_matrix, metis_weight: sp.csr_matrix, pop) -> "PieceGraph":
+        """Build from two symmetric CSR matrices with the same sparsity pattern."""
+        lengths, metis_weight = lengths.tocsr(copy=True), metis_weight.tocsr(copy=True)
+        for m in (lengths, metis_weight):
+            m.sum_duplicates()
+            m.sort_indices()
+            m.prune()  # slicing can leave spare capacity beyond indptr[-1]
+        if not (np.array_equal(lengths.indptr, metis_weight.indptr)
+                and np.array_equal(lengths.indices, metis_weight.indices)):
+            raise ValueError("length and METIS weight matrices must share one sparsity pattern")
+        return cls(lengths.indptr.astype(np.int64), lengths.indices.astype(np.int64),
+                   lengths.data.astype(float), np.rint(metis_weight.data).astype(np.int64),
+                   np.asarray(pop, dtype=float))
+
+    @property
+    def n(self) -> int:
+        return len(self.pop)
+
+    def matrix(self) -> sp.csr_matrix:
+        """Shared-length adjacency matrix (cached; treat it as read-only)."""
+        if getattr(self, "_matrix", None) is None:
+            self._matrix = sp.csr_matrix((self.length, self.indices, self.indptr),
+                                         shape=(self.n, self.n))
+        return self._matrix
+
+    def neighbours(self, u: int) -> np.ndarray:
+        return self.indices[self.indptr[u] : self.indptr[u + 1]]
+
+
+@dataclass
+class SplitOutcome:
+    """Labels of a piece plus what the repair had to do."""
+
+    labels: np.ndarray
+    moves: int = 0
+    resplits: int = 0
+    stuck: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------------------------
+# METIS and contiguity
+
+
+def metis_labels(graph: PieceGraph, k: int, band: Band, seed: int = 0) -> np.ndarray:
+    """Initial k-way partition from METIS (contiguous when METIS manages it)."""
+    import pymetis
+
+    if k <= 1 or graph.n <= 1:
+        return np.zeros(graph.n, dtype=np.int64)
+    vweights = np.maximum(np.rint(graph.pop), 0).astype(np.int64)
+    mean = max(vweights.sum() / k, 1.0)
+    # ufactor is the allowed overshoot of the heaviest part over the mean, in 1/1000.  Aim well
+    # inside the ceiling: METIS treats it as a soft limit on lumpy graphs.
+    ufactor = int(np.clip((band.hi / mean - 1.0) * 1000 * 0.6, 5, 500))
+    options = pymetis.Options(ufactor=ufactor, seed=seed, contig=1)
+    try:
+        _, parts = pymetis.part_graph(
+            k, xadj=graph.indptr, adjncy=graph.indices, vweights=vweights,
+            eweights=np.maximum(graph.metis_weight, 1).astype(np.int64), options=options,
+        )
+    except Exception:  # METIS refuses contig on some graphs; fall back to plain k-way
+        options = pymetis.Options(ufactor=ufactor, seed=seed)
+        _, parts = pymetis.part_graph(
+            k, xadj=graph.indptr, adjncy=graph.indices, vweights=vweights,
+            eweights=np.maximum(graph.metis_weight, 1).astype(np.int64), options=options,
+        )
+    return np.asarray(parts, dtype=np.int64)
+
+
+def make_contiguous(graph: PieceGraph, labels: np.ndarray) -> np.ndarray:
+    """Give every stray fragment of a part to the neighbouring part it shares most boundary with.
+
+    The largest fragment (by population, then size) of each part keeps the label.
+    """
+    labels = labels.copy()
+    adj = graph.matrix()
+    for _ in range(100):
+        same = labels[adj.indices] == np.repeat(labels, np.diff(adj.indptr))
+        # copies: eliminate_zeros works in place and must not touch the graph's own arrays
+        inner = sp.csr_matrix((same.astype(float), adj.indices.copy(), adj.indptr.copy()),
+                              shape=adj.shape)
+        inner.eliminate_zeros()
+        n_frag, frag = connected_components(inner, directed=False)
+        frag_label = np.zeros(n_frag, dtype=np.int64)
+        frag_label[frag] = labels
+        if n_frag == len(np.unique(labels)):
+            return labels
+        frag_pop = np.bincount(frag, weights=graph.pop + 1e-6, minlength=n_frag)
+        best = {}
+        for f in np.argsort(-frag_pop, kind="stable"):
+            best.setdefault(frag_label[f], f)
+        strays = [f for f in range(n_frag) if best[frag_label[f]] != f]
+        for f in strays:
+            members = np.flatnonzero(frag == f)
+            rows = adj[members]
+            other = labels[rows.indices]
+            outside = other != frag_label[f]
+            if not outside.any():
+                continue
+            score = np.bincount(other[outside], weights=rows.data[outside] + 1e-9)
+            labels[members] = int(np.argmax(score))
+    return labels
+
+
+# --------------------------------------------------------------------------------------------
+# spanning-tree cuts
+
+
+def _tree_cut(graph: PieceGraph, nodes: np.ndarray, s_lo: float, s_hi: float,
+              rng: np.random.Generator, tries: int, ideal: float | None = None,
+              anchor: int | None = None) -> np.ndarray | None:
+    """Find a connected subset of ``nodes`` with population in ``[s_lo, s_hi]`` whose
+    complement in ``nodes`` is connected too.  Returns a boolean mask over ``nodes``.
+
+    Among the cuts of a random spanning tree, those whose population is nearest ``ideal`` are
+    kept (so the rest stays easy to divide), and of these the one with the shortest boundary.
+    With ``anchor`` (a position in ``nodes``) the piece must contain that node: used to carve
+    out the hardest region first instead of leaving it stranded for the last cut.
+    """
+    sub = graph.matrix()[nodes][:, nodes]
+    lengths = sub.copy()
+    sub_pop = graph.pop[nodes]
+    total = sub_pop.sum()
+    upper = sp.triu(sub, k=1).tocoo()
+    best_mask, best_cut = None, np.inf
+    for _ in range(tries):
+        weights = sp.csr_matrix((rng.random(len(upper.data)) + 1e-3, (upper.row, upper.col)),
+                                shape=sub.shape)
+        tree = minimum_spanning_tree(weights)
+        tree = tree + tree.T
+        root = int(rng.integers(len(nodes))) if anchor is None else int(anchor)
+        order, pred = breadth_first_order(tree, root, directed=False, return_predecessors=True)
+        if len(order) < len(nodes):
+            return None  # not connected: caller's invariant broken
+        below = sub_pop.astype(float).copy()
+        for v in order[:0:-1]:  # leaves first; a Python loop over a few hundred nodes
+            below[pred[v]] += below[v]
+        take_subtree = (below >= s_lo) & (below <= s_hi)
+        take_rest = ((total - below) >= s_lo) & ((total - below) <= s_hi)
+        take_subtree[root] = take_rest[root] = False
+        if anchor is not None:
+            take_subtree[:] = False  # the piece is the side holding the root (the anchor)
+        candidates = np.flatnonzero(take_subtree | take_rest)
+        if len(candidates) == 0:
+            continue
+        if ideal is not None:
+            size = np.where(take_subtree[candidates], below[candidates], total - below[candidates])
+            off = np.abs(size - ideal)
+            candidates = candidates[off <= max(0.04 * ideal, 1.5 * off.min())]
+        for v in rng.permutation(candidates)[:12]:
+            mask = _subtree_mask(order, pred, int(v), len(nodes))
+            if not take_subtree[v]:
+                mask = ~mask
+            cut = _cut_length(lengths, mask)
+            if cut < best_cut:
+                best_mask, best_cut = mask, cut
+        if best_mask is not None:
+            return best_mask
+    return best_mask
+
+
+def _subtree_mask(order: np.ndarray, pred: np.ndarray, v: int, n: int) -> np.ndarray:
+    mask = np.zeros(n, dtype=bool)
+    mask[v] = True
+    start = int(np.flatnonzero(order == v)[0])
+    for u in order[start + 1 :]:  # BFS order: a node comes after its parent
+        if mask[pred[u]]:
+            mask[u] = True
+    return mask
+
+
+def _cut_length(lengths: sp.csr_matrix, mask: np.ndarray) -> float:
+    rows = np.repeat(np.arange(lengths.shape[0]), np.diff(lengths.indptr))
+    crossing = mask[rows] != mask[lengths.indices]
+    return float(lengths.data[crossing].sum())
+
+
+def tree_split(graph: PieceGraph, nodes: np.ndarray, k: int, band: Band,
+               rng: np.random.Generator, tries: int = 30, restarts: int = 4,
+               hard: np.ndarray | None = None) -> np.ndarray | None:
+    """Cut the connected node set ``nodes`` into ``k`` contiguous in-band parts.
+
+    Parameters
+    ----------
+    hard : numpy.ndarray of bool, optional
+        Positions in ``nodes`` of the region that is hard to fit (e.g. the grid being repaired);
+        every other restart starts its first piece there.
+
+    Returns
+    -------
+    numpy.ndarray or None
+        Labels ``0..k-1`` aligned with ``nodes``, or None when no cut was found.
+    """
+    hard_nodes = np.flatnonzero(hard) if hard is not None and hard.any() else None
+    for attempt in range(restarts):  # sequential cuts can strand the last remainder: start over
+        anchor = None
+        if hard_nodes is not None and attempt % 2 == 0:
+            anchor = int(rng.choice(hard_nodes))
+        labels = _sequential_cuts(graph, nodes, k, band, rng, tries, anchor)
+        if labels is not None:
+            return labels
+    return None
+
+
+def _sequential_cuts(graph, nodes, k, band, rng, tries, anchor=None) -> np.ndarray | None:
+    labels = np.full(len(nodes), -1, dtype=np.int64)
+    remaining = np.arange(len(nodes))
+    for part in range(k - 1):
+        total = graph.pop[nodes[remaining]].sum()
+        left = k - part - 1
+        s_lo, s_hi = max(band.lo, total - left * band.hi), min(band.hi, total - left * band.lo)
+        if s_lo > s_hi:
+            return None
+        mask = _tree_cut(graph, nodes[remaining], s_lo, s_hi, rng, tries, ideal=total / (left + 1),
+                         anchor=anchor if part == 0 else None)
+        if mask is None:
+            return None
+        labels[remaining[mask]] = part
+        remaining = remaining[~mask]
+    if not band.contains(graph.pop[nodes[remaining]].sum()):
+        return None
+    labels[remaining] = k - 1
+    return labels
+
+
+# --------------------------------------------------------------------------------------------
+# repair
+
+
+class _Repair:
+    """Mutable state of the repair of one piece's labels."""
+
+    def __init__(self, graph: PieceGraph, labels: np.ndarray, band: Band, rng, allow_recount: bool):
+        self.g, self.band, self.rng = graph, band, rng
+        self.labels = labels.copy()
+        self.allow_recount = allow_recount
+        self.part_pop = np.bincount(self.labels, weights=graph.pop, minlength=self.labels.max() + 1)
+        self.moves = 0
+        self.resplits = 0
+
+    # -- helpers ---------------------------------------------------------------------------
+    def members(self, part: int) -> np.ndarray:
+        return np.flatnonzero(self.labels == part)
+
+    def bad_parts(self) -> np.ndarray:
+        used = np.unique(self.labels)
+        return used[~self.band.contains(self.part_pop[used])]
+
+    def neighbour_parts(self, part: int) -> dict[int, float]:
+        """Adjacent parts with the length of boundary shared with ``part``."""
+        rows = self.g.matrix()[self.members(part)]
+        other = self.labels[rows.indices]
+        outside = other != part
+        shared = np.bincount(other[outside], weights=rows.data[outside] + 1e-9,
+                             minlength=len(self.part_pop))
+        found = np.flatnonzero(shared > 0)
+        return dict(zip(found.tolist(), shared[found].tolist()))
+
+    def _cut_vertices(self, part: int) -> set[int]:
+        nodes = self.members(part)
+        sub = self.g.matrix()[nodes][:, nodes].tocoo()
+        g = nx.Graph()
+        g.add_nodes_from(range(len(nodes)))
+        g.add_edges_from(zip(sub.row.tolist(), sub.col.tolist()))
+        return {int(nodes[a]) for a in nx.articulation_points(g)}
+
+    def _assign(self, unit_or_units, new_part: int):
+        units = np.atleast_1d(unit_or_units)
+        for u in units:
+            old = self.labels[u]
+            self.part_pop[old] -= self.g.pop[u]
+        grow = new_part + 1 - len(self.part_pop)
+        if grow > 0:
+            self.part_pop = np.concatenate([self.part_pop, np.zeros(grow)])
+        self.labels[units] = new_part
+        self.part_pop[new_part] += self.g.pop[units].sum()
+
+    # -- a. boundary moves -----------------------------------------------------------------
+    def move_once(self, part: int) -> bool:
+        """Move one unit across the boundary of ``part`` towards the band; True if moved."""
+        lo, hi = self.band.lo, self.band.hi
+        p_pop = self.part_pop[part]
+        over = p_pop > hi
+        adj = self.g.matrix()
+        best, best_score = None, -np.inf
+        if over:
+            donors, cut = [part], self._cut_vertices(part)
+        else:
+            donors = list(self.neighbour_parts(part))
+            cut = set().union(*(self._cut_vertices(q) for q in donors)) if donors else set()
+        for donor in donors:
+            for u in self.members(donor):
+                pu = self.g.pop[u]
+                if pu <= 0 or u in cut:
+                    continue
+                row = slice(adj.indptr[u], adj.indptr[u + 1])
+                nb_parts, nb_len = self.labels[adj.indices[row]], adj.data[row]
+                if over:
+                    targets = set(nb_parts[nb_parts != part].tolist())
+                else:
+                    targets = {part} if (nb_parts == part).any() else set()
+                for q in targets:
+                    src_after = self.part_pop[donor] - pu
+                    dst_after = self.part_pop[q] + pu
+                    if over:
+                        ok = dst_after <= hi and src_after >= lo - 1e-9 or (
+                            dst_after <= hi and src_after > hi)  # step towards the band
+                    else:
+                        ok = src_after >= lo and dst_after <= hi
+                    if not ok:
+                        continue
+                    # prefer units mostly surrounded by the receiving part (keeps shapes compact)
+                    share = nb_len[nb_parts == q].sum() / max(nb_len.sum(), 1e-9)
+                    closeness = -abs((self.part_pop[part] - pu if over else self.part_pop[part] + pu)
+                                     - self.band.target) / self.band.target
+                    score = share + 0.5 * closeness
+                    if score > best_score:
+                        best, best_score = (u, q), score
+        if best is None:
+            return False
+        self._assign(best[0], best[1])
+        self.moves += 1
+        return True
+
+    # -- b. local re-split -----------------------------------------------------------------
+    def clusters(self, part: int, max_size: int):
+        """Connected clusters of parts containing ``part``, smallest first."""
+        nbrs = sorted(self.neighbour_parts(part).items(), key=lambda kv: -kv[1])
+        seen = set()
+        frontier = [(part,)]
+        for size in range(2, max_size + 1):
+            grown = []
+            for cluster in frontier:
+                around = {}
+                for c in cluster:
+                    for q, s in (nbrs if c == part else self.neighbour_parts(c).items()):
+                        if q not in cluster:
+                            around[q] = around.get(q, 0.0) + s
+                for q, _ in sorted(around.items(), key=lambda kv: -kv[1])[:4]:
+                    key = tuple(sorted(cluster + (q,)))
+                    if key not in seen:
+                        seen.add(key)
+                        grown.append(cluster + (q,))
+            for cluster in grown:
+                yield cluster
+            frontier = grown[:6]
+
+    def resplit(self, part: int, max_size: int = 4, tries: int = 20) -> bool:
+        for cluster in self.clusters(part, max_size):
+            nodes = np.flatnonzero(np.isin(self.labels, cluster))
+            total = self.g.pop[nodes].sum()
+            kmin, kmax = feasible_counts(total, self.band)
+            if kmin > kmax:
+                continue
+            counts = [len(cluster)] if kmin <= len(cluster) <= kmax else []
+            if self.allow_recount or not counts:
+                counts += sorted(range(kmin, kmax + 1), key=lambda k: abs(k - len(cluster)))
+            for k in dict.fromkeys(counts):
+                if k != len(cluster) and not self.allow_recount:
+                    continue
+                sub = tree_split(self.g, nodes, k, self.band, self.rng, tries,
+                                 hard=self.labels[nodes] == part)
+                if sub is None:
+                    continue
+                ids = list(cluster) + [len(self.part_pop) + e for e in range(max(0, k - len(cluster)))]
+                ids = self._match(nodes, sub, ids, cluster)
+                for local in range(k):
+                    self._assign(nodes[sub == local], ids[local])
+                self.resplits += 1
+                return True
+        return False
+
+    def _match(self, nodes, sub, ids, cluster):
+        """Order new parts so each keeps the old label it overlaps most (by population)."""
+        from scipy.optimize import linear_sum_assignment
+
+        k = sub.max() + 1
+        overlap = np.zeros((k, len(cluster)))
+        for a, old in enumerate(cluster):
+            here = self.labels[nodes] == old
+            overlap[:, a] = np.bincount(sub[here], weights=self.g.pop[nodes][here] + 1e-6, minlength=k)
+        rows, cols = linear_sum_assignment(-overlap)
+        out = [None] * k
+        for r, c in zip(rows, cols):
+            out[r] = cluster[c]
+        extra = iter(i for i in ids if i not in cluster)
+        return [o if o is not None else next(extra) for o in out]
+
+    def run(self, max_rounds: int = 50, moves_first: bool = True) -> None:
+        hopeless: set[int] = set()  # no move or re-split helped: leave them, report them
+        for _ in range(max_rounds):
+            bad = [p for p in self.bad_parts() if p not in hopeless]
+            if not bad:
+                break
+            progress = False
+            for part in sorted(bad, key=lambda p: -abs(self.part_pop[p] - self.band.target)):
+                if self.band.contains(self.part_pop[part]) or not (self.labels == part).any():
+                    continue
+                if moves_first:
+                    moved = 0
+                    while moved < 40 and not self.band.contains(self.part_pop[part]) and self.move_once(part):
+                        moved += 1
+                    progress |= moved > 0
+                    if self.band.contains(self.part_pop[part]):
+                        continue
+                if self.resplit(part, max_size=5):
+                    progress = True
+                else:
+                    hopeless.add(part)
+            if not progress:
+                break
+        self.stuck = sorted(p for p in self.bad_parts())
+
+
+def repair(graph: PieceGraph, labels: np.ndarray, band: Band, rng: np.random.Generator,
+           *, allow_recount: bool = True, moves_first: bool = True) -> SplitOutcome:
+    """Bring every part of a contiguous labelling into the band where local changes can.
+
+    Parameters
+    ----------
+    graph : PieceGraph
+    labels : numpy.ndarray of int
+        Part of each unit; every part contiguous.
+    band : Band
+    rng : numpy.random.Generator
+    allow_recount : bool
+        Whether a local re-split may change the number of parts (needed after growth).
+    moves_first : bool
+        Try single-unit boundary moves before re-splitting (fewest residents change grid).
+
+    Returns
+    -------
+    SplitOutcome
+    """
+    state = _Repair(graph, labels, band, rng, allow_recount)
+    state.run(moves_first=moves_first)
+    return SplitOutcome(state.labels, moves=state.moves, resplits=state.resplits,
+                        stuck=len(state.stuck))
+
+
+def split_piece(graph: PieceGraph, k: int, band: Band, seed: int = 0) -> SplitOutcome:
+    """Partition a connected piece into ``k`` contiguous parts, in band wherever feasible.
+
+    Parameters
+    ----------
+    graph : PieceGraph
+        Connected local graph with populations.
+    k : int
+        Number of parts (see :func:`choose_count`).
+    band : Band
+    seed : int
+
+    Returns
+    -------
+    SplitOutcome
+        ``labels`` are ``0..m-1`` (``m`` may differ from ``k`` when the repair had to change the
+        count to reach the band).
+
+    Examples
+    --------
+    A 4 x 4 lattice of 250-resident units cut into grids of 1,000-1,500:
+
+    >>> import scipy.sparse as sp, numpy as np
+    >>> lattice = sp.csr_matrix(nx_grid := __import__("networkx").to_scipy_sparse_array(
+    ...     __import__("networkx").grid_2d_graph(4, 4)))
+    >>> g = PieceGraph(lattice.indptr, lattice.indices, lattice.data.astype(float),
+    ...                lattice.data.astype(np.int64), np.full(16, 250.0))
+    >>> out = split_piece(g, 3, Band(1000, 1500, 1250))
+    >>> sorted(np.bincount(out.labels, weights=g.pop).tolist())
+    [1000.0, 1500.0, 1500.0]
+    """
+    rng = np.random.default_rng(seed)
+    if k <= 1:
+        return SplitOutcome(np.zeros(graph.n, dtype=np.int64))
+    labels = make_contiguous(graph, metis_labels(graph, k, band, seed))
+    outcome = repair(graph, labels, band, rng)
+    if outcome.stuck and graph.n <= _WHOLE_RECUT_MAX_UNITS:
+        # local repair stuck: try cutting the whole (small) piece along spanning trees instead
+        whole = tree_split(graph, np.arange(graph.n), k, band, rng, tries=20, restarts=2)
+        if whole is not None:
+            outcome = SplitOutcome(whole, outcome.moves, outcome.resplits + 1, 0,
+                                   ["local repair failed; whole piece re-cut along a spanning tree"])
+    _, outcome.labels = np.unique(outcome.labels, return_inverse=True)
+    return outcome

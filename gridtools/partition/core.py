@@ -1,0 +1,514 @@
+"""``partition``: cut a district's units into contiguous, population-balanced management grids.
+
+Pipeline
+--------
+1. validate the units (CRS, population column, nesting column, geometries);
+2. build the rook adjacency graph in a local metric CRS (:mod:`.graph`), drop edges across the
+   nesting boundaries (``within``) and join islands to their nearest unit;
+3. mark edges that cross barrier lines: *soft* ones are cheap to cut, *major* ones split the
+   nesting groups into pieces that are merged back only where a piece has no feasible count;
+4. check each piece's feasible grid-count range ``[ceil(P/max), floor(P/min)]``;
+5. give every over-size unit a grid of its own and partition the rest of each piece
+   (:mod:`.balance`), in parallel over pieces;
+6. dissolve grids, measure them (population, Polsby-Popper) and code them (:mod:`.codes`).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from scipy.sparse.csgraph import connected_components
+
+from gridtools import io, settings
+from gridtools.errors import InputError, describe_rows
+from gridtools.partition.balance import Band, PieceGraph, choose_count, feasible_counts, split_piece
+from gridtools.partition.codes import CodeLayout, check_prefix, parent_codes, serials_in_reading_order
+from gridtools.partition.graph import UnitGraph, build_unit_graph, link_islands
+
+#: How much cheaper it is for the partitioner to cut an edge that crosses a (soft) barrier.
+_SOFT_BARRIER_DISCOUNT = 0.05
+#: Below this many units, worker processes cost more than they save.
+_MIN_UNITS_FOR_PROCESSES = 20_000
+
+ProgressCallback = Callable[[str, int, int], None]
+
+
+@dataclass
+class PartitionResult:
+    """What :func:`partition` returns.
+
+    Attributes
+    ----------
+    grids : geopandas.GeoDataFrame
+        One row per grid: ``grid_code``, ``population``, ``n_units``, ``area_m2``,
+        ``polsby_popper``, ``in_band``, ``status`` (``ok``, ``oversize_unit``,
+        ``infeasible_piece`` or ``out_of_band``) and ``piece``; in the units' CRS.
+    units : geopandas.GeoDataFrame
+        The input units, every row kept, with the ``grid_code`` of their grid.
+    infeasible : pandas.DataFrame
+        Nesting pieces whose population admits no grid count in the band, with a proposed fix.
+    oversize : pandas.DataFrame
+        Units whose own population is above the maximum (each is a grid of its own).
+    summary : dict
+        Counts, shares and timings (see :meth:`summary_lines`).
+    """
+
+    grids: gpd.GeoDataFrame
+    units: gpd.GeoDataFrame
+    infeasible: pd.DataFrame
+    oversize: pd.DataFrame
+    summary: dict = field(default_factory=dict)
+
+    def summary_lines(self) -> list[str]:
+        """Human-readable summary, one fact per line."""
+        s = self.summary
+        return [
+            f"units: {s['n_units']:,}  residents: {s['population']:,.0f}  band: {s['min_pop']:,}-{s['max_pop']:,}",
+            f"grids: {s['n_grids']:,}  in band: {s['grids_in_band']:,}"
+            f"  feasible grids in band: {s['share_feasible_in_band']:.1%}",
+            f"over-size units (own grid): {s['oversize_units']}  infeasible pieces: {s['infeasible_pieces']}",
+            f"contiguous: {s['all_contiguous']}  median Polsby-Popper: {s['median_polsby_popper']:.3f}",
+            f"seconds: {s['seconds']:.2f}",
+        ]
+
+    def _repr_html_(self) -> str:
+        rows = "".join(f"<li>{line}</li>" for line in self.summary_lines())
+        table = self.grids.drop(columns="geometry").head(10).to_html(index=False)
+        return f"<div><b>gridtools partition</b><ul>{rows}</ul>{table}</div>"
+
+    def explore(self, **kwargs):
+        """Folium map of the grids coloured by population (see :func:`gridtools.maps.grid_map`)."""
+        from gridtools.maps import grid_map
+
+        return grid_map(self.grids, min_pop=self.summary["min_pop"], max_pop=self.summary["max_pop"], **kwargs)
+
+
+def make_band(min_pop: float | None, max_pop: float | None) -> Band:
+    """Validate a population band (defaults from :mod:`gridtools.settings`)."""
+    lo = settings.min_pop if min_pop is None else min_pop
+    hi = settings.max_pop if max_pop is None else max_pop
+    if not (0 < lo <= hi):
+        raise InputError(f"population band [{lo}, {hi}] is empty: need 0 < min <= max (CLI: --min/--max)")
+    return Band(float(lo), float(hi), settings.band_target(lo, hi))
+
+
+# --------------------------------------------------------------------------------------------
+# validation
+
+
+def _validate(units: gpd.GeoDataFrame, pop: str, within: str | None) -> gpd.GeoDataFrame:
+    source = units.attrs.get("source", "units")
+    if not isinstance(units, gpd.GeoDataFrame):
+        raise InputError(f"{source}: expected a GeoDataFrame of polygons, got {type(units).__name__}")
+    if len(units) == 0:
+        raise InputError(f"{source} has no rows: nothing to partition")
+    if units.crs is None:
+        raise InputError(f"{source} has no coordinate reference system; set one (CLI: --crs EPSG:nnnn)")
+    io.require_columns(units, {pop: "--pop"} | ({within: "--within"} if within else {}), source)
+    io.numeric_column(units, pop, source)
+    units, _ = io.check_geometries(units, source)
+    polygonal = units.geom_type.isin(["Polygon", "MultiPolygon"])
+    if not polygonal.all():
+        kinds = ", ".join(sorted(units.geom_type[~polygonal].unique()))
+        raise InputError(
+            f"{source}: {describe_rows(units.index[~polygonal])} are {kinds}, not polygons. Points or "
+            "buildings need units first: aggregate them to blocks (gridtools.population.aggregate_to_units)"
+        )
+    if within:
+        gaps = units[within].isna() | (units[within].astype(str).str.strip() == "")
+        if gaps.any():
+            raise InputError(
+                f"{source}: column '{within}' (--within) is empty in {describe_rows(units.index[gaps])}; "
+                "every unit needs the community/ward it belongs to"
+            )
+    io.check_coordinates(units, source)
+    return units
+
+
+# --------------------------------------------------------------------------------------------
+# barriers and pieces
+
+
+def _major_barriers(barriers: gpd.GeoDataFrame) -> np.ndarray:
+    """Which barrier lines are major: a truthy ``major`` column, else OSM tags in settings."""
+    if "major" in barriers.columns:
+        return barriers["major"].fillna(False).astype(bool).to_numpy()
+    major = np.zeros(len(barriers), dtype=bool)
+    for tag, values in settings.major_barrier_tags.items():
+        if tag in barriers.columns:
+            major |= barriers[tag].isin(values).to_numpy()
+    return major
+
+
+def barrier_crossings(graph: UnitGraph, metric_units: gpd.GeoDataFrame,
+                      barriers: gpd.GeoDataFrame | None) -> tuple[np.ndarray, np.ndarray]:
+    """For each edge, whether the step between the two units crosses a soft / major barrier.
+
+    The step is the segment between the units' representative points, so an edge crosses a road
+    when the road runs between the two units (typically along their shared boundary).
+    """
+    soft = np.zeros(len(graph.i), dtype=bool)
+    major = np.zeros(len(graph.i), dtype=bool)
+    if barriers is None or len(barriers) == 0 or len(graph.i) == 0:
+        return soft, major
+    if barriers.crs is None:
+        raise InputError("barriers have no coordinate reference system; set one (CLI: --crs for that file)")
+    lines = barriers.to_crs(metric_units.crs)
+    is_major = _major_barriers(barriers)
+    anchor = shapely.get_coordinates(metric_units.geometry.representative_point().values)
+    steps = shapely.linestrings(np.stack([anchor[graph.i], anchor[graph.j]], axis=1))
+    edge, line = shapely.STRtree(lines.geometry.values).query(steps, predicate="intersects")
+    soft[edge[~is_major[line]]] = True
+    major[edge[is_major[line]]] = True
+    return soft & ~major, major
+
+
+def _pieces(graph: UnitGraph, major: np.ndarray, pop: np.ndarray, band: Band) -> tuple[np.ndarray, np.ndarray]:
+    """Split groups along major barriers; merge back pieces that have no feasible count.
+
+    Returns the piece of each unit and the edges still treated as major (uncrossable).
+    """
+    major = major.copy()
+    for _ in range(1000):
+        n, piece = graph.subset_edges(~major).components()
+        totals = np.bincount(piece, weights=pop, minlength=n)
+        kmin, kmax = np.ceil(totals / band.hi - 1e-9), np.floor(totals / band.lo + 1e-9)
+        stuck = kmin > kmax
+        crossing = major & (piece[graph.i] != piece[graph.j])
+        touches = stuck[piece[graph.i]] | stuck[piece[graph.j]]
+        candidates = np.flatnonzero(crossing & touches)
+        if len(candidates) == 0:
+            return piece, major
+        # reopen the longest major crossing of the smallest stuck piece, then look again
+        smallest = np.argmin(np.where(stuck, totals, np.inf))
+        mine = candidates[(piece[graph.i[candidates]] == smallest) | (piece[graph.j[candidates]] == smallest)]
+        pick = mine if len(mine) else candidates
+        a, b = piece[graph.i[pick]], piece[graph.j[pick]]
+        pair = pick[(a == a[np.argmax(graph.length[pick])]) & (b == b[np.argmax(graph.length[pick])])]
+        major[pair] = False
+    return piece, major  # pragma: no cover
+
+
+# --------------------------------------------------------------------------------------------
+# pieces to tasks
+
+
+@dataclass
+class _Task:
+    units: np.ndarray          # global unit indices
+    graph: PieceGraph | None   # None: a single grid without cutting
+    k: int
+    piece: int
+    status: str                # "ok" or "infeasible_piece"
+    seed: int
+
+
+def _local_graph(graph: UnitGraph, members: np.ndarray, soft: np.ndarray, pop: np.ndarray) -> PieceGraph:
+    lengths = np.maximum(graph.length, 0.01)  # island links have no shared boundary
+    metis = np.where(soft, lengths * _SOFT_BARRIER_DISCOUNT, lengths)
+    lmat = graph.csr(lengths)[members][:, members]
+    wmat = graph.csr(np.maximum(metis, 1.0))[members][:, members]
+    return PieceGraph.from_matrices(lmat, wmat, pop[members])
+
+
+def _plan(graph: UnitGraph, piece: np.ndarray, soft: np.ndarray, pop: np.ndarray, band: Band,
+          seed: int) -> tuple[list[_Task], list[tuple[np.ndarray, int]]]:
+    """Tasks to partition, plus over-size units (each with the piece it belongs to).
+
+    Over-size units are removed from their piece; what remains may fall apart into components,
+    each partitioned on its own.  A leftover component too small for a grid of its own joins the
+    adjacent over-size unit's grid (it is enclosed by it).
+    """
+    oversize = pop > band.hi
+    inner = graph.subset_edges(~oversize[graph.i] & ~oversize[graph.j] & (piece[graph.i] == piece[graph.j]))
+    n, comp = inner.components()
+    comp[oversize] = -1
+    tasks: list[_Task] = []
+    attach: list[tuple[np.ndarray, int]] = []
+    for c, members in pd.Series(np.arange(graph.n)).groupby(comp).groups.items():
+        if c < 0:
+            continue
+        members = np.asarray(members)
+        total = pop[members].sum()
+        kmin, kmax = feasible_counts(total, band)
+        host = _adjacent_oversize(graph, members, oversize)
+        too_small = total == 0 or (kmin > kmax and total < band.lo)
+        if too_small and host is not None:
+            attach.append((members, host))
+            continue
+        k = choose_count(total, band)
+        task_graph = _local_graph(graph, members, soft, pop) if k > 1 else None
+        status = "ok" if kmin <= kmax else "infeasible_piece"
+        tasks.append(_Task(members, task_graph, k, int(piece[members[0]]), status, seed + len(tasks)))
+    return tasks, attach
+
+
+def _adjacent_oversize(graph: UnitGraph, members: np.ndarray, oversize: np.ndarray) -> int | None:
+    inside = np.zeros(graph.n, dtype=bool)
+    inside[members] = True
+    a = inside[graph.i] & oversize[graph.j]
+    b = inside[graph.j] & oversize[graph.i]
+    hosts = np.concatenate([graph.j[a], graph.i[b]])
+    lengths = np.concatenate([graph.length[a], graph.length[b]])
+    if len(hosts) == 0:
+        return None
+    return int(hosts[np.argmax(lengths)])
+
+
+def _solve(task: _Task, band: Band) -> np.ndarray:
+    if task.graph is None:
+        return np.zeros(len(task.units), dtype=np.int64)
+    return split_piece(task.graph, task.k, band, seed=task.seed).labels
+
+
+def _run_tasks(tasks: list[_Task], band: Band, n_jobs: int | None, scheduler: str | None,
+               progress: ProgressCallback | None) -> list[np.ndarray]:
+    """Solve independent pieces, in parallel when it pays."""
+    total_units = sum(len(t.units) for t in tasks)
+    workers = n_jobs or settings.n_jobs or os.cpu_count() or 1
+    done = 0
+
+    def tick(count=1):
+        nonlocal done
+        done += count
+        if progress:
+            progress("partitioning pieces", done, len(tasks))
+
+    if scheduler:
+        try:
+            from dask.distributed import Client
+        except ImportError as exc:  # pragma: no cover - optional dependency
+            from gridtools.errors import missing_dependency
+
+            raise missing_dependency("dask[distributed]", "dask") from exc
+        with Client(scheduler) as client:
+            futures = client.map(_solve, tasks, band=band, pure=False)
+            results = client.gather(futures)
+        tick(len(tasks))
+        return results
+    if workers > 1 and len(tasks) > 1 and total_units >= _MIN_UNITS_FOR_PROCESSES:
+        # biggest pieces first so no worker is left with a large piece at the end
+        order = sorted(range(len(tasks)), key=lambda t: -len(tasks[t].units))
+        results: list[np.ndarray | None] = [None] * len(tasks)
+        with ProcessPoolExecutor(max_workers=min(workers, len(tasks))) as pool:
+            futures = {t: pool.submit(_solve, tasks[t], band) for t in order}
+            for t in order:
+                results[t] = futures[t].result()
+                tick()
+        return results
+    results = []
+    for task in tasks:
+        results.append(_solve(task, band))
+        tick()
+    return results
+
+
+# --------------------------------------------------------------------------------------------
+# grids
+
+
+def _measure(units: gpd.GeoDataFrame, label: np.ndarray, pop: np.ndarray, metric_crs) -> gpd.GeoDataFrame:
+    """Dissolve units by label and measure each grid."""
+    frame = gpd.GeoDataFrame({"label": label, "population": pop, "n_units": 1},
+                             geometry=units.geometry.values, crs=units.crs)
+    grids = frame.dissolve(by="label", aggfunc={"population": "sum", "n_units": "sum"})
+    metric = grids.geometry.to_crs(metric_crs)
+    grids["area_m2"] = metric.area.to_numpy()
+    perimeter = metric.length.to_numpy()
+    grids["polsby_popper"] = np.where(perimeter > 0, 4 * math.pi * grids["area_m2"] / perimeter**2, 0.0)
+    grids["n_parts"] = shapely.get_num_geometries(grids.geometry.values)
+    return grids
+
+
+def _proposed_fixes(graph_all: UnitGraph, groups: np.ndarray, group_values: pd.Series,
+                    pop: np.ndarray, band: Band) -> pd.DataFrame:
+    """Infeasible nesting groups, each with the neighbour to merge with."""
+    totals = pd.Series(np.bincount(groups, weights=pop, minlength=len(group_values)))
+    kmin = np.ceil(totals / band.hi - 1e-9)
+    kmax = np.floor(totals / band.lo + 1e-9)
+    stuck = np.flatnonzero(kmin > kmax)
+    cross = groups[graph_all.i] != groups[graph_all.j]
+    border = pd.DataFrame({"a": groups[graph_all.i[cross]], "b": groups[graph_all.j[cross]],
+                           "length": graph_all.length[cross]})
+    border = pd.concat([border, border.rename(columns={"a": "b", "b": "a"})])
+    shared = border.groupby(["a", "b"])["length"].sum()
+    rows = []
+    for g in stuck:
+        fix, neighbours = "no neighbouring group to merge with", []
+        if g in shared.index.get_level_values(0):
+            neighbours = shared.loc[g].sort_values(ascending=False)
+            ok = [n for n in neighbours.index
+                  if math.ceil((totals[g] + totals[n]) / band.hi) <= math.floor((totals[g] + totals[n]) / band.lo)]
+            best = ok[0] if ok else neighbours.index[0]
+            combined = totals[g] + totals[best]
+            fix = (f"merge with '{group_values.iloc[best]}' (shares {neighbours[best]:.0f} m of boundary; "
+                   f"together {combined:,.0f} residents = {math.ceil(combined / band.hi)}-"
+                   f"{math.floor(combined / band.lo)} grids)")
+        reason = ("below the minimum" if totals[g] < band.lo
+                  else f"between {band.hi:,.0f} and {2 * band.lo:,.0f}: too many for one grid, too few for two"
+                  if totals[g] < 2 * band.lo else "no whole number of grids fits the band")
+        rows.append({"piece": group_values.iloc[g], "population": totals[g], "min_grids": int(kmin[g]),
+                     "max_grids": int(kmax[g]), "reason": reason, "proposed_fix": fix})
+    return pd.DataFrame(rows, columns=["piece", "population", "min_grids", "max_grids", "reason", "proposed_fix"])
+
+
+def _codes(grids: gpd.GeoDataFrame, grid_group: np.ndarray, group_values: pd.Series, prefix: str,
+           layout: CodeLayout, metric_crs) -> pd.Series:
+    anchors = grids.geometry.to_crs(metric_crs).representative_point()
+    gx, gy = anchors.x.to_numpy(), anchors.y.to_numpy()
+    frame = pd.DataFrame({"group": grid_group, "x": gx, "y": gy})
+    centre = frame.groupby("group")[["x", "y"]].mean()
+    parents = parent_codes(group_values.iloc[centre.index], centre["x"], centre["y"], prefix, layout)
+    grid_parent = pd.Series(parents.loc[grid_group].to_numpy(), index=grids.index)
+    row_height = float(np.median(np.sqrt(grids["area_m2"]))) if len(grids) else 1.0
+    serial = serials_in_reading_order(grid_parent, gx, gy, row_height)
+    return layout.make(grid_parent, serial)
+
+
+# --------------------------------------------------------------------------------------------
+# public API
+
+
+def partition(units: gpd.GeoDataFrame, pop: str, *, min_pop: float | None = None,
+              max_pop: float | None = None, within: str | None = None,
+              barriers: gpd.GeoDataFrame | None = None, code_prefix: str | None = None,
+              code_layout: tuple[int, ...] | None = None, tolerance: float | None = None,
+              n_jobs: int | None = None, scheduler: str | None = None,
+              random_state: int | None = None, progress: ProgressCallback | None = None) -> PartitionResult:
+    """Cut units into contiguous management grids of ``min_pop``-``max_pop`` residents.
+
+    Units (census blocks, residential compounds, street blocks) are never split.  Every grid is
+    contiguous and the grids tile the units exactly.  Every grid whose piece admits a feasible
+    count lies inside the band; over-size units and infeasible pieces are reported, not hidden.
+
+    Parameters
+    ----------
+    units : geopandas.GeoDataFrame
+        Polygons with a CRS and a population column.
+    pop : str
+        Name of the population column (non-negative numbers).
+    min_pop, max_pop : float, optional
+        Band of residents per grid; defaults ``settings.min_pop`` / ``settings.max_pop``.
+    within : str, optional
+        Column of the nesting area (community, ward); grids never cross its boundaries.  When its
+        values are digit codes completing ``code_prefix`` to 12 digits they become the parent codes.
+    barriers : geopandas.GeoDataFrame, optional
+        Lines (roads, rivers, rails) that grids should follow.  Lines flagged major (a truthy
+        ``major`` column, or OSM tags listed in ``settings.major_barrier_tags``) are not crossed
+        unless a piece would otherwise be infeasible.
+    code_prefix : str, optional
+        Leading digits of every code, e.g. the 6-digit county code (GB/T 2260).
+    code_layout : tuple of int, optional
+        Digit widths of the code levels, default ``settings.code_layout`` (6, 3, 3, 3, 2).
+    tolerance : float, optional
+        Metres within which polygons count as touching (default ``settings.adjacency_tolerance_m``).
+    n_jobs : int, optional
+        Worker processes for independent pieces (default: all local cores).
+    scheduler : str, optional
+        Address of a Dask scheduler to spread pieces over a cluster.
+    random_state : int, optional
+        Seed; the same input and seed give the same grids.
+    progress : callable, optional
+        Called as ``progress(stage, done, total)``.
+
+    Returns
+    -------
+    PartitionResult
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely import box
+    >>> blocks = gpd.GeoDataFrame({"pop": [300] * 16},
+    ...     geometry=[box(x * 100, y * 100, x * 100 + 100, y * 100 + 100) for x in range(4) for y in range(4)],
+    ...     crs="EPSG:32650")
+    >>> result = partition(blocks, pop="pop", code_prefix="320508019044")
+    >>> result.grids[["grid_code", "population"]].sort_values("grid_code").to_dict("list")["population"]
+    [1200.0, 1200.0, 1200.0, 1200.0]
+    """
+    started = time.perf_counter()
+    band = make_band(min_pop, max_pop)
+    layout = CodeLayout(tuple(code_layout) if code_layout else settings.code_layout)
+    prefix = check_prefix(code_prefix, layout)
+    seed = settings.random_state if random_state is None else int(random_state)
+    units = _validate(units, pop, within)
+    population = units[pop].to_numpy(dtype=float)
+    metric = io.to_metric(units)
+    metric_crs = metric.crs
+
+    if progress:
+        progress("building adjacency graph", 0, 1)
+    groups, group_values = pd.factorize(units[within].astype(str)) if within else (
+        np.zeros(len(units), dtype=np.int64), pd.Index(["all"]))
+    group_values = pd.Series(group_values)
+    graph_all = build_unit_graph(metric.geometry.values, settings.adjacency_tolerance_m if tolerance is None else tolerance)
+    graph = graph_all.subset_edges(groups[graph_all.i] == groups[graph_all.j])
+    graph = link_islands(graph, metric.geometry.values, groups)
+    soft, major = barrier_crossings(graph, metric, barriers)
+    piece, major = _pieces(graph, major, population, band)
+    soft |= major  # edges across major barriers that had to be reopened are at least soft
+    if progress:
+        progress("building adjacency graph", 1, 1)
+
+    tasks, attach = _plan(graph.subset_edges(~(major & (piece[graph.i] != piece[graph.j]))),
+                          piece, soft, population, band, seed)
+    solved = _run_tasks(tasks, band, n_jobs, scheduler, progress)
+
+    label = np.full(len(units), -1, dtype=np.int64)
+    status_of_label, next_label = [], 0
+    for task, local in zip(tasks, solved):
+        label[task.units] = local + next_label
+        status_of_label += [task.status] * (int(local.max()) + 1)
+        next_label += int(local.max()) + 1
+    oversize_units = np.flatnonzero(population > band.hi)
+    label[oversize_units] = next_label + np.arange(len(oversize_units))
+    status_of_label += ["oversize_unit"] * len(oversize_units)
+    for members, host in attach:
+        label[members] = label[host]
+
+    grids = _measure(units, label, population, metric_crs)
+    grids["status"] = np.asarray(status_of_label, dtype=object)[grids.index.to_numpy()]
+    grids["in_band"] = band.contains(grids["population"].to_numpy())
+    grids.loc[(grids["status"] == "ok") & ~grids["in_band"], "status"] = "out_of_band"
+    grid_group = pd.Series(groups).groupby(label).first().loc[grids.index].to_numpy()
+    grids["piece"] = group_values.iloc[grid_group].to_numpy()
+    grids["grid_code"] = _codes(grids, grid_group, group_values, prefix, layout, metric_crs).to_numpy()
+
+    code_of_label = pd.Series(grids["grid_code"].to_numpy(), index=grids.index)
+    out_units = units.copy()
+    out_units["grid_code"] = code_of_label.loc[label].to_numpy()
+    grids = grids.reset_index(drop=True)
+    columns = ["grid_code", "population", "n_units", "area_m2", "polsby_popper", "in_band", "status",
+               "piece", "n_parts", "geometry"]
+    grids = grids[columns].sort_values("grid_code").reset_index(drop=True)
+
+    infeasible = _proposed_fixes(graph_all, groups, group_values, population, band)
+    oversize = pd.DataFrame({"unit": units.index[oversize_units], "population": population[oversize_units],
+                             "grid_code": out_units["grid_code"].to_numpy()[oversize_units]})
+    feasible = grids["status"].isin(["ok", "out_of_band"])
+    summary = {
+        "n_units": len(units), "population": float(population.sum()), "min_pop": band.lo, "max_pop": band.hi,
+        "n_grids": len(grids), "grids_in_band": int(grids["in_band"].sum()),
+        "share_feasible_in_band": float(grids.loc[feasible, "in_band"].mean()) if feasible.any() else 1.0,
+        "oversize_units": len(oversize_units), "infeasible_pieces": len(infeasible),
+        "all_contiguous": _all_contiguous(graph, label),
+        "median_polsby_popper": float(grids["polsby_popper"].median()),
+        "seconds": time.perf_counter() - started,
+    }
+    return PartitionResult(grids, out_units, infeasible, oversize, summary)
+
+
+def _all_contiguous(graph: UnitGraph, label: np.ndarray) -> bool:
+    """True when every grid is one connected set of units in the (rook + island link) graph."""
+    inner = graph.subset_edges(label[graph.i] == label[graph.j])
+    n, _ = inner.components()
+    return n == len(np.unique(label))

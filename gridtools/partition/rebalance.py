@@ -1,0 +1,210 @@
+"""``rebalance``: redraw existing grids after the population changed, disturbing as little as possible.
+
+Only grids that left the band, and the neighbours they need, change.  The repair first hands
+single boundary units between neighbouring grids (a +/-5 % drift needs little more), then
+re-splits a bad grid together with one to five neighbours, with one more grid when the cluster
+grew past what its grids can hold.  New grids take fresh serials after the highest serial ever
+used in their community; codes of untouched grids never change and retired codes are never reused.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from gridtools import io, settings
+from gridtools.errors import InputError, describe_rows
+from gridtools.partition.balance import repair
+from gridtools.partition.codes import CodeLayout, serials_in_reading_order
+from gridtools.partition.core import _local_graph, _measure, _validate, make_band
+from gridtools.partition.graph import build_unit_graph, link_islands
+
+
+@dataclass
+class RebalanceResult:
+    """What :func:`rebalance` returns.
+
+    Attributes
+    ----------
+    units : geopandas.GeoDataFrame
+        Input units with the new ``grid_code`` and the ``previous_code``.
+    grids : geopandas.GeoDataFrame
+        The grids after the redraw (same columns as :class:`PartitionResult.grids`).
+    retired_codes : list of str
+        Every retired code, those passed in plus the ones retired now; never to be reused.
+    summary : dict
+        ``grids_changed``, ``share_residents_kept``, ``grids_out_of_band`` and timings.
+    """
+
+    units: gpd.GeoDataFrame
+    grids: gpd.GeoDataFrame
+    retired_codes: list[str]
+    summary: dict = field(default_factory=dict)
+
+    def summary_lines(self) -> list[str]:
+        s = self.summary
+        return [
+            f"grids before: {s['grids_before']:,}  after: {s['grids_after']:,}  changed: {s['grids_changed']:,}"
+            f"  (new {s['grids_new']}, retired {s['grids_retired']})",
+            f"residents keeping their grid code: {s['share_residents_kept']:.2%}",
+            f"grids out of band before: {s['out_of_band_before']}  after: {s['out_of_band_after']}",
+            f"seconds: {s['seconds']:.2f}",
+        ]
+
+    def _repr_html_(self) -> str:
+        return "<div><b>gridtools rebalance</b><ul>" + "".join(
+            f"<li>{line}</li>" for line in self.summary_lines()) + "</ul></div>"
+
+
+def _check_codes(codes: pd.Series, layout: CodeLayout, column: str, source: str) -> None:
+    bad = ~codes.str.fullmatch(r"\d{%d}" % layout.total)
+    if bad.any():
+        raise InputError(
+            f"{source}: column '{column}' must hold {layout.total}-digit grid codes; "
+            f"{describe_rows(codes.index[bad])} do not (e.g. {codes[bad].iloc[0]!r})"
+        )
+
+
+def rebalance(units: gpd.GeoDataFrame, pop: str, *, grid_col: str = "grid_code",
+              min_pop: float | None = None, max_pop: float | None = None,
+              retired_codes=(), code_layout: tuple[int, ...] | None = None,
+              tolerance: float | None = None, random_state: int | None = None) -> RebalanceResult:
+    """Bring drifted grids back into the band with the fewest changes.
+
+    Parameters
+    ----------
+    units : geopandas.GeoDataFrame
+        Units with their current grid (``grid_col``) and the *new* population (``pop``).
+    pop : str
+        Column of the new population.
+    grid_col : str
+        Column of the current grid codes.
+    min_pop, max_pop : float, optional
+        The band (defaults from settings).
+    retired_codes : iterable of str
+        Codes retired earlier; their serials are never handed out again.
+    code_layout : tuple of int, optional
+    tolerance : float, optional
+        Metres within which polygons count as touching.
+    random_state : int, optional
+
+    Returns
+    -------
+    RebalanceResult
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely import box
+    >>> blocks = gpd.GeoDataFrame({"pop": [300] * 8, "grid_code": ["11010100100100100"] * 4 +
+    ...     ["11010100100100200"] * 4}, geometry=[box(x, y, x + 1, y + 1) for x in range(4) for y in range(2)],
+    ...     crs="EPSG:32650")
+    >>> blocks.loc[0, "pop"] = 700          # one block grows: its grid (1,600) leaves the band
+    >>> result = rebalance(blocks, "pop")
+    >>> result.summary["out_of_band_after"], result.summary["grids_changed"]
+    (0, 2)
+    """
+    started = time.perf_counter()
+    band = make_band(min_pop, max_pop)
+    layout = CodeLayout(tuple(code_layout) if code_layout else settings.code_layout)
+    source = units.attrs.get("source", "units")
+    units = _validate(units, pop, grid_col)
+    old_codes = units[grid_col].astype(str).str.strip()
+    _check_codes(old_codes, layout, grid_col, source)
+    retired = [str(c) for c in retired_codes]
+    rng = np.random.default_rng(settings.random_state if random_state is None else random_state)
+
+    population = units[pop].to_numpy(dtype=float)
+    metric = io.to_metric(units)
+    parents = layout.parent_of(old_codes)
+    groups, _ = pd.factorize(parents)
+    graph = build_unit_graph(metric.geometry.values,
+                             settings.adjacency_tolerance_m if tolerance is None else tolerance)
+    graph = link_islands(graph.subset_edges(groups[graph.i] == groups[graph.j]), metric.geometry.values, groups)
+
+    label, code_of_label = pd.factorize(old_codes)
+    code_of_label = list(code_of_label)
+    before = np.bincount(label, weights=population, minlength=len(code_of_label))
+    oversize = population > band.hi
+    # an over-size unit sharing a grid with others leaves it and becomes a grid of its own
+    lone = oversize & (np.bincount(label, minlength=len(code_of_label))[label] > 1)
+    for u in np.flatnonzero(lone):
+        label[u] = len(code_of_label)
+        code_of_label.append(None)
+
+    no_soft = np.zeros(len(graph.i), dtype=bool)
+    for g in np.unique(groups):
+        members = np.flatnonzero((groups == g) & ~oversize)
+        if len(members) == 0:
+            continue
+        local, global_ids = pd.factorize(label[members])
+        outcome = repair(_local_graph(graph, members, no_soft, population), local, band, rng,
+                         allow_recount=True, moves_first=True)
+        known = outcome.labels < len(global_ids)
+        new_ids = np.unique(outcome.labels[~known])
+        fresh = {int(l): len(code_of_label) + e for e, l in enumerate(new_ids)}
+        code_of_label += [None] * len(new_ids)
+        label[members[known]] = np.asarray(global_ids)[outcome.labels[known]]
+        label[members[~known]] = [fresh[int(l)] for l in outcome.labels[~known]]
+
+    new_codes = _name_new_grids(label, code_of_label, old_codes, metric, layout, retired)
+    used = set(new_codes)
+    retired_now = sorted(set(old_codes) - used)
+    out = units.copy()
+    out["previous_code"] = old_codes.to_numpy()
+    out["grid_code"] = new_codes
+    grids = _measure(out, pd.factorize(out["grid_code"])[0], population, metric.crs)
+    grids["grid_code"] = pd.factorize(out["grid_code"])[1][grids.index]
+    grids["in_band"] = band.contains(grids["population"].to_numpy())
+    grids = grids.reset_index(drop=True)
+
+    changed_old = _changed_codes(old_codes, out["grid_code"])
+    new_only = sorted(used - set(old_codes))
+    kept = population[(out["grid_code"] == old_codes).to_numpy()].sum()
+    summary = {
+        "grids_before": int(old_codes.nunique()), "grids_after": len(grids),
+        "grids_changed": len(changed_old | set(new_only)), "grids_new": len(new_only),
+        "grids_retired": len(retired_now),
+        "share_residents_kept": float(kept / population.sum()) if population.sum() else 1.0,
+        "out_of_band_before": int((~band.contains(before)).sum()),
+        "out_of_band_after": int((~grids["in_band"]).sum()),
+        "seconds": time.perf_counter() - started,
+    }
+    return RebalanceResult(out, grids, sorted(set(retired) | set(retired_now)), summary)
+
+
+def _name_new_grids(label, code_of_label, old_codes, metric, layout: CodeLayout, retired) -> np.ndarray:
+    """Codes for every unit: old codes kept, new grids numbered after the highest serial ever used."""
+    codes = np.asarray(code_of_label, dtype=object)
+    missing = np.flatnonzero(pd.isna(codes))
+    if len(missing):
+        # a new grid belongs to the community of most of its units
+        parent_of_unit = layout.parent_of(old_codes).to_numpy()
+        parent = pd.Series(parent_of_unit).groupby(label).agg(lambda s: s.mode().iloc[0])
+        anchor = metric.geometry.representative_point()
+        xy = pd.DataFrame({"x": anchor.x.to_numpy(), "y": anchor.y.to_numpy()}).groupby(label).mean()
+        ever = pd.concat([old_codes, pd.Series(list(retired), dtype=str)], ignore_index=True)
+        highest = layout.serial_of(ever).groupby(layout.parent_of(ever)).max()
+        new_parents = pd.Series(parent.loc[missing].to_numpy(), index=missing)
+        area = metric.area.groupby(label).sum()
+        row_height = float(np.sqrt(np.median(area))) if len(area) else 1.0
+        serial = np.zeros(len(missing), dtype=np.int64)
+        for p, idx in new_parents.groupby(new_parents).groups.items():  # one pass per community
+            pos = np.flatnonzero(new_parents.index.isin(idx))
+            start = int(highest.get(p, 0)) + 1
+            serial[pos] = serials_in_reading_order(pd.Series([p] * len(pos)), xy.loc[idx, "x"].to_numpy(),
+                                                   xy.loc[idx, "y"].to_numpy(), row_height, start)
+        codes[missing] = layout.make(new_parents, serial).to_numpy()
+    return codes[label]
+
+
+def _changed_codes(old: pd.Series, new: pd.Series) -> set[str]:
+    """Old codes whose set of units differs after the redraw (including retired ones)."""
+    frame = pd.DataFrame({"old": old.to_numpy(), "new": new.to_numpy()})
+    lost = set(frame.loc[frame["old"] != frame["new"], "old"])
+    gained = set(frame.loc[frame["old"] != frame["new"], "new"]) & set(frame["old"])
+    return lost | gained
