@@ -1,0 +1,336 @@
+"""Interactive folium maps of grids: one place for colours, legends, tooltips and popups.
+
+Every map builder in gridtools goes through the helpers here, so a grid under the population
+band is the same blue, and a field has the same label, wherever it is shown.
+
+Examples
+--------
+>>> import gridtools.maps as maps
+>>> m = maps.grid_map(grids, units=blocks)          # doctest: +SKIP
+>>> maps.save_map(m, "grids.html")                  # doctest: +SKIP
+PosixPath('grids.html')
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from pathlib import Path
+
+import folium
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from branca.element import MacroElement, Template
+
+from gridtools import settings
+from gridtools.errors import CRSError, InputError
+
+__all__ = ["grid_map", "save_map"]
+
+#: Attribution shown for tile URLs that folium/xyzservices cannot attribute by themselves.
+OSM_ATTRIBUTION = "© OpenStreetMap contributors"
+
+# Diverging scheme centred on the band (ColorBrewer Blues / Greens / Reds).
+#: Colour just below ``min_pop`` and at ``UNDER_DARKEST`` x ``min_pop`` and below.
+UNDER_COLORS = ("#9ecae1", "#08519c")
+#: Colour of every grid inside the band.
+IN_BAND_COLOR = "#74c476"
+#: Colour just above ``max_pop`` and at ``OVER_DARKEST`` x ``max_pop`` and above.
+OVER_COLORS = ("#fc9272", "#a50f15")
+#: Colour of grids whose population is missing.
+NO_DATA_COLOR = "#bdbdbd"
+UNDER_DARKEST = 0.5
+OVER_DARKEST = 1.5
+
+#: Display labels of the columns that grid popups show when present.
+FIELD_LABELS: dict[str, str] = {
+    "grid_code": "Grid code",
+    "population": "Residents",
+    "in_band": "In band",
+    "polsby_popper": "Compactness (Polsby-Popper)",
+    "n_units": "Units",
+    "status": "Status",
+}
+GRID_FIELDS = ("grid_code", "population", "in_band", "polsby_popper", "n_units", "status")
+
+_FILL = "__gridtools_fill"  # hidden GeoJSON property carrying each feature's fill colour
+
+
+def grid_map(
+    grids: gpd.GeoDataFrame,
+    *,
+    column: str = "population",
+    min_pop: float | None = None,
+    max_pop: float | None = None,
+    units: gpd.GeoDataFrame | gpd.GeoSeries | None = None,
+    tiles: str | None = "OpenStreetMap",
+    m: folium.Map | None = None,
+) -> folium.Map:
+    """Choropleth of grids coloured by population against the target band.
+
+    Grids under the band are blue (darker the emptier), grids in the band green, grids over
+    the band red (darker the fuller); the legend states the band and how many grids fall in
+    each class.  Hovering shows, and clicking pops up, ``grid_code``, the population and,
+    when present, ``in_band``, ``polsby_popper``, ``n_units`` and ``status``.
+
+    Parameters
+    ----------
+    grids : geopandas.GeoDataFrame
+        Grid polygons in any CRS (reprojected to EPSG:4326 for display).
+    column : str
+        Column holding each grid's residents.
+    min_pop, max_pop : float, optional
+        The band; default :data:`gridtools.settings.min_pop` / ``max_pop`` at call time.
+    units : geopandas.GeoDataFrame or GeoSeries, optional
+        Building blocks (or other units) drawn as thin grey outlines in their own layer.
+    tiles : str or None
+        Basemap: a folium/xyzservices name, a tile URL template (attributed to
+        OpenStreetMap contributors), or None for no basemap.  Ignored when ``m`` is given.
+    m : folium.Map, optional
+        Existing map to draw on; a new one is created if omitted.
+
+    Returns
+    -------
+    folium.Map
+        With a ``Grids`` layer, optionally a ``Units`` layer, a legend and a layer control,
+        zoomed to the grids.
+
+    Raises
+    ------
+    InputError
+        If ``grids`` is empty, lacks ``column``, or the band is inverted.
+    CRSError
+        If ``grids`` or ``units`` has no CRS.
+
+    Examples
+    --------
+    >>> m = grid_map(grids, min_pop=1000, max_pop=1500)   # doctest: +SKIP
+    >>> html = m.get_root().render()                       # doctest: +SKIP
+    """
+    lo = settings.min_pop if min_pop is None else min_pop
+    hi = settings.max_pop if max_pop is None else max_pop
+    if lo > hi:
+        raise InputError(f"min_pop ({lo}) is larger than max_pop ({hi}); swap them.")
+    grids = _to_wgs84(grids, "grids")
+    units = None if units is None else _to_wgs84(units, "units")
+    if grids.empty:
+        raise InputError("grids is empty: there is nothing to map.")
+    if column not in grids.columns:
+        others = [c for c in grids.columns if c != grids.geometry.name]
+        raise InputError(f"grids has no column {column!r}; pass column= one of {others}.")
+
+    pop = pd.to_numeric(grids[column], errors="coerce").to_numpy(dtype=float)
+    fields = [f if f != "population" else column for f in GRID_FIELDS]
+    fields, aliases = _popup_fields(grids, fields)
+    if column != "population" and column in fields:
+        aliases[fields.index(column)] = f"Residents ({column})"
+    data = gpd.GeoDataFrame(
+        _display_values(grids, fields),
+        geometry=grids.geometry.to_numpy(),
+        crs=grids.crs,
+    )
+    data[_FILL] = band_colors(pop, lo, hi)
+
+    if m is None:
+        m = _new_map(tiles)
+
+    folium.GeoJson(
+        data,
+        name="Grids",
+        style_function=lambda f: {
+            "fillColor": f["properties"][_FILL],
+            "fillOpacity": 0.6,
+            "color": "#333333",
+            "weight": 1.2,
+        },
+        highlight_function=lambda _: {"weight": 3, "fillOpacity": 0.8},
+        tooltip=folium.GeoJsonTooltip(fields=fields, aliases=aliases, sticky=True),
+        popup=folium.GeoJsonPopup(fields=fields, aliases=aliases),
+    ).add_to(m)
+
+    if units is not None:  # on top of the fills, but clicks and hovers pass through to grids
+        folium.GeoJson(
+            gpd.GeoDataFrame(geometry=units.geometry.to_numpy(), crs=units.crs),
+            name="Units",
+            style_function=lambda _: {
+                "color": "#555555", "weight": 0.6, "opacity": 0.8, "fill": False
+            },
+            interactive=False,
+        ).add_to(m)
+
+    _BandLegend(pop, lo, hi).add_to(m)
+    minx, miny, maxx, maxy = grids.total_bounds
+    m.fit_bounds([[miny, minx], [maxy, maxx]])
+    _add_layer_control(m)
+    return m
+
+
+def save_map(m: folium.Map, path: str | Path) -> Path:
+    """Write a map to a standalone HTML file and return its path.
+
+    Examples
+    --------
+    >>> save_map(grid_map(grids), "out/grids.html")   # doctest: +SKIP
+    PosixPath('out/grids.html')
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    m.save(str(path))
+    return path
+
+
+def band_colors(values: Sequence[float] | np.ndarray, min_pop: float, max_pop: float) -> np.ndarray:
+    """Hex fill colour of each population value on the band-centred diverging scheme.
+
+    Parameters
+    ----------
+    values : array-like of float
+        Populations; NaN gets :data:`NO_DATA_COLOR`.
+    min_pop, max_pop : float
+        The band.
+
+    Returns
+    -------
+    numpy.ndarray of str
+
+    Examples
+    --------
+    >>> band_colors([500, 1200, 2250], 1000, 1500).tolist()
+    ['#08519c', '#74c476', '#a50f15']
+    """
+    v = np.asarray(values, dtype=float)
+    out = np.full(v.shape, NO_DATA_COLOR, dtype=object)
+    under, over = v < min_pop, v > max_pop
+    out[(v >= min_pop) & (v <= max_pop)] = IN_BAND_COLOR
+    # fraction of the way from the band edge to the darkest shade
+    t_under = (min_pop - v) / max(min_pop * (1 - UNDER_DARKEST), 1e-9)
+    t_over = (v - max_pop) / max(max_pop * (OVER_DARKEST - 1), 1e-9)
+    out[under] = _lerp_hex(*UNDER_COLORS, t_under[under])
+    out[over] = _lerp_hex(*OVER_COLORS, t_over[over])
+    return out
+
+
+# -- helpers shared by map builders -------------------------------------------------------------
+
+
+def _popup_fields(gdf: pd.DataFrame, fields: Sequence[str]) -> tuple[list[str], list[str]]:
+    """The ``fields`` present in ``gdf`` (in the given order) and their display labels.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"grid_code": [], "status": []})
+    >>> _popup_fields(df, ["grid_code", "in_band", "status"])
+    (['grid_code', 'status'], ['Grid code', 'Status'])
+    """
+    present = [f for f in dict.fromkeys(fields) if f in gdf.columns and f != "geometry"]
+    return present, [FIELD_LABELS.get(f, f.replace("_", " ").capitalize()) for f in present]
+
+
+def _display_values(df: pd.DataFrame, fields: Sequence[str]) -> pd.DataFrame:
+    """Popup-ready text of ``fields``: integers with thousands separators, ratios to 2
+    decimals, booleans as yes/no, codes verbatim; missing values as an empty string."""
+    out = {}
+    for f in fields:
+        s = df[f]
+        if pd.api.types.is_bool_dtype(s):
+            text = s.map({True: "yes", False: "no"})
+        elif pd.api.types.is_numeric_dtype(s) and f != "grid_code":
+            x = s.astype(float)
+            whole = np.isclose(x, np.round(x)) | (x.abs() >= 100)
+            text = pd.Series(
+                np.where(whole, x.map(lambda a: f"{a:,.0f}"), x.map(lambda a: f"{a:,.2f}")),
+                index=s.index,
+            )
+        else:
+            text = s.astype(object).map(str)
+        out[f] = text.where(s.notna(), "").astype(object).to_numpy()
+    return pd.DataFrame(out, index=df.index)
+
+
+def _to_wgs84(gdf: gpd.GeoDataFrame | gpd.GeoSeries, what: str) -> gpd.GeoDataFrame:
+    """Return ``gdf`` as a GeoDataFrame in EPSG:4326, without empty geometries."""
+    if isinstance(gdf, gpd.GeoSeries):
+        gdf = gdf.to_frame("geometry")
+    if not isinstance(gdf, gpd.GeoDataFrame):
+        raise InputError(f"{what} must be a GeoDataFrame, got {type(gdf).__name__}.")
+    if gdf.crs is None:
+        raise CRSError(f"{what} has no CRS; set one first, e.g. {what}.set_crs('EPSG:4326').")
+    gdf = gdf[gdf.geometry.notna() & ~gdf.geometry.is_empty]
+    return gdf.to_crs("EPSG:4326")
+
+
+def _new_map(tiles: str | None) -> folium.Map:
+    m = folium.Map(tiles=None, control_scale=True)
+    if tiles is not None:
+        if "{" in tiles:  # a URL template carries no attribution of its own
+            folium.TileLayer(tiles, attr=OSM_ATTRIBUTION, name="Basemap").add_to(m)
+        else:
+            folium.TileLayer(tiles).add_to(m)
+    return m
+
+
+def _add_layer_control(m: folium.Map) -> None:
+    """Add one layer control, after every layer (moving a control a caller already added)."""
+    for key, child in list(m._children.items()):
+        if isinstance(child, folium.LayerControl):
+            del m._children[key]
+    folium.LayerControl(collapsed=False).add_to(m)
+
+
+def _lerp_hex(start: str, end: str, t: np.ndarray) -> np.ndarray:
+    """Colours a fraction ``t`` (clipped to 0-1) of the way from ``start`` to ``end``."""
+    a = np.array([int(start[i : i + 2], 16) for i in (1, 3, 5)], dtype=float)
+    b = np.array([int(end[i : i + 2], 16) for i in (1, 3, 5)], dtype=float)
+    t = np.clip(np.asarray(t, dtype=float), 0.0, 1.0)[:, None]
+    rgb = np.rint(a + (b - a) * t).astype(int)
+    return np.array([f"#{r:02x}{g:02x}{b_:02x}" for r, g, b_ in rgb], dtype=object)
+
+
+class _BandLegend(MacroElement):
+    """Leaflet control explaining the population band and counting grids per class."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        var {{ this.get_name() }} = L.control({position: "bottomright"});
+        {{ this.get_name() }}.onAdd = function (map) {
+            var div = L.DomUtil.create("div", "gridtools-legend");
+            div.innerHTML = {{ this.html|tojson }};
+            return div;
+        };
+        {{ this.get_name() }}.addTo({{ this._parent.get_name() }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, pop: np.ndarray, min_pop: float, max_pop: float):
+        super().__init__()
+        self._name = "BandLegend"
+        n_under = int(np.sum(pop < min_pop))
+        n_in = int(np.sum((pop >= min_pop) & (pop <= max_pop)))
+        n_over = int(np.sum(pop > max_pop))
+        n_na = int(np.sum(np.isnan(pop)))
+        lo, hi = f"{min_pop:,.0f}", f"{max_pop:,.0f}"
+        rows = [
+            (f"linear-gradient(to right, {UNDER_COLORS[1]}, {UNDER_COLORS[0]})",
+             f"under {lo}", n_under),
+            (IN_BAND_COLOR, f"{lo}–{hi} (in band)", n_in),
+            (f"linear-gradient(to right, {OVER_COLORS[0]}, {OVER_COLORS[1]})",
+             f"over {hi}", n_over),
+        ]  # fmt: skip
+        if n_na:
+            rows.append((NO_DATA_COLOR, "no data", n_na))
+        items = "".join(
+            f'<div><span style="display:inline-block;width:28px;height:12px;margin-right:6px;'
+            f'vertical-align:middle;border:1px solid #777;background:{bg}"></span>'
+            f"{html.escape(label)} <span style=\"color:#666\">({n})</span></div>"
+            for bg, label, n in rows
+        )
+        self.html = (
+            '<div style="background:rgba(255,255,255,0.9);padding:6px 8px;border-radius:4px;'
+            'box-shadow:0 0 4px rgba(0,0,0,0.3);font:12px/1.5 sans-serif">'
+            f"<b>Residents per grid</b>{items}"
+            f'<div style="color:#666;margin-top:2px">band {lo}–{hi}; darker = further off</div>'
+            "</div>"
+        )
