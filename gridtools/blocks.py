@@ -33,6 +33,7 @@ from scipy.sparse import coo_array
 from scipy.sparse.csgraph import connected_components
 
 from gridtools import settings
+from gridtools.io import local_metric_crs
 from gridtools.errors import CRSError, InputError, describe_rows
 
 #: Faces smaller than this (m²) are merged into a neighbour.  Traffic islands, the strip between
@@ -136,7 +137,7 @@ def blocks_from_network(
     if min_area_m2 < 0 or snap_m < 0:
         raise InputError(f"min_area_m2 and snap_m must be >= 0, got {min_area_m2}, {snap_m}")
     mask = _major_mask(lines, major)
-    metric = _metric_crs(boundary)
+    metric = local_metric_crs(boundary)
     area = _district_polygon(boundary, metric)
     network = _to_crs(lines.geometry if hasattr(lines, "geometry") else lines, metric)
     edges = _linework(network, "lines")
@@ -296,7 +297,7 @@ def boundary_from_features(
     geoms = geoms[geoms.notna() & ~geoms.is_empty]
     if geoms.empty:
         raise InputError("there are no features with a geometry to draw a boundary around")
-    metric = _metric_crs(geoms)
+    metric = local_metric_crs(geoms)
     vertices = shapely.multipoints(shapely.get_coordinates(geoms.to_crs(metric).values))
     hull = shapely.concave_hull(vertices, ratio=ratio) if ratio < 1 else vertices.convex_hull
     hull = hull.buffer(buffer_m, quad_segs=4) if buffer_m > 0 else hull
@@ -481,12 +482,3 @@ def _require_crs(gdf, what: str) -> None:
         )
 
 
-def _metric_crs(gdf) -> CRS:
-    """A metric CRS for ``gdf``: its own if projected in metres, else its local UTM zone."""
-    crs = CRS(gdf.crs)
-    # Keep a metric CRS the user chose (reprojecting would only add distortion and float
-    # noise), but not Web Mercator, whose metres are stretched by 1/cos(latitude).
-    metric = crs.is_projected and crs.axis_info and crs.axis_info[0].unit_name in ("metre", "meter")
-    if metric and crs.to_epsg() != 3857:
-        return crs
-    return gdf.estimate_utm_crs()

@@ -1068,9 +1068,9 @@ def write_any(
             f"cannot write {path}: unsupported extension {suffix or '(none)'}; use one of "
             f"{', '.join(_WRITABLE)}."
         )
-    if not _is_geo(gdf) and suffix not in (*_PARQUET, ".csv", ".csv.gz"):
+    if not _is_geo(gdf) and suffix not in (*_PARQUET, ".csv", ".csv.gz", ".gpkg"):
         raise InputError(
-            f"cannot write {path}: the table has no geometry; write it as .csv or .parquet."
+            f"cannot write {path}: the table has no geometry; write it as .gpkg, .csv or .parquet."
         )
     if suffix == ".gpkg":
         layer = layer or path.stem
@@ -1148,6 +1148,11 @@ def _write_staged(gdf: pd.DataFrame, staged: Path, suffix: str, layer: str | Non
     elif suffix in (".csv", ".csv.gz"):
         table = _csv_table(gdf) if _is_geo(gdf) else gdf
         table.to_csv(staged, index=table.index.name is not None or table.index.nlevels > 1)
+    elif not _is_geo(gdf):
+        # a GeoPackage holds plain attribute tables too (e.g. retired grid codes)
+        import pyogrio
+
+        pyogrio.write_dataframe(gdf, staged, layer=layer, driver="GPKG")
     else:
         options = {"layer": layer} if suffix == ".gpkg" else {}
         if suffix == ".fgb":

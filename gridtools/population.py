@@ -33,6 +33,7 @@ import shapely
 from pyproj import CRS
 
 from gridtools import settings
+from gridtools.io import local_metric_crs
 from gridtools.errors import CRSError, InputError, describe_rows
 
 #: Residential share of a building's floor area by its OSM ``building=*`` value (lower case).
@@ -171,7 +172,7 @@ def estimate_building_population(
     total = _check_total(total)
     _check_polygons(buildings, "buildings")
 
-    area = buildings.geometry.to_crs(_metric_crs(buildings)).area.to_numpy()
+    area = buildings.geometry.to_crs(local_metric_crs(buildings)).area.to_numpy()
     if not (area > 0).any():
         raise InputError(
             f"none of the {len(buildings)} buildings has a footprint area: pass building "
@@ -459,13 +460,3 @@ def _check_polygons(gdf: gpd.GeoDataFrame, what: str) -> None:
             f"{what} must be polygons; {describe_rows(gdf.index[bad])} are "
             f"{'/'.join(types)}: remove them or buffer points into footprints"
         )
-
-
-def _metric_crs(gdf: gpd.GeoDataFrame) -> CRS:
-    """A CRS in metres for ``gdf``: its own if projected in metres, else its local UTM zone."""
-    crs = CRS(gdf.crs)
-    # Web Mercator metres are stretched by 1/cos(latitude): areas would be ~30% too large.
-    metric = crs.is_projected and crs.axis_info and crs.axis_info[0].unit_name in ("metre", "meter")
-    if metric and crs.to_epsg() != 3857:
-        return crs
-    return gdf.estimate_utm_crs()

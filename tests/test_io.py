@@ -142,8 +142,17 @@ def test_plain_dataframe_written_as_is(tmp_path):
     table = pd.DataFrame({"grid": ["a", "b"], "pop": [1000, 1400]})
     out = io.write_any(table, tmp_path / "table.csv")
     assert pd.read_csv(out).equals(table)
+    # a GeoPackage keeps plain tables as attribute layers, beside the spatial ones
+    gpkg = tmp_path / "grids.gpkg"
+    io.write_any(squares(), gpkg, layer="grids")
+    io.write_any(table, gpkg, layer="retired")
+    import pyogrio
+
+    assert set(pyogrio.list_layers(gpkg)[:, 0]) == {"grids", "retired"}
+    back = pyogrio.read_dataframe(gpkg, layer="retired", read_geometry=False)
+    assert back["grid"].tolist() == ["a", "b"] and back["pop"].tolist() == [1000, 1400]
     with pytest.raises(InputError, match="no geometry"):
-        io.write_any(table, tmp_path / "table.gpkg")
+        io.write_any(table, tmp_path / "table.geojson")
 
 
 def test_unsupported_extension_refused(tmp_path):

@@ -5,6 +5,7 @@
 """
 
 from gridtools.partition.core import PartitionResult, partition
+from gridtools.partition.features import partition_features
 from gridtools.partition.rebalance import RebalanceResult, rebalance
 
-__all__ = ["PartitionResult", "RebalanceResult", "partition", "rebalance"]
+__all__ = ["PartitionResult", "RebalanceResult", "partition", "partition_features", "rebalance"]

@@ -60,6 +60,8 @@ class PartitionResult:
         Units whose own population is above the maximum (each is a grid of its own).
     summary : dict
         Counts, shares and timings (see :meth:`summary_lines`).
+    blocks : geopandas.GeoDataFrame or None
+        When units were built from a street network (:func:`partition_features`), the blocks.
     """
 
     grids: gpd.GeoDataFrame
@@ -67,6 +69,7 @@ class PartitionResult:
     infeasible: pd.DataFrame
     oversize: pd.DataFrame
     summary: dict = field(default_factory=dict)
+    blocks: gpd.GeoDataFrame | None = None
 
     def summary_lines(self) -> list[str]:
         """Human-readable summary, one fact per line."""
@@ -182,7 +185,7 @@ def _pieces(graph: UnitGraph, major: np.ndarray, pop: np.ndarray, band: Band) ->
         n, piece = graph.subset_edges(~major).components()
         totals = np.bincount(piece, weights=pop, minlength=n)
         kmin, kmax = np.ceil(totals / band.hi - 1e-9), np.floor(totals / band.lo + 1e-9)
-        stuck = kmin > kmax
+        stuck = (kmin > kmax) | (kmax < 1)  # a piece needs at least one grid
         crossing = major & (piece[graph.i] != piece[graph.j])
         touches = stuck[piece[graph.i]] | stuck[piece[graph.j]]
         candidates = np.flatnonzero(crossing & touches)
@@ -459,8 +462,8 @@ def partition(units: gpd.GeoDataFrame, pop: str, *, min_pop: float | None = None
     if progress:
         progress("building adjacency graph", 1, 1)
 
-    tasks, attach = _plan(graph.subset_edges(~(major & (piece[graph.i] != piece[graph.j]))),
-                          piece, soft, population, band, seed)
+    crossable = ~(major & (piece[graph.i] != piece[graph.j]))
+    tasks, attach = _plan(graph.subset_edges(crossable), piece, soft[crossable], population, band, seed)
     solved = _run_tasks(tasks, band, n_jobs, scheduler, progress)
 
     label = np.full(len(units), -1, dtype=np.int64)

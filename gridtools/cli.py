@@ -1,0 +1,255 @@
+"""The ``gridtools`` command.
+
+Each command parses its options, reads input with :mod:`gridtools.io`, makes one library call
+and writes the result.  User errors (:class:`gridtools.errors.GridtoolsError`) are printed as a
+one-line message with a non-zero exit code, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from gridtools import io, settings
+from gridtools.errors import GridtoolsError
+
+app = typer.Typer(
+    name="gridtools",
+    help="Population-balanced management grids (网格化管理) and the city operations that run on them.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+)
+population_app = typer.Typer(help="Population inputs: estimate residents of buildings.", no_args_is_help=True)
+app.add_typer(population_app, name="population")
+
+console = Console(stderr=True)
+out = Console()
+
+OutOption = Annotated[Path, typer.Option("-o", "--output", help="File to write.")]
+CrsOption = Annotated[Optional[str], typer.Option("--crs", help="CRS of input that has none, e.g. EPSG:4326.")]
+LayerOption = Annotated[Optional[str], typer.Option("--layer", help="Layer to read from a multi-layer file.")]
+
+
+@contextmanager
+def progress_bar():
+    """A rich progress bar whose callback matches the library's ``progress(stage, done, total)``."""
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TimeElapsedColumn(), console=console, transient=True) as bar:
+        tasks: dict[str, int] = {}
+
+        def update(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        yield update
+
+
+def _print_lines(title: str, lines: list[str]) -> None:
+    out.print(f"[bold]{title}[/bold]")
+    for line in lines:
+        out.print(f"  {line}")
+
+
+def _print_partition(result) -> None:
+    _print_lines("partition", result.summary_lines())
+    if len(result.oversize):
+        table = Table("unit", "population", "grid_code", title="over-size units (each its own grid)")
+        for row in result.oversize.itertuples(index=False):
+            table.add_row(str(row.unit), f"{row.population:,.0f}", row.grid_code)
+        out.print(table)
+    if len(result.infeasible):
+        table = Table("piece", "population", "grids possible", "why", "proposed fix", title="infeasible pieces")
+        for row in result.infeasible.itertuples(index=False):
+            table.add_row(str(row.piece), f"{row.population:,.0f}", f"{row.min_grids}-{row.max_grids}",
+                          row.reason, row.proposed_fix)
+        out.print(table)
+    stuck = result.grids[result.grids["status"] == "out_of_band"]
+    if len(stuck):
+        out.print(f"[yellow]{len(stuck)} grid(s) could not be brought into the band by any contiguous redraw "
+                  "with up to 5 neighbouring grids (status 'out_of_band'): "
+                  + ", ".join(f"{c} ({p:,.0f})" for c, p in zip(stuck["grid_code"], stuck["population"])))
+
+
+def _write_partition(result, output: Path) -> None:
+    io.write_any(result.grids, output, layer="grids")
+    io.write_any(result.units, output, layer="units")
+    if result.blocks is not None:
+        io.write_any(result.blocks, output, layer="blocks")
+    out.print(f"wrote {output} (layers: grids, units{', blocks' if result.blocks is not None else ''})")
+
+
+@app.command()
+def partition(
+    units_file: Annotated[Path, typer.Argument(help="Units: census blocks / compounds (polygons), or "
+                                                    "buildings / register points with --roads.")],
+    output: OutOption,
+    pop: Annotated[Optional[str], typer.Option("--pop", help="Population column.")] = None,
+    min_pop: Annotated[int, typer.Option("--min", help="Fewest residents per grid.")] = settings.min_pop,
+    max_pop: Annotated[int, typer.Option("--max", help="Most residents per grid.")] = settings.max_pop,
+    within: Annotated[Optional[str], typer.Option("--within", help="Column of the nesting area "
+                                                                   "(community, ward): grids never cross it.")] = None,
+    barriers: Annotated[Optional[Path], typer.Option("--barriers", help="Lines grids should follow "
+                                                                        "(roads, rivers, rails).")] = None,
+    roads: Annotated[Optional[Path], typer.Option("--roads", help="Street/rail/river lines: build blocks from "
+                                                                  "them and partition the blocks.")] = None,
+    boundary: Annotated[Optional[Path], typer.Option("--boundary", help="District outline (with --roads).")] = None,
+    estimate_total: Annotated[Optional[int], typer.Option("--estimate-total", help="Buildings without counts: "
+                                                          "spread this many residents over them by floor area.")] = None,
+    code_prefix: Annotated[str, typer.Option("--code-prefix", help="Leading code digits, e.g. the 6-digit "
+                                                                   "county code.")] = "",
+    crs: CrsOption = None,
+    layer: LayerOption = None,
+    jobs: Annotated[Optional[int], typer.Option("--jobs", help="Worker processes (default: all cores).")] = None,
+    scheduler: Annotated[Optional[str], typer.Option("--scheduler", help="Dask scheduler address.")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = settings.random_state,
+):
+    """Cut a district into contiguous grids of --min to --max residents.
+
+    Writes layer [bold]grids[/bold] (grid_code, population, polsby_popper, status, geometry) and layer
+    [bold]units[/bold] (every input row with its grid_code) to OUTPUT (a GeoPackage).
+    """
+    from gridtools.partition import partition as run_partition, partition_features
+
+    units = io.read_any(units_file, layer=layer, crs=crs)
+    if estimate_total is not None:
+        from gridtools.population import estimate_building_population
+
+        units = estimate_building_population(units, total=estimate_total)
+        pop = pop or "pop_est"
+    if pop is None:
+        raise GridtoolsError("give the population column with --pop (or --estimate-total N for buildings)")
+    kwargs = dict(min_pop=min_pop, max_pop=max_pop, code_prefix=code_prefix, n_jobs=jobs,
+                  scheduler=scheduler, random_state=seed)
+    with progress_bar() as progress:
+        if roads is not None:
+            lines = io.read_any(roads)
+            outline = io.read_any(boundary) if boundary else None
+            result = partition_features(units, pop, lines, boundary=outline, progress=progress, **kwargs)
+        else:
+            lines = io.read_any(barriers) if barriers else None
+            result = run_partition(units, pop=pop, within=within, barriers=lines, progress=progress, **kwargs)
+    _print_partition(result)
+    _write_partition(result, output)
+
+
+@app.command()
+def rebalance(
+    partition_file: Annotated[Path, typer.Argument(help="GeoPackage written by 'gridtools partition'.")],
+    output: OutOption,
+    pop: Annotated[str, typer.Option("--pop", help="Column of the NEW population in the units layer "
+                                                   "(or in --new-pop).")],
+    new_pop: Annotated[Optional[Path], typer.Option("--new-pop", help="CSV with the new population, "
+                                                                      "joined on --key.")] = None,
+    key: Annotated[Optional[str], typer.Option("--key", help="Column shared by units and --new-pop.")] = None,
+    min_pop: Annotated[int, typer.Option("--min")] = settings.min_pop,
+    max_pop: Annotated[int, typer.Option("--max")] = settings.max_pop,
+):
+    """Redraw grids after the population changed, touching only grids that left the band."""
+    import pandas as pd
+
+    from gridtools.partition import rebalance as run_rebalance
+
+    units = io.read_any(partition_file, layer="units")
+    if new_pop is not None:
+        if not key:
+            raise GridtoolsError("--new-pop needs --key, the column that identifies a unit in both files")
+        table = pd.read_csv(new_pop, dtype={key: str})
+        io.require_columns(table, {key: "--key", pop: "--pop"}, str(new_pop))
+        io.require_columns(units, {key: "--key"}, str(partition_file))
+        joined = units[key].astype(str).map(table.set_index(key)[pop])
+        missing = joined.isna()
+        if missing.any():
+            raise GridtoolsError(f"{new_pop} has no {pop} for {int(missing.sum())} unit(s), e.g. {key}="
+                                 f"{units.loc[missing, key].iloc[0]}; give every unit a value")
+        units[pop] = joined.to_numpy()
+    retired = _read_retired(partition_file)
+    result = run_rebalance(units, pop, min_pop=min_pop, max_pop=max_pop, retired_codes=retired)
+    _print_lines("rebalance", result.summary_lines())
+    io.write_any(result.grids, output, layer="grids")
+    io.write_any(result.units, output, layer="units")
+    io.write_any(pd.DataFrame({"grid_code": result.retired_codes}, dtype=str), output, layer="retired_codes")
+    out.print(f"wrote {output} (layers: grids, units, retired_codes)")
+
+
+def _read_retired(path: Path) -> list[str]:
+    import pyogrio
+
+    try:
+        layers = pyogrio.list_layers(path)[:, 0]
+    except Exception:
+        return []
+    if "retired_codes" not in layers:
+        return []
+    table = pyogrio.read_dataframe(path, layer="retired_codes", read_geometry=False)
+    return table["grid_code"].astype(str).tolist()
+
+
+@app.command(name="map")
+def map_(
+    grids_file: Annotated[Path, typer.Argument(help="GeoPackage with a 'grids' layer (or any grid polygons).")],
+    output: OutOption,
+    layer: Annotated[str, typer.Option("--layer", help="Layer holding the grids.")] = "grids",
+):
+    """Draw grids on an interactive map (HTML), coloured by population against the band."""
+    from gridtools.maps import grid_map, save_map
+
+    grids = io.read_any(grids_file, layer=layer)
+    save_map(grid_map(grids), output)
+    out.print(f"wrote {output}")
+
+
+@population_app.command("estimate")
+def population_estimate(
+    buildings_file: Annotated[Path, typer.Argument(help="Building footprints.")],
+    output: OutOption,
+    total: Annotated[int, typer.Option("--total", help="Residents of the district, spread over buildings.")],
+    crs: CrsOption = None,
+    layer: LayerOption = None,
+):
+    """Estimate residents per building (footprint x floors x residential share, scaled to --total).
+
+    The estimate is column pop_est: inspect it, edit it, and pass it to 'gridtools partition --pop pop_est'.
+    """
+    from gridtools.population import estimate_building_population
+
+    buildings = io.read_any(buildings_file, layer=layer, crs=crs)
+    estimated = estimate_building_population(buildings, total=total)
+    io.write_any(estimated, output, layer="buildings" if output.suffix == ".gpkg" else None)
+    out.print(f"wrote {output}: {len(estimated):,} buildings, {estimated['pop_est'].sum():,} residents")
+
+
+@app.command()
+def demo(
+    output: Annotated[Path, typer.Option("-o", "--output", help="Folder for the results.")] = Path("gridtools-demo"),
+):
+    """Run the main job on the sample data shipped in data/: buildings -> blocks -> grids -> map."""
+    from gridtools.demo import run_demo
+
+    with progress_bar() as progress:
+        report = run_demo(output, progress=progress)
+    for line in report.lines:
+        out.print(line)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``gridtools`` command."""
+    try:
+        # standalone mode: Typer itself reports usage errors and exits with code 2
+        app(args=argv, prog_name="gridtools")
+    except GridtoolsError as exc:
+        console.print(f"[bold red]error:[/bold red] {exc}", highlight=False)
+        sys.exit(exc.exit_code)
+
+
+if __name__ == "__main__":
+    main()
