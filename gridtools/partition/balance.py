@@ -143,18 +143,14 @@ def metis_labels(graph: PieceGraph, k: int, band: Band, seed: int = 0) -> np.nda
     # ufactor is the allowed overshoot of the heaviest part over the mean, in 1/1000.  Aim well
     # inside the ceiling: METIS treats it as a soft limit on lumpy graphs.
     ufactor = int(np.clip((band.hi / mean - 1.0) * 1000 * 0.6, 5, 500))
-    options = pymetis.Options(ufactor=ufactor, seed=seed, contig=1)
+    eweights = np.maximum(graph.metis_weight, 1).astype(np.int64)
+    adjacency = pymetis.CSRAdjacency(graph.indptr, graph.indices)
     try:
-        _, parts = pymetis.part_graph(
-            k, xadj=graph.indptr, adjncy=graph.indices, vweights=vweights,
-            eweights=np.maximum(graph.metis_weight, 1).astype(np.int64), options=options,
-        )
-    except Exception:  # METIS refuses contig on some graphs; fall back to plain k-way
-        options = pymetis.Options(ufactor=ufactor, seed=seed)
-        _, parts = pymetis.part_graph(
-            k, xadj=graph.indptr, adjncy=graph.indices, vweights=vweights,
-            eweights=np.maximum(graph.metis_weight, 1).astype(np.int64), options=options,
-        )
+        _, parts = pymetis.part_graph(k, adjacency, vweights=vweights, eweights=eweights,
+                                      options=pymetis.Options(ufactor=ufactor, seed=seed, contig=1))
+    except Exception:  # METIS refuses contig on some graphs; plain k-way, then make_contiguous
+        _, parts = pymetis.part_graph(k, adjacency, vweights=vweights, eweights=eweights,
+                                      options=pymetis.Options(ufactor=ufactor, seed=seed))
     return np.asarray(parts, dtype=np.int64)
 
 
