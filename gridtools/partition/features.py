@@ -30,9 +30,11 @@ def partition_features(features: gpd.GeoDataFrame, pop: str, lines: gpd.GeoDataF
     pop : str
         Population column of ``features``.
     lines : geopandas.GeoDataFrame
-        Streets, rails and rivers.  With OSM tag columns (``highway``/``railway``/``waterway``)
-        footpaths and service ways are left out and major roads, rails and rivers become
-        major barriers; without them every line cuts blocks and is a soft barrier.
+        Streets, rails and rivers.  Raw OSM ways (tag columns ``highway``/``railway``/
+        ``waterway`` and no ``major`` column) go through
+        :func:`gridtools.blocks.network_lines_from_osm`: footpaths and service ways are left out
+        and major roads, rails and rivers become major barriers.  Lines with a boolean ``major``
+        column are used as given; other lines all cut blocks and are soft barriers.
     boundary : geopandas.GeoDataFrame, optional
         District outline; default: a hull around the features (see
         :func:`gridtools.blocks.boundary_from_features`).
@@ -52,8 +54,8 @@ def partition_features(features: gpd.GeoDataFrame, pop: str, lines: gpd.GeoDataF
                          "community outlines as the boundary and partition each separately")
     if boundary is None:
         boundary = boundary_from_features(features)
-    if any(tag in lines.columns for tag in _OSM_TAGS):
-        lines = network_lines_from_osm(lines)
+    if "major" not in lines.columns and any(tag in lines.columns for tag in _OSM_TAGS):
+        lines = network_lines_from_osm(lines)  # raw OSM ways: keep block-bounding ones, flag major
     extra = {} if min_block_m2 is None else {"min_area_m2": min_block_m2}
     blocks = blocks_from_network(boundary, lines, **extra)
     blocks, block_of_feature = aggregate_to_units(blocks, features, pop)
