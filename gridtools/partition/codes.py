@@ -99,7 +99,9 @@ def check_prefix(prefix: str | None, layout: CodeLayout) -> str:
 
 def reading_order(points_x: np.ndarray, points_y: np.ndarray, row_height: float) -> np.ndarray:
     """Rank of each point when read in rows north to south, each row west to east."""
-    row = np.floor((np.max(points_y) - points_y) / max(row_height, 1e-9)).astype(np.int64)
+    # round, not floor: centres of a regular lattice sit exactly on row boundaries, where float
+    # noise would split a row in two
+    row = np.rint((np.max(points_y) - points_y) / max(row_height, 1e-9)).astype(np.int64)
     return np.lexsort((points_x, row))
 
 

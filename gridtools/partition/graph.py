@@ -131,7 +131,7 @@ def build_unit_graph(geoms, tolerance: float = 1.0, precision: float = 1e-3) -> 
     --------
     >>> from shapely import box
     >>> g = build_unit_graph([box(0, 0, 10, 10), box(10, 0, 20, 10), box(20, 10, 30, 20)])
-    >>> list(zip(g.i, g.j)), g.length.tolist()
+    >>> [(int(a), int(b)) for a, b in zip(g.i, g.j)], g.length.tolist()
     ([(0, 1)], [10.0])
     """
     geoms = np.asarray(geoms, dtype=object)
@@ -200,5 +200,7 @@ def link_islands(graph: UnitGraph, geoms, groups: np.ndarray) -> UnitGraph:
                 new_i.append(inside[src[best]])
                 new_j.append(outside[dst[best]])
                 dist.append(d[best])
-        graph = graph.add_edges(np.array(new_i), np.array(new_j), np.zeros(len(new_i)), "link")
+        # two components that are each other's nearest would add the same link twice
+        links = pd.DataFrame({"i": np.minimum(new_i, new_j), "j": np.maximum(new_i, new_j)}).drop_duplicates()
+        graph = graph.add_edges(links["i"].to_numpy(), links["j"].to_numpy(), np.zeros(len(links)), "link")
     raise RuntimeError("could not connect the islands of every group")  # pragma: no cover

@@ -37,7 +37,9 @@ class RebalanceResult:
     retired_codes : list of str
         Every retired code, those passed in plus the ones retired now; never to be reused.
     summary : dict
-        ``grids_changed``, ``share_residents_kept``, ``grids_out_of_band`` and timings.
+        ``grids_changed``, ``grids_new``, ``grids_retired``, ``share_residents_kept``,
+        ``out_of_band_before`` / ``out_of_band_after`` (grids outside the band that do not consist
+        of an over-size unit), ``oversize_grids`` and ``seconds``.
     """
 
     units: gpd.GeoDataFrame
@@ -51,7 +53,8 @@ class RebalanceResult:
             f"grids before: {s['grids_before']:,}  after: {s['grids_after']:,}  changed: {s['grids_changed']:,}"
             f"  (new {s['grids_new']}, retired {s['grids_retired']})",
             f"residents keeping their grid code: {s['share_residents_kept']:.2%}",
-            f"grids out of band before: {s['out_of_band_before']}  after: {s['out_of_band_after']}",
+            f"grids out of band before: {s['out_of_band_before']}  after: {s['out_of_band_after']}"
+            f"  (over-size single units, not counted: {s['oversize_grids']})",
             f"seconds: {s['seconds']:.2f}",
         ]
 
@@ -101,7 +104,8 @@ def rebalance(units: gpd.GeoDataFrame, pop: str, *, grid_col: str = "grid_code",
     >>> import geopandas as gpd
     >>> from shapely import box
     >>> blocks = gpd.GeoDataFrame({"pop": [300] * 8, "grid_code": ["11010100100100100"] * 4 +
-    ...     ["11010100100100200"] * 4}, geometry=[box(x, y, x + 1, y + 1) for x in range(4) for y in range(2)],
+    ...     ["11010100100100200"] * 4},
+    ...     geometry=[box(x * 100, y * 100, x * 100 + 100, y * 100 + 100) for x in range(4) for y in range(2)],
     ...     crs="EPSG:32650")
     >>> blocks.loc[0, "pop"] = 700          # one block grows: its grid (1,600) leaves the band
     >>> result = rebalance(blocks, "pop")
@@ -128,7 +132,6 @@ def rebalance(units: gpd.GeoDataFrame, pop: str, *, grid_col: str = "grid_code",
 
     label, code_of_label = pd.factorize(old_codes)
     code_of_label = list(code_of_label)
-    before = np.bincount(label, weights=population, minlength=len(code_of_label))
     oversize = population > band.hi
     # an over-size unit sharing a grid with others leaves it and becomes a grid of its own
     lone = oversize & (np.bincount(label, minlength=len(code_of_label))[label] > 1)
@@ -160,7 +163,12 @@ def rebalance(units: gpd.GeoDataFrame, pop: str, *, grid_col: str = "grid_code",
     grids = _measure(out, pd.factorize(out["grid_code"])[0], population, metric.crs)
     grids["grid_code"] = pd.factorize(out["grid_code"])[1][grids.index]
     grids["in_band"] = band.contains(grids["population"].to_numpy())
+    holds_oversize = pd.Series(oversize).groupby(out["grid_code"].to_numpy()).any()
+    grids["status"] = np.where(holds_oversize.loc[grids["grid_code"]].to_numpy(), "oversize_unit",
+                               np.where(grids["in_band"], "ok", "out_of_band"))
     grids = grids.reset_index(drop=True)
+    was_oversize = pd.Series(oversize).groupby(old_codes.to_numpy()).any()
+    stuck_before = (~band.contains(pd.Series(population).groupby(old_codes.to_numpy()).sum())) & ~was_oversize
 
     changed_old = _changed_codes(old_codes, out["grid_code"])
     new_only = sorted(used - set(old_codes))
@@ -170,8 +178,9 @@ def rebalance(units: gpd.GeoDataFrame, pop: str, *, grid_col: str = "grid_code",
         "grids_changed": len(changed_old | set(new_only)), "grids_new": len(new_only),
         "grids_retired": len(retired_now),
         "share_residents_kept": float(kept / population.sum()) if population.sum() else 1.0,
-        "out_of_band_before": int((~band.contains(before)).sum()),
-        "out_of_band_after": int((~grids["in_band"]).sum()),
+        "out_of_band_before": int(stuck_before.sum()),
+        "out_of_band_after": int((grids["status"] == "out_of_band").sum()),
+        "oversize_grids": int((grids["status"] == "oversize_unit").sum()),
         "seconds": time.perf_counter() - started,
     }
     return RebalanceResult(out, grids, sorted(set(retired) | set(retired_now)), summary)
