@@ -26,3 +26,38 @@ def shared_data(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"../shared/data/{'/'.join(parts)} not present: real-data test skipped")
     return path
+
+
+def shanghai_bund_network():
+    """Buildings and block-bounding network of the Bund / Lujiazui (OSM via Tilezen tiles).
+
+    Tilezen spells OSM tags as ``kind``/``kind_detail``; the highway/railway/tunnel columns are
+    rebuilt so :func:`gridtools.blocks.network_lines_from_osm` can filter them.  Water areas (not
+    the duplicate outline lines Tilezen also ships, nor pools) are major barriers.
+
+    Returns
+    -------
+    (buildings, network) : tuple of GeoDataFrames (EPSG:4326)
+    """
+    import warnings
+
+    import geopandas as gpd
+    import numpy as np
+    import pandas as pd
+
+    from gridtools.blocks import network_lines_from_osm
+
+    path = shared_data("china", "shanghai_tiles", "shanghai_bund_lujiazui_tilezen.geojson")
+    with warnings.catch_warnings():  # tile features repeat OSM ids; harmless here
+        warnings.simplefilter("ignore", RuntimeWarning)
+        tiles = gpd.read_file(path)
+    polygons = tiles.geom_type.isin(["Polygon", "MultiPolygon"])
+    buildings = tiles[(tiles["layer"] == "buildings") & polygons]
+    roads = tiles[tiles["layer"] == "roads"].copy()
+    is_road = roads["kind"].isin(["major_road", "minor_road", "path"])
+    roads["highway"] = roads["kind_detail"].where(is_road)
+    roads["railway"] = roads["kind_detail"].where(roads["kind"] == "rail")
+    roads["tunnel"] = np.where(roads["is_tunnel"].eq(True), "yes", None)
+    pools = tiles["kind"].isin(["swimming_pool", "fountain"])
+    water = tiles[(tiles["layer"] == "water") & polygons & ~pools]
+    return buildings, pd.concat([network_lines_from_osm(roads), water.assign(major=True)])

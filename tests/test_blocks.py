@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import time
-import warnings
 
 import geopandas as gpd
 import numpy as np
-import pandas as pd
 import pytest
 import shapely
 from shapely import LineString, MultiLineString, Point, box
 
 from gridtools.blocks import blocks_from_network, boundary_from_features, network_lines_from_osm
-from conftest import shared_data
+from conftest import shanghai_bund_network
 from gridtools.errors import CRSError, InputError
 from gridtools.population import aggregate_to_units, estimate_building_population
 
@@ -200,22 +198,7 @@ def test_boundary_from_features_contains_them():
 
 @pytest.fixture(scope="module")
 def shanghai():
-    path = shared_data("china", "shanghai_tiles", "shanghai_bund_lujiazui_tilezen.geojson")
-    with warnings.catch_warnings():  # tile features repeat OSM ids; harmless here
-        warnings.simplefilter("ignore", RuntimeWarning)
-        tiles = gpd.read_file(path)
-    polygons = tiles.geom_type.isin(["Polygon", "MultiPolygon"])
-    buildings = tiles[(tiles["layer"] == "buildings") & polygons]
-    # Tilezen spells OSM tags as kind/kind_detail: rebuild highway/railway/tunnel columns.
-    roads = tiles[tiles["layer"] == "roads"].copy()
-    is_road = roads["kind"].isin(["major_road", "minor_road", "path"])
-    roads["highway"] = roads["kind_detail"].where(is_road)
-    roads["railway"] = roads["kind_detail"].where(roads["kind"] == "rail")
-    roads["tunnel"] = np.where(roads["is_tunnel"].eq(True), "yes", None)
-    # Water areas (not the duplicate outline lines Tilezen also ships, nor pools) are major.
-    pools = tiles["kind"].isin(["swimming_pool", "fountain"])
-    water = tiles[(tiles["layer"] == "water") & polygons & ~pools]
-    network = pd.concat([network_lines_from_osm(roads), water.assign(major=True)])
+    buildings, network = shanghai_bund_network()
     start = time.perf_counter()
     boundary = boundary_from_features(buildings)
     blocks = blocks_from_network(boundary, network, major="major")

@@ -1,33 +1,16 @@
 """Building footprints without counts -> dasymetric estimate -> street blocks -> grids (Shanghai, OSM)."""
 
-import warnings
-
-import geopandas as gpd
-import numpy as np
-import pandas as pd
 import pytest
 
-from conftest import shared_data
-from gridtools.blocks import boundary_from_features, network_lines_from_osm
+from conftest import shanghai_bund_network
+from gridtools.blocks import boundary_from_features
 from gridtools.partition import partition_features
 from gridtools.population import estimate_building_population
 
 
 @pytest.fixture(scope="module")
 def bund():
-    path = shared_data("china", "shanghai_tiles", "shanghai_bund_lujiazui_tilezen.geojson")
-    with warnings.catch_warnings():  # tile features repeat OSM ids
-        warnings.simplefilter("ignore", RuntimeWarning)
-        tiles = gpd.read_file(path)
-    polygons = tiles.geom_type.isin(["Polygon", "MultiPolygon"])
-    buildings = tiles[(tiles["layer"] == "buildings") & polygons]
-    roads = tiles[tiles["layer"] == "roads"].copy()
-    is_road = roads["kind"].isin(["major_road", "minor_road", "path"])
-    roads["highway"] = roads["kind_detail"].where(is_road)
-    roads["railway"] = roads["kind_detail"].where(roads["kind"] == "rail")
-    roads["tunnel"] = np.where(roads["is_tunnel"].eq(True), "yes", None)
-    water = tiles[(tiles["layer"] == "water") & polygons & ~tiles["kind"].isin(["swimming_pool", "fountain"])]
-    network = pd.concat([network_lines_from_osm(roads), water.assign(major=True)])
+    buildings, network = shanghai_bund_network()
     estimated = estimate_building_population(buildings, total=100_000, tag_col="kind_detail")
     result = partition_features(estimated, "pop_est", network, boundary=boundary_from_features(buildings))
     return estimated, result

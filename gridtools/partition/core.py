@@ -26,7 +26,6 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from scipy.sparse.csgraph import connected_components
 
 from gridtools import io, settings
 from gridtools.errors import InputError, describe_rows
