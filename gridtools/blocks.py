@@ -34,7 +34,7 @@ from scipy.sparse.csgraph import connected_components
 
 from gridtools import settings
 from gridtools.io import local_metric_crs
-from gridtools.errors import CRSError, InputError, describe_rows
+from gridtools.errors import CRSError, InputError, describe_rows, rows_where
 
 #: Faces smaller than this (m²) are merged into a neighbour.  Traffic islands, the strip between
 #: two carriageways drawn a few metres apart and noding artefacts are this small; a real
@@ -317,7 +317,7 @@ def _district_polygon(boundary, metric: CRS):
     if invalid.any():
         reason = shapely.is_valid_reason(geoms[invalid].values[0])
         raise InputError(
-            f"the boundary is not a valid polygon in {describe_rows(geoms.index[invalid])} "
+            f"the boundary is not a valid polygon in {rows_where(invalid, geoms.index)} "
             f"({reason}): repair it, e.g. with geopandas' make_valid()"
         )
     return shapely.union_all(geoms.values)

@@ -58,6 +58,45 @@ def describe_rows(index: Iterable, limit: int = 10) -> str:
     return f"{word} {shown}{more}"
 
 
+def rows_where(selection, index) -> str:
+    """Name the selected rows of a table the way every gridtools message does.
+
+    Rows are counted from 1 (the line a user sees in a spreadsheet or ``df.iloc[n - 1]``);
+    when the table has its own index labels (not the default 0..n-1) they are listed too,
+    so a user can find the rows either way.
+
+    Parameters
+    ----------
+    selection : array-like of bool or int
+        A boolean mask over the rows, or their 0-based positions.
+    index : pandas.Index
+        The table's index.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> rows_where([False, True, False, True], pd.RangeIndex(4))
+    'rows 2, 4 (counting from 1)'
+    >>> rows_where([2], pd.Index(["a", "b", "c"]))
+    'row 3 (counting from 1; index label c)'
+    """
+    import numpy as np
+    import pandas as pd
+
+    selection = np.asarray(selection)
+    positions = np.flatnonzero(selection) if selection.dtype == bool else selection.astype(int)
+    text = describe_rows(positions + 1) + " (counting from 1"
+    if not pd.Index(index).equals(pd.RangeIndex(len(index))):
+        labels = [str(v) for v in pd.Index(index)[positions][:10]]
+        word = "label" if len(positions) == 1 else "labels"
+        text += f"; index {word} {', '.join(labels)}"
+    return text + ")"
+
+
 def missing_dependency(package: str, extra: str | None = None) -> MissingDependencyError:
     """Build the error raised when an optional package is not installed."""
     hint = f"pip install 'gridtools[{extra}]'" if extra else f"pip install {package}"

@@ -56,7 +56,7 @@ import pyogrio
 import pyproj
 import shapely
 
-from gridtools.errors import CRSError, GridtoolsError, InputError, describe_rows
+from gridtools.errors import CRSError, GridtoolsError, InputError, describe_rows, rows_where
 
 __all__ = [
     "parse_crs",
@@ -676,14 +676,6 @@ def check_coordinates(gdf: gpd.GeoDataFrame, source: str = "data") -> None:
         )
 
 
-def _row_list(positions: np.ndarray, index: pd.Index) -> str:
-    """``'rows 3, 7 (counting from 1)'`` plus the index labels when they differ."""
-    text = describe_rows(positions + 1) + " (counting from 1)"
-    if not index.equals(pd.RangeIndex(len(index))):
-        text += f"; index labels {', '.join(map(str, index[positions][:10]))}"
-    return text
-
-
 def check_geometries(
     gdf: gpd.GeoDataFrame, source: str = "data", *, repair: bool = True
 ) -> tuple[gpd.GeoDataFrame, dict]:
@@ -727,7 +719,7 @@ def check_geometries(
     if missing.any():
         raise InputError(
             f"{name}: {int(missing.sum())} features have no geometry (null or empty): "
-            f"{_row_list(np.flatnonzero(missing), gdf.index)}. Remove those rows or fix their "
+            f"{rows_where(np.flatnonzero(missing), gdf.index)}. Remove those rows or fix their "
             "geometry; gridtools does not drop data silently."
         )
     invalid = ~shapely.is_valid(geoms)
@@ -741,7 +733,7 @@ def check_geometries(
             f"row {p + 1}: {r}" for p, r in zip(positions[:5], reasons[:5], strict=True)
         )
         raise InputError(
-            f"{name}: {len(positions)} invalid geometries, {_row_list(positions, gdf.index)} "
+            f"{name}: {len(positions)} invalid geometries, {rows_where(positions, gdf.index)} "
             f"({first}). Repair them (CLI: drop --no-repair, or fix them in a GIS)."
         )
     fixed = shapely.make_valid(geoms[invalid])
@@ -751,7 +743,7 @@ def check_geometries(
         if lost.any():
             raise InputError(
                 f"{name}: {int(lost.sum())} polygons have no area even after repair: "
-                f"{_row_list(positions[lost], gdf.index)}. Remove those rows or redraw them."
+                f"{rows_where(positions[lost], gdf.index)}. Remove those rows or redraw them."
             )
     geoms = geoms.copy()
     geoms[invalid] = fixed

@@ -34,7 +34,7 @@ from pyproj import CRS
 
 from gridtools import settings
 from gridtools.io import local_metric_crs
-from gridtools.errors import CRSError, InputError, describe_rows
+from gridtools.errors import CRSError, InputError, describe_rows, rows_where
 
 #: Residential share of a building's floor area by its OSM ``building=*`` value (lower case).
 #: 1 means "people live here", 0 means "nobody is registered here".  ``yes`` (the untagged
@@ -318,7 +318,7 @@ def aggregate_to_units(
     if outside.size:
         raise InputError(
             f"{outside.size} of {len(features)} features lie in no unit "
-            f"({describe_rows(features.index[outside])}): the units do not cover them; use a "
+            f"({rows_where(outside, features.index)}): the units do not cover them; use a "
             "larger boundary (e.g. a bigger buffer_m in boundary_from_features) or remove "
             "those features"
         )
@@ -369,7 +369,7 @@ def _residential_share(
         if bad.size:
             raise InputError(
                 f"column '{residential_col}' must hold shares between 0 and 1 for every "
-                f"building; {describe_rows(gdf.index[bad])} do not"
+                f"building; {rows_where(bad, gdf.index)} do not"
             )
         return share
     share = np.full(len(gdf), float(default))
@@ -394,7 +394,7 @@ def _count_column(features: gpd.GeoDataFrame, pop: str | None) -> np.ndarray:
     if bad.size:
         raise InputError(
             f"population column '{pop}' is empty or negative in "
-            f"{describe_rows(features.index[bad])}: fill in a count >= 0 (0 if nobody lives there)"
+            f"{rows_where(bad, features.index)}: fill in a count >= 0 (0 if nobody lives there)"
         )
     whole = np.all(values == np.round(values))
     return values.astype(np.int64) if whole else values
@@ -409,7 +409,7 @@ def _numeric(gdf: gpd.GeoDataFrame, col: str, what: str) -> np.ndarray:
     text = np.isnan(values) & gdf[col].notna().to_numpy()
     if text.any():
         raise InputError(
-            f"column '{col}' of {what} is not numeric in {describe_rows(gdf.index[text])} "
+            f"column '{col}' of {what} is not numeric in {rows_where(text, gdf.index)} "
             f"(e.g. {gdf[col][text].iloc[0]!r}): fix or remove those values"
         )
     return values
@@ -443,7 +443,7 @@ def _check_geometries(gdf: gpd.GeoDataFrame, what: str) -> None:
     missing = np.flatnonzero(gdf.geometry.isna().to_numpy() | gdf.geometry.is_empty.to_numpy())
     if missing.size:
         raise InputError(
-            f"{what} have no geometry in {describe_rows(gdf.index[missing])}: add coordinates "
+            f"{what} have no geometry in {rows_where(missing, gdf.index)}: add coordinates "
             "or remove those rows"
         )
 
@@ -457,6 +457,6 @@ def _check_polygons(gdf: gpd.GeoDataFrame, what: str) -> None:
     if bad.size:
         types = sorted(set(gdf.geometry.geom_type.iloc[bad]))
         raise InputError(
-            f"{what} must be polygons; {describe_rows(gdf.index[bad])} are "
+            f"{what} must be polygons; {rows_where(bad, gdf.index)} are "
             f"{'/'.join(types)}: remove them or buffer points into footprints"
         )

@@ -123,7 +123,7 @@ def test_no_building_with_area():
 
 def test_point_buildings_are_named_not_dropped():
     b = gpd.GeoDataFrame(geometry=[square(0, 0), Point(X0, Y0)], crs=UTM, index=[7, 8])
-    with pytest.raises(InputError, match="row 8 are Point"):
+    with pytest.raises(InputError, match=r"row 2 \(counting from 1; index label 8\) are Point"):
         estimate_building_population(b, 100)
 
 
@@ -135,7 +135,7 @@ def test_buildings_without_crs():
 
 def test_residential_col_out_of_range_or_missing():
     b = gpd.GeoDataFrame({"share": [0.5, 1.5]}, geometry=[square(0, 0), square(20, 0)], crs=UTM)
-    with pytest.raises(InputError, match="row 1"):
+    with pytest.raises(InputError, match=r"row 2 \(counting from 1\)"):
         estimate_building_population(b, 100, residential_col="share")
     with pytest.raises(InputError, match="no column 'nope'"):
         estimate_building_population(b, 100, residential_col="nope")
@@ -168,7 +168,7 @@ def test_register_points_sum_into_units(two_units):
 def test_register_point_outside_is_listed(two_units):
     reg = gpd.GeoDataFrame({"n": [3, 4]}, geometry=[Point(X0 + 10, Y0 + 10), Point(X0 + 500, Y0)],
                            crs=UTM, index=["a", "far_away"])
-    expected = r"1 of 2 features lie in no unit \(row far_away\).*larger boundary"
+    expected = r"1 of 2 features lie in no unit \(row 2 \(counting from 1; index label far_away\)\).*larger boundary"
     with pytest.raises(InputError, match=expected):
         aggregate_to_units(two_units, reg, "n")
 
@@ -195,9 +195,9 @@ def test_missing_or_bad_pop_column(two_units):
                            geometry=[Point(X0 + 10, Y0 + 10)] * 2, crs=UTM)
     with pytest.raises(InputError, match="no column 'persons'.*n, m"):
         aggregate_to_units(two_units, reg, "persons")
-    with pytest.raises(InputError, match="not numeric in row 1"):
+    with pytest.raises(InputError, match=r"not numeric in row 2 \(counting from 1\)"):
         aggregate_to_units(two_units, reg, "n")
-    with pytest.raises(InputError, match="negative in row 1"):
+    with pytest.raises(InputError, match=r"negative in row 2 \(counting from 1\)"):
         aggregate_to_units(two_units, reg, "m")
 
 

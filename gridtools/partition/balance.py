@@ -60,8 +60,11 @@ def feasible_counts(total: float, band: Band) -> tuple[int, int]:
     (2, 2)
     >>> feasible_counts(1700, Band(1000, 1500, 1250))   # 1500 < P < 2000: no count fits
     (2, 1)
+    >>> feasible_counts(0, Band(1000, 1500, 1250))      # a piece still needs one grid
+    (1, 0)
     """
-    return math.ceil(total / band.hi - 1e-9), math.floor(total / band.lo + 1e-9)
+    # At least one grid: an empty piece (a park, a lake) still has to be covered by something.
+    return max(1, math.ceil(total / band.hi - 1e-9)), math.floor(total / band.lo + 1e-9)
 
 
 def choose_count(total: float, band: Band) -> int:
@@ -113,6 +116,13 @@ class PieceGraph:
                                          shape=(self.n, self.n))
         return self._matrix
 
+    def subgraph(self, nodes: np.ndarray) -> "PieceGraph":
+        """The graph induced by ``nodes`` (positions), renumbered ``0..len(nodes)-1``."""
+        shape = (self.n, self.n)
+        lengths = sp.csr_matrix((self.length, self.indices, self.indptr), shape=shape)
+        weights = sp.csr_matrix((self.metis_weight.astype(float), self.indices, self.indptr), shape=shape)
+        return PieceGraph.from_matrices(lengths[nodes][:, nodes], weights[nodes][:, nodes], self.pop[nodes])
+
     def neighbours(self, u: int) -> np.ndarray:
         return self.indices[self.indptr[u] : self.indptr[u + 1]]
 
@@ -157,7 +167,9 @@ def metis_labels(graph: PieceGraph, k: int, band: Band, seed: int = 0) -> np.nda
 def make_contiguous(graph: PieceGraph, labels: np.ndarray) -> np.ndarray:
     """Give every stray fragment of a part to the neighbouring part it shares most boundary with.
 
-    The largest fragment (by population, then size) of each part keeps the label.
+    The largest fragment (by population, then size) of each part keeps the label.  A fragment
+    with no neighbouring part (possible only when ``graph`` itself is disconnected) becomes a
+    part of its own, with a new label.
     """
     labels = labels.copy()
     adj = graph.matrix()
@@ -183,6 +195,7 @@ def make_contiguous(graph: PieceGraph, labels: np.ndarray) -> np.ndarray:
             other = labels[rows.indices]
             outside = other != frag_label[f]
             if not outside.any():
+                labels[members] = labels.max() + 1
                 continue
             score = np.bincount(other[outside], weights=rows.data[outside] + 1e-9)
             labels[members] = int(np.argmax(score))
@@ -208,13 +221,11 @@ def _tree_cut(graph: PieceGraph, nodes: np.ndarray, s_lo: float, s_hi: float,
     lengths = sub.copy()
     sub_pop = graph.pop[nodes]
     total = sub_pop.sum()
-    upper = sp.triu(sub, k=1).tocoo()
+    weights = sp.triu(sub, k=1).tocsr()
     best_mask, best_cut = None, np.inf
     for _ in range(tries):
-        weights = sp.csr_matrix((rng.random(len(upper.data)) + 1e-3, (upper.row, upper.col)),
-                                shape=sub.shape)
-        tree = minimum_spanning_tree(weights)
-        tree = tree + tree.T
+        weights.data = rng.random(len(weights.data)) + 1e-3  # a random spanning tree per try
+        tree = minimum_spanning_tree(weights)  # one direction per edge: BFS below is undirected
         root = int(rng.integers(len(nodes))) if anchor is None else int(anchor)
         order, pred = breadth_first_order(tree, root, directed=False, return_predecessors=True)
         if len(order) < len(nodes):
@@ -432,8 +443,16 @@ class _Repair:
                 yield cluster
             frontier = grown[:6]
 
-    def resplit(self, part: int, max_size: int = 4, tries: int = 20) -> bool:
-        for cluster in self.clusters(part, max_size):
+    def resplit(self, part: int, max_size: int = 4, tries: int = 20, max_clusters: int = 16) -> bool:
+        """Re-cut ``part`` with a few neighbours; True when every re-cut part is in band.
+
+        At most ``max_clusters`` clusters are tried: a part locked in by its units (e.g. four
+        units whose only outside neighbours are too large to join) fails every cluster, and
+        the budget keeps that failure cheap (and deterministic, unlike a time limit).
+        """
+        for attempt, cluster in enumerate(self.clusters(part, max_size)):
+            if attempt >= max_clusters:
+                return False
             nodes = np.flatnonzero(np.isin(self.labels, cluster))
             total = self.g.pop[nodes].sum()
             kmin, kmax = feasible_counts(total, self.band)
@@ -457,6 +476,53 @@ class _Repair:
                 return True
         return False
 
+    def region(self, part: int, radius: int, max_parts: int = 16) -> tuple[int, ...]:
+        """Parts within ``radius`` steps of ``part`` (nearest first, at most ``max_parts``)."""
+        found, frontier = [part], [part]
+        for _ in range(radius):
+            nxt = []
+            for p in frontier:
+                for q in self.neighbour_parts(p):
+                    if q not in found and len(found) < max_parts:
+                        found.append(q)
+                        nxt.append(q)
+            frontier = nxt
+        return tuple(found)
+
+    def recut_region(self, part: int, radii=(2, 3), seeds: int = 2) -> bool:
+        """Last resort before giving up on ``part``: re-partition every part within a few steps.
+
+        Small clusters can be locked by a few large units: three grids of 1,765, 1,645 and
+        1,438 residents made of eight units (323 ... 987) have no in-band arrangement among
+        themselves, while the ring of grids two steps out has many.  The ring is cut afresh
+        (METIS plus repair, as in :func:`split_piece`) and each new part keeps the label of the
+        old part it overlaps most, so most residents keep their grid.
+        """
+        for radius in radii:
+            cluster = self.region(part, radius)
+            nodes = np.flatnonzero(np.isin(self.labels, cluster))
+            kmin, kmax = feasible_counts(self.g.pop[nodes].sum(), self.band)
+            counts = sorted(range(kmin, kmax + 1), key=lambda k: abs(k - len(cluster)))
+            if not self.allow_recount:
+                counts = [k for k in counts if k == len(cluster)]
+            ring = self.g.subgraph(nodes)
+            for k in counts[:2]:
+                for seed in range(seeds):
+                    outcome = split_piece(ring, k, self.band, seed=int(self.rng.integers(1 << 30)),
+                                          last_resort=False)
+                    if outcome.stuck:
+                        continue
+                    sub = outcome.labels
+                    k_out = int(sub.max()) + 1
+                    ids = list(cluster) + [len(self.part_pop) + e
+                                           for e in range(max(0, k_out - len(cluster)))]
+                    ids = self._match(nodes, sub, ids, cluster)
+                    for local in range(k_out):
+                        self._assign(nodes[sub == local], ids[local])
+                    self.resplits += 1
+                    return True
+        return False
+
     def _match(self, nodes, sub, ids, cluster):
         """Order new parts so each keeps the old label it overlaps most (by population)."""
         from scipy.optimize import linear_sum_assignment
@@ -473,7 +539,7 @@ class _Repair:
         extra = iter(i for i in ids if i not in cluster)
         return [o if o is not None else next(extra) for o in out]
 
-    def run(self, max_rounds: int = 50, moves_first: bool = True) -> None:
+    def run(self, max_rounds: int = 50, moves_first: bool = True, widen: bool = True) -> None:
         hopeless: set[int] = set()  # no move or re-split helped: leave them, report them
         for _ in range(max_rounds):
             bad = [p for p in self.bad_parts() if p not in hopeless]
@@ -490,7 +556,7 @@ class _Repair:
                     progress |= moved > 0
                     if self.band.contains(self.part_pop[part]):
                         continue
-                if self.resplit(part, max_size=5):
+                if self.resplit(part, max_size=5) or (widen and self.recut_region(part)):
                     progress = True
                 else:
                     hopeless.add(part)
@@ -500,7 +566,7 @@ class _Repair:
 
 
 def repair(graph: PieceGraph, labels: np.ndarray, band: Band, rng: np.random.Generator,
-           *, allow_recount: bool = True, moves_first: bool = True) -> SplitOutcome:
+           *, allow_recount: bool = True, moves_first: bool = True, widen: bool = True) -> SplitOutcome:
     """Bring every part of a contiguous labelling into the band where local changes can.
 
     Parameters
@@ -514,18 +580,22 @@ def repair(graph: PieceGraph, labels: np.ndarray, band: Band, rng: np.random.Gen
         Whether a local re-split may change the number of parts (needed after growth).
     moves_first : bool
         Try single-unit boundary moves before re-splitting (fewest residents change grid).
+    widen : bool
+        When a bad part and its near neighbours cannot be fixed, re-partition the ring of parts
+        within two or three steps (:meth:`_Repair.recut_region`).
 
     Returns
     -------
     SplitOutcome
     """
     state = _Repair(graph, labels, band, rng, allow_recount)
-    state.run(moves_first=moves_first)
+    state.run(moves_first=moves_first, widen=widen)
     return SplitOutcome(state.labels, moves=state.moves, resplits=state.resplits,
                         stuck=len(state.stuck))
 
 
-def split_piece(graph: PieceGraph, k: int, band: Band, seed: int = 0) -> SplitOutcome:
+def split_piece(graph: PieceGraph, k: int, band: Band, seed: int = 0, *,
+                last_resort: bool = True) -> SplitOutcome:
     """Partition a connected piece into ``k`` contiguous parts, in band wherever feasible.
 
     Parameters
@@ -536,6 +606,10 @@ def split_piece(graph: PieceGraph, k: int, band: Band, seed: int = 0) -> SplitOu
         Number of parts (see :func:`choose_count`).
     band : Band
     seed : int
+    last_resort : bool
+        Whether a stuck repair may widen to rings of parts and, for small pieces, re-cut the
+        whole piece along spanning trees (slow on lumpy pieces; off when this call is itself
+        the widened repair of a larger piece).
 
     Returns
     -------
@@ -558,8 +632,8 @@ def split_piece(graph: PieceGraph, k: int, band: Band, seed: int = 0) -> SplitOu
     if k <= 1:
         return SplitOutcome(np.zeros(graph.n, dtype=np.int64))
     labels = make_contiguous(graph, metis_labels(graph, k, band, seed))
-    outcome = repair(graph, labels, band, rng)
-    if outcome.stuck and graph.n <= _WHOLE_RECUT_MAX_UNITS:
+    outcome = repair(graph, labels, band, rng, widen=last_resort)
+    if last_resort and outcome.stuck and graph.n <= _WHOLE_RECUT_MAX_UNITS:
         # local repair stuck: try cutting the whole (small) piece along spanning trees instead
         whole = tree_split(graph, np.arange(graph.n), k, band, rng, tries=20, restarts=2)
         if whole is not None:

@@ -28,7 +28,7 @@ import pandas as pd
 import shapely
 
 from gridtools import io, settings
-from gridtools.errors import InputError, describe_rows
+from gridtools.errors import InputError, describe_rows, rows_where
 from gridtools.partition.balance import Band, PieceGraph, choose_count, feasible_counts, split_piece
 from gridtools.partition.codes import CodeLayout, check_prefix, parent_codes, serials_in_reading_order
 from gridtools.partition.graph import UnitGraph, build_unit_graph, link_islands
@@ -122,14 +122,14 @@ def _validate(units: gpd.GeoDataFrame, pop: str, within: str | None) -> gpd.GeoD
     if not polygonal.all():
         kinds = ", ".join(sorted(units.geom_type[~polygonal].unique()))
         raise InputError(
-            f"{source}: {describe_rows(units.index[~polygonal])} are {kinds}, not polygons. Points or "
+            f"{source}: {rows_where(~polygonal, units.index)} are {kinds}, not polygons. Points or "
             "buildings need units first: aggregate them to blocks (gridtools.population.aggregate_to_units)"
         )
     if within:
         gaps = units[within].isna() | (units[within].astype(str).str.strip() == "")
         if gaps.any():
             raise InputError(
-                f"{source}: column '{within}' (--within) is empty in {describe_rows(units.index[gaps])}; "
+                f"{source}: column '{within}' (--within) is empty in {rows_where(gaps, units.index)}; "
                 "every unit needs the community/ward it belongs to"
             )
     io.check_coordinates(units, source)
@@ -335,7 +335,7 @@ def _proposed_fixes(graph_all: UnitGraph, groups: np.ndarray, group_values: pd.S
                     pop: np.ndarray, band: Band) -> pd.DataFrame:
     """Infeasible nesting groups, each with the neighbour to merge with."""
     totals = pd.Series(np.bincount(groups, weights=pop, minlength=len(group_values)))
-    kmin = np.ceil(totals / band.hi - 1e-9)
+    kmin = np.maximum(np.ceil(totals / band.hi - 1e-9), 1)  # even an empty group needs a grid
     kmax = np.floor(totals / band.lo + 1e-9)
     stuck = np.flatnonzero(kmin > kmax)
     cross = groups[graph_all.i] != groups[graph_all.j]
@@ -456,8 +456,10 @@ def partition(units: gpd.GeoDataFrame, pop: str, *, min_pop: float | None = None
     graph = graph_all.subset_edges(groups[graph_all.i] == groups[graph_all.j])
     graph = link_islands(graph, metric.geometry.values, groups)
     soft, major = barrier_crossings(graph, metric, barriers)
+    # a major barrier is still a preferred cut where it may be crossed (inside one piece, or
+    # reopened because a piece had no feasible count without it)
+    soft |= major
     piece, major = _pieces(graph, major, population, band)
-    soft |= major  # edges across major barriers that had to be reopened are at least soft
     if progress:
         progress("building adjacency graph", 1, 1)
 

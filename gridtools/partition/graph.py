@@ -26,6 +26,10 @@ from scipy.sparse.csgraph import connected_components
 #: rook neighbours; less is a corner touch.
 _MIN_SHARED_IN_TOLERANCES = 3.0
 
+#: Pairs that share no edge (a gap, or a T-junction) are measured with a buffer, which also
+#: catches boundaries that only run close near a corner; they need more shared length to count.
+_MIN_NEAR_SHARED_IN_TOLERANCES = 10.0
+
 
 @dataclass
 class UnitGraph:
@@ -144,14 +148,15 @@ def build_unit_graph(geoms, tolerance: float = 1.0, precision: float = 1e-3) -> 
     exact = _shared_segment_lengths(geoms, precision)
     near.loc[near.index.intersection(exact.index)] = exact
 
-    # Pairs that are close but share no vertex: measure the overlap of one boundary with a thin
-    # buffer of the other (halved, since the buffer catches the boundary from both sides).
+    # Pairs that are close but share no vertex (digitised separately, or a T-junction): the
+    # shared length is how much of one boundary runs within the tolerance of the other.
     unmatched = near.index[near.to_numpy() == 0]
     if len(unmatched):
         ui, uj = unmatched.get_level_values(0), unmatched.get_level_values(1)
         rims = shapely.boundary(geoms)
         overlap = shapely.intersection(rims[ui], shapely.buffer(rims[uj], tolerance, quad_segs=2))
-        near.loc[unmatched] = shapely.length(overlap)
+        measured = shapely.length(overlap)
+        near.loc[unmatched] = np.where(measured > _MIN_NEAR_SHARED_IN_TOLERANCES * tolerance, measured, 0.0)
 
     rook = near[near > _MIN_SHARED_IN_TOLERANCES * tolerance]
     gi = rook.index.get_level_values(0).to_numpy(dtype=np.int64)

@@ -17,10 +17,10 @@ import numpy as np
 import pandas as pd
 
 from gridtools import io, settings
-from gridtools.errors import InputError, describe_rows
-from gridtools.partition.balance import repair
+from gridtools.errors import InputError, describe_rows, rows_where
+from gridtools.partition.balance import make_contiguous, repair
 from gridtools.partition.codes import CodeLayout, serials_in_reading_order
-from gridtools.partition.core import _local_graph, _measure, _validate, make_band
+from gridtools.partition.core import _adjacent_oversize, _local_graph, _measure, _validate, make_band
 from gridtools.partition.graph import build_unit_graph, link_islands
 
 
@@ -68,7 +68,7 @@ def _check_codes(codes: pd.Series, layout: CodeLayout, column: str, source: str)
     if bad.any():
         raise InputError(
             f"{source}: column '{column}' must hold {layout.total}-digit grid codes; "
-            f"{describe_rows(codes.index[bad])} do not (e.g. {codes[bad].iloc[0]!r})"
+            f"{rows_where(bad, codes.index)} do not (e.g. {codes[bad].iloc[0]!r})"
         )
 
 
@@ -133,20 +133,19 @@ def rebalance(units: gpd.GeoDataFrame, pop: str, *, grid_col: str = "grid_code",
     label, code_of_label = pd.factorize(old_codes)
     code_of_label = list(code_of_label)
     oversize = population > band.hi
-    # an over-size unit sharing a grid with others leaves it and becomes a grid of its own
-    lone = oversize & (np.bincount(label, minlength=len(code_of_label))[label] > 1)
-    for u in np.flatnonzero(lone):
-        label[u] = len(code_of_label)
-        code_of_label.append(None)
+    pocket_host = _enclosed_pockets(graph, oversize, population, band)
+    _separate_oversize(label, code_of_label, oversize, pocket_host, population)
 
     no_soft = np.zeros(len(graph.i), dtype=bool)
     for g in np.unique(groups):
-        members = np.flatnonzero((groups == g) & ~oversize)
+        members = np.flatnonzero((groups == g) & ~oversize & (pocket_host < 0))
         if len(members) == 0:
             continue
+        piece_graph = _local_graph(graph, members, no_soft, population)
         local, global_ids = pd.factorize(label[members])
-        outcome = repair(_local_graph(graph, members, no_soft, population), local, band, rng,
-                         allow_recount=True, moves_first=True)
+        # units that lost their over-size neighbour may leave a grid in pieces: mend that first
+        local = make_contiguous(piece_graph, local)
+        outcome = repair(piece_graph, local, band, rng, allow_recount=True, moves_first=True)
         known = outcome.labels < len(global_ids)
         new_ids = np.unique(outcome.labels[~known])
         fresh = {int(l): len(code_of_label) + e for e, l in enumerate(new_ids)}
@@ -186,10 +185,52 @@ def rebalance(units: gpd.GeoDataFrame, pop: str, *, grid_col: str = "grid_code",
     return RebalanceResult(out, grids, sorted(set(retired) | set(retired_now)), summary)
 
 
+def _enclosed_pockets(graph, oversize: np.ndarray, population: np.ndarray, band) -> np.ndarray:
+    """For each unit, the over-size unit whose grid it must join (-1 for none).
+
+    As in :func:`partition`, a group of units cut off by over-size units and too small for a
+    grid of its own (e.g. a courtyard enclosed by one huge block) joins the over-size unit it
+    shares most boundary with.
+    """
+    inner = graph.subset_edges(~oversize[graph.i] & ~oversize[graph.j])
+    n, comp = inner.components()
+    totals = np.bincount(comp, weights=population, minlength=n)
+    kmin, kmax = np.maximum(np.ceil(totals / band.hi - 1e-9), 1), np.floor(totals / band.lo + 1e-9)
+    too_small = (kmin > kmax) & (totals < band.lo)
+    host = np.full(graph.n, -1, dtype=np.int64)
+    for c in np.flatnonzero(too_small):
+        members = np.flatnonzero((comp == c) & ~oversize)
+        if len(members):
+            found = _adjacent_oversize(graph, members, oversize)
+            host[members] = -1 if found is None else found
+    return host
+
+
+def _separate_oversize(label, code_of_label: list, oversize, pocket_host, population) -> None:
+    """Give every over-size unit a grid of its own (plus the pockets it encloses), in place.
+
+    When an over-size unit shares its grid with other units, whichever side holds more
+    residents keeps the grid's code and the other side gets a new label (code assigned later).
+    """
+    for u in np.flatnonzero(oversize):
+        own = pocket_host == u
+        own[u] = True
+        rest = (label == label[u]) & ~own
+        if rest.any():
+            new = len(code_of_label)
+            code_of_label.append(None)
+            if population[own].sum() >= population[rest].sum():
+                label[rest] = new
+            else:
+                label[u] = new
+        label[own] = label[u]
+
+
 def _name_new_grids(label, code_of_label, old_codes, metric, layout: CodeLayout, retired) -> np.ndarray:
     """Codes for every unit: old codes kept, new grids numbered after the highest serial ever used."""
     codes = np.asarray(code_of_label, dtype=object)
-    missing = np.flatnonzero(pd.isna(codes))
+    # labels emptied by the repair need no code
+    missing = np.flatnonzero(pd.isna(codes) & np.isin(np.arange(len(codes)), label))
     if len(missing):
         # a new grid belongs to the community of most of its units
         parent_of_unit = layout.parent_of(old_codes).to_numpy()
