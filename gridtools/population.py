@@ -34,7 +34,7 @@ from pyproj import CRS
 
 from gridtools import settings
 from gridtools.io import local_metric_crs
-from gridtools.errors import CRSError, InputError, describe_rows, rows_where
+from gridtools.errors import CRSError, InputError, rows_where
 
 #: Residential share of a building's floor area by its OSM ``building=*`` value (lower case).
 #: 1 means "people live here", 0 means "nobody is registered here".  ``yes`` (the untagged

@@ -28,7 +28,7 @@ import pandas as pd
 import shapely
 
 from gridtools import io, settings
-from gridtools.errors import InputError, describe_rows, rows_where
+from gridtools.errors import InputError, rows_where
 from gridtools.partition.balance import Band, PieceGraph, choose_count, feasible_counts, split_piece
 from gridtools.partition.codes import CodeLayout, check_prefix, parent_codes, serials_in_reading_order
 from gridtools.partition.graph import UnitGraph, build_unit_graph, link_islands

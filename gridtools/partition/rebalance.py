@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from gridtools import io, settings
-from gridtools.errors import InputError, describe_rows, rows_where
+from gridtools.errors import InputError, rows_where
 from gridtools.partition.balance import make_contiguous, repair
 from gridtools.partition.codes import CodeLayout, serials_in_reading_order
 from gridtools.partition.core import _adjacent_oversize, _local_graph, _measure, _validate, make_band
