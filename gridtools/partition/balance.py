@@ -290,11 +290,14 @@ def tree_split(graph: PieceGraph, nodes: np.ndarray, k: int, band: Band,
         Labels ``0..k-1`` aligned with ``nodes``, or None when no cut was found.
     """
     hard_nodes = np.flatnonzero(hard) if hard is not None and hard.any() else None
+    # slice once: every cut below works on this small graph, not on the whole piece
+    local = graph.subgraph(np.asarray(nodes))
+    everything = np.arange(len(nodes))
     for attempt in range(restarts):  # sequential cuts can strand the last remainder: start over
         anchor = None
         if hard_nodes is not None and attempt % 2 == 0:
             anchor = int(rng.choice(hard_nodes))
-        labels = _sequential_cuts(graph, nodes, k, band, rng, tries, anchor)
+        labels = _sequential_cuts(local, everything, k, band, rng, tries, anchor)
         if labels is not None:
             return labels
     return None
