@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import networkx as nx
 import numpy as np
 import scipy.sparse as sp
-from scipy.sparse.csgraph import breadth_first_order, connected_components, minimum_spanning_tree
+from scipy.sparse.csgraph import connected_components, dijkstra, minimum_spanning_tree
 
 
 #: Pieces up to this many units may be re-cut whole when local repair is stuck; beyond it the
@@ -227,12 +227,14 @@ def _tree_cut(graph: PieceGraph, nodes: np.ndarray, s_lo: float, s_hi: float,
         weights.data = rng.random(len(weights.data)) + 1e-3  # a random spanning tree per try
         tree = minimum_spanning_tree(weights)  # one direction per edge: BFS below is undirected
         root = int(rng.integers(len(nodes))) if anchor is None else int(anchor)
-        order, pred = breadth_first_order(tree, root, directed=False, return_predecessors=True)
-        if len(order) < len(nodes):
+        depth, pred = dijkstra(tree, directed=False, indices=root, unweighted=True,
+                               return_predecessors=True)
+        if not np.isfinite(depth).all():
             return None  # not connected: caller's invariant broken
+        levels = _levels(depth)
         below = sub_pop.astype(float).copy()
-        for v in order[:0:-1]:  # leaves first; a Python loop over a few hundred nodes
-            below[pred[v]] += below[v]
+        for level in levels[:0:-1]:  # deepest level first: one vectorised step per tree level
+            np.add.at(below, pred[level], below[level])
         take_subtree = (below >= s_lo) & (below <= s_hi)
         take_rest = ((total - below) >= s_lo) & ((total - below) <= s_hi)
         take_subtree[root] = take_rest[root] = False
@@ -246,7 +248,7 @@ def _tree_cut(graph: PieceGraph, nodes: np.ndarray, s_lo: float, s_hi: float,
             off = np.abs(size - ideal)
             candidates = candidates[off <= max(0.04 * ideal, 1.5 * off.min())]
         for v in rng.permutation(candidates)[:12]:
-            mask = _subtree_mask(order, pred, int(v), len(nodes))
+            mask = _subtree_mask(levels, pred, depth, int(v))
             if not take_subtree[v]:
                 mask = ~mask
             cut = _cut_length(lengths, mask)
@@ -257,13 +259,20 @@ def _tree_cut(graph: PieceGraph, nodes: np.ndarray, s_lo: float, s_hi: float,
     return best_mask
 
 
-def _subtree_mask(order: np.ndarray, pred: np.ndarray, v: int, n: int) -> np.ndarray:
-    mask = np.zeros(n, dtype=bool)
+def _levels(depth: np.ndarray) -> list[np.ndarray]:
+    """Nodes of a rooted tree grouped by depth (index = depth)."""
+    depth = depth.astype(np.int64)
+    order = np.argsort(depth, kind="stable")
+    bounds = np.searchsorted(depth[order], np.arange(depth.max() + 2))
+    return [order[bounds[d] : bounds[d + 1]] for d in range(depth.max() + 1)]
+
+
+def _subtree_mask(levels: list[np.ndarray], pred: np.ndarray, depth: np.ndarray, v: int) -> np.ndarray:
+    """Nodes of the subtree rooted at ``v``: one vectorised step per level below it."""
+    mask = np.zeros(len(pred), dtype=bool)
     mask[v] = True
-    start = int(np.flatnonzero(order == v)[0])
-    for u in order[start + 1 :]:  # BFS order: a node comes after its parent
-        if mask[pred[u]]:
-            mask[u] = True
+    for level in levels[int(depth[v]) + 1 :]:
+        mask[level] = mask[pred[level]]
     return mask
 
 

@@ -164,6 +164,24 @@ def build_unit_graph(geoms, tolerance: float = 1.0, precision: float = 1e-3) -> 
     return UnitGraph(n, gi, gj, rook.to_numpy(dtype=float), np.full(len(gi), "rook", dtype=object))
 
 
+def _nearest_pair(geoms: np.ndarray, inside: np.ndarray, outside: np.ndarray) -> tuple[int, int, float]:
+    """The closest pair of units between two sets (``inside`` x ``outside``).
+
+    The tree is built on the larger set and queried with the smaller one, within a growing
+    radius: an unbounded nearest-neighbour query from every unit of a big component costs
+    seconds on 40,000 units, while islands are almost always within a few hundred metres.
+    """
+    small, large = (inside, outside) if len(inside) <= len(outside) else (outside, inside)
+    tree = shapely.STRtree(geoms[large])
+    for radius in (100.0, 1_000.0, 10_000.0, None):
+        (src, dst), d = tree.query_nearest(geoms[small], max_distance=radius, return_distance=True,
+                                           all_matches=False)
+        if len(d):
+            best = int(np.argmin(d))
+            return int(small[src[best]]), int(large[dst[best]]), float(d[best])
+    raise RuntimeError("no nearest unit found")  # pragma: no cover
+
+
 def link_islands(graph: UnitGraph, geoms, groups: np.ndarray) -> UnitGraph:
     """Connect each group's separate components to each other through their nearest units.
 
@@ -199,12 +217,10 @@ def link_islands(graph: UnitGraph, geoms, groups: np.ndarray) -> UnitGraph:
             for c in comps:
                 inside = members[comp[members] == c]
                 outside = members[comp[members] != c]
-                tree = shapely.STRtree(geoms[outside])
-                (src, dst), d = tree.query_nearest(geoms[inside], return_distance=True, all_matches=False)
-                best = np.argmin(d)
-                new_i.append(inside[src[best]])
-                new_j.append(outside[dst[best]])
-                dist.append(d[best])
+                a, b, d = _nearest_pair(geoms, inside, outside)
+                new_i.append(a)
+                new_j.append(b)
+                dist.append(d)
         # two components that are each other's nearest would add the same link twice
         links = pd.DataFrame({"i": np.minimum(new_i, new_j), "j": np.maximum(new_i, new_j)}).drop_duplicates()
         graph = graph.add_edges(links["i"].to_numpy(), links["j"].to_numpy(), np.zeros(len(links)), "link")
