@@ -30,6 +30,8 @@ app = typer.Typer(
 )
 population_app = typer.Typer(help="Population inputs: estimate residents of buildings.", no_args_is_help=True)
 app.add_typer(population_app, name="population")
+report_app = typer.Typer(help="Self-contained HTML reports (maps, tables, plots; open offline).", no_args_is_help=True)
+app.add_typer(report_app, name="report")
 
 console = Console(stderr=True)
 out = Console()
@@ -76,16 +78,21 @@ def _print_partition(result) -> None:
     stuck = result.grids[result.grids["status"] == "out_of_band"]
     if len(stuck):
         out.print(f"[yellow]{len(stuck)} grid(s) could not be brought into the band by any contiguous redraw "
-                  "with up to 5 neighbouring grids (status 'out_of_band'): "
+                  "of the grids up to 3 steps around them (status 'out_of_band'): "
                   + ", ".join(f"{c} ({p:,.0f})" for c, p in zip(stuck["grid_code"], stuck["population"])))
 
 
 def _write_partition(result, output: Path) -> None:
+    layers = ["grids", "units"]
     io.write_any(result.grids, output, layer="grids")
     io.write_any(result.units, output, layer="units")
     if result.blocks is not None:
         io.write_any(result.blocks, output, layer="blocks")
-    out.print(f"wrote {output} (layers: grids, units{', blocks' if result.blocks is not None else ''})")
+        layers.append("blocks")
+    if len(result.infeasible) and output.suffix.lower() == ".gpkg":
+        io.write_any(result.infeasible, output, layer="infeasible")
+        layers.append("infeasible")
+    out.print(f"wrote {output} (layers: {', '.join(layers)})")
 
 
 @app.command()
@@ -206,6 +213,27 @@ def map_(
     grids = io.read_any(grids_file, layer=layer)
     save_map(grid_map(grids), output)
     out.print(f"wrote {output}")
+
+
+@report_app.command("partition")
+def report_partition(
+    grids_file: Annotated[Path, typer.Argument(help="GeoPackage written by 'gridtools partition' (layer grids).")],
+    output: OutOption,
+    lang: Annotated[str, typer.Option("--lang", help="Language of the report: en or zh.")] = "en",
+    title: Annotated[Optional[str], typer.Option("--title", help="Title of the report.")] = None,
+):
+    """One self-contained HTML report on a partition: summary, plots, map, grid table (opens offline)."""
+    import pyogrio
+
+    from gridtools.report import partition_report
+
+    grids = io.read_any(grids_file, layer="grids")
+    layers = set(pyogrio.list_layers(grids_file)[:, 0]) if grids_file.suffix.lower() == ".gpkg" else set()
+    units = io.read_any(grids_file, layer="blocks") if "blocks" in layers else None
+    infeasible = (pyogrio.read_dataframe(grids_file, layer="infeasible", read_geometry=False)
+                  if "infeasible" in layers else None)
+    report = partition_report(grids, infeasible=infeasible, units=units, title=title, lang=lang)
+    out.print(f"wrote {report.save(output)}")
 
 
 @population_app.command("estimate")

@@ -510,8 +510,14 @@ class _Repair:
         (METIS plus repair, as in :func:`split_piece`) and each new part keeps the label of the
         old part it overlaps most, so most residents keep their grid.
         """
+        n_parts = len(np.unique(self.labels))
+        tried: set[frozenset] = set()
         for radius in radii:
             cluster = self.region(part, radius)
+            # a ring that is the whole piece is split_piece's own last resort (a whole re-cut)
+            if len(cluster) >= n_parts or frozenset(cluster) in tried:
+                continue
+            tried.add(frozenset(cluster))
             nodes = np.flatnonzero(np.isin(self.labels, cluster))
             kmin, kmax = feasible_counts(self.g.pop[nodes].sum(), self.band)
             counts = sorted(range(kmin, kmax + 1), key=lambda k: abs(k - len(cluster)))
