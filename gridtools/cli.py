@@ -35,7 +35,8 @@ console = Console(stderr=True)
 out = Console()
 
 OutOption = Annotated[Path, typer.Option("-o", "--output", help="File to write.")]
-CrsOption = Annotated[Optional[str], typer.Option("--crs", help="CRS of input that has none, e.g. EPSG:4326.")]
+CrsOption = Annotated[Optional[str], typer.Option("--crs", help="CRS of input that has none, e.g. EPSG:4326; "
+                                                   "gcj02 / bd09: Chinese web-map lon/lat, converted to WGS-84.")]
 LayerOption = Annotated[Optional[str], typer.Option("--layer", help="Layer to read from a multi-layer file.")]
 
 
@@ -239,6 +240,52 @@ def demo(
         report = run_demo(output, progress=progress)
     for line in report.lines:
         out.print(line)
+
+
+# --------------------------------------------------------------------------------------------
+# coords and incidents: `gridtools coords convert`, `gridtools geocode`
+# --------------------------------------------------------------------------------------------
+
+coords_app = typer.Typer(help="Coordinates: WGS-84 / GCJ-02 / BD-09 / EPSG conversions.", no_args_is_help=True)
+app.add_typer(coords_app, name="coords")
+
+
+def _report_rows(lines: list[str], strict: bool, what: str) -> None:
+    if not lines:
+        return
+    if strict:
+        raise GridtoolsError(f"{what}: " + "; ".join(lines) + " (rows count from 1, after the header line)")
+    for line in lines:
+        console.print(f"[yellow]warning:[/yellow] {line}", highlight=False)
+
+
+@coords_app.command("convert")
+def coords_convert(
+    input_file: Annotated[Path, typer.Argument(help="CSV/TSV table with longitude/latitude columns.")],
+    output: OutOption,
+    lon: Annotated[str, typer.Option("--lon", help="Longitude column.")],
+    lat: Annotated[str, typer.Option("--lat", help="Latitude column.")],
+    source: Annotated[str, typer.Option("--from", help="Datum of the input: wgs84, gcj02, bd09 or a "
+                                                       "geographic EPSG code.")],
+    target: Annotated[str, typer.Option("--to", help="Datum to write: wgs84, gcj02, bd09 or a geographic "
+                                                     "EPSG code.")],
+    decimals: Annotated[int, typer.Option("--decimals", help="Decimals written (9 = 0.1 mm).")] = 9,
+    strict: Annotated[bool, typer.Option("--strict", help="Fail (exit 2) if any row cannot be converted, "
+                                                          "instead of keeping it unchanged with a warning.")] = False,
+):
+    """Rewrite the --lon/--lat columns of a table from one datum to another; every other byte stays.
+
+    Rows with missing, non-numeric, out-of-range or swapped-looking coordinates (and GCJ-02/BD-09 rows
+    outside China) are kept unchanged and listed by row number (from 1, after the header).
+    """
+    from gridtools.coords import convert_table
+
+    table = io.read_text_table(input_file)
+    result = convert_table(table, lon, lat, source, target, decimals=decimals)
+    _report_rows(result.check.messages(result.table.index), strict, f"{input_file}: rows left unconverted")
+    io.write_text_table(result.table, output, like=table.attrs.get("text_format"))
+    _print_lines("coords convert", [line for line in result.summary_lines() if "left unchanged" not in line])
+    out.print(f"wrote {output}")
 
 
 def main(argv: list[str] | None = None) -> None:
