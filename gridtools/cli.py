@@ -288,6 +288,62 @@ def coords_convert(
     out.print(f"wrote {output}")
 
 
+def _grids_layer(path: Path, layer: Optional[str]) -> Optional[str]:
+    """The 'grids' layer that 'gridtools partition' writes, when the file has one and none was named."""
+    if layer is not None or path.suffix.lower() != ".gpkg" or not path.exists():
+        return layer
+    import pyogrio
+
+    try:
+        names = [str(n) for n in pyogrio.list_layers(path)[:, 0]]
+    except Exception:
+        return None
+    return "grids" if "grids" in names else None
+
+
+@app.command()
+def geocode(
+    events_file: Annotated[Path, typer.Argument(help="Events: CSV/TSV with coordinate columns, or a point file.")],
+    output: OutOption,
+    grids: Annotated[Path, typer.Option("--grids", help="Grid polygons: the GeoPackage 'gridtools partition' "
+                                                        "wrote (layer 'grids'), or any polygons with --code.")],
+    lon: Annotated[Optional[str], typer.Option("--lon", help="Longitude (or x) column of a table.")] = None,
+    lat: Annotated[Optional[str], typer.Option("--lat", help="Latitude (or y) column of a table.")] = None,
+    crs: Annotated[str, typer.Option("--crs", help="CRS of the event coordinates: wgs84, gcj02, bd09 or "
+                                                   "EPSG:nnnn.")] = "wgs84",
+    grids_layer: Annotated[Optional[str], typer.Option("--grids-layer", help="Layer of --grids (default: "
+                                                                             "'grids' if present).")] = None,
+    code: Annotated[str, typer.Option("--code", help="Code column of the grids.")] = "grid_code",
+    strict: Annotated[bool, typer.Option("--strict", help="Fail (exit 2) if any event has unusable "
+                                                          "coordinates instead of flagging it.")] = False,
+):
+    """Add the grid_code of the grid containing each event (empty when outside every grid).
+
+    Every input row and column is kept; added columns: grid_code, street_code, community_code (prefixes
+    of the grid code) and geocode_flag (why a row has no grid: outside_grids, missing, non_numeric,
+    swapped, out_of_range, outside_china). A point on a boundary shared by grids goes to the smallest
+    grid_code.
+    """
+    from gridtools.incidents import geocode as run_geocode
+
+    text_input = io._suffix(events_file) in io._TABLES
+    if text_input:
+        events = io.read_text_table(events_file)
+    else:
+        events = io.read_any(events_file, crs=None if crs == "wgs84" else crs)
+        crs = events.crs
+    polygons = io.read_any(grids, layer=_grids_layer(grids, grids_layer))
+    result = run_geocode(events, polygons, lon=lon, lat=lat, crs=crs, code=code)
+    problems = [m for m in result.messages() if not m.startswith("outside every grid")]
+    _report_rows(problems, strict, f"{events_file}: events with unusable coordinates")
+    if text_input and io._suffix(output) in io._TABLES:
+        io.write_text_table(result.table, output, like=events.attrs.get("text_format"))
+    else:
+        io.write_any(result.table, output)
+    _print_lines("geocode", result.summary_lines())
+    out.print(f"wrote {output}")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``gridtools`` command."""
     try:
