@@ -70,18 +70,26 @@ def _cell_index(bounds: np.ndarray, max_entries: int):
     rep_nx = np.repeat(nx, per)
     keys = (np.repeat(iy0, per) + offset // rep_nx) * ncol + np.repeat(ix0, per) + offset % rep_nx
     order = np.argsort(keys, kind="stable")
-    return keys[order], poly[order], (x0, y0, cell, ncol, nrow)
+    keys, poly = keys[order], poly[order]
+    # Compressed rows (start of each cell's run) turn the per-point lookup into plain indexing;
+    # for a huge cell count fall back to binary search.
+    starts = np.searchsorted(keys, np.arange(ncol * nrow + 1)) if ncol * nrow <= 8_000_000 else None
+    return keys, poly, starts, (x0, y0, cell, ncol, nrow)
 
 
 def _candidates_cells(x, y, bounds, index):
-    keys, poly, (x0, y0, cell, ncol, nrow) = index
+    keys, poly, starts, (x0, y0, cell, ncol, nrow) = index
     with np.errstate(invalid="ignore"):
         px = np.floor((x - x0) / cell)
         py = np.floor((y - y0) / cell)
     ok = (px >= 0) & (px < ncol) & (py >= 0) & (py < nrow)
-    key = np.where(ok, py * ncol + px, -1).astype(np.int64)
-    start = np.searchsorted(keys, key, "left")
-    count = np.where(ok, np.searchsorted(keys, key, "right") - start, 0)
+    key = np.where(ok, py * ncol + px, 0).astype(np.int64)
+    if starts is not None:
+        start = starts[key]
+        count = np.where(ok, starts[key + 1] - start, 0)
+    else:
+        start = np.searchsorted(keys, key, "left")
+        count = np.where(ok, np.searchsorted(keys, key, "right") - start, 0)
     pts = np.repeat(np.arange(len(x)), count)
     offset = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
     grid = poly[np.repeat(start, count) + offset]
@@ -153,12 +161,21 @@ def _locate(x, y, polygons, *, rank=None, engine="cells", chunk=_CHUNK):
             pts, grid = tree.query(shapely.points(cx, cy), predicate="intersects")
         if not len(pts):
             continue
-        # one polygon per point: the lowest rank among its hits
-        order = np.lexsort((rank[grid], pts))
-        pts, grid = pts[order], grid[order]
-        first = np.r_[True, pts[1:] != pts[:-1]]
-        ties += int(np.unique(pts[~first]).size)
-        out[lo + pts[first]] = grid[first]
+        # one polygon per point: the lowest rank among its hits.  Hits come grouped by point
+        # (both engines); only points with several hits (rare: boundaries) need sorting.
+        if np.any(pts[1:] < pts[:-1]):
+            order = np.argsort(pts, kind="stable")
+            pts, grid = pts[order], grid[order]
+        repeated = np.r_[pts[1:] == pts[:-1], False] | np.r_[False, pts[1:] == pts[:-1]]
+        single = ~repeated
+        out[lo + pts[single]] = grid[single]
+        if repeated.any():
+            tp, tg = pts[repeated], grid[repeated]
+            order = np.lexsort((rank[tg], tp))
+            tp, tg = tp[order], tg[order]
+            first = np.r_[True, tp[1:] != tp[:-1]]
+            ties += int(first.sum())
+            out[lo + tp[first]] = tg[first]
     return out, ties
 
 
@@ -371,13 +388,16 @@ def geocode(
         raise CRSError(_nothing_inside(x, y, good, ecrs, grids, target, source, gsource))
     flag = problem.astype(object)
     flag[good & ~inside] = "outside_grids"
-    grid_code = np.where(inside, codes[np.maximum(located, 0)], "")
+    # Look codes up per grid (thousands), not per event (millions); an extra "" slot for
+    # events outside every grid.  Object columns: converting millions of strings to a string
+    # dtype costs more than the point-in-polygon test.
+    levels = code_levels(codes, layout)
+    pick = np.where(inside, located, len(codes))
     table = events.copy()
-    table["grid_code"] = grid_code
-    levels = code_levels(grid_code, layout)
-    table["street_code"] = levels["street_code"].to_numpy()
-    table["community_code"] = levels["community_code"].to_numpy()
-    table["geocode_flag"] = flag.astype(str)
+    for column, values in (("grid_code", codes), ("street_code", levels["street_code"].to_numpy()),
+                           ("community_code", levels["community_code"].to_numpy())):
+        table[column] = pd.Series(np.append(values.astype(object), "")[pick], index=events.index, dtype=object)
+    table["geocode_flag"] = pd.Series(flag, index=events.index, dtype=object)
     bad = {k: int(v) for k, v in zip(*np.unique(problem[~good], return_counts=True), strict=True)}
     summary = {
         "rows": len(events),
