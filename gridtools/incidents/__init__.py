@@ -1,10 +1,20 @@
-"""Incidents: geocoding events to grids (and, later, event types and the closed-loop workflow).
+"""Incidents: geocoding events to grids, event types, and the closed-loop case workflow.
 
 Examples
 --------
->>> from gridtools.incidents import geocode, locate_points
+>>> from gridtools.incidents import geocode, event_types, IncidentStore
 """
 
 from gridtools.incidents.geocode import GeocodeResult, code_levels, geocode, locate_points
+from gridtools.incidents.types import WorkCalendar, event_types
+from gridtools.incidents.workflow import IncidentStore
 
-__all__ = ["GeocodeResult", "code_levels", "geocode", "locate_points"]
+__all__ = [
+    "GeocodeResult",
+    "IncidentStore",
+    "WorkCalendar",
+    "code_levels",
+    "event_types",
+    "geocode",
+    "locate_points",
+]
