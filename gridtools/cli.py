@@ -344,6 +344,133 @@ def geocode(
     out.print(f"wrote {output}")
 
 
+incidents_app = typer.Typer(help="Incidents: event types and the closed-loop case workflow (SQLite).",
+                            no_args_is_help=True)
+app.add_typer(incidents_app, name="incidents")
+DbArgument = Annotated[Path, typer.Argument(help="Case database (SQLite file; created if absent).")]
+AtOption = Annotated[Optional[str], typer.Option("--at", help="Time 'YYYY-MM-DD HH:MM' (default: now).")]
+
+
+def _write_or_print(table, output: Optional[Path], title: str) -> None:
+    if output is not None:
+        io.write_any(table, output)
+        out.print(f"wrote {output} ({len(table):,} rows)")
+        return
+    view = Table(*map(str, table.columns), title=title)
+    for row in table.head(50).itertuples(index=False):
+        view.add_row(*("" if v is None else str(v) for v in row))
+    out.print(view)
+    if len(table) > 50:
+        out.print(f"... {len(table) - 50:,} more rows (use -o FILE)")
+
+
+@incidents_app.command("types")
+def incidents_types(
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write the table (CSV).")] = None,
+):
+    """List the event types (classes, Chinese/English names, deadlines, departments)."""
+    from gridtools.incidents import event_types
+
+    table = event_types()[["code", "major_en", "name_zh", "name_en", "deadline_hours", "basis", "urgent",
+                           "department_en"]]
+    _write_or_print(table, output, "event types")
+
+
+@incidents_app.command("import")
+def incidents_import(
+    db: DbArgument,
+    events_file: Annotated[Path, typer.Argument(help="Events table, e.g. the output of 'gridtools geocode'.")],
+    type_col: Annotated[str, typer.Option("--type", help="Column with the event type code.")],
+    time_col: Annotated[str, typer.Option("--time", help="Column with the report time.")],
+    lon: Annotated[Optional[str], typer.Option("--lon")] = None,
+    lat: Annotated[Optional[str], typer.Option("--lat")] = None,
+    id_col: Annotated[Optional[str], typer.Option("--id", help="Column with the caller's own id.")] = None,
+    types_file: Annotated[Optional[Path], typer.Option("--types", help="A city's own event-type CSV.")] = None,
+):
+    """Record every event of a table as a reported case (grid codes taken from the table)."""
+    from gridtools.incidents import IncidentStore, event_types
+
+    table = io.read_text_table(events_file)
+    with IncidentStore(db, types=event_types(types_file) if types_file else None) as store:
+        ids = store.report_many(table, type_col=type_col, time_col=time_col, lon=lon, lat=lat, id_col=id_col)
+    out.print(f"recorded {len(ids):,} cases in {db} (case ids {ids.min() if len(ids) else '-'}-"
+              f"{ids.max() if len(ids) else '-'})")
+
+
+@incidents_app.command("step")
+def incidents_step(
+    db: DbArgument,
+    case_id: Annotated[int, typer.Argument(help="Case id.")],
+    action: Annotated[str, typer.Argument(help="register | reject | dispatch | handle | verify | rework | close")],
+    at: AtOption = None,
+    to: Annotated[Optional[str], typer.Option("--to", help="dispatch: department or team (default: "
+                                                           "the grid team).")] = None,
+    actor: Annotated[Optional[str], typer.Option("--actor")] = None,
+    note: Annotated[Optional[str], typer.Option("--note")] = None,
+):
+    """Move one case a step along report -> register -> dispatch -> handle -> verify -> close."""
+    from gridtools.incidents import IncidentStore
+
+    with IncidentStore(db) as store:
+        steps = {
+            "register": lambda: store.register(case_id, at=at, actor=actor, note=note),
+            "reject": lambda: store.register(case_id, at=at, accept=False, actor=actor, note=note),
+            "dispatch": lambda: store.dispatch(case_id, to=to, at=at, actor=actor, note=note),
+            "handle": lambda: store.handle(case_id, at=at, actor=actor, note=note),
+            "verify": lambda: store.verify(case_id, at=at, actor=actor, note=note),
+            "rework": lambda: store.verify(case_id, ok=False, at=at, actor=actor, note=note),
+            "close": lambda: store.close_case(case_id, at=at, actor=actor, note=note),
+        }
+        if action not in steps:
+            raise GridtoolsError(f"unknown action {action!r}; use one of: {', '.join(steps)}")
+        steps[action]()
+        case = store.cases().set_index("case_id").loc[case_id]
+    out.print(f"case {case_id}: {case['status']} (level {case['level']}, assignee {case['assignee']}, "
+              f"deadline {case['deadline_at']})")
+
+
+@incidents_app.command("overdue")
+def incidents_overdue(
+    db: DbArgument,
+    now: Annotated[Optional[str], typer.Option("--now", help="Time to check at (default: now).")] = None,
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write the list (CSV).")] = None,
+):
+    """List open cases past their dispatch limit or handling deadline."""
+    from gridtools.incidents import IncidentStore
+
+    with IncidentStore(db) as store:
+        late = store.overdue(now)
+    _write_or_print(late[["case_id", "type_code", "grid_code", "status", "level", "assignee", "stage", "due_at",
+                          "overdue_hours"]], output, "overdue cases")
+
+
+@incidents_app.command("escalate")
+def incidents_escalate(
+    db: DbArgument,
+    now: Annotated[Optional[str], typer.Option("--now", help="Time to check at (default: now).")] = None,
+):
+    """Move cases overdue in handling up a level: grid team -> community -> street."""
+    from gridtools.incidents import IncidentStore
+
+    with IncidentStore(db) as store:
+        moved = store.escalate(now)
+    out.print(f"escalated {len(moved)} case(s)" + (f": {', '.join(map(str, moved))}" if moved else ""))
+
+
+@incidents_app.command("stats")
+def incidents_stats(
+    db: DbArgument,
+    now: Annotated[Optional[str], typer.Option("--now", help="Time for the overdue count (default: now).")] = None,
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write the table (CSV).")] = None,
+):
+    """Per grid: cases, closed, share solved inside the grid, hours to close, on-time share, overdue."""
+    from gridtools.incidents import IncidentStore
+
+    with IncidentStore(db) as store:
+        stats = store.grid_stats(now)
+    _write_or_print(stats.reset_index().round(3), output, "cases per grid")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``gridtools`` command."""
     try:

@@ -100,7 +100,7 @@ def test_invalid_steps_unknown_types_and_times(store):
     with pytest.raises(InputError, match="unknown event type '9999'"):
         store.report("9999", at="2026-11-23 09:00")
     case = store.report("0201", grid_code=GRID_A, at="2026-11-23 09:00")
-    with pytest.raises(InputError, match="cannot be dispatched now"):
+    with pytest.raises(InputError, match="the step 'dispatch' needs a case that is registered"):
         store.dispatch(case, at="2026-11-23 09:10")
     with pytest.raises(InputError, match="before its report"):
         store.register(case, at="2026-11-23 08:00")
@@ -195,3 +195,36 @@ def test_report_many_from_geocode_output(store):
         store.report_many(bad, type_col="type", time_col="time")
     with pytest.raises(InputError, match="--time"):
         store.report_many(events, type_col="type", time_col="when")
+
+
+def test_cli_import_step_overdue_escalate_stats(tmp_path, capsys):
+    from gridtools.cli import main
+
+    def run(*args):
+        with pytest.raises(SystemExit) as info:
+            main([str(a) for a in args])
+        captured = capsys.readouterr()
+        return info.value.code, captured.out + captured.err
+
+    events = tmp_path / "geocoded.csv"
+    events.write_text(
+        "id,type,time,grid_code,street_code,community_code,geocode_flag\n"
+        f"e1,0104,2026-11-23 09:00,{GRID_A},{GRID_A[:9]},{GRID_A[:12]},\n"
+        "e2,0404,2026-11-23 09:30,,,,outside_grids\n", encoding="utf-8")
+    db = tmp_path / "cases.sqlite"
+    assert run("incidents", "import", db, events, "--type", "type", "--time", "time", "--id", "id")[0] == 0
+    assert run("incidents", "step", db, 1, "register", "--at", "2026-11-23 09:05")[0] == 0
+    code, text = run("incidents", "step", db, 1, "dispatch", "--at", "2026-11-23 09:06")
+    assert code == 0 and f"grid:{GRID_A}" in text
+    code, text = run("incidents", "step", db, 1, "close", "--at", "2026-11-23 09:07")
+    assert code == 2 and "verified" in text
+    code, text = run("incidents", "overdue", db, "--now", "2026-11-23 17:00", "-o", tmp_path / "late.csv")
+    late = pd.read_csv(tmp_path / "late.csv")
+    assert sorted(late["case_id"]) == [1, 2] and set(late["stage"]) == {"dispatch", "handling"}
+    code, text = run("incidents", "escalate", db, "--now", "2026-11-23 17:00")
+    assert code == 0 and "escalated 1 case(s): 1" in text
+    code, text = run("incidents", "stats", db, "-o", tmp_path / "stats.csv")
+    stats = pd.read_csv(tmp_path / "stats.csv", dtype={"grid_code": str})
+    assert set(stats["grid_code"]) == {GRID_A, "(outside grids)"} and stats["cases"].sum() == 2
+    code, text = run("incidents", "types", "-o", tmp_path / "types.csv")
+    assert len(pd.read_csv(tmp_path / "types.csv")) == len(event_types())

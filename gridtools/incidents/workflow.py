@@ -309,8 +309,8 @@ class IncidentStore:
         case = self._case(case_id)
         if case["status"] not in allowed:
             raise InputError(
-                f"case {case_id} is {case['status']}: it cannot be {action}ed now (only a case that is "
-                f"{' or '.join(allowed)} can). The loop is report -> register -> dispatch -> handle -> "
+                f"case {case_id} is {case['status']}: the step '{action}' needs a case that is "
+                f"{' or '.join(allowed)}. The loop is report -> register -> dispatch -> handle -> "
                 "verify -> close."
             )
         moment = _time(at)
