@@ -471,6 +471,49 @@ def incidents_stats(
     _write_or_print(stats.reset_index().round(3), output, "cases per grid")
 
 
+@incidents_app.command("addresses")
+def incidents_addresses(
+    events_file: Annotated[Path, typer.Argument(help="Events table with an address text column.")],
+    output: OutOption,
+    address: Annotated[str, typer.Option("--address", help="Column with the address text.")],
+    gazetteer_file: Annotated[Path, typer.Option("--gazetteer", help="Named features: an OSM file (.osm/.pbf: "
+                                                                      "roads and points are read) or any vector file.")],
+    name: Annotated[str, typer.Option("--name", help="Name column of the gazetteer features.")] = "name",
+    cutoff: Annotated[float, typer.Option("--cutoff", help="Fuzzy score (0-100) a name must reach.")] = 80.0,
+):
+    """Find coordinates for address texts offline (roads, crossings, places) with fuzzy matching.
+
+    Adds columns match_lon, match_lat (WGS-84), match_kind (intersection/road/place), match_name,
+    match_score, match_note; then run 'gridtools geocode ... --lon match_lon --lat match_lat'.
+    """
+    import geopandas as gpd
+    import pandas as pd
+
+    from gridtools.incidents.gazetteer import build_gazetteer, lookup
+
+    table = io.read_text_table(events_file)
+    io.require_columns(table, {address: "--address"}, str(events_file))
+    if gazetteer_file.suffix.lower() in (".osm", ".pbf"):
+        parts = [io.read_any(gazetteer_file, layer=layer) for layer in ("lines", "points")]
+        features = pd.concat([p[[name, "geometry"]] for p in parts if name in p.columns], ignore_index=True)
+        features = gpd.GeoDataFrame(features, geometry="geometry", crs=parts[0].crs)
+    else:
+        features = io.read_any(gazetteer_file)
+    found = lookup(table[address].tolist(), build_gazetteer(features, name=name), score_cutoff=cutoff)
+    clash = [c for c in ("match_lon", "match_lat", *found.columns[2:]) if c in table.columns]
+    if clash:
+        raise GridtoolsError(f"{events_file} already has column(s) {', '.join(clash)}; rename them first")
+    for column in found.columns:
+        target = {"lon": "match_lon", "lat": "match_lat"}.get(column, column)
+        values = found[column]
+        table[target] = values.map(lambda v: "" if pd.isna(v) else repr(float(v))) if column in ("lon", "lat") \
+            else values.astype(str).to_numpy()
+    io.write_text_table(table, output, like=table.attrs.get("text_format"))
+    kinds = found["match_kind"].replace("", "no match").value_counts()
+    _print_lines("addresses", [f"{len(found):,} addresses: " + ", ".join(f"{n:,} {k}" for k, n in kinds.items())])
+    out.print(f"wrote {output}")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``gridtools`` command."""
     try:

@@ -228,3 +228,81 @@ def test_cli_import_step_overdue_escalate_stats(tmp_path, capsys):
     assert set(stats["grid_code"]) == {GRID_A, "(outside grids)"} and stats["cases"].sum() == 2
     code, text = run("incidents", "types", "-o", tmp_path / "types.csv")
     assert len(pd.read_csv(tmp_path / "types.csv")) == len(event_types())
+
+
+# --------------------------------------------------------------------------------------------
+# Offline address look-up (real OSM roads of Huangpu, Shanghai)
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def huangpu_roads():
+    from conftest import shared_data
+
+    from gridtools import io
+
+    return io.read_any(shared_data("china", "shanghai_huangpu_osm", "shanghai_huangpu_drive.osm"), layer="lines")
+
+
+def test_address_lookup_on_real_roads(huangpu_roads):
+    import numpy as np
+    import shapely
+
+    from gridtools.incidents.gazetteer import build_gazetteer, lookup
+
+    gaz = build_gazetteer(huangpu_roads)
+    found = lookup(["西藏中路与福州路交叉口", "九江路/河南中路路口", "上海市黄浦区汉口路200号", "福州路１００号（近山东中路）",
+                    "河南路100号", "火星基地"], gaz)
+    assert found["match_kind"].tolist() == ["intersection", "intersection", "road", "road", "", ""]
+    assert found["match_note"].tolist()[4:] == ["ambiguous", "not found"]  # 河南中路 / 河南南路 tie
+    # independent check against the raw OSM ways: a crossing lies on both roads, a road point on it
+    metric = huangpu_roads.to_crs(32651)
+    pts = gpd_points(found, 32651)
+
+    def dist(i, road):
+        return float(shapely.distance(pts[i], metric.loc[metric["name"] == road].union_all()))
+
+    assert dist(0, "西藏中路") < 20 and dist(0, "福州路") < 20
+    assert dist(1, "九江路") < 20 and dist(1, "河南中路") < 20
+    assert dist(2, "汉口路") < 1 and dist(3, "福州路") < 1
+    assert np.isnan(found.loc[5, "lon"])
+
+
+def gpd_points(found, crs):
+    import geopandas as gpd
+
+    return gpd.GeoSeries(gpd.points_from_xy(found["lon"], found["lat"]), crs=4326).to_crs(crs).to_numpy()
+
+
+def test_cli_addresses_then_geocode(tmp_path, capsys, huangpu_roads):
+    import geopandas as gpd
+    import shapely
+
+    from conftest import shared_data
+    from gridtools import io
+    from gridtools.cli import main
+
+    events = tmp_path / "reports.csv"
+    events.write_text("id,地址\n1,西藏中路与福州路交叉口\n2,汉口路200号\n3,不知道哪里\n", encoding="utf-8")
+    located = tmp_path / "located.csv"
+    osm = shared_data("china", "shanghai_huangpu_osm", "shanghai_huangpu_drive.osm")
+    with pytest.raises(SystemExit) as info:
+        main(["incidents", "addresses", str(events), "--address", "地址", "--gazetteer", str(osm), "-o", str(located)])
+    assert info.value.code == 0, capsys.readouterr()
+    table = pd.read_csv(located, dtype=str, keep_default_na=False)
+    assert table["match_kind"].tolist() == ["intersection", "road", ""]
+    assert table["地址"].tolist() == ["西藏中路与福州路交叉口", "汉口路200号", "不知道哪里"]
+    # two grids splitting the district at 121.475 E: the crossing is west, Hankou Road mostly east
+    x0, y0, x1, y1 = huangpu_roads.total_bounds
+    grids = gpd.GeoDataFrame({"grid_code": ["31010100100100100", "31010100100100200"]},
+                             geometry=[shapely.box(x0, y0, 121.475, y1), shapely.box(121.475, y0, x1, y1)], crs=4326)
+    io.write_any(grids, tmp_path / "grids.gpkg", layer="grids")
+    out = tmp_path / "out.csv"
+    with pytest.raises(SystemExit) as info:
+        main(["geocode", str(located), "--grids", str(tmp_path / "grids.gpkg"), "--lon", "match_lon",
+              "--lat", "match_lat", "-o", str(out)])
+    assert info.value.code == 0
+    result = pd.read_csv(out, dtype=str, keep_default_na=False)
+    lon = pd.to_numeric(table["match_lon"])
+    expect = ["31010100100100100" if v < 121.475 else "31010100100100200" for v in lon[:2]]
+    assert result["grid_code"].tolist() == [*expect, ""] and result["geocode_flag"][2] == "missing"
