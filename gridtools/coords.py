@@ -611,14 +611,18 @@ def convert_table(
     nx, ny = convert(check.x[ok], check.y[ok], src, dst)
     out = table.copy()
     shift = distance_m(check.x[ok], check.y[ok], nx, ny)
+    # Rows the conversion leaves where they are (same datum, or WGS-84 -> GCJ-02 outside China)
+    # keep their text as written: "121.50" is not rewritten as "121.5".
+    moved = np.zeros(len(table), dtype=bool)
+    moved[ok] = (nx != check.x[ok]) | (ny != check.y[ok])
     for column, values in ((lon, nx), (lat, ny)):
         col = out[column]
         if pd.api.types.is_numeric_dtype(col):
             new = col.to_numpy(dtype=float, copy=True)
-            new[ok] = values
+            new[moved] = values[moved[ok]]
         else:
             new = col.to_numpy(dtype=object, copy=True)
-            new[ok] = _format(values, decimals)
+            new[moved] = _format(values[moved[ok]], decimals)
         out[column] = new
     summary = {
         "rows": len(table),

@@ -314,3 +314,12 @@ def test_cli_convert_empty_file_is_a_clear_error(tmp_path, capsys):
     code, text = run(["coords", "convert", str(path), "--lon", "a", "--lat", "b", "--from", "gcj02", "--to",
                       "wgs84", "-o", str(tmp_path / "o.csv")], capsys)
     assert code == 2 and "empty" in text
+
+
+def test_unmoved_rows_keep_their_text():
+    table = pd.DataFrame({"lng": ["-0.1200", "121.50"], "lat": ["51.5000", "31.20"]})
+    out = coords.convert_table(table, "lng", "lat", "wgs84", "gcj02").table
+    assert out["lng"][0] == "-0.1200" and out["lat"][0] == "51.5000"  # outside China: unchanged
+    assert out["lng"][1] != "121.50"
+    same = coords.convert_table(table, "lng", "lat", "wgs84", "EPSG:4326").table
+    assert same.equals(table)
