@@ -514,6 +514,26 @@ def incidents_addresses(
     out.print(f"wrote {output}")
 
 
+@incidents_app.command("open311")
+def incidents_open311(
+    db: DbArgument,
+    output: OutOption,
+    services: Annotated[bool, typer.Option("--services", help="Write the service list (event types) "
+                                                              "instead of the requests.")] = False,
+    language: Annotated[str, typer.Option("--language", help="en or zh names.")] = "en",
+):
+    """Export cases (or event types) as Open311 GeoReport v2 JSON."""
+    import json
+
+    from gridtools.incidents.workflow import IncidentStore, open311_requests, open311_services
+
+    with IncidentStore(db) as store:
+        items = open311_services(store, language=language) if services else open311_requests(store, language=language)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(items, ensure_ascii=False, indent=1), encoding="utf-8")
+    out.print(f"wrote {output} ({len(items):,} {'services' if services else 'requests'})")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``gridtools`` command."""
     try:

@@ -64,3 +64,5 @@ def band_target(min_pop_: int | None = None, max_pop_: int | None = None) -> flo
 incident_working_periods: tuple[tuple[str, str], ...] = (("08:30", "12:00"), ("13:30", "17:30"))
 incident_dispatch_minutes: int = 30
 incident_dispatch_minutes_urgent: int = 10
+#: UTC offset of the times kept in an incident store (local city time), used for Open311 export.
+incident_utc_offset: str = "+08:00"

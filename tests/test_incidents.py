@@ -228,6 +228,13 @@ def test_cli_import_step_overdue_escalate_stats(tmp_path, capsys):
     assert set(stats["grid_code"]) == {GRID_A, "(outside grids)"} and stats["cases"].sum() == 2
     code, text = run("incidents", "types", "-o", tmp_path / "types.csv")
     assert len(pd.read_csv(tmp_path / "types.csv")) == len(event_types())
+    import json
+
+    assert run("incidents", "open311", db, "-o", tmp_path / "requests.json")[0] == 0
+    requests = json.loads((tmp_path / "requests.json").read_text(encoding="utf-8"))
+    assert [r["service_request_id"] for r in requests] == ["1", "2"]
+    assert run("incidents", "open311", db, "--services", "--language", "zh", "-o", tmp_path / "s.json")[0] == 0
+    assert json.loads((tmp_path / "s.json").read_text(encoding="utf-8"))[0]["group"] == "市容环境"
 
 
 # --------------------------------------------------------------------------------------------
@@ -306,3 +313,25 @@ def test_cli_addresses_then_geocode(tmp_path, capsys, huangpu_roads):
     lon = pd.to_numeric(table["match_lon"])
     expect = ["31010100100100100" if v < 121.475 else "31010100100100200" for v in lon[:2]]
     assert result["grid_code"].tolist() == [*expect, ""] and result["geocode_flag"][2] == "missing"
+
+
+def test_open311_export(store):
+    from gridtools.incidents.workflow import open311_requests, open311_services
+
+    services = open311_services(store)
+    assert len(services) == len(event_types())
+    road = next(s for s in services if s["service_code"] == "0104")
+    assert road["service_name"] == "Dirty road" and road["group"] == "City appearance and environment"
+    assert "5 working hours" in road["description"]
+    a = store.report("0104", grid_code=GRID_A, lon=120.6, lat=31.1, at="2026-11-23 09:00", description="mud")
+    store.register(a, at="2026-11-23 09:05"); store.dispatch(a, at="2026-11-23 09:10")
+    b = store.report("0699", at="2026-11-23 10:00")
+    store.register(b, accept=False, at="2026-11-23 10:01")
+    req = {r["service_request_id"]: r for r in open311_requests(store)}
+    assert req[str(a)]["status"] == "open" and req[str(a)]["status_notes"] == "dispatched"
+    assert req[str(a)]["requested_datetime"] == "2026-11-23T09:00:00+08:00"
+    assert req[str(a)]["updated_datetime"] == "2026-11-23T09:10:00+08:00"
+    assert req[str(a)]["expected_datetime"] == "2026-11-23T15:10:00+08:00"
+    assert req[str(a)]["agency_responsible"] == f"grid:{GRID_A}" and req[str(a)]["lat"] == 31.1
+    assert req[str(b)]["status"] == "closed" and "rejected" in req[str(b)]["status_notes"]
+    assert req[str(b)]["lat"] is None and req[str(b)]["expected_datetime"] is None
