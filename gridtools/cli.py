@@ -534,6 +534,31 @@ def incidents_open311(
     out.print(f"wrote {output} ({len(items):,} {'services' if services else 'requests'})")
 
 
+@incidents_app.command("map")
+def incidents_map(
+    db: DbArgument,
+    grids: Annotated[Path, typer.Option("--grids", help="Grid polygons (GeoPackage from 'gridtools partition').")],
+    output: OutOption,
+    column: Annotated[str, typer.Option("--column", help="Statistic that colours the grids.")] = "cases",
+    now: Annotated[Optional[str], typer.Option("--now", help="Time for the overdue count (default: now).")] = None,
+):
+    """Map the grids coloured by their cases (or another per-grid statistic), with the case points."""
+    import geopandas as gpd
+
+    from gridtools.incidents import IncidentStore
+    from gridtools.maps import incident_map, save_map
+
+    polygons = io.read_any(grids, layer=_grids_layer(grids, None))
+    with IncidentStore(db) as store:
+        stats = store.grid_stats(now)
+        cases = store.cases()
+    located = cases.dropna(subset=["lon", "lat"])
+    points = gpd.GeoDataFrame(located[["case_id", "grid_code", "status"]],
+                              geometry=gpd.points_from_xy(located["lon"], located["lat"]), crs=4326)
+    save_map(incident_map(polygons, stats, events=points, column=column), output)
+    out.print(f"wrote {output}")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``gridtools`` command."""
     try:

@@ -335,3 +335,22 @@ def test_open311_export(store):
     assert req[str(a)]["agency_responsible"] == f"grid:{GRID_A}" and req[str(a)]["lat"] == 31.1
     assert req[str(b)]["status"] == "closed" and "rejected" in req[str(b)]["status_notes"]
     assert req[str(b)]["lat"] is None and req[str(b)]["expected_datetime"] is None
+
+
+def test_incident_map_colours_grids_by_cases(store, tmp_path):
+    import geopandas as gpd
+    import shapely
+
+    from gridtools.maps import incident_map, save_map
+
+    grids = gpd.GeoDataFrame({"grid_code": [GRID_A, GRID_B]},
+                             geometry=[shapely.box(120.60, 31.30, 120.61, 31.31), shapely.box(120.61, 31.30, 120.62, 31.31)],
+                             crs=4326)
+    for _ in range(3):
+        store.report("0104", grid_code=GRID_A, lon=120.605, lat=31.305, at="2026-11-23 09:00")
+    events = gpd.GeoDataFrame({"grid_code": [GRID_A]}, geometry=[shapely.Point(120.605, 31.305)], crs=4326)
+    m = incident_map(grids, store.grid_stats("2026-11-23 10:00"), events=events)
+    html = save_map(m, tmp_path / "m.html").read_text(encoding="utf-8")
+    assert "#a63603" in html  # the busiest grid gets the darkest colour
+    assert "#fff5eb" in html  # a grid without cases the lightest
+    assert "Events (1 shown of 1)" in html
