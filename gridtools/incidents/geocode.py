@@ -267,9 +267,15 @@ def _event_coordinates(events, lon, lat, crs, source):
         y = np.where(missing, np.nan, shapely.get_y(geoms))
         problem = np.where(missing, "missing", "")
         return x, y, problem.astype(str), coords.normalize_crs(events.crs)
+    from gridtools import io
+
+    if lon is None and lat is None:
+        # same detection as io.read_any: lon/lng/longitude/经度 and lat/latitude/纬度, or x/y
+        lon, lat, _ = io._detect_coordinates(events, source)
+        if lat is None:
+            raise InputError(f"{source}: no coordinate columns found; pass lon=..., lat=... (CLI: --lon/--lat).")
     if lon is None or lat is None:
         raise InputError(f"{source}: give both coordinate columns (CLI: --lon and --lat).")
-    from gridtools import io
 
     io.require_columns(events, {lon: "--lon", lat: "--lat"}, source)
     crs = coords.normalize_crs(crs)
