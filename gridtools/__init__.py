@@ -11,3 +11,8 @@ from gridtools.partition import PartitionResult, RebalanceResult, partition, reb
 __version__ = "0.1.0"
 
 __all__ = ["PartitionResult", "RebalanceResult", "partition", "rebalance", "__version__"]
+
+# coordinates and incidents
+from gridtools.incidents import geocode  # noqa: E402
+
+__all__ += ["geocode"]

@@ -37,7 +37,8 @@ console = Console(stderr=True)
 out = Console()
 
 OutOption = Annotated[Path, typer.Option("-o", "--output", help="File to write.")]
-CrsOption = Annotated[Optional[str], typer.Option("--crs", help="CRS of input that has none, e.g. EPSG:4326.")]
+CrsOption = Annotated[Optional[str], typer.Option("--crs", help="CRS of input that has none, e.g. EPSG:4326; "
+                                                   "gcj02 / bd09: Chinese web-map lon/lat, converted to WGS-84.")]
 LayerOption = Annotated[Optional[str], typer.Option("--layer", help="Layer to read from a multi-layer file.")]
 
 
@@ -267,6 +268,323 @@ def demo(
         report = run_demo(output, progress=progress)
     for line in report.lines:
         out.print(line)
+
+
+# --------------------------------------------------------------------------------------------
+# coords and incidents: `gridtools coords convert`, `gridtools geocode`
+# --------------------------------------------------------------------------------------------
+
+coords_app = typer.Typer(help="Coordinates: WGS-84 / GCJ-02 / BD-09 / EPSG conversions.", no_args_is_help=True)
+app.add_typer(coords_app, name="coords")
+
+
+def _report_rows(lines: list[str], strict: bool, what: str) -> None:
+    if not lines:
+        return
+    if strict:
+        raise GridtoolsError(f"{what}: " + "; ".join(lines) + " (rows count from 1, after the header line)")
+    for line in lines:
+        console.print(f"[yellow]warning:[/yellow] {line}", highlight=False)
+
+
+@coords_app.command("convert")
+def coords_convert(
+    input_file: Annotated[Path, typer.Argument(help="CSV/TSV table with longitude/latitude columns.")],
+    output: OutOption,
+    lon: Annotated[str, typer.Option("--lon", help="Longitude column.")],
+    lat: Annotated[str, typer.Option("--lat", help="Latitude column.")],
+    source: Annotated[str, typer.Option("--from", help="Datum of the input: wgs84, gcj02, bd09 or a "
+                                                       "geographic EPSG code.")],
+    target: Annotated[str, typer.Option("--to", help="Datum to write: wgs84, gcj02, bd09 or a geographic "
+                                                     "EPSG code.")],
+    decimals: Annotated[int, typer.Option("--decimals", help="Decimals written (9 = 0.1 mm).")] = 9,
+    strict: Annotated[bool, typer.Option("--strict", help="Fail (exit 2) if any row cannot be converted, "
+                                                          "instead of keeping it unchanged with a warning.")] = False,
+):
+    """Rewrite the --lon/--lat columns of a table from one datum to another; every other byte stays.
+
+    Rows with missing, non-numeric, out-of-range or swapped-looking coordinates (and GCJ-02/BD-09 rows
+    outside China) are kept unchanged and listed by row number (from 1, after the header).
+    """
+    from gridtools.coords import convert_table
+
+    table = io.read_text_table(input_file)
+    result = convert_table(table, lon, lat, source, target, decimals=decimals)
+    _report_rows(result.check.messages(result.table.index), strict, f"{input_file}: rows left unconverted")
+    io.write_text_table(result.table, output, like=table.attrs.get("text_format"))
+    _print_lines("coords convert", [line for line in result.summary_lines() if "left unchanged" not in line])
+    out.print(f"wrote {output}")
+
+
+def _grids_layer(path: Path, layer: Optional[str]) -> Optional[str]:
+    """The 'grids' layer that 'gridtools partition' writes, when the file has one and none was named."""
+    if layer is not None or path.suffix.lower() != ".gpkg" or not path.exists():
+        return layer
+    import pyogrio
+
+    try:
+        names = [str(n) for n in pyogrio.list_layers(path)[:, 0]]
+    except Exception:
+        return None
+    return "grids" if "grids" in names else None
+
+
+@app.command()
+def geocode(
+    events_file: Annotated[Path, typer.Argument(help="Events: CSV/TSV with coordinate columns, or a point file.")],
+    output: OutOption,
+    grids: Annotated[Path, typer.Option("--grids", help="Grid polygons: the GeoPackage 'gridtools partition' "
+                                                        "wrote (layer 'grids'), or any polygons with --code.")],
+    lon: Annotated[Optional[str], typer.Option("--lon", help="Longitude (or x) column of a table.")] = None,
+    lat: Annotated[Optional[str], typer.Option("--lat", help="Latitude (or y) column of a table.")] = None,
+    crs: Annotated[str, typer.Option("--crs", help="CRS of the event coordinates: wgs84, gcj02, bd09 or "
+                                                   "EPSG:nnnn.")] = "wgs84",
+    grids_layer: Annotated[Optional[str], typer.Option("--grids-layer", help="Layer of --grids (default: "
+                                                                             "'grids' if present).")] = None,
+    code: Annotated[str, typer.Option("--code", help="Code column of the grids.")] = "grid_code",
+    strict: Annotated[bool, typer.Option("--strict", help="Fail (exit 2) if any event has unusable "
+                                                          "coordinates instead of flagging it.")] = False,
+):
+    """Add the grid_code of the grid containing each event (empty when outside every grid).
+
+    Every input row and column is kept; added columns: grid_code, street_code, community_code (prefixes
+    of the grid code) and geocode_flag (why a row has no grid: outside_grids, missing, non_numeric,
+    swapped, out_of_range, outside_china). A point on a boundary shared by grids goes to the smallest
+    grid_code.
+    """
+    from gridtools.incidents import geocode as run_geocode
+
+    text_input = io._suffix(events_file) in io._TABLES
+    if text_input:
+        events = io.read_text_table(events_file)
+    else:
+        events = io.read_any(events_file, crs=None if crs == "wgs84" else crs)
+        crs = events.crs
+    polygons = io.read_any(grids, layer=_grids_layer(grids, grids_layer))
+    result = run_geocode(events, polygons, lon=lon, lat=lat, crs=crs, code=code)
+    problems = [m for m in result.messages() if not m.startswith("outside every grid")]
+    _report_rows(problems, strict, f"{events_file}: events with unusable coordinates")
+    if text_input and io._suffix(output) in io._TABLES:
+        io.write_text_table(result.table, output, like=events.attrs.get("text_format"))
+    else:
+        io.write_any(result.table, output)
+    _print_lines("geocode", result.summary_lines())
+    out.print(f"wrote {output}")
+
+
+incidents_app = typer.Typer(help="Incidents: event types and the closed-loop case workflow (SQLite).",
+                            no_args_is_help=True)
+app.add_typer(incidents_app, name="incidents")
+DbArgument = Annotated[Path, typer.Argument(help="Case database (SQLite file; created if absent).")]
+AtOption = Annotated[Optional[str], typer.Option("--at", help="Time 'YYYY-MM-DD HH:MM' (default: now).")]
+
+
+def _write_or_print(table, output: Optional[Path], title: str) -> None:
+    if output is not None:
+        io.write_any(table, output)
+        out.print(f"wrote {output} ({len(table):,} rows)")
+        return
+    view = Table(*map(str, table.columns), title=title)
+    for row in table.head(50).itertuples(index=False):
+        view.add_row(*("" if v is None else str(v) for v in row))
+    out.print(view)
+    if len(table) > 50:
+        out.print(f"... {len(table) - 50:,} more rows (use -o FILE)")
+
+
+@incidents_app.command("types")
+def incidents_types(
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write the table (CSV).")] = None,
+):
+    """List the event types (classes, Chinese/English names, deadlines, departments)."""
+    from gridtools.incidents import event_types
+
+    table = event_types()[["code", "major_en", "name_zh", "name_en", "deadline_hours", "basis", "urgent",
+                           "department_en"]]
+    _write_or_print(table, output, "event types")
+
+
+@incidents_app.command("import")
+def incidents_import(
+    db: DbArgument,
+    events_file: Annotated[Path, typer.Argument(help="Events table, e.g. the output of 'gridtools geocode'.")],
+    type_col: Annotated[str, typer.Option("--type", help="Column with the event type code.")],
+    time_col: Annotated[str, typer.Option("--time", help="Column with the report time.")],
+    lon: Annotated[Optional[str], typer.Option("--lon")] = None,
+    lat: Annotated[Optional[str], typer.Option("--lat")] = None,
+    id_col: Annotated[Optional[str], typer.Option("--id", help="Column with the caller's own id.")] = None,
+    types_file: Annotated[Optional[Path], typer.Option("--types", help="A city's own event-type CSV.")] = None,
+):
+    """Record every event of a table as a reported case (grid codes taken from the table)."""
+    from gridtools.incidents import IncidentStore, event_types
+
+    table = io.read_text_table(events_file)
+    with IncidentStore(db, types=event_types(types_file) if types_file else None) as store:
+        ids = store.report_many(table, type_col=type_col, time_col=time_col, lon=lon, lat=lat, id_col=id_col)
+    out.print(f"recorded {len(ids):,} cases in {db} (case ids {ids.min() if len(ids) else '-'}-"
+              f"{ids.max() if len(ids) else '-'})")
+
+
+@incidents_app.command("step")
+def incidents_step(
+    db: DbArgument,
+    case_id: Annotated[int, typer.Argument(help="Case id.")],
+    action: Annotated[str, typer.Argument(help="register | reject | dispatch | handle | verify | rework | close")],
+    at: AtOption = None,
+    to: Annotated[Optional[str], typer.Option("--to", help="dispatch: department or team (default: "
+                                                           "the grid team).")] = None,
+    actor: Annotated[Optional[str], typer.Option("--actor")] = None,
+    note: Annotated[Optional[str], typer.Option("--note")] = None,
+):
+    """Move one case a step along report -> register -> dispatch -> handle -> verify -> close."""
+    from gridtools.incidents import IncidentStore
+
+    with IncidentStore(db) as store:
+        steps = {
+            "register": lambda: store.register(case_id, at=at, actor=actor, note=note),
+            "reject": lambda: store.register(case_id, at=at, accept=False, actor=actor, note=note),
+            "dispatch": lambda: store.dispatch(case_id, to=to, at=at, actor=actor, note=note),
+            "handle": lambda: store.handle(case_id, at=at, actor=actor, note=note),
+            "verify": lambda: store.verify(case_id, at=at, actor=actor, note=note),
+            "rework": lambda: store.verify(case_id, ok=False, at=at, actor=actor, note=note),
+            "close": lambda: store.close_case(case_id, at=at, actor=actor, note=note),
+        }
+        if action not in steps:
+            raise GridtoolsError(f"unknown action {action!r}; use one of: {', '.join(steps)}")
+        steps[action]()
+        case = store.cases().set_index("case_id").loc[case_id]
+    out.print(f"case {case_id}: {case['status']} (level {case['level']}, assignee {case['assignee']}, "
+              f"deadline {case['deadline_at']})")
+
+
+@incidents_app.command("overdue")
+def incidents_overdue(
+    db: DbArgument,
+    now: Annotated[Optional[str], typer.Option("--now", help="Time to check at (default: now).")] = None,
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write the list (CSV).")] = None,
+):
+    """List open cases past their dispatch limit or handling deadline."""
+    from gridtools.incidents import IncidentStore
+
+    with IncidentStore(db) as store:
+        late = store.overdue(now)
+    _write_or_print(late[["case_id", "type_code", "grid_code", "status", "level", "assignee", "stage", "due_at",
+                          "overdue_hours"]], output, "overdue cases")
+
+
+@incidents_app.command("escalate")
+def incidents_escalate(
+    db: DbArgument,
+    now: Annotated[Optional[str], typer.Option("--now", help="Time to check at (default: now).")] = None,
+):
+    """Move cases overdue in handling up a level: grid team -> community -> street."""
+    from gridtools.incidents import IncidentStore
+
+    with IncidentStore(db) as store:
+        moved = store.escalate(now)
+    out.print(f"escalated {len(moved)} case(s)" + (f": {', '.join(map(str, moved))}" if moved else ""))
+
+
+@incidents_app.command("stats")
+def incidents_stats(
+    db: DbArgument,
+    now: Annotated[Optional[str], typer.Option("--now", help="Time for the overdue count (default: now).")] = None,
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write the table (CSV).")] = None,
+):
+    """Per grid: cases, closed, share solved inside the grid, hours to close, on-time share, overdue."""
+    from gridtools.incidents import IncidentStore
+
+    with IncidentStore(db) as store:
+        stats = store.grid_stats(now)
+    _write_or_print(stats.reset_index().round(3), output, "cases per grid")
+
+
+@incidents_app.command("addresses")
+def incidents_addresses(
+    events_file: Annotated[Path, typer.Argument(help="Events table with an address text column.")],
+    output: OutOption,
+    address: Annotated[str, typer.Option("--address", help="Column with the address text.")],
+    gazetteer_file: Annotated[Path, typer.Option("--gazetteer", help="Named features: an OSM file (.osm/.pbf: "
+                                                                      "roads and points are read) or any vector file.")],
+    name: Annotated[str, typer.Option("--name", help="Name column of the gazetteer features.")] = "name",
+    cutoff: Annotated[float, typer.Option("--cutoff", help="Fuzzy score (0-100) a name must reach.")] = 80.0,
+):
+    """Find coordinates for address texts offline (roads, crossings, places) with fuzzy matching.
+
+    Adds columns match_lon, match_lat (WGS-84), match_kind (intersection/road/place), match_name,
+    match_score, match_note; then run 'gridtools geocode ... --lon match_lon --lat match_lat'.
+    """
+    import geopandas as gpd
+    import pandas as pd
+
+    from gridtools.incidents.gazetteer import build_gazetteer, lookup
+
+    table = io.read_text_table(events_file)
+    io.require_columns(table, {address: "--address"}, str(events_file))
+    if gazetteer_file.suffix.lower() in (".osm", ".pbf"):
+        parts = [io.read_any(gazetteer_file, layer=layer) for layer in ("lines", "points")]
+        features = pd.concat([p[[name, "geometry"]] for p in parts if name in p.columns], ignore_index=True)
+        features = gpd.GeoDataFrame(features, geometry="geometry", crs=parts[0].crs)
+    else:
+        features = io.read_any(gazetteer_file)
+    found = lookup(table[address].tolist(), build_gazetteer(features, name=name), score_cutoff=cutoff)
+    clash = [c for c in ("match_lon", "match_lat", *found.columns[2:]) if c in table.columns]
+    if clash:
+        raise GridtoolsError(f"{events_file} already has column(s) {', '.join(clash)}; rename them first")
+    for column in found.columns:
+        target = {"lon": "match_lon", "lat": "match_lat"}.get(column, column)
+        values = found[column]
+        table[target] = values.map(lambda v: "" if pd.isna(v) else repr(float(v))) if column in ("lon", "lat") \
+            else values.astype(str).to_numpy()
+    io.write_text_table(table, output, like=table.attrs.get("text_format"))
+    kinds = found["match_kind"].replace("", "no match").value_counts()
+    _print_lines("addresses", [f"{len(found):,} addresses: " + ", ".join(f"{n:,} {k}" for k, n in kinds.items())])
+    out.print(f"wrote {output}")
+
+
+@incidents_app.command("open311")
+def incidents_open311(
+    db: DbArgument,
+    output: OutOption,
+    services: Annotated[bool, typer.Option("--services", help="Write the service list (event types) "
+                                                              "instead of the requests.")] = False,
+    language: Annotated[str, typer.Option("--language", help="en or zh names.")] = "en",
+):
+    """Export cases (or event types) as Open311 GeoReport v2 JSON."""
+    import json
+
+    from gridtools.incidents.workflow import IncidentStore, open311_requests, open311_services
+
+    with IncidentStore(db) as store:
+        items = open311_services(store, language=language) if services else open311_requests(store, language=language)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(items, ensure_ascii=False, indent=1), encoding="utf-8")
+    out.print(f"wrote {output} ({len(items):,} {'services' if services else 'requests'})")
+
+
+@incidents_app.command("map")
+def incidents_map(
+    db: DbArgument,
+    grids: Annotated[Path, typer.Option("--grids", help="Grid polygons (GeoPackage from 'gridtools partition').")],
+    output: OutOption,
+    column: Annotated[str, typer.Option("--column", help="Statistic that colours the grids.")] = "cases",
+    now: Annotated[Optional[str], typer.Option("--now", help="Time for the overdue count (default: now).")] = None,
+):
+    """Map the grids coloured by their cases (or another per-grid statistic), with the case points."""
+    import geopandas as gpd
+
+    from gridtools.incidents import IncidentStore
+    from gridtools.maps import incident_map, save_map
+
+    polygons = io.read_any(grids, layer=_grids_layer(grids, None))
+    with IncidentStore(db) as store:
+        stats = store.grid_stats(now)
+        cases = store.cases()
+    located = cases.dropna(subset=["lon", "lat"])
+    points = gpd.GeoDataFrame(located[["case_id", "grid_code", "status"]],
+                              geometry=gpd.points_from_xy(located["lon"], located["lat"]), crs=4326)
+    save_map(incident_map(polygons, stats, events=points, column=column), output)
+    out.print(f"wrote {output}")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -18,8 +18,12 @@ CRS rules
    Web Mercator (whose "metres" are up to 1.5x too long at mid latitudes) are replaced by UTM.
 5. **Results are written back in the input CRS.**  :func:`to_metric` records the original CRS in
    ``gdf.attrs["input_crs"]`` so a capability can return ``result.to_crs(gdf.attrs["input_crs"])``.
-6. **GCJ-02 and BD-09** (the shifted datums of Chinese web maps) are not EPSG CRSs; naming them is
-   refused with a pointer to convert the coordinates to WGS-84 first (see :func:`chinese_datum`).
+6. **GCJ-02 and BD-09** (the shifted datums of Chinese web maps) are not EPSG CRSs.
+   ``read_any(path, crs="gcj02")`` (or ``"bd09"``; CLI ``--crs gcj02``) reads longitude/latitude
+   in that datum and converts them to WGS-84 on read with :mod:`gridtools.coords` (iterative,
+   exact inverse), recording it in ``gdf.attrs["datum_converted"]``.  A file labelled EPSG:4326 /
+   EPSG:4490 may be declared GCJ-02 / BD-09 this way (web-map exports carry the WGS-84 label);
+   a projected file may not.  :func:`parse_crs` itself refuses them (it returns pyproj CRSs).
 
 Nothing here prints: functions return values or raise :class:`~gridtools.errors.InputError` /
 :class:`~gridtools.errors.CRSError` with a message that names the file, rows or columns and says
@@ -69,6 +73,8 @@ __all__ = [
     "local_metric_crs",
     "to_metric",
     "write_any",
+    "read_text_table",
+    "write_text_table",
 ]
 
 # Arrow makes pyogrio reads several times faster; it is a hard dependency, but stay correct
@@ -137,8 +143,8 @@ def chinese_datum(value) -> str | None:
     """Name the Chinese web-map datum that *value* refers to, if any.
 
     GCJ-02 (AMap/Gaode, Tencent, Google China) and BD-09 (Baidu) are deliberately shifted
-    versions of WGS-84 without an EPSG code.  :func:`parse_crs` refuses them; ``gridtools.coords``
-    uses this function to recognise them and convert coordinates to WGS-84.
+    versions of WGS-84 without an EPSG code.  :func:`parse_crs` refuses them; :func:`read_any`
+    and :mod:`gridtools.coords` use this function to recognise them and convert to WGS-84.
 
     Parameters
     ----------
@@ -194,8 +200,9 @@ def parse_crs(value) -> pyproj.CRS | None:
         raise CRSError(
             f"{value!r} ({datum}) is not an EPSG coordinate reference system: it is the shifted "
             "datum of Chinese web maps (GCJ-02: AMap/Gaode, Tencent; BD-09: Baidu). Convert "
-            f"{datum} longitude/latitude to WGS-84 first (gridtools.coords will do this), then "
-            "use crs='EPSG:4326' (CLI: --crs EPSG:4326)."
+            f"{datum} longitude/latitude to WGS-84 first: read_any(path, crs={value!r}) (CLI: "
+            f"--crs {value}) does it on read, gridtools.coords.convert(x, y, {value!r}, 'wgs84') "
+            "for arrays, 'gridtools coords convert' for CSV files."
         )
     try:
         return _crs_from(value)
@@ -282,7 +289,9 @@ def read_any(
         Layer of a multi-layer file (or file inside a zip).  Required when there are several.
     crs : CRS-like, optional
         CRS of data that declares none (see :func:`parse_crs`).  It must agree with a CRS the
-        file declares: use :meth:`GeoDataFrame.to_crs` to reproject.
+        file declares: use :meth:`GeoDataFrame.to_crs` to reproject.  ``"gcj02"`` / ``"bd09"``
+        declare longitude/latitude in a Chinese web-map datum: they are converted to WGS-84
+        (EPSG:4326) on read (rule 6 of the module docstring).
     lon, lat, x, y : str, optional
         Coordinate columns of a table.
     allow_empty : bool, default False
@@ -291,7 +300,9 @@ def read_any(
     Returns
     -------
     geopandas.GeoDataFrame
-        With a CRS and ``attrs["source"] = str(path)``.
+        With a CRS and ``attrs["source"] = str(path)``; after a GCJ-02/BD-09 conversion also
+        ``attrs["datum_converted"] = {"from": "GCJ-02", "to": "EPSG:4326", "points": n,
+        "outside_china": m}``.
 
     Raises
     ------
@@ -307,7 +318,8 @@ def read_any(
     """
     path = Path(path).expanduser()
     # Fail on a bad --crs before spending time on the file.
-    given = parse_crs(crs)
+    datum = chinese_datum(crs)
+    given = parse_crs(4326 if datum else crs)
     if not path.exists():
         raise InputError(f"file not found: {path}")
     suffix = _suffix(path)
@@ -333,9 +345,54 @@ def read_any(
             + (f" and layer ({layer!r})" if layer else "")
             + "; pass allow_empty=True if an empty input is expected."
         )
+    if datum is not None:
+        _check_datum_label(gdf, path, datum)
+        gdf = gdf.set_crs(None, allow_override=True)
     gdf = _settle_crs(gdf, path, given=given, implied=implied)
     check_coordinates(gdf, str(path))
+    if datum is not None:
+        gdf = _from_chinese_datum(gdf, datum)
     return gdf
+
+
+def _check_datum_label(gdf: gpd.GeoDataFrame, path: Path, datum: str) -> None:
+    """A file declared GCJ-02/BD-09 may carry a WGS-84/CGCS2000 label, nothing else."""
+    declared = gdf.crs
+    if declared is not None and declared.to_epsg(min_confidence=70) not in (4326, 4490):
+        raise CRSError(
+            f"{path} declares the CRS {_crs_label(declared)}, but crs={datum!r} says it holds "
+            f"{datum} longitude/latitude. Only a file labelled EPSG:4326 or EPSG:4490 (as web-map "
+            "exports are) can be declared GCJ-02/BD-09; drop crs=... (CLI: --crs) for this file."
+        )
+
+
+def _from_chinese_datum(gdf: gpd.GeoDataFrame, datum: str) -> gpd.GeoDataFrame:
+    """Convert every coordinate of *gdf* from GCJ-02/BD-09 to WGS-84 (EPSG:4326)."""
+    from gridtools import coords
+
+    source = "gcj02" if datum == "GCJ-02" else "bd09"
+    geoms = gdf.geometry.to_numpy()
+    xy = shapely.get_coordinates(geoms)
+    outside = int((~coords.in_china(xy[:, 0], xy[:, 1])).sum())
+
+    def to_wgs(points: np.ndarray) -> np.ndarray:
+        return np.column_stack(coords.convert(points[:, 0], points[:, 1], source, "wgs84"))
+
+    out = gdf.copy()
+    out[gdf.geometry.name] = gpd.GeoSeries(
+        shapely.transform(geoms, to_wgs), index=gdf.index, crs=4326
+    )
+    out = out.set_crs(4326, allow_override=True)
+    out.attrs = {
+        **gdf.attrs,
+        "datum_converted": {
+            "from": datum,
+            "to": "EPSG:4326",
+            "points": int(len(xy)),
+            "outside_china": outside,
+        },
+    }
+    return out
 
 
 def _settle_crs(
@@ -1192,3 +1249,123 @@ def _csv_table(gdf: gpd.GeoDataFrame) -> pd.DataFrame:
 def _same_numbers(column: pd.Series, values: np.ndarray) -> bool:
     numbers = pd.to_numeric(column, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     return bool(np.allclose(numbers, values, equal_nan=True, rtol=0, atol=1e-9))
+
+
+# --------------------------------------------------------------------------------------------
+# Tables kept as text (rewrite a few columns, leave every other byte alone)
+# --------------------------------------------------------------------------------------------
+
+
+def read_text_table(path) -> pd.DataFrame:
+    """Read a CSV/TSV table with every cell as text, exactly as written in the file.
+
+    Nothing is parsed: ``"007"`` stays ``"007"``, empty cells stay ``""`` (not NaN), so a table
+    written back with :func:`write_text_table` differs only where a caller changed cells.  The
+    encoding (UTF-8 with or without byte-order mark, or GB18030), delimiter and line ending
+    are remembered in ``df.attrs["text_format"]``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        ``.csv``, ``.tsv``, ``.txt`` (optionally ``.gz``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Object columns of str; ``attrs["source"]`` is the path.
+
+    Raises
+    ------
+    InputError
+        Missing, empty (no header) or unreadable file.
+
+    Examples
+    --------
+    >>> t = read_text_table("events.csv")        # doctest: +SKIP
+    >>> write_text_table(t, "copy.csv")          # doctest: +SKIP
+    """
+    import gzip
+
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise InputError(f"file not found: {path}")
+    suffix = _suffix(path)
+    opener = gzip.open if suffix.endswith(".gz") else open
+    with opener(path, "rb") as f:
+        raw = f.read()
+    if not raw.strip():
+        raise InputError(f"{path} is empty: it has no header line and no data rows.")
+    for encoding in ("utf-8", "gb18030"):
+        try:
+            text = raw.decode(encoding)
+            break
+        except UnicodeDecodeError:
+            continue
+    else:
+        raise InputError(f"cannot read {path}: it is neither UTF-8 nor GB18030 text; save it as UTF-8.")
+    bom = text.startswith("\ufeff")
+    newline = "\r\n" if "\r\n" in text[:65536] else "\n"
+    first = text.lstrip("\ufeff").split("\n", 1)[0]
+    sep = "\t" if suffix.startswith(".tsv") or ("\t" in first and "," not in first) else ","
+    if suffix.startswith(".txt") and ";" in first and "," not in first and "\t" not in first:
+        sep = ";"
+    try:
+        table = pd.read_csv(
+            path,
+            sep=sep,
+            dtype=str,
+            keep_default_na=False,
+            na_filter=False,
+            encoding="utf-8-sig" if encoding == "utf-8" else encoding,
+        )
+    except pd.errors.EmptyDataError as exc:
+        raise InputError(f"{path} is empty: it has no header line and no data rows.") from exc
+    except (pd.errors.ParserError, *_READ_ERRORS) as exc:
+        raise InputError(f"cannot read {path} as a table: {_why(exc)}.") from exc
+    table.attrs["source"] = str(path)
+    table.attrs["text_format"] = {
+        "encoding": encoding,
+        "bom": bom,
+        "sep": sep,
+        "newline": newline,
+        "trailing_newline": text.endswith(("\n", "\r")),
+    }
+    return table
+
+
+def write_text_table(table: pd.DataFrame, path, *, like: dict | None = None) -> Path:
+    """Write a table read by :func:`read_text_table` back in the same encoding and layout.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+    path : str or os.PathLike
+        Output file (``.csv``/``.tsv``/``.txt``, optionally ``.gz``); written atomically.
+    like : dict, optional
+        Format to copy (default: ``table.attrs["text_format"]``, else UTF-8, comma, ``\\n``).
+
+    Returns
+    -------
+    pathlib.Path
+
+    Examples
+    --------
+    >>> write_text_table(t, "out.csv")           # doctest: +SKIP
+    """
+    import gzip
+
+    path = Path(path).expanduser()
+    fmt = {"encoding": "utf-8", "bom": False, "sep": ",", "newline": "\n", "trailing_newline": True}
+    fmt.update(like or table.attrs.get("text_format", {}))
+    text = table.to_csv(index=False, sep=fmt["sep"], lineterminator=fmt["newline"])
+    if not fmt["trailing_newline"] and text.endswith(fmt["newline"]):
+        text = text[: -len(fmt["newline"])]
+    data = (("\ufeff" if fmt["bom"] else "") + text).encode(fmt["encoding"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _staged(path, copy_existing=False) as staged:
+        if _suffix(path).endswith(".gz"):
+            with gzip.open(staged, "wb") as f:
+                f.write(data)
+        else:
+            staged.write_bytes(data)
+    return path

@@ -26,7 +26,7 @@ from branca.element import MacroElement, Template
 from gridtools import settings
 from gridtools.errors import CRSError, InputError
 
-__all__ = ["grid_map", "save_map"]
+__all__ = ["grid_map", "save_map", "incident_map"]
 
 #: Attribution shown for tile URLs that folium/xyzservices cannot attribute by themselves.
 OSM_ATTRIBUTION = "© OpenStreetMap contributors"
@@ -334,3 +334,98 @@ class _BandLegend(MacroElement):
             f'<div style="color:#666;margin-top:2px">band {lo}–{hi}; darker = further off</div>'
             "</div>"
         )
+
+
+# --------------------------------------------------------------------------------------------
+# incidents: cases per grid (gridtools.incidents)
+# --------------------------------------------------------------------------------------------
+
+#: Colours of the incident map: few cases (light) to many (dark).
+CASE_COLORS = ("#fff5eb", "#a63603")
+_CASE_FIELDS = ("grid_code", "cases", "open", "closed", "share_solved_in_grid", "median_hours_to_close",
+                "on_time_share", "overdue_now")
+FIELD_LABELS.update({
+    "cases": "Cases", "open": "Open", "closed": "Closed", "share_solved_in_grid": "Solved in grid (share)",
+    "median_hours_to_close": "Median hours to close", "on_time_share": "On time (share)",
+    "overdue_now": "Overdue now",
+})
+
+
+def incident_map(
+    grids: gpd.GeoDataFrame,
+    stats: pd.DataFrame | None = None,
+    *,
+    events: gpd.GeoDataFrame | None = None,
+    column: str = "cases",
+    max_events: int = 5000,
+    tiles: str | None = "OpenStreetMap",
+    m: folium.Map | None = None,
+) -> folium.Map:
+    """Grids coloured by their incident count (or another per-grid statistic), with events.
+
+    Parameters
+    ----------
+    grids : geopandas.GeoDataFrame
+        Grid polygons with ``grid_code``, any CRS.
+    stats : pandas.DataFrame, optional
+        Per-grid statistics indexed or keyed by ``grid_code``
+        (:meth:`gridtools.incidents.IncidentStore.grid_stats`); grids without cases get 0.
+    events : geopandas.GeoDataFrame, optional
+        Event points drawn as small circles (at most *max_events*, evenly sampled, so the page
+        stays light); ``grid_code`` / ``geocode_flag`` shown on hover when present.
+    column : str, default "cases"
+        Statistic that sets the fill colour (light = low, dark = high).
+
+    Returns
+    -------
+    folium.Map
+        Layers ``Grids`` and (optionally) ``Events``, a layer control, zoomed to the grids.
+
+    Examples
+    --------
+    >>> m = incident_map(grids, store.grid_stats())          # doctest: +SKIP
+    """
+    grids = _to_wgs84(grids, "grids")
+    if grids.empty:
+        raise InputError("grids is empty: there is nothing to map.")
+    if "grid_code" not in grids.columns:
+        raise InputError("grids has no column 'grid_code'.")
+    data = grids[["grid_code", grids.geometry.name]].copy()
+    if stats is not None:
+        table = stats.reset_index() if "grid_code" not in stats.columns else stats
+        data = data.merge(table, on="grid_code", how="left")
+    if column not in data.columns:
+        data[column] = 0
+    value = pd.to_numeric(data[column], errors="coerce").fillna(0).to_numpy(dtype=float)
+    for col in ("cases", "open", "closed", "overdue_now"):
+        if col in data.columns:
+            data[col] = pd.to_numeric(data[col], errors="coerce").fillna(0)
+    fields, aliases = _popup_fields(data, _CASE_FIELDS)
+    shown = gpd.GeoDataFrame(_display_values(data, fields), geometry=data.geometry.to_numpy(), crs=4326)
+    top = value.max() if len(value) and value.max() > 0 else 1.0
+    shown[_FILL] = _lerp_hex(*CASE_COLORS, value / top)
+    if m is None:
+        m = _new_map(tiles)
+    folium.GeoJson(
+        shown, name="Grids",
+        style_function=lambda f: {"fillColor": f["properties"][_FILL], "fillOpacity": 0.65,
+                                  "color": "#333333", "weight": 1.0},
+        highlight_function=lambda _: {"weight": 3, "fillOpacity": 0.85},
+        tooltip=folium.GeoJsonTooltip(fields=fields, aliases=aliases, sticky=True),
+    ).add_to(m)
+    if events is not None and len(events):
+        pts = _to_wgs84(events, "events")
+        if len(pts) > max_events:
+            pts = pts.iloc[np.linspace(0, len(pts) - 1, max_events).astype(int)]
+        layer = folium.FeatureGroup(name=f"Events ({len(pts):,} shown of {len(events):,})")
+        labels = [c for c in ("grid_code", "geocode_flag") if c in pts.columns]
+        for row in pts.itertuples(index=False):  # folium adds markers one by one
+            geom = getattr(row, pts.geometry.name)
+            tip = ", ".join(f"{c}: {getattr(row, c) or '-'}" for c in labels) or None
+            folium.CircleMarker([geom.y, geom.x], radius=2, weight=0, fill=True, fill_opacity=0.7,
+                                fill_color="#08306b", tooltip=tip).add_to(layer)
+        layer.add_to(m)
+    minx, miny, maxx, maxy = grids.total_bounds
+    m.fit_bounds([[miny, minx], [maxy, maxx]])
+    _add_layer_control(m)
+    return m

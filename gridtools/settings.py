@@ -57,3 +57,12 @@ def band_target(min_pop_: int | None = None, max_pop_: int | None = None) -> flo
     lo = min_pop if min_pop_ is None else min_pop_
     hi = max_pop if max_pop_ is None else max_pop_
     return float(target_pop) if target_pop is not None else (lo + hi) / 2.0
+
+#: Incidents (gridtools.incidents): office periods of a working day, which working-hour
+#: deadlines count in; time allowed from report to dispatch (register + dispatch), in minutes,
+#: for ordinary and urgent events (published practice: 30 and 10 minutes).
+incident_working_periods: tuple[tuple[str, str], ...] = (("08:30", "12:00"), ("13:30", "17:30"))
+incident_dispatch_minutes: int = 30
+incident_dispatch_minutes_urgent: int = 10
+#: UTC offset of the times kept in an incident store (local city time), used for Open311 export.
+incident_utc_offset: str = "+08:00"

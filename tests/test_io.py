@@ -284,8 +284,8 @@ def test_geojson_without_crs_member_takes_the_given_crs():
     path = shared_data("china", "admin_boundaries_gcj02", "310114.geojson")
     assert io.read_any(path).crs.to_epsg() == 4326  # RFC 7946 default
     assert io.read_any(path, crs="cgcs2000").crs.to_epsg() == 4490
-    with pytest.raises(CRSError, match="GCJ-02"):
-        io.read_any(path, crs="gcj02")
+    converted = io.read_any(path, crs="gcj02")  # GCJ-02 is converted to WGS-84 on read
+    assert converted.crs.to_epsg() == 4326 and converted.attrs["datum_converted"]["from"] == "GCJ-02"
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,0 +1,20 @@
+"""Incidents: geocoding events to grids, event types, and the closed-loop case workflow.
+
+Examples
+--------
+>>> from gridtools.incidents import geocode, event_types, IncidentStore
+"""
+
+from gridtools.incidents.geocode import GeocodeResult, code_levels, geocode, locate_points
+from gridtools.incidents.types import WorkCalendar, event_types
+from gridtools.incidents.workflow import IncidentStore
+
+__all__ = [
+    "GeocodeResult",
+    "IncidentStore",
+    "WorkCalendar",
+    "code_levels",
+    "event_types",
+    "geocode",
+    "locate_points",
+]

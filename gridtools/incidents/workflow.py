@@ -1,0 +1,581 @@
+"""The closed loop of digital city management, kept in a SQLite database.
+
+report -> register -> dispatch (to the grid team, or a department) -> handle -> verify -> close,
+with every step time-stamped in a log table.  A case not dispatched within the dispatch limit,
+or not handled by its deadline, is *overdue*; :meth:`IncidentStore.escalate` moves overdue cases
+up the grid hierarchy (grid team -> community -> street) with a fresh deadline.  Per-grid
+statistics say how many cases were solved inside the grid (never escalated) and how long
+closing took.
+
+States and transitions::
+
+    reported --register--> registered --dispatch--> dispatched --handle--> handled
+        |                                              ^                      |
+        +--register(accept=False)--> rejected          +--verify(ok=False)----+  (rework)
+                                                                              |
+                                         closed <--close-- verified <--verify(ok=True)
+
+Times are naive local datetimes (the city's clock), stored as ISO text.  The database is a plain
+SQLite file any tool can read; tables ``cases``, ``case_log``, ``event_types``, ``calendar_days``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from gridtools import settings
+from gridtools.errors import InputError
+from gridtools.incidents.types import TYPE_COLUMNS, WorkCalendar, event_types
+
+__all__ = ["IncidentStore", "STATES", "LEVELS", "open311_services", "open311_requests"]
+
+STATES = ("reported", "registered", "dispatched", "handled", "verified", "closed", "rejected")
+LEVELS = ("grid", "community", "street")
+_OPEN = ("reported", "registered", "dispatched", "handled", "verified")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS event_types (
+    code TEXT PRIMARY KEY, major_code TEXT, major_zh TEXT, major_en TEXT, name_zh TEXT,
+    name_en TEXT, deadline_hours REAL NOT NULL, basis TEXT NOT NULL, urgent INTEGER NOT NULL,
+    department_zh TEXT, department_en TEXT
+);
+CREATE TABLE IF NOT EXISTS calendar_days (
+    day TEXT PRIMARY KEY, kind TEXT NOT NULL CHECK (kind IN ('holiday', 'workday'))
+);
+CREATE TABLE IF NOT EXISTS cases (
+    case_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    external_id TEXT,
+    type_code TEXT NOT NULL REFERENCES event_types(code),
+    description TEXT,
+    source TEXT,
+    lon REAL, lat REAL,
+    grid_code TEXT, community_code TEXT, street_code TEXT,
+    status TEXT NOT NULL,
+    level TEXT NOT NULL DEFAULT 'grid',
+    assignee TEXT,
+    reported_at TEXT NOT NULL,
+    registered_at TEXT, dispatched_at TEXT, handled_at TEXT, verified_at TEXT, closed_at TEXT,
+    deadline_at TEXT,
+    escalations INTEGER NOT NULL DEFAULT 0,
+    reworks INTEGER NOT NULL DEFAULT 0,
+    resolution TEXT
+);
+CREATE TABLE IF NOT EXISTS case_log (
+    log_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    case_id INTEGER NOT NULL REFERENCES cases(case_id),
+    at TEXT NOT NULL, action TEXT NOT NULL, from_status TEXT, to_status TEXT, level TEXT,
+    actor TEXT, note TEXT
+);
+CREATE INDEX IF NOT EXISTS cases_status ON cases(status);
+CREATE INDEX IF NOT EXISTS cases_grid ON cases(grid_code);
+CREATE INDEX IF NOT EXISTS log_case ON case_log(case_id);
+"""
+
+
+def _time(value) -> dt.datetime:
+    if value is None:
+        return dt.datetime.now().replace(microsecond=0)
+    try:
+        stamp = pd.Timestamp(value)
+    except (ValueError, TypeError) as exc:
+        raise InputError(f"cannot read the time {value!r}; write it as 'YYYY-MM-DD HH:MM'.") from exc
+    if pd.isna(stamp):
+        raise InputError(f"missing time {value!r}; write it as 'YYYY-MM-DD HH:MM'.")
+    return stamp.tz_localize(None).to_pydatetime() if stamp.tzinfo else stamp.to_pydatetime()
+
+
+def _text(moment: dt.datetime) -> str:
+    return moment.isoformat(sep=" ", timespec="seconds")
+
+
+class IncidentStore:
+    """A case database (SQLite file) with the closed-loop workflow.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        SQLite file, created with its tables if absent.
+    types : pandas.DataFrame, optional
+        Event types (:func:`gridtools.incidents.event_types`) to install; by default the shipped
+        table is installed into a new database and an existing database keeps its own.
+    calendar : WorkCalendar, optional
+        Office periods and weekdays; holidays / make-up days stored in the database are added.
+
+    Examples
+    --------
+    >>> store = IncidentStore(tmp / "cases.sqlite")                      # doctest: +SKIP
+    >>> case = store.report("0104", grid_code="32050901900200100", lon=120.6, lat=31.1,
+    ...                     at="2026-11-23 09:00")                       # doctest: +SKIP
+    >>> store.register(case, at="2026-11-23 09:05"); store.dispatch(case, at="2026-11-23 09:10")  # doctest: +SKIP
+    """
+
+    def __init__(self, path, *, types: pd.DataFrame | None = None, calendar: WorkCalendar | None = None):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path)
+        self._db.execute("PRAGMA foreign_keys = ON")
+        self._db.executescript(_SCHEMA)
+        have_types = self._db.execute("SELECT COUNT(*) FROM event_types").fetchone()[0]
+        if types is not None or not have_types:
+            self.set_types(event_types() if types is None else types)
+        self._calendar = calendar or WorkCalendar()
+
+    # ----------------------------------------------------------------------------------------
+    # setup
+
+    def close(self) -> None:
+        """Close the database connection."""
+        self._db.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def set_types(self, types: pd.DataFrame) -> None:
+        """Install (replace) the event-type table."""
+        rows = types[list(TYPE_COLUMNS)].astype(object).where(types[list(TYPE_COLUMNS)].notna(), None)
+        rows = [tuple(bool(v) if k == "urgent" else v for k, v in zip(TYPE_COLUMNS, r, strict=True))
+                for r in rows.itertuples(index=False)]
+        with self._db:
+            self._db.executemany(
+                f"INSERT OR REPLACE INTO event_types ({', '.join(TYPE_COLUMNS)}) "
+                f"VALUES ({', '.join('?' * len(TYPE_COLUMNS))})",
+                rows,
+            )
+
+    def set_calendar_days(self, holidays=(), workdays=()) -> None:
+        """Store public holidays and make-up working days (dates or 'YYYY-MM-DD')."""
+        rows = [(str(pd.Timestamp(d).date()), "holiday") for d in holidays]
+        rows += [(str(pd.Timestamp(d).date()), "workday") for d in workdays]
+        with self._db:
+            self._db.executemany("INSERT OR REPLACE INTO calendar_days VALUES (?, ?)", rows)
+
+    @property
+    def calendar(self) -> WorkCalendar:
+        """The working calendar: office periods plus the stored holidays / make-up days."""
+        days = self._db.execute("SELECT day, kind FROM calendar_days").fetchall()
+        holidays = frozenset(dt.date.fromisoformat(d) for d, k in days if k == "holiday")
+        workdays = frozenset(dt.date.fromisoformat(d) for d, k in days if k == "workday")
+        c = self._calendar
+        return WorkCalendar(c.periods, c.weekdays, c.holidays | holidays, c.workdays | workdays)
+
+    def types(self) -> pd.DataFrame:
+        """The installed event types."""
+        return pd.read_sql_query("SELECT * FROM event_types ORDER BY code", self._db)
+
+    # ----------------------------------------------------------------------------------------
+    # the loop
+
+    def _type(self, code: str) -> tuple[float, str, bool, str]:
+        row = self._db.execute(
+            "SELECT deadline_hours, basis, urgent, department_en FROM event_types WHERE code = ?", (str(code),)
+        ).fetchone()
+        if row is None:
+            known = [r[0] for r in self._db.execute("SELECT code FROM event_types ORDER BY code")]
+            raise InputError(
+                f"unknown event type {code!r}; known codes: {', '.join(known[:12])}"
+                + (" ..." if len(known) > 12 else "") + " (gridtools incidents types lists them)."
+            )
+        return float(row[0]), row[1], bool(row[2]), row[3]
+
+    def report(self, type_code: str, *, at=None, lon=None, lat=None, grid_code: str | None = None,
+               community_code: str | None = None, street_code: str | None = None,
+               description: str = "", source: str = "inspector", external_id: str | None = None) -> int:
+        """Record a new case (status ``reported``); returns its ``case_id``.
+
+        Community and street codes default to the prefixes of *grid_code*
+        (:func:`gridtools.incidents.code_levels`).
+        """
+        from gridtools.incidents.geocode import code_levels
+
+        self._type(type_code)
+        moment = _time(at)
+        if grid_code and (community_code is None or street_code is None):
+            levels = code_levels([grid_code]).iloc[0]
+            community_code = community_code or levels["community_code"] or None
+            street_code = street_code or levels["street_code"] or None
+        with self._db:
+            cur = self._db.execute(
+                "INSERT INTO cases (external_id, type_code, description, source, lon, lat, grid_code, "
+                "community_code, street_code, status, level, reported_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'reported', 'grid', ?)",
+                (external_id, str(type_code), description, source, lon, lat, grid_code or None,
+                 community_code, street_code, _text(moment)),
+            )
+            case_id = int(cur.lastrowid)
+            self._log(case_id, moment, "report", None, "reported", "grid", source, description)
+        return case_id
+
+    def report_many(self, table: pd.DataFrame, *, type_col: str, time_col: str, lon: str | None = None,
+                    lat: str | None = None, id_col: str | None = None, description_col: str | None = None,
+                    source: str = "import") -> np.ndarray:
+        """Record many cases at once, e.g. the output of :func:`gridtools.incidents.geocode`.
+
+        Uses the table's ``grid_code`` / ``community_code`` / ``street_code`` columns when present.
+
+        Returns
+        -------
+        numpy.ndarray
+            The new case ids, in table order.
+
+        Raises
+        ------
+        InputError
+            Missing columns, unknown type codes or unreadable times (listing the rows).
+        """
+        from gridtools import io
+        from gridtools.errors import rows_where
+
+        needed = {type_col: "--type", time_col: "--time"}
+        for col, flag in ((lon, "--lon"), (lat, "--lat"), (id_col, "--id"), (description_col, "--description")):
+            if col:
+                needed[col] = flag
+        io.require_columns(table, needed, table.attrs.get("source", "events"))
+        codes = table[type_col].astype(str).str.strip()
+        known = {r[0] for r in self._db.execute("SELECT code FROM event_types")}
+        unknown = ~codes.isin(known).to_numpy()
+        if unknown.any():
+            raise InputError(
+                f"unknown event type codes in {rows_where(unknown, table.index)} "
+                f"(e.g. {codes[unknown].iloc[0]!r}); see 'gridtools incidents types'."
+            )
+        times = pd.to_datetime(table[time_col], errors="coerce")
+        if times.isna().any():
+            raise InputError(
+                f"column {time_col!r}: missing or unreadable times in {rows_where(times.isna().to_numpy(), table.index)};"
+                " write them as 'YYYY-MM-DD HH:MM'."
+            )
+        if getattr(times.dt, "tz", None) is not None:
+            times = times.dt.tz_localize(None)
+
+        def column(name):
+            if name and name in table.columns:
+                values = table[name].astype(object).where(table[name].notna(), None)
+                return [None if v == "" else v for v in values]
+            return [None] * len(table)
+
+        def number(name):
+            if not name:
+                return [None] * len(table)
+            values = pd.to_numeric(table[name], errors="coerce")
+            return [None if pd.isna(v) else float(v) for v in values]
+
+        stamps = times.dt.strftime("%Y-%m-%d %H:%M:%S").tolist()
+        rows = list(zip(column(id_col), codes.tolist(), column(description_col), [source] * len(table),
+                        number(lon), number(lat), column("grid_code"), column("community_code"),
+                        column("street_code"), stamps, strict=True))
+        with self._db:
+            first = self._db.execute("SELECT COALESCE(MAX(case_id), 0) FROM cases").fetchone()[0] + 1
+            self._db.executemany(
+                "INSERT INTO cases (external_id, type_code, description, source, lon, lat, grid_code, "
+                "community_code, street_code, status, level, reported_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'reported', 'grid', ?)",
+                rows,
+            )
+            ids = np.arange(first, first + len(rows))
+            self._db.executemany(
+                "INSERT INTO case_log (case_id, at, action, from_status, to_status, level, actor) "
+                "VALUES (?, ?, 'report', NULL, 'reported', 'grid', ?)",
+                [(int(i), s, source) for i, s in zip(ids, stamps, strict=True)],
+            )
+        return ids
+
+    def _case(self, case_id: int) -> sqlite3.Row:
+        self._db.row_factory = sqlite3.Row
+        try:
+            row = self._db.execute("SELECT * FROM cases WHERE case_id = ?", (int(case_id),)).fetchone()
+        finally:
+            self._db.row_factory = None
+        if row is None:
+            raise InputError(f"no case {case_id} in {self.path}.")
+        return row
+
+    def _log(self, case_id, moment, action, before, after, level, actor=None, note=None):
+        self._db.execute(
+            "INSERT INTO case_log (case_id, at, action, from_status, to_status, level, actor, note) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (int(case_id), _text(moment), action, before, after, level, actor, note),
+        )
+
+    def _step(self, case_id, action, allowed, after, at, stamp_col=None, actor=None, note=None, **extra):
+        case = self._case(case_id)
+        if case["status"] not in allowed:
+            raise InputError(
+                f"case {case_id} is {case['status']}: the step '{action}' needs a case that is "
+                f"{' or '.join(allowed)}. The loop is report -> register -> dispatch -> handle -> "
+                "verify -> close."
+            )
+        moment = _time(at)
+        if moment < _time(case["reported_at"]):
+            raise InputError(f"case {case_id}: {action} at {_text(moment)} is before its report "
+                             f"({case['reported_at']}).")
+        sets = {"status": after, **extra}
+        if stamp_col:
+            sets[stamp_col] = _text(moment)
+        with self._db:
+            self._db.execute(
+                f"UPDATE cases SET {', '.join(f'{k} = ?' for k in sets)} WHERE case_id = ?",
+                (*sets.values(), int(case_id)),
+            )
+            self._log(case_id, moment, action, case["status"], after, extra.get("level", case["level"]),
+                      actor, note)
+        return case, moment
+
+    def register(self, case_id: int, *, at=None, accept: bool = True, actor=None, note=None) -> None:
+        """Register a reported case, or reject it (``accept=False``: not a valid case; terminal)."""
+        if accept:
+            self._step(case_id, "register", ("reported",), "registered", at, "registered_at", actor, note)
+        else:
+            self._step(case_id, "reject", ("reported",), "rejected", at, "closed_at", actor, note,
+                       resolution="rejected")
+
+    def _deadline(self, type_code: str, start: dt.datetime) -> dt.datetime:
+        hours, basis, _, _ = self._type(type_code)
+        if basis == "calendar":
+            return start + dt.timedelta(hours=hours)
+        return self.calendar.add(start, hours)
+
+    def dispatch(self, case_id: int, *, to: str | None = None, at=None, actor=None, note=None) -> None:
+        """Send a registered case to the grid team (default) or a department; sets its deadline."""
+        case = self._case(case_id)
+        assignee = to or self._holder(case, case["level"])
+        if assignee is None:
+            raise InputError(f"case {case_id} has no grid_code (it lies outside every grid): dispatch it to a "
+                             "department with to=... (CLI: --to).")
+        moment = _time(at)
+        deadline = self._deadline(case["type_code"], moment)
+        self._step(case_id, "dispatch", ("registered",), "dispatched", moment, "dispatched_at", actor, note,
+                   assignee=assignee, deadline_at=_text(deadline))
+
+    @staticmethod
+    def _holder(case, level: str) -> str | None:
+        code = {"grid": case["grid_code"], "community": case["community_code"], "street": case["street_code"]}[level]
+        return f"{level}:{code}" if code else None
+
+    def handle(self, case_id: int, *, at=None, actor=None, note=None) -> None:
+        """The assignee reports the case handled."""
+        self._step(case_id, "handle", ("dispatched",), "handled", at, "handled_at", actor, note)
+
+    def verify(self, case_id: int, *, ok: bool = True, at=None, actor=None, note=None) -> None:
+        """The supervisor checks on site: ``ok`` -> verified; otherwise back to the assignee (rework)."""
+        if ok:
+            self._step(case_id, "verify", ("handled",), "verified", at, "verified_at", actor, note)
+        else:
+            case = self._case(case_id)
+            self._step(case_id, "rework", ("handled",), "dispatched", at, None, actor, note,
+                       reworks=int(case["reworks"]) + 1, handled_at=None)
+
+    def close_case(self, case_id: int, *, at=None, actor=None, note=None) -> None:
+        """Close a verified case."""
+        self._step(case_id, "close", ("verified",), "closed", at, "closed_at", actor, note, resolution="solved")
+
+    # ----------------------------------------------------------------------------------------
+    # supervision
+
+    def cases(self) -> pd.DataFrame:
+        """All cases, one row each."""
+        return pd.read_sql_query("SELECT * FROM cases ORDER BY case_id", self._db)
+
+    def log(self, case_id: int | None = None) -> pd.DataFrame:
+        """The time-stamped steps of one case (or all)."""
+        if case_id is None:
+            return pd.read_sql_query("SELECT * FROM case_log ORDER BY log_id", self._db)
+        return pd.read_sql_query("SELECT * FROM case_log WHERE case_id = ? ORDER BY log_id", self._db,
+                                 params=(int(case_id),))
+
+    def overdue(self, now=None) -> pd.DataFrame:
+        """Open cases past a limit at *now*: not dispatched in time, or not handled by the deadline.
+
+        Reported/registered cases are due ``settings.incident_dispatch_minutes`` after the report
+        (``incident_dispatch_minutes_urgent`` for urgent types); dispatched cases at their
+        deadline.  Handled cases wait for verification and are not counted.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The cases with ``stage`` (``dispatch`` or ``handling``), ``due_at`` and
+            ``overdue_hours`` (calendar hours), most overdue first.
+        """
+        moment = _time(now)
+        cases = pd.read_sql_query(
+            "SELECT c.*, t.urgent FROM cases c JOIN event_types t ON t.code = c.type_code "
+            "WHERE c.status IN ('reported', 'registered', 'dispatched')",
+            self._db,
+        )
+        if cases.empty:
+            return cases.drop(columns="urgent").assign(stage=[], due_at=[], overdue_hours=[])
+        limit = np.where(cases["urgent"].astype(bool), settings.incident_dispatch_minutes_urgent,
+                         settings.incident_dispatch_minutes)
+        waiting = (cases["status"] != "dispatched").to_numpy()
+        dispatch_due = pd.to_datetime(cases["reported_at"]) + pd.to_timedelta(limit, unit="min")
+        due = dispatch_due.where(waiting, pd.to_datetime(cases["deadline_at"]))
+        over = (due < pd.Timestamp(moment)).to_numpy()
+        out = cases[over].drop(columns="urgent").copy()
+        out["stage"] = np.where(waiting[over], "dispatch", "handling")
+        out["due_at"] = due[over].dt.strftime("%Y-%m-%d %H:%M:%S").to_numpy()
+        out["overdue_hours"] = ((pd.Timestamp(moment) - due[over]).dt.total_seconds() / 3600).round(3).to_numpy()
+        return out.sort_values("overdue_hours", ascending=False).reset_index(drop=True)
+
+    def escalate(self, now=None, *, actor: str = "supervision") -> list[int]:
+        """Move cases overdue in handling up one level (grid -> community -> street).
+
+        The case goes to the holder of the next level with a fresh deadline counted from *now*;
+        a case already at street level stays there (it remains in :meth:`overdue`).
+
+        Returns
+        -------
+        list of int
+            Escalated case ids.
+        """
+        moment = _time(now)
+        late = self.overdue(moment)
+        late = late[(late["stage"] == "handling") & (late["status"] == "dispatched") & (late["level"] != "street")]
+        moved = []
+        for case_id in late["case_id"].astype(int):
+            case = self._case(case_id)
+            level = LEVELS[LEVELS.index(case["level"]) + 1]
+            holder = self._holder(case, level) or case["assignee"]
+            deadline = self._deadline(case["type_code"], moment)
+            self._step(case_id, "escalate", ("dispatched",), "dispatched", moment, None, actor,
+                       f"overdue: to {holder}", level=level, assignee=holder, deadline_at=_text(deadline),
+                       escalations=int(case["escalations"]) + 1)
+            moved.append(case_id)
+        return moved
+
+    def grid_stats(self, now=None) -> pd.DataFrame:
+        """Per grid: cases, closed, share solved inside the grid, time to close, on-time share.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Index ``grid_code``; columns ``cases``, ``open``, ``closed``, ``rejected``,
+            ``solved_in_grid`` (closed without escalation), ``share_solved_in_grid`` (of closed),
+            ``median_hours_to_close`` / ``mean_hours_to_close`` (report to close, calendar hours),
+            ``on_time_share`` (closed cases handled by their deadline), ``overdue_now``.
+        """
+        cases = self.cases()
+        if cases.empty:
+            return pd.DataFrame()
+        cases["grid_code"] = cases["grid_code"].fillna("(outside grids)")
+        closed = cases["status"] == "closed"
+        hours = (pd.to_datetime(cases["closed_at"]) - pd.to_datetime(cases["reported_at"])).dt.total_seconds() / 3600
+        on_time = pd.to_datetime(cases["handled_at"]) <= pd.to_datetime(cases["deadline_at"])
+        frame = pd.DataFrame({
+            "grid_code": cases["grid_code"],
+            "cases": 1,
+            "open": cases["status"].isin(_OPEN).astype(int),
+            "closed": closed.astype(int),
+            "rejected": (cases["status"] == "rejected").astype(int),
+            "solved_in_grid": (closed & (cases["escalations"] == 0)).astype(int),
+            "hours": hours.where(closed),
+            "on_time": on_time.where(closed).astype(float),
+        })
+        grouped = frame.groupby("grid_code")
+        stats = grouped[["cases", "open", "closed", "rejected", "solved_in_grid"]].sum()
+        stats["share_solved_in_grid"] = (stats["solved_in_grid"] / stats["closed"]).where(stats["closed"] > 0)
+        stats["median_hours_to_close"] = grouped["hours"].median()
+        stats["mean_hours_to_close"] = grouped["hours"].mean()
+        stats["on_time_share"] = grouped["on_time"].mean()
+        late = self.overdue(now)
+        late_counts = late.assign(grid_code=late["grid_code"].fillna("(outside grids)")).groupby("grid_code").size()
+        stats["overdue_now"] = late_counts.reindex(stats.index).fillna(0).astype(int)
+        return stats
+
+
+# --------------------------------------------------------------------------------------------
+# Open311 GeoReport v2 (the interchange format of municipal issue trackers)
+# --------------------------------------------------------------------------------------------
+
+
+def _iso(text, offset: str):
+    return None if text is None or (isinstance(text, float) and np.isnan(text)) else f"{text.replace(' ', 'T')}{offset}"
+
+
+def open311_services(store: IncidentStore, *, language: str = "en") -> list[dict]:
+    """The event types as an Open311 GeoReport v2 service list (``GET services``).
+
+    Parameters
+    ----------
+    store : IncidentStore
+    language : {"en", "zh"}
+        Language of names and groups.
+
+    Returns
+    -------
+    list of dict
+        ``service_code``, ``service_name``, ``description``, ``metadata`` (False), ``type``
+        (``realtime``), ``keywords``, ``group``.
+
+    Examples
+    --------
+    >>> services = open311_services(store)                       # doctest: +SKIP
+    """
+    types = store.types()
+    suffix = "zh" if language == "zh" else "en"
+    return [
+        {
+            "service_code": row["code"],
+            "service_name": row[f"name_{suffix}"],
+            "description": f"{row[f'name_{suffix}']}: handled within {row['deadline_hours']:g} "
+                           f"{'working ' if row['basis'] == 'working' else ''}hours by {row[f'department_{suffix}']}",
+            "metadata": False,
+            "type": "realtime",
+            "keywords": ", ".join([row["name_zh"], row["name_en"]]),
+            "group": row[f"major_{suffix}"],
+        }
+        for _, row in types.iterrows()
+    ]
+
+
+def open311_requests(store: IncidentStore, *, utc_offset: str | None = None, language: str = "en") -> list[dict]:
+    """Cases as Open311 GeoReport v2 service requests (``GET requests``).
+
+    Status is ``closed`` for closed or rejected cases and ``open`` otherwise; ``status_notes`` holds
+    the gridtools state (and the rejection); ``agency_responsible`` the current assignee;
+    ``expected_datetime`` the deadline; ``updated_datetime`` the last logged step.  Times get
+    *utc_offset* (default ``settings.incident_utc_offset``) since the store keeps local time.
+
+    Returns
+    -------
+    list of dict
+
+    Examples
+    --------
+    >>> requests = open311_requests(store)                       # doctest: +SKIP
+    """
+    offset = settings.incident_utc_offset if utc_offset is None else utc_offset
+    cases = store.cases()
+    types = store.types().set_index("code")
+    last = store.log().groupby("case_id")["at"].max()
+    suffix = "zh" if language == "zh" else "en"
+    out = []
+    for _, row in cases.iterrows():
+        closed = row["status"] in ("closed", "rejected")
+        out.append({
+            "service_request_id": str(row["case_id"]),
+            "status": "closed" if closed else "open",
+            "status_notes": row["status"] + (f" ({row['resolution']})" if isinstance(row["resolution"], str) else ""),
+            "service_name": types.at[row["type_code"], f"name_{suffix}"],
+            "service_code": row["type_code"],
+            "description": row["description"] or "",
+            "agency_responsible": row["assignee"] if isinstance(row["assignee"], str) else "",
+            "service_notice": "",
+            "requested_datetime": _iso(row["reported_at"], offset),
+            "updated_datetime": _iso(last.get(row["case_id"]), offset),
+            "expected_datetime": _iso(row["deadline_at"], offset),
+            "address": "",
+            "address_id": row["grid_code"] if isinstance(row["grid_code"], str) else "",
+            "zipcode": "",
+            "lat": None if pd.isna(row["lat"]) else float(row["lat"]),
+            "long": None if pd.isna(row["lon"]) else float(row["lon"]),
+            "media_url": "",
+        })
+    return out
