@@ -57,3 +57,20 @@ def band_target(min_pop_: int | None = None, max_pop_: int | None = None) -> flo
     lo = min_pop if min_pop_ is None else min_pop_
     hi = max_pop if max_pop_ is None else max_pop_
     return float(target_pop) if target_pop is not None else (lo + hi) / 2.0
+
+# --- components (city management component register) ---------------------------------------
+
+#: Rows per import transaction: a crash loses at most the batch being written, and a re-run
+#: resumes after the last committed batch.
+components_batch_size: int = 5000
+
+#: A component farther than this from the grids' bounding box is refused as "outside the
+#: district" (a wrong CRS or swapped coordinates); nearer but in no grid, it is stored with an
+#: empty grid_code and reported.
+components_district_margin_m: float = 2000.0
+
+#: Seconds a writer waits for another process's transaction before giving up.
+components_lock_timeout_s: float = 120.0
+
+#: Most markers `gridtools components map` draws (clustered); more are sampled per class.
+components_map_max_markers: int = 50_000
