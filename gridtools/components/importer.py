@@ -183,8 +183,8 @@ def prepare_components(
     def flag(mask, why, shown=None):
         mask = np.asarray(mask, dtype=bool) & pd.isna(reason)
         reason[mask] = why
-        if shown is not None:
-            value[mask] = np.asarray(shown, dtype=object)[mask]
+        if shown is not None and mask.any():
+            value[mask] = shown(mask) if callable(shown) else np.asarray(shown, dtype=object)[mask]
 
     # -- empty / malformed rows
     geoms = frame.geometry.to_numpy()
@@ -205,14 +205,17 @@ def prepare_components(
         xy[ok] = shapely.get_coordinates(pts)
     flag(~np.isfinite(xy).all(axis=1) & ok, "malformed coordinates (not numbers)")
 
+    def xy_text(mask):
+        return _xy_text(xy[mask])
+
     # -- degree ranges, per row (a whole-file check cannot say which rows are wrong)
     crs = frame.crs
     if crs.is_geographic:
         x, y = xy[:, 0], xy[:, 1]
         bad_range = (np.abs(x) > 180) | (np.abs(y) > 90)
         swapped = bad_range & (np.abs(y) <= 180) & (np.abs(x) <= 90)
-        flag(swapped, "longitude/latitude look swapped (latitude beyond ±90)", _xy_text(xy))
-        flag(bad_range, "coordinates are not degrees (check --crs)", _xy_text(xy))
+        flag(swapped, "longitude/latitude look swapped (latitude beyond ±90)", xy_text)
+        flag(bad_range, "coordinates are not degrees (check --crs)", xy_text)
     good = pd.isna(reason) & np.isfinite(xy).all(axis=1)
     if good.any():
         probe = gpd.GeoDataFrame(geometry=gpd.points_from_xy(xy[good, 0], xy[good, 1]), crs=crs)
@@ -254,8 +257,8 @@ def prepare_components(
             swapped = np.zeros(n, dtype=bool)
             swapped[idx[back]] = True
             flag(swapped, "longitude/latitude look swapped (swapping them puts the point in the district)",
-                 _xy_text(xy))
-        flag(far, f"outside the district (more than {margin_m:,.0f} m from the grids)", _xy_text(xy))
+                 xy_text)
+        flag(far, f"outside the district (more than {margin_m:,.0f} m from the grids)", xy_text)
         placed = pd.isna(reason) & np.isfinite(xy).all(axis=1)
         pts_metric = wgs[placed].to_crs(metric_grids.crs).to_numpy()
         tree = shapely.STRtree(metric_grids.geometry.to_numpy())
@@ -276,7 +279,8 @@ def prepare_components(
         column = _find_column(frame.columns, aliases)
         values = (frame[column].astype(object).where(frame[column].notna(), None) if column is not None
                   else pd.Series([None] * n, dtype=object))
-        values = values.map(lambda v: None if v is None or str(v).strip() == "" else str(v).strip())
+        if column is not None:
+            values = values.map(lambda v: None if v is None or str(v).strip() == "" else str(v).strip())
         if defaults.get(name) is not None:
             values = values.where(values.notna(), str(defaults[name]))
         out[name] = values.to_numpy()
