@@ -299,6 +299,15 @@ def components_import(
 
     grids_path_layers = io.read_any(grids_file, layer=grids_layer if grids_file.suffix.lower() == ".gpkg" else None)
     admin = admin_code or _admin_code_from_grids(grids_path_layers, grid_col)
+    features = None
+    if not file.name.lower().endswith(".pbf"):
+        if io.chinese_datum(crs):
+            # TODO(coords): GCJ-02 / BD-09 input goes through gridtools.coords (built in parallel, issue 3).
+            raise GridtoolsError(f"{crs} coordinates must be converted to WGS-84 first (gridtools.coords); "
+                                 "then import with --crs EPSG:4326")
+        # read before the register is created, so a file that cannot be read leaves none behind;
+        # coordinates are checked row by row by the import (check=False), which names the bad rows
+        features = io.read_any(file, layer=layer, crs=crs, check=False)
     store = _open_register(db, create=True, classes_file=classes_file)
     try:
         options = dict(class_col=class_col, class_code=class_code, key_col=key_col, grid_col=grid_col,
@@ -308,12 +317,6 @@ def components_import(
             options.update(class_col="class_code", key_col="osm_key", key_prefix="")
             if class_code:
                 raise GridtoolsError("--class does not apply to OpenStreetMap input: classes come from OSM tags")
-        else:
-            if io.chinese_datum(crs):
-                # TODO(coords): GCJ-02 / BD-09 input goes through gridtools.coords (built in parallel, issue 3).
-                raise GridtoolsError(f"{crs} coordinates must be converted to WGS-84 first (gridtools.coords); "
-                                     "then import with --crs EPSG:4326")
-            features = io.read_any(file, layer=layer, crs=crs)
         with progress_bar() as progress:
             result = import_components(store, features, grids_path_layers, admin_code=admin, source=file.name,
                                        on_error="skip" if skip_bad else "raise", progress=progress, **options)

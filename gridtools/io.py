@@ -262,6 +262,7 @@ def read_any(
     x: str | None = None,
     y: str | None = None,
     allow_empty: bool = False,
+    check: bool = True,
 ) -> gpd.GeoDataFrame:
     """Read a vector file or a point table into a GeoDataFrame with a checked CRS.
 
@@ -287,6 +288,9 @@ def read_any(
         Coordinate columns of a table.
     allow_empty : bool, default False
         Return an empty GeoDataFrame instead of raising when there are no rows.
+    check : bool, default True
+        Run :func:`check_coordinates` on the whole file.  Pass False only when the caller checks
+        every row itself and reports bad rows by number (``gridtools.components`` does).
 
     Returns
     -------
@@ -334,7 +338,8 @@ def read_any(
             + "; pass allow_empty=True if an empty input is expected."
         )
     gdf = _settle_crs(gdf, path, given=given, implied=implied)
-    check_coordinates(gdf, str(path))
+    if check:
+        check_coordinates(gdf, str(path))
     return gdf
 
 

@@ -248,7 +248,7 @@ def prepare_components(
         far = np.zeros(n, dtype=bool)
         far[placed] = shapely.distance(pts_metric, box) > margin_m
         if crs.is_geographic and far.any():
-            idx = np.flatnonzero(far)
+            idx = np.flatnonzero(far & (np.abs(xy[:, 0]) <= 90))  # only points whose swap is a valid lon/lat
             flipped = gpd.GeoSeries(gpd.points_from_xy(xy[idx, 1], xy[idx, 0]), crs=crs)
             try:
                 back = shapely.distance(flipped.to_crs(metric_grids.crs).to_numpy(), box) <= margin_m
@@ -260,14 +260,16 @@ def prepare_components(
                  xy_text)
         flag(far, f"outside the district (more than {margin_m:,.0f} m from the grids)", xy_text)
         placed = pd.isna(reason) & np.isfinite(xy).all(axis=1)
-        pts_metric = wgs[placed].to_crs(metric_grids.crs).to_numpy()
-        tree = shapely.STRtree(metric_grids.geometry.to_numpy())
-        hit_pt, hit_grid = tree.query(pts_metric, predicate="intersects")
+        # point-in-polygon in the grids' own CRS: their edges are straight lines there, and a
+        # reprojected outline would move points near an edge to the neighbouring grid
+        pts_grid_crs = wgs[placed].to_crs(grids.crs).to_numpy()
+        tree = shapely.STRtree(grids.geometry.to_numpy())
+        hit_pt, hit_grid = tree.query(pts_grid_crs, predicate="intersects")
         # a point on a shared edge belongs to the first grid in the layer: deterministic
         order = np.lexsort((hit_grid, hit_pt))
         first = np.unique(hit_pt[order], return_index=True)[1]
-        inside = np.full(len(pts_metric), "", dtype=object)
-        inside[hit_pt[order][first]] = metric_grids[grid_col].astype(str).to_numpy()[hit_grid[order][first]]
+        inside = np.full(len(pts_grid_crs), "", dtype=object)
+        inside[hit_pt[order][first]] = grids[grid_col].astype(str).to_numpy()[hit_grid[order][first]]
         grid_codes[np.flatnonzero(placed)] = inside
     elif grid_col in frame.columns:
         grid_codes = frame[grid_col].astype(object).where(frame[grid_col].notna(), "").astype(str).to_numpy()
@@ -327,8 +329,8 @@ def problems_message(problems: pd.DataFrame, source: str) -> str:
     Examples
     --------
     >>> p = pd.DataFrame({"row": [2, 5], "reason": ["no class code"] * 2, "value": [None, None]})
-    >>> problems_message(p, "lamps.csv")
-    'lamps.csv: 2 row(s) cannot be imported; nothing was stored. no class code: rows 2, 5 (counting from 1). ...'
+    >>> print(problems_message(p, "lamps.csv"))  # doctest: +ELLIPSIS
+    lamps.csv: 2 row(s) cannot be imported; nothing was stored. no class code: rows 2, 5 (counting from 1). ...
     """
     parts = []
     for reason, group in problems.groupby("reason", sort=False):
