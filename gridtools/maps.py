@@ -270,12 +270,12 @@ def _new_map(tiles: str | None) -> folium.Map:
     return m
 
 
-def _add_layer_control(m: folium.Map) -> None:
+def _add_layer_control(m: folium.Map, collapsed: bool = False) -> None:
     """Add one layer control, after every layer (moving a control a caller already added)."""
     for key, child in list(m._children.items()):
         if isinstance(child, folium.LayerControl):
             del m._children[key]
-    folium.LayerControl(collapsed=False).add_to(m)
+    folium.LayerControl(collapsed=collapsed).add_to(m)
 
 
 def _lerp_hex(start: str, end: str, t: np.ndarray) -> np.ndarray:
@@ -464,5 +464,6 @@ def component_map(
             f"showing {limit:,} of {total:,} components (sampled)</div>"))
     minx, miny, maxx, maxy = components.total_bounds
     m.fit_bounds([[miny, minx], [maxy, maxx]])
-    _add_layer_control(m)
+    # one layer per class: a long list, so the control opens on hover instead of covering the map
+    _add_layer_control(m, collapsed=len(np.unique(classes)) > 8)
     return m
