@@ -441,6 +441,27 @@ def components_update(
         f"\n  {r.field}: {r.old_value!r} -> {r.new_value!r}" for r in changes.itertuples()))
 
 
+@components_app.command("regrid")
+def components_regrid(
+    db: DbArgument,
+    grids_file: Annotated[Path, typer.Option("--grids", help="The new grid polygons.")],
+    grids_layer: Annotated[str, typer.Option("--grids-layer")] = "grids",
+    grid_col: Annotated[str, typer.Option("--grid-col")] = "grid_code",
+    note: Annotated[Optional[str], typer.Option("--note", help="Why (kept in the history).")] = None,
+):
+    """After grids were redrawn: give every active component the grid it now lies in (recorded in the history)."""
+    from gridtools.components.importer import place_in_grids
+
+    grids = io.read_any(grids_file, layer=grids_layer if grids_file.suffix.lower() == ".gpkg" else None)
+    store = _open_register(db)
+    try:
+        moved = store.regrid(lambda components: place_in_grids(components, grids, grid_col), note=note)
+        outside = len(store.query(grid=""))
+    finally:
+        store.close()
+    out.print(f"{moved:,} component(s) changed grid; {outside:,} active component(s) lie in no grid")
+
+
 @components_app.command("retire")
 def components_retire(
     db: DbArgument,

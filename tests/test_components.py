@@ -507,3 +507,28 @@ def test_cli_query_update_retire(tmp_path, capsys):
     assert status == 2 and "already retired" in said
     with open_store(db) as store:
         assert store.count("active") == 29 and set(store.query()["class_code"]) == {"0118"}
+
+
+def test_regrid_after_grids_are_redrawn(tmp_path, capsys):
+    grids, csv = _write_inputs(tmp_path, 50, seed=6, name="items.csv")
+    db = tmp_path / "c.gpkg"
+    assert cli(capsys, "components", "import", db, csv, "--grids", grids)[0] == 0
+    # new grids: the two western columns merged into one grid per row
+    old = make_grids()
+    centre = shapely.centroid(old.geometry.to_numpy())  # plain shapely: axis-aligned boxes, no CRS question
+    col = ((shapely.get_x(centre) - X0) // STEP).astype(int)
+    row = ((shapely.get_y(centre) - Y0) // STEP).astype(int)
+    old["new_code"] = np.where(col < 2, [f"{ADMIN}001002{r + 1:03d}00" for r in row], old["grid_code"])
+    new = old.dissolve("new_code").reset_index()[["new_code", "geometry"]].rename(columns={"new_code": "grid_code"})
+    new_file = io.write_any(new, tmp_path / "new.gpkg", layer="grids")
+    status, said = cli(capsys, "components", "regrid", db, "--grids", new_file, "--note", "2025 redraw")
+    table = synthetic(50, seed=6)
+    west = ((table.lon - X0) // STEP).astype(int) < 2
+    assert status == 0 and f"{int(west.sum())} component(s) changed grid" in said
+    with open_store(db) as store:
+        got = store.query().set_index("source_key").loc["items.csv:" + table["ext_id"], "grid_code"].to_numpy()
+        lat_row = ((table.lat - Y0) // STEP).astype(int)
+        expected = np.where(west, [f"{ADMIN}001002{r + 1:03d}00" for r in lat_row], expected_grid(table.lon, table.lat))
+        assert (got == expected).all()
+        history = store.history()
+        assert (history["action"] == "regrid").sum() == int(west.sum()) and (history["note"] == "2025 redraw").all()

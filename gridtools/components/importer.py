@@ -20,7 +20,7 @@ import shapely
 from gridtools import io, settings
 from gridtools.errors import CRSError, InputError, rows_where
 
-__all__ = ["ImportResult", "prepare_components", "import_components", "FIELD_ALIASES"]
+__all__ = ["ImportResult", "prepare_components", "import_components", "place_in_grids", "FIELD_ALIASES"]
 
 #: Input column names recognised for each component field (case-insensitive).  The upper-case
 #: names are the attribute fields of deployed digital city-management systems (ObjName,
@@ -260,17 +260,7 @@ def prepare_components(
                  xy_text)
         flag(far, f"outside the district (more than {margin_m:,.0f} m from the grids)", xy_text)
         placed = pd.isna(reason) & np.isfinite(xy).all(axis=1)
-        # point-in-polygon in the grids' own CRS: their edges are straight lines there, and a
-        # reprojected outline would move points near an edge to the neighbouring grid
-        pts_grid_crs = wgs[placed].to_crs(grids.crs).to_numpy()
-        tree = shapely.STRtree(grids.geometry.to_numpy())
-        hit_pt, hit_grid = tree.query(pts_grid_crs, predicate="intersects")
-        # a point on a shared edge belongs to the first grid in the layer: deterministic
-        order = np.lexsort((hit_grid, hit_pt))
-        first = np.unique(hit_pt[order], return_index=True)[1]
-        inside = np.full(len(pts_grid_crs), "", dtype=object)
-        inside[hit_pt[order][first]] = grids[grid_col].astype(str).to_numpy()[hit_grid[order][first]]
-        grid_codes[np.flatnonzero(placed)] = inside
+        grid_codes[np.flatnonzero(placed)] = place_in_grids(wgs[placed], grids, grid_col)
     elif grid_col in frame.columns:
         grid_codes = frame[grid_col].astype(object).where(frame[grid_col].notna(), "").astype(str).to_numpy()
 
@@ -317,6 +307,35 @@ def prepare_components(
     prepared["row"] = prepared["row"].astype(int)
     problems = pd.DataFrame({"row": np.arange(1, n + 1)[~live], "reason": reason[~live], "value": value[~live]})
     return prepared, problems, int(is_shape[live].sum())
+
+
+def place_in_grids(points: gpd.GeoSeries | gpd.GeoDataFrame, grids: gpd.GeoDataFrame,
+                   grid_col: str = "grid_code") -> np.ndarray:
+    """Grid code of the grid holding each point (``""`` for points in no grid).
+
+    The test runs in the grids' own CRS, where their edges are straight lines (a reprojected
+    outline would move points near an edge into the neighbouring grid).  A point on an edge shared
+    by two grids belongs to the first of them in the layer.
+
+    Examples
+    --------
+    >>> import shapely, geopandas as gpd
+    >>> grids = gpd.GeoDataFrame({"grid_code": ["A", "B"]}, geometry=[shapely.box(0, 0, 1, 1), shapely.box(1, 0, 2, 1)],
+    ...                          crs=4326)
+    >>> pts = gpd.GeoSeries([shapely.Point(.5, .5), shapely.Point(1, .5), shapely.Point(5, 5)], crs=4326)
+    >>> place_in_grids(pts, grids).tolist()
+    ['A', 'A', '']
+    """
+    io.require_columns(grids, {grid_col: "grid code column"}, grids.attrs.get("source", "grids"))
+    geoms = points.geometry if isinstance(points, gpd.GeoDataFrame) else points
+    pts = geoms.to_crs(grids.crs).to_numpy()
+    tree = shapely.STRtree(grids.geometry.to_numpy())
+    hit_pt, hit_grid = tree.query(pts, predicate="intersects")
+    order = np.lexsort((hit_grid, hit_pt))
+    first = np.unique(hit_pt[order], return_index=True)[1]
+    inside = np.full(len(pts), "", dtype=object)
+    inside[hit_pt[order][first]] = grids[grid_col].astype(str).to_numpy()[hit_grid[order][first]]
+    return inside
 
 
 def _xy_text(xy: np.ndarray) -> np.ndarray:
