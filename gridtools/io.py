@@ -269,6 +269,7 @@ def read_any(
     x: str | None = None,
     y: str | None = None,
     allow_empty: bool = False,
+    check: bool = True,
 ) -> gpd.GeoDataFrame:
     """Read a vector file or a point table into a GeoDataFrame with a checked CRS.
 
@@ -296,6 +297,9 @@ def read_any(
         Coordinate columns of a table.
     allow_empty : bool, default False
         Return an empty GeoDataFrame instead of raising when there are no rows.
+    check : bool, default True
+        Run :func:`check_coordinates` on the whole file.  Pass False only when the caller checks
+        every row itself and reports bad rows by number (``gridtools.components`` does).
 
     Returns
     -------
@@ -349,7 +353,8 @@ def read_any(
         _check_datum_label(gdf, path, datum)
         gdf = gdf.set_crs(None, allow_override=True)
     gdf = _settle_crs(gdf, path, given=given, implied=implied)
-    check_coordinates(gdf, str(path))
+    if check:
+        check_coordinates(gdf, str(path))
     if datum is not None:
         gdf = _from_chinese_datum(gdf, datum)
     return gdf

@@ -66,3 +66,20 @@ incident_dispatch_minutes: int = 30
 incident_dispatch_minutes_urgent: int = 10
 #: UTC offset of the times kept in an incident store (local city time), used for Open311 export.
 incident_utc_offset: str = "+08:00"
+
+# --- components (city management component register) ---------------------------------------
+
+#: Rows per import transaction: a crash loses at most the batch being written, and a re-run
+#: resumes after the last committed batch.
+components_batch_size: int = 5000
+
+#: A component farther than this from the grids' bounding box is refused as "outside the
+#: district" (a wrong CRS or swapped coordinates); nearer but in no grid, it is stored with an
+#: empty grid_code and reported.
+components_district_margin_m: float = 2000.0
+
+#: Seconds a writer waits for another process's transaction before giving up.
+components_lock_timeout_s: float = 120.0
+
+#: Most markers `gridtools components map` draws (clustered); more are sampled per class.
+components_map_max_markers: int = 50_000
