@@ -822,6 +822,145 @@ def components_retire(
     out.print(f"{code}: retired")
 
 
+# ============================================================================================
+# hotspots: theft hotspot forecasts and backtests (gridtools.hotspots)
+# ============================================================================================
+
+hotspots_app = typer.Typer(help="Theft hotspot forecasts per cell or grid, with honest backtests.",
+                           no_args_is_help=True)
+app.add_typer(hotspots_app, name="hotspots")
+
+_HS_TIME = Annotated[str, typer.Option("--time", help="Column with the date/time of each event.")]
+_HS_LON = Annotated[Optional[str], typer.Option("--lon", help="Longitude column (degrees).")]
+_HS_LAT = Annotated[Optional[str], typer.Option("--lat", help="Latitude column (degrees).")]
+_HS_X = Annotated[Optional[str], typer.Option("--x", help="x column (projected; needs --crs).")]
+_HS_Y = Annotated[Optional[str], typer.Option("--y", help="y column (projected; needs --crs).")]
+_HS_CATCOL = Annotated[Optional[str], typer.Option("--category-col", help="Column with the incident type.")]
+_HS_CAT = Annotated[Optional[list[str]], typer.Option("--category", help="Keep this category (repeatable).")]
+_HS_HORIZON = Annotated[float, typer.Option("--horizon-days", help="Length of the forecast window (days).")]
+_HS_CELL = Annotated[float, typer.Option("--cell", help="Side of the square cells (metres).")]
+_HS_BOUNDARY = Annotated[Optional[Path], typer.Option("--boundary", help="Study-area boundary file (cells are clipped to it).")]
+_HS_AREA = Annotated[str, typer.Option("--area", help="Study area without --boundary: 'extent' (bounding box) or 'hull'.")]
+_HS_GRIDS = Annotated[Optional[Path], typer.Option("--grids", help="Management grids to forecast for instead of square cells.")]
+_HS_GRID_ID = Annotated[Optional[str], typer.Option("--grid-id", help="Column naming the grids.")]
+
+
+def _hotspot_inputs(events_file, time, lon, lat, x, y, crs, layer, category_col, category, cell, boundary,
+                    area, grids, grid_id):
+    from gridtools import hotspots
+    from gridtools.hotspots.events import missing_rows_text
+
+    raw = io.read_events(events_file, layer=layer, crs=crs, lon=lon, lat=lat, x=x, y=y)
+    study = io.read_any(boundary) if boundary is not None else area
+    units = io.read_any(grids) if grids is not None else None
+    events, cells = hotspots.prepare(raw, time=time, category_col=category_col, categories=category or None,
+                                     cell=cell, area=study, grids=units, grid_id=grid_id)
+    rep = events.report
+    lines = [f"{len(events):,} events in the study area ({rep['rows']:,} rows read"
+             + (f", categories {', '.join(rep['categories'])}" if rep.get("categories") else "") + ")",
+             f"{len(cells):,} {'cells of ' + format(cell, 'g') + ' m' if grids is None else 'grids'}, "
+             f"{cells.total_area / 1e6:,.1f} km²"]
+    missing = missing_rows_text(rep)
+    if missing:
+        console.print(f"[yellow]warning:[/yellow] {missing}", highlight=False)
+    if rep.get("outside"):
+        from gridtools.errors import describe_rows
+
+        console.print(f"[yellow]warning:[/yellow] {len(rep['outside']):,} events lie outside the study area and "
+                      f"were left out ({describe_rows(rep['outside'])}, counting from 1 after the header)",
+                      highlight=False)
+    return events, cells, lines
+
+
+@hotspots_app.command("predict")
+def hotspots_predict(
+    events_file: Annotated[Path, typer.Argument(help="Incidents: CSV, GeoPackage or GeoParquet.")],
+    output: OutOption,
+    time: _HS_TIME,
+    cutoff: Annotated[str, typer.Option("--cutoff", help="Forecast from this date (YYYY-MM-DD); only earlier events are used.")],
+    horizon_days: _HS_HORIZON = 7.0,
+    cell: _HS_CELL = settings.hotspot_cell_m,
+    method: Annotated[str, typer.Option("--method", help="naive_4w, naive_1y, naive_all, kde, prospective, etas, gbm, ensemble.")] = "ensemble",
+    lon: _HS_LON = None, lat: _HS_LAT = None, x: _HS_X = None, y: _HS_Y = None,
+    crs: CrsOption = None, layer: LayerOption = None,
+    category_col: _HS_CATCOL = None, category: _HS_CAT = None,
+    boundary: _HS_BOUNDARY = None, area: _HS_AREA = "extent",
+    grids: _HS_GRIDS = None, grid_id: _HS_GRID_ID = None,
+    map_file: Annotated[Optional[Path], typer.Option("--map", help="Also write a folium map of the top cells (HTML).")] = None,
+):
+    """Risk of every cell for the days after --cutoff; writes layer 'cells' (cell_id, risk, rank, geometry)."""
+    from gridtools import hotspots
+
+    events, cells, lines = _hotspot_inputs(events_file, time, lon, lat, x, y, crs, layer, category_col,
+                                           category, cell, boundary, area, grids, grid_id)
+    result = hotspots.forecast(events, cells, cutoff=cutoff, horizon_days=horizon_days, method=method)
+    io.write_any(result, output, layer="cells" if output.suffix.lower() == ".gpkg" else None)
+    if map_file is not None:
+        from gridtools.maps import hotspot_map, save_map
+
+        save_map(hotspot_map(result, top_share=0.05), map_file)
+    used = int((events.t < hotspots.to_day(cutoff)).sum())
+    _print_lines(f"hotspots predict ({method}, cutoff {cutoff}, {horizon_days:g} days)",
+                 [*lines, f"{used:,} events before the cutoff used", f"wrote {output}"])
+
+
+@hotspots_app.command("backtest")
+def hotspots_backtest(
+    events_file: Annotated[Path, typer.Argument(help="Incidents: CSV, GeoPackage or GeoParquet.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Folder for metrics.csv, summary, plot and map.")],
+    time: _HS_TIME,
+    start: Annotated[str, typer.Option("--start", help="Cutoff of the first fold (YYYY-MM-DD).")],
+    folds: Annotated[int, typer.Option("--folds", help="Number of rolling origins.")] = 26,
+    horizon_days: _HS_HORIZON = 7.0,
+    step_days: Annotated[Optional[float], typer.Option("--step-days", help="Days between cutoffs (default: the horizon).")] = None,
+    cell: _HS_CELL = settings.hotspot_cell_m,
+    methods: Annotated[str, typer.Option("--methods", help="Comma-separated methods; the naive baselines and kde are always added.")] = "prospective,etas,gbm,ensemble",
+    lon: _HS_LON = None, lat: _HS_LAT = None, x: _HS_X = None, y: _HS_Y = None,
+    crs: CrsOption = None, layer: LayerOption = None,
+    category_col: _HS_CATCOL = None, category: _HS_CAT = None,
+    boundary: _HS_BOUNDARY = None, area: _HS_AREA = "extent",
+    grids: _HS_GRIDS = None, grid_id: _HS_GRID_ID = None,
+):
+    """Rolling-origin backtest: hit rate, PAI and PEI at 1, 2, 5, 10% of the area for every method."""
+    import json
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from gridtools import hotspots
+    from gridtools.maps import hotspot_map, save_map
+
+    events, cells, lines = _hotspot_inputs(events_file, time, lon, lat, x, y, crs, layer, category_col,
+                                           category, cell, boundary, area, grids, grid_id)
+    with progress_bar() as progress:
+        result = hotspots.backtest(events, cells, start=start, folds=folds, horizon_days=horizon_days,
+                                   step_days=step_days, methods=methods, progress=progress)
+    output.mkdir(parents=True, exist_ok=True)
+    cols = ["method", "fold", "cutoff", "coverage", "hit_rate", "pai", "pei", "area_share", "hits", "n_events"]
+    result.metrics[cols].to_csv(output / "metrics.csv", index=False)
+    result.summary.to_csv(output / "summary.csv", index=False)
+    (output / "summary.json").write_text(json.dumps(
+        {"params": result.params, "seconds": result.seconds, "report": {k: v for k, v in events.report.items()
+                                                                         if k in ("source", "rows", "kept", "categories")},
+         "summary": json.loads(result.summary.to_json(orient="records"))}, indent=2, default=str))
+    fig = result.plot()
+    fig.savefig(output / "pai_vs_coverage.png", dpi=120)
+    best = result.pai_table(0.02)["method"].iloc[0]
+    last = hotspots.to_day(start) + (folds - 1) * result.params["step_days"]
+    cells_out = hotspots.forecast(events, cells, cutoff=hotspots.from_day(last), horizon_days=horizon_days,
+                                  method=best)
+    save_map(hotspot_map(cells_out, top_share=0.05), output / "top_cells_map.html")
+    table = Table(title=f"PAI at 2% of the area ({folds} folds, {horizon_days:g}-day horizon)")
+    for c in ("method", "PAI mean", "PAI sd", "hit rate", "PEI", "vs best naive", "seconds"):
+        table.add_column(c)
+    for _, r in result.pai_table(0.02).iterrows():
+        table.add_row(str(r["method"]), f"{r['pai_mean']:.2f}", f"{r['pai_std']:.2f}", f"{r['hit_rate_mean']:.3f}",
+                      f"{r['pei_mean']:.3f}", f"{r['pai_vs_best_naive']:+.2f}", f"{result.seconds.get(r['method'], 0):.1f}")
+    _print_lines("hotspots backtest", lines)
+    out.print(table)
+    out.print(f"wrote {output}/metrics.csv, summary.csv, summary.json, pai_vs_coverage.png, top_cells_map.html")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``gridtools`` command."""
     try:

@@ -1374,3 +1374,113 @@ def write_text_table(table: pd.DataFrame, path, *, like: dict | None = None) -> 
         else:
             staged.write_bytes(data)
     return path
+
+
+# --------------------------------------------------------------------------------------------
+# Event records (hotspots): rows without a location are counted and set aside, not refused
+# --------------------------------------------------------------------------------------------
+
+
+def read_events(
+    path,
+    *,
+    layer: str | None = None,
+    crs=None,
+    lon: str | None = None,
+    lat: str | None = None,
+    x: str | None = None,
+    y: str | None = None,
+) -> gpd.GeoDataFrame:
+    """Read incident records, setting aside (and counting) rows that have no location.
+
+    Like :func:`read_any`, except that a row with an empty or non-numeric coordinate, the
+    placeholder point (0, 0), or a null/empty geometry does not stop the read: incident logs
+    routinely hold a few such rows.  They are left out and listed in
+    ``attrs["missing_coordinates"]`` (data row numbers counting from 1, after the header), so the
+    caller reports them.  The index holds each kept row's 0-based position in the file, so
+    messages about other columns can name the file's rows.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    layer, crs, lon, lat, x, y
+        As for :func:`read_any`.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        Points with a checked CRS; ``attrs["source"]``, ``attrs["missing_coordinates"]`` (list of
+        int) and ``attrs["n_rows"]`` (rows in the file).
+
+    Examples
+    --------
+    >>> events = read_events("calls.csv.gz", x="x_coordina", y="y_coordina", crs=2913)  # doctest: +SKIP
+    >>> events.attrs["missing_coordinates"]                                            # doctest: +SKIP
+    [1734]
+    """
+    path = Path(path).expanduser()
+    given = parse_crs(crs)
+    if not path.exists():
+        raise InputError(f"file not found: {path}")
+    suffix = _suffix(path)
+    if suffix in _TABLES or (suffix in _PARQUET and not _is_geoparquet(path)):
+        table = _read_csv(path) if suffix in _TABLES else pd.read_parquet(path)
+        table = table.reset_index(drop=True)
+        n_rows = len(table)
+        if (lon is None) != (lat is None) or (x is None) != (y is None):
+            raise InputError(f"{path}: pass both lon= and lat= (or both x= and y=), not only one.")
+        if lon is not None or x is not None:
+            xcol, ycol = (lon, lat) if lon is not None else (x, y)
+            flags = {xcol: "--lon" if lon is not None else "--x", ycol: "--lat" if lat is not None else "--y"}
+            require_columns(table, flags, str(path))
+            lonlat = lon is not None
+        else:
+            xcol, ycol, lonlat = _detect_coordinates(table, path)
+        if ycol is None:
+            geometry = shapely.from_wkt(table[xcol].to_numpy(dtype=object, na_value=None), on_invalid="ignore")
+            missing = shapely.is_missing(geometry) | shapely.is_empty(geometry)
+            table = table.drop(columns=[xcol])
+        else:
+            xs = pd.to_numeric(table[xcol], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+            ys = pd.to_numeric(table[ycol], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+            missing = ~(np.isfinite(xs) & np.isfinite(ys)) | ((xs == 0) & (ys == 0))
+            geometry = gpd.points_from_xy(np.where(missing, 0, xs), np.where(missing, 0, ys))
+        gdf = gpd.GeoDataFrame(table, geometry=geometry)
+        implied = pyproj.CRS.from_epsg(4326) if lonlat else None
+    else:
+        if any(v is not None for v in (lon, lat, x, y)):
+            raise InputError(
+                f"{path}: lon/lat/x/y only apply to tables (.csv, .tsv, .txt, plain .parquet); "
+                "drop those options (CLI: --lon/--lat/--x/--y)."
+            )
+        gdf, implied = _read_parquet(path) if suffix in _PARQUET else _read_vector(path, layer)
+        gdf = gdf.reset_index(drop=True)
+        n_rows = len(gdf)
+        geoms = gdf.geometry.to_numpy()
+        missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+        pts = shapely.get_coordinates(shapely.centroid(geoms[~missing]))
+        zero = np.zeros(len(geoms), dtype=bool)
+        zero[np.flatnonzero(~missing)] = (pts[:, 0] == 0) & (pts[:, 1] == 0)
+        missing = missing | zero
+    gdf.attrs.pop("input_crs", None)
+    gdf = gdf.loc[~missing].copy()
+    gdf.attrs["source"] = str(path)
+    gdf.attrs["n_rows"] = int(n_rows)
+    gdf.attrs["missing_coordinates"] = [int(r) + 1 for r in np.flatnonzero(missing)]
+    if len(gdf) == 0:
+        raise InputError(
+            f"{path} has no events with coordinates ({n_rows} rows, all without a location). "
+            "Check the coordinate columns (CLI: --lon/--lat or --x/--y)."
+        )
+    gdf = _settle_crs(gdf, path, given=given, implied=implied)
+    check_coordinates(gdf, str(path))
+    return gdf
+
+
+def _is_geoparquet(path: Path) -> bool:
+    try:
+        import pyarrow.parquet as pq
+
+        return b"geo" in (pq.read_schema(path).metadata or {})
+    except Exception:  # unreadable: let the reader produce the message
+        return True

@@ -26,7 +26,7 @@ from branca.element import MacroElement, Template
 from gridtools import settings
 from gridtools.errors import CRSError, InputError
 
-__all__ = ["grid_map", "save_map", "incident_map", "component_map"]
+__all__ = ["grid_map", "save_map", "incident_map", "component_map", "hotspot_map"]
 
 #: Attribution shown for tile URLs that folium/xyzservices cannot attribute by themselves.
 OSM_ATTRIBUTION = "© OpenStreetMap contributors"
@@ -561,4 +561,83 @@ def component_map(
     m.fit_bounds([[miny, minx], [maxy, maxx]])
     # one layer per class: a long list, so the control opens on hover instead of covering the map
     _add_layer_control(m, collapsed=len(np.unique(classes)) > 8)
+    return m
+
+
+# --------------------------------------------------------------------------------------------
+# Hotspot forecasts
+# --------------------------------------------------------------------------------------------
+
+#: Colours of hotspot cells, from the least to the most risky of the cells shown (YlOrRd).
+HOTSPOT_COLORS = ("#ffeda0", "#bd0026")
+
+
+def hotspot_map(
+    cells: gpd.GeoDataFrame,
+    *,
+    column: str = "risk",
+    top_share: float = 0.05,
+    events: gpd.GeoDataFrame | None = None,
+    tiles: str | None = "OpenStreetMap",
+) -> folium.Map:
+    """The riskiest cells of a hotspot forecast, coloured by risk, optionally with the events.
+
+    Parameters
+    ----------
+    cells : geopandas.GeoDataFrame
+        Forecast cells with ``cell_id``, *column*, ``rank`` (1 = riskiest) and ``area_m2``
+        (as written by ``gridtools hotspots predict``).
+    column : str
+        Risk column used for colours.
+    top_share : float
+        Share of the total cell area to show, riskiest first (cells by ``rank``).
+    events : geopandas.GeoDataFrame, optional
+        Points drawn on top (e.g. the events of the forecast horizon).
+
+    Returns
+    -------
+    folium.Map
+
+    Examples
+    --------
+    >>> m = hotspot_map(forecast_cells, top_share=0.02)      # doctest: +SKIP
+    """
+    if not 0 < top_share <= 1:
+        raise InputError(f"top_share must lie in (0, 1], not {top_share!r}.")
+    for col in ("cell_id", column, "rank", "area_m2"):
+        if col not in cells.columns:
+            raise InputError(f"cells have no column {col!r}; map the output of 'gridtools hotspots predict'.")
+    ordered = cells.sort_values("rank")
+    cum = ordered["area_m2"].cumsum().to_numpy()
+    k = int(np.searchsorted(cum, top_share * cum[-1] * (1 - 1e-12))) + 1
+    top = _to_wgs84(ordered.iloc[:k], "cells")
+    values = top[column].to_numpy(dtype=float)
+    span = values.max() - values.min()
+    t = (values - values.min()) / span if span > 0 else np.ones(len(values))
+    data = gpd.GeoDataFrame(
+        {"cell_id": top["cell_id"].astype(str), "rank": top["rank"], column: np.round(values, 4)},
+        geometry=top.geometry.to_numpy(), crs=top.crs,
+    )
+    data[_FILL] = _lerp_hex(*HOTSPOT_COLORS, t)
+    m = _new_map(tiles)
+    fields = ["cell_id", "rank", column]
+    folium.GeoJson(
+        data,
+        name=f"Top {top_share:.0%} of area ({k} cells)",
+        style_function=lambda f: {
+            "fillColor": f["properties"][_FILL], "fillOpacity": 0.65, "color": "#7f0000", "weight": 0.8,
+        },
+        tooltip=folium.GeoJsonTooltip(fields=fields, aliases=["Cell", "Rank", "Risk"], sticky=True),
+    ).add_to(m)
+    if events is not None and len(events):
+        pts = _to_wgs84(events, "events")
+        xy = np.column_stack([pts.geometry.y, pts.geometry.x])
+        layer = folium.FeatureGroup(name=f"Events ({len(xy):,})")
+        for lat, lon in xy[:5000]:  # a browser copes with a few thousand markers
+            folium.CircleMarker([lat, lon], radius=2, color="#08306b", weight=0, fill=True,
+                                fill_opacity=0.7).add_to(layer)
+        layer.add_to(m)
+    minx, miny, maxx, maxy = top.total_bounds
+    m.fit_bounds([[miny, minx], [maxy, maxx]])
+    _add_layer_control(m)
     return m

@@ -83,3 +83,20 @@ components_lock_timeout_s: float = 120.0
 
 #: Most markers `gridtools components map` draws (clustered); more are sampled per class.
 components_map_max_markers: int = 50_000
+
+# --- hotspots -------------------------------------------------------------------------------
+
+#: Side of the square cells of hotspot forecasts, in metres.  200 m is about a city block or
+#: two: the size most published predictive-policing evaluations use (150-250 m).
+hotspot_cell_m: float = 200.0
+
+#: Shares of the study area at which hit rate, PAI and PEI are reported.
+hotspot_coverages: tuple[float, ...] = (0.01, 0.02, 0.05, 0.10)
+
+#: Pixel size (metres) of the raster on which kernels are smoothed when the forecast units are
+#: irregular polygons (management grids) rather than square cells.
+hotspot_unit_pixel_m: float = 50.0
+
+#: Most raster pixels a study area may need; a smaller cell over a larger area is refused
+#: rather than allowed to exhaust memory.
+hotspot_max_pixels: int = 4_000_000

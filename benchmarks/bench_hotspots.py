@@ -1,0 +1,145 @@
+"""Hotspot forecasts: accuracy and wall time of every method against the naive baselines.
+
+Runs, on real data read from ``../shared/data`` (or the Toronto sample shipped in ``data/``):
+
+1. **Toronto accuracy** (Break and Enter; Auto Theft; 2016-2019, 200 m cells clipped to the
+   convex hull of the events): weekly horizon, 51 folds from 2019-01-07; 4-weekly horizon,
+   24 folds every 14 days from 2019-01-07.  Every method and baseline on the same folds.
+2. **Portland NIJ** (calls for service, EPSG:2913 feet, Aug-Sep 2016): weekly, 4 folds from
+   2016-09-02, per category.
+3. **Speed**: all 241k Toronto MCI events 2014-2021 (8 years, 5 categories pooled), weekly
+   horizon, 50 folds: wall time per method and its ratio to the naive all-history count.
+
+Prints tables and writes ``benchmarks/results/hotspots_*.csv`` and ``hotspots_summary.md``.
+
+    python benchmarks/bench_hotspots.py            # everything (about 15-25 min on 2 cores)
+    python benchmarks/bench_hotspots.py toronto    # one part: toronto | portland | speed
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from gridtools import hotspots, io
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "data"
+RESULTS = REPO / "benchmarks" / "results"
+TORONTO_SAMPLE = REPO / "data" / "toronto_theft_2016_2019.csv.gz"
+TORONTO_FULL = SHARED / "crime" / "toronto_mci" / "toronto_mci_2014_2021.csv.gz"
+PORTLAND = SHARED / "crime" / "portland_nij" / "NIJ2016_AUG_SEP_portland_cfs.csv.gz"
+
+METHODS = ["naive_4w", "naive_1y", "naive_all", "kde", "prospective", "etas", "gbm", "ensemble"]
+TORONTO_RUNS = [  # (label, horizon, start, folds, step)
+    ("weekly", 7, "2019-01-07", 51, 7),
+    ("4-weekly", 28, "2019-01-07", 24, 14),
+]
+
+
+def _row(cat, label, result, coverage=0.02):
+    t = result.pai_table(coverage).set_index("method")
+    row = {"category": cat, "horizon": label, "folds": result.params["folds"]}
+    for m in t.index:
+        row[m] = t.loc[m, "pai_mean"]
+    best = max((m for m in t.index if m not in hotspots.BASELINES), key=lambda m: t.loc[m, "pai_mean"])
+    row["best"] = best
+    row["best_sd"] = t.loc[best, "pai_std"]
+    row["gain_vs_best_naive"] = t.loc[best, "pai_vs_best_naive"]
+    row["gain_ci"] = f"[{t.loc[best, 'gain_ci_low']:+.2f}, {t.loc[best, 'gain_ci_high']:+.2f}]"
+    return row
+
+
+def toronto() -> pd.DataFrame:
+    raw = io.read_events(TORONTO_SAMPLE)
+    rows, full = [], []
+    for cat in ("Break and Enter", "Auto Theft"):
+        events, cells = hotspots.prepare(raw, time="occurrencedate", category_col="MCI", categories=[cat],
+                                         cell=200, area="hull")
+        for label, h, start, folds, step in TORONTO_RUNS:
+            tic = time.perf_counter()
+            r = hotspots.backtest(events, cells, start=start, folds=folds, horizon_days=h, step_days=step,
+                                  methods=METHODS)
+            print(f"Toronto {cat}, {label}: {len(events):,} events, {len(cells):,} cells, "
+                  f"{time.perf_counter() - tic:.0f} s", flush=True)
+            rows.append(_row(cat, label, r))
+            full.append(r.summary.assign(category=cat, horizon=label))
+    table = pd.DataFrame(rows)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    pd.concat(full).to_csv(RESULTS / "hotspots_toronto_summary.csv", index=False)
+    table.to_csv(RESULTS / "hotspots_toronto_pai2.csv", index=False)
+    return table
+
+
+def portland() -> pd.DataFrame | None:
+    if not PORTLAND.exists():
+        print(f"SKIPPED Portland: {PORTLAND} not present")
+        return None
+    raw = io.read_events(PORTLAND, x="x_coordina", y="y_coordina", crs=2913)
+    rows, full = [], []
+    for cat in ("STREET CRIMES", "MOTOR VEHICLE THEFT", "BURGLARY"):
+        events, cells = hotspots.prepare(raw, time="occ_date", category_col="CATEGORY", categories=[cat],
+                                         cell=200, area="hull")
+        r = hotspots.backtest(events, cells, start="2016-09-02", folds=4, horizon_days=7, methods=METHODS)
+        rows.append(_row(cat, "weekly", r))
+        full.append(r.summary.assign(category=cat, horizon="weekly"))
+    table = pd.DataFrame(rows)
+    pd.concat(full).to_csv(RESULTS / "hotspots_portland_summary.csv", index=False)
+    table.to_csv(RESULTS / "hotspots_portland_pai2.csv", index=False)
+    return table
+
+
+def speed() -> pd.DataFrame | None:
+    if not TORONTO_FULL.exists():
+        print(f"SKIPPED speed: {TORONTO_FULL} not present")
+        return None
+    tic = time.perf_counter()
+    raw = io.read_events(TORONTO_FULL)
+    raw = raw[raw["occurrencedate"] >= "2014"]
+    events, cells = hotspots.prepare(raw, time="occurrencedate", cell=200, area="hull")
+    prep = time.perf_counter() - tic
+    r = hotspots.backtest(events, cells, start="2021-01-04", folds=50, horizon_days=7, methods=METHODS, n_boot=200)
+    secs = pd.Series(r.seconds)
+    table = pd.DataFrame({"seconds": secs, "x_naive_all": secs / max(secs["naive_all"], 1e-9)})
+    table.loc["(read + prepare)", "seconds"] = prep
+    print(f"speed: {len(events):,} events, {len(cells):,} cells, 50 weekly folds")
+    table.to_csv(RESULTS / "hotspots_speed.csv")
+    return table
+
+
+def _markdown(df: pd.DataFrame, index: bool = False) -> str:
+    df = df.reset_index() if index else df
+    cells = [[f"{v:.2f}" if isinstance(v, float) else str(v) for v in row] for row in df.itertuples(index=False)]
+    lines = ["| " + " | ".join(map(str, df.columns)) + " |", "|" + "---|" * len(df.columns)]
+    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in cells])
+
+
+def main(parts: list[str]) -> None:
+    pd.set_option("display.width", 200)
+    pd.set_option("display.max_columns", 30)
+    parts = parts or ["toronto", "portland", "speed"]
+    md = ["# Hotspot benchmark (benchmarks/bench_hotspots.py)", ""]
+    if "toronto" in parts:
+        t = toronto()
+        print(t.round(2).to_string(index=False))
+        md += ["## Toronto, mean PAI at 2% of the area", "", _markdown(t), ""]
+    if "portland" in parts:
+        p = portland()
+        if p is not None:
+            print(p.round(2).to_string(index=False))
+            md += ["## Portland NIJ, mean PAI at 2%", "", _markdown(p), ""]
+    if "speed" in parts:
+        s = speed()
+        if s is not None:
+            print(s.round(2).to_string())
+            md += ["## Speed: 241k events, 50 weekly folds", "", _markdown(s, index=True), ""]
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"hotspots_summary_{'_'.join(parts)}.md").write_text("\n".join(md))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

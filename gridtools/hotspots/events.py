@@ -1,0 +1,288 @@
+"""Incident records as arrays: times in days, metric coordinates, the cell each one falls in.
+
+:func:`prepare_events` turns a GeoDataFrame of incidents into an :class:`EventSet` (sorted by
+time); :func:`gridtools.hotspots.cells.assign_events` then attaches each event to its cell.
+Everything the predictors and the backtest need is a numpy array here, so a fold of a backtest
+is a slice, never a copy of a GeoDataFrame.
+
+Times are float days since 1970-01-01 (``t``); a forecast cutoff ``c`` uses events with
+``t < c`` only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from gridtools import io
+from gridtools.errors import InputError, describe_rows
+
+__all__ = ["EventSet", "prepare_events", "to_day", "from_day"]
+
+_NS_PER_DAY = 86_400 * 10**9
+
+
+def to_day(value) -> float:
+    """A date (string, Timestamp, datetime64) or a day number as float days since 1970-01-01.
+
+    Examples
+    --------
+    >>> to_day("1970-01-03")
+    2.0
+    >>> to_day(5.5)
+    5.5
+    """
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return float(value)
+    try:
+        stamp = pd.Timestamp(value)
+    except (ValueError, TypeError) as exc:
+        raise InputError(f"cannot read the date {value!r}; write it as YYYY-MM-DD.") from exc
+    if pd.isna(stamp):
+        raise InputError(f"cannot read the date {value!r}; write it as YYYY-MM-DD.")
+    if stamp.tzinfo is not None:
+        stamp = stamp.tz_convert("UTC").tz_localize(None)
+    return float(stamp.value) / _NS_PER_DAY
+
+
+def from_day(day: float) -> pd.Timestamp:
+    """Inverse of :func:`to_day`.
+
+    Examples
+    --------
+    >>> from_day(2.0)
+    Timestamp('1970-01-03 00:00:00')
+    """
+    return pd.Timestamp(int(round(day * _NS_PER_DAY)))
+
+
+@dataclass
+class EventSet:
+    """Incidents sorted by time, as arrays.
+
+    Attributes
+    ----------
+    t : ndarray of float
+        Days since 1970-01-01 (sorted ascending).
+    x, y : ndarray of float
+        Coordinates in ``crs`` (metres).
+    unit : ndarray of int
+        Index of the cell each event falls in (-1 until :func:`~gridtools.hotspots.cells.assign_events`).
+    pixel : ndarray of int
+        Index of the raster pixel each event falls in (-1 until assigned).
+    row : ndarray of int
+        Row of each event in the input (counting from 1), for messages.
+    crs : pyproj.CRS
+        The metric CRS of ``x``/``y``.
+    report : dict
+        What was set aside and why (missing coordinates, outside the study area, ...).
+    """
+
+    t: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    row: np.ndarray
+    crs: object
+    unit: np.ndarray = None
+    pixel: np.ndarray = None
+    report: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        n = len(self.t)
+        if self.unit is None:
+            self.unit = np.full(n, -1, dtype=np.int64)
+        if self.pixel is None:
+            self.pixel = np.full(n, -1, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.t)
+
+    def take(self, index) -> "EventSet":
+        """The events at *index* (a boolean mask or positions), keeping their order."""
+        return EventSet(
+            t=self.t[index], x=self.x[index], y=self.y[index], row=self.row[index], crs=self.crs,
+            unit=self.unit[index], pixel=self.pixel[index], report=self.report,
+        )
+
+    def between(self, start: float = -np.inf, end: float = np.inf) -> "EventSet":
+        """Events with ``start <= t < end`` (a slice: times are sorted)."""
+        lo, hi = np.searchsorted(self.t, [start, end], side="left")
+        return self.take(slice(lo, hi))
+
+    def before(self, cutoff: float) -> "EventSet":
+        """Events strictly before *cutoff* (days): all a forecast at that cutoff may use."""
+        return self.between(-np.inf, cutoff)
+
+    @property
+    def span(self) -> tuple[float, float]:
+        """First and last event time (days)."""
+        return (float(self.t[0]), float(self.t[-1])) if len(self.t) else (np.nan, np.nan)
+
+
+def parse_times(values: pd.Series, column: str, source: str, rows: np.ndarray) -> np.ndarray:
+    """Parse a date/time column to float days, refusing unparseable values by row.
+
+    Time-zone-aware values are converted to UTC; naive ones are taken as they are.  Empty values
+    are refused like unparseable ones: an incident without a date cannot be placed in a fold.
+
+    Examples
+    --------
+    >>> parse_times(pd.Series(["1970-01-02", "1970-01-03 12:00"]), "date", "x.csv",
+    ...             np.array([1, 2])).tolist()
+    [1.0, 2.5]
+    """
+    if pd.api.types.is_datetime64_any_dtype(values):
+        parsed = values
+    else:
+        text = values.astype("string")
+        parsed = _to_datetime(text)
+        retry = parsed.isna() & text.notna()
+        if retry.any():  # several formats in one column
+            parsed = parsed.astype(object)
+            parsed[retry] = _to_datetime(text[retry], format="mixed")
+            parsed = _to_datetime(parsed)
+    if getattr(parsed.dt, "tz", None) is not None:
+        parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+    bad = parsed.isna().to_numpy()
+    if bad.any():
+        where = np.flatnonzero(bad)
+        examples = ", ".join(
+            f"row {rows[p]}: {'empty' if pd.isna(values.iloc[p]) else repr(str(values.iloc[p]))}"
+            for p in where[:5]
+        )
+        raise InputError(
+            f"{source}: column {column!r} has {len(where)} value(s) that are not dates in "
+            f"{describe_rows(rows[where])} ({examples}). Fix or delete those rows (rows count "
+            "from 1 after the header), or choose the right column with --time."
+        )
+    return parsed.to_numpy(dtype="datetime64[ns]").astype(np.int64) / _NS_PER_DAY
+
+
+def _to_datetime(values, **kwargs) -> pd.Series:
+    import warnings
+
+    with warnings.catch_warnings():  # "could not infer format": handled by the retry
+        warnings.simplefilter("ignore", UserWarning)
+        try:
+            return pd.to_datetime(values, errors="coerce", utc=_has_offsets(values), **kwargs)
+        except (ValueError, TypeError):
+            return pd.to_datetime(values, errors="coerce", utc=True, **kwargs)
+
+
+def _has_offsets(values) -> bool:
+    sample = pd.Series(values).dropna().astype(str).head(50)
+    return bool(sample.str.contains(r"(?:[+-]\d\d(?::?\d\d)?|Z)$", regex=True).any())
+
+
+def prepare_events(
+    events: gpd.GeoDataFrame,
+    *,
+    time: str,
+    category_col: str | None = None,
+    categories=None,
+    crs=None,
+) -> EventSet:
+    """Turn incident records into an :class:`EventSet` in a metric CRS, sorted by time.
+
+    Parameters
+    ----------
+    events : geopandas.GeoDataFrame
+        Point incidents with a CRS (e.g. from :func:`gridtools.io.read_events`).  Rows already set
+        aside by the reader for missing coordinates are taken from
+        ``events.attrs["missing_coordinates"]`` and reported.
+    time : str
+        Column with the date or date-time of each incident.
+    category_col : str, optional
+        Column holding the incident type.
+    categories : str or list of str, optional
+        Keep only these values of *category_col* (all when None).
+    crs : CRS-like, optional
+        Metric CRS to work in; default :func:`gridtools.io.local_metric_crs` of the events.
+
+    Returns
+    -------
+    EventSet
+
+    Raises
+    ------
+    InputError
+        Missing columns, unparseable dates (rows listed), a category with no events.
+
+    Examples
+    --------
+    >>> import geopandas as gpd, shapely
+    >>> g = gpd.GeoDataFrame({"day": ["2020-01-02", "2020-01-01"], "kind": ["a", "b"]},
+    ...                      geometry=shapely.points([[0, 0], [100, 0]]), crs=32617)
+    >>> ev = prepare_events(g, time="day", category_col="kind", categories="a")
+    >>> len(ev), ev.report["kept"]
+    (1, 1)
+    """
+    source = events.attrs.get("source", "events")
+    if events.crs is None:
+        raise InputError(f"{source} has no CRS; pass --crs (e.g. EPSG:4326).")
+    io.require_columns(events, {time: "--time"}, source)
+    from_file = "missing_coordinates" in events.attrs
+    # Row numbers in messages: the file's data rows when read from a file, else table positions.
+    rows = (np.asarray(events.index, dtype=np.int64) + 1) if from_file else np.arange(1, len(events) + 1)
+    report = {
+        "source": source,
+        "rows": int(events.attrs.get("n_rows", len(events))),
+        "missing_coordinates": list(events.attrs.get("missing_coordinates", [])),
+    }
+    geoms = events.geometry.to_numpy()
+    import shapely
+
+    bad = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+    if bad.any():
+        report["missing_coordinates"] += [int(r) for r in rows[bad]]
+        events, rows = events.loc[~bad], rows[~bad]
+    if category_col is not None:
+        io.require_columns(events, {category_col: "--category-col"}, source)
+        if categories is not None:
+            wanted = [categories] if isinstance(categories, str) else list(categories)
+            present = events[category_col].astype("string")
+            counts = present.value_counts()
+            empty = [c for c in wanted if counts.get(c, 0) == 0]
+            if empty:
+                listing = ", ".join(f"{k!r} ({v:,})" for k, v in counts.head(20).items())
+                raise InputError(
+                    f"{source}: no events of category {', '.join(map(repr, empty))} in column "
+                    f"{category_col!r}; its values are: {listing or 'none'}. Check the spelling "
+                    "(it is case-sensitive) or the --category-col."
+                )
+            keep = present.isin(wanted).to_numpy(dtype=bool, na_value=False)
+            events, rows = events.loc[keep], rows[keep]
+            report["categories"] = wanted
+    elif categories is not None:
+        raise InputError("categories were given without category_col (CLI: --category-col COL).")
+    t = parse_times(events[time].reset_index(drop=True), time, source, rows)
+    target = io.parse_crs(crs) if crs is not None else io.local_metric_crs(events)
+    metric = events.geometry.to_crs(target)
+    xy = shapely.get_coordinates(shapely.centroid(metric.to_numpy()))
+    order = np.argsort(t, kind="stable")
+    report["kept"] = int(len(t))
+    report["input_crs"] = events.crs
+    return EventSet(
+        t=t[order], x=xy[order, 0], y=xy[order, 1], row=rows[order], crs=target, report=report
+    )
+
+
+def missing_rows_text(report: dict) -> str | None:
+    """A sentence naming rows set aside for missing coordinates, or None if there were none.
+
+    Examples
+    --------
+    >>> missing_rows_text({"missing_coordinates": [4, 9], "source": "a.csv"})
+    'a.csv: 2 events have no coordinates and were left out (rows 4, 9, counting from 1 after the header)'
+    """
+    rows = report.get("missing_coordinates") or []
+    if not rows:
+        return None
+    return (
+        f"{report.get('source', 'events')}: {len(rows):,} events have no coordinates and were left "
+        f"out ({describe_rows(rows)}, counting from 1 after the header)"
+    )
+
