@@ -57,3 +57,9 @@ def band_target(min_pop_: int | None = None, max_pop_: int | None = None) -> flo
     lo = min_pop if min_pop_ is None else min_pop_
     hi = max_pop if max_pop_ is None else max_pop_
     return float(target_pop) if target_pop is not None else (lo + hi) / 2.0
+
+#: Routing: farthest (metres) a route origin/destination may lie from the nearest usable road.
+route_max_snap_m: float = 500.0
+
+#: Routing: how many customised weight sets (vehicle x time slot) a Router keeps in memory.
+route_metric_cache: int = 8
