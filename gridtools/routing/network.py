@@ -484,7 +484,7 @@ def _parse_columns(ways: pd.DataFrame, node_tags: pd.DataFrame) -> pd.DataFrame:
         if key in ("maxheight", "maxweight", "maxwidth", "maxlength"):
             node_tags[f"{key}_{unit}"] = parse(node_tags, key, parser, "node")
     physical = parse(ways, "maxheight:physical", T.parse_length, "way")
-    ways["maxheight_m"] = np.fmin(ways["maxheight_m"].to_numpy(), np.where(np.isnan(physical), np.inf, physical))
+    ways["maxheight_m"] = np.minimum(ways["maxheight_m"].to_numpy(), physical)  # NaN (unreadable) stays NaN
     speeds = parse(ways, "maxspeed", T.parse_speed, "way")
     speeds = np.where(np.isinf(speeds), np.nan, speeds)
     default = ways["highway"].map(DEFAULT_SPEEDS).fillna(25.0).to_numpy(dtype=float)
