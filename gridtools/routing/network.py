@@ -131,6 +131,13 @@ class RoadNetwork:
         return self._cache["arc_way"]
 
     @property
+    def way_osmid(self) -> np.ndarray:
+        """OSM id of every row of ``ways``."""
+        if "way_osmid" not in self._cache:
+            self._cache["way_osmid"] = self.ways["osmid"].to_numpy(np.int64)
+        return self._cache["way_osmid"]
+
+    @property
     def arc_length(self) -> np.ndarray:
         """Length of every arc in metres (0 for turn connectors)."""
         if "arc_length" not in self._cache:

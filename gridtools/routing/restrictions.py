@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -62,6 +62,7 @@ class ArcRules:
     blocked: np.ndarray  # int8 reason code per arc, 0 = usable
     factor: np.ndarray   # preference multiplier on travel time (1 = neutral)
     time_s: np.ndarray   # travel time in seconds at the vehicle's speed
+    cache: dict = field(default_factory=dict, repr=False)  # derived arrays (snapping masks)
 
 
 def _conditional(value, cache: dict):
@@ -283,7 +284,7 @@ def arc_rules(net, vehicle, at: dt.datetime | None = None) -> ArcRules:
     return ArcRules(blocked=blocked, factor=factor, time_s=time_s)
 
 
-def explain_arcs(net, arcs, vehicle, at: dt.datetime | None = None) -> list[dict]:
+def explain_arcs(net, arcs, vehicle, at: dt.datetime | None = None, rules: ArcRules | None = None) -> list[dict]:
     """Why each of ``arcs`` is closed to ``vehicle`` at ``at`` (only the blocked ones are returned).
 
     Returns
@@ -292,9 +293,10 @@ def explain_arcs(net, arcs, vehicle, at: dt.datetime | None = None) -> list[dict
         ``arc``, ``osmid`` (way, or None for a turn), ``name``, ``restriction`` (kind) and ``why``
         (the tag, its reading and the vehicle's value).
     """
-    arcs = np.unique(np.asarray(arcs, dtype=np.int64))
-    rules = arc_rules(net, vehicle, at)
+    arcs = np.asarray(arcs, dtype=np.int64)
+    rules = rules if rules is not None else arc_rules(net, vehicle, at)
     out = []
+    seen = set()
     arc_way = net.arc_way
     for a in arcs[rules.blocked[arcs] > 0]:
         code = int(rules.blocked[a])
@@ -318,6 +320,10 @@ def explain_arcs(net, arcs, vehicle, at: dt.datetime | None = None) -> list[dict
             text = why[0]
         if w < 0 and code != TURN:
             w = -1
+        item_key = (w, text)
+        if item_key in seen:  # one entry per way and reason, not per segment
+            continue
+        seen.add(item_key)
         out.append({"arc": int(a), "osmid": int(net.ways["osmid"].iloc[w]) if w >= 0 else None,
                     "name": (net.ways["name"].iloc[w] if w >= 0 else None), "restriction": REASON_NAMES[code],
                     "why": text})

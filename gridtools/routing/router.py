@@ -246,6 +246,7 @@ class Router:
         self._cache_size = metric_cache_size or settings.route_metric_cache
         self._topo = None
         self._tree = None
+        self._to_metric = None
 
     # ---------------------------------------------------------------- structure
     def _topology(self):
@@ -326,21 +327,32 @@ class Router:
             base = np.flatnonzero(net.node_base == np.arange(net.n_nodes))
             self._tree = (cKDTree(np.column_stack([net.node_x[base], net.node_y[base]])), base)
         tree, base = self._tree
-        x, y = pyproj.Transformer.from_crs(4326, net.crs, always_xy=True).transform(pts[:, 0], pts[:, 1])
-        usable = np.zeros(net.n_nodes, bool)
+        if self._to_metric is None:  # building a transformer costs ~0.5 ms: once per router
+            self._to_metric = pyproj.Transformer.from_crs(4326, net.crs, always_xy=True)
+        x, y = self._to_metric.transform(pts[:, 0], pts[:, 1])
         rules = self.rules(vehicle or car(), at)
-        ok = rules.blocked == 0
-        ends = net.arc_u[ok] if role == "origin" else net.arc_v[ok]
-        usable[net.node_base[ends]] = True
-        k = min(32, len(base))
-        dist, idx = tree.query(np.column_stack([x, y]), k=k)
-        dist, idx = dist.reshape(len(pts), k), idx.reshape(len(pts), k)
+        usable = rules.cache.get(role)
+        if usable is None:  # nodes with a usable arc leaving (origin) / entering (destination)
+            usable = np.zeros(net.n_nodes, bool)
+            ok = rules.blocked == 0
+            usable[net.node_base[net.arc_u[ok] if role == "origin" else net.arc_v[ok]]] = True
+            rules.cache[role] = usable
+        xy = np.column_stack([x, y])
         nodes = np.empty(len(pts), np.int64)
         snap = np.empty(len(pts))
-        for i in range(len(pts)):
-            good = np.flatnonzero(usable[base[idx[i]]])
-            j = good[0] if len(good) else 0
-            nodes[i], snap[i] = base[idx[i, j]], dist[i, j]
+        todo = np.arange(len(pts))
+        for k in (4, 64):  # nearest usable node among the k nearest nodes; widen once if none is
+            k = min(k, len(base))
+            dist, idx = tree.query(xy[todo], k=k)
+            dist, idx = dist.reshape(len(todo), k), idx.reshape(len(todo), k)
+            good = usable[base[idx]]
+            found = good.any(axis=1)
+            j = np.where(found, good.argmax(axis=1), 0)
+            nodes[todo] = base[idx[np.arange(len(todo)), j]]
+            snap[todo] = dist[np.arange(len(todo)), j]
+            todo = todo[~found]
+            if not len(todo):
+                break
         far = snap > self.max_snap_m
         if far.any():
             i = int(np.flatnonzero(far)[0])
@@ -385,13 +397,13 @@ class Router:
         if not math.isfinite(cost) or (explain and s != t):
             rcost, rarcs = self._metric(vehicle, at, relaxed=True).query(int(net.node_depart[s]), int(t))
             if math.isfinite(rcost) and (not math.isfinite(cost) or rcost < cost):
-                avoided = R.explain_arcs(net, rarcs, vehicle, at)
+                avoided = R.explain_arcs(net, rarcs, vehicle, at, rules=self.rules(vehicle, at))
         if not math.isfinite(cost):
             raise NoRouteError(self._no_route_message(origin, destination, vehicle, at, avoided), avoided)
         rules = self.rules(vehicle, at)
         way = net.arc_way[arcs]
         way = way[way >= 0]
-        osm = net.ways["osmid"].to_numpy()[way] if len(way) else np.zeros(0, np.int64)
+        osm = net.way_osmid[way]
         osmids = [int(o) for i, o in enumerate(osm) if i == 0 or o != osm[i - 1]]
         return Route(origin=tuple(map(float, origin)), destination=tuple(map(float, destination)), arcs=arcs, osmids=osmids,
                      length_m=float(net.arc_length[arcs].sum()), time_s=float(rules.time_s[arcs].sum()),
