@@ -62,6 +62,7 @@ class Route:
     vehicle: Vehicle
     at: dt.datetime | None
     avoided: list = field(default_factory=list)
+    arc_time_s: np.ndarray | None = field(default=None, repr=False)
     _network: RoadNetwork | None = field(default=None, repr=False)
 
     @property
@@ -110,9 +111,8 @@ class Route:
         way = net.arc_way[road]
         run = np.r_[0, np.cumsum(way[1:] != way[:-1])]
         lines = net.segment_lines(net.arc_seg[road], net.arc_back[road])
-        rules = R.arc_rules(net, self.vehicle, self.at)
         table = pd.DataFrame({"run": run, "way": way, "length_m": net.arc_length[road],
-                              "time_s": rules.time_s[road]})
+                              "time_s": self.arc_time_s[net.arc_seg[self.arcs] >= 0]})
         agg = table.groupby("run").agg(way=("way", "first"), length_m=("length_m", "sum"), time_s=("time_s", "sum"))
         merged = [shapely.line_merge(shapely.union_all(lines[run == r])) for r in agg.index]
         ways = net.ways.iloc[agg["way"].to_numpy()]
@@ -377,7 +377,9 @@ class Router:
         at : datetime or "YYYY-MM-DD HH:MM", optional
             Departure time for time-conditional restrictions; None counts them as in force.
         explain : bool, default True
-            Also find which restricted roads the unrestricted route would have used (``Route.avoided``).
+            Also find which restricted roads the unrestricted route would have used (``Route.avoided``,
+            and the text of :class:`NoRouteError`).  False is faster (one query) and raises a
+            NoRouteError without the list of blocking restrictions.
 
         Raises
         ------
@@ -394,7 +396,11 @@ class Router:
         metric = self._metric(vehicle, at)
         cost, arcs = metric.query(int(net.node_depart[s]), int(t))
         avoided: list = []
-        if not math.isfinite(cost) or (explain and s != t):
+        if not math.isfinite(cost) and not explain:
+            raise NoRouteError(f"no legal route for {vehicle.name or vehicle.kind} from {tuple(map(float, origin))} "
+                               f"to {tuple(map(float, destination))} (route again with explain=True to name the "
+                               "blocking restrictions)")
+        if explain and s != t:
             rcost, rarcs = self._metric(vehicle, at, relaxed=True).query(int(net.node_depart[s]), int(t))
             if math.isfinite(rcost) and (not math.isfinite(cost) or rcost < cost):
                 avoided = R.explain_arcs(net, rarcs, vehicle, at, rules=self.rules(vehicle, at))
@@ -408,7 +414,7 @@ class Router:
         return Route(origin=tuple(map(float, origin)), destination=tuple(map(float, destination)), arcs=arcs, osmids=osmids,
                      length_m=float(net.arc_length[arcs].sum()), time_s=float(rules.time_s[arcs].sum()),
                      cost=cost / 1000.0, snap_m=(float(snap_s), float(snap_t)), vehicle=vehicle, at=at,
-                     avoided=avoided, _network=net)
+                     avoided=avoided, arc_time_s=rules.time_s[arcs], _network=net)
 
     def _no_route_message(self, origin, destination, vehicle, at, avoided) -> str:
         who = (f"{vehicle.name or vehicle.kind} ({vehicle.weight_t:g} t, {vehicle.height_m:g} m high, "
