@@ -252,6 +252,10 @@ def test_turn_restrictions(tmp_path, engine):
     assert hgv.route(west, north, car()).osmids == [10, 12]
     t = hgv.route(west, north, truck())
     assert t.osmids == [10, 11, 14] and "turn restriction" in t.avoided[0]["why"]
+    trucks_exempt = Router(load_network(_cross_osm(tmp_path, _rel(
+        '<tag k="restriction" v="no_left_turn"/><tag k="except" v="hgv"/>')), cache=False), engine=engine)
+    assert trucks_exempt.route(west, north, car()).osmids == [10, 11, 14]
+    assert trucks_exempt.route(west, north, truck()).osmids == [10, 12]
     timed = Router(load_network(_cross_osm(tmp_path, _rel(
         '<tag k="restriction:conditional" v="no_left_turn @ (Mo-Fr 07:00-19:00)"/>')), cache=False), engine=engine)
     assert timed.route(west, north, car(), at=MONDAY_8).osmids == [10, 11, 14]
@@ -343,6 +347,20 @@ def test_bus_truck_never_uses_forbidden_ways(tmp_path):
     for r in truck_routes:
         bad = {w: truck_may_not_use(tags[w], MONDAY_8) for w in r.osmids if w in forbidden}
         assert not bad, f"truck route uses {bad}"
+    # pairs a car can drive but the truck cannot: the error names the restriction that blocks it
+    refused = 0
+    for o, d in pairs[:60]:
+        try:
+            router.route(o, d, big, at=MONDAY_8)
+        except NoRouteError as exc:
+            try:
+                router.route(o, d, car(), at=MONDAY_8)
+            except NoRouteError:
+                continue
+            refused += 1
+            assert "is blocked by" in str(exc) and exc.blocking
+            assert re.search(r"(maxweight|maxheight|hgv|access|motor_vehicle|vehicle|barrier|turn)", str(exc))
+    assert refused > 0
     used_by_car = {w for r in car_routes for w in r.osmids}
     assert used_by_car & forbidden  # cars may use what trucks may not
     avoided = [a for r in truck_routes for a in r.avoided]

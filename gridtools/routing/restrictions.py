@@ -187,25 +187,25 @@ def turn_blocks(turns: pd.DataFrame, vehicle, at, detail: bool = False):
     code = np.zeros(n, np.int8)
     why = np.full(n, "", dtype=object) if detail else None
     cache: dict = {}
-    for i, t in enumerate(turns.itertuples(index=False)):
+    for i, t in enumerate(turns.to_dict("records")):  # not itertuples: it renames the column 'except'
         applies = True
-        only_for = getattr(t, "only_for", None)
+        only_for = t.get("only_for")
         if isinstance(only_for, str) and only_for:
             applies = vehicle.kind in {k for k, keys in _KIND_KEYS.items() if only_for in keys}
-        exc = getattr(t, "except", None) if hasattr(t, "except") else t._asdict().get("except")
+        exc = t.get("except")
         if isinstance(exc, str) and exc:
             mine = set(_KIND_KEYS[vehicle.kind])
             if mine & {e.strip() for e in exc.split(";")}:
                 applies = False
-        cond = getattr(t, "conditional", None)
+        cond = t.get("conditional")
         if applies and isinstance(cond, str) and cond:
             holds = [c.holds(vehicle, at) for _, c in _conditional(cond, cache)]
             applies = any(h is not False for h in holds)
         if applies:
             code[i] = TURN
             if detail:
-                text = t.restriction if not (isinstance(cond, str) and cond) else f"restriction:conditional={cond}"
-                why[i] = f"turn restriction {text} (relation {t.relation}) at node {t.via_node}"
+                text = t["restriction"] if not (isinstance(cond, str) and cond) else f"restriction:conditional={cond}"
+                why[i] = f"turn restriction {text} (relation {t['relation']}) at node {t['via_node']}"
     return code, why
 
 
