@@ -470,3 +470,23 @@ def test_cli_errors_exit_2(tmp_path, capsys, monkeypatch):
             main(["route", str(path), *extra, "--to=-76.75,40.22", "-o", str(tmp_path / "x.geojson")])
         assert exc.value.code == 2
         assert message in capsys.readouterr().err.replace("\n", " ")
+
+
+def test_cli_route_on_own_road_file(tmp_path, monkeypatch):
+    from gridtools import settings
+    from gridtools.cli import main
+
+    monkeypatch.setattr(settings, "cache_dir", tmp_path / "cache")
+    edges = gpd.GeoDataFrame([
+        dict(osmid=501, highway="primary", maxheight="12'6\"", geometry=shapely.LineString([A, B])),
+        dict(osmid=502, highway="primary", geometry=shapely.LineString([A, (8.0, 49.01)])),
+        dict(osmid=503, highway="primary", geometry=shapely.LineString([(8.0, 49.01), (8.02, 49.01)])),
+        dict(osmid=504, highway="primary", geometry=shapely.LineString([(8.02, 49.01), B]))], crs=4326)
+    roads = tmp_path / "roads.gpkg"
+    edges.to_file(roads)
+    for extra, expected in (([], [501]), (["--height-m", "4.0", "--weight-t", "20"], [502, 503, 504])):
+        out = tmp_path / "r.geojson"
+        with pytest.raises(SystemExit) as exc:
+            main(["route", str(roads), "--from=8.0,49.0", "--to=8.02,49.0", *extra, "-o", str(out)])
+        assert exc.value.code == 0
+        assert gpd.read_file(out)["osmid"].tolist() == expected
