@@ -155,6 +155,15 @@ def test_time_conditional_ban():
     assert weight.route(A, B, truck(), at="2026-11-23 23:00").osmids == [2, 3, 4]
 
 
+def test_time_slots_share_one_customisation():
+    router = Router(two_roads({"hgv:conditional": "no @ (Mo-Fr 07:00-19:00)"}))
+    router.route(A, B, truck(), at=MONDAY_8, explain=False)
+    router.route(A, B, truck(), at="2026-11-23 18:59", explain=False)  # same conditions in force
+    assert len(router._metrics) == 1
+    router.route(A, B, truck(), at=MONDAY_20, explain=False)  # ban lifted: a second weight set
+    assert len(router._metrics) == 2
+
+
 def test_node_barriers_and_height_restrictors():
     bollard = Router(two_roads(node_tags={"barrier": "bollard"}))
     r = bollard.route(A, B, car())
