@@ -272,6 +272,8 @@ def route_cmd(
                                                            "restrictions (default: count them as in force).")] = None,
     crs: CrsOption = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the network cache.")] = False,
+    map_file: Annotated[Optional[Path], typer.Option("--map", help="Also write an HTML map of the route and "
+                                                                   "the roads it avoided.")] = None,
 ):
     """Fastest legal route for a car, van or truck; writes LineStrings with the OSM osmid of each way.
 
@@ -288,6 +290,11 @@ def route_cmd(
     _print_lines("route", result.summary_lines())
     io.write_any(result.to_geodataframe(), output, layer="route")
     out.print(f"wrote {output}: {len(result.osmids)} ways")
+    if map_file is not None:
+        from gridtools.maps import route_map, save_map
+
+        save_map(route_map(result), map_file)
+        out.print(f"wrote {map_file}")
 
 # end of routing
 # ---------------------------------------------------------------------------------------------

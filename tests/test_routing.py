@@ -499,3 +499,12 @@ def test_cli_route_on_own_road_file(tmp_path, monkeypatch):
             main(["route", str(roads), "--from=8.0,49.0", "--to=8.02,49.0", *extra, "-o", str(out)])
         assert exc.value.code == 0
         assert gpd.read_file(out)["osmid"].tolist() == expected
+
+
+def test_route_map_shows_route_and_avoided_roads():
+    from gridtools.maps import route_map
+
+    r = Router(two_roads({"maxheight": "3.8"})).route(A, B, truck())
+    assert r.avoided_geodataframe()["osmid"].tolist() == [1]
+    html = route_map(r).get_root().render()
+    assert "avoided roads" in html and "maxheight=3.8" in html and "\"osmid\": \"3\"" in html

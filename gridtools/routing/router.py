@@ -124,6 +124,19 @@ class Route:
             geometry=merged, crs="EPSG:4326")
 
 
+    def avoided_geodataframe(self):
+        """The roads in ``avoided`` as lon/lat lines with ``osmid``, ``restriction``, ``why``."""
+        import geopandas as gpd
+
+        net = self._network
+        rows = [a for a in self.avoided if net.arc_seg[a["arc"]] >= 0]
+        arcs = np.asarray([a["arc"] for a in rows], np.int64)
+        return gpd.GeoDataFrame({"osmid": [a["osmid"] for a in rows], "name": [a["name"] for a in rows],
+                                 "restriction": [a["restriction"] for a in rows], "why": [a["why"] for a in rows]},
+                                geometry=net.segment_lines(net.arc_seg[arcs], net.arc_back[arcs]) if len(arcs)
+                                else [], crs="EPSG:4326")
+
+
 @dataclass
 class TravelTimeMatrix:
     """Fastest legal travel times (seconds) between origins (rows) and destinations (columns).
