@@ -295,6 +295,9 @@ def _in_window(cond: str, at: dt.datetime) -> bool:
     m = re.search(r"(Mo|Tu|We|Th|Fr|Sa|Su)\s*-\s*(Mo|Tu|We|Th|Fr|Sa|Su)", cond)
     if m and not days.index(m.group(1)) <= at.weekday() <= days.index(m.group(2)):
         return False
+    listed = re.findall(r"\b(Mo|Tu|We|Th|Fr|Sa|Su)\b", cond)
+    if listed and not m and days[at.weekday()] not in listed:
+        return False
     for h1, m1, h2, m2 in re.findall(r"(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})", cond):
         if int(h1) * 60 + int(m1) <= at.hour * 60 + at.minute < int(h2) * 60 + int(m2):
             return True
@@ -393,6 +396,8 @@ def test_designated_truck_routes_are_preferred(tmp_path):
         def share(vehicle):
             on = total = 0.0
             for r in _routes(router, pairs, vehicle, MONDAY_8):
+                if vehicle.kind == "hgv":  # and never a way the truck may not use
+                    assert not [w for w in r.osmids if truck_may_not_use(tags[w], MONDAY_8, height=4.0)]
                 frame = r.to_geodataframe()
                 total += frame["length_m"].sum()
                 on += frame.loc[frame["osmid"].isin(designated), "length_m"].sum()
