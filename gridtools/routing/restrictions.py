@@ -295,38 +295,46 @@ def explain_arcs(net, arcs, vehicle, at: dt.datetime | None = None, rules: ArcRu
     """
     arcs = np.asarray(arcs, dtype=np.int64)
     rules = rules if rules is not None else arc_rules(net, vehicle, at)
-    out = []
-    seen = set()
-    arc_way = net.arc_way
-    for a in arcs[rules.blocked[arcs] > 0]:
-        code = int(rules.blocked[a])
-        w = int(arc_way[a])
-        row = net.ways.iloc[[w]] if w >= 0 else None
-        if code == ACCESS:
-            _, why = way_access(row, vehicle, at, "backward" if net.arc_back[a] else "forward", detail=True)
-            text = f"{why[0]} closes it to {vehicle.kind}"
-        elif code == ONEWAY:
-            text = "oneway=reversible (direction changes during the day)"
-        elif code in (LIMIT, UNREADABLE):
-            _, why = way_limits(row, vehicle, at, detail=True)
-            text = why[0]
-        elif code in (BARRIER, NODE_ACCESS, NODE_LIMIT):
-            node = net.node_base[net.arc_v[a]]
-            tags = net.node_tags[net.node_tags["node"] == node]
-            _, why = node_blocks(tags, vehicle, at, detail=True)
-            text = why[0]
-        else:
-            _, why = turn_blocks(net.turns.iloc[[int(net.arc_turn[a])]], vehicle, at, detail=True)
-            text = why[0]
-        if w < 0 and code != TURN:
-            w = -1
-        item_key = (w, text)
-        if item_key in seen:  # one entry per way and reason, not per segment
+    arcs = arcs[rules.blocked[arcs] > 0]
+    codes = rules.blocked[arcs]
+    arc_way = net.arc_way[arcs]
+    text = np.full(len(arcs), "", dtype=object)
+    # one detailed evaluation per kind of reason over all the rows involved (not one per arc)
+    for direction, back in (("forward", False), ("backward", True)):
+        pick = np.flatnonzero((codes == ACCESS) & (net.arc_back[arcs] == back))
+        if len(pick):
+            rows, inv = np.unique(arc_way[pick], return_inverse=True)
+            _, why = way_access(net.ways.iloc[rows], vehicle, at, direction, detail=True)
+            text[pick] = [f"{w} closes it to {vehicle.kind}" for w in why[inv]]
+    pick = np.flatnonzero(np.isin(codes, (LIMIT, UNREADABLE)))
+    if len(pick):
+        rows, inv = np.unique(arc_way[pick], return_inverse=True)
+        _, why = way_limits(net.ways.iloc[rows], vehicle, at, detail=True)
+        text[pick] = why[inv]
+    text[codes == ONEWAY] = "oneway=reversible (direction changes during the day)"
+    pick = np.flatnonzero(np.isin(codes, (BARRIER, NODE_ACCESS, NODE_LIMIT)))
+    if len(pick):
+        node_of = net.node_tags["node"].to_numpy()
+        want = net.node_base[net.arc_v[arcs[pick]]]
+        sub = net.node_tags[np.isin(node_of, want)]
+        _, why = node_blocks(sub, vehicle, at, detail=True)
+        lookup = dict(zip(sub["node"].to_numpy(), why))
+        text[pick] = [lookup[n] for n in want]
+    pick = np.flatnonzero(codes == TURN)
+    if len(pick):
+        rows, inv = np.unique(net.arc_turn[arcs[pick]], return_inverse=True)
+        _, why = turn_blocks(net.turns.iloc[rows], vehicle, at, detail=True)
+        text[pick] = why[inv]
+    out, seen = [], set()
+    osmids, names = net.way_osmid, net.ways["name"].to_numpy(dtype=object)
+    for a, code, w, why in zip(arcs, codes, arc_way, text):
+        if (w, why) in seen:  # one entry per way and reason, not per segment
             continue
-        seen.add(item_key)
-        out.append({"arc": int(a), "osmid": int(net.ways["osmid"].iloc[w]) if w >= 0 else None,
-                    "name": (net.ways["name"].iloc[w] if w >= 0 else None), "restriction": REASON_NAMES[code],
-                    "why": text})
+        seen.add((w, why))
+        name = names[w] if w >= 0 else None
+        out.append({"arc": int(a), "osmid": int(osmids[w]) if w >= 0 else None,
+                    "name": None if name is None or (isinstance(name, float) and math.isnan(name)) else name,
+                    "restriction": REASON_NAMES[int(code)], "why": why})
     return out
 
 
