@@ -30,7 +30,7 @@ from gridtools.errors import InputError, missing_dependency
 from gridtools.routing import tags as T
 
 #: Bump when the cached layout changes so stale caches are rebuilt.
-CACHE_VERSION = 3
+CACHE_VERSION = 4
 
 #: ``highway`` values that motor vehicles may use (others, e.g. footway, are not loaded).
 DRIVABLE = frozenset({
@@ -312,15 +312,19 @@ def network_from_osm(path) -> RoadNetwork:
     node_keys = set(NODE_KEYS)
     way_keys = set(WAY_KEYS)
     try:
-        processor = osmium.FileProcessor(str(path)).with_locations()
+        # tagged nodes: filtered in C++, so the millions of plain nodes never reach Python
+        tagged = osmium.FileProcessor(str(path), osmium.osm.NODE).with_filter(
+            osmium.filter.KeyFilter(*[k for k in node_keys if k != "highway"]))
+        for obj in tagged:
+            row = {t.k: t.v for t in obj.tags if t.k in node_keys}
+            row["osmid"] = obj.id
+            node_rows.append(row)
+        # roads and restriction relations; node locations are collected on the way (C++ index)
+        processor = (osmium.FileProcessor(str(path)).with_locations()
+                     .with_filter(osmium.filter.EntityFilter(osmium.osm.WAY | osmium.osm.RELATION))
+                     .with_filter(osmium.filter.KeyFilter("highway", "type")))
         for obj in processor:
-            if obj.is_node():
-                if len(obj.tags) and any(t.k in node_keys for t in obj.tags):
-                    row = {t.k: t.v for t in obj.tags if t.k in node_keys}
-                    if set(row) - {"highway"}:
-                        row["osmid"] = obj.id
-                        node_rows.append(row)
-            elif obj.is_way():
+            if obj.is_way():
                 highway = obj.tags.get("highway")
                 if highway not in DRIVABLE or obj.tags.get("area") == "yes" or len(obj.nodes) < 2:
                     continue
