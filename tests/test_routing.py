@@ -513,3 +513,22 @@ def test_route_map_shows_route_and_avoided_roads():
     assert r.avoided_geodataframe()["osmid"].tolist() == [1]
     html = route_map(r).get_root().render()
     assert "avoided roads" in html and "maxheight=3.8" in html and "\"osmid\": \"3\"" in html
+
+
+def test_cache_is_rebuilt_when_the_file_changes(tmp_path):
+    import os
+
+    path = _cross_osm(tmp_path, "")
+    first = load_network(path, cache_dir=tmp_path / "cache")
+    assert len(first.turns) == 0
+    again = load_network(path, cache_dir=tmp_path / "cache")
+    assert again.cache_path == first.cache_path
+    path = _cross_osm(tmp_path, _rel('<tag k="restriction" v="no_left_turn"/>'))
+    os.utime(path, ns=(1, 1))  # a different modification time, whatever the clock resolution
+    changed = load_network(path, cache_dir=tmp_path / "cache")
+    assert changed.turns["status"].tolist() == ["applied"]
+
+
+def test_origin_equals_destination():
+    r = Router(two_roads()).route(A, A, truck())
+    assert r.length_m == 0 and r.osmids == [] and len(r.to_geodataframe()) == 0
