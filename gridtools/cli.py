@@ -253,6 +253,15 @@ def _lonlat(text: str, option: str) -> tuple[float, float]:
     return lon, lat
 
 
+def _renames(text: str | None) -> dict | None:
+    if not text:
+        return None
+    pairs = [p.split("=", 1) for p in text.split(",") if p.strip()]
+    if any(len(p) != 2 or not p[0].strip() or not p[1].strip() for p in pairs):
+        raise GridtoolsError(f"--columns must be OLD=NEW pairs separated by commas, e.g. link_id=osmid; got {text!r}")
+    return {old.strip(): new.strip() for old, new in pairs}
+
+
 @app.command(name="route")
 def route_cmd(
     network_file: Annotated[Path, typer.Argument(help="Road network: .osm.pbf / .osm (OpenStreetMap) or road "
@@ -274,6 +283,9 @@ def route_cmd(
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the network cache.")] = False,
     map_file: Annotated[Optional[Path], typer.Option("--map", help="Also write an HTML map of the route and "
                                                                    "the roads it avoided.")] = None,
+    columns: Annotated[Optional[str], typer.Option("--columns", help="Edge files: rename columns to OSM names, "
+                                                                     "e.g. link_id=osmid,road_name=name,dir=oneway.")
+                       ] = None,
 ):
     """Fastest legal route for a car, van or truck; writes LineStrings with the OSM osmid of each way.
 
@@ -285,7 +297,7 @@ def route_cmd(
     when = parse_time(at)
     vehicle = vehicle_from_options(weight_t, height_m, width_m, length_m, axle_load_t, kind=vehicle_kind)
     with progress_bar() as progress:
-        net = load_network(network_file, cache=not no_cache, crs=crs, progress=progress)
+        net = load_network(network_file, cache=not no_cache, crs=crs, columns=_renames(columns), progress=progress)
     result = Router(net).route(_lonlat(origin, "--from"), _lonlat(destination, "--to"), vehicle, at=when)
     _print_lines("route", result.summary_lines())
     io.write_any(result.to_geodataframe(), output, layer="route")

@@ -532,3 +532,34 @@ def test_cache_is_rebuilt_when_the_file_changes(tmp_path):
 def test_origin_equals_destination():
     r = Router(two_roads()).route(A, A, truck())
     assert r.length_m == 0 and r.osmids == [] and len(r.to_geodataframe()) == 0
+
+
+def test_xian_link_file_with_renamed_columns_respects_direction(tmp_path):
+    """Xi'an links (gotrackit): dir 1 = one-way along the drawing, 0 = both ways."""
+    from gridtools import io
+
+    path = shared_data("china", "xian_roads", "modifiedConn_link.shp")
+    rename = {"link_id": "osmid", "road_name": "name", "dir": "oneway"}
+    net = load_network(path, cache_dir=tmp_path, columns=rename)
+    links = io.read_any(path).set_index("link_id")
+    assert net.summary["ways"] == len(links)
+    router = Router(net)
+    done = 0
+    for o, d in _pairs(net, 12, seed=11):
+        try:
+            r = router.route(o, d, truck(weight_t=30))
+        except NoRouteError:
+            continue
+        done += 1
+        frame = r.to_geodataframe()
+        for row in frame.itertuples():
+            link = links.loc[row.osmid]
+            if link["dir"] != 1:
+                continue
+            start, end = shapely.get_coordinates(row.geometry)[[0, -1]]
+            a = link.geometry.project(shapely.Point(start))
+            b = link.geometry.project(shapely.Point(end))
+            assert b > a, f"link {row.osmid} driven against its one-way direction"
+    assert done >= 5
+    with pytest.raises(InputError, match="no column 'link_idx'"):
+        load_network(path, cache=False, columns={"link_idx": "osmid"})

@@ -195,7 +195,8 @@ class RoadNetwork:
 # loading
 
 
-def load_network(path, *, cache: bool = True, cache_dir=None, crs=None, progress=None) -> RoadNetwork:
+def load_network(path, *, cache: bool = True, cache_dir=None, crs=None, columns: dict | None = None,
+                 progress=None) -> RoadNetwork:
     """Load a road network from an OSM file (``.osm.pbf``, ``.osm``) or an edge file, with a disk cache.
 
     The first load parses the file (seconds to a minute for a city) and writes arrays to
@@ -212,6 +213,8 @@ def load_network(path, *, cache: bool = True, cache_dir=None, crs=None, progress
         Default ``gridtools.settings.cache_dir``.
     crs : str, optional
         CRS of an edge file that has none.
+    columns : dict, optional
+        Edge files: rename columns to the OSM-style names, e.g. ``{"link_id": "osmid", "dir": "oneway"}``.
     progress : callable, optional
         ``progress(stage, done, total)``.
 
@@ -234,7 +237,7 @@ def load_network(path, *, cache: bool = True, cache_dir=None, crs=None, progress
     is_osm = name.endswith((".osm.pbf", ".pbf", ".osm", ".osm.xml", ".osm.bz2", ".osm.gz"))
     stat = path.stat()
     key = hashlib.sha1(json.dumps([str(path.resolve()), stat.st_size, stat.st_mtime_ns, CACHE_VERSION,
-                                   str(crs)]).encode()).hexdigest()[:16]
+                                   str(crs), sorted((columns or {}).items())]).encode()).hexdigest()[:16]
     folder = Path(cache_dir or settings.cache_dir) / "routing" / f"{path.name}-{key}"
     if cache and (folder / "network.npz").exists():
         try:
@@ -248,7 +251,7 @@ def load_network(path, *, cache: bool = True, cache_dir=None, crs=None, progress
     else:
         from gridtools import io
 
-        net = network_from_frames(io.read_any(path, crs=crs), source=path.name)
+        net = network_from_frames(io.read_any(path, crs=crs), source=path.name, columns=columns)
     net.source = path.name
     if progress:
         progress("reading road network", 1, 1)
@@ -371,7 +374,7 @@ def network_from_osm(path) -> RoadNetwork:
     return _build(ways, way_refs, way_lon, way_lat, nodes, pd.DataFrame(turn_rows), source=path.name)
 
 
-def network_from_frames(edges, nodes=None, *, source: str = "edges") -> RoadNetwork:
+def network_from_frames(edges, nodes=None, *, source: str = "edges", columns: dict | None = None) -> RoadNetwork:
     """Build a network from your own road lines (a GeoDataFrame), with OSM-style columns.
 
     Each row is one road (a way), drawn in its direction of travel when one-way.  Lines must meet
@@ -387,6 +390,9 @@ def network_from_frames(edges, nodes=None, *, source: str = "edges") -> RoadNetw
         LineStrings (MultiLineStrings are split into their parts).
     nodes : geopandas.GeoDataFrame, optional
         Points with node tags (``barrier``, ``maxheight``...); matched to line vertices within 0.5 m.
+    columns : dict, optional
+        Renames applied first, e.g. ``{"link_id": "osmid", "road_name": "name", "dir": "oneway"}``
+        (``oneway`` values 1 / 0 / -1 read as yes / no / against the drawing direction).
 
     Examples
     --------
@@ -404,6 +410,11 @@ def network_from_frames(edges, nodes=None, *, source: str = "edges") -> RoadNetw
 
     if edges.crs is None:
         raise InputError(f"{source} has no coordinate reference system; pass crs=... (CLI: --crs EPSG:nnnn)")
+    if columns:
+        from gridtools import io
+
+        io.require_columns(edges, {c: "--columns" for c in columns}, source)
+        edges = edges.rename(columns=dict(columns))
     edges = edges[~edges.geometry.is_empty & edges.geometry.notna()].explode(index_parts=False)
     bad = ~edges.geom_type.isin(["LineString"])
     if bad.any():

@@ -318,6 +318,21 @@ class Router:
         return metric
 
     # ---------------------------------------------------------------- snapping
+    def _main_component(self) -> np.ndarray:
+        """Base nodes in the largest strongly connected component of the whole (unmasked) graph."""
+        if "main_component" not in self.network._cache:
+            from scipy.sparse import csr_matrix
+            from scipy.sparse.csgraph import connected_components
+
+            net = self.network
+            graph = csr_matrix((np.ones(net.n_arcs), (net.arc_u, net.arc_v)), shape=(net.n_nodes, net.n_nodes))
+            _, label = connected_components(graph, directed=True, connection="strong")
+            main = np.zeros(net.n_nodes, bool)
+            # a split node belongs where its copies are: mark the base of every node in the main part
+            main[net.node_base[label == np.bincount(label).argmax()]] = True
+            self.network._cache["main_component"] = main
+        return self.network._cache["main_component"]
+
     def snap(self, points, vehicle: Vehicle | None = None, at=None, role: str = "origin"):
         """Nearest usable network node of each (lon, lat) point: (nodes, distances in metres).
 
@@ -351,21 +366,17 @@ class Router:
             usable[net.node_base[net.arc_u[ok] if role == "origin" else net.arc_v[ok]]] = True
             rules.cache[role] = usable
         xy = np.column_stack([x, y])
-        nodes = np.empty(len(pts), np.int64)
-        snap = np.empty(len(pts))
-        todo = np.arange(len(pts))
-        for k in (4, 64):  # nearest usable node among the k nearest nodes; widen once if none is
-            k = min(k, len(base))
-            dist, idx = tree.query(xy[todo], k=k)
-            dist, idx = dist.reshape(len(todo), k), idx.reshape(len(todo), k)
-            good = usable[base[idx]]
-            found = good.any(axis=1)
-            j = np.where(found, good.argmax(axis=1), 0)
-            nodes[todo] = base[idx[np.arange(len(todo)), j]]
-            snap[todo] = dist[np.arange(len(todo)), j]
-            todo = todo[~found]
-            if not len(todo):
-                break
+        k = min(32, len(base))
+        dist, idx = tree.query(xy, k=k)
+        dist, idx = dist.reshape(len(pts), k), idx.reshape(len(pts), k)
+        cand = base[idx]
+        ok = usable[cand]
+        # prefer the network's main strongly connected part (within the snapping limit): the nearest
+        # node may end a one-way stub or a clipped fragment from which nothing else can be reached
+        main = ok & self._main_component()[cand] & (dist <= self.max_snap_m)
+        pick = np.where(main.any(axis=1), main.argmax(axis=1), np.where(ok.any(axis=1), ok.argmax(axis=1), 0))
+        rows = np.arange(len(pts))
+        nodes, snap = cand[rows, pick], dist[rows, pick]
         far = snap > self.max_snap_m
         if far.any():
             i = int(np.flatnonzero(far)[0])
