@@ -961,6 +961,77 @@ def hotspots_backtest(
     out.print(f"wrote {output}/metrics.csv, summary.csv, summary.json, pai_vs_coverage.png, top_cells_map.html")
 
 
+# ---------------------------------------------------------------------------------------------
+# routing (gridtools route)
+
+
+def _lonlat(text: str, option: str) -> tuple[float, float]:
+    try:
+        lon, lat = (float(v) for v in text.split(","))
+    except ValueError:
+        raise GridtoolsError(f"{option} must be LON,LAT in degrees, e.g. 8.69,49.41; got {text!r}") from None
+    return lon, lat
+
+
+def _renames(text: str | None) -> dict | None:
+    if not text:
+        return None
+    pairs = [p.split("=", 1) for p in text.split(",") if p.strip()]
+    if any(len(p) != 2 or not p[0].strip() or not p[1].strip() for p in pairs):
+        raise GridtoolsError(f"--columns must be OLD=NEW pairs separated by commas, e.g. link_id=osmid; got {text!r}")
+    return {old.strip(): new.strip() for old, new in pairs}
+
+
+@app.command(name="route")
+def route_cmd(
+    network_file: Annotated[Path, typer.Argument(help="Road network: .osm.pbf / .osm (OpenStreetMap) or road "
+                                                      "lines with OSM-style columns.")],
+    origin: Annotated[str, typer.Option("--from", help="Start as LON,LAT (WGS-84).")],
+    destination: Annotated[str, typer.Option("--to", help="End as LON,LAT (WGS-84).")],
+    output: OutOption,
+    weight_t: Annotated[Optional[float], typer.Option("--weight-t", help="Gross weight in tonnes "
+                                                                         "(> 3.5 t: a truck).")] = None,
+    height_m: Annotated[Optional[float], typer.Option("--height-m", help="Height in metres.")] = None,
+    width_m: Annotated[Optional[float], typer.Option("--width-m", help="Width in metres.")] = None,
+    length_m: Annotated[Optional[float], typer.Option("--length-m", help="Length in metres.")] = None,
+    axle_load_t: Annotated[Optional[float], typer.Option("--axle-load-t", help="Heaviest axle load, t.")] = None,
+    vehicle_kind: Annotated[Optional[str], typer.Option("--vehicle", help="car, van or hgv (default: from "
+                                                                          "--weight-t).")] = None,
+    at: Annotated[Optional[str], typer.Option("--at", help="Departure \"YYYY-MM-DD HH:MM\" for time-limited "
+                                                           "restrictions (default: count them as in force).")] = None,
+    crs: CrsOption = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the network cache.")] = False,
+    map_file: Annotated[Optional[Path], typer.Option("--map", help="Also write an HTML map of the route and "
+                                                                   "the roads it avoided.")] = None,
+    columns: Annotated[Optional[str], typer.Option("--columns", help="Edge files: rename columns to OSM names, "
+                                                                     "e.g. link_id=osmid,road_name=name,dir=oneway.")
+                       ] = None,
+):
+    """Fastest legal route for a car, van or truck; writes LineStrings with the OSM osmid of each way.
+
+    Every feature carries osmid, name, highway, length_m, time_s and the totals route_length_m,
+    route_time_s.  Roads the vehicle had to avoid are listed with the restriction that blocked them.
+    """
+    from gridtools.routing import Router, load_network, parse_time, vehicle_from_options
+
+    when = parse_time(at)
+    vehicle = vehicle_from_options(weight_t, height_m, width_m, length_m, axle_load_t, kind=vehicle_kind)
+    with progress_bar() as progress:
+        net = load_network(network_file, cache=not no_cache, crs=crs, columns=_renames(columns), progress=progress)
+    result = Router(net).route(_lonlat(origin, "--from"), _lonlat(destination, "--to"), vehicle, at=when)
+    _print_lines("route", result.summary_lines())
+    io.write_any(result.to_geodataframe(), output, layer="route")
+    out.print(f"wrote {output}: {len(result.osmids)} ways")
+    if map_file is not None:
+        from gridtools.maps import route_map, save_map
+
+        save_map(route_map(result), map_file)
+        out.print(f"wrote {map_file}")
+
+# end of routing
+# ---------------------------------------------------------------------------------------------
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``gridtools`` command."""
     try:

@@ -26,7 +26,7 @@ from branca.element import MacroElement, Template
 from gridtools import settings
 from gridtools.errors import CRSError, InputError
 
-__all__ = ["grid_map", "save_map", "incident_map", "component_map", "hotspot_map"]
+__all__ = ["grid_map", "save_map", "incident_map", "component_map", "hotspot_map", "route_map"]
 
 #: Attribution shown for tile URLs that folium/xyzservices cannot attribute by themselves.
 OSM_ATTRIBUTION = "© OpenStreetMap contributors"
@@ -639,5 +639,42 @@ def hotspot_map(
         layer.add_to(m)
     minx, miny, maxx, maxy = top.total_bounds
     m.fit_bounds([[miny, minx], [maxy, maxx]])
+    _add_layer_control(m)
+    return m
+
+
+# ---------------------------------------------------------------------------------------------
+# routing
+
+
+def route_map(route, *, tiles: str | None = "OpenStreetMap", m: folium.Map | None = None) -> folium.Map:
+    """A route (blue, one line per way with osmid / name / length / time on hover) and the roads it
+    avoided (red, dashed, with the restriction that closed them).
+
+    Parameters
+    ----------
+    route : gridtools.routing.Route
+
+    Examples
+    --------
+    >>> save_map(route_map(router.route(a, b, truck())), "route.html")   # doctest: +SKIP
+    """
+    lines = _to_wgs84(route.to_geodataframe(), "route")
+    avoided = _to_wgs84(route.avoided_geodataframe(), "avoided roads")
+    m = m or _new_map(tiles)
+    if len(avoided):
+        folium.GeoJson(avoided, name="avoided roads", style_function=lambda _: {
+            "color": "#d7301f", "weight": 5, "dashArray": "6 6", "opacity": 0.9},
+            tooltip=folium.GeoJsonTooltip(["osmid", "restriction", "why"])).add_to(m)
+    if len(lines):
+        shown = _display_values(lines.assign(osmid=lines["osmid"].astype(str)),
+                                ["osmid", "name", "highway", "length_m", "time_s"])
+        folium.GeoJson(gpd.GeoDataFrame(shown, geometry=lines.geometry.values, crs=lines.crs), name="route",
+                       style_function=lambda _: {"color": "#2166ac", "weight": 6, "opacity": 0.85},
+                       tooltip=folium.GeoJsonTooltip(["osmid", "name", "highway", "length_m", "time_s"])).add_to(m)
+        folium.Marker(list(route.origin)[::-1], tooltip="start").add_to(m)
+        folium.Marker(list(route.destination)[::-1], tooltip="end").add_to(m)
+        x0, y0, x1, y1 = lines.total_bounds
+        m.fit_bounds([[y0, x0], [y1, x1]])
     _add_layer_control(m)
     return m

@@ -100,3 +100,9 @@ hotspot_unit_pixel_m: float = 50.0
 #: Most raster pixels a study area may need; a smaller cell over a larger area is refused
 #: rather than allowed to exhaust memory.
 hotspot_max_pixels: int = 4_000_000
+
+#: Routing: farthest (metres) a route origin/destination may lie from the nearest usable road.
+route_max_snap_m: float = 500.0
+
+#: Routing: how many customised weight sets (vehicle x time slot) a Router keeps in memory.
+route_metric_cache: int = 8

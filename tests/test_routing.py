@@ -1,0 +1,565 @@
+"""Routing: tag parsing, the restriction model, the router, the CLI.
+
+Synthetic networks with known answers (two roads between A and B, one of them restricted) plus
+real OSM extracts (Valhalla's truck test files, Shanghai Huangpu).  Real-route checks re-read the
+tags of every way on a route straight from the OSM file with osmium and judge them with the small
+independent rules below, not with gridtools' own parser.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import re
+
+import geopandas as gpd
+import networkx as nx
+import numpy as np
+import pytest
+import shapely
+
+from conftest import shared_data
+from gridtools.errors import InputError
+from gridtools.routing import (NoRouteError, Router, car, load_network, network_from_frames, parse_length,
+                               parse_speed, parse_time, parse_weight, travel_time_matrix, truck, van)
+from gridtools.routing.tags import parse_conditional
+
+MONDAY_8 = dt.datetime(2026, 11, 23, 8, 0)
+MONDAY_20 = dt.datetime(2026, 11, 23, 20, 0)
+
+
+# ------------------------------------------------------------------------------------------ tags
+
+
+@pytest.mark.parametrize("text, tonnes", [("7.5", 7.5), ("7.5 t", 7.5), ("7,5t", 7.5), ("12000 lbs", 5.443),
+                                          ("5 st", 4.536), ("3500 kg", 3.5), ("none", math.inf)])
+def test_parse_weight_units(text, tonnes):
+    value, problem = parse_weight(text)
+    assert problem is None and value == pytest.approx(tonnes, abs=1e-3)
+
+
+@pytest.mark.parametrize("text, metres", [("4.2", 4.2), ("4.2 m", 4.2), ("13'6\"", 4.1148), ("13'6''", 4.1148),
+                                          ("14'", 4.2672), ("14 ft", 4.2672), ("420 cm", 4.2), ("default", math.inf)])
+def test_parse_length_units(text, metres):
+    value, problem = parse_length(text)
+    assert problem is None and value == pytest.approx(metres, abs=1e-4)
+
+
+@pytest.mark.parametrize("parser, text", [(parse_weight, "7.5 furlongs"), (parse_weight, "heavy"),
+                                          (parse_length, "below_default"), (parse_length, "4.2 cubits")])
+def test_unknown_units_are_reported(parser, text):
+    value, problem = parser(text)
+    assert math.isnan(value) and text in problem
+
+
+def test_parse_speed():
+    assert parse_speed("30 mph")[0] == pytest.approx(48.28, abs=0.01)
+    assert parse_speed("DE:urban")[0] == 50.0
+    assert math.isnan(parse_speed("fast")[0]) and parse_speed("fast")[1]
+
+
+def test_conditions_by_time_and_weight():
+    (value, cond), = parse_conditional("no @ (Mo-Fr 07:00-19:00)")
+    assert value == "no"
+    assert cond.holds(truck(), MONDAY_8) is True
+    assert cond.holds(truck(), MONDAY_20) is False
+    assert cond.holds(truck(), dt.datetime(2026, 11, 22, 8, 0)) is False  # Sunday
+    assert cond.holds(truck(), None) is None  # unknown time: undecided
+    (_, night), = parse_conditional("7.5 @ (22:00-06:00)")
+    assert night.holds(truck(), dt.datetime(2026, 11, 23, 23, 30)) is True
+    assert night.holds(truck(), dt.datetime(2026, 11, 24, 5, 0)) is True
+    assert night.holds(truck(), MONDAY_8) is False
+    (_, heavy), = parse_conditional("no @ (7:30-19:00 AND weight>7.5)")
+    assert heavy.holds(truck(weight_t=40), MONDAY_8) is True
+    assert heavy.holds(van(), MONDAY_8) is False
+    (_, spaced), = parse_conditional("no @ ( Su 08:00 - 18:00)")
+    assert spaced.holds(car(), dt.datetime(2026, 11, 22, 9, 0)) is True
+
+
+def test_malformed_time_is_a_clear_error():
+    with pytest.raises(InputError, match="YYYY-MM-DD HH:MM"):
+        parse_time("23/11/2026 8am")
+    assert parse_time("2026-11-23T08:00") == MONDAY_8
+
+
+# ------------------------------------------------------------------------------- synthetic graph
+#
+#  A (8.000, 49.000) --- short road (way 1, 1.46 km) --- B (8.020, 49.000)
+#   \                                                  /
+#    way 2 (north) --- way 3 (north, 8.010 49.010) --- way 4
+#
+# The detour is about 2.2x longer.  Restriction tags go on the short road.
+
+
+def two_roads(short_tags: dict | None = None, node_tags: dict | None = None):
+    a, b, m1, m2 = (8.0, 49.0), (8.02, 49.0), (8.0, 49.01), (8.02, 49.01)
+    rows = [{**dict(osmid=1, highway="primary", geometry=shapely.LineString([a, (8.01, 49.0), b])), **(short_tags or {})},
+            dict(osmid=2, highway="primary", geometry=shapely.LineString([a, m1])),
+            dict(osmid=3, highway="primary", geometry=shapely.LineString([m1, m2])),
+            dict(osmid=4, highway="primary", geometry=shapely.LineString([m2, b]))]
+    edges = gpd.GeoDataFrame(rows, crs=4326)
+    nodes = None
+    if node_tags:
+        nodes = gpd.GeoDataFrame([dict(geometry=shapely.Point(8.01, 49.0), **node_tags)], crs=4326)
+    return network_from_frames(edges, nodes)
+
+
+A, B = (8.0, 49.0), (8.02, 49.0)
+
+
+def test_free_network_uses_the_short_road():
+    r = Router(two_roads()).route(A, B, truck())
+    assert r.osmids == [1] and r.avoided == []
+    assert r.length_m == pytest.approx(1463, abs=2)
+    assert r.time_s == pytest.approx(r.length_m / (60 / 3.6), rel=1e-6)  # primary default 60 km/h
+
+
+@pytest.mark.parametrize("tags, big_ok, small_ok, word", [
+    ({"maxheight": "3.8"}, False, True, "maxheight=3.8"),
+    ({"maxheight": "13'6\""}, True, True, None),             # 4.11 m > 4.0 m default truck
+    ({"maxweight": "7.5"}, False, True, "maxweight=7.5"),
+    ({"maxweight": "12000 lbs"}, False, True, "maxweight=12000 lbs"),
+    ({"maxwidth": "2.3"}, False, True, "maxwidth=2.3"),
+    ({"maxlength": "12"}, False, True, "maxlength=12"),
+    ({"hgv": "no"}, False, True, "hgv=no"),
+    ({"access": "private"}, False, False, "access=private"),
+    ({"motor_vehicle": "no", "hgv": "yes"}, True, False, "motor_vehicle=no"),
+    ({"oneway": "-1"}, False, False, None),
+])
+def test_way_restrictions(tags, big_ok, small_ok, word):
+    router = Router(two_roads(tags))
+    big = router.route(A, B, truck(weight_t=40, height_m=4.0))
+    small = router.route(A, B, van())
+    assert (big.osmids == [1]) is big_ok
+    assert (small.osmids == [1]) is small_ok
+    if word and not big_ok:
+        assert big.avoided and big.avoided[0]["osmid"] == 1 and word in big.avoided[0]["why"]
+
+
+def test_unreadable_limit_blocks_and_is_reported():
+    net = two_roads({"maxheight": "below_default"})
+    assert net.tag_problems[["osmid", "key"]].values.tolist() == [[1, "maxheight"]]
+    r = Router(net).route(A, B, truck())
+    assert r.osmids != [1] and "cannot be read" in r.avoided[0]["why"]
+
+
+def test_time_conditional_ban():
+    router = Router(two_roads({"hgv:conditional": "no @ (Mo-Fr 07:00-19:00)"}))
+    assert router.route(A, B, truck(), at=MONDAY_8).osmids == [2, 3, 4]
+    assert router.route(A, B, truck(), at=MONDAY_20).osmids == [1]
+    assert router.route(A, B, truck(), at=None).osmids == [2, 3, 4]  # unknown time: the ban counts
+    assert router.route(A, B, car(), at=MONDAY_8).osmids == [1]
+    weight = Router(two_roads({"maxweight:conditional": "3.5 @ (22:00-06:00)"}))
+    assert weight.route(A, B, truck(), at=MONDAY_8).osmids == [1]
+    assert weight.route(A, B, truck(), at="2026-11-23 23:00").osmids == [2, 3, 4]
+
+
+def test_time_slots_share_one_customisation():
+    router = Router(two_roads({"hgv:conditional": "no @ (Mo-Fr 07:00-19:00)"}))
+    router.route(A, B, truck(), at=MONDAY_8, explain=False)
+    router.route(A, B, truck(), at="2026-11-23 18:59", explain=False)  # same conditions in force
+    assert len(router._metrics) == 1
+    router.route(A, B, truck(), at=MONDAY_20, explain=False)  # ban lifted: a second weight set
+    assert len(router._metrics) == 2
+
+
+def test_node_barriers_and_height_restrictors():
+    bollard = Router(two_roads(node_tags={"barrier": "bollard"}))
+    r = bollard.route(A, B, car())
+    assert r.osmids == [2, 3, 4] and "bollard" in r.avoided[0]["why"]
+    gate = Router(two_roads(node_tags={"barrier": "gate"}))
+    assert gate.route(A, B, car()).osmids == [1]
+    low = Router(two_roads(node_tags={"barrier": "height_restrictor", "maxheight": "3.5"}))
+    assert low.route(A, B, truck()).osmids == [2, 3, 4]
+    assert low.route(A, B, van()).osmids == [1]
+    allowed = Router(two_roads(node_tags={"barrier": "bollard", "motor_vehicle": "yes"}))
+    assert allowed.route(A, B, car()).osmids == [1]
+
+
+def test_residential_penalty_and_truck_route_preference():
+    # the short road is a living street: cars take it, trucks (x4 cost there) take the 2.2x longer arterials
+    net = two_roads({"highway": "living_street", "maxspeed": "50"})
+    assert Router(net).route(A, B, car()).osmids == [1]
+    assert Router(net).route(A, B, truck()).osmids == [2, 3, 4]  # living_street x4 cost for trucks
+
+
+def test_no_legal_route_names_the_restriction():
+    edges = gpd.GeoDataFrame([dict(osmid=77, highway="primary", name="Old Bridge", maxweight="7.5",
+                                   geometry=shapely.LineString([A, B]))], crs=4326)
+    router = Router(network_from_frames(edges))
+    with pytest.raises(NoRouteError, match=r"maxweight=7.5 \(7.5 t\) is below the vehicle's weight 40 t on way 77 "
+                                           r"\(Old Bridge\)") as info:
+        router.route(A, B, truck(weight_t=40))
+    assert info.value.blocking[0]["osmid"] == 77
+    assert router.route(A, B, van()).osmids == [77]
+
+
+def test_far_point_error_gives_distance():
+    with pytest.raises(InputError, match=r"is [\d,]+ m from the nearest road"):
+        Router(two_roads()).route((8.0, 49.2), B, car())
+    with pytest.raises(InputError, match="LON,LAT"):
+        Router(two_roads()).route((200.0, 49.0), B, car())
+
+
+def test_matrix_matches_routes_and_engines_agree():
+    net = two_roads({"maxheight": "3.8"})
+    pts = [A, B, (8.0, 49.01), (8.02, 49.01)]
+    cch, dij = Router(net, engine="cch"), Router(net, engine="dijkstra")
+    m = cch.matrix(pts, pts, truck())
+    assert np.allclose(m.seconds, dij.matrix(pts, pts, truck()).seconds)
+    plain = truck().without_preferences()
+    for i, o in enumerate(pts):
+        for j, d in enumerate(pts):
+            assert m.seconds[i, j] == pytest.approx(cch.route(o, d, plain).time_s, abs=0.01)
+    assert travel_time_matrix(net, [A], [B]).seconds[0, 0] == pytest.approx(1463 / (60 / 3.6), abs=0.1)
+
+
+# --------------------------------------------------------------------------- turn restrictions
+
+
+def _cross_osm(tmp_path, relation: str) -> str:
+    """A + shaped junction (node 5 in the middle) with a bypass loop around the north-east corner."""
+    nodes = {1: (8.000, 49.000), 5: (8.010, 49.000), 2: (8.020, 49.000), 3: (8.010, 49.010), 4: (8.010, 48.990),
+             6: (8.020, 49.010)}
+    xml = ['<?xml version="1.0" encoding="UTF-8"?>', '<osm version="0.6">']
+    xml += [f'<node id="{k}" lat="{lat}" lon="{lon}" version="1"/>' for k, (lon, lat) in nodes.items()]
+    ways = {10: [1, 5], 11: [5, 2], 12: [5, 3], 13: [5, 4], 14: [2, 6, 3]}
+    for wid, refs in ways.items():
+        xml.append(f'<way id="{wid}" version="1">' + "".join(f'<nd ref="{r}"/>' for r in refs)
+                   + '<tag k="highway" v="secondary"/></way>')
+    xml += [relation, "</osm>"]
+    path = tmp_path / "cross.osm"
+    path.write_text("\n".join(xml))
+    return str(path)
+
+
+def _rel(tags: str) -> str:
+    return ('<relation id="99" version="1"><member type="way" ref="10" role="from"/>'
+            '<member type="node" ref="5" role="via"/><member type="way" ref="12" role="to"/>'
+            f'<tag k="type" v="restriction"/>{tags}</relation>')
+
+
+@pytest.mark.parametrize("engine", ["cch", "dijkstra"])
+def test_turn_restrictions(tmp_path, engine):
+    west, north = (8.0, 49.0), (8.01, 49.01)
+    free = Router(load_network(_cross_osm(tmp_path, ""), cache=False), engine=engine)
+    assert free.route(west, north, car()).osmids == [10, 12]
+    banned = Router(load_network(_cross_osm(tmp_path, _rel('<tag k="restriction" v="no_left_turn"/>')), cache=False),
+                    engine=engine)
+    assert banned.network.turns["status"].tolist() == ["applied"]
+    r = banned.route(west, north, car())
+    assert r.osmids == [10, 11, 14]  # around the block
+    # the turn's own ends stay reachable: start at the via node, or finish there
+    assert banned.route((8.01, 49.0), north, car()).osmids == [12]
+    assert banned.route(west, (8.01, 49.0), car()).osmids == [10]
+    only = Router(load_network(_cross_osm(tmp_path, _rel('<tag k="restriction" v="only_left_turn"/>')),
+                               cache=False), engine=engine)
+    assert only.route(west, (8.02, 49.0), car()).osmids[:2] != [10, 11]  # straight on is forbidden
+    hgv = Router(load_network(_cross_osm(tmp_path, _rel('<tag k="restriction:hgv" v="no_left_turn"/>')),
+                              cache=False), engine=engine)
+    assert hgv.route(west, north, car()).osmids == [10, 12]
+    t = hgv.route(west, north, truck())
+    assert t.osmids == [10, 11, 14] and "turn restriction" in t.avoided[0]["why"]
+    trucks_exempt = Router(load_network(_cross_osm(tmp_path, _rel(
+        '<tag k="restriction" v="no_left_turn"/><tag k="except" v="hgv"/>')), cache=False), engine=engine)
+    assert trucks_exempt.route(west, north, car()).osmids == [10, 11, 14]
+    assert trucks_exempt.route(west, north, truck()).osmids == [10, 12]
+    timed = Router(load_network(_cross_osm(tmp_path, _rel(
+        '<tag k="restriction:conditional" v="no_left_turn @ (Mo-Fr 07:00-19:00)"/>')), cache=False), engine=engine)
+    assert timed.route(west, north, car(), at=MONDAY_8).osmids == [10, 11, 14]
+    assert timed.route(west, north, car(), at=MONDAY_20).osmids == [10, 12]
+
+
+# ------------------------------------------------------------------------------------ real data
+
+
+def _osm_way_tags(path) -> dict:
+    """Tags of every way in an OSM file, read directly with osmium (independent of gridtools)."""
+    import osmium
+
+    return {w.id: {t.k: t.v for t in w.tags} for w in osmium.FileProcessor(str(path), osmium.osm.WAY)}
+
+
+def _metres(value: str) -> float:
+    """Independent reading of a size: metres, or feet'inches"."""
+    m = re.match(r"^\s*(\d+)\s*'\s*(\d+)?", value)
+    if m:
+        return int(m.group(1)) * 0.3048 + int(m.group(2) or 0) * 0.0254
+    return float(value.split()[0].replace(",", "."))
+
+
+def _in_window(cond: str, at: dt.datetime) -> bool:
+    """Independent check of 'HH:MM-HH:MM' windows (and Mo-Sa style days) in a condition."""
+    days = "Mo Tu We Th Fr Sa Su".split()
+    m = re.search(r"(Mo|Tu|We|Th|Fr|Sa|Su)\s*-\s*(Mo|Tu|We|Th|Fr|Sa|Su)", cond)
+    if m and not days.index(m.group(1)) <= at.weekday() <= days.index(m.group(2)):
+        return False
+    listed = re.findall(r"\b(Mo|Tu|We|Th|Fr|Sa|Su)\b", cond)
+    if listed and not m and days[at.weekday()] not in listed:
+        return False
+    for h1, m1, h2, m2 in re.findall(r"(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})", cond):
+        if int(h1) * 60 + int(m1) <= at.hour * 60 + at.minute < int(h2) * 60 + int(m2):
+            return True
+    return False
+
+
+def truck_may_not_use(tags: dict, at: dt.datetime, weight=40.0, height=4.2) -> str | None:
+    """Why a 40 t, 4.2 m truck may not use a way with these tags at ``at`` (None: it may)."""
+    decided = None
+    for key in ("access", "vehicle", "motor_vehicle", "hgv"):
+        if key in tags:
+            decided = (key, tags[key])
+        cond = tags.get(f"{key}:conditional")
+        if cond:
+            value, _, when = cond.partition("@")
+            heavy = re.search(r"weight\s*>\s*([\d.]+)", when)
+            if _in_window(when, at) and (not heavy or weight > float(heavy.group(1))):
+                decided = (f"{key}:conditional", value.strip())
+    if decided and decided[1] in ("no", "private"):
+        return f"{decided[0]}={decided[1]}"
+    if "maxweight" in tags and tags["maxweight"] not in ("none", "default") and weight > float(
+            tags["maxweight"].split()[0]):
+        return f"maxweight={tags['maxweight']}"
+    for key in ("maxheight", "maxheight:physical"):
+        if key in tags and tags[key] not in ("none", "default") and height > _metres(tags[key]):
+            return f"{key}={tags[key]}"
+    return None
+
+
+def _pairs(net, n, seed=0):
+    rng = np.random.default_rng(seed)
+    base = np.flatnonzero(net.node_base == np.arange(net.n_nodes))
+    pick = rng.choice(base, size=(n, 2))
+    return [((net.node_lon[a], net.node_lat[a]), (net.node_lon[b], net.node_lat[b])) for a, b in pick]
+
+
+def _routes(router, pairs, vehicle, at):
+    out = []
+    for o, d in pairs:
+        try:
+            out.append(router.route(o, d, vehicle, at=at))
+        except NoRouteError:
+            pass
+    return out
+
+
+def test_bus_truck_never_uses_forbidden_ways(tmp_path):
+    path = shared_data("roads", "truck_restrictions", "bus.osm.pbf")
+    net = load_network(path, cache_dir=tmp_path)
+    tags = _osm_way_tags(path)
+    forbidden = {w for w, t in tags.items() if "highway" in t and truck_may_not_use(t, MONDAY_8)}
+    assert len(forbidden) > 20  # the file really has maxweight / maxheight / hgv / conditional bans
+    router = Router(net)
+    pairs = _pairs(net, 150)
+    big = truck(weight_t=40, height_m=4.2)
+    truck_routes = _routes(router, pairs, big, MONDAY_8)
+    car_routes = _routes(router, pairs, car(), MONDAY_8)
+    assert len(truck_routes) > 20
+    for r in truck_routes:
+        bad = {w: truck_may_not_use(tags[w], MONDAY_8) for w in r.osmids if w in forbidden}
+        assert not bad, f"truck route uses {bad}"
+    # pairs a car can drive but the truck cannot: the error names the restriction that blocks it
+    refused = 0
+    for o, d in pairs[:60]:
+        try:
+            router.route(o, d, big, at=MONDAY_8)
+        except NoRouteError as exc:
+            try:
+                router.route(o, d, car(), at=MONDAY_8)
+            except NoRouteError:
+                continue
+            refused += 1
+            assert "is blocked by" in str(exc) and exc.blocking
+            assert re.search(r"(maxweight|maxheight|hgv|access|motor_vehicle|vehicle|barrier|turn)", str(exc))
+    assert refused > 0
+    used_by_car = {w for r in car_routes for w in r.osmids}
+    assert used_by_car & forbidden  # cars may use what trucks may not
+    avoided = [a for r in truck_routes for a in r.avoided]
+    # avoided roads are forbidden too; the independent rule above ignores direction, so a way banned
+    # one way only (hgv:backward=no) counts as forbidden here as well
+    one_way_bans = {w for w, t in tags.items() if t.get("hgv:backward") == "no" or t.get("hgv:forward") == "no"}
+    way_level = [a for a in avoided if a["restriction"] in ("access", "limit")]
+    assert way_level and all(a["osmid"] in forbidden | one_way_bans for a in way_level)
+
+
+def test_designated_truck_routes_are_preferred(tmp_path):
+    for name in ("ny-access-restriction.osm.pbf", "harrisburg.osm.pbf"):
+        path = shared_data("roads", "truck_restrictions", name)
+        net = load_network(path, cache_dir=tmp_path)
+        tags = _osm_way_tags(path)
+        designated = {w for w, t in tags.items() if t.get("hgv") == "designated"
+                      or t.get("hgv:national_network") == "yes"}
+        router = Router(net)
+        pairs = _pairs(net, 60, seed=3)
+
+        def share(vehicle):
+            on = total = 0.0
+            for r in _routes(router, pairs, vehicle, MONDAY_8):
+                if vehicle.kind == "hgv":  # and never a way the truck may not use
+                    assert not [w for w in r.osmids if truck_may_not_use(tags[w], MONDAY_8, height=4.0)]
+                frame = r.to_geodataframe()
+                total += frame["length_m"].sum()
+                on += frame.loc[frame["osmid"].isin(designated), "length_m"].sum()
+            return on / total
+
+        assert share(truck()) > share(car()), name
+
+
+def test_cch_matches_exact_dijkstra_on_real_network(tmp_path):
+    net = load_network(shared_data("roads", "truck_restrictions", "harrisburg.osm.pbf"), cache_dir=tmp_path)
+    cch, exact = Router(net, engine="cch"), Router(net, engine="dijkstra")
+    for vehicle in (car(), truck(weight_t=40, height_m=4.2)):
+        for o, d in _pairs(net, 25, seed=5):
+            try:
+                a = cch.route(o, d, vehicle, explain=False)
+            except NoRouteError:
+                with pytest.raises(NoRouteError):
+                    exact.route(o, d, vehicle, explain=False)
+                continue
+            assert a.cost == pytest.approx(exact.route(o, d, vehicle, explain=False).cost, abs=1e-6)
+
+
+def test_shanghai_huangpu_xml_loads_routes_and_matches_networkx(tmp_path):
+    path = shared_data("china", "shanghai_huangpu_osm", "shanghai_huangpu_drive.osm")
+    net = load_network(path, cache_dir=tmp_path)
+    assert net.n_nodes > 500 and net.ways["name"].astype(str).str.contains("路").any()
+    again = load_network(path, cache_dir=tmp_path)  # from the cache
+    assert again.cache_path is not None and np.array_equal(again.arc_u, net.arc_u)
+    router = Router(net)
+    edges = net.edges_frame()
+    rules = router.rules(car())
+    graph = nx.DiGraph()
+    cost = np.rint(rules.time_s * rules.factor * 1000)
+    for a in np.flatnonzero(rules.blocked == 0):
+        u, v, w = int(net.arc_u[a]), int(net.arc_v[a]), float(max(cost[a], 1))
+        if not graph.has_edge(u, v) or graph[u][v]["w"] > w:
+            graph.add_edge(u, v, w=w)
+    done = 0
+    for o, d in _pairs(net, 30, seed=7):
+        try:
+            r = router.route(o, d, car())
+        except NoRouteError:
+            continue
+        s, _ = router.snap([o])
+        t, _ = router.snap([d], role="destination")
+        assert r.cost * 1000 == pytest.approx(nx.shortest_path_length(graph, int(s[0]), int(t[0]), weight="w"))
+        assert set(r.osmids) <= set(edges["osmid"])
+        done += 1
+    assert done >= 10
+
+
+# ------------------------------------------------------------------------------------------- CLI
+
+
+def test_cli_route_writes_osmids_and_totals(tmp_path, monkeypatch):
+    from gridtools import settings
+    from gridtools.cli import main
+
+    monkeypatch.setattr(settings, "cache_dir", tmp_path / "cache")
+    path = shared_data("roads", "truck_restrictions", "harrisburg.osm.pbf")
+    out = tmp_path / "route.geojson"
+    with pytest.raises(SystemExit) as exc:
+        main(["route", str(path), "--from=-76.86,40.27", "--to=-76.75,40.22", "--weight-t", "40", "--height-m", "4.2",
+              "--at", "2026-11-23 08:00", "-o", str(out)])
+    assert exc.value.code == 0
+    data = json.loads(out.read_text())
+    props = [f["properties"] for f in data["features"]]
+    assert all(f["geometry"]["type"] == "LineString" for f in data["features"])
+    assert props and all(isinstance(p["osmid"], int) for p in props)
+    assert sum(p["length_m"] for p in props) == pytest.approx(props[0]["route_length_m"], rel=1e-3)
+    tags = _osm_way_tags(path)
+    assert all(truck_may_not_use(tags[p["osmid"]], MONDAY_8) is None for p in props)
+
+
+def test_cli_errors_exit_2(tmp_path, capsys, monkeypatch):
+    from gridtools import settings
+    from gridtools.cli import main
+
+    monkeypatch.setattr(settings, "cache_dir", tmp_path / "cache")
+    path = shared_data("roads", "truck_restrictions", "harrisburg.osm.pbf")
+    for extra, message in ((["--from=-76.0,40.27"], "m from the nearest road"),
+                           (["--from=-76.86,40.27", "--at", "tomorrow"], "YYYY-MM-DD HH:MM")):
+        with pytest.raises(SystemExit) as exc:
+            main(["route", str(path), *extra, "--to=-76.75,40.22", "-o", str(tmp_path / "x.geojson")])
+        assert exc.value.code == 2
+        assert message in capsys.readouterr().err.replace("\n", " ")
+
+
+def test_cli_route_on_own_road_file(tmp_path, monkeypatch):
+    from gridtools import settings
+    from gridtools.cli import main
+
+    monkeypatch.setattr(settings, "cache_dir", tmp_path / "cache")
+    edges = gpd.GeoDataFrame([
+        dict(osmid=501, highway="primary", maxheight="12'6\"", geometry=shapely.LineString([A, B])),
+        dict(osmid=502, highway="primary", geometry=shapely.LineString([A, (8.0, 49.01)])),
+        dict(osmid=503, highway="primary", geometry=shapely.LineString([(8.0, 49.01), (8.02, 49.01)])),
+        dict(osmid=504, highway="primary", geometry=shapely.LineString([(8.02, 49.01), B]))], crs=4326)
+    roads = tmp_path / "roads.gpkg"
+    edges.to_file(roads)
+    for extra, expected in (([], [501]), (["--height-m", "4.0", "--weight-t", "20"], [502, 503, 504])):
+        out = tmp_path / "r.geojson"
+        with pytest.raises(SystemExit) as exc:
+            main(["route", str(roads), "--from=8.0,49.0", "--to=8.02,49.0", *extra, "-o", str(out)])
+        assert exc.value.code == 0
+        assert gpd.read_file(out)["osmid"].tolist() == expected
+
+
+def test_route_map_shows_route_and_avoided_roads():
+    from gridtools.maps import route_map
+
+    r = Router(two_roads({"maxheight": "3.8"})).route(A, B, truck())
+    assert r.avoided_geodataframe()["osmid"].tolist() == [1]
+    html = route_map(r).get_root().render()
+    assert "avoided roads" in html and "maxheight=3.8" in html and "\"osmid\": \"3\"" in html
+
+
+def test_cache_is_rebuilt_when_the_file_changes(tmp_path):
+    import os
+
+    path = _cross_osm(tmp_path, "")
+    first = load_network(path, cache_dir=tmp_path / "cache")
+    assert len(first.turns) == 0
+    again = load_network(path, cache_dir=tmp_path / "cache")
+    assert again.cache_path == first.cache_path
+    path = _cross_osm(tmp_path, _rel('<tag k="restriction" v="no_left_turn"/>'))
+    os.utime(path, ns=(1, 1))  # a different modification time, whatever the clock resolution
+    changed = load_network(path, cache_dir=tmp_path / "cache")
+    assert changed.turns["status"].tolist() == ["applied"]
+
+
+def test_origin_equals_destination():
+    r = Router(two_roads()).route(A, A, truck())
+    assert r.length_m == 0 and r.osmids == [] and len(r.to_geodataframe()) == 0
+
+
+def test_xian_link_file_with_renamed_columns_respects_direction(tmp_path):
+    """Xi'an links (gotrackit): dir 1 = one-way along the drawing, 0 = both ways."""
+    from gridtools import io
+
+    path = shared_data("china", "xian_roads", "modifiedConn_link.shp")
+    rename = {"link_id": "osmid", "road_name": "name", "dir": "oneway"}
+    net = load_network(path, cache_dir=tmp_path, columns=rename)
+    links = io.read_any(path).set_index("link_id")
+    assert net.summary["ways"] == len(links)
+    router = Router(net)
+    done = 0
+    for o, d in _pairs(net, 12, seed=11):
+        try:
+            r = router.route(o, d, truck(weight_t=30))
+        except NoRouteError:
+            continue
+        done += 1
+        frame = r.to_geodataframe()
+        for row in frame.itertuples():
+            link = links.loc[row.osmid]
+            if link["dir"] != 1:
+                continue
+            start, end = shapely.get_coordinates(row.geometry)[[0, -1]]
+            a = link.geometry.project(shapely.Point(start))
+            b = link.geometry.project(shapely.Point(end))
+            assert b > a, f"link {row.osmid} driven against its one-way direction"
+    assert done >= 5
+    with pytest.raises(InputError, match="no column 'link_idx'"):
+        load_network(path, cache=False, columns={"link_idx": "osmid"})
