@@ -292,6 +292,8 @@ def components_import(
     skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Import the good rows and list the bad ones "
                                                               "(default: any bad row stops the import).")] = False,
     rejects: Annotated[Optional[Path], typer.Option("--rejects", help="CSV to write the refused rows to.")] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Rows per transaction (a crash loses at most "
+                                                                 "the batch being written).")] = settings.components_batch_size,
 ):
     """Import components, give each a 16-digit code and its grid; re-running resumes / skips rows already stored."""
     from gridtools.components.importer import import_components
@@ -319,7 +321,8 @@ def components_import(
                 raise GridtoolsError("--class does not apply to OpenStreetMap input: classes come from OSM tags")
         with progress_bar() as progress:
             result = import_components(store, features, grids_path_layers, admin_code=admin, source=file.name,
-                                       on_error="skip" if skip_bad else "raise", progress=progress, **options)
+                                       on_error="skip" if skip_bad else "raise", batch_size=batch_size,
+                                       progress=progress, **options)
     finally:
         store.close()
     _print_lines("components import", result.summary_lines())

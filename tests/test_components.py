@@ -380,6 +380,9 @@ def _check_dense_codes(store: "ComponentStore", expected_total: int) -> None:
         assert sorted(group) == list(range(1, len(group) + 1)), f"class {cls}: serials not dense"
 
 
+BATCH = 10_000
+
+
 @pytest.mark.slow
 def test_kill_9_mid_import_leaves_whole_batches_and_resume_completes(tmp_path):
     n = 200_000
@@ -387,7 +390,7 @@ def test_kill_9_mid_import_leaves_whole_batches_and_resume_completes(tmp_path):
     db = tmp_path / "c.gpkg"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     child = subprocess.Popen([sys.executable, "-m", "gridtools.cli", "components", "import", str(db), str(csv),
-                              "--grids", str(grids), "--admin-code", ADMIN], env=env,
+                              "--grids", str(grids), "--admin-code", ADMIN, "--batch-size", str(BATCH)], env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
     committed = 0
@@ -406,9 +409,9 @@ def test_kill_9_mid_import_leaves_whole_batches_and_resume_completes(tmp_path):
     child.wait()
     assert child.returncode == -signal.SIGKILL
     stored = _check_whole_batches(db)
-    assert 0 < stored < n and stored % 5000 == 0
+    assert 0 < stored < n and stored % BATCH == 0
     # resume: the same command again adds exactly the missing rows
-    proc = run_cli("components", "import", db, csv, "--grids", grids, "--admin-code", ADMIN)
+    proc = run_cli("components", "import", db, csv, "--grids", grids, "--admin-code", ADMIN, "--batch-size", BATCH)
     said = " ".join(proc.stdout.split())
     assert f"{n - stored:,} components added" in said and f"{stored:,} already in the register" in said
     assert _check_whole_batches(db) == n
@@ -449,13 +452,13 @@ def helsinki_grids(tmp_path_factory):
     return io.read_any(out / "grids.gpkg", layer="grids")
 
 
-def test_helsinki_osm_components_imported_coded_and_placed(helsinki_grids, tmp_path):
+def test_helsinki_osm_components_imported_coded_and_placed(helsinki_grids, tmp_path, capsys):
     pbf = shared_data("roads", "helsinki", "Helsinki.osm.pbf")
     grids_file = io.write_any(helsinki_grids, tmp_path / "grids.gpkg", layer="grids")
     db = tmp_path / "helsinki.gpkg"
-    proc = run_cli("components", "import", db, pbf, "--grids", grids_file, "--admin-code", "000000",
-                   "--maintainer", "Helsinki city")
-    assert "components added" in proc.stdout
+    status, said = cli(capsys, "components", "import", db, pbf, "--grids", grids_file, "--admin-code", "000000",
+                       "--maintainer", "Helsinki city")
+    assert status == 0 and "components added" in said
     with open_store(db) as store:
         table = store.query()
     # independent count of street lamps and trees straight from the PBF
@@ -483,10 +486,10 @@ def test_helsinki_osm_components_imported_coded_and_placed(helsinki_grids, tmp_p
     assert (table.set_index("code")["grid_code"] == expected.loc[table["code"]].to_numpy()).all()
     assert (table["grid_code"] != "").sum() > 1000
     # export and map
-    run_cli("components", "export", db, "-o", tmp_path / "out.csv")
+    assert cli(capsys, "components", "export", db, "-o", tmp_path / "out.csv")[0] == 0
     exported = pd.read_csv(tmp_path / "out.csv", dtype=str)
     assert len(exported) == len(table) and {"code", "class_zh", "class_en", "lon", "lat"} <= set(exported.columns)
-    run_cli("components", "map", db, "-o", tmp_path / "map.html", "--grids", grids_file)
+    assert cli(capsys, "components", "map", db, "-o", tmp_path / "map.html", "--grids", grids_file)[0] == 0
     page = (tmp_path / "map.html").read_text(encoding="utf-8")
     some = table[table["grid_code"] != ""].iloc[0]
     assert some["code"] in page and "Maintainer" in page and "markerClusterGroup" in page and "路灯".encode("unicode_escape").decode() in page
