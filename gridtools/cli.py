@@ -254,7 +254,7 @@ DbArgument = Annotated[Path, typer.Argument(help="Component register (a GeoPacka
 def _open_register(db: Path, *, create: bool = False, classes_file: Optional[Path] = None):
     from gridtools.components import load_classes, merge_classes, open_store
 
-    if not create and not str(db).startswith(("postgresql://", "postgres://")) and not Path(db).exists():
+    if not create and not str(db).startswith(("postgresql:", "postgres:")) and not Path(db).exists():
         raise GridtoolsError(f"component register not found: {db} (create it with 'gridtools components import')")
     classes = merge_classes(load_classes(), load_classes(classes_file)) if classes_file else None
     return open_store(db, classes=classes, create=create)

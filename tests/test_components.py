@@ -331,15 +331,16 @@ def test_malformed_csv_rows_are_named_by_the_cli(tmp_path, capsys):
     assert pd.read_csv(tmp_path / "rejects.csv")["row"].tolist() == [2, 3]
 
 
-def test_postgis_url_without_driver_is_a_clear_error():
+def test_postgis_url_without_driver_or_server_is_a_clear_error():
     try:
         import psycopg  # noqa: F401
     except ImportError:
         with pytest.raises(MissingDependencyError, match="psycopg"):
             open_store("postgresql://localhost/gridtools")
-    else:  # pragma: no cover
-        with pytest.raises(GridtoolsError, match="not implemented"):
-            open_store("postgresql://localhost/gridtools")
+    else:
+        # port 9 (discard) on this machine: nothing listens there
+        with pytest.raises(GridtoolsError, match="cannot connect to the PostGIS register 127.0.0.1:9/nodb"):
+            open_store("postgresql://gridtools@127.0.0.1:9/nodb?connect_timeout=2")
 
 
 # ------------------------------------------------------------------------------------------
@@ -535,3 +536,70 @@ def test_regrid_after_grids_are_redrawn(tmp_path, capsys):
         assert (got == expected).all()
         history = store.history()
         assert (history["action"] == "regrid").sum() == int(west.sum()) and (history["note"] == "2025 redraw").all()
+
+
+# ------------------------------------------------------------------------------------------
+# PostGIS: the same API by URL.  Runs where GRIDTOOLS_TEST_POSTGIS_URL names a database the test
+# may drop the register tables of (e.g. postgresql://postgres@127.0.0.1:5432/gridtools_test).
+
+PG_TABLES = ("components", "component_classes", "component_counters", "component_history", "component_imports")
+
+
+@pytest.fixture
+def postgis_url():
+    url = os.environ.get("GRIDTOOLS_TEST_POSTGIS_URL")
+    if not url:
+        pytest.skip("GRIDTOOLS_TEST_POSTGIS_URL not set: PostGIS register tests skipped")
+    psycopg = pytest.importorskip("psycopg")
+    with psycopg.connect(url, autocommit=True) as con:
+        for table in PG_TABLES:
+            con.execute(f"DROP TABLE IF EXISTS {table} CASCADE")
+        con.execute("DROP FUNCTION IF EXISTS components_no_delete() CASCADE")
+    return url
+
+
+def test_postgis_register_same_api(postgis_url):
+    table = synthetic(300, seed=11)
+    with open_store(postgis_url) as store:
+        result = import_components(store, as_points(table), make_grids(), admin_code=ADMIN, source="a.csv")
+        assert len(result.inserted) == 300
+        again = import_components(store, as_points(table), make_grids(), admin_code=ADMIN, source="a.csv")
+        assert len(again.inserted) == 0 and again.skipped_existing == 300 and store.count() == 300
+        got = store.query().set_index("source_key").loc["a.csv:" + table["ext_id"]]
+        assert (got["grid_code"].to_numpy() == expected_grid(table.lon, table.lat)).all()
+        _check_dense_codes(store, 300)
+        everything = store.query()
+        import pyproj
+
+        lon, lat = X0 + 0.013, Y0 + 0.027
+        _, _, dist = pyproj.Geod(ellps="WGS84").inv(np.full(300, lon), np.full(300, lat),
+                                                    everything.geometry.x.to_numpy(), everything.geometry.y.to_numpy())
+        assert store.nearest(lon, lat, k=3)["code"].tolist() == everything["code"].to_numpy()[np.argsort(dist)[:3]].tolist()
+        code = store.query(class_code="0118")["code"].iloc[0]
+        store.update(code, owner="区路灯所", geometry=shapely.Point(X0 + 0.001, Y0 + 0.001), note="moved")
+        assert store.nearest(X0 + 0.001, Y0 + 0.001)["code"].iloc[0] == code
+        store.retire(code, note="removed")
+        assert store.history(code)["action"].tolist() == ["update", "update", "retire"]
+        assert store.get(code)["status"].iloc[0] == "retired" and store.integrity_check() == "ok"
+        with pytest.raises(Exception, match="never deleted"):
+            store.con.execute("DELETE FROM components")
+        with pytest.raises(InputError) as err:
+            import_components(store, bad_rows(), make_grids(), admin_code=ADMIN, source="bad.csv")
+        assert "row 2" in str(err.value) and store.count() == 300
+
+
+@pytest.mark.slow
+def test_postgis_two_processes_get_distinct_dense_codes(postgis_url, tmp_path):
+    n = 5_000
+    grids, first = _write_inputs(tmp_path, n, seed=1, name="first.csv")
+    _, second = _write_inputs(tmp_path, n, seed=2, name="second.csv")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    procs = [subprocess.Popen([sys.executable, "-m", "gridtools.cli", "components", "import", postgis_url, str(f),
+                               "--grids", str(grids), "--admin-code", ADMIN, "--batch-size", "500"], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for f in (first, second)]
+    for p in procs:
+        out, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err.decode()
+    with open_store(postgis_url) as store:
+        _check_dense_codes(store, 2 * n)
+        assert store.query()["source"].value_counts().to_dict() == {"first.csv": n, "second.csv": n}
