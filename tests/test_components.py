@@ -26,7 +26,7 @@ from conftest import shared_data
 from gridtools import io
 from gridtools.components import load_classes, make_codes, open_store, parse_code
 from gridtools.components.classes import merge_classes, parse_osm_rules
-from gridtools.components.importer import import_components, prepare_components
+from gridtools.components.importer import import_components
 from gridtools.components.osm import classify_osm
 from gridtools.errors import CRSError, GridtoolsError, InputError, MissingDependencyError
 
@@ -372,7 +372,7 @@ def _check_whole_batches(db: Path) -> int:
         con.close()
 
 
-def _check_dense_codes(store: "ComponentStore", expected_total: int) -> None:
+def _check_dense_codes(store, expected_total: int) -> None:
     table = store.query(status=None)
     assert len(table) == expected_total
     assert table["code"].is_unique and table["source_key"].is_unique

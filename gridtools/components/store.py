@@ -47,7 +47,7 @@ import shapely
 from gridtools import settings
 from gridtools.components.classes import check_classes, load_classes
 from gridtools.components.codes import MAX_SERIAL, check_admin_code, make_codes, parse_code
-from gridtools.errors import GridtoolsError, InputError, missing_dependency
+from gridtools.errors import GridtoolsError, InputError
 
 __all__ = ["ComponentStore", "open_store", "FIELDS", "EDITABLE_FIELDS"]
 
