@@ -73,6 +73,11 @@ def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def _gpkg_time() -> str:
+    """``last_change`` in the GeoPackage format (milliseconds, UTC)."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
 # --------------------------------------------------------------------------------------------
 # GeoPackage binary geometry
 
@@ -281,7 +286,7 @@ def _create_schema(con: sqlite3.Connection, classes: pd.DataFrame, path: Path) -
              ("Undefined geographic SRS", 0, "NONE", 0, "undefined", "undefined geographic coordinate reference system"),
              ("WGS 84 geodetic", SRS_ID, "EPSG", SRS_ID, wgs84,
               "longitude/latitude coordinates in decimal degrees on the WGS 84 spheroid")])
-        now = _now()
+        now = _gpkg_time()
         con.execute("INSERT INTO gpkg_contents (table_name, data_type, identifier, description, last_change, srs_id) "
                     "VALUES (?, 'features', ?, ?, ?, ?)",
                     (TABLE, TABLE, "city management components (GB/T 30428.2), one row per component", now, SRS_ID))
@@ -542,7 +547,7 @@ class ComponentStore:
         self.con.execute(
             "UPDATE gpkg_contents SET min_x = min(coalesce(min_x, ?), ?), min_y = min(coalesce(min_y, ?), ?), "
             "max_x = max(coalesce(max_x, ?), ?), max_y = max(coalesce(max_y, ?), ?), last_change = ? WHERE table_name = ?",
-            (minx, minx, miny, miny, maxx, maxx, maxy, maxy, _now(), TABLE))
+            (minx, minx, miny, miny, maxx, maxx, maxy, maxy, _gpkg_time(), TABLE))
 
     def update(self, code: str, *, note: str | None = None, geometry=None, **fields) -> pd.DataFrame:
         """Change fields of one component, recording old and new values in the history.
