@@ -599,7 +599,7 @@ DbArgument = Annotated[Path, typer.Argument(help="Component register (a GeoPacka
 def _open_register(db: Path, *, create: bool = False, classes_file: Optional[Path] = None):
     from gridtools.components import load_classes, merge_classes, open_store
 
-    if not create and not str(db).startswith(("postgresql://", "postgres://")) and not Path(db).exists():
+    if not create and not str(db).startswith(("postgresql:", "postgres:")) and not Path(db).exists():
         raise GridtoolsError(f"component register not found: {db} (create it with 'gridtools components import')")
     classes = merge_classes(load_classes(), load_classes(classes_file)) if classes_file else None
     return open_store(db, classes=classes, create=create)
@@ -637,6 +637,8 @@ def components_import(
     skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Import the good rows and list the bad ones "
                                                               "(default: any bad row stops the import).")] = False,
     rejects: Annotated[Optional[Path], typer.Option("--rejects", help="CSV to write the refused rows to.")] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Rows per transaction (a crash loses at most "
+                                                                 "the batch being written).")] = settings.components_batch_size,
 ):
     """Import components, give each a 16-digit code and its grid; re-running resumes / skips rows already stored."""
     from gridtools.components.importer import import_components
@@ -664,7 +666,8 @@ def components_import(
                 raise GridtoolsError("--class does not apply to OpenStreetMap input: classes come from OSM tags")
         with progress_bar() as progress:
             result = import_components(store, features, grids_path_layers, admin_code=admin, source=file.name,
-                                       on_error="skip" if skip_bad else "raise", progress=progress, **options)
+                                       on_error="skip" if skip_bad else "raise", batch_size=batch_size,
+                                       progress=progress, **options)
     finally:
         store.close()
     _print_lines("components import", result.summary_lines())

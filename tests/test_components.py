@@ -26,7 +26,7 @@ from conftest import shared_data
 from gridtools import io
 from gridtools.components import load_classes, make_codes, open_store, parse_code
 from gridtools.components.classes import merge_classes, parse_osm_rules
-from gridtools.components.importer import import_components, prepare_components
+from gridtools.components.importer import import_components
 from gridtools.components.osm import classify_osm
 from gridtools.errors import CRSError, GridtoolsError, InputError, MissingDependencyError
 
@@ -331,15 +331,16 @@ def test_malformed_csv_rows_are_named_by_the_cli(tmp_path, capsys):
     assert pd.read_csv(tmp_path / "rejects.csv")["row"].tolist() == [2, 3]
 
 
-def test_postgis_url_without_driver_is_a_clear_error():
+def test_postgis_url_without_driver_or_server_is_a_clear_error():
     try:
         import psycopg  # noqa: F401
     except ImportError:
         with pytest.raises(MissingDependencyError, match="psycopg"):
             open_store("postgresql://localhost/gridtools")
-    else:  # pragma: no cover
-        with pytest.raises(GridtoolsError, match="not implemented"):
-            open_store("postgresql://localhost/gridtools")
+    else:
+        # port 9 (discard) on this machine: nothing listens there
+        with pytest.raises(GridtoolsError, match="cannot connect to the PostGIS register 127.0.0.1:9/nodb"):
+            open_store("postgresql://gridtools@127.0.0.1:9/nodb?connect_timeout=2")
 
 
 # ------------------------------------------------------------------------------------------
@@ -371,13 +372,16 @@ def _check_whole_batches(db: Path) -> int:
         con.close()
 
 
-def _check_dense_codes(store: "ComponentStore", expected_total: int) -> None:
+def _check_dense_codes(store, expected_total: int) -> None:
     table = store.query(status=None)
     assert len(table) == expected_total
     assert table["code"].is_unique and table["source_key"].is_unique
     serials = table["code"].str[10:].astype(int)
     for cls, group in serials.groupby(table["class_code"]):
         assert sorted(group) == list(range(1, len(group) + 1)), f"class {cls}: serials not dense"
+
+
+BATCH = 10_000
 
 
 @pytest.mark.slow
@@ -387,7 +391,7 @@ def test_kill_9_mid_import_leaves_whole_batches_and_resume_completes(tmp_path):
     db = tmp_path / "c.gpkg"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     child = subprocess.Popen([sys.executable, "-m", "gridtools.cli", "components", "import", str(db), str(csv),
-                              "--grids", str(grids), "--admin-code", ADMIN], env=env,
+                              "--grids", str(grids), "--admin-code", ADMIN, "--batch-size", str(BATCH)], env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
     committed = 0
@@ -406,9 +410,9 @@ def test_kill_9_mid_import_leaves_whole_batches_and_resume_completes(tmp_path):
     child.wait()
     assert child.returncode == -signal.SIGKILL
     stored = _check_whole_batches(db)
-    assert 0 < stored < n and stored % 5000 == 0
+    assert 0 < stored < n and stored % BATCH == 0
     # resume: the same command again adds exactly the missing rows
-    proc = run_cli("components", "import", db, csv, "--grids", grids, "--admin-code", ADMIN)
+    proc = run_cli("components", "import", db, csv, "--grids", grids, "--admin-code", ADMIN, "--batch-size", BATCH)
     said = " ".join(proc.stdout.split())
     assert f"{n - stored:,} components added" in said and f"{stored:,} already in the register" in said
     assert _check_whole_batches(db) == n
@@ -449,13 +453,13 @@ def helsinki_grids(tmp_path_factory):
     return io.read_any(out / "grids.gpkg", layer="grids")
 
 
-def test_helsinki_osm_components_imported_coded_and_placed(helsinki_grids, tmp_path):
+def test_helsinki_osm_components_imported_coded_and_placed(helsinki_grids, tmp_path, capsys):
     pbf = shared_data("roads", "helsinki", "Helsinki.osm.pbf")
     grids_file = io.write_any(helsinki_grids, tmp_path / "grids.gpkg", layer="grids")
     db = tmp_path / "helsinki.gpkg"
-    proc = run_cli("components", "import", db, pbf, "--grids", grids_file, "--admin-code", "000000",
-                   "--maintainer", "Helsinki city")
-    assert "components added" in proc.stdout
+    status, said = cli(capsys, "components", "import", db, pbf, "--grids", grids_file, "--admin-code", "000000",
+                       "--maintainer", "Helsinki city")
+    assert status == 0 and "components added" in said
     with open_store(db) as store:
         table = store.query()
     # independent count of street lamps and trees straight from the PBF
@@ -483,10 +487,10 @@ def test_helsinki_osm_components_imported_coded_and_placed(helsinki_grids, tmp_p
     assert (table.set_index("code")["grid_code"] == expected.loc[table["code"]].to_numpy()).all()
     assert (table["grid_code"] != "").sum() > 1000
     # export and map
-    run_cli("components", "export", db, "-o", tmp_path / "out.csv")
+    assert cli(capsys, "components", "export", db, "-o", tmp_path / "out.csv")[0] == 0
     exported = pd.read_csv(tmp_path / "out.csv", dtype=str)
     assert len(exported) == len(table) and {"code", "class_zh", "class_en", "lon", "lat"} <= set(exported.columns)
-    run_cli("components", "map", db, "-o", tmp_path / "map.html", "--grids", grids_file)
+    assert cli(capsys, "components", "map", db, "-o", tmp_path / "map.html", "--grids", grids_file)[0] == 0
     page = (tmp_path / "map.html").read_text(encoding="utf-8")
     some = table[table["grid_code"] != ""].iloc[0]
     assert some["code"] in page and "Maintainer" in page and "markerClusterGroup" in page and "路灯".encode("unicode_escape").decode() in page
@@ -532,3 +536,70 @@ def test_regrid_after_grids_are_redrawn(tmp_path, capsys):
         assert (got == expected).all()
         history = store.history()
         assert (history["action"] == "regrid").sum() == int(west.sum()) and (history["note"] == "2025 redraw").all()
+
+
+# ------------------------------------------------------------------------------------------
+# PostGIS: the same API by URL.  Runs where GRIDTOOLS_TEST_POSTGIS_URL names a database the test
+# may drop the register tables of (e.g. postgresql://postgres@127.0.0.1:5432/gridtools_test).
+
+PG_TABLES = ("components", "component_classes", "component_counters", "component_history", "component_imports")
+
+
+@pytest.fixture
+def postgis_url():
+    url = os.environ.get("GRIDTOOLS_TEST_POSTGIS_URL")
+    if not url:
+        pytest.skip("GRIDTOOLS_TEST_POSTGIS_URL not set: PostGIS register tests skipped")
+    psycopg = pytest.importorskip("psycopg")
+    with psycopg.connect(url, autocommit=True) as con:
+        for table in PG_TABLES:
+            con.execute(f"DROP TABLE IF EXISTS {table} CASCADE")
+        con.execute("DROP FUNCTION IF EXISTS components_no_delete() CASCADE")
+    return url
+
+
+def test_postgis_register_same_api(postgis_url):
+    table = synthetic(300, seed=11)
+    with open_store(postgis_url) as store:
+        result = import_components(store, as_points(table), make_grids(), admin_code=ADMIN, source="a.csv")
+        assert len(result.inserted) == 300
+        again = import_components(store, as_points(table), make_grids(), admin_code=ADMIN, source="a.csv")
+        assert len(again.inserted) == 0 and again.skipped_existing == 300 and store.count() == 300
+        got = store.query().set_index("source_key").loc["a.csv:" + table["ext_id"]]
+        assert (got["grid_code"].to_numpy() == expected_grid(table.lon, table.lat)).all()
+        _check_dense_codes(store, 300)
+        everything = store.query()
+        import pyproj
+
+        lon, lat = X0 + 0.013, Y0 + 0.027
+        _, _, dist = pyproj.Geod(ellps="WGS84").inv(np.full(300, lon), np.full(300, lat),
+                                                    everything.geometry.x.to_numpy(), everything.geometry.y.to_numpy())
+        assert store.nearest(lon, lat, k=3)["code"].tolist() == everything["code"].to_numpy()[np.argsort(dist)[:3]].tolist()
+        code = store.query(class_code="0118")["code"].iloc[0]
+        store.update(code, owner="区路灯所", geometry=shapely.Point(X0 + 0.001, Y0 + 0.001), note="moved")
+        assert store.nearest(X0 + 0.001, Y0 + 0.001)["code"].iloc[0] == code
+        store.retire(code, note="removed")
+        assert store.history(code)["action"].tolist() == ["update", "update", "retire"]
+        assert store.get(code)["status"].iloc[0] == "retired" and store.integrity_check() == "ok"
+        with pytest.raises(Exception, match="never deleted"):
+            store.con.execute("DELETE FROM components")
+        with pytest.raises(InputError) as err:
+            import_components(store, bad_rows(), make_grids(), admin_code=ADMIN, source="bad.csv")
+        assert "row 2" in str(err.value) and store.count() == 300
+
+
+@pytest.mark.slow
+def test_postgis_two_processes_get_distinct_dense_codes(postgis_url, tmp_path):
+    n = 5_000
+    grids, first = _write_inputs(tmp_path, n, seed=1, name="first.csv")
+    _, second = _write_inputs(tmp_path, n, seed=2, name="second.csv")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    procs = [subprocess.Popen([sys.executable, "-m", "gridtools.cli", "components", "import", postgis_url, str(f),
+                               "--grids", str(grids), "--admin-code", ADMIN, "--batch-size", "500"], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for f in (first, second)]
+    for p in procs:
+        out, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err.decode()
+    with open_store(postgis_url) as store:
+        _check_dense_codes(store, 2 * n)
+        assert store.query()["source"].value_counts().to_dict() == {"first.csv": n, "second.csv": n}

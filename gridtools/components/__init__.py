@@ -10,6 +10,9 @@ grid, the department in charge, the owner and the maintenance unit.
 
 from gridtools.components.classes import load_classes, merge_classes
 from gridtools.components.codes import make_codes, parse_code
+from gridtools.components.importer import ImportResult, import_components, place_in_grids, prepare_components
+from gridtools.components.osm import read_osm_components
 from gridtools.components.store import ComponentStore, open_store
 
-__all__ = ["ComponentStore", "open_store", "load_classes", "merge_classes", "make_codes", "parse_code"]
+__all__ = ["ComponentStore", "ImportResult", "open_store", "load_classes", "merge_classes", "make_codes", "parse_code",
+           "import_components", "prepare_components", "place_in_grids", "read_osm_components"]

@@ -20,6 +20,8 @@ Tables
 ``component_history`` (every update / retire / regrid: old and new value, UTC time),
 ``component_imports`` (one row per committed batch: source, rows, time).
 
+A ``postgresql://`` URL opens the same API on PostGIS instead (:mod:`gridtools.components.postgis`).
+
 Retired components stay in the table with ``status='retired'``: their codes are never reused,
 and the counters only grow.  Serials are dense: a rolled-back batch rolls back its counter update
 too, so serials have no gaps unless rows are deleted by hand.
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sqlite3
 import struct
 from collections.abc import Callable, Iterable
@@ -44,7 +47,7 @@ import shapely
 from gridtools import settings
 from gridtools.components.classes import check_classes, load_classes
 from gridtools.components.codes import MAX_SERIAL, check_admin_code, make_codes, parse_code
-from gridtools.errors import GridtoolsError, InputError, missing_dependency
+from gridtools.errors import GridtoolsError, InputError
 
 __all__ = ["ComponentStore", "open_store", "FIELDS", "EDITABLE_FIELDS"]
 
@@ -68,6 +71,11 @@ _COLUMNS = ("geom", "code", "admin_code", "class_code", "name", "grid_code", "de
 
 def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _gpkg_time() -> str:
+    """``last_change`` in the GeoPackage format (milliseconds, UTC)."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 # --------------------------------------------------------------------------------------------
@@ -278,7 +286,7 @@ def _create_schema(con: sqlite3.Connection, classes: pd.DataFrame, path: Path) -
              ("Undefined geographic SRS", 0, "NONE", 0, "undefined", "undefined geographic coordinate reference system"),
              ("WGS 84 geodetic", SRS_ID, "EPSG", SRS_ID, wgs84,
               "longitude/latitude coordinates in decimal degrees on the WGS 84 spheroid")])
-        now = _now()
+        now = _gpkg_time()
         con.execute("INSERT INTO gpkg_contents (table_name, data_type, identifier, description, last_change, srs_id) "
                     "VALUES (?, 'features', ?, ?, ?, ?)",
                     (TABLE, TABLE, "city management components (GB/T 30428.2), one row per component", now, SRS_ID))
@@ -317,7 +325,7 @@ def open_store(target, *, classes: pd.DataFrame | None = None, create: bool = Tr
     ----------
     target : str or Path
         A GeoPackage file (``components.gpkg``, or ``sqlite:///path/components.gpkg``), or a
-        PostGIS URL ``postgresql://user@host/db`` (not implemented yet: see below).
+        PostGIS URL ``postgresql://user@host/db`` (same API, for many concurrent users).
     classes : DataFrame, optional
         Class table for a new register (default: the shipped one).  On an existing register the
         given classes are added / updated.
@@ -327,9 +335,9 @@ def open_store(target, *, classes: pd.DataFrame | None = None, create: bool = Tr
     Raises
     ------
     MissingDependencyError
-        PostGIS URL without the ``psycopg`` package.
+        PostGIS URL without the ``psycopg`` package (``pip install 'gridtools[postgis]'``).
     GridtoolsError
-        PostGIS URL with psycopg installed: the PostGIS backend is not implemented yet.
+        The PostGIS server cannot be reached, or lacks the postgis extension.
 
     Examples
     --------
@@ -340,15 +348,12 @@ def open_store(target, *, classes: pd.DataFrame | None = None, create: bool = Tr
     >>> store.close()
     """
     text = str(target)
-    if text.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
-        try:
-            import psycopg  # noqa: F401
-        except ImportError as exc:
-            raise missing_dependency("psycopg", extra="postgis") from exc
-        # TODO(postgis): same API over psycopg: SERIALIZABLE transaction around counters + insert,
-        # geometry(Point, 4326) with a GiST index, UNIQUE(code), UNIQUE(source_key).
-        raise GridtoolsError("the PostGIS backend is not implemented yet; use a GeoPackage file "
-                             "(e.g. components.gpkg) for now")
+    # a URL that went through pathlib.Path (the CLI's DB argument) has lost one slash
+    url = re.match(r"^(postgresql|postgres)(\+psycopg)?:/+(.*)$", text)
+    if url:
+        from gridtools.components.postgis import PostgisStore
+
+        return PostgisStore("postgresql://" + url.group(3), classes=classes)
     if text.startswith("sqlite:///"):
         text = text[len("sqlite:///"):]
     return ComponentStore(Path(text), classes=classes, create=create)
@@ -402,6 +407,27 @@ class ComponentStore:
             self.con.execute("ROLLBACK")
             raise
 
+    # -- backend hooks (GeoPackage here; PostgisStore overrides them) ---------------------------
+    _select_columns = "c.*"
+    _geom_param = "?"
+
+    def _insert_id(self, sql: str, params: tuple) -> int:
+        return self.con.execute(sql, params).lastrowid
+
+    def _geom_value(self, geometry):
+        return gpkg_blobs(np.array([geometry]))[0]
+
+    def _geometry_of(self, row: dict):
+        blob = row.get(GEOM)
+        return None if blob is None else shapely.from_wkb(bytes(blob[_wkb_offset(blob)[1]:]))
+
+    def _decode_geoms(self, blobs: pd.Series) -> np.ndarray:
+        return shapely.from_wkb([None if b is None else bytes(b[_wkb_offset(b)[1]:]) for b in blobs])
+
+    def _bbox_clause(self, minx, miny, maxx, maxy) -> tuple[str, list]:
+        return (f"c.fid IN (SELECT id FROM {RTREE} WHERE minx <= ? AND maxx >= ? AND miny <= ? AND maxy >= ?)",
+                [maxx, minx, maxy, miny])
+
     def close(self) -> None:
         """Close the database connection."""
         self.con.close()
@@ -419,8 +445,7 @@ class ComponentStore:
     @property
     def classes(self) -> pd.DataFrame:
         """The register's class table."""
-        table = pd.read_sql_query("SELECT * FROM component_classes ORDER BY class_code", self.con)
-        return table.drop(columns="fid")
+        return self._read_frame("SELECT * FROM component_classes ORDER BY class_code").drop(columns="fid")
 
     # -- writing ----------------------------------------------------------------------------
     def existing_keys(self, keys: Iterable[str]) -> set[str]:
@@ -475,45 +500,54 @@ class ComponentStore:
                 self.con.execute("INSERT INTO component_counters (admin_code, class_code, last_serial) VALUES (?, ?, ?) "
                                  "ON CONFLICT(admin_code, class_code) DO UPDATE SET last_serial = excluded.last_serial",
                                  (admin, class_code, last + len(mine)))
-            cur = self.con.execute("INSERT INTO component_imports (source, rows, committed_at) VALUES (?, ?, ?)",
-                                   (source, len(new), _now()))
-            batch_id = cur.lastrowid
-            now = _now()
-            values = {c: _text_column(new, c) for c in FIELDS}
-            values["grid_code"] = [v or "" for v in values["grid_code"]]
-            rows = zip(gpkg_blobs(new.geometry.to_numpy()), codes, [admin] * len(new), cls, values["name"],
-                       values["grid_code"], values["dept_in_charge"], values["owner"], values["maintainer"],
-                       ["active"] * len(new), [source] * len(new), new["source_key"].tolist(), [batch_id] * len(new),
-                       [now] * len(new), [now] * len(new), [None] * len(new), values["note"])
-            # Bulk path: the standard R-tree insert trigger calls ST_* functions once per row per
-            # bound (Python functions here: ~6x the cost of the insert itself).  Inside this
-            # transaction the trigger is dropped, the rows and their index entries are written
-            # directly, and the trigger is re-created; a crash rolls all three back together, and
-            # other writers (GDAL/QGIS) cannot run in between: this transaction holds the write lock.
-            self.con.execute(f"DROP TRIGGER {RTREE}_insert")
-            self.con.executemany(f"INSERT INTO {TABLE} ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})",
-                                 rows)
-            # AUTOINCREMENT under our write lock: the batch's fids are the last len(new) ones, in order
-            last = self.con.execute("SELECT seq FROM sqlite_sequence WHERE name = ?", (TABLE,)).fetchone()[0]
-            fids = range(last - len(new) + 1, last + 1)
-            check = self.con.execute(f"SELECT count(*) FROM {TABLE} WHERE fid BETWEEN ? AND ? AND import_batch = ?",
-                                     (fids[0], fids[-1], batch_id)).fetchone()[0]
-            if check != len(new):  # pragma: no cover - would mean another writer got in: never under BEGIN IMMEDIATE
-                raise GridtoolsError("component fids of this batch are not contiguous; nothing was written")
-            xs, ys = new.geometry.x.to_numpy().tolist(), new.geometry.y.to_numpy().tolist()
-            self.con.executemany(f"INSERT INTO {RTREE} VALUES (?, ?, ?, ?, ?)", zip(fids, xs, xs, ys, ys))
-            self.con.execute(_INSERT_TRIGGER)
-            self._update_extent(min(xs), min(ys), max(xs), max(ys))
+            batch_id = self._insert_id("INSERT INTO component_imports (source, rows, committed_at) VALUES (?, ?, ?)",
+                                       (source, len(new), _now()))
+            self._write_rows(new, codes, cls, admin, source, batch_id)
             return pd.DataFrame({"source_key": new["source_key"].to_numpy(), "code": codes})
 
         return self._transaction(body)
+
+    def _rows(self, new, codes, cls, admin, source, batch_id, geoms) -> Iterable[tuple]:
+        now = _now()
+        values = {c: _text_column(new, c) for c in FIELDS}
+        values["grid_code"] = [v or "" for v in values["grid_code"]]
+        n = len(new)
+        return zip(geoms, codes, [admin] * n, cls, values["name"], values["grid_code"], values["dept_in_charge"],
+                   values["owner"], values["maintainer"], ["active"] * n, [source] * n, new["source_key"].tolist(),
+                   [batch_id] * n, [now] * n, [now] * n, [None] * n, values["note"])
+
+    def _write_rows(self, new, codes, cls, admin, source, batch_id) -> None:
+        rows = self._rows(new, codes, cls, admin, source, batch_id, gpkg_blobs(new.geometry.to_numpy()))
+        # Bulk path: the standard R-tree insert trigger calls ST_* functions once per row per
+        # bound (Python functions here: ~6x the cost of the insert itself).  Inside this
+        # transaction the trigger is dropped, the rows and their index entries are written
+        # directly, and the trigger is re-created; a crash rolls all three back together, and
+        # other writers (GDAL/QGIS) cannot run in between: this transaction holds the write lock.
+        self.con.execute(f"DROP TRIGGER {RTREE}_insert")
+        self.con.executemany(f"INSERT INTO {TABLE} ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})",
+                             rows)
+        # AUTOINCREMENT under our write lock: the batch's fids are the last len(new) ones, in order
+        last = self.con.execute("SELECT seq FROM sqlite_sequence WHERE name = ?", (TABLE,)).fetchone()[0]
+        fids = range(last - len(new) + 1, last + 1)
+        check = self.con.execute(f"SELECT count(*) FROM {TABLE} WHERE fid BETWEEN ? AND ? AND import_batch = ?",
+                                 (fids[0], fids[-1], batch_id)).fetchone()[0]
+        if check != len(new):  # pragma: no cover - would mean another writer got in: never under BEGIN IMMEDIATE
+            raise GridtoolsError("component fids of this batch are not contiguous; nothing was written")
+        x, y = new.geometry.x.to_numpy(), new.geometry.y.to_numpy()
+        # R-tree inserts in Z-order: neighbouring points land in the same nodes (fewer splits)
+        order = np.argsort(_z_order(x, y), kind="stable")
+        ids = np.asarray(fids, dtype=np.int64)[order].tolist()
+        xs, ys = x[order].tolist(), y[order].tolist()
+        self.con.executemany(f"INSERT INTO {RTREE} VALUES (?, ?, ?, ?, ?)", zip(ids, xs, xs, ys, ys))
+        self.con.execute(_INSERT_TRIGGER)
+        self._update_extent(min(xs), min(ys), max(xs), max(ys))
 
     def _update_extent(self, minx: float, miny: float, maxx: float, maxy: float) -> None:
         """Grow the layer extent in gpkg_contents to cover a new box (it never shrinks: a bound, as GDAL keeps it)."""
         self.con.execute(
             "UPDATE gpkg_contents SET min_x = min(coalesce(min_x, ?), ?), min_y = min(coalesce(min_y, ?), ?), "
             "max_x = max(coalesce(max_x, ?), ?), max_y = max(coalesce(max_y, ?), ?), last_change = ? WHERE table_name = ?",
-            (minx, minx, miny, miny, maxx, maxx, maxy, maxy, _now(), TABLE))
+            (minx, minx, miny, miny, maxx, maxx, maxy, maxy, _gpkg_time(), TABLE))
 
     def update(self, code: str, *, note: str | None = None, geometry=None, **fields) -> pd.DataFrame:
         """Change fields of one component, recording old and new values in the history.
@@ -548,11 +582,11 @@ class ComponentStore:
             for k, _, new in changes:
                 self.con.execute(f"UPDATE {TABLE} SET {k} = ?, updated_at = ? WHERE code = ?", (new, now, code))
             if geometry is not None:
-                old = current["geom"]
-                blob = gpkg_blobs(np.array([geometry]))[0]
-                if blob != old:
-                    self.con.execute(f"UPDATE {TABLE} SET {GEOM} = ?, updated_at = ? WHERE code = ?", (blob, now, code))
-                    old_wkt = shapely.from_wkb(old[_wkb_offset(old)[1]:]).wkt if old else None
+                old = self._geometry_of(current)
+                if old is None or not old.equals_exact(geometry, 0.0):
+                    self.con.execute(f"UPDATE {TABLE} SET {GEOM} = {self._geom_param}, updated_at = ? WHERE code = ?",
+                                     (self._geom_value(geometry), now, code))
+                    old_wkt = None if old is None else old.wkt
                     changes.append(("geometry", old_wkt, geometry.wkt))
                     self._update_extent(geometry.x, geometry.y, geometry.x, geometry.y)
             self._history(code, "update", changes, now, note)
@@ -624,12 +658,15 @@ class ComponentStore:
         return self.con.execute(f"SELECT count(*) FROM {TABLE} WHERE status = ?", (status,)).fetchone()[0]
 
     def _frame(self, where: str = "", params: tuple = ()) -> gpd.GeoDataFrame:
-        sql = (f"SELECT c.*, k.name_zh AS class_zh, k.name_en AS class_en, k.major_zh, k.major_en "
+        sql = (f"SELECT {self._select_columns}, k.name_zh AS class_zh, k.name_en AS class_en, k.major_zh, k.major_en "
                f"FROM {TABLE} c LEFT JOIN component_classes k ON k.class_code = c.class_code {where} ORDER BY c.fid")
-        table = pd.read_sql_query(sql, self.con, params=params)
-        blobs = table.pop(GEOM)
-        geoms = shapely.from_wkb([None if b is None else bytes(b[_wkb_offset(b)[1]:]) for b in blobs])
+        table = self._read_frame(sql, params)
+        geoms = self._decode_geoms(table.pop(GEOM))
         return gpd.GeoDataFrame(table, geometry=geoms, crs=SRS_ID)
+
+    def _read_frame(self, sql: str, params: tuple = ()) -> pd.DataFrame:
+        cur = self.con.execute(sql, params)
+        return pd.DataFrame(cur.fetchall(), columns=[d[0] for d in cur.description])
 
     def get(self, code: str) -> gpd.GeoDataFrame:
         """The component with this code (one row), with its class names.
@@ -676,8 +713,9 @@ class ComponentStore:
             params.append(status)
         if bbox is not None:
             minx, miny, maxx, maxy = bbox
-            clauses.append(f"c.fid IN (SELECT id FROM {RTREE} WHERE minx <= ? AND maxx >= ? AND miny <= ? AND maxy >= ?)")
-            params += [maxx, minx, maxy, miny]
+            clause, values = self._bbox_clause(minx, miny, maxx, maxy)
+            clauses.append(clause)
+            params += values
         where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
         return self._frame(where, tuple(params))
 
@@ -705,9 +743,9 @@ class ComponentStore:
     def history(self, code: str | None = None) -> pd.DataFrame:
         """Change history (all components, or one)."""
         if code is None:
-            return pd.read_sql_query("SELECT * FROM component_history ORDER BY fid", self.con).drop(columns="fid")
-        return pd.read_sql_query("SELECT * FROM component_history WHERE code = ? ORDER BY fid", self.con,
-                                 params=(str(code),)).drop(columns="fid")
+            return self._read_frame("SELECT * FROM component_history ORDER BY fid").drop(columns="fid")
+        return self._read_frame("SELECT * FROM component_history WHERE code = ? ORDER BY fid", (str(code),)).drop(
+            columns="fid")
 
     def to_geodataframe(self, *, status: str | None = None) -> gpd.GeoDataFrame:
         """Every component (optionally of one status) with class names, for export and maps."""
@@ -723,6 +761,28 @@ def _text_column(frame: pd.DataFrame, column: str) -> list:
         return [None] * len(frame)
     values = frame[column].astype(object)
     return [None if (v is None or (isinstance(v, float) and math.isnan(v))) else str(v) for v in values]
+
+
+def _z_order(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Morton (Z-order) key of points quantised to 16 bits per axis over their own extent.
+
+    Examples
+    --------
+    >>> _z_order(np.array([0.0, 1.0, 0.0, 1.0]), np.array([0.0, 0.0, 1.0, 1.0])).tolist()
+    [0, 1431655765, 2863311530, 4294967295]
+    """
+    def spread(v):
+        v = v.astype(np.uint64)
+        v = (v | (v << 8)) & 0x00FF00FF
+        v = (v | (v << 4)) & 0x0F0F0F0F
+        v = (v | (v << 2)) & 0x33333333
+        return (v | (v << 1)) & 0x55555555
+
+    def quantise(v):
+        span = v.max() - v.min() if len(v) else 0.0
+        return np.zeros(len(v)) if span == 0 else (v - v.min()) / span * 65535
+
+    return spread(quantise(x)) | (spread(quantise(y)) << np.uint64(1))
 
 
 def _haversine(lon: float, lat: float, lons: np.ndarray, lats: np.ndarray) -> np.ndarray:
