@@ -648,10 +648,6 @@ def components_import(
     admin = admin_code or _admin_code_from_grids(grids_path_layers, grid_col)
     features = None
     if not file.name.lower().endswith(".pbf"):
-        if io.chinese_datum(crs):
-            # TODO(coords): GCJ-02 / BD-09 input goes through gridtools.coords (built in parallel, issue 3).
-            raise GridtoolsError(f"{crs} coordinates must be converted to WGS-84 first (gridtools.coords); "
-                                 "then import with --crs EPSG:4326")
         # read before the register is created, so a file that cannot be read leaves none behind;
         # coordinates are checked row by row by the import (check=False), which names the bad rows
         features = io.read_any(file, layer=layer, crs=crs, check=False)

@@ -603,3 +603,28 @@ def test_postgis_two_processes_get_distinct_dense_codes(postgis_url, tmp_path):
     with open_store(postgis_url) as store:
         _check_dense_codes(store, 2 * n)
         assert store.query()["source"].value_counts().to_dict() == {"first.csv": n, "second.csv": n}
+
+
+def test_cli_import_of_gcj02_points_lands_where_the_wgs84_points_do(tmp_path, capsys):
+    """AMap/Tencent (GCJ-02) coordinates are converted on read: same grids as the WGS-84 truth."""
+    from gridtools.coords import convert
+
+    grids, csv = _write_inputs(tmp_path, 40, seed=7, name="truth.csv")
+    truth = pd.read_csv(csv)
+    shifted = truth.copy()
+    shifted["lon"], shifted["lat"] = convert(truth["lon"].to_numpy(), truth["lat"].to_numpy(), "wgs84", "gcj02")
+    # the ~500 m datum shift here would move points across the 1 km cells if it were ignored
+    gcj_csv = tmp_path / "amap.csv"
+    shifted.to_csv(gcj_csv, index=False)
+    for name, path, crs in (("truth", csv, "EPSG:4326"), ("amap", gcj_csv, "gcj02")):
+        assert cli(capsys, "components", "import", tmp_path / f"{name}.gpkg", path, "--grids", grids,
+                   "--crs", crs)[0] == 0
+    stored = {}
+    for name in ("truth", "amap"):
+        table = open_store(tmp_path / f"{name}.gpkg").to_geodataframe()
+        table.index = table["source_key"].str.split(":", n=1).str[1]  # "<file>:<row key>"
+        stored[name] = table.sort_index()
+    assert len(stored["truth"]) == len(stored["amap"]) == 40
+    assert (stored["truth"]["grid_code"] == stored["amap"]["grid_code"]).all()
+    shift = stored["truth"].geometry.distance(stored["amap"].geometry).max()
+    assert shift < 1e-7  # degrees: the converted points sit on the truth (< 1 cm)
