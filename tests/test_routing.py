@@ -563,3 +563,12 @@ def test_xian_link_file_with_renamed_columns_respects_direction(tmp_path):
     assert done >= 5
     with pytest.raises(InputError, match="no column 'link_idx'"):
         load_network(path, cache=False, columns={"link_idx": "osmid"})
+
+
+def test_points_as_shapely_and_geoseries():
+    router = Router(two_roads())
+    by_point = router.route(shapely.Point(A), shapely.Point(B), car())
+    assert by_point.osmids == [1]
+    pts = gpd.GeoSeries([shapely.Point(A), shapely.Point(B)], crs=4326).to_crs(32632)
+    m = router.matrix(pts, pts, car())
+    assert m.seconds[0, 1] == pytest.approx(by_point.time_s, abs=0.01)

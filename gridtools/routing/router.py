@@ -220,6 +220,27 @@ class _Metric:
         return d[inv][:, targets]
 
 
+def _lonlat_array(points) -> np.ndarray:
+    """(n, 2) lon/lat from (lon, lat) pairs, shapely Points, or a GeoSeries / GeoDataFrame of points."""
+    import geopandas as gpd
+
+    if isinstance(points, (gpd.GeoSeries, gpd.GeoDataFrame)):
+        geo = points.geometry if isinstance(points, gpd.GeoDataFrame) else points
+        if geo.crs is None:
+            raise InputError("points have no CRS; set one, e.g. points.set_crs('EPSG:4326')")
+        geo = geo.to_crs(4326)
+        return np.column_stack([geo.x.to_numpy(), geo.y.to_numpy()])
+    import shapely
+
+    if isinstance(points, shapely.Point):
+        return np.array([[points.x, points.y]], dtype=float)
+    try:
+        rows = [(p.x, p.y) if hasattr(p, "x") and hasattr(p, "y") else p for p in points]
+        return np.asarray(rows, dtype=float).reshape(-1, 2)
+    except (TypeError, ValueError):
+        raise InputError(f"cannot read {points!r} as (lon, lat) points") from None
+
+
 class Router:
     """Route vehicles over one loaded network; caches customised weights per vehicle and time slot.
 
@@ -346,7 +367,7 @@ class Router:
         from scipy.spatial import cKDTree
 
         net = self.network
-        pts = np.asarray(points, dtype=float).reshape(-1, 2)
+        pts = _lonlat_array(points)
         bad = ~np.isfinite(pts).all(axis=1) | (np.abs(pts[:, 0]) > 180) | (np.abs(pts[:, 1]) > 90)
         if bad.any():
             raise InputError(f"{role} {tuple(pts[bad][0])} is not a longitude, latitude pair in degrees "
@@ -394,7 +415,7 @@ class Router:
 
         Parameters
         ----------
-        origin, destination : (lon, lat)
+        origin, destination : (lon, lat) or shapely Point
             WGS-84 degrees.
         vehicle : Vehicle, optional
             Default: a car.
@@ -414,6 +435,7 @@ class Router:
         """
         vehicle = vehicle or car()
         at = parse_time(at)
+        origin, destination = (tuple(map(float, _lonlat_array(p)[0])) for p in (origin, destination))
         (s,), (snap_s,) = self.snap([origin], vehicle, at, "origin")
         (t,), (snap_t,) = self.snap([destination], vehicle, at, "destination")
         net = self.network
@@ -469,6 +491,7 @@ class Router:
         """
         vehicle = (vehicle or car()).without_preferences()
         at = parse_time(at)
+        origins, destinations = _lonlat_array(origins), _lonlat_array(destinations)
         s, snap_s = self.snap(origins, vehicle, at, "origin")
         t, snap_t = self.snap(destinations, vehicle, at, "destination")
         metric = self._metric(vehicle, at)
