@@ -315,12 +315,16 @@ def population_estimate(
 @app.command()
 def demo(
     output: Annotated[Path, typer.Option("-o", "--output", help="Folder for the results.")] = Path("gridtools-demo"),
+    lang: Annotated[str, typer.Option("--lang", help="Language of report.html: en or zh.")] = "en",
 ):
-    """Run the main job on the sample data shipped in data/: buildings -> blocks -> grids -> map."""
+    """Every capability on the data shipped in data/: grids, components, (synthetic) incidents, hotspots.
+
+    Writes the results and one map per capability, and report.html with a section for each (opens offline).
+    """
     from gridtools.demo import run_demo
 
     with progress_bar() as progress:
-        report = run_demo(output, progress=progress)
+        report = run_demo(output, progress=progress, lang=lang)
     for line in report.lines:
         out.print(line)
 

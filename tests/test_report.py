@@ -311,3 +311,21 @@ def test_report_cli_incidents_and_hotspots(case_store, tmp_path, capsys):
     with pytest.raises(SystemExit) as done:
         main(["report", "hotspots", str(tmp_path / "nothing"), "-o", str(tmp_path / "x.html")])
     assert done.value.code == 2
+
+
+def test_components_report_counts():
+    import shapely
+
+    from gridtools.report import components_report
+
+    classes = ["0118"] * 5 + ["0402"] * 3 + ["0209"]
+    grids_of = ["g1", "g1", "g2", "", "g2", "g1", "g1", "", "g2"]
+    comps = gpd.GeoDataFrame({"code": [f"320508{c}{i:06d}" for i, c in enumerate(classes)], "class_code": classes,
+                              "grid_code": grids_of},
+                             geometry=shapely.points(np.c_[120.6 + np.arange(9) * 1e-3, np.full(9, 31.3)]), crs=4326)
+    text = _text(components_report(comps).to_html())
+    assert "9 active components of 3 classes in 2 grids; 2 lie in no grid" in text
+    assert "0118 street lamp 5" in text and "0402 street tree 3" in text
+    # per grid: g1 has 2 lamps + 2 trees, g2 has 2 lamps + 1 sign
+    assert "grid_code all 0118 0209 0402 g1 4 2 0 2 g2 3 2 1 0" in text
+    assert "路灯" in _text(components_report(comps, lang="zh").to_html())
