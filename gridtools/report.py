@@ -194,7 +194,7 @@ class Report:
             table = table.head(max_rows)
         body = table.to_html(index=False, border=0, classes="table", na_rep="", float_format=_number)
         cap = f"<p class='note'>{html.escape(caption)}</p>" if caption else ""
-        self.sections.append((heading, body + note + cap))
+        self.sections.append((heading, f"<div class='wide'>{body}</div>" + note + cap))
         return self
 
     def add_figure(self, heading: str, fig, caption: str = "") -> "Report":
@@ -261,7 +261,7 @@ h1{margin-bottom:.2em} h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margi
 table.table{border-collapse:collapse;font-size:.9em;margin:.5em 0}
 table.table th,table.table td{padding:.25em .6em;border-bottom:1px solid #eee;text-align:right}
 table.table th{background:#f6f6f6}
-img.plot{max-width:100%} iframe.map{width:100%;border:1px solid #ccc}
+img.plot{max-width:100%} iframe.map{width:100%;border:1px solid #ccc} div.wide{overflow-x:auto}
 """
 
 
@@ -381,7 +381,7 @@ _HOTSPOT_TEXT = {
         "title": "Theft hotspot forecasts: backtest",
         "summary": "Summary",
         "lines": ("{folds} rolling folds from {start}, {horizon:g}-day horizon, {cells} units ({cell}), "
-                  "{events:,} events. At {cov:.0%} of the area the best method, {best}, catches "
+                  "{events:,} events. At {cov:.0%} of the area the best forecasting method, {best}, catches "
                   "{hit:.1%} of the next period's events (PAI {pai:.2f}, fold sd {sd:.2f}); the best naive "
                   "baseline, {naive}, catches {nhit:.1%} (PAI {npai:.2f})."),
         "table": "Mean over folds at each share of the area (± sd across folds)",
@@ -400,7 +400,7 @@ _HOTSPOT_TEXT = {
         "title": "盗窃热点预测回测报告",
         "summary": "概要",
         "lines": ("滚动回测 {folds} 折，自 {start} 起，每折预测 {horizon:g} 天，{cells} 个单元（{cell}），共 {events:,} "
-                  "起事件。圈定 {cov:.0%} 的面积时，最佳方法 {best} 命中下一期 {hit:.1%} 的事件（PAI {pai:.2f}，"
+                  "起事件。圈定 {cov:.0%} 的面积时，最佳预测方法 {best} 命中下一期 {hit:.1%} 的事件（PAI {pai:.2f}，"
                   "折间标准差 {sd:.2f}）；最佳朴素基线 {naive} 命中 {nhit:.1%}（PAI {npai:.2f}）。"),
         "table": "各面积比例下的折均值（± 折间标准差）",
         "plot": "PAI 与圈定面积比例", "map": "最新预测的高风险单元", "top": "最新预测的前列单元",
@@ -520,7 +520,9 @@ def hotspot_report(backtest, *, cells=None, params: dict | None = None, coverage
     focus = 0.02 if np.isclose(table["coverage"], 0.02).any() else float(table["coverage"].iloc[0])
     at = table[np.isclose(table["coverage"], focus)].set_index("method")
     naive = [m for m in at.index if str(m).startswith("naive")]
-    best = at["pai_mean"].idxmax()
+    # the best *forecasting* method, set against the best baseline (even when a baseline wins)
+    methods = [m for m in at.index if m not in naive] or list(at.index)
+    best = at.loc[methods, "pai_mean"].idxmax()
     best_naive = at.loc[naive, "pai_mean"].idxmax() if naive else best
     report.add_text(words["summary"], words["lines"].format(
         folds=int(params.get("folds", metrics["fold"].nunique())), start=params.get("start", metrics.get("cutoff", pd.Series(["?"])).min()),
@@ -602,6 +604,19 @@ _INCIDENT_TEXT = {
     },
 }
 _OUTSIDE = "(outside grids)"
+#: Column headers of the incident and component tables in a Chinese report.
+_ZH_HEADERS = {
+    "grid_code": "网格编码", "type_code": "类型编码", "name": "名称", "cases": "案件数", "open": "在办", "closed": "已结案",
+    "rejected": "不予立案", "solved_in_grid": "网格内解决", "share_solved_in_grid": "网格内解决率",
+    "median_hours_to_close": "结案用时中位数（小时）", "mean_hours_to_close": "平均结案用时（小时）",
+    "on_time_share": "按时处置率", "overdue_now": "当前超期", "case_id": "案件号", "status": "状态", "level": "层级",
+    "assignee": "承办", "stage": "环节", "due_at": "期限", "overdue_hours": "超期小时数",
+    "class_code": "类别编码", "class": "类别", "components": "部件数", "all": "合计",
+}
+
+
+def _headers(table: pd.DataFrame, lang: str) -> pd.DataFrame:
+    return table.rename(columns=_ZH_HEADERS) if lang == "zh" else table
 
 
 def _overdue_cases(cases: pd.DataFrame, types: pd.DataFrame, now) -> pd.DataFrame:
@@ -779,14 +794,14 @@ def incident_report(cases, grids, *, period=None, now=None, types: pd.DataFrame 
         ax.set_xlabel(plot_words["xlabel"])
         ax.set_ylabel(plot_words["ylabel"])
         report.add_figure(words["hours"], fig)
-    report.add_table(words["grids"], per_grid.reset_index().round(3))
+    report.add_table(words["grids"], _headers(per_grid.reset_index().round(3), lang))
     names = types.set_index("code")[words["type_name"]]
     by_type = per_type.reset_index()
     by_type.insert(1, "name", by_type["type_code"].map(names))
-    report.add_table(words["types"], by_type.round(3))
+    report.add_table(words["types"], _headers(by_type.round(3), lang))
     if len(late):
-        report.add_table(words["overdue"], late[["case_id", "type_code", "grid_code", "status", "level", "assignee",
-                                                 "stage", "due_at", "overdue_hours"]])
+        report.add_table(words["overdue"], _headers(late[["case_id", "type_code", "grid_code", "status", "level",
+                                                          "assignee", "stage", "due_at", "overdue_hours"]], lang))
     else:
         report.add_text(words["overdue"], words["none"])
     return report
@@ -837,11 +852,11 @@ def components_report(components, grids=None, *, title: str | None = None, lang:
     names = load_classes().set_index("class_code")[words["name"]]
     per_class = components["class_code"].value_counts().rename_axis("class_code").reset_index(name="components")
     per_class.insert(1, "class", per_class["class_code"].map(names))
-    report.add_table(words["classes"], per_class)
+    report.add_table(words["classes"], _headers(per_class, lang))
     per_grid = components.loc[in_grid].groupby(["grid_code", "class_code"]).size().unstack(fill_value=0)
     per_grid.columns.name = None
     per_grid.insert(0, "all", per_grid.sum(axis=1))
-    report.add_table(words["grids"], per_grid.sort_values("all", ascending=False).reset_index())
+    report.add_table(words["grids"], _headers(per_grid.sort_values("all", ascending=False).reset_index(), lang))
     if len(components):
         report.add_map(words["map"], component_map(components, grids=grids))
     return report

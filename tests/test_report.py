@@ -150,7 +150,7 @@ def test_backtest_table_known_numbers():
     assert t.loc["kde", "pai_mean"] == 7.5 and t.loc["kde", "pai_sd"] == pytest.approx(np.std([5, 10], ddof=1))
     assert (t.loc["naive_4w", "pai_min"], t.loc["naive_4w", "pai_max"]) == (2.0, 4.0)
     text = _text(hotspot_report(metrics, params={"folds": 3, "start": "2019-01-07", "horizon_days": 7}).to_html())
-    assert "best method, kde, catches 15.0%" in text and "(PAI 7.50, fold sd 3.54)" in text
+    assert "best forecasting method, kde, catches 15.0%" in text and "(PAI 7.50, fold sd 3.54)" in text
     assert "naive_4w, catches 6.0% (PAI 3.00)" in text
     assert "2.00-4.00" in text  # the fold range in the table
 
