@@ -581,9 +581,9 @@ _INCIDENT_TEXT = {
         "title": "City management cases",
         "summary": "Summary",
         "lines": ("{period}: {cases:,} cases reported, {closed:,} closed, {open:,} open, {rejected:,} rejected; "
-                  "{outside:,} lie outside every grid. Of the closed cases {solved:.1%} were solved inside their "
-                  "grid (never escalated) and {on_time:.1%} were handled by their deadline; closing took a "
-                  "median of {median:.1f} hours (mean {mean:.1f}). {overdue:,} open cases are overdue at {now}."),
+                  "{outside:,} lie outside every grid. Of the closed cases {solved} were solved inside their "
+                  "grid (never escalated) and {on_time} were handled by their deadline; closing took a "
+                  "median of {median} hours (mean {mean}). {overdue:,} open cases are overdue at {now}."),
         "all": "All cases", "from": "from {0}", "to": "to {0}",
         "map": "Cases per grid", "grids": "Closed loop per grid", "types": "Closed loop per event type",
         "overdue": "Overdue cases", "none": "No case is overdue.", "hours": "Hours from report to close",
@@ -594,8 +594,8 @@ _INCIDENT_TEXT = {
         "title": "城市管理案件报告",
         "summary": "概要",
         "lines": ("{period}：上报案件 {cases:,} 件，已结案 {closed:,} 件，在办 {open:,} 件，不予立案 {rejected:,} 件；"
-                  "{outside:,} 件不在任何网格内。已结案件中 {solved:.1%} 在网格内解决（未升级），{on_time:.1%} 按时处置；"
-                  "结案用时中位数 {median:.1f} 小时（平均 {mean:.1f} 小时）。截至 {now}，在办案件中 {overdue:,} 件超期。"),
+                  "{outside:,} 件不在任何网格内。已结案件中 {solved} 在网格内解决（未升级），{on_time} 按时处置；"
+                  "结案用时中位数 {median} 小时（平均 {mean} 小时）。截至 {now}，在办案件中 {overdue:,} 件超期。"),
         "all": "全部案件", "from": "自 {0}", "to": "至 {0}",
         "map": "各网格案件数", "grids": "各网格闭环情况", "types": "各事件类型闭环情况",
         "overdue": "超期案件", "none": "没有超期案件。", "hours": "上报至结案用时",
@@ -668,7 +668,8 @@ def case_statistics(cases: pd.DataFrame, by: str = "grid_code", *, overdue: pd.D
     """
     if cases.empty:
         return pd.DataFrame(columns=["cases", "open", "closed", "rejected", "solved_in_grid", "share_solved_in_grid",
-                                     "median_hours_to_close", "mean_hours_to_close", "on_time_share", "overdue_now"])
+                                     "median_hours_to_close", "mean_hours_to_close", "on_time_share", "overdue_now"],
+                            index=pd.Index([], name=by))
     key = cases[by].fillna(_OUTSIDE) if by == "grid_code" else cases[by]
     closed = cases["status"] == "closed"
     hours = (pd.to_datetime(cases["closed_at"]) - pd.to_datetime(cases["reported_at"])).dt.total_seconds() / 3600
@@ -692,6 +693,14 @@ def case_statistics(cases: pd.DataFrame, by: str = "grid_code", *, overdue: pd.D
         counts = okey.value_counts()
     stats["overdue_now"] = counts.reindex(stats.index).fillna(0).astype(int)
     return stats
+
+
+def _share(value) -> str:
+    return f"{value:.1%}" if pd.notna(value) else "-"
+
+
+def _hours(value) -> str:
+    return f"{value:.1f}" if pd.notna(value) else "-"
 
 
 def _moment(value, end: bool = False):
@@ -777,10 +786,8 @@ def incident_report(cases, grids, *, period=None, now=None, types: pd.DataFrame 
         open=int(table["status"].isin(("reported", "registered", "dispatched", "handled", "verified")).sum()),
         rejected=int((table["status"] == "rejected").sum()), outside=int(table["grid_code"].isna().sum()
                                                                           + (table["grid_code"] == "").sum()),
-        solved=float((table.loc[closed, "escalations"] == 0).mean()) if closed.any() else float("nan"),
-        on_time=float(on_time.mean()) if closed.any() else float("nan"),
-        median=float(hours.median()) if closed.any() else float("nan"),
-        mean=float(hours.mean()) if closed.any() else float("nan"),
+        solved=_share((table.loc[closed, "escalations"] == 0).mean()), on_time=_share(on_time.mean()),
+        median=_hours(hours.median()), mean=_hours(hours.mean()),
         overdue=len(late), now=moment.strftime("%Y-%m-%d %H:%M")))
 
     located = table.dropna(subset=["lon", "lat"]) if {"lon", "lat"} <= set(table.columns) else table.iloc[:0]

@@ -276,6 +276,8 @@ def test_incident_report_period_end_time_and_bad_time(case_store):
     store, grids = case_store
     text = _text(incident_report(store, grids, period=(None, "2026-01-05 09:30"), now="2026-01-07").to_html())
     assert "2 cases reported" in text
+    empty = _text(incident_report(store, grids, period=("2030-01-01", None), now="2030-02-01").to_html())
+    assert "from 2030-01-01: 0 cases reported, 0 closed" in empty and "No case is overdue." in empty
     with pytest.raises(InputError, match="YYYY-MM-DD"):
         incident_report(store, grids, period=("last week", None))
 
