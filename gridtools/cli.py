@@ -237,6 +237,61 @@ def report_partition(
     out.print(f"wrote {report.save(output)}")
 
 
+
+@report_app.command("hotspots")
+def report_hotspots(
+    backtest_dir: Annotated[Path, typer.Argument(help="Folder written by 'gridtools hotspots backtest' "
+                                                      "(metrics.csv, summary.json), or its metrics.csv.")],
+    output: OutOption,
+    cells: Annotated[Optional[Path], typer.Option("--cells", help="A forecast to map (layer 'cells' of 'gridtools "
+                                                                  "hotspots predict'); default: the folder's "
+                                                                  "top_cells.gpkg when present.")] = None,
+    lang: Annotated[str, typer.Option("--lang", help="Language of the report: en or zh.")] = "en",
+    title: Annotated[Optional[str], typer.Option("--title", help="Title of the report.")] = None,
+):
+    """One HTML report on a hotspot backtest: PAI / hit rate / PEI per method with fold spread, plot, map."""
+    import json
+
+    import pandas as pd
+
+    from gridtools.report import hotspot_report
+
+    folder = backtest_dir if backtest_dir.is_dir() else backtest_dir.parent
+    metrics_file = backtest_dir / "metrics.csv" if backtest_dir.is_dir() else backtest_dir
+    if not metrics_file.exists():
+        raise GridtoolsError(f"{metrics_file} not found: give the folder 'gridtools hotspots backtest -o' wrote")
+    metrics = pd.read_csv(metrics_file)
+    summary_file = folder / "summary.json"
+    params = json.loads(summary_file.read_text())["params"] if summary_file.exists() else {}
+    if cells is None and (folder / "top_cells.gpkg").exists():
+        cells = folder / "top_cells.gpkg"
+    forecast = io.read_any(cells, layer="cells" if cells.suffix.lower() == ".gpkg" else None) if cells else None
+    report = hotspot_report(metrics, cells=forecast, params=params, title=title, lang=lang)
+    out.print(f"wrote {report.save(output)}")
+
+
+@report_app.command("incidents")
+def report_incidents(
+    db: Annotated[Path, typer.Argument(help="Case database (SQLite) of 'gridtools incidents'.")],
+    output: OutOption,
+    grids: Annotated[Path, typer.Option("--grids", help="Grid polygons (GeoPackage from 'gridtools partition').")],
+    start: Annotated[Optional[str], typer.Option("--from", help="First day (or time) of reports to include.")] = None,
+    end: Annotated[Optional[str], typer.Option("--to", help="Last day (included) or time of reports to include.")] = None,
+    now: Annotated[Optional[str], typer.Option("--now", help="Time overdue is judged at (default: now).")] = None,
+    lang: Annotated[str, typer.Option("--lang", help="Language of the report: en or zh.")] = "en",
+    title: Annotated[Optional[str], typer.Option("--title", help="Title of the report.")] = None,
+):
+    """One HTML report on cases: map per grid, share solved in the grid, time to close, overdue, per type."""
+    from gridtools.incidents import IncidentStore
+    from gridtools.report import incident_report
+
+    if not db.exists():
+        raise GridtoolsError(f"case database {db} not found")
+    polygons = io.read_any(grids, layer=_grids_layer(grids, None))
+    with IncidentStore(db) as store:
+        report = incident_report(store, polygons, period=(start, end), now=now, title=title, lang=lang)
+    out.print(f"wrote {report.save(output)}")
+
 @population_app.command("estimate")
 def population_estimate(
     buildings_file: Annotated[Path, typer.Argument(help="Building footprints.")],
@@ -260,12 +315,16 @@ def population_estimate(
 @app.command()
 def demo(
     output: Annotated[Path, typer.Option("-o", "--output", help="Folder for the results.")] = Path("gridtools-demo"),
+    lang: Annotated[str, typer.Option("--lang", help="Language of report.html: en or zh.")] = "en",
 ):
-    """Run the main job on the sample data shipped in data/: buildings -> blocks -> grids -> map."""
+    """Every capability on the data shipped in data/: grids, components, (synthetic) incidents, hotspots.
+
+    Writes the results and one map per capability, and report.html with a section for each (opens offline).
+    """
     from gridtools.demo import run_demo
 
     with progress_bar() as progress:
-        report = run_demo(output, progress=progress)
+        report = run_demo(output, progress=progress, lang=lang)
     for line in report.lines:
         out.print(line)
 
@@ -949,6 +1008,7 @@ def hotspots_backtest(
     cells_out = hotspots.forecast(events, cells, cutoff=hotspots.from_day(last), horizon_days=horizon_days,
                                   method=best)
     save_map(hotspot_map(cells_out, top_share=0.05), output / "top_cells_map.html")
+    io.write_any(cells_out, output / "top_cells.gpkg", layer="cells")
     table = Table(title=f"PAI at 2% of the area ({folds} folds, {horizon_days:g}-day horizon)")
     for c in ("method", "PAI mean", "PAI sd", "hit rate", "PEI", "vs best naive", "seconds"):
         table.add_column(c)
@@ -957,7 +1017,8 @@ def hotspots_backtest(
                       f"{r['pei_mean']:.3f}", f"{r['pai_vs_best_naive']:+.2f}", f"{result.seconds.get(r['method'], 0):.1f}")
     _print_lines("hotspots backtest", lines)
     out.print(table)
-    out.print(f"wrote {output}/metrics.csv, summary.csv, summary.json, pai_vs_coverage.png, top_cells_map.html")
+    out.print(f"wrote {output}/metrics.csv, summary.csv, summary.json, pai_vs_coverage.png, top_cells_map.html, "
+              "top_cells.gpkg")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -98,3 +98,36 @@ def test_demo_runs_on_shipped_data(tmp_path, capsys):
     grids = io.read_any(tmp_path / "demo" / "grids.gpkg", layer="grids")
     assert grids["population"].sum() == 15000
     assert (tmp_path / "demo" / "grids_map.html").stat().st_size > 10_000
+    _check_demo_outputs(tmp_path / "demo", grids)
+
+
+def _check_demo_outputs(folder, grids):
+    """Every capability of the demo left real, consistent output."""
+    import re
+    import sqlite3
+
+    import pandas as pd
+
+    from gridtools.components import open_store
+
+    with open_store(folder / "components.gpkg", create=False) as register:
+        components = register.to_geodataframe(status="active")
+    assert len(components) > 1000 and components["code"].str.fullmatch(r"0{6}\d{10}").all()
+    assert set(components["grid_code"].replace("", None).dropna()) <= set(grids["grid_code"])
+    assert {"0118", "0402"} <= set(components["class_code"])  # street lamps and trees of the OSM extract
+    with sqlite3.connect(folder / "cases.sqlite") as db:
+        cases = pd.read_sql_query("SELECT * FROM cases", db)
+    synthetic = pd.read_csv(folder / "incidents_synthetic.csv", dtype=str, keep_default_na=False)
+    assert len(cases) == len(synthetic) > 100 and synthetic["description"].str.startswith("SYNTHETIC").all()
+    assert set(cases["grid_code"].dropna()) <= set(grids["grid_code"])
+    assert (cases["status"] == "closed").sum() > len(cases) / 2
+    metrics = pd.read_csv(folder / "hotspots" / "metrics.csv")
+    assert {"kde", "naive_4w"} <= set(metrics["method"]) and metrics["pai"].notna().all()
+    for name in ("components_map.html", "incidents_map.html", "hotspots_map.html"):
+        assert (folder / name).stat().st_size > 20_000, name
+    page = (folder / "report.html").read_text(encoding="utf-8")
+    assert not re.search(r'<(script|link|img)[^>]+(src|href)="https?://', page)  # one file, offline
+    for heading in ("Grids: Summary", "Components: Summary", "Incidents (SYNTHETIC): Summary", "Hotspots: Summary"):
+        assert heading in page, heading
+    closed = int((cases["status"] == "closed").sum())
+    assert f"{len(cases):,} cases reported, {closed:,} closed" in page

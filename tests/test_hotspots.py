@@ -303,6 +303,7 @@ def test_cli_backtest_writes_report(tmp_path, capsys):
     assert np.allclose(m["pai"], m["hit_rate"] / m["area_share"], equal_nan=True)
     assert (out / "pai_vs_coverage.png").stat().st_size > 10_000
     assert "leaflet" in (out / "top_cells_map.html").read_text().lower()
+    assert len(io.read_any(out / "top_cells.gpkg", layer="cells")) > 0  # the forecast the report maps
     summary = json.loads((out / "summary.json").read_text())
     assert summary["params"]["folds"] == 3
 
