@@ -216,6 +216,21 @@ def test_parameters_validated_up_front():
         hotspots.make_estimator("magic")
     with pytest.raises(InputError, match="horizon_days"):
         NaiveCounts().fit(ev, cs, 5.0).predict(0)
+    with pytest.raises(InputError, match="covariates have 3 rows"):
+        hotspots.GBM(covariates=np.ones(3)).fit(ev, cs, 5.0)
+    with pytest.raises(InputError, match="geometric"):
+        hotspots.Ensemble(how="median").fit(ev, cs, 5.0)
+
+
+def test_ensemble_geometric_mean_of_members():
+    cs = square_cells((0, 0, 999, 999), 200, crs=32617)
+    ev = assign_events(_events([0, 1, 2, 3], [100, 100, 300, 900], [100, 100, 100, 900]), cs)
+    members = [("a", NaiveCounts()), ("b", KDE(bandwidth=150))]
+    got = hotspots.Ensemble(members=members, weights=[1, 3]).fit(ev, cs, 4.0).predict(7)
+    a = NaiveCounts().fit(ev, cs, 4.0).predict(7)
+    b = KDE(bandwidth=150).fit(ev, cs, 4.0).predict(7)
+    expected = np.exp(0.25 * np.log(a + 1e-4) + 0.75 * np.log(b + 1e-4))
+    np.testing.assert_allclose(got, expected)
 
 
 # ------------------------------------------------------------------------- real data, leakage
