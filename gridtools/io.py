@@ -1192,3 +1192,37 @@ def _csv_table(gdf: gpd.GeoDataFrame) -> pd.DataFrame:
 def _same_numbers(column: pd.Series, values: np.ndarray) -> bool:
     numbers = pd.to_numeric(column, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     return bool(np.allclose(numbers, values, equal_nan=True, rtol=0, atol=1e-9))
+
+
+def read_park(path):
+    """Read a dispatch park file: YAML (``.yaml``/``.yml``), JSON, or GeoJSON points.
+
+    See :mod:`gridtools.dispatch.park` for the layout.
+
+    Raises
+    ------
+    InputError
+        A missing or unreadable file, or a bad entry (named with its field).
+
+    Examples
+    --------
+    >>> park = read_park("park.yaml")   # doctest: +SKIP
+    """
+    import json
+
+    from gridtools.dispatch.park import park_from_dict
+
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise InputError(f"park file {path} does not exist")
+    text = path.read_text(encoding="utf-8")
+    try:
+        if path.suffix.lower() in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text)
+        else:
+            data = json.loads(text)
+    except Exception as exc:  # the parsers' own messages name the line
+        raise InputError(f"cannot read the park file {path}: {exc}") from None
+    return park_from_dict(data, source=str(path))
