@@ -212,6 +212,7 @@ class Dispatcher:
         self.cap = np.zeros(0, np.int32)
         self.load = np.zeros((0, 0), np.int32)
         self.dock_ids = [d.id for d in park.docks]
+        self._dock_index = {d: i for i, d in enumerate(self.dock_ids)}
         self.dock_cap = np.array([d.capacity for d in park.docks], np.int32)
         self.dock_load = np.zeros((len(park.docks), 0), np.int32)
         self.wait_cap = np.array([w.capacity for w in park.waiting_areas], np.int32)
@@ -341,7 +342,11 @@ class Dispatcher:
         net = self.network
         d = self.park.dock(dock)
         naive_at = at.astimezone(self.park.tz).replace(tzinfo=None) if isinstance(at, dt.datetime) else at
-        dkey = (d.id, vehicle.key(), R.condition_key(net, vehicle, naive_at))
+        vkey = vehicle.key()
+        dkey = (d.id, vkey, R.condition_key(net, vehicle, naive_at))
+        fast = (tuple(origin), dkey)  # gates repeat: skip snapping for a known origin
+        if fast in self._menus:
+            return self._menus[fast]
         try:
             (s,), _ = self.router.snap([origin], vehicle, naive_at, "origin")
             if dkey not in self._dock_nodes:
@@ -363,7 +368,7 @@ class Dispatcher:
                 raise
             first = self.router.route(origin, (d.lon, d.lat), vehicle, at=naive_at, explain=True)
         w, time_s = self._legal_graph(vehicle, naive_at)
-        menu = [self.option(first.arcs, time_s[first.arcs])]
+        menu = _Menu([self.option(first.arcs, time_s[first.arcs])])
         src = int(net.node_depart[s])
         if len(first.arcs) and self.k_routes > 1:
             used = np.zeros(net.n_arcs)
@@ -384,6 +389,7 @@ class Dispatcher:
                     continue
                 menu.append(opt)
         self._menus[key] = menu
+        self._menus[fast] = menu
         return menu
 
     def _explain_unreachable(self, origin, dock, vehicle: Vehicle, at) -> None:
@@ -432,7 +438,9 @@ class Dispatcher:
         if now is not None and earliest < now - dt.timedelta(minutes=1):
             raise InputError(f"earliest arrival {earliest.isoformat(timespec='minutes')} is in the past "
                              f"(now {now.astimezone(park.tz).isoformat(timespec='minutes')}); give a future time")
-        d_index = self.dock_ids.index(park.dock(req.dock).id)
+        d_index = self._dock_index.get(req.dock)
+        if d_index is None:
+            park.dock(req.dock)  # raises with the list of docks
         e = e0 = self.slot_of(earliest)
         if e - self.base_slot < 0:
             raise InputError(f"earliest arrival {earliest.isoformat(timespec='minutes')} is before the dispatch "
@@ -478,17 +486,17 @@ class Dispatcher:
         arrive = earliest.timestamp() + (slots - e0) * L
         delay = np.maximum(arrive, dock_slot * L) - earliest.timestamp()
         wait_s = np.maximum(dock_slot * L - arrive, 0.0)
-        over = np.zeros((len(menu), W), np.int64)
-        cost = np.zeros((len(menu), W))
-        seg_slots = []
-        for j, opt in enumerate(menu):
-            off = np.floor((phase - opt.before_s) / L).astype(np.int64)
-            ss = slots[None, :] + off[:, None]
-            seg_slots.append(ss)
-            if large and len(opt.segs):
-                rel = np.maximum(ss - self.base_slot, 0)
-                over[j] = (self.load[opt.rows[:, None], rel] >= self.cap[opt.rows][:, None]).sum(axis=0)
-            cost[j] = delay + (opt.time_s - fastest) + self.wait_weight * wait_s
+        # all routes of the menu at once: one gather over (segments of all routes) x (arrival slots)
+        rows, before, starts, sizes, times = _stacked(menu)
+        ss = slots[None, :] + np.floor((phase - before) / L).astype(np.int64)[:, None]
+        if large and len(rows):
+            full = self.load[rows[:, None], np.maximum(ss - self.base_slot, 0)] >= self.cap[rows][:, None]
+            over = np.add.reduceat(full, starts, axis=0).astype(np.int64)
+            over[sizes == 0] = 0
+        else:
+            over = np.zeros((len(menu), W), np.int64)
+        seg_slots = (ss, starts, sizes)
+        cost = (delay + self.wait_weight * wait_s)[None, :] + (times - fastest)[:, None]
         cost[:, ~ok_dock] = np.inf
         return {"menu": menu, "earliest": earliest, "slots": slots, "over": over, "cost": cost,
                 "dock_slot": dock_slot, "wait": wait, "seg_slots": seg_slots, "dock_index": d_index,
@@ -538,7 +546,8 @@ class Dispatcher:
         earliest = c["earliest"]
         arrival = earliest + dt.timedelta(seconds=(a - self.slot_of(earliest)) * L)
         dock_time = max(arrival, self.slot_start(s))
-        ss = c["seg_slots"][j][:, i].copy()
+        ss_all, starts, sizes = c["seg_slots"]
+        ss = ss_all[starts[j]:starts[j] + sizes[j], i].copy()
         result = Assignment(
             trip_id=req.trip_id, plate=req.plate, dock=req.dock, gate=req.gate, origin=self._origin(req), route=opt,
             route_rank=j, road_slot=a, dock_slot=s, waiting_area=self.park.waiting_areas[wi].id if wi >= 0 else None,
@@ -625,6 +634,27 @@ class Dispatcher:
         return {"segment_slots_used": int(used.sum()), "segment_slots_over": int(over.sum()),
                 "over_share": float(over.sum() / max(used.sum(), 1)), "excess_trucks": int(excess.sum()),
                 "max_load_ratio": float((load / self.cap[:, None]).max()) if load.size else 0.0}
+
+
+class _Menu(list):
+    """The routes of one gate-dock-vehicle pair, with their arrays stacked once for the load check."""
+
+    _stack = None
+
+
+def _stacked(menu: list) -> tuple:
+    """Rows, seconds-before-arrival, start offsets and route times of all routes of a menu (cached)."""
+    cached = getattr(menu, "_stack", None)
+    if cached is not None:
+        return cached
+    rows = np.concatenate([o.rows for o in menu]) if menu else np.zeros(0, np.int64)
+    before = np.concatenate([o.before_s for o in menu]) if menu else np.zeros(0)
+    sizes = np.array([len(o.rows) for o in menu], np.int64)
+    starts = np.r_[0, np.cumsum(sizes)[:-1]].astype(np.int64)
+    out = (rows, before, starts, sizes, np.array([o.time_s for o in menu]))
+    if isinstance(menu, _Menu):
+        menu._stack = out
+    return out
 
 
 def _score_of(a: Assignment, c: dict) -> float:
