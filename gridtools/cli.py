@@ -328,6 +328,8 @@ def dispatch_serve(
     with progress_bar() as progress:
         net = load_network(network, progress=progress)
     center = DispatchCenter(net, parsed, TripStore(db), router=Router(net).prepare())
+    with progress_bar() as progress:
+        center.warm(progress=progress)
     console.print(f"dispatch service for {parsed.name}: {center.restored} active trips restored from {db}; "
                   f"http://{host}:{port}/docs", highlight=False)
     uvicorn.run(create_app(center), host=host, port=port, log_level=workers_log)

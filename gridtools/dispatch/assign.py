@@ -134,16 +134,19 @@ class Assignment:
         """Expected time at the start of every way run of the route (list of dicts)."""
         r = self.route
         way = network.arc_way[r.arcs]
-        t0 = self.departure
         elapsed = np.r_[0.0, np.cumsum(r.arc_time_s)[:-1]]
-        out, last = [], None
-        for w, e in zip(way, elapsed):
-            if w < 0 or w == last:
-                continue
-            last = w
-            out.append({"osmid": int(network.way_osmid[w]), "name": network.ways["name"].iat[int(w)] or None,
-                        "at": (t0 + dt.timedelta(seconds=float(e))).isoformat(timespec="seconds")})
-        return out
+        road = way >= 0
+        way, elapsed = way[road], elapsed[road]
+        start = np.r_[True, way[1:] != way[:-1]] if len(way) else np.zeros(0, bool)
+        names = network._cache.get("way_names")
+        if names is None:
+            names = network.ways["name"].to_numpy(object)
+            names = np.array([n if isinstance(n, str) and n else None for n in names], dtype=object)
+            network._cache["way_names"] = names
+        t0 = self.departure.timestamp()
+        tz = self.departure.tzinfo
+        return [{"osmid": int(o), "name": n, "at": dt.datetime.fromtimestamp(t0 + e, tz).isoformat(timespec="seconds")}
+                for o, n, e in zip(network.way_osmid[way[start]], names[way[start]], elapsed[start])]
 
 
 class Dispatcher:

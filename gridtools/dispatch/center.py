@@ -72,6 +72,29 @@ class DispatchCenter:
             self.dispatcher.book(self._assignment(row))
             self.restored += 1
 
+    def warm(self, vehicles=None, at=None, progress=None) -> int:
+        """Build the route menus of every gate-dock pair for ``vehicles`` (default: a 40 t truck and
+        every registered truck profile) now, so the first requests do not pay for them.  Returns the
+        number of menus built."""
+        if vehicles is None:  # the default truck and every distinct registered profile
+            profiles = {(t["weight_t"], t["height_m"], t["width_m"], t["length_m"], t["axle_load_t"] or 0.0)
+                        for t in self.store.trucks()}
+            vehicles = [truck()] + [vehicle_of(dict(zip(("weight_t", "height_m", "width_m", "length_m",
+                                                         "axle_load_t"), p))) for p in sorted(profiles)]
+            vehicles = list({v.key(): v for v in vehicles}.values())
+        pairs = [(g, d, v) for g in self.park.gates for d in self.park.docks for v in vehicles]
+        when = at or self.clock()
+        done = 0
+        for n, (g, d, v) in enumerate(pairs):
+            try:
+                self.dispatcher.routes((g.lon, g.lat), d.id, v, at=when)
+                done += 1
+            except GridtoolsError:  # a pair with no legal route is reported when a trip asks for it
+                pass
+            if progress:
+                progress("route menus", n + 1, len(pairs))
+        return done
+
     @property
     def network(self):
         return self.dispatcher.network
