@@ -1,8 +1,8 @@
 """Benchmark ``gridtools.dispatch``: throughput, spreading quality, exact gap, service latency.
 
 On a real OSM network (Harrisburg PA, 4.6k nodes; Shanghai Huangpu as a second case) with a
-synthetic park (4 gates on the network's edge, 20 docks of 6 trucks per 30-min slot, 3 waiting
-areas; 20 large trucks per road segment per slot) and a day of 3,000 trucks bunched around two
+synthetic park (4 gates on the network's edge, 20 docks of 8 trucks per 30-min slot, 3 waiting
+areas; 30 large trucks per road segment per slot) and a day of 3,000 trucks bunched around two
 peaks, in the same process:
 
 * baseline: every truck takes its fastest legal route at its earliest slot (``mode="fastest"``);
@@ -59,12 +59,12 @@ DAY = "2030-01-07"
 
 def spreading(name, path, tz, n_trucks, segment_capacity, report):
     net = load_network(path)
-    park = synthetic_park(net, n_gates=4, n_docks=20, dock_capacity=6, n_waiting=3, waiting_capacity=15,
+    park = synthetic_park(net, n_gates=4, n_docks=20, dock_capacity=8, n_waiting=3, waiting_capacity=15,
                           segment_capacity=segment_capacity, timezone=tz)
     reqs = synthetic_day(park, n_trucks, day=DAY)
     router = Router(net).prepare()
     out = {"network": name, "nodes": net.n_nodes, "trucks": n_trucks, "segment_capacity": segment_capacity,
-           "slot_minutes": park.slot_minutes, "docks": len(park.docks), "dock_capacity": 6}
+           "slot_minutes": park.slot_minutes, "docks": len(park.docks), "dock_capacity": 8}
 
     base = Dispatcher(net, park, router=router, base_time=DAY)
     t = time.perf_counter()
@@ -113,7 +113,7 @@ def exact_gap(n_trucks, time_limit, report):
 
     name, path, tz = NETWORKS[1]
     net = load_network(path)
-    park = synthetic_park(net, n_gates=4, n_docks=8, dock_capacity=6, segment_capacity=4, timezone=tz)
+    park = synthetic_park(net, n_gates=4, n_docks=8, dock_capacity=6, segment_capacity=6, timezone=tz)
     reqs = synthetic_day(park, n_trucks, day=DAY, peaks=((8.5, 0.7),), start_hour=7, end_hour=10)
     d = Dispatcher(net, park, base_time=DAY, max_wait_slots=0)
     t = time.perf_counter()
@@ -124,7 +124,7 @@ def exact_gap(n_trucks, time_limit, report):
     b = objective(base, [base.assign(r, mode="fastest") for r in reqs])
     fresh = Dispatcher(net, park, router=d.router, base_time=DAY, max_wait_slots=0)
     res = solve_exact(fresh, reqs, time_limit_s=time_limit, hint=[(a.route_rank, a.road_slot) for a in heur])
-    report.append({"network": name, "trucks": n_trucks, "segment_capacity": 4, "baseline_excess": b["excess"],
+    report.append({"network": name, "trucks": n_trucks, "segment_capacity": 6, "baseline_excess": b["excess"],
                    "heuristic_s": th, "heuristic_excess": h["excess"], "heuristic_cost_s": h["cost_s"],
                    "exact_status": res.status, "exact_s": res.seconds, "exact_excess": res.excess,
                    "exact_cost_s": res.cost_s, "exact_bound": res.bound,
@@ -191,11 +191,17 @@ def service_load(path, park, n_requests, concurrency, report):
                 await asyncio.gather(*(one(k) for k in range(n_requests)))
                 return lat, codes, ids, time.perf_counter() - t0
 
+        def cpu(pid):  # user + system seconds of a process (Linux /proc)
+            f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+
+        c0 = cpu(proc.pid)
         lat, codes, ids, wall = asyncio.run(run())
+        server_cpu = cpu(proc.pid) - c0
         stored = httpx.get(f"{url}/trips", params={"limit": 10000}, headers=head).json()
         report.append({"requests": n_requests, "concurrency": concurrency, "p50_ms": float(np.percentile(lat, 50) * 1e3),
                        "p99_ms": float(np.percentile(lat, 99) * 1e3), "max_ms": float(np.max(lat) * 1e3),
-                       "requests_per_s": n_requests / wall, "warm_menus": menus, "warm_s": warm_s, "accepted": int(sum(c == 201 for c in codes)),
+                       "requests_per_s": n_requests / wall, "server_cpu_ms_per_request": 1e3 * server_cpu / n_requests, "warm_menus": menus, "warm_s": warm_s, "accepted": int(sum(c == 201 for c in codes)),
                        "rejected": int(sum(c != 201 for c in codes)), "stored": len(stored),
                        "duplicates": len(ids) - len(set(ids)),
                        "lost": len(set(ids) - {t["id"] for t in stored})})
@@ -216,8 +222,7 @@ def main():
         if not path.exists():
             print(f"SKIPPED {name}: {path} not present (real data lives in ../shared/data)")
             continue
-        caps = 20 if "Harrisburg" in name else 12
-        net, park = spreading(name, path, tz, n, caps, results["spreading"])
+        net, park = spreading(name, path, tz, n, 30, results["spreading"])
         first = first or (path, park)
     if not args.quick and NETWORKS[1][1].exists():
         exact_gap(300, 60, results["exact"])
@@ -246,7 +251,9 @@ def main():
     for r in results["service"]:
         print(f"\n## Service on loopback (uvicorn, SQLite WAL)\n\n{r['requests']} POST /trips from {r['concurrency']} "
               f"concurrent clients: p50 {r['p50_ms']:.0f} ms, p99 {r['p99_ms']:.0f} ms, max {r['max_ms']:.0f} ms, "
-              f"{r['requests_per_s']:.0f} req/s; accepted {r['accepted']}, rejected {r['rejected']}, stored "
+              f"{r['requests_per_s']:.0f} req/s end to end (server CPU {r['server_cpu_ms_per_request']:.1f} ms per "
+              f"request, i.e. ~{1e3 / r['server_cpu_ms_per_request']:.0f} req/s of one core; the client shares the "
+              f"machine); accepted {r['accepted']}, rejected {r['rejected']}, stored "
               f"{r['stored']}, lost {r['lost']}, duplicated {r['duplicates']} (route menus built before: "
               f"{r['warm_menus']} in {r['warm_s']:.1f} s via POST /dispatcher/warm)")
     out = REPO / "benchmarks" / "results"

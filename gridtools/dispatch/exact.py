@@ -102,12 +102,17 @@ def solve_exact(dispatcher, requests, time_limit_s: float = 30.0, workers: int =
     for (d, _), xs in dock_use.items():
         if len(xs) > dispatcher.dock_cap[d]:
             model.add(sum(xs) <= int(dispatcher.dock_cap[d]))
+    chosen = set()
+    if hint is not None:
+        chosen = {id(x) for n, xs in enumerate(cand) for x, j, a in xs if (j, a) == tuple(hint[n])}
     excess = []
     for (row, _), xs in seg_use.items():
         cap = int(dispatcher.cap[row])
         if len(xs) > cap:
             e = model.new_int_var(0, len(xs) - cap, "e")
             model.add(sum(xs) - e <= cap)
+            if hint is not None:  # a complete hint, so the solver starts from the heuristic's solution
+                model.add_hint(e, max(0, sum(id(x) in chosen for x in xs) - cap))
             excess.append(e)
     model.minimize(EXCESS_WEIGHT * sum(excess) + sum(c * x for c, x in obj))
     solver = cp_model.CpSolver()

@@ -17,6 +17,7 @@ import hashlib
 import secrets
 import sqlite3
 import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -44,6 +45,8 @@ CREATE INDEX IF NOT EXISTS trips_status ON trips(status);
 """
 
 ACTIVE = ("assigned", "arrived")
+#: Seconds a checked token is trusted without asking the database again.
+AUTH_CACHE_S = 30.0
 TRIP_COLUMNS = ("id", "request_key", "owner", "plate", "cargo", "gate", "origin_lon", "origin_lat", "dock",
                 "earliest", "status", "road_slot", "dock_slot", "waiting_area", "arrival", "dock_time", "departure",
                 "route_rank", "time_s", "length_m", "fastest_time_s", "over_capacity", "large", "arcs", "segs",
@@ -93,6 +96,7 @@ class TripStore:
             raise InputError(f"folder {self.path.parent} for the database {self.path} does not exist")
         self._sync = settings.dispatch_sqlite_synchronous
         self._local = threading.local()
+        self._auth: dict = {}
         self.write_lock = threading.RLock()
         con = self.connection()
         with self.write_lock:
@@ -154,15 +158,28 @@ class TripStore:
         return token
 
     def authenticate(self, token: str | None) -> dict | None:
+        """The token holder (``id``, ``role``, ``name``) or None; valid tokens are cached for
+        ``AUTH_CACHE_S`` seconds (revoking through this store clears the cache)."""
         if not token:
             return None
+        key = hash_token(token)
+        hit = self._auth.get(key)
+        if hit is not None and hit[0] > time.monotonic():
+            return dict(hit[1])
         row = self.connection().execute("SELECT id, role, name FROM tokens WHERE hash = ? AND revoked = 0",
-                                        (hash_token(token),)).fetchone()
-        return dict(row) if row else None
+                                        (key,)).fetchone()
+        if row is None:
+            return None
+        if len(self._auth) > 10000:
+            self._auth.clear()
+        self._auth[key] = (time.monotonic() + AUTH_CACHE_S, dict(row))
+        return dict(row)
 
     def revoke_token(self, token_id: int) -> bool:
         with self.transaction() as con:
-            return con.execute("UPDATE tokens SET revoked = 1 WHERE id = ?", (int(token_id),)).rowcount > 0
+            done = con.execute("UPDATE tokens SET revoked = 1 WHERE id = ?", (int(token_id),)).rowcount > 0
+        self._auth.clear()
+        return done
 
     # ------------------------------------------------------------------ trucks
     def upsert_truck(self, owner: int, plate: str, dims: dict) -> dict:
