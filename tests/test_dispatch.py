@@ -268,3 +268,46 @@ def test_cp_sat_reference_gap(huangpu):
     gap = (h["objective"] - res.objective) / max(res.objective, 1.0)
     print(f"\nCP-SAT {res.status} in {res.seconds:.1f} s: excess {res.excess}, cost {res.cost_s:.0f} s; "
           f"heuristic excess {h['excess']}, cost {h['cost_s']:.0f} s; gap {100 * gap:.1f} %")
+
+
+# ------------------------------------------------------------------------------------------ CLI
+
+
+def _cli(args, capsys):
+    from gridtools.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(args)
+    captured = capsys.readouterr()
+    return info.value.code, " ".join((captured.out + captured.err).split())  # rich wraps long lines
+
+
+def test_cli_assign_and_token(tmp_path, capsys, monkeypatch):
+    import yaml
+
+    from gridtools.dispatch.store import TripStore
+    from test_service import _ladder_frame
+
+    monkeypatch.setenv("GRIDTOOLS_CACHE", str(tmp_path / "cache"))
+    io.write_any(_ladder_frame(), tmp_path / "roads.geojson")
+    (tmp_path / "park.yaml").write_text(yaml.safe_dump(ladder_park().as_dict()))
+    pd.DataFrame({"plate": ["A", "B", "C", "H"], "dock": ["D", "D", "D", "D2"],
+                  "earliest_arrival": [f"{DAY} 08:10"] * 4, "gate": ["G"] * 4,
+                  "weight_t": [40, 40, 40, 40]}).to_csv(tmp_path / "trips.csv", index=False)
+    args = ["dispatch", "assign", str(tmp_path / "trips.csv"), "--network", str(tmp_path / "roads.geojson"),
+            "--park", str(tmp_path / "park.yaml"), "-o", str(tmp_path / "plan.gpkg"), "--map", str(tmp_path / "m.html")]
+    code, text = _cli(args, capsys)
+    assert code in (0, None), text
+    plan = io.read_any(tmp_path / "plan.gpkg", layer="trips")
+    assert list(plan["status"]) == ["assigned"] * 3 + ["refused"] and "maxweight" in plan["reason"].iloc[3]
+    assert sorted(plan["osmids"].iloc[:3]) == ["1,2,3,7", "1,2,3,7", "1,4,5,6,7"]
+    assert "over-capacity segment-slots: 0" in text and (tmp_path / "m.html").stat().st_size > 1000
+    # bad park file: one clear line, exit code 2
+    (tmp_path / "bad.yaml").write_text("docks: [{id: D, lon: 8, lat: 49}]\n")
+    code, text = _cli(args[:5] + ["--park", str(tmp_path / "bad.yaml")] + args[7:], capsys)
+    assert code == 2 and "docks entry 1 has no capacity" in text and "Traceback" not in text
+    code, text = _cli(["dispatch", "token", "--db", str(tmp_path / "d.db"), "--name", "x", "--role", "dispatcher"],
+                      capsys)
+    assert TripStore(tmp_path / "d.db").authenticate(text.strip())["role"] == "dispatcher"
+    code, text = _cli(["dispatch", "token", "--db", str(tmp_path / "d.db"), "--name", "x", "--role", "boss"], capsys)
+    assert code == 2 and "role must be driver or dispatcher" in text
