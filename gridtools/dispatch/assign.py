@@ -581,13 +581,25 @@ class Dispatcher:
         """Free the loads of a cancelled or re-planned trip."""
         self.book(a, -1)
 
-    def reoptimise(self, assignments: list, requests: list, passes: int = 3, only_over: bool = False) -> list:
-        """Batch re-optimisation: take each trip out and re-assign it given all the others.
+    def reoptimise(self, assignments: list, requests: list, passes: int = 3, only_over: bool = False,
+                   eject: bool = True, rounds: int = 3) -> list:
+        """Batch re-optimisation: take each trip out and re-assign it given all the others; then
+        *ejection* moves (see :meth:`eject`), and again, until nothing changes.
 
-        A trip's previous choice is always still available, so no trip gets worse in the objective
-        (over-capacity first, then delay + detour); loops until a pass changes nothing.
+        A trip's previous choice is always still available and an ejection is applied only when it
+        lowers the total, so the objective (over-capacity first, then delay + detour) never gets worse.
         """
         out = list(assignments)
+        for _ in range(rounds):
+            out = self._one_opt(out, requests, passes, only_over)
+            if not eject:
+                break
+            out, moved = self.eject(out, requests)
+            if not moved:
+                break
+        return out
+
+    def _one_opt(self, out: list, requests: list, passes: int, only_over: bool) -> list:
         for _ in range(passes):
             changed = 0
             for n, (a, req) in enumerate(zip(out, requests)):
@@ -605,6 +617,71 @@ class Dispatcher:
             if not changed:
                 break
         return out
+
+    def eject(self, assignments: list, requests: list, max_blocked: int = 8, max_blockers: int = 6,
+              tries: int = 3) -> tuple[list, int]:
+        """Ejection moves: a delayed or detoured trip T takes a cheaper candidate that is blocked only by
+        segment-slots all used by one other trip U, when U can move to a within-capacity choice for
+        less than T saves.  Most costly trips first.  Returns (assignments, moves made).
+        """
+        out = list(assignments)
+        index: dict = {}
+
+        def track(n, a, add):
+            if not a.large:
+                return
+            for key in zip(a.route.rows.tolist(), a.seg_slots.tolist()):
+                if add:
+                    index.setdefault(key, set()).add(n)
+                else:
+                    index[key].discard(n)
+
+        for n, a in enumerate(out):
+            track(n, a, True)
+        moved = 0
+        for n in sorted(range(len(out)), key=lambda k: -(out[k].delay_s + out[k].detour_s)):
+            a = out[n]
+            if a.delay_s + a.detour_s <= 0 or not a.large:
+                continue
+            self.release(a)
+            track(n, a, False)
+            c = self.candidates(requests[n])
+            current = _score_of(a, c)
+            ok = (c["over"] >= 1) & (c["over"] <= max_blocked) & (c["cost"] < current - 1.0)
+            options = sorted(zip(c["cost"][ok], *np.nonzero(ok)))[:tries]
+            done = False
+            ss_all, starts, sizes = c["seg_slots"]
+            for cost, j, i in options:
+                rows = c["menu"][j].rows
+                ss = ss_all[starts[j]:starts[j] + sizes[j], i]
+                full = self.load[rows, ss - self.base_slot] >= self.cap[rows]
+                blocked = list(zip(rows[full].tolist(), ss[full].tolist()))
+                common = set.intersection(*[index.get(b, set()) for b in blocked]) if blocked else set()
+                for u in sorted(common)[:max_blockers]:
+                    ua = out[u]
+                    new_t = self._book(requests[n], c, int(j), int(i))
+                    self.release(ua)
+                    cu = self.candidates(requests[u])
+                    score = cu["over"] * BIG + cu["cost"]
+                    ju, iu = np.unravel_index(int(np.argmin(score)), score.shape)
+                    gain = (current - cost) - (cu["cost"][ju, iu] - (ua.delay_s + ua.detour_s))
+                    if cu["over"][ju, iu] == 0 and gain > 1.0:
+                        track(u, ua, False)
+                        out[u] = self._book(requests[u], cu, int(ju), int(iu))
+                        track(u, out[u], True)
+                        out[n] = new_t
+                        track(n, new_t, True)
+                        moved += 1
+                        done = True
+                        break
+                    self.book(ua)
+                    self.release(new_t)
+                if done:
+                    break
+            if not done:
+                self.book(a)
+                track(n, a, True)
+        return out, moved
 
     def over_capacity_of(self, a: Assignment) -> int:
         """Segment-slots of this trip whose load is above capacity now."""
