@@ -1484,3 +1484,37 @@ def _is_geoparquet(path: Path) -> bool:
         return b"geo" in (pq.read_schema(path).metadata or {})
     except Exception:  # unreadable: let the reader produce the message
         return True
+
+
+def read_park(path):
+    """Read a dispatch park file: YAML (``.yaml``/``.yml``), JSON, or GeoJSON points.
+
+    See :mod:`gridtools.dispatch.park` for the layout.
+
+    Raises
+    ------
+    InputError
+        A missing or unreadable file, or a bad entry (named with its field).
+
+    Examples
+    --------
+    >>> park = read_park("park.yaml")   # doctest: +SKIP
+    """
+    import json
+
+    from gridtools.dispatch.park import park_from_dict
+
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise InputError(f"park file {path} does not exist")
+    text = path.read_text(encoding="utf-8")
+    try:
+        if path.suffix.lower() in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text)
+        else:
+            data = json.loads(text)
+    except Exception as exc:  # the parsers' own messages name the line
+        raise InputError(f"cannot read the park file {path}: {exc}") from None
+    return park_from_dict(data, source=str(path))

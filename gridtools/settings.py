@@ -106,3 +106,24 @@ route_max_snap_m: float = 500.0
 
 #: Routing: how many customised weight sets (vehicle x time slot) a Router keeps in memory.
 route_metric_cache: int = 8
+
+#: Dispatch: routes per gate-dock-vehicle menu (the fastest plus penalised alternatives).
+dispatch_k_routes: int = 4
+#: Dispatch: arrival slots tried from the earliest one (earliest .. earliest + window - 1).
+dispatch_window_slots: int = 6
+#: Dispatch: alternatives at most this share slower than the fastest route are offered.
+dispatch_max_detour: float = 0.35
+#: Dispatch: cost factor added to arcs of routes already in a menu when finding the next one.
+dispatch_penalty: float = 1.0
+#: Dispatch: cost of a second spent in a waiting area relative to a second of delay (0: a truck whose
+#: dock is full waits in a waiting area with room rather than being told to come later; equal delay).
+dispatch_wait_weight: float = 0.0
+#: Dispatch: longest wait (slots) for a full dock before a later arrival slot is chosen instead.
+dispatch_max_wait_slots: int = 2
+#: Dispatch: slots kept ahead of the latest request in the load arrays (they grow as needed).
+dispatch_horizon_slots: int = 96
+#: Dispatch service: SQLite ``synchronous`` level.  NORMAL (with WAL) keeps every committed trip
+#: through a crash or kill of the service process; FULL also through a power cut (slower commits).
+dispatch_sqlite_synchronous: str = "NORMAL"
+#: Dispatch: how many days ahead (from yesterday, when the dispatcher started) trips may be booked.
+dispatch_booking_days: int = 14

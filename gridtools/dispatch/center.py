@@ -1,0 +1,319 @@
+"""The dispatch centre: a :class:`Dispatcher` over a :class:`TripStore`, with access rules.
+
+Everything the HTTP service does goes through here, so the Python API and the service behave the
+same.  Each change (a new trip, a cancellation, an update) runs under the store's write lock:
+assign in memory, write the row, commit, and only then return; if the write fails the in-memory
+loads are rolled back.  On start the loads are rebuilt from the active trips in the store.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+
+import numpy as np
+
+from gridtools.dispatch.assign import Assignment, Dispatcher, TripRequest
+from gridtools.dispatch.park import Park
+from gridtools.dispatch.store import TripStore
+from gridtools.errors import GridtoolsError, InputError
+from gridtools.routing import Vehicle, truck, vehicle_from_options
+
+
+class NotFoundError(GridtoolsError, LookupError):
+    """No such trip or truck (or not one the caller may see)."""
+
+
+class ForbiddenError(GridtoolsError, PermissionError):
+    """The caller's token does not allow this."""
+
+
+class ConflictError(GridtoolsError):
+    """The request conflicts with the trip's state (e.g. cancelling a departed trip)."""
+
+
+def vehicle_of(truck_row: dict) -> Vehicle:
+    """The routing profile of a registered truck."""
+    return vehicle_from_options(weight_t=truck_row["weight_t"], height_m=truck_row["height_m"],
+                                width_m=truck_row["width_m"], length_m=truck_row["length_m"],
+                                axle_load_t=truck_row.get("axle_load_t") or None)
+
+
+class DispatchCenter:
+    """Trips of one park, assigned by a :class:`Dispatcher` and kept in a :class:`TripStore`.
+
+    Parameters
+    ----------
+    network : RoadNetwork
+    park : Park
+    store : TripStore
+    clock : callable, optional
+        Returns the current aware datetime (tests pass a fixed one).
+    **options
+        Passed to :class:`Dispatcher` (``k_routes``, ``window_slots``...).
+
+    Examples
+    --------
+    >>> center = DispatchCenter(network, park, TripStore("dispatch.db"))      # doctest: +SKIP
+    >>> user = center.store.authenticate(token)                                # doctest: +SKIP
+    >>> center.register_truck(user, {"plate": "沪A1", "weight_t": 40, ...})     # doctest: +SKIP
+    >>> center.request_trip(user, plate="沪A1", dock="D1", gate="G1", earliest="2026-11-24 08:00")  # doctest: +SKIP
+    """
+
+    def __init__(self, network, park: Park, store: TripStore, router=None, clock=None, **options):
+        self.park = park
+        self.store = store
+        self.clock = clock or (lambda: dt.datetime.now(park.tz))
+        self.dispatcher = Dispatcher(network, park, router=router, base_time=self.clock(), **options)
+        self.lock = store.write_lock
+        self._cache = threading.local()
+        self.restored = 0
+        for row in store.active_trips():
+            self.dispatcher.book(self._assignment(row))
+            self.restored += 1
+
+    def warm(self, vehicles=None, at=None, progress=None) -> int:
+        """Build the route menus of every gate-dock pair for ``vehicles`` (default: a 40 t truck and
+        every registered truck profile) now, so the first requests do not pay for them.  Returns the
+        number of menus built."""
+        if vehicles is None:  # the default truck and every distinct registered profile
+            profiles = {(t["weight_t"], t["height_m"], t["width_m"], t["length_m"], t["axle_load_t"] or 0.0)
+                        for t in self.store.trucks()}
+            vehicles = [truck()] + [vehicle_of(dict(zip(("weight_t", "height_m", "width_m", "length_m",
+                                                         "axle_load_t"), p))) for p in sorted(profiles)]
+            vehicles = list({v.key(): v for v in vehicles}.values())
+        pairs = [(g, d, v) for g in self.park.gates for d in self.park.docks for v in vehicles]
+        when = at or self.clock()
+        done = 0
+        for n, (g, d, v) in enumerate(pairs):
+            try:
+                self.dispatcher.routes((g.lon, g.lat), d.id, v, at=when)
+                done += 1
+            except GridtoolsError:  # a pair with no legal route is reported when a trip asks for it
+                pass
+            if progress:
+                progress("route menus", n + 1, len(pairs))
+        return done
+
+    @property
+    def network(self):
+        return self.dispatcher.network
+
+    # ------------------------------------------------------------------ helpers
+    def _assignment(self, row: dict) -> Assignment:
+        d = self.dispatcher
+        arcs = np.frombuffer(row["arcs"], np.int64)
+        opt = d.option(arcs, np.frombuffer(row["arc_time_s"], np.float64))
+        tz = self.park.tz
+        return Assignment(
+            trip_id=row["id"], plate=row["plate"], dock=row["dock"], gate=row["gate"],
+            origin=(row["origin_lon"], row["origin_lat"]), route=opt, route_rank=row["route_rank"],
+            road_slot=row["road_slot"], dock_slot=row["dock_slot"], waiting_area=row["waiting_area"],
+            seg_slots=np.frombuffer(row["seg_slots"], np.int64).copy(),
+            arrival=dt.datetime.fromisoformat(row["arrival"]).astimezone(tz),
+            departure=dt.datetime.fromisoformat(row["departure"]).astimezone(tz),
+            dock_time=dt.datetime.fromisoformat(row["dock_time"]).astimezone(tz),
+            earliest=dt.datetime.fromisoformat(row["earliest"]).astimezone(tz),
+            fastest_time_s=row["fastest_time_s"], over_capacity=row["over_capacity"], large=bool(row["large"]))
+
+    def _visible(self, user: dict, trip_id: str, con=None) -> dict:
+        row = self.store.trip(trip_id, con)
+        if row is None or (user["role"] != "dispatcher" and row["owner"] != user["id"]):
+            raise NotFoundError(f"no trip {trip_id!r}" + ("" if user["role"] == "dispatcher" else " among your trips"))
+        return row
+
+    def public(self, row: dict, times: bool = False) -> dict:
+        """The JSON view of a trip row."""
+        out = {k: row[k] for k in ("id", "plate", "status", "cargo", "gate", "dock", "earliest", "arrival",
+                                   "dock_time", "departure", "waiting_area", "arrived_at", "departed_at")}
+        out["origin"] = [row["origin_lon"], row["origin_lat"]]
+        out["road_slot_start"] = self.dispatcher.slot_start(row["road_slot"]).isoformat()
+        out["dock_slot_start"] = self.dispatcher.slot_start(row["dock_slot"]).isoformat()
+        out["route"] = {"rank": row["route_rank"], "length_m": round(row["length_m"], 1),
+                        "time_s": round(row["time_s"], 1), "detour_s": round(row["time_s"] - row["fastest_time_s"], 1),
+                        "osmids": [int(v) for v in row["osmids"].split(",") if v]}
+        delay = (dt.datetime.fromisoformat(row["dock_time"]) - dt.datetime.fromisoformat(row["earliest"]))
+        out["delay_s"] = max(0.0, round(delay.total_seconds(), 1))
+        out["over_capacity"] = row["over_capacity"]
+        if times and "arcs" in row:
+            out["times"] = self._assignment(row).times_along(self.network)
+        return out
+
+    # ------------------------------------------------------------------ trucks
+    def register_truck(self, user: dict, truck_info: dict) -> dict:
+        """Register (or update) a truck for the calling account."""
+        plate = str(truck_info.get("plate") or "").strip()
+        if not plate:
+            raise InputError("give the truck's plate")
+        dims = {k: truck_info.get(k) for k in ("weight_t", "height_m", "width_m", "length_m", "axle_load_t")}
+        default = truck()
+        for k in ("weight_t", "height_m", "width_m", "length_m"):
+            dims[k] = getattr(default, k) if dims[k] is None else dims[k]
+        vehicle_of(dims)  # validates the numbers
+        try:
+            return self.store.upsert_truck(user["id"], plate, dims)
+        except PermissionError as exc:
+            raise ForbiddenError(str(exc)) from None
+
+    def trucks(self, user: dict) -> list[dict]:
+        return self.store.trucks(None if user["role"] == "dispatcher" else user["id"])
+
+    # ------------------------------------------------------------------ trips
+    def _request(self, user: dict, plate: str, dock: str, earliest, gate=None, origin=None, cargo: str = "",
+                 trip_id=None) -> TripRequest:
+        row = self.store.truck(plate)
+        if row is None or (user["role"] != "dispatcher" and row["owner"] != user["id"]):
+            raise NotFoundError(f"truck {plate!r} is not registered" +
+                                ("" if user["role"] == "dispatcher" else " under your account") +
+                                "; register it first (POST /trucks)")
+        if gate is None and origin is None:
+            raise InputError("give a gate id or an origin [lon, lat] for the trip")
+        self.park.dock(dock)
+        if gate is not None:
+            self.park.gate(gate)
+        return TripRequest(plate=plate, dock=str(dock), earliest=self.park.localize(earliest), vehicle=vehicle_of(row),
+                           gate=gate, origin=tuple(origin) if origin is not None else None, cargo=cargo or "",
+                           trip_id=trip_id)
+
+    def request_trip(self, user: dict, plate: str, dock: str, earliest, gate=None, origin=None, cargo: str = "",
+                     request_key: str | None = None) -> tuple[dict, bool]:
+        """Assign and store a trip.  Returns (trip, created); a repeated ``request_key`` returns the
+        trip stored the first time with ``created=False`` (safe client retries).
+
+        Raises
+        ------
+        InputError, NoRouteError, NotFoundError
+        """
+        with self.store.transaction() as con:
+            if request_key:
+                old = self.store.trip_by_key(request_key, con)
+                if old is not None:
+                    if old["owner"] != user["id"]:
+                        raise ConflictError(f"request key {request_key!r} is already used by another account")
+                    return self.public(old), False
+            trip_id = TripStore.new_trip_id()
+            req = self._request(user, plate, dock, earliest, gate, origin, cargo, trip_id)
+            a = self.dispatcher.assign(req, now=self.clock())
+            try:
+                self.store.insert_trip(con, TripStore.trip_values(trip_id, user["id"], request_key, req, a))
+            except BaseException:
+                self.dispatcher.release(a)
+                raise
+        # the transaction has committed here; a failed commit raised before this line
+        row = self.store.trip(trip_id)
+        out = self.public(row)
+        out["times"] = a.times_along(self.network)
+        return out, True
+
+    def _rollback_guard(self, released: Assignment | None, booked: Assignment | None):
+        class _Guard:
+            def __enter__(s):
+                return s
+
+            def __exit__(s, kind, exc, tb):
+                if kind is not None:
+                    if booked is not None:
+                        self.dispatcher.release(booked)
+                    if released is not None:
+                        self.dispatcher.book(released)
+                return False
+
+        return _Guard()
+
+    def cancel_trip(self, user: dict, trip_id: str) -> dict:
+        with self.store.transaction() as con:
+            row = self._visible(user, trip_id, con)
+            if row["status"] not in ("assigned",):
+                raise ConflictError(f"trip {trip_id} is {row['status']}; only an assigned trip can be cancelled")
+            a = self._assignment(row)
+            self.dispatcher.release(a)
+            with self._rollback_guard(a, None):
+                self.store.set_status(con, trip_id, "cancelled")
+        return self.public(self.store.trip(trip_id))
+
+    def update_trip(self, user: dict, trip_id: str, earliest=None, dock=None, gate=None, origin=None,
+                    cargo=None) -> dict:
+        """Re-plan a trip with a new earliest time, dock, gate or origin (its load is re-booked)."""
+        with self.store.transaction() as con:
+            row = self._visible(user, trip_id, con)
+            if row["status"] != "assigned":
+                raise ConflictError(f"trip {trip_id} is {row['status']}; only an assigned trip can be changed")
+            old = self._assignment(row)
+            use_origin = origin if origin is not None else (None if (gate or row["gate"]) else
+                                                            (row["origin_lon"], row["origin_lat"]))
+            owner = {"id": row["owner"], "role": "driver"} if user["role"] != "dispatcher" else user
+            req = self._request(owner, row["plate"], dock or row["dock"], earliest or row["earliest"],
+                                gate=None if origin is not None else (gate or row["gate"]), origin=use_origin,
+                                cargo=row["cargo"] if cargo is None else cargo, trip_id=trip_id)
+            self.dispatcher.release(old)
+            new = None
+            with self._rollback_guard(old, None):
+                new = self.dispatcher.assign(req, now=self.clock())
+            with self._rollback_guard(old, new):
+                self.store.replace_assignment(con, trip_id,
+                                              TripStore.trip_values(trip_id, row["owner"], None, req, new))
+        out = self.public(self.store.trip(trip_id))
+        out["times"] = new.times_along(self.network)
+        return out
+
+    def report(self, user: dict, trip_id: str, event: str) -> dict:
+        """Record an ``arrival`` or ``departure`` at the dock."""
+        if event not in ("arrival", "departure"):
+            raise InputError("event must be arrival or departure")
+        with self.store.transaction() as con:
+            row = self._visible(user, trip_id, con)
+            want = "assigned" if event == "arrival" else "arrived"
+            if row["status"] != want:
+                raise ConflictError(f"trip {trip_id} is {row['status']}; a {event} can be reported only for "
+                                    f"a trip that is {want}")
+            self.store.set_status(con, trip_id, "arrived" if event == "arrival" else "departed",
+                                  "arrived_at" if event == "arrival" else "departed_at")
+        return self.public(self.store.trip(trip_id))
+
+    def trip(self, user: dict, trip_id: str) -> dict:
+        return self.public(self._visible(user, trip_id), times=True)
+
+    def trips(self, user: dict, status: str | None = None, limit: int = 1000, offset: int = 0) -> list[dict]:
+        owner = None if user["role"] == "dispatcher" else user["id"]
+        return [self.public(r) for r in self.store.trips(owner, status, limit, offset)]
+
+    def route_frame(self, user: dict, trip_id: str):
+        """The trip's route as a GeoDataFrame (one LineString per way run, with expected times)."""
+        import geopandas as gpd
+        import pandas as pd
+        import shapely
+
+        row = self._visible(user, trip_id)
+        a = self._assignment(row)
+        net = self.network
+        arcs = a.route.arcs
+        road = net.arc_seg[arcs] >= 0
+        enter = np.r_[0.0, np.cumsum(a.route.arc_time_s)[:-1]][road]
+        arcs = arcs[road]
+        t = a.route.arc_time_s[road]
+        way = net.arc_way[arcs]
+        run = np.r_[0, np.cumsum(way[1:] != way[:-1])] if len(way) else np.zeros(0, int)
+        lines = net.segment_lines(net.arc_seg[arcs], net.arc_back[arcs])
+        tab = pd.DataFrame({"run": run, "way": way, "length_m": net.arc_length[arcs], "time_s": t, "enter": enter})
+        agg = tab.groupby("run").agg(way=("way", "first"), length_m=("length_m", "sum"), time_s=("time_s", "sum"),
+                                     enter=("enter", "first"))
+        geoms = [shapely.line_merge(shapely.union_all(lines[run == r])) for r in agg.index]
+        ways = net.ways.iloc[agg["way"].to_numpy()]
+        at = [(a.departure + dt.timedelta(seconds=float(e))).isoformat(timespec="seconds") for e in agg["enter"]]
+        return gpd.GeoDataFrame({"trip": trip_id, "plate": row["plate"], "seq": np.arange(len(agg)),
+                                 "osmid": ways["osmid"].to_numpy(np.int64), "name": ways["name"].to_numpy(object),
+                                 "length_m": agg["length_m"].round(1).to_numpy(),
+                                 "time_s": agg["time_s"].round(1).to_numpy(), "enter_at": at},
+                                geometry=geoms, crs="EPSG:4326")
+
+    def load_frame(self, day=None):
+        """Load per road segment and slot (GeoDataFrame, one row per loaded segment-slot)."""
+        import geopandas as gpd
+
+        table = self.dispatcher.load_table()
+        if day is not None:
+            day = str(day)
+            table = table[table["slot_start"].str.startswith(day)]
+        geom = self.network.segment_lines(table["segment"].to_numpy()) if len(table) else []
+        table = table.assign(ratio=(table["load"] / table["capacity"]).round(2))
+        return gpd.GeoDataFrame(table.reset_index(drop=True), geometry=list(geom), crs="EPSG:4326")

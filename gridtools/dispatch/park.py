@@ -1,0 +1,221 @@
+"""The industrial park: gates, docks, waiting areas, time slots and road capacities.
+
+A park is plain data, built from a dict (what a YAML/JSON park file or the HTTP API gives) or a
+GeoJSON FeatureCollection of points.  :func:`gridtools.io.read_park` reads the files.
+
+YAML / JSON layout (times are local to ``timezone``)::
+
+    name: Demo park
+    timezone: Asia/Shanghai       # IANA name; default UTC
+    slot_minutes: 30              # length of a time slot
+    segment_capacity: 4           # large trucks per road segment per slot (default for every segment)
+    segment_capacities: {"123456": 1}   # overrides by OSM way id
+    gates:         [{id: G1, lon: 121.47, lat: 31.23}]
+    docks:         [{id: D1, lon: 121.48, lat: 31.22, capacity: 2}]   # trucks per slot
+    waiting_areas: [{id: W1, lon: 121.48, lat: 31.23, capacity: 10}]  # trucks at once
+
+GeoJSON: Point features whose ``kind`` property is ``gate``, ``dock`` or ``waiting`` (with ``id``
+and ``capacity``); park-wide settings in a top-level ``"park"`` member.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import asdict, dataclass, field
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from gridtools.errors import InputError
+
+
+@dataclass(frozen=True)
+class Place:
+    """A gate, dock or waiting area: id, WGS-84 position and capacity (docks: trucks per slot;
+    waiting areas: trucks at once; gates: unused)."""
+
+    id: str
+    lon: float
+    lat: float
+    capacity: int = 0
+    name: str = ""
+
+
+@dataclass
+class Park:
+    """An industrial park for :class:`gridtools.dispatch.Dispatcher`.
+
+    Examples
+    --------
+    >>> p = park_from_dict({"gates": [{"id": "G", "lon": 8.0, "lat": 49.0}],
+    ...                     "docks": [{"id": "D", "lon": 8.01, "lat": 49.0, "capacity": 2}]})
+    >>> p.slot_minutes, p.dock("D").capacity
+    (30, 2)
+    """
+
+    gates: list[Place]
+    docks: list[Place]
+    waiting_areas: list[Place] = field(default_factory=list)
+    slot_minutes: int = 30
+    segment_capacity: int = 4
+    segment_capacities: dict = field(default_factory=dict)  # OSM way id -> capacity
+    timezone: str = "UTC"
+    name: str = "park"
+
+    @property
+    def slot_s(self) -> int:
+        return int(self.slot_minutes * 60)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def dock(self, dock_id: str) -> Place:
+        for d in self.docks:
+            if d.id == str(dock_id):
+                return d
+        raise InputError(f"unknown dock {dock_id!r}; the park has docks {', '.join(d.id for d in self.docks)}")
+
+    def gate(self, gate_id: str) -> Place:
+        for g in self.gates:
+            if g.id == str(gate_id):
+                return g
+        raise InputError(f"unknown gate {gate_id!r}; the park has gates {', '.join(g.id for g in self.gates)}")
+
+    def localize(self, when) -> dt.datetime:
+        """An aware datetime: naive values and ``"YYYY-MM-DD HH:MM"`` text are park local time.
+
+        Examples
+        --------
+        >>> park_from_dict({"gates": [], "docks": [], "timezone": "Asia/Shanghai"}).localize("2026-11-23 08:00")
+        datetime.datetime(2026, 11, 23, 8, 0, tzinfo=zoneinfo.ZoneInfo(key='Asia/Shanghai'))
+        """
+        if isinstance(when, str):
+            text = when.strip().replace("Z", "+00:00")
+            try:
+                when = dt.datetime.fromisoformat(text)
+            except ValueError:
+                raise InputError(f"cannot read the time {text!r}: give ISO 8601, e.g. \"2026-11-23T08:00\" or "
+                                 "\"2026-11-23 08:00+08:00\" (without an offset: park local time, "
+                                 f"{self.timezone})") from None
+        if not isinstance(when, dt.datetime):
+            raise InputError(f"expected a date and time, got {when!r}")
+        return when.replace(tzinfo=self.tz) if when.tzinfo is None else when
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "timezone": self.timezone, "slot_minutes": self.slot_minutes,
+                "segment_capacity": self.segment_capacity,
+                "segment_capacities": {str(k): v for k, v in self.segment_capacities.items()},
+                "gates": [asdict(p) for p in self.gates], "docks": [asdict(p) for p in self.docks],
+                "waiting_areas": [asdict(p) for p in self.waiting_areas]}
+
+    @property
+    def summary(self) -> dict:
+        return {"name": self.name, "gates": len(self.gates), "docks": len(self.docks),
+                "dock_capacity_per_slot": sum(d.capacity for d in self.docks),
+                "waiting_areas": len(self.waiting_areas), "waiting_capacity": sum(w.capacity for w in self.waiting_areas),
+                "slot_minutes": self.slot_minutes, "segment_capacity": self.segment_capacity}
+
+    def _repr_html_(self) -> str:
+        rows = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in self.summary.items())
+        return f"<table><caption>Park</caption>{rows}</table>"
+
+
+def _number(value, what: str, source: str, integer: bool = False, minimum: float = 0.0):
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{source}: {what} must be a number, got {value!r}") from None
+    if math.isnan(x) or x < minimum or (integer and x != int(x)):
+        kind = "a whole number" if integer else "a number"
+        raise InputError(f"{source}: {what} must be {kind} >= {minimum:g}, got {value!r}")
+    return int(x) if integer else x
+
+
+def _places(items, kind: str, source: str, need_capacity: bool) -> list[Place]:
+    if items is None:
+        return []
+    if not isinstance(items, list):
+        raise InputError(f"{source}: '{kind}' must be a list of {{id, lon, lat{', capacity' if need_capacity else ''}}}")
+    out, seen = [], set()
+    for i, item in enumerate(items, start=1):
+        where = f"{source}: {kind} entry {i}"
+        if not isinstance(item, dict):
+            raise InputError(f"{where} must be a mapping with id, lon, lat, got {item!r}")
+        missing = [k for k in ("id", "lon", "lat") + (("capacity",) if need_capacity else ()) if item.get(k) is None]
+        if missing:
+            raise InputError(f"{where} has no {', '.join(missing)}")
+        pid = str(item["id"])
+        if pid in seen:
+            raise InputError(f"{where}: id {pid!r} is used twice; ids must be unique per kind")
+        seen.add(pid)
+        lon = _number(item["lon"], "lon", where, minimum=-180)
+        lat = _number(item["lat"], "lat", where, minimum=-90)
+        if lon > 180 or lat > 90:
+            raise InputError(f"{where}: ({lon}, {lat}) is not a longitude, latitude pair in WGS-84 degrees")
+        cap = _number(item.get("capacity", 0), "capacity", where, integer=True)
+        if need_capacity and cap < 1:
+            raise InputError(f"{where}: capacity must be at least 1")
+        out.append(Place(pid, lon, lat, cap, str(item.get("name") or "")))
+    return out
+
+
+def park_from_dict(data: dict, source: str = "park") -> Park:
+    """Build a :class:`Park` from a dict (YAML/JSON layout) or a GeoJSON FeatureCollection.
+
+    Raises
+    ------
+    InputError
+        Naming the entry and field at fault.
+
+    Examples
+    --------
+    >>> fc = {"type": "FeatureCollection", "park": {"slot_minutes": 15},
+    ...       "features": [{"type": "Feature", "geometry": {"type": "Point", "coordinates": [8.0, 49.0]},
+    ...                     "properties": {"kind": "dock", "id": "D1", "capacity": 3}}]}
+    >>> p = park_from_dict(fc)
+    >>> p.slot_minutes, [d.id for d in p.docks]
+    (15, ['D1'])
+    """
+    if not isinstance(data, dict):
+        raise InputError(f"{source}: a park must be a mapping (YAML/JSON) or a GeoJSON FeatureCollection")
+    if data.get("type") == "FeatureCollection":
+        groups: dict[str, list] = {"gate": [], "dock": [], "waiting": []}
+        for i, feat in enumerate(data.get("features") or [], start=1):
+            props = dict(feat.get("properties") or {})
+            kind = str(props.get("kind", "")).lower()
+            kind = {"waiting_area": "waiting", "parking": "waiting", "gates": "gate", "docks": "dock"}.get(kind, kind)
+            geom = feat.get("geometry") or {}
+            if kind not in groups:
+                raise InputError(f"{source}: feature {i} has kind {props.get('kind')!r}; use gate, dock or waiting")
+            if geom.get("type") != "Point":
+                raise InputError(f"{source}: feature {i} ({kind} {props.get('id')!r}) must be a Point, "
+                                 f"got {geom.get('type')}")
+            props["lon"], props["lat"] = geom["coordinates"][:2]
+            groups[kind].append(props)
+        data = {**(data.get("park") or {}), "gates": groups["gate"], "docks": groups["dock"],
+                "waiting_areas": groups["waiting"]}
+    known = {"name", "timezone", "slot_minutes", "segment_capacity", "segment_capacities", "gates", "docks",
+             "waiting_areas"}
+    unknown = set(data) - known
+    if unknown:
+        raise InputError(f"{source}: unknown park field(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
+    slot = _number(data.get("slot_minutes", 30), "slot_minutes", source, integer=True, minimum=1)
+    if 1440 % slot:
+        raise InputError(f"{source}: slot_minutes must divide a day (e.g. 15, 20, 30, 60), got {slot}")
+    tz = str(data.get("timezone") or "UTC")
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InputError(f"{source}: unknown timezone {tz!r}; give an IANA name such as Asia/Shanghai") from None
+    caps = data.get("segment_capacities") or {}
+    if not isinstance(caps, dict):
+        raise InputError(f"{source}: segment_capacities must map OSM way ids to capacities")
+    caps = {int(k): _number(v, f"segment_capacities[{k}]", source, integer=True) for k, v in caps.items()}
+    park = Park(gates=_places(data.get("gates"), "gates", source, False),
+                docks=_places(data.get("docks"), "docks", source, True),
+                waiting_areas=_places(data.get("waiting_areas"), "waiting_areas", source, True),
+                slot_minutes=slot,
+                segment_capacity=_number(data.get("segment_capacity", 4), "segment_capacity", source, integer=True,
+                                         minimum=1),
+                segment_capacities=caps, timezone=tz, name=str(data.get("name") or "park"))
+    return park

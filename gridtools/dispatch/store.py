@@ -1,0 +1,279 @@
+"""Persistent state of the dispatch service: tokens, trucks and trips in SQLite.
+
+SQLite in WAL mode; every change is one transaction committed before the caller returns, so an
+accepted trip survives a crash or ``kill -9`` of the service (``synchronous=NORMAL``; set
+``settings.dispatch_sqlite_synchronous = "FULL"`` to also survive a power cut).  Tokens are stored
+as SHA-256 hashes only.  The route of each trip is kept (arcs, segments, segment slots as int64
+blobs) so the load index of a :class:`~gridtools.dispatch.Dispatcher` is rebuilt exactly on restart.
+
+PostgreSQL is not supported yet (the SQL is plain DB-API; a ``postgresql://`` URL is refused with a
+clear message).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+import sqlite3
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+from gridtools.errors import InputError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS tokens (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, hash TEXT UNIQUE NOT NULL, role TEXT NOT NULL, name TEXT NOT NULL,
+    created TEXT NOT NULL, revoked INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS trucks (
+    plate TEXT PRIMARY KEY, owner INTEGER NOT NULL, weight_t REAL, height_m REAL, width_m REAL, length_m REAL,
+    axle_load_t REAL, created TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS trips (
+    id TEXT PRIMARY KEY, request_key TEXT UNIQUE, owner INTEGER NOT NULL, plate TEXT NOT NULL, cargo TEXT,
+    gate TEXT, origin_lon REAL, origin_lat REAL, dock TEXT NOT NULL, earliest TEXT NOT NULL, status TEXT NOT NULL,
+    road_slot INTEGER, dock_slot INTEGER, waiting_area TEXT, arrival TEXT, dock_time TEXT, departure TEXT,
+    route_rank INTEGER, time_s REAL, length_m REAL, fastest_time_s REAL, over_capacity INTEGER, large INTEGER,
+    arcs BLOB, segs BLOB, seg_slots BLOB, arc_time_s BLOB, osmids TEXT, arrived_at TEXT, departed_at TEXT,
+    created TEXT NOT NULL, updated TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS trips_owner ON trips(owner);
+CREATE INDEX IF NOT EXISTS trips_status ON trips(status);
+"""
+
+ACTIVE = ("assigned", "arrived")
+#: Seconds a checked token is trusted without asking the database again.
+AUTH_CACHE_S = 30.0
+TRIP_COLUMNS = ("id", "request_key", "owner", "plate", "cargo", "gate", "origin_lon", "origin_lat", "dock",
+                "earliest", "status", "road_slot", "dock_slot", "waiting_area", "arrival", "dock_time", "departure",
+                "route_rank", "time_s", "length_m", "fastest_time_s", "over_capacity", "large", "arcs", "segs",
+                "seg_slots", "arc_time_s", "osmids", "arrived_at", "departed_at", "created", "updated")
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
+
+
+def hash_token(token: str) -> str:
+    """SHA-256 of a token (tokens are random 192-bit strings, so no salt or stretching is needed).
+
+    Examples
+    --------
+    >>> len(hash_token("abc"))
+    64
+    """
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class TripStore:
+    """SQLite store of tokens, trucks and trips.
+
+    Parameters
+    ----------
+    path : str or Path
+        Database file (created with its tables when absent).
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> store = TripStore(os.path.join(tempfile.mkdtemp(), "d.db"))
+    >>> token = store.issue_token("dispatcher", "control room")
+    >>> store.authenticate(token)["role"]
+    'dispatcher'
+    """
+
+    def __init__(self, path):
+        from gridtools import settings
+
+        text = str(path)
+        if text.startswith(("postgres://", "postgresql://")):
+            raise InputError("PostgreSQL is not supported by the dispatch store yet; give a SQLite file path")
+        self.path = Path(text.removeprefix("sqlite:///"))
+        if self.path.parent and not self.path.parent.exists():
+            raise InputError(f"folder {self.path.parent} for the database {self.path} does not exist")
+        self._sync = settings.dispatch_sqlite_synchronous
+        self._local = threading.local()
+        self._auth: dict = {}
+        self.write_lock = threading.RLock()
+        con = self.connection()
+        with self.write_lock:
+            con.executescript(SCHEMA)
+            con.commit()
+
+    def connection(self) -> sqlite3.Connection:
+        """This thread's connection (WAL lets readers run beside the single writer)."""
+        con = getattr(self._local, "con", None)
+        if con is None:
+            try:
+                con = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=True)
+            except sqlite3.Error as exc:
+                raise InputError(f"cannot open the database {self.path}: {exc}") from None
+            con.row_factory = sqlite3.Row
+            con.execute("PRAGMA journal_mode=WAL")
+            con.execute(f"PRAGMA synchronous={self._sync}")
+            con.execute("PRAGMA foreign_keys=ON")
+            self._local.con = con
+        return con
+
+    def close(self) -> None:
+        con = getattr(self._local, "con", None)
+        if con is not None:
+            con.close()
+            self._local.con = None
+
+    def transaction(self):
+        """``with store.transaction() as con:`` one IMMEDIATE transaction, committed on exit."""
+        store = self
+
+        class _Tx:
+            def __enter__(self):
+                store.write_lock.acquire()
+                self.con = store.connection()
+                self.con.execute("BEGIN IMMEDIATE")
+                return self.con
+
+            def __exit__(self, kind, exc, tb):
+                try:
+                    self.con.execute("ROLLBACK" if kind else "COMMIT")
+                finally:
+                    store.write_lock.release()
+                return False
+
+        return _Tx()
+
+    # ------------------------------------------------------------------ tokens
+    def issue_token(self, role: str, name: str) -> str:
+        """A new random token for a ``driver`` or ``dispatcher``; only its hash is stored."""
+        if role not in ("driver", "dispatcher"):
+            raise InputError(f"role must be driver or dispatcher, got {role!r}")
+        if not str(name).strip():
+            raise InputError("give a name for the token holder (a driver, a company or a dispatcher)")
+        token = secrets.token_urlsafe(24)
+        with self.transaction() as con:
+            con.execute("INSERT INTO tokens(hash, role, name, created) VALUES (?, ?, ?, ?)",
+                        (hash_token(token), role, str(name).strip(), _now()))
+        return token
+
+    def authenticate(self, token: str | None) -> dict | None:
+        """The token holder (``id``, ``role``, ``name``) or None; valid tokens are cached for
+        ``AUTH_CACHE_S`` seconds (revoking through this store clears the cache)."""
+        if not token:
+            return None
+        key = hash_token(token)
+        hit = self._auth.get(key)
+        if hit is not None and hit[0] > time.monotonic():
+            return dict(hit[1])
+        row = self.connection().execute("SELECT id, role, name FROM tokens WHERE hash = ? AND revoked = 0",
+                                        (key,)).fetchone()
+        if row is None:
+            return None
+        if len(self._auth) > 10000:
+            self._auth.clear()
+        self._auth[key] = (time.monotonic() + AUTH_CACHE_S, dict(row))
+        return dict(row)
+
+    def revoke_token(self, token_id: int) -> bool:
+        with self.transaction() as con:
+            done = con.execute("UPDATE tokens SET revoked = 1 WHERE id = ?", (int(token_id),)).rowcount > 0
+        self._auth.clear()
+        return done
+
+    # ------------------------------------------------------------------ trucks
+    def upsert_truck(self, owner: int, plate: str, dims: dict) -> dict:
+        with self.transaction() as con:
+            row = con.execute("SELECT owner FROM trucks WHERE plate = ?", (plate,)).fetchone()
+            if row is not None and row["owner"] != owner:
+                raise PermissionError(f"truck {plate} is registered by another account")
+            con.execute("INSERT INTO trucks(plate, owner, weight_t, height_m, width_m, length_m, axle_load_t, created) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(plate) DO UPDATE SET weight_t = excluded.weight_t, "
+                        "height_m = excluded.height_m, width_m = excluded.width_m, length_m = excluded.length_m, "
+                        "axle_load_t = excluded.axle_load_t",
+                        (plate, owner, dims["weight_t"], dims["height_m"], dims["width_m"], dims["length_m"],
+                         dims.get("axle_load_t") or 0.0, _now()))
+        return self.truck(plate)
+
+    def truck(self, plate: str) -> dict | None:
+        row = self.connection().execute("SELECT * FROM trucks WHERE plate = ?", (plate,)).fetchone()
+        return dict(row) if row else None
+
+    def trucks(self, owner: int | None = None) -> list[dict]:
+        sql, args = "SELECT * FROM trucks", ()
+        if owner is not None:
+            sql, args = sql + " WHERE owner = ?", (owner,)
+        return [dict(r) for r in self.connection().execute(sql + " ORDER BY plate", args)]
+
+    # ------------------------------------------------------------------ trips
+    @staticmethod
+    def new_trip_id() -> str:
+        return uuid.uuid4().hex[:16]
+
+    @staticmethod
+    def trip_values(trip_id: str, owner: int, request_key, req, a) -> dict:
+        """Row values of an assigned trip (``req``: TripRequest, ``a``: Assignment)."""
+        now = _now()
+        return {"id": trip_id, "request_key": request_key, "owner": owner, "plate": req.plate, "cargo": req.cargo,
+                "gate": req.gate, "origin_lon": a.origin[0], "origin_lat": a.origin[1], "dock": a.dock,
+                "earliest": a.earliest.isoformat(), "status": "assigned", "road_slot": a.road_slot,
+                "dock_slot": a.dock_slot, "waiting_area": a.waiting_area, "arrival": a.arrival.isoformat(),
+                "dock_time": a.dock_time.isoformat(), "departure": a.departure.isoformat(),
+                "route_rank": a.route_rank, "time_s": a.route.time_s, "length_m": a.route.length_m,
+                "fastest_time_s": a.fastest_time_s, "over_capacity": a.over_capacity, "large": int(a.large),
+                "arcs": np.asarray(a.route.arcs, np.int64).tobytes(),
+                "segs": np.asarray(a.route.segs, np.int64).tobytes(),
+                "seg_slots": np.asarray(a.seg_slots, np.int64).tobytes(),
+                "arc_time_s": np.asarray(a.route.arc_time_s, np.float64).tobytes(),
+                "osmids": ",".join(map(str, a.route.osmids)), "arrived_at": None, "departed_at": None,
+                "created": now, "updated": now}
+
+    def insert_trip(self, con, values: dict) -> None:
+        cols = ", ".join(values)
+        con.execute(f"INSERT INTO trips({cols}) VALUES ({', '.join('?' * len(values))})", tuple(values.values()))
+
+    def replace_assignment(self, con, trip_id: str, values: dict) -> None:
+        keep = ("id", "request_key", "owner", "created", "status", "arrived_at", "departed_at")
+        sets = {k: v for k, v in values.items() if k not in keep}
+        sets["updated"] = _now()
+        con.execute(f"UPDATE trips SET {', '.join(k + ' = ?' for k in sets)} WHERE id = ?",
+                    (*sets.values(), trip_id))
+
+    def set_status(self, con, trip_id: str, status: str, column: str | None = None) -> None:
+        now = _now()
+        if column:
+            con.execute(f"UPDATE trips SET status = ?, {column} = ?, updated = ? WHERE id = ?", (status, now, now, trip_id))
+        else:
+            con.execute("UPDATE trips SET status = ?, updated = ? WHERE id = ?", (status, now, trip_id))
+
+    def trip(self, trip_id: str, con=None) -> dict | None:
+        row = (con or self.connection()).execute("SELECT * FROM trips WHERE id = ?", (trip_id,)).fetchone()
+        return dict(row) if row else None
+
+    def trip_by_key(self, request_key: str, con=None) -> dict | None:
+        row = (con or self.connection()).execute("SELECT * FROM trips WHERE request_key = ?", (request_key,)).fetchone()
+        return dict(row) if row else None
+
+    def trips(self, owner: int | None = None, status: str | None = None, limit: int = 1000, offset: int = 0,
+              with_route: bool = False) -> list[dict]:
+        cols = "*" if with_route else ", ".join(c for c in TRIP_COLUMNS if c not in ("arcs", "segs", "seg_slots",
+                                                                                       "arc_time_s"))
+        sql, where, args = f"SELECT {cols} FROM trips", [], []
+        if owner is not None:
+            where.append("owner = ?"), args.append(owner)
+        if status is not None:
+            where.append("status = ?"), args.append(status)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY created, id LIMIT ? OFFSET ?"
+        return [dict(r) for r in self.connection().execute(sql, (*args, int(limit), int(offset)))]
+
+    def active_trips(self) -> list[dict]:
+        marks = ", ".join("?" * len(ACTIVE))
+        return [dict(r) for r in self.connection().execute(
+            f"SELECT * FROM trips WHERE status IN ({marks}) ORDER BY created, id", ACTIVE)]
+
+    def count(self, status: str | None = None) -> int:
+        if status is None:
+            return self.connection().execute("SELECT COUNT(*) FROM trips").fetchone()[0]
+        return self.connection().execute("SELECT COUNT(*) FROM trips WHERE status = ?", (status,)).fetchone()[0]
