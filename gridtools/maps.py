@@ -703,7 +703,7 @@ def load_color(ratio) -> np.ndarray:
 
 
 def dispatch_map(routes: gpd.GeoDataFrame | None = None, load: gpd.GeoDataFrame | None = None, park=None,
-                 tiles: str | None = "OpenStreetMap", m: folium.Map | None = None) -> folium.Map:
+                 slot: str | None = None, tiles: str | None = "OpenStreetMap", m: folium.Map | None = None) -> folium.Map:
     """Truck routes, the load per road segment (peak over the slots shown) and the park's places.
 
     Parameters
@@ -716,6 +716,9 @@ def dispatch_map(routes: gpd.GeoDataFrame | None = None, load: gpd.GeoDataFrame 
         drawn as the peak load ratio per segment, with every slot's load in the tooltip.
     park : gridtools.dispatch.Park, optional
         Gates, docks and waiting areas as markers.
+    slot : str, optional
+        Show the load of one slot only: the start of ``slot_start`` to match, e.g.
+        ``"2026-11-24T08:30"`` (default: the peak over all slots given).
 
     Examples
     --------
@@ -723,6 +726,8 @@ def dispatch_map(routes: gpd.GeoDataFrame | None = None, load: gpd.GeoDataFrame 
     """
     m = m or _new_map(tiles)
     bounds = []
+    if load is not None and slot is not None:
+        load = load[load["slot_start"].astype(str).str.startswith(str(slot))]
     if load is not None and len(load):
         lg = _to_wgs84(load, "load")
         ratio = (lg["load"] / lg["capacity"]).to_numpy(float)
@@ -735,7 +740,8 @@ def dispatch_map(routes: gpd.GeoDataFrame | None = None, load: gpd.GeoDataFrame 
                                 "peak": per_seg["ratio"].round(2), "slots": slots.reindex(per_seg.index).to_numpy(),
                                 "colour": load_color(per_seg["ratio"].to_numpy())},
                                geometry=per_seg.geometry.values, crs="EPSG:4326")
-        folium.GeoJson(seg, name="Large trucks per segment and slot (peak)",
+        folium.GeoJson(seg, name=f"Large trucks per segment, slot {slot}" if slot else
+                       "Large trucks per segment and slot (peak)",
                        style_function=lambda f: {"color": f["properties"]["colour"], "weight": 5, "opacity": 0.85},
                        tooltip=folium.GeoJsonTooltip(["name", "peak", "slots"],
                                                      aliases=["Road", "Peak load / capacity", "Slot: load/capacity"]),

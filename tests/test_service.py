@@ -79,6 +79,9 @@ def test_trip_flow_and_access(api):
     page = client.get("/dispatcher")
     assert page.status_code == 200 and "2 active trips" in page.text and "0 over capacity" in page.text
     assert client.get("/dispatcher", headers=ann).status_code == 403
+    slot = trip["road_slot_start"][:16]
+    one = client.get("/dispatcher", params={"slot": slot})
+    assert one.status_code == 200 and f"slot {slot}" in one.text
     load = client.get("/dispatcher/load").json()
     assert all(row["load"] <= row["capacity"] for row in load)
     assert {row["osmid"]: row["load"] for row in load} == {1: 2, 2: 1, 3: 1, 4: 1, 5: 1, 6: 1, 7: 2}

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gridtools.dispatch.park import Park
-from gridtools.errors import GridtoolsError, InputError
+from gridtools.errors import InputError
 from gridtools.routing import NoRouteError, Router, Vehicle, truck
 from gridtools.routing import restrictions as R
 
@@ -750,7 +750,3 @@ def _overlap(a: RouteOption, b: RouteOption) -> float:
         return 0.0
     la = np.isin(a.segs, inter)
     return float(la.sum() / max(len(a.segs), 1))
-
-
-class DispatchError(GridtoolsError):
-    """A trip cannot be dispatched as asked."""

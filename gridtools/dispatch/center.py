@@ -9,7 +9,6 @@ loads are rolled back.  On start the loads are rebuilt from the active trips in 
 from __future__ import annotations
 
 import datetime as dt
-import threading
 
 import numpy as np
 
@@ -66,7 +65,6 @@ class DispatchCenter:
         self.clock = clock or (lambda: dt.datetime.now(park.tz))
         self.dispatcher = Dispatcher(network, park, router=router, base_time=self.clock(), **options)
         self.lock = store.write_lock
-        self._cache = threading.local()
         self.restored = 0
         for row in store.active_trips():
             self.dispatcher.book(self._assignment(row))

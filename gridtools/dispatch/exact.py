@@ -13,8 +13,6 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 
-import numpy as np
-
 from gridtools.errors import missing_dependency
 
 EXCESS_WEIGHT = 100_000

@@ -218,13 +218,16 @@ def create_app(center: DispatchCenter) -> FastAPI:
         return {"menus": await run(center.warm)}
 
     @app.get("/dispatcher", response_class=HTMLResponse)
-    async def dispatcher_view(who: Dispatcher, day: str | None = None, max_routes: int = 200):
-        return await render(dispatcher_html, center, who, day, max_routes)
+    async def dispatcher_view(who: Dispatcher, day: str | None = None, slot: str | None = None,
+                              max_routes: int = 200):
+        """All routes and the load per segment: peak over the day, or one slot (``slot=2026-11-24T08:30``)."""
+        return await render(dispatcher_html, center, who, day, max_routes, slot)
 
     return app
 
 
-def dispatcher_html(center: DispatchCenter, who: dict, day: str | None = None, max_routes: int = 200) -> str:
+def dispatcher_html(center: DispatchCenter, who: dict, day: str | None = None, max_routes: int = 200,
+                    slot: str | None = None) -> str:
     """The dispatcher's page: a map of routes and segment load, and the load table per segment and slot."""
     import html
 
@@ -238,7 +241,7 @@ def dispatcher_html(center: DispatchCenter, who: dict, day: str | None = None, m
     frames = [center.route_frame(who, t["id"]) for t in trips[:max_routes]]
     routes = pd.concat(frames, ignore_index=True) if frames else None
     load = center.load_frame(day)
-    m = dispatch_map(routes=routes, load=load, park=center.park)
+    m = dispatch_map(routes=routes, load=load, park=center.park, slot=slot)
     table = load.drop(columns=["geometry", "segment"]).sort_values(["ratio", "slot"], ascending=[False, True])
     over = int((load["load"] > load["capacity"]).sum()) if len(load) else 0
     head = (f"<h2>{html.escape(center.park.name)}: {len(trips)} active trips, {len(load)} loaded segment-slots, "
