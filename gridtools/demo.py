@@ -24,11 +24,12 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 
 from gridtools import io
-from gridtools.errors import InputError
+from gridtools.errors import GridtoolsError, InputError
 
 #: Residents assumed for the 1.5 km² demo district (central Helsinki has roughly 10,000 per km²).
 DEMO_RESIDENTS = 15_000
@@ -46,6 +47,9 @@ SYNTHETIC = "SYNTHETIC demo report"
 #: should finish in a couple of minutes on two cores).
 HOTSPOT_CELL_M = 400
 HOTSPOT_FOLDS = 6
+#: Truck trips of the demo's synthetic dispatch day, and large trucks a road segment takes per slot.
+DEMO_TRUCKS = 300
+DEMO_SEGMENT_CAPACITY = 6
 
 #: Synthetic case mix: event type, where it is placed, share of reports.
 _CASE_MIX = (
@@ -229,7 +233,8 @@ def run_demo(output: Path, progress=None, *, lang: str = "en") -> DemoReport:
     Writes ``grids.gpkg`` (grids, units, blocks), ``grids_map.html``, ``components.gpkg`` (the
     component register), ``components_map.html``, ``incidents_synthetic.csv`` (the made-up
     reports, geocoded), ``cases.sqlite`` (the case database), ``incidents_map.html``,
-    ``hotspots/`` (backtest metrics and the forecast cells), ``hotspots_map.html`` and
+    ``hotspots/`` (backtest metrics and the forecast cells), ``hotspots_map.html``,
+    ``dispatch_map.html`` (load per road segment of a SYNTHETIC day of truck trips) and
     ``report.html`` (all of it in one self-contained file).
 
     Parameters
@@ -256,9 +261,10 @@ def run_demo(output: Path, progress=None, *, lang: str = "en") -> DemoReport:
     from gridtools.maps import component_map, grid_map, hotspot_map, incident_map, save_map
     from gridtools.partition import partition_features
     from gridtools.population import estimate_building_population
-    from gridtools.report import Report, components_report, hotspot_report, incident_report, partition_report
+    from gridtools.report import (Report, components_report, dispatch_report, hotspot_report, incident_report,
+                                  partition_report)
 
-    stages = ["grids", "components", "incidents", "hotspots", "report"]
+    stages = ["grids", "components", "incidents", "hotspots", "dispatch", "report"]
 
     def stage(i: int) -> None:
         if progress is not None:
@@ -357,8 +363,12 @@ def run_demo(output: Path, progress=None, *, lang: str = "en") -> DemoReport:
     report.lines.append(f"hotspots: Toronto Break and Enter, {len(events):,} events, {len(cells):,} cells of {HOTSPOT_CELL_M} m; "
                         f"{HOTSPOT_FOLDS} weekly folds from 2019-09-02; mean PAI at 2% of the area: {pai}")
 
-    # 5. one report ---------------------------------------------------------------------------
+    # 5. truck dispatch ------------------------------------------------------------------------
     stage(4)
+    spread, trips, fastest = _demo_dispatch(output, report)
+
+    # 6. one report ---------------------------------------------------------------------------
+    stage(5)
     zh = lang == "zh"
     whole = Report("gridtools 演示" if zh else "gridtools demo", lang=lang)
     whole.add_text("关于本演示" if zh else "About this demo", _ABOUT[lang])
@@ -366,10 +376,45 @@ def run_demo(output: Path, progress=None, *, lang: str = "en") -> DemoReport:
     whole.extend(components_report(components, grids, lang=lang), "部件：" if zh else "Components: ")
     whole.extend(incidents, "事件（模拟数据）：" if zh else "Incidents (SYNTHETIC): ")
     whole.extend(hotspot_report(backtest, cells=forecast, top_share=0.02, lang=lang), "热点：" if zh else "Hotspots: ")
+    whole.extend(dispatch_report(spread, trips, baseline=fastest, lang=lang), "货车调度（模拟车次）：" if zh else "Truck dispatch (SYNTHETIC trips): ")
     report.files["report"] = whole.save(output / "report.html")
-    stage(5)
+    stage(6)
     report.lines.append("wrote " + ", ".join(str(p.name) for p in report.files.values()) + f" in {output}")
     return report
+
+
+def _demo_dispatch(output: Path, report: DemoReport):
+    """A day of SYNTHETIC truck trips dispatched on the real Helsinki OSM road network.
+
+    Returns ``(spread dispatcher, its assignments, fastest-route baseline dispatcher)``.
+    """
+    from gridtools.dispatch import Dispatcher
+    from gridtools.dispatch.batch import assign_batch
+    from gridtools.dispatch.synthetic import synthetic_day, synthetic_park
+    from gridtools.maps import dispatch_map, save_map
+    from gridtools.routing import load_network
+
+    net = load_network(helsinki_pbf())
+    park = synthetic_park(net, n_gates=4, n_docks=8, dock_capacity=4, segment_capacity=DEMO_SEGMENT_CAPACITY,
+                          timezone="Europe/Helsinki", seed=1)
+    requests = synthetic_day(park, DEMO_TRUCKS, seed=2)
+    first = min(park.localize(r.earliest) for r in requests)
+    baseline = Dispatcher(net, park, base_time=first)
+    for r in requests:
+        try:
+            baseline.assign(r, mode="fastest")
+        except GridtoolsError:
+            pass  # refused trips are counted from the spread run below
+    spread = Dispatcher(net, park, base_time=first)
+    assigned, _ = assign_batch(spread, requests)
+    t = spread.load_table()
+    load = gpd.GeoDataFrame(t, geometry=list(net.segment_lines(t["segment"].to_numpy())), crs="EPSG:4326")
+    report.files["dispatch_map"] = save_map(dispatch_map(load=load, park=park), output / "dispatch_map.html")
+    before, after = baseline.load_stats(), spread.load_stats()
+    report.lines.append(f"dispatch: {DEMO_TRUCKS} SYNTHETIC truck trips on the Helsinki OSM road network; "
+                        f"over-capacity segment-slots {before['segment_slots_over']} (fastest routes) -> "
+                        f"{after['segment_slots_over']} (spread)")
+    return spread, assigned, baseline
 
 
 _ABOUT = {

@@ -123,11 +123,16 @@ def _check_demo_outputs(folder, grids):
     assert (cases["status"] == "closed").sum() > len(cases) / 2
     metrics = pd.read_csv(folder / "hotspots" / "metrics.csv")
     assert {"kde", "naive_4w"} <= set(metrics["method"]) and metrics["pai"].notna().all()
-    for name in ("components_map.html", "incidents_map.html", "hotspots_map.html"):
+    for name in ("components_map.html", "incidents_map.html", "hotspots_map.html", "dispatch_map.html"):
         assert (folder / name).stat().st_size > 20_000, name
     page = (folder / "report.html").read_text(encoding="utf-8")
     assert not re.search(r'<(script|link|img)[^>]+(src|href)="https?://', page)  # one file, offline
-    for heading in ("Grids: Summary", "Components: Summary", "Incidents (SYNTHETIC): Summary", "Hotspots: Summary"):
+    for heading in ("Grids: Summary", "Components: Summary", "Incidents (SYNTHETIC): Summary", "Hotspots: Summary",
+                    "Truck dispatch (SYNTHETIC trips): Summary"):
         assert heading in page, heading
+    # the day's trucks crowd some segment-slots on their fastest routes; spreading removes most
+    crowded = re.search(r"([\d,]+) when every truck takes its fastest legal route at its earliest time, ([\d,]+) after", page)
+    before, after = (int(g.replace(",", "")) for g in crowded.groups())
+    assert before > 0 and after <= 0.1 * before
     closed = int((cases["status"] == "closed").sum())
     assert f"{len(cases):,} cases reported, {closed:,} closed" in page
