@@ -1104,8 +1104,8 @@ app.add_typer(dispatch_app, name="dispatch")
 def dispatch_serve(
     network: Annotated[Path, typer.Option("--network", help="Road network (.osm.pbf / .osm / road lines).")],
     park: Annotated[Path, typer.Option("--park", help="Park file (YAML / JSON / GeoJSON).")],
-    db: Annotated[Path, typer.Option("--db", help="SQLite database of trucks, trips and tokens "
-                                                  "(created when absent).")],
+    db: Annotated[str, typer.Option("--db", help="SQLite database of trucks, trips and tokens (created when "
+                                                 "absent), or a postgresql://user@host/dbname URL.")],
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port")] = 8000,
     workers_log: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "warning",
@@ -1129,14 +1129,14 @@ def dispatch_serve(
     center = DispatchCenter(net, parsed, TripStore(db), router=Router(net).prepare())
     with progress_bar() as progress:
         center.warm(progress=progress)
-    console.print(f"dispatch service for {parsed.name}: {center.restored} active trips restored from {db}; "
+    console.print(f"dispatch service for {parsed.name}: {center.restored} active trips restored from {center.store.path}; "
                   f"http://{host}:{port}/docs", highlight=False)
     uvicorn.run(create_app(center), host=host, port=port, log_level=workers_log)
 
 
 @dispatch_app.command("token")
 def dispatch_token(
-    db: Annotated[Path, typer.Option("--db", help="SQLite database of the service.")],
+    db: Annotated[str, typer.Option("--db", help="SQLite database of the service, or its postgresql:// URL.")],
     name: Annotated[str, typer.Option("--name", help="Who holds the token (driver, company, dispatcher).")],
     role: Annotated[str, typer.Option("--role", help="driver or dispatcher.")] = "driver",
 ):

@@ -7,7 +7,6 @@ import datetime as dt
 import os
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
@@ -38,8 +37,14 @@ def tomorrow(hhmm: str = "08:10") -> str:
 
 
 @pytest.fixture()
-def api(tmp_path):
-    store = TripStore(tmp_path / "d.db")
+def dispatch_db(tmp_path) -> str:
+    """The service database (tests/test_dispatch_postgres.py overrides it with a PostgreSQL URL)."""
+    return str(tmp_path / "d.db")
+
+
+@pytest.fixture()
+def api(dispatch_db):
+    store = TripStore(dispatch_db)
     center = DispatchCenter(ladder_network(), ladder_park(), store)
     client = TestClient(create_app(center))
     boss = store.issue_token("dispatcher", "control room")
@@ -95,8 +100,7 @@ def test_trip_flow_and_access(api):
     assert client.delete(f"/trips/{t2['id']}", headers=bob).json()["status"] == "cancelled"
     assert all(row["osmid"] not in (4, 5, 6) for row in client.get("/dispatcher/load").json())
     # tokens are stored hashed only
-    with sqlite3.connect(store.path) as con:
-        stored = [r[0] for r in con.execute("SELECT hash FROM tokens")]
+    stored = [r["hash"] for r in store.connection().execute("SELECT hash FROM tokens")]
     raw = drivers["ann"]["Authorization"].split()[1]
     assert hash_token(raw) in stored and raw not in stored
 
@@ -140,10 +144,10 @@ def test_auth_required(api):
     assert client.get("/openapi.json").json()["info"]["title"] == "gridtools truck dispatch"
 
 
-def test_restart_rebuilds_loads(tmp_path):
+def test_restart_rebuilds_loads(dispatch_db):
     """A new centre on the same database books the stored trips' loads again."""
     net, park = ladder_network(), ladder_park()
-    store = TripStore(tmp_path / "d.db")
+    store = TripStore(dispatch_db)
     center = DispatchCenter(net, park, store)
     who = {"id": store.authenticate(store.issue_token("driver", "x"))["id"], "role": "driver"}
     center.register_truck(who, {"plate": "A1"})
@@ -151,11 +155,20 @@ def test_restart_rebuilds_loads(tmp_path):
     center.request_trip(who, "A1", "D", tomorrow(), gate="G")
     center.request_trip(who, "A2", "D", tomorrow(), gate="G")
     before = center.dispatcher.load_table()
-    again = DispatchCenter(net, park, TripStore(tmp_path / "d.db"))
+    again = DispatchCenter(net, park, TripStore(dispatch_db))
     assert again.restored == 2
     after = again.dispatcher.load_table()
     assert sorted(zip(before["segment"], before["slot"], before["load"])) == \
         sorted(zip(after["segment"], after["slot"], after["load"]))
+
+
+def test_postgres_url_needs_psycopg(monkeypatch):
+    """A postgresql:// URL selects PostgreSQL; without psycopg the error says what to install."""
+    from gridtools.errors import MissingDependencyError
+
+    monkeypatch.setitem(sys.modules, "psycopg", None)
+    with pytest.raises(MissingDependencyError, match=r"gridtools\[postgis\]"):
+        TripStore("postgresql://nobody@127.0.0.1/none")
 
 
 # ------------------------------------------------------------------------------------------ live server
@@ -167,10 +180,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _start(tmp_path: Path, port: int) -> subprocess.Popen:
+def _start(tmp_path: Path, port: int, db: str) -> subprocess.Popen:
     env = {**os.environ, "GRIDTOOLS_CACHE": str(tmp_path / "cache"), "PYTHONPATH": str(REPO)}
     cmd = [sys.executable, "-m", "gridtools.cli", "dispatch", "serve", "--network", str(tmp_path / "roads.geojson"),
-           "--park", str(tmp_path / "park.yaml"), "--db", str(tmp_path / "d.db"), "--port", str(port)]
+           "--park", str(tmp_path / "park.yaml"), "--db", db, "--port", str(port)]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + 90
     while time.time() < deadline:
@@ -185,7 +198,7 @@ def _start(tmp_path: Path, port: int) -> subprocess.Popen:
     raise AssertionError("server did not start within 90 s")
 
 
-def test_live_server_load_and_kill9(tmp_path):
+def test_live_server_load_and_kill9(tmp_path, dispatch_db):
     """200 trip requests from 50 concurrent clients to uvicorn on loopback: none lost, none doubled;
     then kill -9 and restart: every accepted trip is still there and its load is restored."""
     from gridtools import io
@@ -194,9 +207,9 @@ def test_live_server_load_and_kill9(tmp_path):
     park = ladder_park().as_dict()
     park["segment_capacity"] = 20
     (tmp_path / "park.yaml").write_text(yaml.safe_dump(park))
-    boss = TripStore(tmp_path / "d.db").issue_token("dispatcher", "control room")
+    boss = TripStore(dispatch_db).issue_token("dispatcher", "control room")
     port = _free_port()
-    proc = _start(tmp_path, port)
+    proc = _start(tmp_path, port, dispatch_db)
     url = f"http://127.0.0.1:{port}"
     head = {"Authorization": f"Bearer {boss}"}
     n, conc = 200, 50
@@ -236,7 +249,7 @@ def test_live_server_load_and_kill9(tmp_path):
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
-    proc = _start(tmp_path, port)
+    proc = _start(tmp_path, port, dispatch_db)
     try:
         health = httpx.get(f"{url}/health").json()
         assert health["trips"] == n and health["restored_on_start"] == n

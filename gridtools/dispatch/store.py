@@ -1,4 +1,4 @@
-"""Persistent state of the dispatch service: tokens, trucks and trips in SQLite.
+"""Persistent state of the dispatch service: tokens, trucks and trips in SQLite (default) or PostgreSQL.
 
 SQLite in WAL mode; every change is one transaction committed before the caller returns, so an
 accepted trip survives a crash or ``kill -9`` of the service (``synchronous=NORMAL``; set
@@ -6,8 +6,11 @@ accepted trip survives a crash or ``kill -9`` of the service (``synchronous=NORM
 as SHA-256 hashes only.  The route of each trip is kept (arcs, segments, segment slots as int64
 blobs) so the load index of a :class:`~gridtools.dispatch.Dispatcher` is rebuilt exactly on restart.
 
-PostgreSQL is not supported yet (the SQL is plain DB-API; a ``postgresql://`` URL is refused with a
-clear message).
+PostgreSQL is the option, chosen by a URL (``TripStore("postgresql://user@host/dbname")``; needs
+``psycopg``: ``pip install 'gridtools[postgis]'``).  Same tables and API; every connection is in
+autocommit mode and each write transaction first takes a transaction-level advisory lock
+(``pg_advisory_xact_lock``), so writes are serialised across all service processes the way
+``BEGIN IMMEDIATE`` serialises them in SQLite; a committed trip is durable by PostgreSQL's own WAL.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gridtools.errors import InputError
+from gridtools.errors import InputError, missing_dependency
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -43,6 +46,45 @@ CREATE TABLE IF NOT EXISTS trips (
 CREATE INDEX IF NOT EXISTS trips_owner ON trips(owner);
 CREATE INDEX IF NOT EXISTS trips_status ON trips(status);
 """
+
+#: Advisory lock key taken by every writer of a PostgreSQL dispatch database ("gridtrip").
+PG_LOCK_KEY = 0x6772_6964_7472_6970
+
+
+def _pg_schema() -> str:
+    """The schema in PostgreSQL types (REAL is 4-byte there, so DOUBLE PRECISION keeps SQLite's float64)."""
+    return (SCHEMA.replace("INTEGER PRIMARY KEY AUTOINCREMENT", "BIGSERIAL PRIMARY KEY")
+            .replace("INTEGER", "BIGINT").replace("REAL", "DOUBLE PRECISION").replace("BLOB", "BYTEA"))
+
+
+def is_postgres_url(text) -> bool:
+    """True for a ``postgresql://`` (or ``postgres://``) URL.
+
+    Examples
+    --------
+    >>> is_postgres_url("postgresql://me@localhost/dispatch"), is_postgres_url("dispatch.db")
+    (True, False)
+    """
+    return str(text).startswith(("postgres://", "postgresql://"))
+
+
+class _PgConnection:
+    """A psycopg connection speaking the store's SQL (``?`` placeholders, rows indexable by name)."""
+
+    def __init__(self, raw):
+        self._raw = raw
+
+    def execute(self, sql: str, params=()):
+        cur = self._raw.cursor()
+        cur.execute(sql.replace("?", "%s"), tuple(params) or None)
+        return cur
+
+    def executescript(self, script: str) -> None:
+        self._raw.execute(script)
+
+    def close(self) -> None:
+        self._raw.close()
+
 
 ACTIVE = ("assigned", "arrived")
 #: Seconds a checked token is trusted without asking the database again.
@@ -69,12 +111,13 @@ def hash_token(token: str) -> str:
 
 
 class TripStore:
-    """SQLite store of tokens, trucks and trips.
+    """SQLite (default) or PostgreSQL store of tokens, trucks and trips.
 
     Parameters
     ----------
     path : str or Path
-        Database file (created with its tables when absent).
+        Database file (created with its tables when absent), or a ``postgresql://`` URL of an
+        existing database (the tables are created when absent).
 
     Examples
     --------
@@ -89,15 +132,23 @@ class TripStore:
         from gridtools import settings
 
         text = str(path)
-        if text.startswith(("postgres://", "postgresql://")):
-            raise InputError("PostgreSQL is not supported by the dispatch store yet; give a SQLite file path")
+        self.url = text if is_postgres_url(text) else None
+        self._local = threading.local()
+        self._auth: dict = {}
+        self.write_lock = threading.RLock()
+        if self.url is not None:
+            try:
+                import psycopg  # noqa: F401
+            except ImportError as exc:
+                raise missing_dependency("psycopg", extra="postgis") from exc
+            self.path = self.url.split("@")[-1]  # for messages: host/db, never the password
+            with self.transaction() as con:
+                con.executescript(_pg_schema())
+            return
         self.path = Path(text.removeprefix("sqlite:///"))
         if self.path.parent and not self.path.parent.exists():
             raise InputError(f"folder {self.path.parent} for the database {self.path} does not exist")
         self._sync = settings.dispatch_sqlite_synchronous
-        self._local = threading.local()
-        self._auth: dict = {}
-        self.write_lock = threading.RLock()
         con = self.connection()
         with self.write_lock:
             con.executescript(SCHEMA)
@@ -106,7 +157,19 @@ class TripStore:
     def connection(self) -> sqlite3.Connection:
         """This thread's connection (WAL lets readers run beside the single writer)."""
         con = getattr(self._local, "con", None)
-        if con is None:
+        if con is not None and self.url is not None and con._raw.closed:  # server restarted: reconnect
+            con = None
+        if con is None and self.url is not None:
+            import psycopg
+            from psycopg.rows import dict_row
+
+            try:
+                con = _PgConnection(psycopg.connect(self.url, autocommit=True, row_factory=dict_row))
+            except psycopg.Error as exc:
+                raise InputError(f"cannot connect to the PostgreSQL database {self.path}: "
+                                 f"{str(exc).strip()}") from None
+            self._local.con = con
+        elif con is None:
             try:
                 con = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=True)
             except sqlite3.Error as exc:
@@ -131,8 +194,16 @@ class TripStore:
         class _Tx:
             def __enter__(self):
                 store.write_lock.acquire()
-                self.con = store.connection()
-                self.con.execute("BEGIN IMMEDIATE")
+                try:
+                    self.con = store.connection()
+                    if store.url is None:
+                        self.con.execute("BEGIN IMMEDIATE")
+                    else:  # one writer at a time across every process, released by COMMIT/ROLLBACK
+                        self.con.execute("BEGIN")
+                        self.con.execute("SELECT pg_advisory_xact_lock(?)", (PG_LOCK_KEY,))
+                except BaseException:
+                    store.write_lock.release()
+                    raise
                 return self.con
 
             def __exit__(self, kind, exc, tb):
@@ -275,5 +346,6 @@ class TripStore:
 
     def count(self, status: str | None = None) -> int:
         if status is None:
-            return self.connection().execute("SELECT COUNT(*) FROM trips").fetchone()[0]
-        return self.connection().execute("SELECT COUNT(*) FROM trips WHERE status = ?", (status,)).fetchone()[0]
+            return self.connection().execute("SELECT COUNT(*) AS n FROM trips").fetchone()["n"]
+        return self.connection().execute("SELECT COUNT(*) AS n FROM trips WHERE status = ?",
+                                         (status,)).fetchone()["n"]
