@@ -1129,8 +1129,8 @@ def dispatch_serve(
     center = DispatchCenter(net, parsed, TripStore(db), router=Router(net).prepare())
     with progress_bar() as progress:
         center.warm(progress=progress)
-    console.print(f"dispatch service for {parsed.name}: {center.restored} active trips restored from {center.store.path}; "
-                  f"http://{host}:{port}/docs", highlight=False)
+    console.print(f"dispatch service for {parsed.name}: {center.restored} active trips restored from "
+                  f"{center.store.path}; http://{host}:{port}/docs", highlight=False)
     uvicorn.run(create_app(center), host=host, port=port, log_level=workers_log)
 
 
