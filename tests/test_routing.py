@@ -595,20 +595,26 @@ def _via_way_rel(frm: int, via: list, to: int, tags: str) -> str:
             + f'<member type="way" ref="{to}" role="to"/><tag k="type" v="restriction"/>{tags}</relation>')
 
 
-def _ladder_osm(tmp_path, relation: str) -> str:
-    """West road 10 (1-2), via way 20 (2-3), north 12 (3-4), east 11 (3-7), bypass 15 (7-8-4), south 13 (9-2)."""
+def _ladder_osm(tmp_path, relation: str, two_via: bool = False) -> str:
+    """West road 10 (1-2), via way 20 (2-3), north 12 (3-4), east 11 (3-7), bypass 15 (7-8-4), south 13 (9-2).
+
+    With ``two_via`` the via way is two ways, 20 (2-5) and 21 (5-3), with a side road 16 (5-6) between.
+    """
     nodes = {1: (0, 0), 2: (10, 0), 3: (20, 0), 4: (20, 10), 7: (30, 0), 8: (30, 10), 9: (10, -10)}
     ways = {10: ([1, 2], ""), 20: ([2, 3], ""), 12: ([3, 4], ""), 11: ([3, 7], ""), 15: ([7, 8, 4], ""),
             13: ([9, 2], "")}
+    if two_via:
+        nodes |= {5: (15, 0), 6: (15, -10)}
+        ways |= {20: ([2, 5], ""), 21: ([5, 3], ""), 16: ([5, 6], "")}
     return _osm(tmp_path, nodes, ways, relation, "ladder.osm")
 
 
 def _dual_osm(tmp_path, relation: str) -> str:
-    """Dual carriageway: eastbound 40 (1-2) + 43 (2-3), westbound 45 (6-5) + 41 (5-4), median 42 (2-5),
+    """Dual carriageway: eastbound 40 (1-2) + 43 (2-3), westbound 45 (6-5) + 41 (5-4), two-way median 42 (2-5),
     turnaround 44 (3-6), side road 46 (7-2)."""
     nodes = {1: (0, 0), 2: (10, 0), 3: (20, 0), 4: (0, 2), 5: (10, 2), 6: (20, 2), 7: (10, -10)}
     one = '<tag k="oneway" v="yes"/>'
-    ways = {40: ([1, 2], one), 43: ([2, 3], one), 45: ([6, 5], one), 41: ([5, 4], one), 42: ([2, 5], one),
+    ways = {40: ([1, 2], one), 43: ([2, 3], one), 45: ([6, 5], one), 41: ([5, 4], one), 42: ([2, 5], ""),
             44: ([3, 6], one), 46: ([7, 2], "")}
     return _osm(tmp_path, nodes, ways, relation, "dual.osm")
 
@@ -625,8 +631,8 @@ def _contains(seq: list, sub: list) -> bool:
 def test_via_way_no_left_turn(tmp_path, engine):
     free = Router(load_network(_ladder_osm(tmp_path, ""), cache=False), engine=engine)
     assert free.route(_pt(0, 0), _pt(20, 10), car()).osmids == [10, 20, 12]
-    r = Router(load_network(_ladder_osm(tmp_path, _via_way_rel(10, [20], 12, '<tag k="restriction" v="no_left_turn"/>')),
-                            cache=False), engine=engine)
+    rel = _via_way_rel(10, [20], 12, '<tag k="restriction" v="no_left_turn"/>')
+    r = Router(load_network(_ladder_osm(tmp_path, rel), cache=False), engine=engine)
     assert r.network.turns["status"].tolist() == ["applied"]
     assert r.network.turns["via_way"].tolist() == ["20"]
     assert r.route(_pt(0, 0), _pt(20, 10), car()).osmids == [10, 20, 11, 15]  # the detour round the block
@@ -651,6 +657,17 @@ def test_via_way_no_left_turn(tmp_path, engine):
         engine=engine)
     assert timed.route(_pt(0, 0), _pt(20, 10), car(), at=MONDAY_8).osmids == [10, 20, 11, 15]
     assert timed.route(_pt(0, 0), _pt(20, 10), car(), at=MONDAY_20).osmids == [10, 20, 12]
+
+
+@pytest.mark.parametrize("engine", ["cch", "dijkstra"])
+def test_via_two_ways_no_left_turn(tmp_path, engine):
+    rel = _via_way_rel(10, [20, 21], 12, '<tag k="restriction" v="no_left_turn"/>')
+    r = Router(load_network(_ladder_osm(tmp_path, rel, two_via=True), cache=False), engine=engine)
+    assert r.network.turns["status"].tolist() == ["applied"]
+    assert r.route(_pt(0, 0), _pt(20, 10), car()).osmids == [10, 20, 21, 11, 15]
+    assert r.route(_pt(0, 0), _pt(15, -10), car()).osmids == [10, 20, 16]  # leaving between the via ways
+    assert r.route(_pt(15, -10), _pt(20, 10), car()).osmids == [16, 21, 12]  # joining between them
+    assert r.route(_pt(0, 0), _pt(15, 0), car()).osmids == [10, 20]
 
 
 @pytest.mark.parametrize("engine", ["cch", "dijkstra"])
@@ -699,11 +716,10 @@ def _osm_via_way_restrictions(path) -> list:
 
 
 def _way_runs(net, arcs) -> list:
-    """The ways a route drives, one entry per run of arcs on the same way in the same direction."""
-    road = [a for a in arcs if net.arc_seg[a] >= 0]
-    keys = [(int(net.ways["osmid"].iat[net.arc_way[a]]),
-             bool(net.arc_back[a])) for a in road]
-    return [k[0] for i, k in enumerate(keys) if i == 0 or k != keys[i - 1]]
+    """The ways a route drives, one entry per run of arcs on the same way (a U-turn on a way stays one run,
+    so doubling back on the via way to reach a banned exit counts as breaking the restriction)."""
+    ways = [int(net.ways["osmid"].iat[net.arc_way[a]]) for a in arcs if net.arc_seg[a] >= 0]
+    return [w for i, w in enumerate(ways) if i == 0 or w != ways[i - 1]]
 
 
 def test_nyc_via_way_restrictions_are_never_broken(tmp_path):

@@ -811,12 +811,18 @@ def _duplicate_via_path(net: RoadNetwork, row: int, kind: str, froms: list, path
     Works on the current (already split) graph, so restrictions sharing arcs compose: a second one
     duplicates the copies made by the first.  A conditional restriction keeps its exits, governed by
     ``arc_turn`` so that :func:`~gridtools.routing.restrictions.arc_rules` blocks them per request.
+    Inside the copy a U-turn back along the via way is left out: it would rejoin the original via
+    arcs and reach the forbidden exit anyway.
     """
-    ident = lambda x: (int(net.arc_seg[x]), bool(net.arc_back[x]))  # noqa: E731  copies share segment + side
+    def ident(x):  # copies of a road arc share its segment and side
+        return int(net.arc_seg[x]), bool(net.arc_back[x])
+
     last_base = int(net.node_base[net.arc_v[path[-1]]])
     allowed = {ident(x) for x in tos}
     u, v = net.arc_u, net.arc_v
-    out_of = lambda n: np.flatnonzero(u == n)  # noqa: E731
+
+    def out_of(n):
+        return np.flatnonzero(u == n)
 
     def next_road(f):
         """The road arc a connector leads onto (itself for a road arc; None for an arrival)."""
@@ -859,6 +865,9 @@ def _duplicate_via_path(net: RoadNetwork, row: int, kind: str, froms: list, path
                     new.append((twin[h], twin[heads[i + 1]], net.arc_seg[f], net.arc_back[f], net.arc_turn[f]))
                     continue
                 turn = int(net.arc_turn[f])
+                if i > 0 and net.arc_seg[walk[i]] >= 0 and next_road(f) == (int(net.arc_seg[walk[i]]),
+                                                                            not net.arc_back[walk[i]]):
+                    continue  # no U-turn on the via way inside the copy: it would lead back to the ban
                 if i + 1 == len(heads):
                     road = next_road(f)
                     bad = road is not None and (road in allowed if kind.startswith("no_") else
