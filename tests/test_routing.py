@@ -572,3 +572,178 @@ def test_points_as_shapely_and_geoseries():
     pts = gpd.GeoSeries([shapely.Point(A), shapely.Point(B)], crs=4326).to_crs(32632)
     m = router.matrix(pts, pts, car())
     assert m.seconds[0, 1] == pytest.approx(by_point.time_s, abs=0.01)
+
+
+# ------------------------------------------------------------------------ via-way turn restrictions
+
+
+def _osm(tmp_path, nodes: dict, ways: dict, relation: str, name: str) -> str:
+    xml = ['<?xml version="1.0" encoding="UTF-8"?>', '<osm version="0.6">']
+    xml += [f'<node id="{k}" lat="{49 + y / 1000}" lon="{8 + x / 1000}" version="1"/>' for k, (x, y) in nodes.items()]
+    for wid, (refs, extra) in ways.items():
+        xml.append(f'<way id="{wid}" version="1">' + "".join(f'<nd ref="{r}"/>' for r in refs)
+                   + f'<tag k="highway" v="secondary"/>{extra}</way>')
+    xml += [relation, "</osm>"]
+    path = tmp_path / name
+    path.write_text("\n".join(xml))
+    return str(path)
+
+
+def _via_way_rel(frm: int, via: list, to: int, tags: str) -> str:
+    return ('<relation id="98" version="1">' f'<member type="way" ref="{frm}" role="from"/>'
+            + "".join(f'<member type="way" ref="{v}" role="via"/>' for v in via)
+            + f'<member type="way" ref="{to}" role="to"/><tag k="type" v="restriction"/>{tags}</relation>')
+
+
+def _ladder_osm(tmp_path, relation: str, two_via: bool = False) -> str:
+    """West road 10 (1-2), via way 20 (2-3), north 12 (3-4), east 11 (3-7), bypass 15 (7-8-4), south 13 (9-2).
+
+    With ``two_via`` the via way is two ways, 20 (2-5) and 21 (5-3), with a side road 16 (5-6) between.
+    """
+    nodes = {1: (0, 0), 2: (10, 0), 3: (20, 0), 4: (20, 10), 7: (30, 0), 8: (30, 10), 9: (10, -10)}
+    ways = {10: ([1, 2], ""), 20: ([2, 3], ""), 12: ([3, 4], ""), 11: ([3, 7], ""), 15: ([7, 8, 4], ""),
+            13: ([9, 2], "")}
+    if two_via:
+        nodes |= {5: (15, 0), 6: (15, -10)}
+        ways |= {20: ([2, 5], ""), 21: ([5, 3], ""), 16: ([5, 6], "")}
+    return _osm(tmp_path, nodes, ways, relation, "ladder.osm")
+
+
+def _dual_osm(tmp_path, relation: str) -> str:
+    """Dual carriageway: eastbound 40 (1-2) + 43 (2-3), westbound 45 (6-5) + 41 (5-4), two-way median 42 (2-5),
+    turnaround 44 (3-6), side road 46 (7-2)."""
+    nodes = {1: (0, 0), 2: (10, 0), 3: (20, 0), 4: (0, 2), 5: (10, 2), 6: (20, 2), 7: (10, -10)}
+    one = '<tag k="oneway" v="yes"/>'
+    ways = {40: ([1, 2], one), 43: ([2, 3], one), 45: ([6, 5], one), 41: ([5, 4], one), 42: ([2, 5], ""),
+            44: ([3, 6], one), 46: ([7, 2], "")}
+    return _osm(tmp_path, nodes, ways, relation, "dual.osm")
+
+
+def _pt(x, y):
+    return (8 + x / 1000, 49 + y / 1000)
+
+
+def _contains(seq: list, sub: list) -> bool:
+    return any(seq[i:i + len(sub)] == sub for i in range(len(seq) - len(sub) + 1))
+
+
+@pytest.mark.parametrize("engine", ["cch", "dijkstra"])
+def test_via_way_no_left_turn(tmp_path, engine):
+    free = Router(load_network(_ladder_osm(tmp_path, ""), cache=False), engine=engine)
+    assert free.route(_pt(0, 0), _pt(20, 10), car()).osmids == [10, 20, 12]
+    rel = _via_way_rel(10, [20], 12, '<tag k="restriction" v="no_left_turn"/>')
+    r = Router(load_network(_ladder_osm(tmp_path, rel), cache=False), engine=engine)
+    assert r.network.turns["status"].tolist() == ["applied"]
+    assert r.network.turns["via_way"].tolist() == ["20"]
+    assert r.route(_pt(0, 0), _pt(20, 10), car()).osmids == [10, 20, 11, 15]  # the detour round the block
+    # everything else over the via way stays available
+    assert r.route(_pt(10, -10), _pt(20, 10), car()).osmids == [13, 20, 12]  # entering the via way elsewhere
+    assert r.route(_pt(10, 0), _pt(20, 10), car()).osmids == [20, 12]  # starting on it
+    assert r.route(_pt(0, 0), _pt(20, 0), car()).osmids == [10, 20]  # stopping at its end
+    assert r.route(_pt(0, 0), _pt(30, 0), car()).osmids == [10, 20, 11]  # going straight on
+    assert r.route(_pt(0, 0), _pt(10, -10), car()).osmids == [10, 13]
+    # a restriction for trucks only leaves cars alone
+    hgv = Router(load_network(_ladder_osm(tmp_path, _via_way_rel(
+        10, [20], 12, '<tag k="restriction:hgv" v="no_left_turn"/>')), cache=False), engine=engine)
+    assert hgv.route(_pt(0, 0), _pt(20, 10), car()).osmids == [10, 20, 12]
+    t = hgv.route(_pt(0, 0), _pt(20, 10), truck())
+    assert t.osmids == [10, 20, 11, 15] and "turn restriction" in t.avoided[0]["why"]
+    exempt = Router(load_network(_ladder_osm(tmp_path, _via_way_rel(
+        10, [20], 12, '<tag k="restriction" v="no_left_turn"/><tag k="except" v="hgv"/>')), cache=False), engine=engine)
+    assert exempt.route(_pt(0, 0), _pt(20, 10), car()).osmids == [10, 20, 11, 15]
+    assert exempt.route(_pt(0, 0), _pt(20, 10), truck()).osmids == [10, 20, 12]
+    timed = Router(load_network(_ladder_osm(tmp_path, _via_way_rel(
+        10, [20], 12, '<tag k="restriction:conditional" v="no_left_turn @ (Mo-Fr 07:00-19:00)"/>')), cache=False),
+        engine=engine)
+    assert timed.route(_pt(0, 0), _pt(20, 10), car(), at=MONDAY_8).osmids == [10, 20, 11, 15]
+    assert timed.route(_pt(0, 0), _pt(20, 10), car(), at=MONDAY_20).osmids == [10, 20, 12]
+
+
+@pytest.mark.parametrize("engine", ["cch", "dijkstra"])
+def test_via_two_ways_no_left_turn(tmp_path, engine):
+    rel = _via_way_rel(10, [20, 21], 12, '<tag k="restriction" v="no_left_turn"/>')
+    r = Router(load_network(_ladder_osm(tmp_path, rel, two_via=True), cache=False), engine=engine)
+    assert r.network.turns["status"].tolist() == ["applied"]
+    assert r.route(_pt(0, 0), _pt(20, 10), car()).osmids == [10, 20, 21, 11, 15]
+    assert r.route(_pt(0, 0), _pt(15, -10), car()).osmids == [10, 20, 16]  # leaving between the via ways
+    assert r.route(_pt(15, -10), _pt(20, 10), car()).osmids == [16, 21, 12]  # joining between them
+    assert r.route(_pt(0, 0), _pt(15, 0), car()).osmids == [10, 20]
+
+
+@pytest.mark.parametrize("engine", ["cch", "dijkstra"])
+def test_via_way_only_straight_on(tmp_path, engine):
+    r = Router(load_network(_ladder_osm(tmp_path, _via_way_rel(
+        10, [20], 11, '<tag k="restriction" v="only_straight_on"/>')), cache=False), engine=engine)
+    assert r.network.turns["status"].tolist() == ["applied"]
+    # the left turn at the end of the via way is forbidden: straight on, then round the block
+    assert r.route(_pt(0, 0), _pt(20, 10), car()).osmids == [10, 20, 11, 15]
+    assert r.route(_pt(0, 0), _pt(20, 0), car()).osmids == [10, 20]
+    assert r.route(_pt(0, 0), _pt(10, -10), car()).osmids == [10, 13]  # leaving before the via way is not a turn
+    assert r.route(_pt(10, -10), _pt(20, 10), car()).osmids == [13, 20, 12]
+
+
+@pytest.mark.parametrize("engine", ["cch", "dijkstra"])
+def test_via_way_no_u_turn_on_dual_carriageway(tmp_path, engine):
+    free = Router(load_network(_dual_osm(tmp_path, ""), cache=False), engine=engine)
+    assert free.route(_pt(0, 0), _pt(0, 2), car()).osmids == [40, 42, 41]
+    r = Router(load_network(_dual_osm(tmp_path, _via_way_rel(40, [42], 41, '<tag k="restriction" v="no_u_turn"/>')),
+                            cache=False), engine=engine)
+    assert r.network.turns["status"].tolist() == ["applied"]
+    assert r.route(_pt(0, 0), _pt(0, 2), car()).osmids == [40, 43, 44, 45, 41]  # the turnaround further east
+    assert r.route(_pt(10, -10), _pt(0, 2), car()).osmids == [46, 42, 41]  # crossing from the side road is fine
+
+
+def _osm_via_way_restrictions(path) -> list:
+    """(kind, from, [via ways], to, end coordinates of from and to) of every via-way restriction, read with osmium."""
+    import osmium
+
+    rels = []
+    for r in osmium.FileProcessor(str(path), osmium.osm.RELATION):
+        tags = {t.k: t.v for t in r.tags}
+        members = [(m.type, m.ref, m.role) for m in r.members]
+        via = [ref for t, ref, role in members if role == "via" and t == "w"]
+        if tags.get("type") == "restriction" and via:
+            kind = tags.get("restriction") or tags.get("restriction:hgv") or ""
+            rels.append((kind, [ref for t, ref, role in members if role == "from"],
+                         via, [ref for t, ref, role in members if role == "to"]))
+    wanted = {w for _, f, v, t in rels for w in f + t}
+    ends = {}
+    for w in osmium.FileProcessor(str(path), osmium.osm.WAY | osmium.osm.NODE).with_locations():
+        if w.is_way() and w.id in wanted:
+            ends[w.id] = [(n.lon, n.lat) for n in (w.nodes[0], w.nodes[-1])]
+    return [(k, f[0], v, t[0], ends[f[0]], ends[t[0]]) for k, f, v, t in rels
+            if len(f) == 1 and len(t) == 1 and f[0] in ends and t[0] in ends]
+
+
+def _way_runs(net, arcs) -> list:
+    """The ways a route drives, one entry per run of arcs on the same way (a U-turn on a way stays one run,
+    so doubling back on the via way to reach a banned exit counts as breaking the restriction)."""
+    ways = [int(net.ways["osmid"].iat[net.arc_way[a]]) for a in arcs if net.arc_seg[a] >= 0]
+    return [w for i, w in enumerate(ways) if i == 0 or w != ways[i - 1]]
+
+
+def test_nyc_via_way_restrictions_are_never_broken(tmp_path):
+    path = shared_data("roads", "truck_restrictions", "ny-access-restriction.osm.pbf")
+    rels = _osm_via_way_restrictions(path)
+    net = load_network(path, cache_dir=tmp_path)
+    assert len(rels) >= 10
+    via_way = net.turns[net.turns["via_way"] != ""]
+    assert len(via_way) == 11 and (via_way["status"] == "applied").all(), via_way
+    banned = [(f, v, t) for k, f, v, t, _, _ in rels if k.startswith("no_")]
+    only = [(f, v, t) for k, f, v, t, _, _ in rels if k.startswith("only_")]
+    # pairs aimed at every restriction (both ends of the from way to both ends of the to way) plus random ones
+    pairs = [(o, d) for *_, fe, te in rels for o in fe for d in te] + _pairs(net, 150, seed=11)
+    exercised = 0
+    for engine in ("cch", "dijkstra"):
+        router = Router(net, engine=engine)
+        for r in _routes(router, pairs, car(), MONDAY_8):
+            runs = _way_runs(net, r.arcs)
+            for f, v, t in banned:
+                assert not _contains(runs, [f, *v, t]), (engine, f, v, t, runs)
+                exercised += _contains(runs, [f, *v])
+            for f, v, t in only:
+                for i in range(len(runs) - len(v) - 1):
+                    if runs[i:i + len(v) + 1] == [f, *v]:
+                        exercised += 1
+                        assert runs[i + len(v) + 1] == t, (engine, f, v, t, runs)
+    assert exercised > 0  # some routes really drove a from -> via chain and then turned legally
