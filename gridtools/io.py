@@ -270,6 +270,7 @@ def read_any(
     y: str | None = None,
     allow_empty: bool = False,
     check: bool = True,
+    unlocated: str = "raise",
 ) -> gpd.GeoDataFrame:
     """Read a vector file or a point table into a GeoDataFrame with a checked CRS.
 
@@ -300,6 +301,12 @@ def read_any(
     check : bool, default True
         Run :func:`check_coordinates` on the whole file.  Pass False only when the caller checks
         every row itself and reports bad rows by number (``gridtools.components`` does).
+    unlocated : {"raise", "drop"}, default "raise"
+        What to do with a row that has no location (an empty or non-numeric coordinate, a
+        null/empty geometry, or the placeholder point (0, 0)).  ``"raise"`` refuses the file,
+        naming the rows; ``"drop"`` leaves such rows out and lists them in
+        ``attrs["missing_coordinates"]`` (data row numbers counting from 1), with
+        ``attrs["n_rows"]`` the rows in the file: incident logs routinely hold a few.
 
     Returns
     -------
@@ -321,6 +328,8 @@ def read_any(
     >>> calls = read_any("cfs.csv.gz", x="x_coordina", y="y_coordina", crs=2913)  # doctest: +SKIP
     """
     path = Path(path).expanduser()
+    if unlocated not in ("raise", "drop"):
+        raise InputError(f"unlocated={unlocated!r}: use 'raise' or 'drop'")
     # Fail on a bad --crs before spending time on the file.
     datum = chinese_datum(crs)
     given = parse_crs(4326 if datum else crs)
@@ -328,16 +337,17 @@ def read_any(
         raise InputError(f"file not found: {path}")
     suffix = _suffix(path)
     coord_args = {"lon": lon, "lat": lat, "x": x, "y": y}
-    if suffix not in _TABLES and any(v is not None for v in coord_args.values()):
+    if suffix not in _TABLES + _PARQUET and any(v is not None for v in coord_args.values()):
         named = ", ".join(f"{k}={v!r}" for k, v in coord_args.items() if v is not None)
         raise InputError(
-            f"{path}: {named} only apply to tables (.csv, .tsv, .txt); a {suffix or 'vector'} "
-            "file has its own geometry. Drop those options (CLI: --lon/--lat/--x/--y)."
+            f"{path}: {named} only apply to tables (.csv, .tsv, .txt, plain .parquet); a "
+            f"{suffix or 'vector'} file has its own geometry. Drop those options (CLI: --lon/--lat/--x/--y)."
         )
+    keep = unlocated == "drop"
     if suffix in _TABLES:
-        gdf, implied = _read_table(path, lon=lon, lat=lat, x=x, y=y)
+        gdf, implied = _read_table(path, **coord_args, keep_unlocated=keep)
     elif suffix in _PARQUET:
-        gdf, implied = _read_parquet(path)
+        gdf, implied = _read_parquet(path, **coord_args, keep_unlocated=keep)
     else:
         gdf, implied = _read_vector(path, layer)
     # A stale "input_crs" stored in a parquet file would send results to the wrong CRS.
@@ -349,6 +359,8 @@ def read_any(
             + (f" and layer ({layer!r})" if layer else "")
             + "; pass allow_empty=True if an empty input is expected."
         )
+    if keep:
+        gdf = _drop_unlocated(gdf, path)
     if datum is not None:
         _check_datum_label(gdf, path, datum)
         gdf = gdf.set_crs(None, allow_override=True)
@@ -358,6 +370,28 @@ def read_any(
     if datum is not None:
         gdf = _from_chinese_datum(gdf, datum)
     return gdf
+
+
+def _drop_unlocated(gdf: gpd.GeoDataFrame, path: Path) -> gpd.GeoDataFrame:
+    """Leave out rows with no location (see ``read_any(unlocated="drop")``), listing them in attrs.
+
+    The index keeps each row's 0-based position in the file, so later messages can name it.
+    """
+    gdf = gdf.reset_index(drop=True)
+    geoms = gdf.geometry.to_numpy()
+    missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+    xy = shapely.get_coordinates(shapely.centroid(geoms[~missing]))
+    at_origin = np.zeros(len(geoms), dtype=bool)
+    at_origin[~missing] = (xy[:, 0] == 0) & (xy[:, 1] == 0)  # the (0, 0) placeholder of many logs
+    missing |= at_origin
+    if len(gdf) and missing.all():
+        raise InputError(
+            f"{path} has no events with coordinates ({len(gdf)} rows, all without a location). "
+            "Check the coordinate columns (CLI: --lon/--lat or --x/--y)."
+        )
+    kept = gdf.loc[~missing].copy()
+    kept.attrs.update(gdf.attrs, n_rows=len(gdf), missing_coordinates=[int(r) + 1 for r in np.flatnonzero(missing)])
+    return kept
 
 
 def _check_datum_label(gdf: gpd.GeoDataFrame, path: Path, datum: str) -> None:
@@ -517,9 +551,13 @@ def _zip_target(path: Path, layer: str | None) -> tuple[str, str | None]:
     return f"/vsizip/{path.resolve()}/{member}", layer
 
 
-def _read_parquet(path: Path) -> tuple[gpd.GeoDataFrame, pyproj.CRS | None]:
+def _read_parquet(path: Path, **columns) -> tuple[gpd.GeoDataFrame, pyproj.CRS | None]:
     try:
-        return gpd.read_parquet(path), None
+        gdf = gpd.read_parquet(path)
+        if any(columns.get(k) is not None for k in ("lon", "lat", "x", "y")):
+            raise InputError(f"{path}: lon/lat/x/y only apply to tables; this GeoParquet file has its own "
+                             "geometry. Drop those options (CLI: --lon/--lat/--x/--y).")
+        return gdf, None
     except ValueError as exc:
         if "geo metadata" not in str(exc):
             raise InputError(f"cannot read {path}: {_why(exc)}.") from exc
@@ -530,7 +568,7 @@ def _read_parquet(path: Path) -> tuple[gpd.GeoDataFrame, pyproj.CRS | None]:
         table = pd.read_parquet(path)
     except _READ_ERRORS as exc:
         raise InputError(f"cannot read {path}: {_why(exc)}.") from exc
-    return _table_to_points(table, path)
+    return _table_to_points(table.reset_index(drop=True), path, **columns)
 
 
 def _read_table(path: Path, **columns) -> tuple[gpd.GeoDataFrame, pyproj.CRS | None]:
@@ -594,6 +632,7 @@ def _table_to_points(
     lat: str | None = None,
     x: str | None = None,
     y: str | None = None,
+    keep_unlocated: bool = False,
 ) -> tuple[gpd.GeoDataFrame, pyproj.CRS | None]:
     if (lon is None) != (lat is None) or (x is None) != (y is None):
         raise InputError(f"{path}: pass both lon= and lat= (or both x= and y=), not only one.")
@@ -606,10 +645,10 @@ def _table_to_points(
     else:
         xcol, ycol, lonlat = _detect_coordinates(table, path)
     if ycol is None:
-        geometry = _wkt_geometry(table, xcol, path)
+        geometry = _wkt_geometry(table, xcol, path, keep_unlocated)
         table = table.drop(columns=[xcol])
     else:
-        geometry = _point_geometry(table, xcol, ycol, path)
+        geometry = _point_geometry(table, xcol, ycol, path, keep_unlocated)
     gdf = gpd.GeoDataFrame(table, geometry=geometry)
     return gdf, (pyproj.CRS.from_epsg(4326) if lonlat else None)
 
@@ -638,21 +677,24 @@ def _why(exc: BaseException) -> str:
     return str(exc).strip().rstrip(".")
 
 
-def _point_geometry(table: pd.DataFrame, xcol, ycol, path: Path) -> gpd.array.GeometryArray:
+def _point_geometry(table: pd.DataFrame, xcol, ycol, path: Path, keep_unlocated: bool = False):
+    """Points from two columns; a row without numbers is refused, or (``keep_unlocated``) left empty."""
     xs = pd.to_numeric(table[xcol], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     ys = pd.to_numeric(table[ycol], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     bad = ~(np.isfinite(xs) & np.isfinite(ys))
-    if bad.any():
+    if bad.any() and not keep_unlocated:
         what = f"missing or non-numeric coordinates in columns {xcol!r}/{ycol!r}"
         _bad_data_rows(table, bad, [xcol, ycol], path, what)
-    return gpd.points_from_xy(xs, ys)
+    points = shapely.points(xs, ys)
+    points[bad] = None
+    return points
 
 
-def _wkt_geometry(table: pd.DataFrame, column, path: Path) -> np.ndarray:
+def _wkt_geometry(table: pd.DataFrame, column, path: Path, keep_unlocated: bool = False) -> np.ndarray:
     text = table[column].to_numpy(dtype=object, na_value=None)
     geometry = shapely.from_wkt(text, on_invalid="ignore")
     bad = shapely.is_missing(geometry)
-    if bad.any():
+    if bad.any() and not keep_unlocated:
         _bad_data_rows(table, bad, [column], path, f"missing or invalid WKT in column {column!r}")
     return geometry
 
@@ -1393,12 +1435,11 @@ def read_events(
 ) -> gpd.GeoDataFrame:
     """Read incident records, setting aside (and counting) rows that have no location.
 
-    Like :func:`read_any`, except that a row with an empty or non-numeric coordinate, the
-    placeholder point (0, 0), or a null/empty geometry does not stop the read: incident logs
-    routinely hold a few such rows.  They are left out and listed in
-    ``attrs["missing_coordinates"]`` (data row numbers counting from 1, after the header), so the
-    caller reports them.  The index holds each kept row's 0-based position in the file, so
-    messages about other columns can name the file's rows.
+    :func:`read_any` with ``unlocated="drop"``: a row with an empty or non-numeric coordinate,
+    the placeholder point (0, 0), or a null/empty geometry does not stop the read (incident logs
+    routinely hold a few such rows); it is left out and listed in ``attrs["missing_coordinates"]``
+    (data row numbers counting from 1), so the caller reports it.  Everything else, including
+    ``crs="gcj02"`` / ``"bd09"`` conversion, is as for :func:`read_any`.
 
     Parameters
     ----------
@@ -1418,72 +1459,7 @@ def read_events(
     >>> events.attrs["missing_coordinates"]                                            # doctest: +SKIP
     [1734]
     """
-    path = Path(path).expanduser()
-    given = parse_crs(crs)
-    if not path.exists():
-        raise InputError(f"file not found: {path}")
-    suffix = _suffix(path)
-    if suffix in _TABLES or (suffix in _PARQUET and not _is_geoparquet(path)):
-        table = _read_csv(path) if suffix in _TABLES else pd.read_parquet(path)
-        table = table.reset_index(drop=True)
-        n_rows = len(table)
-        if (lon is None) != (lat is None) or (x is None) != (y is None):
-            raise InputError(f"{path}: pass both lon= and lat= (or both x= and y=), not only one.")
-        if lon is not None or x is not None:
-            xcol, ycol = (lon, lat) if lon is not None else (x, y)
-            flags = {xcol: "--lon" if lon is not None else "--x", ycol: "--lat" if lat is not None else "--y"}
-            require_columns(table, flags, str(path))
-            lonlat = lon is not None
-        else:
-            xcol, ycol, lonlat = _detect_coordinates(table, path)
-        if ycol is None:
-            geometry = shapely.from_wkt(table[xcol].to_numpy(dtype=object, na_value=None), on_invalid="ignore")
-            missing = shapely.is_missing(geometry) | shapely.is_empty(geometry)
-            table = table.drop(columns=[xcol])
-        else:
-            xs = pd.to_numeric(table[xcol], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-            ys = pd.to_numeric(table[ycol], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-            missing = ~(np.isfinite(xs) & np.isfinite(ys)) | ((xs == 0) & (ys == 0))
-            geometry = gpd.points_from_xy(np.where(missing, 0, xs), np.where(missing, 0, ys))
-        gdf = gpd.GeoDataFrame(table, geometry=geometry)
-        implied = pyproj.CRS.from_epsg(4326) if lonlat else None
-    else:
-        if any(v is not None for v in (lon, lat, x, y)):
-            raise InputError(
-                f"{path}: lon/lat/x/y only apply to tables (.csv, .tsv, .txt, plain .parquet); "
-                "drop those options (CLI: --lon/--lat/--x/--y)."
-            )
-        gdf, implied = _read_parquet(path) if suffix in _PARQUET else _read_vector(path, layer)
-        gdf = gdf.reset_index(drop=True)
-        n_rows = len(gdf)
-        geoms = gdf.geometry.to_numpy()
-        missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
-        pts = shapely.get_coordinates(shapely.centroid(geoms[~missing]))
-        zero = np.zeros(len(geoms), dtype=bool)
-        zero[np.flatnonzero(~missing)] = (pts[:, 0] == 0) & (pts[:, 1] == 0)
-        missing = missing | zero
-    gdf.attrs.pop("input_crs", None)
-    gdf = gdf.loc[~missing].copy()
-    gdf.attrs["source"] = str(path)
-    gdf.attrs["n_rows"] = int(n_rows)
-    gdf.attrs["missing_coordinates"] = [int(r) + 1 for r in np.flatnonzero(missing)]
-    if len(gdf) == 0:
-        raise InputError(
-            f"{path} has no events with coordinates ({n_rows} rows, all without a location). "
-            "Check the coordinate columns (CLI: --lon/--lat or --x/--y)."
-        )
-    gdf = _settle_crs(gdf, path, given=given, implied=implied)
-    check_coordinates(gdf, str(path))
-    return gdf
-
-
-def _is_geoparquet(path: Path) -> bool:
-    try:
-        import pyarrow.parquet as pq
-
-        return b"geo" in (pq.read_schema(path).metadata or {})
-    except Exception:  # unreadable: let the reader produce the message
-        return True
+    return read_any(path, layer=layer, crs=crs, lon=lon, lat=lat, x=x, y=y, unlocated="drop")
 
 
 def read_park(path):

@@ -364,6 +364,19 @@ def test_missing_coordinates_counted_and_reported(tmp_path, capsys):
     assert "2 events have no coordinates" in err and "rows 2, 4" in err
 
 
+def test_gcj02_events_are_converted_and_unlocated_rows_still_set_aside(tmp_path):
+    """Phone / AMap reports come in GCJ-02: read_events converts them like read_any does."""
+    from gridtools.coords import convert
+
+    lon, lat = np.array([121.470, 121.480, 121.490]), np.array([31.230, 31.235, 31.240])  # WGS-84 truth
+    glon, glat = convert(lon, lat, "wgs84", "gcj02")
+    path = _write(tmp_path, {"date": ["2026-01-05"] * 4, "lon": [glon[0], None, glon[1], glon[2]],
+                             "lat": [glat[0], None, glat[1], glat[2]]})
+    raw = io.read_events(path, crs="gcj02")
+    assert raw.attrs["missing_coordinates"] == [2] and raw.attrs["n_rows"] == 4
+    assert np.allclose(raw.geometry.x, lon, atol=1e-8) and np.allclose(raw.geometry.y, lat, atol=1e-8)
+
+
 def test_events_outside_boundary_reported(tmp_path, capsys):
     path = _write(tmp_path, {"date": ["2020-01-01", "2020-01-02", "2020-01-03"],
                              "lon": [-79.40, -79.41, -75.0], "lat": [43.70, 43.71, 43.70]})
