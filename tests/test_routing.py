@@ -747,3 +747,19 @@ def test_nyc_via_way_restrictions_are_never_broken(tmp_path):
                         exercised += 1
                         assert runs[i + len(v) + 1] == t, (engine, f, v, t, runs)
     assert exercised > 0  # some routes really drove a from -> via chain and then turned legally
+
+
+def test_destination_only_on_roads_the_truck_may_not_use_is_no_legal_route():
+    """A dock at the end of a 2 km weight-limited spur is not "far from any road" for a truck:
+    the error names the restriction (route() and dispatch share Router.explain_unreachable)."""
+    a, b, c = (8.00, 49.00), (8.01, 49.00), (8.01, 49.02)
+    edges = gpd.GeoDataFrame([dict(osmid=1, highway="primary", geometry=shapely.LineString([a, b])),
+                              dict(osmid=2, highway="residential", name="Quarry Lane", maxweight="7.5",
+                                   geometry=shapely.LineString([b, c]))], crs=4326)
+    router = Router(network_from_frames(edges))
+    with pytest.raises(NoRouteError, match=r"maxweight=7.5 .* on way 2 \(Quarry Lane\)") as info:
+        router.route(a, c, truck(weight_t=40))
+    assert [b["osmid"] for b in info.value.blocking] == [2]
+    assert router.route(a, c, van()).osmids == [1, 2]
+    with pytest.raises(InputError, match=r"m from the nearest road"):  # really off the network: unchanged
+        router.route(a, (8.01, 49.2), truck(weight_t=40))

@@ -358,7 +358,7 @@ class Dispatcher:
         except NoRouteError:
             raise
         except InputError:
-            self._explain_unreachable(origin, d, vehicle, naive_at)
+            self.router.explain_unreachable(origin, (d.lon, d.lat), vehicle, naive_at, suffix=f" (to dock {d.id})")
             raise
         t = self._dock_nodes[dkey]
         key = (int(s), dkey)
@@ -395,26 +395,6 @@ class Dispatcher:
         self._menus[fast] = menu
         return menu
 
-    def _explain_unreachable(self, origin, dock, vehicle: Vehicle, at) -> None:
-        """A point is near a road but none this truck may use: raise NoRouteError naming the
-        restrictions on the unrestricted route (uses the routing library's relaxed metric)."""
-        from gridtools.routing import car
-
-        try:
-            (s,), _ = self.router.snap([origin], car(), at, "origin")
-            (t,), _ = self.router.snap([(dock.lon, dock.lat)], car(), at, "destination")
-        except InputError:
-            return  # far from every road: the snapping error stands
-        net = self.network
-        cost, arcs = self.router._metric(vehicle, at, relaxed=True).query(int(net.node_depart[s]), int(t))
-        if not math.isfinite(cost):
-            return
-        avoided = R.explain_arcs(net, arcs, vehicle, at, rules=self.router.rules(vehicle, at))
-        if avoided:
-            raise NoRouteError(self.router._no_route_message(origin, (dock.lon, dock.lat), vehicle, at, avoided)
-                               + f" (to dock {dock.id})", avoided)
-
-    # ------------------------------------------------------------------ assignment
     def _origin(self, req: TripRequest) -> tuple:
         if req.gate is not None:
             if req.gate not in self._gate_xy:

@@ -436,8 +436,12 @@ class Router:
         vehicle = vehicle or car()
         at = parse_time(at)
         origin, destination = (tuple(map(float, _lonlat_array(p)[0])) for p in (origin, destination))
-        (s,), (snap_s,) = self.snap([origin], vehicle, at, "origin")
-        (t,), (snap_t,) = self.snap([destination], vehicle, at, "destination")
+        try:
+            (s,), (snap_s,) = self.snap([origin], vehicle, at, "origin")
+            (t,), (snap_t,) = self.snap([destination], vehicle, at, "destination")
+        except InputError:
+            self.explain_unreachable(origin, destination, vehicle, at)
+            raise
         net = self.network
         metric = self._metric(vehicle, at)
         cost, arcs = metric.query(int(net.node_depart[s]), int(t))
@@ -461,6 +465,28 @@ class Router:
                      length_m=float(net.arc_length[arcs].sum()), time_s=float(rules.time_s[arcs].sum()),
                      cost=cost / 1000.0, snap_m=(float(snap_s), float(snap_t)), vehicle=vehicle, at=at,
                      avoided=avoided, arc_time_s=rules.time_s[arcs], _network=net)
+
+    def explain_unreachable(self, origin, destination, vehicle: Vehicle, at=None, suffix: str = "") -> None:
+        """Raise :class:`NoRouteError` when a point is near roads, but none ``vehicle`` may use.
+
+        Snapping for a vehicle only considers roads it may use, so a dock on a weight-restricted
+        street would otherwise read as "far from any road".  Both points are snapped for an
+        unrestricted car; when that works and the unrestricted route crosses restrictions for
+        ``vehicle``, those are named.  Returns quietly when the points really are off the network
+        (the caller's snapping error then stands).
+        """
+        try:
+            (s,), _ = self.snap([origin], car(), at, "origin")
+            (t,), _ = self.snap([destination], car(), at, "destination")
+        except InputError:
+            return
+        net = self.network
+        cost, arcs = self._metric(vehicle, at, relaxed=True).query(int(net.node_depart[s]), int(t))
+        if not math.isfinite(cost):
+            return
+        avoided = R.explain_arcs(net, arcs, vehicle, at, rules=self.rules(vehicle, at))
+        if avoided:
+            raise NoRouteError(self._no_route_message(origin, destination, vehicle, at, avoided) + suffix, avoided)
 
     def _no_route_message(self, origin, destination, vehicle, at, avoided) -> str:
         who = (f"{vehicle.name or vehicle.kind} ({vehicle.weight_t:g} t, {vehicle.height_m:g} m high, "
