@@ -938,7 +938,7 @@ def hotspots_predict(
     cutoff: Annotated[str, typer.Option("--cutoff", help="Forecast from this date (YYYY-MM-DD); only earlier events are used.")],
     horizon_days: _HS_HORIZON = 7.0,
     cell: _HS_CELL = settings.hotspot_cell_m,
-    method: Annotated[str, typer.Option("--method", help="naive_4w, naive_1y, naive_all, kde, prospective, etas, gbm, ensemble.")] = "ensemble",
+    method: Annotated[str, typer.Option("--method", help="naive_4w, naive_1y, naive_all, smoothed, kde, prospective, etas, gbm, ensemble.")] = "ensemble",
     lon: _HS_LON = None, lat: _HS_LAT = None, x: _HS_X = None, y: _HS_Y = None,
     crs: CrsOption = None, layer: LayerOption = None,
     category_col: _HS_CATCOL = None, category: _HS_CAT = None,

@@ -21,6 +21,7 @@ from gridtools.hotspots import (
     KDE,
     EventSet,
     NaiveCounts,
+    SmoothedRate,
     assign_events,
     hit_metrics,
     square_cells,
@@ -28,7 +29,7 @@ from gridtools.hotspots import (
 
 REPO = Path(__file__).resolve().parents[1]
 TORONTO = REPO / "data" / "toronto_theft_2016_2019.csv.gz"
-ALL_METHODS = ["naive_4w", "naive_1y", "naive_all", "kde", "prospective", "etas", "gbm", "ensemble"]
+ALL_METHODS = ["naive_4w", "naive_1y", "naive_all", "smoothed", "kde", "prospective", "etas", "gbm", "ensemble"]
 
 
 def _cli(args, capsys):
@@ -158,6 +159,33 @@ def test_future_events_are_ignored_by_fit():
         a = hotspots.make_estimator(name).fit(ev, cs, 10.0).predict(7)
         b = hotspots.make_estimator(name).fit(ev.before(10.0), cs, 10.0).predict(7)
         np.testing.assert_array_equal(a, b, err_msg=name)
+
+
+def test_smoothed_rate_is_naive_without_prior_and_closer_to_a_smooth_truth_with_it():
+    # A smooth true intensity over 40 x 40 cells, two years of Poisson events.
+    n, days = 40, 730.0
+    gy, gx = np.mgrid[0:n, 0:n]
+    truth = 0.002 + 0.03 * np.exp(-((gx - 12) ** 2 + (gy - 25) ** 2) / 40.0) \
+        + 0.02 * np.exp(-((gx - 30) ** 2 + (gy - 10) ** 2) / 25.0)
+    truth = truth.ravel()
+    rng = np.random.default_rng(4)
+    counts = rng.poisson(truth * days)
+    cell = np.repeat(np.arange(n * n), counts)
+    cs = square_cells((0, 0, n * 200 - 1, n * 200 - 1), 200, crs=32617)
+    order = cs.weights.indices.argsort()  # unit position of each raster pixel (row-major)
+    x, y = (cell % n) * 200 + 100.0, (cell // n) * 200 + 100.0
+    ev = assign_events(_events(np.sort(rng.uniform(0, days, cell.size)), x, y), cs)
+    naive = NaiveCounts().fit(ev, cs, days).predict(1)
+    np.testing.assert_allclose(SmoothedRate(prior_weight=0).fit(ev, cs, days).predict(1), naive)
+    smooth = SmoothedRate().fit(ev, cs, days).predict(1)
+    inner = (gx.ravel() > 5) & (gx.ravel() < n - 6) & (gy.ravel() > 5) & (gy.ravel() < n - 6)
+    err_naive = np.abs(naive[order] - truth)[inner].mean()
+    err_smooth = np.abs(smooth[order] - truth)[inner].mean()
+    assert err_smooth < 0.8 * err_naive
+    # inside the grid the kernel keeps the mass: the total rate is unchanged
+    assert smooth[order][inner].sum() == pytest.approx(naive[order][inner].sum(), rel=0.05)
+    with pytest.raises(InputError, match="prior_weight"):
+        SmoothedRate(prior_weight=-1).fit(ev, cs, days)
 
 
 def _simulate_hawkes(n_cells, days, mu, theta, omega, seed=0):

@@ -32,6 +32,7 @@ from gridtools.hotspots.estimators import (
     HotspotEstimator,
     NaiveCounts,
     Prospective,
+    SmoothedRate,
     make_estimator,
 )
 from gridtools.hotspots.events import EventSet, from_day, prepare_events, to_day
@@ -54,6 +55,7 @@ __all__ = [
     "rank_cells",
     "HotspotEstimator",
     "NaiveCounts",
+    "SmoothedRate",
     "KDE",
     "Prospective",
     "ETAS",

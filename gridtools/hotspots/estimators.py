@@ -16,6 +16,9 @@ Methods
 -------
 ``naive_4w``, ``naive_1y``, ``naive_all``
     :class:`NaiveCounts`: events per cell in the last 28 / 365 days / all history, as a rate.
+``smoothed``
+    :class:`SmoothedRate`: the all-history rate shrunk towards its neighbourhood (empirical
+    Bayes): a cell's own count plus, with equal weight, the count spread from cells around it.
 ``kde``
     :class:`KDE`: retrospective Gaussian kernel density of the last year's events.
 ``prospective``
@@ -39,6 +42,7 @@ import numpy as np
 from scipy import ndimage
 from sklearn.base import BaseEstimator, clone
 
+from gridtools import settings
 from gridtools.errors import InputError
 from gridtools.hotspots.cells import CellSet
 from gridtools.hotspots.events import EventSet, from_day, to_day
@@ -46,6 +50,7 @@ from gridtools.hotspots.events import EventSet, from_day, to_day
 __all__ = [
     "HotspotEstimator",
     "NaiveCounts",
+    "SmoothedRate",
     "KDE",
     "Prospective",
     "ETAS",
@@ -149,6 +154,72 @@ class NaiveCounts(HotspotEstimator):
         else:
             span = float(self.window_days)
             counts = _counts(ev, len(cells), c - span, c)
+        self.rate_ = counts / span
+
+    def _predict(self, h):
+        return self.rate_ * h
+
+
+def _smoothed_counts(ev: EventSet, cells: CellSet, c: float, prior_weight: float, bandwidth: float | None,
+                     half_life_days: float | None) -> np.ndarray:
+    """Each cell's count shrunk towards the Gaussian-smoothed count of its neighbourhood."""
+    weights = None if half_life_days is None else np.exp2(-(c - ev.t) / half_life_days)
+    own = np.bincount(ev.unit, weights=weights, minlength=len(cells)).astype(float)
+    if bandwidth is None:  # two cells; for management grids, two default-sized cells
+        bandwidth = 2.0 * (cells.pixel if cells.kind == "square" else settings.hotspot_cell_m)
+    sigma_px = bandwidth / cells.pixel
+    near = cells.to_units(_gauss(_raster(ev, cells, weights), sigma_px))
+    return (own + prior_weight * near) / (1.0 + prior_weight)
+
+
+class SmoothedRate(HotspotEstimator):
+    """All-history rate shrunk towards the neighbourhood's rate (empirical Bayes).
+
+    ``rate = (own count + prior_weight x neighbourhood count) / (1 + prior_weight) / days``,
+    where the neighbourhood count is the events spread by a Gaussian kernel of ``bandwidth``
+    metres and summed over the cell.  A cell with one or two old events is pulled towards the
+    level of its surroundings, and a cell in a busy street keeps most of its own count: the
+    ranking of the riskiest cells becomes steadier than the raw count's.  On Toronto (2018
+    tuning folds, 200 m cells, PAI at 2%) this gained 1-2% on Auto Theft and 3-5% on Break and
+    Enter over ``naive_all``.
+
+    Parameters
+    ----------
+    prior_weight : float, default 1.0
+        Weight of the neighbourhood against the cell's own count (0 = ``naive_all``).
+    bandwidth : float or None, default None
+        Standard deviation of the neighbourhood kernel (metres); None = two cells (for
+        management grids: 2 x ``settings.hotspot_cell_m``).
+    half_life_days : float or None, default None
+        Down-weight old events by half every this many days; None = every event counts fully.
+
+    Examples
+    --------
+    >>> from gridtools.hotspots.cells import square_cells, assign_events
+    >>> cs = square_cells((0, 0, 999, 199), 200, crs=32617)
+    >>> ev = assign_events(EventSet(t=np.zeros(4), x=np.array([10., 10, 10, 810]),
+    ...                    y=np.full(4, 10.), row=np.arange(1, 5), crs=32617), cs)
+    >>> risk = SmoothedRate().fit(ev, cs, cutoff=1.0).predict(1)
+    >>> bool(risk[0] > risk[4] > risk[2] > 0)
+    True
+    """
+
+    def __init__(self, prior_weight: float = 1.0, bandwidth: float | None = None, half_life_days: float | None = None):
+        self.prior_weight = prior_weight
+        self.bandwidth = bandwidth
+        self.half_life_days = half_life_days
+
+    def _validate(self):
+        _check(isinstance(self.prior_weight, (int, float, np.integer, np.floating)) and self.prior_weight >= 0,
+               f"prior_weight must be a number >= 0, not {self.prior_weight!r}.")
+        _positive(self.bandwidth, "bandwidth", allow_none=True)
+        _positive(self.half_life_days, "half_life_days", allow_none=True)
+
+    def _fit(self, ev, cells, c):
+        span = max(c - ev.t[0], 1.0)
+        if self.half_life_days is not None:  # the weighted count covers an effective span
+            span = float(self.half_life_days / np.log(2) * (1 - np.exp2(-span / self.half_life_days)))
+        counts = _smoothed_counts(ev, cells, c, float(self.prior_weight), self.bandwidth, self.half_life_days)
         self.rate_ = counts / span
 
     def _predict(self, h):
@@ -344,8 +415,10 @@ class GBM(HotspotEstimator):
     ----------
     n_origins : int, default 13
     origin_step_days : float, default 28
-    max_iter : int, default 150
-    learning_rate : float, default 0.05
+    max_iter : int, default 60
+    learning_rate : float, default 0.03
+        Few, small steps: on Toronto's 2018 tuning folds the departures from the smoothed
+        long-term rate are mostly noise, and 150 steps of 0.05 lost PAI to 60 steps of 0.03.
     max_leaf_nodes : int, default 15
     covariates : array-like (n_cells, k), optional
         Extra per-cell features (e.g. POI density), in the order of the cells.
@@ -357,16 +430,17 @@ class GBM(HotspotEstimator):
         counts per cell are mostly zeros, a 4-week count ranks cells more steadily.  None: the
         horizon itself.
     offset : bool, default True
-        Model each cell's departure from its long-term rate (lightly smoothed over neighbours):
-        Poisson regression with that rate as offset.  False: model the counts directly.
+        Model each cell's departure from its long-term rate, shrunk towards its neighbourhood as
+        in :class:`SmoothedRate`: Poisson regression with that rate as offset.  False: model the
+        counts directly.
     """
 
     def __init__(
         self,
         n_origins: int = 13,
         origin_step_days: float = 28.0,
-        max_iter: int = 150,
-        learning_rate: float = 0.05,
+        max_iter: int = 60,
+        learning_rate: float = 0.03,
         max_leaf_nodes: int = 15,
         covariates=None,
         random_state: int = 0,
@@ -477,8 +551,9 @@ def _features(ev: EventSet, cells: CellSet, o: float, h: float, cov=None):
     X = np.column_stack(cols)
     if cov is not None:
         X = np.column_stack([X, cov])
-    near = cells.to_units(_gauss(_raster(hist, cells), max(200.0 / cells.pixel, 1.0)))
-    base = (everything + 0.5 * near + 0.02) / max(o - ev.t[0], 1.0) * h
+    # the baseline is SmoothedRate's default: the trees learn the departures from it
+    smoothed = _smoothed_counts(hist, cells, o, prior_weight=1.0, bandwidth=None, half_life_days=None)
+    base = (smoothed + 0.02) / max(o - ev.t[0], 1.0) * h
     return X, everything > 0, base
 
 
@@ -488,7 +563,7 @@ class Ensemble(HotspotEstimator):
     Parameters
     ----------
     members : list of (name, estimator), optional
-        Default: ``naive_all``, ``kde``, ``etas`` and ``gbm`` with their defaults.
+        Default: ``smoothed``, ``kde``, ``etas`` and ``gbm`` with their defaults.
     weights : list of float, optional
         One per member (normalised); default equal.
     how : "geometric" or "arithmetic", default "geometric"
@@ -504,7 +579,7 @@ class Ensemble(HotspotEstimator):
     def _members(self):
         if self.members is not None:
             return list(self.members)
-        return [(m, METHODS[m]()) for m in ("naive_all", "kde", "etas", "gbm")]
+        return [(m, METHODS[m]()) for m in ("smoothed", "kde", "etas", "gbm")]
 
     def _validate(self):
         members = self._members()
@@ -541,6 +616,7 @@ METHODS = {
     "naive_4w": lambda: NaiveCounts(window_days=28),
     "naive_1y": lambda: NaiveCounts(window_days=365),
     "naive_all": lambda: NaiveCounts(window_days=None),
+    "smoothed": lambda: SmoothedRate(),
     "kde": lambda: KDE(),
     "prospective": lambda: Prospective(),
     "etas": lambda: ETAS(),
