@@ -972,7 +972,7 @@ def hotspots_backtest(
     horizon_days: _HS_HORIZON = 7.0,
     step_days: Annotated[Optional[float], typer.Option("--step-days", help="Days between cutoffs (default: the horizon).")] = None,
     cell: _HS_CELL = settings.hotspot_cell_m,
-    methods: Annotated[str, typer.Option("--methods", help="Comma-separated methods; the naive baselines and kde are always added.")] = "prospective,etas,gbm,ensemble",
+    methods: Annotated[str, typer.Option("--methods", help="Comma-separated methods; the naive baselines and kde are always added.")] = "smoothed,prospective,etas,gbm,ensemble",
     lon: _HS_LON = None, lat: _HS_LAT = None, x: _HS_X = None, y: _HS_Y = None,
     crs: CrsOption = None, layer: LayerOption = None,
     category_col: _HS_CATCOL = None, category: _HS_CAT = None,

@@ -346,7 +346,7 @@ def run_demo(output: Path, progress=None, *, lang: str = "en") -> DemoReport:
     events, cells = hotspots.prepare(raw, time="occurrencedate", cell=HOTSPOT_CELL_M, area="hull",
                                      category_col="MCI", categories=["Break and Enter"])
     backtest = hotspots.backtest(events, cells, start="2019-09-02", folds=HOTSPOT_FOLDS, horizon_days=7,
-                                 methods=["kde", "prospective"], progress=progress, n_boot=200)
+                                 methods=["smoothed", "kde", "prospective"], progress=progress, n_boot=200)
     best = backtest.pai_table(0.02)["method"].iloc[0]
     last = hotspots.to_day("2019-09-02") + 7 * backtest.params["folds"]
     forecast = hotspots.forecast(events, cells, cutoff=hotspots.from_day(last), horizon_days=7, method=best)

@@ -124,7 +124,7 @@ def backtest(
     horizon_days : float
         Length of each forecast window.
     methods : list of str or dict of name -> estimator, optional
-        Default: every baseline and ``etas``, ``gbm``, ``ensemble``.  Baselines are always
+        Default: every baseline and ``smoothed``, ``etas``, ``gbm``, ``ensemble``.  Baselines are always
         added, so every method is compared with them on the same folds.
     step_days : float, optional
         Days between cutoffs (default: the horizon, so forecast windows do not overlap).
@@ -229,7 +229,7 @@ def _plain(v):
 
 def _estimators(methods) -> dict[str, HotspotEstimator]:
     if methods is None:
-        methods = [*BASELINES, "etas", "gbm", "ensemble"]
+        methods = [*BASELINES, "smoothed", "etas", "gbm", "ensemble"]
     if isinstance(methods, str):
         methods = [m.strip() for m in methods.split(",") if m.strip()]
     if isinstance(methods, dict):
