@@ -901,6 +901,26 @@ _HS_BOUNDARY = Annotated[Optional[Path], typer.Option("--boundary", help="Study-
 _HS_AREA = Annotated[str, typer.Option("--area", help="Study area without --boundary: 'extent' (bounding box) or 'hull'.")]
 _HS_GRIDS = Annotated[Optional[Path], typer.Option("--grids", help="Management grids to forecast for instead of square cells.")]
 _HS_GRID_ID = Annotated[Optional[str], typer.Option("--grid-id", help="Column naming the grids.")]
+_HS_POI = Annotated[Optional[list[Path]], typer.Option(
+    "--poi", help="Points of interest (shops, bars, car parks; any vector file or lon/lat CSV): their density per "
+                  "cell becomes a covariate of gbm and the ensemble (repeatable: one covariate per file).")]
+
+
+def _poi_covariates(poi_files, cells):
+    """Density of each --poi file per cell (columns in file order), and lines for the summary."""
+    if not poi_files:
+        return None, []
+    import numpy as np
+
+    from gridtools import hotspots
+
+    columns, lines = [], []
+    for path in poi_files:
+        density = hotspots.point_density(io.read_any(path), cells)
+        columns.append(density)
+        inside = float((density * cells.area / 1e6).sum())
+        lines.append(f"covariate: density of {path.name} ({inside:,.0f} points in the study area)")
+    return np.column_stack(columns), lines
 
 
 def _hotspot_inputs(events_file, time, lon, lat, x, y, crs, layer, category_col, category, cell, boundary,
@@ -943,7 +963,7 @@ def hotspots_predict(
     crs: CrsOption = None, layer: LayerOption = None,
     category_col: _HS_CATCOL = None, category: _HS_CAT = None,
     boundary: _HS_BOUNDARY = None, area: _HS_AREA = "extent",
-    grids: _HS_GRIDS = None, grid_id: _HS_GRID_ID = None,
+    grids: _HS_GRIDS = None, grid_id: _HS_GRID_ID = None, poi: _HS_POI = None,
     map_file: Annotated[Optional[Path], typer.Option("--map", help="Also write a folium map of the top cells (HTML).")] = None,
 ):
     """Risk of every cell for the days after --cutoff; writes layer 'cells' (cell_id, risk, rank, geometry)."""
@@ -951,7 +971,9 @@ def hotspots_predict(
 
     events, cells, lines = _hotspot_inputs(events_file, time, lon, lat, x, y, crs, layer, category_col,
                                            category, cell, boundary, area, grids, grid_id)
-    result = hotspots.forecast(events, cells, cutoff=cutoff, horizon_days=horizon_days, method=method)
+    covariates, cov_lines = _poi_covariates(poi, cells)
+    result = hotspots.forecast(events, cells, cutoff=cutoff, horizon_days=horizon_days, method=method,
+                               covariates=covariates)
     io.write_any(result, output, layer="cells" if output.suffix.lower() == ".gpkg" else None)
     if map_file is not None:
         from gridtools.maps import hotspot_map, save_map
@@ -959,7 +981,7 @@ def hotspots_predict(
         save_map(hotspot_map(result, top_share=0.05), map_file)
     used = int((events.t < hotspots.to_day(cutoff)).sum())
     _print_lines(f"hotspots predict ({method}, cutoff {cutoff}, {horizon_days:g} days)",
-                 [*lines, f"{used:,} events before the cutoff used", f"wrote {output}"])
+                 [*lines, *cov_lines, f"{used:,} events before the cutoff used", f"wrote {output}"])
 
 
 @hotspots_app.command("backtest")
@@ -977,7 +999,7 @@ def hotspots_backtest(
     crs: CrsOption = None, layer: LayerOption = None,
     category_col: _HS_CATCOL = None, category: _HS_CAT = None,
     boundary: _HS_BOUNDARY = None, area: _HS_AREA = "extent",
-    grids: _HS_GRIDS = None, grid_id: _HS_GRID_ID = None,
+    grids: _HS_GRIDS = None, grid_id: _HS_GRID_ID = None, poi: _HS_POI = None,
 ):
     """Rolling-origin backtest: hit rate, PAI and PEI at 1, 2, 5, 10% of the area for every method."""
     import json
@@ -990,15 +1012,17 @@ def hotspots_backtest(
 
     events, cells, lines = _hotspot_inputs(events_file, time, lon, lat, x, y, crs, layer, category_col,
                                            category, cell, boundary, area, grids, grid_id)
+    covariates, cov_lines = _poi_covariates(poi, cells)
+    lines += cov_lines
     with progress_bar() as progress:
         result = hotspots.backtest(events, cells, start=start, folds=folds, horizon_days=horizon_days,
-                                   step_days=step_days, methods=methods, progress=progress)
+                                   step_days=step_days, methods=methods, progress=progress, covariates=covariates)
     output.mkdir(parents=True, exist_ok=True)
     cols = ["method", "fold", "cutoff", "coverage", "hit_rate", "pai", "pei", "area_share", "hits", "n_events"]
     result.metrics[cols].to_csv(output / "metrics.csv", index=False)
     result.summary.to_csv(output / "summary.csv", index=False)
     (output / "summary.json").write_text(json.dumps(
-        {"params": result.params, "seconds": result.seconds, "report": {k: v for k, v in events.report.items()
+        {"params": result.params, "covariates": [str(p) for p in poi or []], "seconds": result.seconds, "report": {k: v for k, v in events.report.items()
                                                                          if k in ("source", "rows", "kept", "categories")},
          "summary": json.loads(result.summary.to_json(orient="records"))}, indent=2, default=str))
     fig = result.plot()
@@ -1006,7 +1030,7 @@ def hotspots_backtest(
     best = result.pai_table(0.02)["method"].iloc[0]
     last = hotspots.to_day(start) + (folds - 1) * result.params["step_days"]
     cells_out = hotspots.forecast(events, cells, cutoff=hotspots.from_day(last), horizon_days=horizon_days,
-                                  method=best)
+                                  method=best, covariates=covariates)
     save_map(hotspot_map(cells_out, top_share=0.05), output / "top_cells_map.html")
     io.write_any(cells_out, output / "top_cells.gpkg", layer="cells")
     table = Table(title=f"PAI at 2% of the area ({folds} folds, {horizon_days:g}-day horizon)")

@@ -4,6 +4,7 @@ leakage, bad input, and short backtests on real data (Toronto sample shipped in 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import geopandas as gpd
@@ -349,6 +350,72 @@ def test_cli_backtest_writes_report(tmp_path, capsys):
     assert len(io.read_any(out / "top_cells.gpkg", layer="cells")) > 0  # the forecast the report maps
     summary = json.loads((out / "summary.json").read_text())
     assert summary["params"]["folds"] == 3
+
+
+def test_point_density_matches_spatial_join():
+    raw = io.read_events(TORONTO)
+    poi = raw[raw["MCI"] == "Auto Theft"].iloc[:3000]  # any points will do: stolen-car spots as "POIs"
+    _, cells = hotspots.prepare(raw, time="occurrencedate", cell=500, area="hull")
+    density = hotspots.point_density(poi, cells)
+    # the hull's corners are events themselves, on the edge of their cells: intersects, once per point
+    joined = gpd.sjoin(poi.to_crs(cells.cells.crs), cells.cells, predicate="intersects", how="inner")
+    joined = joined[~joined.index.duplicated()]
+    expected = np.bincount(joined["index_right"].to_numpy(), minlength=len(cells)) / (cells.area / 1e6)
+    np.testing.assert_allclose(density, expected)
+    assert density.sum() > 0
+    with pytest.raises(InputError, match="no CRS"):
+        hotspots.point_density(poi.set_crs(None, allow_override=True), cells)
+
+
+def _poi_driven_events(seed=5):
+    """Thefts whose rate is proportional to the number of points of interest in the cell; a year and a
+    half of sparse history, so the counts alone are a noisy guide and the POI density is the truth."""
+    n, days = 30, 600.0
+    rng = np.random.default_rng(seed)
+    poi_per_cell = rng.poisson(rng.gamma(0.4, 5.0, size=n * n))
+    cell = rng.permutation(np.repeat(np.arange(n * n), rng.poisson((0.0015 * poi_per_cell + 0.0002) * days)))
+    cs = square_cells((0, 0, n * 200 - 1, n * 200 - 1), 200, crs=32617)
+    ev = assign_events(_events(np.sort(rng.uniform(0, days, cell.size)), (cell % n) * 200 + rng.uniform(5, 195, cell.size),
+                               (cell // n) * 200 + rng.uniform(5, 195, cell.size)), cs)
+    pc = np.repeat(np.arange(n * n), poi_per_cell)
+    poi = gpd.GeoDataFrame(geometry=shapely.points((pc % n) * 200 + rng.uniform(5, 195, pc.size),
+                                                   (pc // n) * 200 + rng.uniform(5, 195, pc.size)), crs=32617)
+    return ev, cs, poi
+
+
+def test_gbm_learns_from_a_poi_covariate():
+    ev, cs, poi = _poi_driven_events()
+    cov = hotspots.point_density(poi, cs)
+    plain = hotspots.backtest(ev, cs, start=420.0, folds=6, horizon_days=28, methods=["gbm"], n_boot=50)
+    informed = hotspots.backtest(ev, cs, start=420.0, folds=6, horizon_days=28, methods=["gbm", "ensemble"],
+                                 n_boot=50, covariates=cov)
+    p0 = plain.pai_table(0.05).set_index("method")["pai_mean"]
+    p1 = informed.pai_table(0.05).set_index("method")["pai_mean"]
+    assert p1["gbm"] > p0["gbm"] + 0.5
+    assert p1["gbm"] > p0["naive_all"]
+    # the ensemble's gbm member got the covariate too
+    ens = hotspots.with_covariates(hotspots.make_estimator("ensemble"), cov)
+    assert dict(ens.members)["gbm"].covariates is cov
+    assert informed.params["methods"]["gbm"]["covariates"] == "array of shape (900,)"
+
+
+def test_cli_poi_covariate_and_bad_poi_file(tmp_path, capsys):
+    poi = io.read_events(TORONTO).iloc[:500][["geometry"]]
+    poi.to_file(tmp_path / "shops.gpkg", layer="shops")
+    out = tmp_path / "report"
+    args = ["hotspots", "backtest", str(TORONTO), "--time", "occurrencedate", "--category-col", "MCI",
+            "--category", "Auto Theft", "--start", "2019-09-02", "--folds", "2", "--horizon-days", "7",
+            "--cell", "500", "--area", "hull", "--methods", "gbm", "-o", str(out)]
+    code, text = _cli([*args, "--poi", str(tmp_path / "shops.gpkg")], capsys)
+    assert code == 0, text
+    assert re.search(r"covariate: density of shops.gpkg \(49\d points in the study area\)", " ".join(text.split()))
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["covariates"] == [str(tmp_path / "shops.gpkg")]
+    assert summary["params"]["methods"]["gbm"]["covariates"].startswith("array of shape (")
+    empty = tmp_path / "empty.csv"
+    empty.write_text("lon,lat\n")
+    code, text = _cli([*args, "--poi", str(empty)], capsys)
+    assert code == 2 and "empty.csv" in text
 
 
 def test_portland_feet_backtest_runs():

@@ -21,7 +21,7 @@ import numpy as np
 
 from gridtools.errors import InputError
 from gridtools.hotspots.backtest import BacktestResult, backtest, summarize
-from gridtools.hotspots.cells import CellSet, assign_events, square_cells, study_area, unit_cells
+from gridtools.hotspots.cells import CellSet, assign_events, point_density, square_cells, study_area, unit_cells
 from gridtools.hotspots.estimators import (
     BASELINES,
     ETAS,
@@ -34,6 +34,7 @@ from gridtools.hotspots.estimators import (
     Prospective,
     SmoothedRate,
     make_estimator,
+    with_covariates,
 )
 from gridtools.hotspots.events import EventSet, from_day, prepare_events, to_day
 from gridtools.hotspots.metrics import hit_metrics, rank_cells
@@ -64,6 +65,8 @@ __all__ = [
     "METHODS",
     "BASELINES",
     "make_estimator",
+    "with_covariates",
+    "point_density",
     "to_day",
     "from_day",
 ]
@@ -147,6 +150,7 @@ def forecast(
     horizon_days: float,
     method="ensemble",
     crs=None,
+    covariates=None,
 ) -> gpd.GeoDataFrame:
     """Risk of every cell for ``[cutoff, cutoff + horizon_days)`` from events strictly before the cutoff.
 
@@ -159,6 +163,9 @@ def forecast(
     method : str or HotspotEstimator, default "ensemble"
     crs : CRS-like, optional
         CRS of the output (default: the events' input CRS).
+    covariates : array-like (n_cells, k), optional
+        Per-cell features for the learned model (``gbm``, also inside ``ensemble``), e.g.
+        :func:`point_density` of shops or car parks; other methods ignore them.
 
     Returns
     -------
@@ -177,7 +184,7 @@ def forecast(
     >>> forecast(ev, cs, cutoff="2020-01-02", horizon_days=7, method="naive_all")["risk"].tolist()
     [7.0, 0.0, 0.0]
     """
-    est = make_estimator(method) if isinstance(method, str) else method
+    est = with_covariates(make_estimator(method) if isinstance(method, str) else method, covariates)
     risk = est.fit(events, cells, cutoff).predict(horizon_days)
     out = cells.cells.copy()
     out["risk"] = risk

@@ -21,7 +21,14 @@ from sklearn.base import clone
 from gridtools import settings
 from gridtools.errors import InputError
 from gridtools.hotspots.cells import CellSet
-from gridtools.hotspots.estimators import BASELINES, METHODS, Ensemble, HotspotEstimator, make_estimator
+from gridtools.hotspots.estimators import (
+    BASELINES,
+    METHODS,
+    Ensemble,
+    HotspotEstimator,
+    make_estimator,
+    with_covariates,
+)
 from gridtools.hotspots.events import EventSet, from_day, to_day
 from gridtools.hotspots.metrics import hit_metrics
 
@@ -109,6 +116,7 @@ def backtest(
     coverages=None,
     progress=None,
     n_boot: int = 2000,
+    covariates=None,
 ) -> BacktestResult:
     """Rolling-origin backtest of several methods on the same folds.
 
@@ -129,6 +137,8 @@ def backtest(
     step_days : float, optional
         Days between cutoffs (default: the horizon, so forecast windows do not overlap).
     coverages : sequence of float, default ``settings.hotspot_coverages``
+    covariates : array-like (n_cells, k), optional
+        Per-cell features for the learned methods (see :func:`~gridtools.hotspots.with_covariates`).
     progress : callable(stage, done, total), optional
 
     Returns
@@ -147,7 +157,7 @@ def backtest(
         raise InputError(f"horizon_days must be positive, not {horizon_days!r}.")
     step = h if step_days is None else float(step_days)
     coverages = settings.hotspot_coverages if coverages is None else tuple(coverages)
-    estimators = _estimators(methods)
+    estimators = {name: with_covariates(est, covariates) for name, est in _estimators(methods).items()}
     c0 = to_day(start)
     if len(events) == 0 or events.t[0] >= c0:
         first = from_day(events.t[0]).date() if len(events) else "none"
@@ -216,14 +226,36 @@ def _reusable_members(proto, estimators, preds):
     names = proto.member_names()
     members = dict(proto._members())
     for m in names:
-        if m not in preds or m not in METHODS or repr(estimators[m]) != repr(members[m]):
+        if m not in preds or m not in METHODS or not _same_estimator(estimators[m], members[m]):
             return None
     return names
+
+
+def _same_estimator(a, b) -> bool:
+    """Same class and parameters (arrays compared by value: their repr is abbreviated)."""
+    if type(a) is not type(b):
+        return False
+    pa, pb = a.get_params(deep=False), b.get_params(deep=False)
+    return pa.keys() == pb.keys() and all(_same_value(pa[k], pb[k]) for k in pa)
+
+
+def _same_value(a, b) -> bool:
+    if a is b:
+        return True
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return np.shape(a) == np.shape(b) and bool(np.array_equal(a, b))
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same_value(x, y) for x, y in zip(a, b))
+    if isinstance(a, HotspotEstimator):
+        return _same_estimator(a, b)
+    return bool(a == b)
 
 
 def _plain(v):
     if isinstance(v, (int, float, str, bool)) or v is None:
         return v
+    if isinstance(v, np.ndarray):
+        return f"array of shape {v.shape}"
     return repr(v)
 
 

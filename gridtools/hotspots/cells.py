@@ -26,7 +26,7 @@ from gridtools import settings
 from gridtools.errors import InputError, describe_rows
 from gridtools.hotspots.events import EventSet
 
-__all__ = ["CellSet", "square_cells", "unit_cells", "assign_events", "study_area"]
+__all__ = ["CellSet", "square_cells", "unit_cells", "assign_events", "study_area", "point_density"]
 
 
 @dataclass
@@ -269,3 +269,48 @@ def assign_events(events: EventSet, cells: CellSet) -> EventSet:
     out.pixel = pixel[~outside]
     out.report = {**events.report, "outside": [int(r) for r in events.row[outside]]}
     return out
+
+
+def point_density(points: gpd.GeoDataFrame, cells: CellSet) -> np.ndarray:
+    """Points (e.g. shops, bars, car parks, transit stops) per km² of each cell: a covariate.
+
+    Lines and polygons count once, at a point inside them.  Points outside the study area are
+    context and simply fall in no cell.
+
+    Parameters
+    ----------
+    points : geopandas.GeoDataFrame
+        Any geometries, with a CRS (reprojected to the cells' CRS).
+    cells : CellSet
+
+    Returns
+    -------
+    numpy.ndarray
+        One density per cell, in the order of the cells.
+
+    Raises
+    ------
+    InputError
+        No CRS, or rows without a geometry (named by row number, counting from 1).
+
+    Examples
+    --------
+    >>> cs = square_cells((0, 0, 399, 199), 200, crs=32617)
+    >>> poi = gpd.GeoDataFrame(geometry=shapely.points([[10, 10], [20, 20], [250, 10], [900, 9]]), crs=32617)
+    >>> point_density(poi, cs).tolist()
+    [50.0, 25.0]
+    """
+    source = points.attrs.get("source", "the point file")
+    if points.crs is None:
+        raise InputError(f"{source} has no CRS: give one (--crs) or save the file with its CRS.")
+    geoms = points.geometry.to_numpy()
+    missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+    if missing.any():
+        raise InputError(f"{source}: {describe_rows(np.flatnonzero(missing) + 1)} have no geometry; fix or "
+                         "remove them (rows count from 1).")
+    metric = gpd.GeoSeries(shapely.point_on_surface(geoms), crs=points.crs).to_crs(cells.cells.crs)
+    xy = shapely.get_coordinates(metric.to_numpy())
+    located = assign_events(EventSet(t=np.zeros(len(xy)), x=xy[:, 0], y=xy[:, 1], row=np.arange(1, len(xy) + 1),
+                                     crs=cells.cells.crs), cells)
+    counts = np.bincount(located.unit, minlength=len(cells))
+    return counts / np.maximum(cells.area / 1e6, 1e-9)

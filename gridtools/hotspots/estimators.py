@@ -58,6 +58,7 @@ __all__ = [
     "Ensemble",
     "METHODS",
     "make_estimator",
+    "with_covariates",
 ]
 
 
@@ -640,3 +641,31 @@ def make_estimator(name: str, **params) -> HotspotEstimator:
         raise InputError(f"unknown method {name!r}; choose one of: {', '.join(METHODS)}.")
     est = METHODS[name]()
     return est.set_params(**params) if params else est
+
+
+def with_covariates(estimator: HotspotEstimator, covariates) -> HotspotEstimator:
+    """A copy of *estimator* whose learned parts (``gbm``, also inside an ensemble) use *covariates*.
+
+    Methods that learn nothing from covariates are returned unchanged (as a copy).
+
+    Parameters
+    ----------
+    estimator : HotspotEstimator
+    covariates : array-like (n_cells, k) or None
+        Per-cell features, e.g. from :func:`gridtools.hotspots.cells.point_density`.
+
+    Examples
+    --------
+    >>> with_covariates(make_estimator("gbm"), [[1.0], [2.0]]).covariates
+    [[1.0], [2.0]]
+    >>> with_covariates(make_estimator("kde"), [[1.0], [2.0]])
+    KDE()
+    """
+    est = clone(estimator)
+    if covariates is None:
+        return est
+    if isinstance(est, GBM):
+        return est.set_params(covariates=covariates)
+    if isinstance(est, Ensemble):
+        return est.set_params(members=[(name, with_covariates(m, covariates)) for name, m in est._members()])
+    return est
