@@ -5,6 +5,8 @@ Runs, on real data read from ``../shared/data`` (or the Toronto sample shipped i
 1. **Toronto accuracy** (Break and Enter; Auto Theft; 2016-2019, 200 m cells clipped to the
    convex hull of the events): weekly horizon, 51 folds from 2019-01-07; 4-weekly horizon,
    24 folds every 14 days from 2019-01-07.  Every method and baseline on the same folds.
+   *toronto2021*: the same categories in 2021 (51 weekly folds, 2014-2020 history, full MCI file):
+   years no default was tuned on.
 2. **Portland NIJ** (calls for service, EPSG:2913 feet, Aug-Sep 2016): weekly, 4 folds from
    2016-09-02, per category.
 3. **Speed**: all 241k Toronto MCI events 2014-2021 (8 years, 5 categories pooled), weekly
@@ -13,7 +15,7 @@ Runs, on real data read from ``../shared/data`` (or the Toronto sample shipped i
 Prints tables and writes ``benchmarks/results/hotspots_*.csv`` and ``hotspots_summary.md``.
 
     python benchmarks/bench_hotspots.py            # everything (about 15-25 min on 2 cores)
-    python benchmarks/bench_hotspots.py toronto    # one part: toronto | portland | speed
+    python benchmarks/bench_hotspots.py toronto    # one part: toronto | toronto2021 | portland | speed
 """
 
 from __future__ import annotations
@@ -103,6 +105,30 @@ def toronto() -> pd.DataFrame:
     return table
 
 
+def toronto_2021() -> pd.DataFrame | None:
+    """Later years nobody tuned on: 2021 weekly folds with 2014-2020 history (full MCI file)."""
+    if not TORONTO_FULL.exists():
+        print(f"SKIPPED toronto2021: {TORONTO_FULL} not present")
+        return None
+    raw = io.read_events(TORONTO_FULL)
+    raw = raw[raw["occurrencedate"] >= "2014"]
+    rows, full = [], []
+    for cat in ("Break and Enter", "Auto Theft"):
+        events, cells = hotspots.prepare(raw, time="occurrencedate", category_col="MCI", categories=[cat],
+                                         cell=200, area="hull")
+        tic = time.perf_counter()
+        r = hotspots.backtest(events, cells, start="2021-01-04", folds=51, horizon_days=7, methods=METHODS)
+        print(f"Toronto 2021 {cat}, weekly: {len(events):,} events, {len(cells):,} cells, "
+              f"{time.perf_counter() - tic:.0f} s", flush=True)
+        rows.append(_row(cat, "weekly 2021", r))
+        full.append(r.summary.assign(category=cat, horizon="weekly 2021"))
+    table = pd.DataFrame(rows)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    pd.concat(full).to_csv(RESULTS / "hotspots_toronto2021_summary.csv", index=False)
+    table.to_csv(RESULTS / "hotspots_toronto2021_pai2.csv", index=False)
+    return table
+
+
 def portland() -> pd.DataFrame | None:
     if not PORTLAND.exists():
         print(f"SKIPPED Portland: {PORTLAND} not present")
@@ -149,12 +175,17 @@ def _markdown(df: pd.DataFrame, index: bool = False) -> str:
 def main(parts: list[str]) -> None:
     pd.set_option("display.width", 200)
     pd.set_option("display.max_columns", 30)
-    parts = parts or ["toronto", "portland", "speed"]
+    parts = parts or ["toronto", "toronto2021", "portland", "speed"]
     md = ["# Hotspot benchmark (benchmarks/bench_hotspots.py)", ""]
     if "toronto" in parts:
         t = toronto()
         print(t.round(2).to_string(index=False))
         md += ["## Toronto, mean PAI at 2% of the area", "", _markdown(t), ""]
+    if "toronto2021" in parts:
+        t21 = toronto_2021()
+        if t21 is not None:
+            print(t21.round(2).to_string(index=False))
+            md += ["## Toronto 2021 (2014-2020 history), mean PAI at 2%", "", _markdown(t21), ""]
     if "portland" in parts:
         p = portland()
         if p is not None:
