@@ -964,9 +964,13 @@ def hotspots_predict(
     category_col: _HS_CATCOL = None, category: _HS_CAT = None,
     boundary: _HS_BOUNDARY = None, area: _HS_AREA = "extent",
     grids: _HS_GRIDS = None, grid_id: _HS_GRID_ID = None, poi: _HS_POI = None,
+    patrol_share: Annotated[float, typer.Option(
+        "--patrol-share", help="Share of the area to flag; its cells are joined into contiguous patrol areas "
+                               "(layer 'patrol_areas').")] = 0.02,
     map_file: Annotated[Optional[Path], typer.Option("--map", help="Also write a folium map of the top cells (HTML).")] = None,
 ):
-    """Risk of every cell for the days after --cutoff; writes layer 'cells' (cell_id, risk, rank, geometry)."""
+    """Risk of every cell for the days after --cutoff; writes layer 'cells' (cell_id, risk, rank, geometry)
+    and layer 'patrol_areas' (the riskiest --patrol-share of the area joined into contiguous areas)."""
     from gridtools import hotspots
 
     events, cells, lines = _hotspot_inputs(events_file, time, lon, lat, x, y, crs, layer, category_col,
@@ -974,14 +978,22 @@ def hotspots_predict(
     covariates, cov_lines = _poi_covariates(poi, cells)
     result = hotspots.forecast(events, cells, cutoff=cutoff, horizon_days=horizon_days, method=method,
                                covariates=covariates)
-    io.write_any(result, output, layer="cells" if output.suffix.lower() == ".gpkg" else None)
+    areas = hotspots.patrol_areas(result, share=patrol_share)
+    gpkg = output.suffix.lower() == ".gpkg"
+    areas_file = output if gpkg else output.with_name(f"{output.stem}_patrol_areas{output.suffix}")
+    io.write_any(result, output, layer="cells" if gpkg else None)
+    io.write_any(areas, areas_file, layer="patrol_areas" if gpkg else None)
     if map_file is not None:
         from gridtools.maps import hotspot_map, save_map
 
-        save_map(hotspot_map(result, top_share=0.05), map_file)
+        save_map(hotspot_map(result, top_share=patrol_share, patrol_areas=areas), map_file)
     used = int((events.t < hotspots.to_day(cutoff)).sum())
+    flagged = int(areas["n_cells"].sum())
     _print_lines(f"hotspots predict ({method}, cutoff {cutoff}, {horizon_days:g} days)",
-                 [*lines, *cov_lines, f"{used:,} events before the cutoff used", f"wrote {output}"])
+                 [*lines, *cov_lines, f"{used:,} events before the cutoff used",
+                  f"riskiest {patrol_share:.0%} of the area: {flagged:,} cells in {len(areas):,} patrol areas, "
+                  f"{areas['expected_events'].sum():,.1f} expected events",
+                  f"wrote {output} (layer cells)" + (", layer patrol_areas" if gpkg else f" and {areas_file}")])
 
 
 @hotspots_app.command("backtest")

@@ -578,6 +578,7 @@ def hotspot_map(
     column: str = "risk",
     top_share: float = 0.05,
     events: gpd.GeoDataFrame | None = None,
+    patrol_areas: gpd.GeoDataFrame | None = None,
     tiles: str | None = "OpenStreetMap",
 ) -> folium.Map:
     """The riskiest cells of a hotspot forecast, coloured by risk, optionally with the events.
@@ -593,6 +594,9 @@ def hotspot_map(
         Share of the total cell area to show, riskiest first (cells by ``rank``).
     events : geopandas.GeoDataFrame, optional
         Points drawn on top (e.g. the events of the forecast horizon).
+    patrol_areas : geopandas.GeoDataFrame, optional
+        Output of :func:`gridtools.hotspots.patrol_areas`: outlined and labelled with their number,
+        cells and expected events.
 
     Returns
     -------
@@ -629,6 +633,18 @@ def hotspot_map(
         },
         tooltip=folium.GeoJsonTooltip(fields=fields, aliases=["Cell", "Rank", "Risk"], sticky=True),
     ).add_to(m)
+    if patrol_areas is not None and len(patrol_areas):
+        areas = _to_wgs84(patrol_areas, "patrol areas")
+        shown = gpd.GeoDataFrame(
+            {"area_id": areas["area_id"].astype(int), "n_cells": areas["n_cells"].astype(int),
+             "expected_events": areas["expected_events"].round(2)},
+            geometry=areas.geometry.to_numpy(), crs=areas.crs)
+        folium.GeoJson(
+            shown, name=f"Patrol areas ({len(shown)})",
+            style_function=lambda f: {"fillOpacity": 0, "color": "#000000", "weight": 2.5},
+            tooltip=folium.GeoJsonTooltip(fields=["area_id", "n_cells", "expected_events"],
+                                          aliases=["Patrol area", "Cells", "Expected events"], sticky=True),
+        ).add_to(m)
     if events is not None and len(events):
         pts = _to_wgs84(events, "events")
         xy = np.column_stack([pts.geometry.y, pts.geometry.x])

@@ -304,6 +304,39 @@ def test_cli_predict_leakage_and_layer(tmp_path, toronto_small, capsys):
     ids = ("E" + np.floor(pts.geometry.x / 200).astype(int).astype(str) + "N"
            + np.floor(pts.geometry.y / 200).astype(int).astype(str))
     assert set(ids) <= set(a["cell_id"])
+    # the patrol areas of the same run: the riskiest 2% of cells, joined
+    areas = gpd.read_file(tmp_path / "b.gpkg", layer="patrol_areas")
+    flagged = hotspots.flagged_cells(b, 0.02)
+    assert areas["n_cells"].sum() == len(flagged)
+    assert areas["expected_events"].sum() == pytest.approx(flagged["risk"].sum())
+    assert "patrol areas" in text
+
+
+def test_patrol_areas_join_edge_neighbours_not_corner_neighbours():
+    # 4 x 4 unit cells; flagged (ranks 1-6): an L of three cells, a pair, and one cell touching the L
+    # only at a corner.  Risks make the pair the area with the most expected events.
+    boxes, ids = [], []
+    for row in range(4):
+        for col in range(4):
+            boxes.append(shapely.box(col, row, col + 1, row + 1))
+            ids.append(f"c{col}r{row}")
+    risk = dict.fromkeys(ids, 0.0)
+    risk.update({"c0r0": 3.0, "c1r0": 2.0, "c0r1": 1.0,      # the L
+                 "c3r2": 5.0, "c3r3": 4.5,                   # the pair
+                 "c2r1": 0.5})                               # touches the L's c1r0 only at a corner
+    f = gpd.GeoDataFrame({"cell_id": ids, "risk": [risk[i] for i in ids], "area_m2": 1.0},
+                         geometry=boxes, crs=32617)
+    f["rank"] = f["risk"].rank(ascending=False, method="first").astype(int)
+    areas = hotspots.patrol_areas(f, share=6 / 16)
+    assert areas["cell_ids"].tolist() == ["c3r2;c3r3", "c0r0;c1r0;c0r1", "c2r1"]
+    assert areas["expected_events"].tolist() == [9.5, 6.0, 0.5]
+    assert areas["area_id"].tolist() == [1, 2, 3]
+    assert areas.geom_type.eq("Polygon").all()
+    assert areas.area.tolist() == [2.0, 3.0, 1.0]
+    with pytest.raises(InputError, match="share"):
+        hotspots.patrol_areas(f, share=0)
+    with pytest.raises(InputError, match="'rank'"):
+        hotspots.patrol_areas(f.drop(columns="rank"))
 
 
 def test_naive_all_pai_matches_independent_computation(toronto_small):

@@ -38,6 +38,7 @@ from gridtools.hotspots.estimators import (
 )
 from gridtools.hotspots.events import EventSet, from_day, prepare_events, to_day
 from gridtools.hotspots.metrics import hit_metrics, rank_cells
+from gridtools.hotspots.patrol import flagged_cells, patrol_areas
 
 __all__ = [
     "prepare",
@@ -53,6 +54,8 @@ __all__ = [
     "assign_events",
     "study_area",
     "hit_metrics",
+    "flagged_cells",
+    "patrol_areas",
     "rank_cells",
     "HotspotEstimator",
     "NaiveCounts",
