@@ -356,12 +356,16 @@ def run_demo(output: Path, progress=None, *, lang: str = "en") -> DemoReport:
     backtest.summary.to_csv(folder / "summary.csv", index=False)
     (folder / "top_cells.gpkg").unlink(missing_ok=True)
     io.write_any(forecast, folder / "top_cells.gpkg", layer="cells")
+    areas = hotspots.patrol_areas(forecast, share=0.02)
+    io.write_any(areas, folder / "top_cells.gpkg", layer="patrol_areas")
     report.files["hotspots"] = folder
-    report.files["hotspots_map"] = save_map(hotspot_map(forecast, top_share=0.02), output / "hotspots_map.html")
+    report.files["hotspots_map"] = save_map(hotspot_map(forecast, top_share=0.02, patrol_areas=areas),
+                                            output / "hotspots_map.html")
     at2 = backtest.pai_table(0.02).set_index("method")
     pai = ", ".join(f"{m} {at2.loc[m, 'pai_mean']:.2f}" for m in at2.index)
     report.lines.append(f"hotspots: Toronto Break and Enter, {len(events):,} events, {len(cells):,} cells of {HOTSPOT_CELL_M} m; "
-                        f"{HOTSPOT_FOLDS} weekly folds from 2019-09-02; mean PAI at 2% of the area: {pai}")
+                        f"{HOTSPOT_FOLDS} weekly folds from 2019-09-02; mean PAI at 2% of the area: {pai}; "
+                        f"next week's riskiest 2%: {int(areas['n_cells'].sum())} cells in {len(areas)} patrol areas")
 
     # 5. truck dispatch ------------------------------------------------------------------------
     stage(4)
