@@ -272,7 +272,8 @@ def report_hotspots(
 
 @report_app.command("incidents")
 def report_incidents(
-    db: Annotated[Path, typer.Argument(help="Case database (SQLite) of 'gridtools incidents'.")],
+    db: Annotated[str, typer.Argument(help="Case database of 'gridtools incidents' (SQLite file or "
+                                            "postgresql:// URL).")],
     output: OutOption,
     grids: Annotated[Path, typer.Option("--grids", help="Grid polygons (GeoPackage from 'gridtools partition').")],
     start: Annotated[Optional[str], typer.Option("--from", help="First day (or time) of reports to include.")] = None,
@@ -285,7 +286,9 @@ def report_incidents(
     from gridtools.incidents import IncidentStore
     from gridtools.report import incident_report
 
-    if not db.exists():
+    from gridtools.incidents.casedb import is_postgres_url
+
+    if not is_postgres_url(db) and not Path(db).exists():
         raise GridtoolsError(f"case database {db} not found")
     polygons = io.read_any(grids, layer=_grids_layer(grids, None))
     with IncidentStore(db) as store:
@@ -434,7 +437,8 @@ def geocode(
 incidents_app = typer.Typer(help="Incidents: event types and the closed-loop case workflow (SQLite).",
                             no_args_is_help=True)
 app.add_typer(incidents_app, name="incidents")
-DbArgument = Annotated[Path, typer.Argument(help="Case database (SQLite file; created if absent).")]
+DbArgument = Annotated[str, typer.Argument(
+    help="Case database: a SQLite file (created if absent) or a postgresql://user@host/dbname URL.")]
 AtOption = Annotated[Optional[str], typer.Option("--at", help="Time 'YYYY-MM-DD HH:MM' (default: now).")]
 
 
@@ -480,7 +484,7 @@ def incidents_import(
     table = io.read_text_table(events_file)
     with IncidentStore(db, types=event_types(types_file) if types_file else None) as store:
         ids = store.report_many(table, type_col=type_col, time_col=time_col, lon=lon, lat=lat, id_col=id_col)
-    out.print(f"recorded {len(ids):,} cases in {db} (case ids {ids.min() if len(ids) else '-'}-"
+    out.print(f"recorded {len(ids):,} cases in {store.path} (case ids {ids.min() if len(ids) else '-'}-"
               f"{ids.max() if len(ids) else '-'})")
 
 

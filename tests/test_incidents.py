@@ -1,10 +1,13 @@
-"""Event types, working-time deadlines and the closed-loop case store (SQLite)."""
+"""Event types, working-time deadlines and the closed-loop case store (SQLite; PostgreSQL in
+test_incidents_postgres.py)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import sqlite3
+import threading
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -172,6 +175,63 @@ def test_store_is_a_real_database_that_survives_reopening(tmp_path):
         assert s.cases().loc[0, "deadline_at"] == "2026-11-25 16:30:00"
 
 
+def check_concurrent_imports_and_steps(target) -> None:
+    """Two stores (two supervisors' sessions) import at once and race to register the same cases:
+    distinct ids, each report logged under its own id, each case registered exactly once."""
+    IncidentStore(target).close()  # create the tables once
+    table = pd.DataFrame({"type": ["0601"] * 300, "time": ["2026-11-23 09:00"] * 300, "grid_code": GRID_A})
+    results, errors = {}, []
+
+    def importer(name):
+        try:
+            with IncidentStore(target) as s:
+                results[name] = s.report_many(table, type_col="type", time_col="time", source=name)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=importer, args=(n,)) for n in ("a", "b")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    ids = np.concatenate([results["a"], results["b"]])
+    assert len(set(ids.tolist())) == 600
+    with IncidentStore(target) as s:
+        log = s.log()
+        cases = s.cases()
+    # every case's report step is logged under its own id and source
+    first = log[log["action"] == "report"].set_index("case_id")["actor"]
+    assert first.loc[results["a"]].eq("a").all() and first.loc[results["b"]].eq("b").all()
+    assert len(cases) == 600
+
+    # both sessions register the same 50 cases: each case is registered exactly once
+    wins, refused = [], []
+
+    def registrar():
+        with IncidentStore(target) as s:
+            for case in results["a"][:50]:
+                try:
+                    s.register(int(case), at="2026-11-23 09:10")
+                    wins.append(case)
+                except InputError:
+                    refused.append(case)
+
+    threads = [threading.Thread(target=registrar) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(wins) == sorted(results["a"][:50].tolist()) and len(refused) == 50
+    with IncidentStore(target) as s:
+        steps = s.log()
+    assert (steps["action"] == "register").sum() == 50
+
+
+def test_sqlite_concurrent_imports_and_steps(tmp_path):
+    check_concurrent_imports_and_steps(tmp_path / "cases.sqlite")
+
+
 def test_report_many_from_geocode_output(store):
     import geopandas as gpd
     import shapely
@@ -198,6 +258,11 @@ def test_report_many_from_geocode_output(store):
 
 
 def test_cli_import_step_overdue_escalate_stats(tmp_path, capsys):
+    check_cli_workflow(tmp_path, capsys, tmp_path / "cases.sqlite")
+
+
+def check_cli_workflow(tmp_path, capsys, db) -> None:
+    """import -> step -> overdue -> escalate -> stats through the CLI, on a fresh database *db*."""
     from gridtools.cli import main
 
     def run(*args):
@@ -211,7 +276,6 @@ def test_cli_import_step_overdue_escalate_stats(tmp_path, capsys):
         "id,type,time,grid_code,street_code,community_code,geocode_flag\n"
         f"e1,0104,2026-11-23 09:00,{GRID_A},{GRID_A[:9]},{GRID_A[:12]},\n"
         "e2,0404,2026-11-23 09:30,,,,outside_grids\n", encoding="utf-8")
-    db = tmp_path / "cases.sqlite"
     assert run("incidents", "import", db, events, "--type", "type", "--time", "time", "--id", "id")[0] == 0
     assert run("incidents", "step", db, 1, "register", "--at", "2026-11-23 09:05")[0] == 0
     code, text = run("incidents", "step", db, 1, "dispatch", "--at", "2026-11-23 09:06")

@@ -1,4 +1,4 @@
-"""The closed loop of digital city management, kept in a SQLite database.
+"""The closed loop of digital city management, kept in a SQLite file or a PostgreSQL database.
 
 report -> register -> dispatch (to the grid team, or a department) -> handle -> verify -> close,
 with every step time-stamped in a log table.  A case not dispatched within the dispatch limit,
@@ -16,20 +16,21 @@ States and transitions::
                                          closed <--close-- verified <--verify(ok=True)
 
 Times are naive local datetimes (the city's clock), stored as ISO text.  The database is a plain
-SQLite file any tool can read; tables ``cases``, ``case_log``, ``event_types``, ``calendar_days``.
+SQLite file any tool can read, or, for a city with many inspectors and supervisors at once, a
+PostgreSQL database given by URL (``IncidentStore("postgresql://user@host/cases")``, needs
+``psycopg``); tables ``cases``, ``case_log``, ``event_types``, ``calendar_days`` either way.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from gridtools import settings
 from gridtools.errors import InputError
+from gridtools.incidents.casedb import CaseDatabase
 from gridtools.incidents.types import TYPE_COLUMNS, WorkCalendar, event_types
 
 __all__ = ["IncidentStore", "STATES", "LEVELS", "open311_services", "open311_requests"]
@@ -76,6 +77,12 @@ CREATE INDEX IF NOT EXISTS cases_grid ON cases(grid_code);
 CREATE INDEX IF NOT EXISTS log_case ON case_log(case_id);
 """
 
+_INSERT_CASE = (
+    "INSERT INTO cases (external_id, type_code, description, source, lon, lat, grid_code, "
+    "community_code, street_code, status, level, reported_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'reported', 'grid', ?) RETURNING case_id"
+)
+
 
 def _time(value) -> dt.datetime:
     if value is None:
@@ -94,12 +101,13 @@ def _text(moment: dt.datetime) -> str:
 
 
 class IncidentStore:
-    """A case database (SQLite file) with the closed-loop workflow.
+    """A case database (SQLite file or PostgreSQL) with the closed-loop workflow.
 
     Parameters
     ----------
     path : str or os.PathLike
-        SQLite file, created with its tables if absent.
+        SQLite file, created with its tables if absent; or a ``postgresql://`` URL of an existing
+        database (the tables are created when absent).
     types : pandas.DataFrame, optional
         Event types (:func:`gridtools.incidents.event_types`) to install; by default the shipped
         table is installed into a new database and an existing database keeps its own.
@@ -115,12 +123,9 @@ class IncidentStore:
     """
 
     def __init__(self, path, *, types: pd.DataFrame | None = None, calendar: WorkCalendar | None = None):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path)
-        self._db.execute("PRAGMA foreign_keys = ON")
-        self._db.executescript(_SCHEMA)
-        have_types = self._db.execute("SELECT COUNT(*) FROM event_types").fetchone()[0]
+        self._db = CaseDatabase(path, _SCHEMA)
+        self.path = self._db.where  # file path, or the URL without its password
+        have_types = self._db.one("SELECT COUNT(*) AS n FROM event_types")["n"]
         if types is not None or not have_types:
             self.set_types(event_types() if types is None else types)
         self._calendar = calendar or WorkCalendar()
@@ -142,12 +147,13 @@ class IncidentStore:
     def set_types(self, types: pd.DataFrame) -> None:
         """Install (replace) the event-type table."""
         rows = types[list(TYPE_COLUMNS)].astype(object).where(types[list(TYPE_COLUMNS)].notna(), None)
-        rows = [tuple(bool(v) if k == "urgent" else v for k, v in zip(TYPE_COLUMNS, r, strict=True))
+        rows = [tuple(int(bool(v)) if k == "urgent" else v for k, v in zip(TYPE_COLUMNS, r, strict=True))
                 for r in rows.itertuples(index=False)]
-        with self._db:
-            self._db.executemany(
-                f"INSERT OR REPLACE INTO event_types ({', '.join(TYPE_COLUMNS)}) "
-                f"VALUES ({', '.join('?' * len(TYPE_COLUMNS))})",
+        others = [c for c in TYPE_COLUMNS if c != "code"]
+        with self._db.transaction():
+            self._db.run_many(
+                f"INSERT INTO event_types ({', '.join(TYPE_COLUMNS)}) VALUES ({', '.join('?' * len(TYPE_COLUMNS))}) "
+                f"ON CONFLICT (code) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in others)}",
                 rows,
             )
 
@@ -155,36 +161,37 @@ class IncidentStore:
         """Store public holidays and make-up working days (dates or 'YYYY-MM-DD')."""
         rows = [(str(pd.Timestamp(d).date()), "holiday") for d in holidays]
         rows += [(str(pd.Timestamp(d).date()), "workday") for d in workdays]
-        with self._db:
-            self._db.executemany("INSERT OR REPLACE INTO calendar_days VALUES (?, ?)", rows)
+        with self._db.transaction():
+            self._db.run_many("INSERT INTO calendar_days (day, kind) VALUES (?, ?) "
+                              "ON CONFLICT (day) DO UPDATE SET kind = excluded.kind", rows)
 
     @property
     def calendar(self) -> WorkCalendar:
         """The working calendar: office periods plus the stored holidays / make-up days."""
-        days = self._db.execute("SELECT day, kind FROM calendar_days").fetchall()
-        holidays = frozenset(dt.date.fromisoformat(d) for d, k in days if k == "holiday")
-        workdays = frozenset(dt.date.fromisoformat(d) for d, k in days if k == "workday")
+        days = self._db.rows("SELECT day, kind FROM calendar_days")
+        holidays = frozenset(dt.date.fromisoformat(r["day"]) for r in days if r["kind"] == "holiday")
+        workdays = frozenset(dt.date.fromisoformat(r["day"]) for r in days if r["kind"] == "workday")
         c = self._calendar
         return WorkCalendar(c.periods, c.weekdays, c.holidays | holidays, c.workdays | workdays)
 
     def types(self) -> pd.DataFrame:
         """The installed event types."""
-        return pd.read_sql_query("SELECT * FROM event_types ORDER BY code", self._db)
+        return self._db.frame("SELECT * FROM event_types ORDER BY code")
 
     # ----------------------------------------------------------------------------------------
     # the loop
 
     def _type(self, code: str) -> tuple[float, str, bool, str]:
-        row = self._db.execute(
+        row = self._db.one(
             "SELECT deadline_hours, basis, urgent, department_en FROM event_types WHERE code = ?", (str(code),)
-        ).fetchone()
+        )
         if row is None:
-            known = [r[0] for r in self._db.execute("SELECT code FROM event_types ORDER BY code")]
+            known = [r["code"] for r in self._db.rows("SELECT code FROM event_types ORDER BY code")]
             raise InputError(
                 f"unknown event type {code!r}; known codes: {', '.join(known[:12])}"
                 + (" ..." if len(known) > 12 else "") + " (gridtools incidents types lists them)."
             )
-        return float(row[0]), row[1], bool(row[2]), row[3]
+        return float(row["deadline_hours"]), row["basis"], bool(row["urgent"]), row["department_en"]
 
     def report(self, type_code: str, *, at=None, lon=None, lat=None, grid_code: str | None = None,
                community_code: str | None = None, street_code: str | None = None,
@@ -202,15 +209,12 @@ class IncidentStore:
             levels = code_levels([grid_code]).iloc[0]
             community_code = community_code or levels["community_code"] or None
             street_code = street_code or levels["street_code"] or None
-        with self._db:
-            cur = self._db.execute(
-                "INSERT INTO cases (external_id, type_code, description, source, lon, lat, grid_code, "
-                "community_code, street_code, status, level, reported_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'reported', 'grid', ?)",
+        with self._db.transaction():
+            case_id = int(self._db.one(
+                _INSERT_CASE,
                 (external_id, str(type_code), description, source, lon, lat, grid_code or None,
                  community_code, street_code, _text(moment)),
-            )
-            case_id = int(cur.lastrowid)
+            )["case_id"])
             self._log(case_id, moment, "report", None, "reported", "grid", source, description)
         return case_id
 
@@ -240,7 +244,7 @@ class IncidentStore:
                 needed[col] = flag
         io.require_columns(table, needed, table.attrs.get("source", "events"))
         codes = table[type_col].astype(str).str.strip()
-        known = {r[0] for r in self._db.execute("SELECT code FROM event_types")}
+        known = {r["code"] for r in self._db.rows("SELECT code FROM event_types")}
         unknown = ~codes.isin(known).to_numpy()
         if unknown.any():
             raise InputError(
@@ -272,56 +276,48 @@ class IncidentStore:
         rows = list(zip(column(id_col), codes.tolist(), column(description_col), [source] * len(table),
                         number(lon), number(lat), column("grid_code"), column("community_code"),
                         column("street_code"), stamps, strict=True))
-        with self._db:
-            first = self._db.execute("SELECT COALESCE(MAX(case_id), 0) FROM cases").fetchone()[0] + 1
-            self._db.executemany(
-                "INSERT INTO cases (external_id, type_code, description, source, lon, lat, grid_code, "
-                "community_code, street_code, status, level, reported_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'reported', 'grid', ?)",
-                rows,
-            )
-            ids = np.arange(first, first + len(rows))
-            self._db.executemany(
+        with self._db.transaction():
+            # one INSERT ... RETURNING per case: the ids the database gave, whatever other writers do
+            ids = np.array([int(self._db.one(_INSERT_CASE, row)["case_id"]) for row in rows], dtype=np.int64)
+            self._db.run_many(
                 "INSERT INTO case_log (case_id, at, action, from_status, to_status, level, actor) "
                 "VALUES (?, ?, 'report', NULL, 'reported', 'grid', ?)",
                 [(int(i), s, source) for i, s in zip(ids, stamps, strict=True)],
             )
         return ids
 
-    def _case(self, case_id: int) -> sqlite3.Row:
-        self._db.row_factory = sqlite3.Row
-        try:
-            row = self._db.execute("SELECT * FROM cases WHERE case_id = ?", (int(case_id),)).fetchone()
-        finally:
-            self._db.row_factory = None
+    def _case(self, case_id: int, lock: bool = False) -> dict:
+        # lock: inside a write transaction, so the status checked is the status updated
+        row = self._db.one("SELECT * FROM cases WHERE case_id = ?" + (self._db.for_update() if lock else ""),
+                           (int(case_id),))
         if row is None:
             raise InputError(f"no case {case_id} in {self.path}.")
         return row
 
     def _log(self, case_id, moment, action, before, after, level, actor=None, note=None):
-        self._db.execute(
+        self._db.run(
             "INSERT INTO case_log (case_id, at, action, from_status, to_status, level, actor, note) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (int(case_id), _text(moment), action, before, after, level, actor, note),
         )
 
     def _step(self, case_id, action, allowed, after, at, stamp_col=None, actor=None, note=None, **extra):
-        case = self._case(case_id)
-        if case["status"] not in allowed:
-            raise InputError(
-                f"case {case_id} is {case['status']}: the step '{action}' needs a case that is "
-                f"{' or '.join(allowed)}. The loop is report -> register -> dispatch -> handle -> "
-                "verify -> close."
-            )
         moment = _time(at)
-        if moment < _time(case["reported_at"]):
-            raise InputError(f"case {case_id}: {action} at {_text(moment)} is before its report "
-                             f"({case['reported_at']}).")
-        sets = {"status": after, **extra}
-        if stamp_col:
-            sets[stamp_col] = _text(moment)
-        with self._db:
-            self._db.execute(
+        with self._db.transaction():
+            case = self._case(case_id, lock=True)
+            if case["status"] not in allowed:
+                raise InputError(
+                    f"case {case_id} is {case['status']}: the step '{action}' needs a case that is "
+                    f"{' or '.join(allowed)}. The loop is report -> register -> dispatch -> handle -> "
+                    "verify -> close."
+                )
+            if moment < _time(case["reported_at"]):
+                raise InputError(f"case {case_id}: {action} at {_text(moment)} is before its report "
+                                 f"({case['reported_at']}).")
+            sets = {"status": after, **extra}
+            if stamp_col:
+                sets[stamp_col] = _text(moment)
+            self._db.run(
                 f"UPDATE cases SET {', '.join(f'{k} = ?' for k in sets)} WHERE case_id = ?",
                 (*sets.values(), int(case_id)),
             )
@@ -382,14 +378,13 @@ class IncidentStore:
 
     def cases(self) -> pd.DataFrame:
         """All cases, one row each."""
-        return pd.read_sql_query("SELECT * FROM cases ORDER BY case_id", self._db)
+        return self._db.frame("SELECT * FROM cases ORDER BY case_id")
 
     def log(self, case_id: int | None = None) -> pd.DataFrame:
         """The time-stamped steps of one case (or all)."""
         if case_id is None:
-            return pd.read_sql_query("SELECT * FROM case_log ORDER BY log_id", self._db)
-        return pd.read_sql_query("SELECT * FROM case_log WHERE case_id = ? ORDER BY log_id", self._db,
-                                 params=(int(case_id),))
+            return self._db.frame("SELECT * FROM case_log ORDER BY log_id")
+        return self._db.frame("SELECT * FROM case_log WHERE case_id = ? ORDER BY log_id", (int(case_id),))
 
     def overdue(self, now=None) -> pd.DataFrame:
         """Open cases past a limit at *now*: not dispatched in time, or not handled by the deadline.
@@ -405,10 +400,9 @@ class IncidentStore:
             ``overdue_hours`` (calendar hours), most overdue first.
         """
         moment = _time(now)
-        cases = pd.read_sql_query(
+        cases = self._db.frame(
             "SELECT c.*, t.urgent FROM cases c JOIN event_types t ON t.code = c.type_code "
-            "WHERE c.status IN ('reported', 'registered', 'dispatched')",
-            self._db,
+            "WHERE c.status IN ('reported', 'registered', 'dispatched') ORDER BY c.case_id"
         )
         if cases.empty:
             return cases.drop(columns="urgent").assign(stage=[], due_at=[], overdue_hours=[])

@@ -1,0 +1,77 @@
+"""The case-store tests of tests/test_incidents.py, run against PostgreSQL, plus concurrency.
+
+Runs only when ``GRIDTOOLS_TEST_POSTGRES_URL`` names a database the tests may wipe (the case
+tables are dropped before every test), e.g.
+``GRIDTOOLS_TEST_POSTGRES_URL=postgresql://user:pass@127.0.0.1/gt_cases_test``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+URL = os.environ.get("GRIDTOOLS_TEST_POSTGRES_URL")
+if not URL:
+    pytest.skip("set GRIDTOOLS_TEST_POSTGRES_URL to a throwaway PostgreSQL database to run the case-store "
+                "tests against PostgreSQL", allow_module_level=True)
+psycopg = pytest.importorskip("psycopg")
+
+sys.path.insert(0, str(Path(__file__).parent))
+# the same tests, collected here so that they use this module's store fixture
+from test_incidents import (  # noqa: E402,F401
+    GRID_A,
+    check_cli_workflow,
+    check_concurrent_imports_and_steps,
+    test_full_loop_timestamps_deadline_and_log,
+    test_invalid_steps_unknown_types_and_times,
+    test_open311_export,
+    test_report_many_from_geocode_output,
+    test_rework_overdue_escalation_and_grid_stats,
+)
+
+from gridtools.errors import InputError  # noqa: E402
+from gridtools.incidents import IncidentStore, WorkCalendar  # noqa: E402
+
+
+def _wipe() -> None:
+    with psycopg.connect(URL, autocommit=True) as con:
+        con.execute("DROP TABLE IF EXISTS case_log, cases, calendar_days, event_types")
+
+
+@pytest.fixture
+def store():
+    _wipe()
+    cal = WorkCalendar(periods=(("09:00", "12:00"), ("13:00", "17:00")))
+    with IncidentStore(URL, calendar=cal) as s:
+        yield s
+
+
+def test_postgres_store_survives_reopening_and_keeps_float64():
+    _wipe()
+    with IncidentStore(URL) as s:
+        case = s.report("0601", grid_code=GRID_A, at="2026-11-23 09:00", lon=121.123456789012, lat=31.2)
+        s.set_calendar_days(holidays=["2026-11-24"])
+        assert "***" in s.path or "@" not in s.path  # no password in messages
+    with IncidentStore(URL) as s:
+        assert s.cases().loc[0, "lon"] == 121.123456789012  # DOUBLE PRECISION, not 4-byte REAL
+        s.register(case, at="2026-11-23 16:00")
+        s.dispatch(case, at="2026-11-23 16:00")
+        assert s.cases().loc[0, "deadline_at"] == "2026-11-25 16:30:00"  # the stored holiday counted
+    with psycopg.connect(URL) as con:
+        kinds = dict(con.execute("SELECT column_name, data_type FROM information_schema.columns "
+                                 "WHERE table_name = 'cases'").fetchall())
+    assert kinds["lon"] == "double precision" and kinds["case_id"] == "bigint"
+
+
+def test_postgres_concurrent_imports_and_steps():
+    """Two stores (two supervisors' sessions) import at once and race to register the same cases."""
+    _wipe()
+    check_concurrent_imports_and_steps(URL)
+
+
+def test_postgres_cli_workflow(tmp_path, capsys):
+    _wipe()
+    check_cli_workflow(tmp_path, capsys, URL)
