@@ -388,6 +388,8 @@ _HOTSPOT_TEXT = {
         "table": "Mean over folds at each share of the area (± sd across folds)",
         "plot": "PAI against the share of the area flagged", "map": "Riskiest cells of the latest forecast",
         "top": "Top cells of the latest forecast", "defs": "How to read this",
+        "patrol": "Patrol areas: the riskiest {share} of the area, neighbouring cells joined",
+        "patrol_cols": ("area", "cells", "km²", "expected events", "events per km²"),
         "defs_text": ("Hit rate: share of the horizon's events inside the flagged cells. PAI (predictive accuracy "
                       "index) = hit rate / share of the area flagged; 1 is no better than chance. PEI (predictive "
                       "efficiency index) = flagged events / the most any cells of the same area could have caught "
@@ -405,6 +407,8 @@ _HOTSPOT_TEXT = {
                   "折间标准差 {sd:.2f}）；最佳朴素基线 {naive} 命中 {nhit:.1%}（PAI {npai:.2f}）。"),
         "table": "各面积比例下的折均值（± 折间标准差）",
         "plot": "PAI 与圈定面积比例", "map": "最新预测的高风险单元", "top": "最新预测的前列单元",
+        "patrol": "巡逻区域：风险最高的 {share} 面积，相邻单元合并",
+        "patrol_cols": ("区域", "单元数", "平方千米", "预计案件数", "每平方千米案件数"),
         "defs": "指标说明",
         "defs_text": ("命中率：预测期事件落在圈定单元内的比例。PAI（预测精度指数）= 命中率 / 圈定面积比例，1 表示与随机相当。"
                       "PEI（预测效率指数）= 圈定单元内事件数 / 同等面积单元最多可能命中的事件数（0-1）。"
@@ -563,7 +567,15 @@ def hotspot_report(backtest, *, cells=None, params: dict | None = None, coverage
     if cells is not None:
         from gridtools.maps import hotspot_map
 
-        report.add_map(words["map"], hotspot_map(cells, top_share=top_share))
+        from gridtools.hotspots.patrol import patrol_areas
+
+        areas = patrol_areas(cells, share=focus)
+        report.add_map(words["map"], hotspot_map(cells, top_share=top_share, patrol_areas=areas))
+        names = words["patrol_cols"]
+        report.add_table(words["patrol"].format(share=f"{focus:.0%}"), pd.DataFrame({
+            names[0]: areas["area_id"], names[1]: areas["n_cells"], names[2]: areas["area_km2"].round(3),
+            names[3]: areas["expected_events"].round(2), names[4]: areas["events_per_km2"].round(1),
+        }), max_rows=30)
         ordered = cells.sort_values("rank")
         k = int(np.searchsorted(ordered["area_m2"].cumsum().to_numpy(),
                                 top_share * ordered["area_m2"].sum() * (1 - 1e-12))) + 1

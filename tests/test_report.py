@@ -187,6 +187,13 @@ def test_hotspot_report_numbers_match_the_folds(toronto_backtest):
     k = int(np.searchsorted(top["area_m2"].cumsum().to_numpy(), 0.05 * top["area_m2"].sum() * (1 - 1e-12))) + 1
     assert f"Top 5% of area ({k} cells)" in report.to_html()
     assert f"1 {top['cell_id'].iloc[0]}" in text
+    # the patrol areas of the riskiest 2%: as many cells as the flagged set, the first area listed
+    from gridtools.hotspots import flagged_cells, patrol_areas
+
+    areas = patrol_areas(forecast, share=0.02)
+    assert areas["n_cells"].sum() == len(flagged_cells(forecast, 0.02))
+    assert "Patrol areas: the riskiest 2% of the area" in text
+    assert f"Patrol areas ({len(areas)})" in report.to_html()
 
 
 def test_hotspot_report_in_chinese(toronto_backtest):
