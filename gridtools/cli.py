@@ -437,7 +437,7 @@ def geocode(
 incidents_app = typer.Typer(help="Incidents: event types and the closed-loop case workflow (SQLite).",
                             no_args_is_help=True)
 app.add_typer(incidents_app, name="incidents")
-DbArgument = Annotated[str, typer.Argument(
+CaseDbArgument = Annotated[str, typer.Argument(
     help="Case database: a SQLite file (created if absent) or a postgresql://user@host/dbname URL.")]
 AtOption = Annotated[Optional[str], typer.Option("--at", help="Time 'YYYY-MM-DD HH:MM' (default: now).")]
 
@@ -469,7 +469,7 @@ def incidents_types(
 
 @incidents_app.command("import")
 def incidents_import(
-    db: DbArgument,
+    db: CaseDbArgument,
     events_file: Annotated[Path, typer.Argument(help="Events table, e.g. the output of 'gridtools geocode'.")],
     type_col: Annotated[str, typer.Option("--type", help="Column with the event type code.")],
     time_col: Annotated[str, typer.Option("--time", help="Column with the report time.")],
@@ -490,7 +490,7 @@ def incidents_import(
 
 @incidents_app.command("step")
 def incidents_step(
-    db: DbArgument,
+    db: CaseDbArgument,
     case_id: Annotated[int, typer.Argument(help="Case id.")],
     action: Annotated[str, typer.Argument(help="register | reject | dispatch | handle | verify | rework | close")],
     at: AtOption = None,
@@ -522,7 +522,7 @@ def incidents_step(
 
 @incidents_app.command("overdue")
 def incidents_overdue(
-    db: DbArgument,
+    db: CaseDbArgument,
     now: Annotated[Optional[str], typer.Option("--now", help="Time to check at (default: now).")] = None,
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write the list (CSV).")] = None,
 ):
@@ -537,7 +537,7 @@ def incidents_overdue(
 
 @incidents_app.command("escalate")
 def incidents_escalate(
-    db: DbArgument,
+    db: CaseDbArgument,
     now: Annotated[Optional[str], typer.Option("--now", help="Time to check at (default: now).")] = None,
 ):
     """Move cases overdue in handling up a level: grid team -> community -> street."""
@@ -550,7 +550,7 @@ def incidents_escalate(
 
 @incidents_app.command("stats")
 def incidents_stats(
-    db: DbArgument,
+    db: CaseDbArgument,
     now: Annotated[Optional[str], typer.Option("--now", help="Time for the overdue count (default: now).")] = None,
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write the table (CSV).")] = None,
 ):
@@ -607,7 +607,7 @@ def incidents_addresses(
 
 @incidents_app.command("open311")
 def incidents_open311(
-    db: DbArgument,
+    db: CaseDbArgument,
     output: OutOption,
     services: Annotated[bool, typer.Option("--services", help="Write the service list (event types) "
                                                               "instead of the requests.")] = False,
@@ -627,7 +627,7 @@ def incidents_open311(
 
 @incidents_app.command("map")
 def incidents_map(
-    db: DbArgument,
+    db: CaseDbArgument,
     grids: Annotated[Path, typer.Option("--grids", help="Grid polygons (GeoPackage from 'gridtools partition').")],
     output: OutOption,
     column: Annotated[str, typer.Option("--column", help="Statistic that colours the grids.")] = "cases",

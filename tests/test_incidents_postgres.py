@@ -72,6 +72,11 @@ def test_postgres_concurrent_imports_and_steps():
     check_concurrent_imports_and_steps(URL)
 
 
-def test_postgres_cli_workflow(tmp_path, capsys):
+def test_postgres_cli_workflow(tmp_path, capsys, monkeypatch):
     _wipe()
+    monkeypatch.chdir(tmp_path)
     check_cli_workflow(tmp_path, capsys, URL)
+    # a URL that went through pathlib.Path ("postgresql:/...") would have become a local SQLite file
+    assert not list(tmp_path.glob("postgres*"))
+    with psycopg.connect(URL) as con:
+        assert con.execute("SELECT COUNT(*) FROM cases").fetchone()[0] == 2
