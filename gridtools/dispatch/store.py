@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from gridtools.errors import InputError, missing_dependency
+from gridtools.io import is_postgres_url
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -55,17 +56,6 @@ def _pg_schema() -> str:
     """The schema in PostgreSQL types (REAL is 4-byte there, so DOUBLE PRECISION keeps SQLite's float64)."""
     return (SCHEMA.replace("INTEGER PRIMARY KEY AUTOINCREMENT", "BIGSERIAL PRIMARY KEY")
             .replace("INTEGER", "BIGINT").replace("REAL", "DOUBLE PRECISION").replace("BLOB", "BYTEA"))
-
-
-def is_postgres_url(text) -> bool:
-    """True for a ``postgresql://`` (or ``postgres://``) URL.
-
-    Examples
-    --------
-    >>> is_postgres_url("postgresql://me@localhost/dispatch"), is_postgres_url("dispatch.db")
-    (True, False)
-    """
-    return str(text).startswith(("postgres://", "postgresql://"))
 
 
 class _PgConnection:

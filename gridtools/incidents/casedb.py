@@ -10,39 +10,17 @@ PostgreSQL), so two supervisors stepping the same case cannot both pass the stat
 from __future__ import annotations
 
 import contextlib
-import re
 import sqlite3
 from pathlib import Path
 
 import pandas as pd
 
 from gridtools.errors import missing_dependency
+from gridtools.io import is_postgres_url, redacted_url
 
 
 #: Advisory lock key held while the case tables are created in PostgreSQL ("gridcase").
 _SCHEMA_LOCK_KEY = 0x6772_6964_6361_7365
-
-
-def is_postgres_url(text) -> bool:
-    """True for a ``postgresql://`` (or ``postgres://``) URL.
-
-    Examples
-    --------
-    >>> is_postgres_url("postgresql://me@localhost/cases"), is_postgres_url("cases.sqlite")
-    (True, False)
-    """
-    return str(text).startswith(("postgres://", "postgresql://"))
-
-
-def redacted(url: str) -> str:
-    """The URL without its password, for messages.
-
-    Examples
-    --------
-    >>> redacted("postgresql://me:secret@db.city.gov/cases")
-    'postgresql://me:***@db.city.gov/cases'
-    """
-    return re.sub(r"(//[^:/@]+):[^@]*@", r"\1:***@", url)
 
 
 def postgres_schema(sqlite_schema: str) -> str:
@@ -71,7 +49,7 @@ class CaseDatabase:
                 from psycopg.rows import dict_row
             except ImportError as exc:  # pragma: no cover - depends on the installation
                 raise missing_dependency("psycopg", extra="postgis") from exc
-            self.where = redacted(str(target))
+            self.where = redacted_url(str(target))
             self._con = psycopg.connect(str(target), autocommit=True, row_factory=dict_row)
             with self.transaction():
                 # two first openings at once must not both create the tables (PostgreSQL's
