@@ -606,15 +606,13 @@ def hotspot_map(
     --------
     >>> m = hotspot_map(forecast_cells, top_share=0.02)      # doctest: +SKIP
     """
-    if not 0 < top_share <= 1:
-        raise InputError(f"top_share must lie in (0, 1], not {top_share!r}.")
-    for col in ("cell_id", column, "rank", "area_m2"):
-        if col not in cells.columns:
-            raise InputError(f"cells have no column {col!r}; map the output of 'gridtools hotspots predict'.")
-    ordered = cells.sort_values("rank")
-    cum = ordered["area_m2"].cumsum().to_numpy()
-    k = int(np.searchsorted(cum, top_share * cum[-1] * (1 - 1e-12))) + 1
-    top = _to_wgs84(ordered.iloc[:k], "cells")
+    from gridtools.hotspots.patrol import flagged_cells
+
+    if column not in cells.columns:
+        raise InputError(f"cells have no column {column!r}; map the output of 'gridtools hotspots predict'.")
+    flagged = flagged_cells(cells, top_share)  # checks top_share and the forecast's columns
+    k = len(flagged)
+    top = _to_wgs84(flagged, "cells")
     values = top[column].to_numpy(dtype=float)
     span = values.max() - values.min()
     t = (values - values.min()) / span if span > 0 else np.ones(len(values))

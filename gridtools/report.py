@@ -567,7 +567,7 @@ def hotspot_report(backtest, *, cells=None, params: dict | None = None, coverage
     if cells is not None:
         from gridtools.maps import hotspot_map
 
-        from gridtools.hotspots.patrol import patrol_areas
+        from gridtools.hotspots.patrol import flagged_cells, patrol_areas
 
         areas = patrol_areas(cells, share=focus)
         report.add_map(words["map"], hotspot_map(cells, top_share=top_share, patrol_areas=areas))
@@ -576,10 +576,7 @@ def hotspot_report(backtest, *, cells=None, params: dict | None = None, coverage
             names[0]: areas["area_id"], names[1]: areas["n_cells"], names[2]: areas["area_km2"].round(3),
             names[3]: areas["expected_events"].round(2), names[4]: areas["events_per_km2"].round(1),
         }), max_rows=30)
-        ordered = cells.sort_values("rank")
-        k = int(np.searchsorted(ordered["area_m2"].cumsum().to_numpy(),
-                                top_share * ordered["area_m2"].sum() * (1 - 1e-12))) + 1
-        top = pd.DataFrame(ordered.iloc[:k][["rank", "cell_id", "risk", "area_m2"]])
+        top = pd.DataFrame(flagged_cells(cells, top_share)[["rank", "cell_id", "risk", "area_m2"]])
         top["risk"] = top["risk"].round(3)
         report.add_table(words["top"], top, max_rows=50)
     report.add_text(words["defs"], words["defs_text"])

@@ -26,7 +26,7 @@ import pandas as pd
 
 from gridtools import settings
 
-__all__ = ["rank_cells", "hit_metrics"]
+__all__ = ["rank_cells", "hit_metrics", "flagged_count"]
 
 
 def _tiebreak(n: int, random_state: int | None) -> np.ndarray:
@@ -46,6 +46,20 @@ def rank_cells(risk, area, random_state: int | None = None) -> np.ndarray:
     density = np.where(area > 0, risk / np.where(area > 0, area, 1.0), -np.inf)
     density = np.nan_to_num(density, nan=-np.inf)
     return np.lexsort((_tiebreak(len(risk), random_state), -density))
+
+
+def flagged_count(area_in_rank_order, share: float) -> int:
+    """How many cells, riskiest first, are flagged at *share* of the area: the shortest prefix whose
+    area reaches it (the rule of the metrics, the maps, the reports and the patrol areas).
+
+    Examples
+    --------
+    >>> flagged_count([1.0, 1.0, 1.0, 1.0], 0.5), flagged_count([1.0, 1.0, 1.0, 1.0], 0.6)
+    (2, 3)
+    """
+    cum = np.cumsum(np.asarray(area_in_rank_order, dtype=float))
+    k = int(np.searchsorted(cum, share * cum[-1] * (1 - 1e-12), side="left"))
+    return min(k, len(cum) - 1) + 1
 
 
 def hit_metrics(
@@ -89,9 +103,7 @@ def hit_metrics(
     best_hits = np.concatenate([[0.0], np.cumsum(actual[best])])
     rows = []
     for p in coverages:
-        target = p * total_area
-        k = int(np.searchsorted(cum_area, target * (1 - 1e-12), side="left"))
-        k = min(k, len(order) - 1)
+        k = flagged_count(area[order], p) - 1
         sel_area, hits = cum_area[k], cum_hits[k]
         oracle = np.interp(sel_area, best_area, best_hits)
         share = sel_area / total_area

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import geopandas as gpd
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 import shapely
 from scipy.sparse.csgraph import connected_components
 
 from gridtools.errors import InputError
+from gridtools.hotspots.metrics import flagged_count
 
 __all__ = ["flagged_cells", "patrol_areas"]
 
@@ -46,9 +46,7 @@ def flagged_cells(forecast: gpd.GeoDataFrame, share: float = 0.02) -> gpd.GeoDat
         raise InputError(f"the forecast has no column {', '.join(map(repr, missing))}; pass the output of "
                          "hotspots.forecast or the layer 'cells' written by 'gridtools hotspots predict'.")
     ordered = forecast.sort_values("rank")
-    cum = ordered["area_m2"].to_numpy(dtype=float).cumsum()
-    k = int(np.searchsorted(cum, share * cum[-1] * (1 - 1e-12))) + 1
-    return ordered.iloc[:k]
+    return ordered.iloc[:flagged_count(ordered["area_m2"], share)]
 
 
 def patrol_areas(forecast: gpd.GeoDataFrame, share: float = 0.02) -> gpd.GeoDataFrame:
@@ -87,19 +85,13 @@ def patrol_areas(forecast: gpd.GeoDataFrame, share: float = 0.02) -> gpd.GeoData
     n = len(top)
     graph = sp.coo_matrix((np.ones(int(shared.sum())), (left[shared], right[shared])), shape=(n, n))
     _, label = connected_components(graph, directed=False)
-    cells = pd.DataFrame({"label": label, "risk": top["risk"].to_numpy(dtype=float),
-                          "area_m2": top["area_m2"].to_numpy(dtype=float),
-                          "cell_id": top["cell_id"].astype(str).to_numpy()})
-    groups = cells.groupby("label")
-    out = pd.DataFrame({
-        "n_cells": groups.size(),
-        "area_km2": groups["area_m2"].sum() / 1e6,
-        "expected_events": groups["risk"].sum(),
-        "cell_ids": groups["cell_id"].agg(";".join),
-    })
-    out["events_per_km2"] = out["expected_events"] / out["area_km2"].where(out["area_km2"] > 0)
-    shapes = gpd.GeoSeries(geoms, crs=top.crs).groupby(label).agg(lambda g: shapely.union_all(g.to_numpy()))
-    areas = gpd.GeoDataFrame(out, geometry=shapes.reindex(out.index).to_numpy(), crs=top.crs)
+    cells = gpd.GeoDataFrame({"label": label, "n_cells": 1, "area_m2": top["area_m2"].to_numpy(dtype=float),
+                              "expected_events": top["risk"].to_numpy(dtype=float),
+                              "cell_ids": top["cell_id"].astype(str).to_numpy()}, geometry=geoms, crs=top.crs)
+    areas = cells.dissolve("label", aggfunc={"n_cells": "sum", "area_m2": "sum", "expected_events": "sum",
+                                             "cell_ids": ";".join})
+    areas["area_km2"] = areas["area_m2"] / 1e6
+    areas["events_per_km2"] = areas["expected_events"] / areas["area_km2"].where(areas["area_km2"] > 0)
     areas = areas.sort_values(["expected_events", "n_cells"], ascending=[False, False], kind="stable")
     areas.insert(0, "area_id", np.arange(1, len(areas) + 1))
     areas = areas.reset_index(drop=True)[
