@@ -286,7 +286,9 @@ def report_incidents(
     from gridtools.incidents import IncidentStore
     from gridtools.report import incident_report
 
-    if not io.is_postgres_url(db) and not Path(db).exists():
+    from gridtools.db import is_postgres_url
+
+    if not is_postgres_url(db) and not Path(db).exists():
         raise GridtoolsError(f"case database {db} not found")
     polygons = io.read_any(grids, layer=_grids_layer(grids, None))
     with IncidentStore(db) as store:

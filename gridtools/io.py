@@ -75,8 +75,6 @@ __all__ = [
     "write_any",
     "read_text_table",
     "write_text_table",
-    "is_postgres_url",
-    "redacted_url",
 ]
 
 # Arrow makes pyogrio reads several times faster; it is a hard dependency, but stay correct
@@ -1496,29 +1494,3 @@ def read_park(path):
     except Exception as exc:  # the parsers' own messages name the line
         raise InputError(f"cannot read the park file {path}: {exc}") from None
     return park_from_dict(data, source=str(path))
-
-
-# ---------------------------------------------------------------------------------------------
-# database targets: a file path or a PostgreSQL URL (the stores of incidents, dispatch, components)
-
-
-def is_postgres_url(text) -> bool:
-    """True for a ``postgresql://`` (or ``postgres://``) URL: the stores' "many users" option.
-
-    Examples
-    --------
-    >>> is_postgres_url("postgresql://me@localhost/cases"), is_postgres_url("cases.sqlite")
-    (True, False)
-    """
-    return str(text).startswith(("postgres://", "postgresql://"))
-
-
-def redacted_url(url: str) -> str:
-    """The URL without its password, for messages and logs.
-
-    Examples
-    --------
-    >>> redacted_url("postgresql://me:secret@db.city.gov/cases")
-    'postgresql://me:***@db.city.gov/cases'
-    """
-    return re.sub(r"(//[^:/@]+):[^@]*@", r"\1:***@", url)

@@ -21,7 +21,8 @@ import shapely
 
 from gridtools.components.classes import check_classes, load_classes
 from gridtools.components.store import _COLUMNS, GEOM, SRS_ID, TABLE, ComponentStore, _write_classes
-from gridtools.errors import GridtoolsError, missing_dependency
+from gridtools.db import connect_postgres, database_label
+from gridtools.errors import GridtoolsError
 
 __all__ = ["PostgisStore"]
 
@@ -72,30 +73,6 @@ CREATE TRIGGER {TABLE}_no_delete BEFORE DELETE ON {TABLE} FOR EACH ROW EXECUTE F
 """
 
 
-class _Connection:
-    """psycopg connection speaking the store's SQL: ``?`` placeholders, ``execute``/``executemany``."""
-
-    def __init__(self, con):
-        self._con = con
-
-    @staticmethod
-    def _sql(sql: str) -> str:
-        return sql.replace("%", "%%").replace("?", "%s")
-
-    def execute(self, sql: str, params: Iterable = ()):
-        cur = self._con.cursor()
-        cur.execute(self._sql(sql), tuple(params) or None)
-        return cur
-
-    def executemany(self, sql: str, rows: Iterable):
-        cur = self._con.cursor()
-        cur.executemany(self._sql(sql), list(rows))
-        return cur
-
-    def close(self) -> None:
-        self._con.close()
-
-
 class PostgisStore(ComponentStore):
     """A component register in a PostGIS database (see :func:`gridtools.components.open_store`)."""
 
@@ -103,17 +80,10 @@ class PostgisStore(ComponentStore):
     _geom_param = f"ST_GeomFromWKB(?, {SRS_ID})"
 
     def __init__(self, url: str, *, classes: pd.DataFrame | None = None):
-        try:
-            import psycopg
-        except ImportError as exc:
-            raise missing_dependency("psycopg", extra="postgis") from exc
-        self.path = url.split("@")[-1]  # for messages: host/db, never the password
-        try:
-            raw = psycopg.connect(url, autocommit=True)
-        except psycopg.Error as exc:
-            raise GridtoolsError(f"cannot connect to the PostGIS register {self.path}: {str(exc).strip()}") from exc
-        self.con = _Connection(raw)
-        self._raw = raw
+        self.path = database_label(url)  # for messages: host/db, never the password
+        self.con = connect_postgres(url, what="the PostGIS register", dict_rows=False)
+        self._raw = self.con.raw
+        import psycopg  # connect_postgres has checked it is installed
 
         def create():
             exists = self.con.execute("SELECT to_regclass(?)", (TABLE,)).fetchone()[0]

@@ -26,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from gridtools.errors import InputError, missing_dependency
-from gridtools.io import is_postgres_url
+from gridtools.db import connect_postgres, database_label, is_postgres_url, postgres_schema
+from gridtools.errors import InputError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -50,30 +50,6 @@ CREATE INDEX IF NOT EXISTS trips_status ON trips(status);
 
 #: Advisory lock key taken by every writer of a PostgreSQL dispatch database ("gridtrip").
 PG_LOCK_KEY = 0x6772_6964_7472_6970
-
-
-def _pg_schema() -> str:
-    """The schema in PostgreSQL types (REAL is 4-byte there, so DOUBLE PRECISION keeps SQLite's float64)."""
-    return (SCHEMA.replace("INTEGER PRIMARY KEY AUTOINCREMENT", "BIGSERIAL PRIMARY KEY")
-            .replace("INTEGER", "BIGINT").replace("REAL", "DOUBLE PRECISION").replace("BLOB", "BYTEA"))
-
-
-class _PgConnection:
-    """A psycopg connection speaking the store's SQL (``?`` placeholders, rows indexable by name)."""
-
-    def __init__(self, raw):
-        self._raw = raw
-
-    def execute(self, sql: str, params=()):
-        cur = self._raw.cursor()
-        cur.execute(sql.replace("?", "%s"), tuple(params) or None)
-        return cur
-
-    def executescript(self, script: str) -> None:
-        self._raw.execute(script)
-
-    def close(self) -> None:
-        self._raw.close()
 
 
 ACTIVE = ("assigned", "arrived")
@@ -127,13 +103,9 @@ class TripStore:
         self._auth: dict = {}
         self.write_lock = threading.RLock()
         if self.url is not None:
-            try:
-                import psycopg  # noqa: F401
-            except ImportError as exc:
-                raise missing_dependency("psycopg", extra="postgis") from exc
-            self.path = self.url.split("@")[-1]  # for messages: host/db, never the password
+            self.path = database_label(self.url)  # for messages: host/db, never the password
             with self.transaction() as con:
-                con.executescript(_pg_schema())
+                con.executescript(postgres_schema(SCHEMA))
             return
         self.path = Path(text.removeprefix("sqlite:///"))
         if self.path.parent and not self.path.parent.exists():
@@ -147,17 +119,10 @@ class TripStore:
     def connection(self) -> sqlite3.Connection:
         """This thread's connection (WAL lets readers run beside the single writer)."""
         con = getattr(self._local, "con", None)
-        if con is not None and self.url is not None and con._raw.closed:  # server restarted: reconnect
+        if con is not None and self.url is not None and con.closed:  # server restarted: reconnect
             con = None
         if con is None and self.url is not None:
-            import psycopg
-            from psycopg.rows import dict_row
-
-            try:
-                con = _PgConnection(psycopg.connect(self.url, autocommit=True, row_factory=dict_row))
-            except psycopg.Error as exc:
-                raise InputError(f"cannot connect to the PostgreSQL database {self.path}: "
-                                 f"{str(exc).strip()}") from None
+            con = connect_postgres(self.url, what="the PostgreSQL database")
             self._local.con = con
         elif con is None:
             try:

@@ -1,6 +1,7 @@
 """The connection behind :class:`~gridtools.incidents.IncidentStore`: a SQLite file or PostgreSQL.
 
-One small interface (``rows``, ``one``, ``frame``, ``run``, ``run_many``, ``transaction``) so the
+One small interface (``rows``, ``one``, ``frame``, ``run``, ``run_many``, ``insert_many``,
+``transaction``) over :mod:`gridtools.db` so the
 workflow speaks one SQL dialect: ``?`` placeholders, ``INSERT ... ON CONFLICT``, ``RETURNING``
 (SQLite >= 3.35 and PostgreSQL both have them).  A write transaction takes the database's write
 lock before it reads (``BEGIN IMMEDIATE`` in SQLite; ``SELECT ... FOR UPDATE`` on the case row in
@@ -15,18 +16,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from gridtools.errors import missing_dependency
-from gridtools.io import is_postgres_url, redacted_url
-
+from gridtools.db import connect_postgres, database_label, is_postgres_url, postgres_schema
 
 #: Advisory lock key held while the case tables are created in PostgreSQL ("gridcase").
 _SCHEMA_LOCK_KEY = 0x6772_6964_6361_7365
-
-
-def postgres_schema(sqlite_schema: str) -> str:
-    """A SQLite schema in PostgreSQL types (REAL is 4-byte there: DOUBLE PRECISION keeps float64)."""
-    return (sqlite_schema.replace("INTEGER PRIMARY KEY AUTOINCREMENT", "BIGSERIAL PRIMARY KEY")
-            .replace("INTEGER", "BIGINT").replace("REAL", "DOUBLE PRECISION"))
 
 
 class CaseDatabase:
@@ -41,38 +34,27 @@ class CaseDatabase:
     """
 
     def __init__(self, target, schema: str):
-        self._depth = 0
         self.postgres = is_postgres_url(target)
         if self.postgres:
-            try:
-                import psycopg
-                from psycopg.rows import dict_row
-            except ImportError as exc:  # pragma: no cover - depends on the installation
-                raise missing_dependency("psycopg", extra="postgis") from exc
-            self.where = redacted_url(str(target))
-            self._con = psycopg.connect(str(target), autocommit=True, row_factory=dict_row)
+            self.where = database_label(target)
+            self._con = connect_postgres(str(target), what="the case database")
             with self.transaction():
                 # two first openings at once must not both create the tables (PostgreSQL's
                 # CREATE ... IF NOT EXISTS is not safe against that race)
-                self._con.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK_KEY,))
-                self._con.execute(postgres_schema(schema))
+                self._con.execute("SELECT pg_advisory_xact_lock(?)", (_SCHEMA_LOCK_KEY,))
+                self._con.executescript(postgres_schema(schema))
         else:
             path = Path(target)
             path.parent.mkdir(parents=True, exist_ok=True)
             self.where = str(path)
             # autocommit; transactions are explicit (BEGIN IMMEDIATE) in transaction()
-            self._con = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self._con = sqlite3.connect(path, isolation_level=None)
             self._con.row_factory = sqlite3.Row
             self._con.execute("PRAGMA foreign_keys = ON")
             self._con.executescript(schema)
 
-    def _sql(self, sql: str) -> str:
-        return sql.replace("?", "%s") if self.postgres else sql
-
     def _cursor(self, sql: str, params=()):
-        cur = self._con.cursor()
-        cur.execute(self._sql(sql), tuple(params))
-        return cur
+        return self._con.execute(sql, tuple(params))
 
     def rows(self, sql: str, params=()) -> list[dict]:
         """All rows of a query, as dicts."""
@@ -97,34 +79,48 @@ class CaseDatabase:
 
     def run_many(self, sql: str, rows) -> None:
         """One statement for each parameter tuple."""
-        cur = self._con.cursor()
-        cur.executemany(self._sql(sql), [tuple(r) for r in rows])
+        self._con.executemany(sql, [tuple(r) for r in rows])
+
+    def insert_many(self, sql: str, rows, table: str) -> list[int]:
+        """Insert every row (inside :meth:`transaction`); the ids the database gave, in row order.
+
+        *sql* is an ``INSERT`` into *table* ending in ``RETURNING <id column>``.  PostgreSQL sends
+        all rows in one pipeline and returns each id; SQLite (whose ``executemany`` returns no
+        rows) inserts them in one call under the write lock taken by ``BEGIN IMMEDIATE``, so the
+        AUTOINCREMENT ids are exactly the next ones after the table's sequence.
+        """
+        rows = [tuple(r) for r in rows]
+        if not rows:
+            return []
+        if self.postgres:
+            cur = self._con.executemany(sql, rows, returning=True)
+            ids = []
+            while True:
+                ids.append(next(iter(cur.fetchone().values())))
+                if not cur.nextset():
+                    return ids
+        seq = "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = ?), 0) AS seq"
+        before = self.one(seq, (table,))["seq"]
+        self._con.executemany(sql.rsplit(" RETURNING ", 1)[0], rows)
+        after = self.one(seq, (table,))["seq"]
+        if after - before != len(rows):  # pragma: no cover - the write lock makes this impossible
+            raise RuntimeError(f"{table}: {len(rows)} rows inserted but the sequence moved by {after - before}")
+        return list(range(before + 1, after + 1))
 
     @contextlib.contextmanager
     def transaction(self):
         """``with db.transaction():`` one write transaction holding the write lock from its start."""
-        if self._depth:  # nested: part of the enclosing transaction
-            self._depth += 1
-            try:
+        if self.postgres:
+            with self._con.transaction():
                 yield self
-            finally:
-                self._depth -= 1
             return
-        self._depth = 1
+        self._con.execute("BEGIN IMMEDIATE")
         try:
-            if self.postgres:
-                with self._con.transaction():
-                    yield self
-            else:
-                self._con.execute("BEGIN IMMEDIATE")
-                try:
-                    yield self
-                except BaseException:
-                    self._con.execute("ROLLBACK")
-                    raise
-                self._con.execute("COMMIT")
-        finally:
-            self._depth = 0
+            yield self
+        except BaseException:
+            self._con.execute("ROLLBACK")
+            raise
+        self._con.execute("COMMIT")
 
     def for_update(self) -> str:
         """``FOR UPDATE`` in PostgreSQL (row lock for a read-then-write); SQLite locks the file already."""

@@ -277,8 +277,8 @@ class IncidentStore:
                         number(lon), number(lat), column("grid_code"), column("community_code"),
                         column("street_code"), stamps, strict=True))
         with self._db.transaction():
-            # one INSERT ... RETURNING per case: the ids the database gave, whatever other writers do
-            ids = np.array([int(self._db.one(_INSERT_CASE, row)["case_id"]) for row in rows], dtype=np.int64)
+            # the ids the database gave, whatever other writers do
+            ids = np.array(self._db.insert_many(_INSERT_CASE, rows, "cases"), dtype=np.int64)
             self._db.run_many(
                 "INSERT INTO case_log (case_id, at, action, from_status, to_status, level, actor) "
                 "VALUES (?, ?, 'report', NULL, 'reported', 'grid', ?)",
