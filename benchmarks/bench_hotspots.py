@@ -14,12 +14,13 @@ Runs, on real data read from ``../shared/data`` (or the Toronto sample shipped i
 
 Prints tables and writes ``benchmarks/results/hotspots_*.csv`` and ``hotspots_summary.md``.
 
-    python benchmarks/bench_hotspots.py            # everything (about 15-25 min on 2 cores)
+    python benchmarks/bench_hotspots.py            # everything (about 30 min on 2 cores)
     python benchmarks/bench_hotspots.py toronto    # one part: toronto | toronto2021 | portland | speed
 """
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 from pathlib import Path
@@ -81,28 +82,46 @@ def headroom(events, cells, start, folds, h, step, coverage=0.02) -> tuple[float
     return float(np.mean(oracle)), float(np.mean(naive))
 
 
-def toronto() -> pd.DataFrame:
-    raw = io.read_events(TORONTO_SAMPLE)
+def _backtests(name, raw, categories, runs, *, time_col, category_col, extra=None):
+    """Every method on each category and run ``(label, horizon, start, folds, step)``; the PAI@2%
+    rows and the full summaries are written to ``results/hotspots_<name>_*.csv``."""
     rows, full = [], []
-    for cat in ("Break and Enter", "Auto Theft"):
-        events, cells = hotspots.prepare(raw, time="occurrencedate", category_col="MCI", categories=[cat],
+    for cat in categories:
+        events, cells = hotspots.prepare(raw, time=time_col, category_col=category_col, categories=[cat],
                                          cell=200, area="hull")
-        for label, h, start, folds, step in TORONTO_RUNS:
+        for label, h, start, folds, step in runs:
             tic = time.perf_counter()
             r = hotspots.backtest(events, cells, start=start, folds=folds, horizon_days=h, step_days=step,
                                   methods=METHODS)
-            print(f"Toronto {cat}, {label}: {len(events):,} events, {len(cells):,} cells, "
+            print(f"{name} {cat}, {label}: {len(events):,} events, {len(cells):,} cells, "
                   f"{time.perf_counter() - tic:.0f} s", flush=True)
             row = _row(cat, label, r)
-            oracle, naive = headroom(events, cells, "2018-01-01", folds, h, step)
-            row["2018: naive_all"], row["2018: oracle (leaky)"] = naive, oracle
+            if extra is not None:
+                row.update(extra(events, cells, h, folds, step))
             rows.append(row)
             full.append(r.summary.assign(category=cat, horizon=label))
     table = pd.DataFrame(rows)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    pd.concat(full).to_csv(RESULTS / "hotspots_toronto_summary.csv", index=False)
-    table.to_csv(RESULTS / "hotspots_toronto_pai2.csv", index=False)
+    pd.concat(full).to_csv(RESULTS / f"hotspots_{name}_summary.csv", index=False)
+    table.to_csv(RESULTS / f"hotspots_{name}_pai2.csv", index=False)
     return table
+
+
+def _headroom_2018(events, cells, h, folds, step) -> dict:
+    oracle, naive = headroom(events, cells, "2018-01-01", folds, h, step)
+    return {"2018: naive_all": naive, "2018: oracle (leaky)": oracle}
+
+
+@functools.cache
+def _toronto_full() -> pd.DataFrame:
+    """All MCI events from 2014 (read once for the toronto2021 and speed parts)."""
+    raw = io.read_events(TORONTO_FULL)
+    return raw[raw["occurrencedate"] >= "2014"]
+
+
+def toronto() -> pd.DataFrame:
+    return _backtests("toronto", io.read_events(TORONTO_SAMPLE), ("Break and Enter", "Auto Theft"), TORONTO_RUNS,
+                      time_col="occurrencedate", category_col="MCI", extra=_headroom_2018)
 
 
 def toronto_2021() -> pd.DataFrame | None:
@@ -110,23 +129,8 @@ def toronto_2021() -> pd.DataFrame | None:
     if not TORONTO_FULL.exists():
         print(f"SKIPPED toronto2021: {TORONTO_FULL} not present")
         return None
-    raw = io.read_events(TORONTO_FULL)
-    raw = raw[raw["occurrencedate"] >= "2014"]
-    rows, full = [], []
-    for cat in ("Break and Enter", "Auto Theft"):
-        events, cells = hotspots.prepare(raw, time="occurrencedate", category_col="MCI", categories=[cat],
-                                         cell=200, area="hull")
-        tic = time.perf_counter()
-        r = hotspots.backtest(events, cells, start="2021-01-04", folds=51, horizon_days=7, methods=METHODS)
-        print(f"Toronto 2021 {cat}, weekly: {len(events):,} events, {len(cells):,} cells, "
-              f"{time.perf_counter() - tic:.0f} s", flush=True)
-        rows.append(_row(cat, "weekly 2021", r))
-        full.append(r.summary.assign(category=cat, horizon="weekly 2021"))
-    table = pd.DataFrame(rows)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    pd.concat(full).to_csv(RESULTS / "hotspots_toronto2021_summary.csv", index=False)
-    table.to_csv(RESULTS / "hotspots_toronto2021_pai2.csv", index=False)
-    return table
+    return _backtests("toronto2021", _toronto_full(), ("Break and Enter", "Auto Theft"),
+                      [("weekly 2021", 7, "2021-01-04", 51, 7)], time_col="occurrencedate", category_col="MCI")
 
 
 def portland() -> pd.DataFrame | None:
@@ -134,17 +138,8 @@ def portland() -> pd.DataFrame | None:
         print(f"SKIPPED Portland: {PORTLAND} not present")
         return None
     raw = io.read_events(PORTLAND, x="x_coordina", y="y_coordina", crs=2913)
-    rows, full = [], []
-    for cat in ("STREET CRIMES", "MOTOR VEHICLE THEFT", "BURGLARY"):
-        events, cells = hotspots.prepare(raw, time="occ_date", category_col="CATEGORY", categories=[cat],
-                                         cell=200, area="hull")
-        r = hotspots.backtest(events, cells, start="2016-09-02", folds=4, horizon_days=7, methods=METHODS)
-        rows.append(_row(cat, "weekly", r))
-        full.append(r.summary.assign(category=cat, horizon="weekly"))
-    table = pd.DataFrame(rows)
-    pd.concat(full).to_csv(RESULTS / "hotspots_portland_summary.csv", index=False)
-    table.to_csv(RESULTS / "hotspots_portland_pai2.csv", index=False)
-    return table
+    return _backtests("portland", raw, ("STREET CRIMES", "MOTOR VEHICLE THEFT", "BURGLARY"),
+                      [("weekly", 7, "2016-09-02", 4, 7)], time_col="occ_date", category_col="CATEGORY")
 
 
 def speed() -> pd.DataFrame | None:
@@ -152,15 +147,14 @@ def speed() -> pd.DataFrame | None:
         print(f"SKIPPED speed: {TORONTO_FULL} not present")
         return None
     tic = time.perf_counter()
-    raw = io.read_events(TORONTO_FULL)
-    raw = raw[raw["occurrencedate"] >= "2014"]
-    events, cells = hotspots.prepare(raw, time="occurrencedate", cell=200, area="hull")
+    events, cells = hotspots.prepare(_toronto_full(), time="occurrencedate", cell=200, area="hull")
     prep = time.perf_counter() - tic
     r = hotspots.backtest(events, cells, start="2021-01-04", folds=50, horizon_days=7, methods=METHODS, n_boot=200)
     secs = pd.Series(r.seconds)
     table = pd.DataFrame({"seconds": secs, "x_naive_all": secs / max(secs["naive_all"], 1e-9)})
     table.loc["(read + prepare)", "seconds"] = prep
     print(f"speed: {len(events):,} events, {len(cells):,} cells, 50 weekly folds")
+    RESULTS.mkdir(parents=True, exist_ok=True)
     table.to_csv(RESULTS / "hotspots_speed.csv")
     return table
 
