@@ -70,8 +70,7 @@ class CaseDatabase:
         """A query as a DataFrame (columns even when no row matches)."""
         cur = self._cursor(sql, params)
         columns = [d[0] for d in cur.description]
-        records = [tuple(r[c] for c in columns) if isinstance(r, dict) else tuple(r) for r in cur.fetchall()]
-        return pd.DataFrame.from_records(records, columns=columns, coerce_float=True)
+        return pd.DataFrame.from_records(cur.fetchall(), columns=columns, coerce_float=True)
 
     def run(self, sql: str, params=()) -> None:
         """One statement (inside :meth:`transaction` for writes that belong together)."""
