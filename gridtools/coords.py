@@ -47,7 +47,10 @@ import numpy as np
 import pandas as pd
 import pyproj
 
+from gridtools import crs as crs_module
+from gridtools.crs import CHINA_BBOX, DATUMS, CRS, in_china
 from gridtools.errors import CRSError, rows_where
+from gridtools.validate import require_columns
 
 __all__ = [
     "CHINA_BBOX",
@@ -68,11 +71,6 @@ __all__ = [
     "ConvertResult",
 ]
 
-#: (min lon, min lat, max lon, max lat) of the rough "inside China" box used by GCJ-02 producers.
-CHINA_BBOX: tuple[float, float, float, float] = (72.004, 0.8293, 137.8347, 55.8271)
-
-#: Names accepted for the three geographic datums (besides any EPSG / pyproj CRS).
-DATUMS = ("wgs84", "gcj02", "bd09")
 
 # Krasovsky 1940 ellipsoid: the GCJ-02 formula is written on it (semi-major axis, e^2).
 _A = 6378245.0
@@ -94,28 +92,6 @@ def _out(lon: np.ndarray, lat: np.ndarray, scalar: bool):
     if scalar:
         return np.float64(lon), np.float64(lat)
     return lon, lat
-
-
-def in_china(lon, lat) -> np.ndarray:
-    """True where a point lies in :data:`CHINA_BBOX` (where GCJ-02 differs from WGS-84).
-
-    Parameters
-    ----------
-    lon, lat : array-like
-        Degrees.
-
-    Returns
-    -------
-    numpy.ndarray of bool
-
-    Examples
-    --------
-    >>> in_china([121.47, -0.12], [31.23, 51.5]).tolist()
-    [True, False]
-    """
-    lon, lat = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
-    x0, y0, x1, y1 = CHINA_BBOX
-    return (lon >= x0) & (lon <= x1) & (lat >= y0) & (lat <= y1)
 
 
 def _gcj_offset(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -282,13 +258,12 @@ _STEPS = {
 def normalize_crs(value):
     """``"wgs84"``, ``"gcj02"``, ``"bd09"`` or a :class:`pyproj.CRS` for any CRS-like value.
 
-    WGS-84 spelled any way (``4326``, ``"EPSG:4326"``, ``"WGS-84"``) becomes ``"wgs84"``;
-    CGCS2000 (EPSG:4490) stays a pyproj CRS (PROJ treats it as equal to WGS-84 to ~1 m, as do
-    Chinese map agencies).
+    Kept for code written against gridtools 0.1; new code uses :func:`gridtools.crs.parse`,
+    whose :class:`~gridtools.crs.CRS` carries the same facts without a ``str | CRS`` union.
 
     Parameters
     ----------
-    value : str, int or pyproj.CRS
+    value : str, int, pyproj.CRS or gridtools.crs.CRS
 
     Returns
     -------
@@ -306,19 +281,20 @@ def normalize_crs(value):
     >>> normalize_crs(2913).to_epsg()
     2913
     """
-    from gridtools import io
+    parsed = _parse(value)
+    return parsed.name if parsed.datum or parsed.is_wgs84 else parsed.pyproj
 
-    datum = io.chinese_datum(value)
-    if datum is not None:
-        return {"GCJ-02": "gcj02", "BD-09": "bd09"}[datum]
+
+def _parse(value) -> CRS:
+    """:func:`gridtools.crs.parse`, refusing None: every conversion needs both ends."""
     if value is None:
         raise CRSError("no CRS given; pass one of wgs84, gcj02, bd09 or EPSG:nnnn.")
-    crs = io.parse_crs(value)
-    return "wgs84" if crs.to_epsg() == 4326 else crs
+    return crs_module.parse(value)
 
 
-def _label(crs) -> str:
-    return crs if isinstance(crs, str) else (":".join(crs.to_authority() or ()) or crs.name)
+def _datum_name(crs: CRS) -> str | None:
+    """The name of the datum step (wgs84/gcj02/bd09), or None for a CRS that needs pyproj."""
+    return crs.datum or ("wgs84" if crs.is_wgs84 else None)
 
 
 def convert(x, y, source, target):
@@ -330,8 +306,8 @@ def convert(x, y, source, target):
     ----------
     x, y : float or array-like
         Longitude/latitude in degrees (or easting/northing for a projected *source*).
-    source, target : str, int or pyproj.CRS
-        ``"wgs84"``, ``"gcj02"``, ``"bd09"``, ``"EPSG:nnnn"``, ... (see :func:`normalize_crs`).
+    source, target : str, int, pyproj.CRS or gridtools.crs.CRS
+        ``"wgs84"``, ``"gcj02"``, ``"bd09"``, ``"EPSG:nnnn"``, ... (see :func:`gridtools.crs.parse`).
 
     Returns
     -------
@@ -346,17 +322,18 @@ def convert(x, y, source, target):
     >>> round(float(e)), round(float(n))
     (359652, 3450200)
     """
-    source, target = normalize_crs(source), normalize_crs(target)
+    src_crs, dst_crs = _parse(source), _parse(target)
     x, y, scalar = _arrays(x, y)
-    if not isinstance(source, str) and not isinstance(target, str) and source == target:
+    source, target = _datum_name(src_crs), _datum_name(dst_crs)
+    if source is None and target is None and src_crs.pyproj == dst_crs.pyproj:
         # no round trip through WGS-84: it would move points off shared vertices by ~1e-9 m
         return _out(x.copy(), y.copy(), scalar)
-    if not isinstance(source, str):
-        x, y = _pyproj(x, y, source, _WGS84)
+    if source is None:
+        x, y = _pyproj(x, y, src_crs.pyproj, _WGS84)
         source = "wgs84"
     final = None
-    if not isinstance(target, str):
-        final, target = target, "wgs84"
+    if target is None:
+        final, target = dst_crs.pyproj, "wgs84"
     if source != target:
         x, y = _STEPS[(source, target)](x, y)
     else:
@@ -366,7 +343,7 @@ def convert(x, y, source, target):
     return _out(np.asarray(x, dtype=float), np.asarray(y, dtype=float), scalar)
 
 
-_WGS84 = pyproj.CRS.from_epsg(4326)
+_WGS84 = crs_module.WGS84
 
 
 def _pyproj(x, y, source: pyproj.CRS, target: pyproj.CRS):
@@ -470,10 +447,10 @@ def check_lonlat(lon, lat, crs="wgs84") -> CoordinateCheck:
     >>> check.problem.tolist()
     ['', 'missing', 'non_numeric', 'swapped', 'out_of_range']
     """
-    crs = normalize_crs(crs)
-    if not isinstance(crs, str) and not crs.is_geographic:
+    crs = _parse(crs)
+    if not crs.is_geographic:
         raise CRSError(
-            f"{_label(crs)} is a projected CRS: its coordinates are x/y in metres or feet, not "
+            f"{crs.name} is a projected CRS: its coordinates are x/y in metres or feet, not "
             "longitude/latitude; use a geographic CRS (wgs84, gcj02, bd09, EPSG:4490)."
         )
     x, xmiss = _numbers(lon)
@@ -486,7 +463,7 @@ def check_lonlat(lon, lat, crs="wgs84") -> CoordinateCheck:
     numeric = ~missing & ~nonnum
     swapped = numeric & ~valid & swapped_valid
     out_of_range = numeric & ~valid & ~swapped
-    chinese = isinstance(crs, str) and crs != "wgs84"
+    chinese = crs.datum is not None
     if chinese:
         inside, inside_swapped = in_china(x, y), in_china(y, x)
         # In range both ways round, but only the swapped reading is in China: swapped.
@@ -588,14 +565,12 @@ def convert_table(
     >>> r.table["lng"].tolist(), r.check.problem.tolist()
     (['121.5272106', 'x'], ['', 'non_numeric'])
     """
-    from gridtools import io
-
-    io.require_columns(table, {lon: "--lon", lat: "--lat"})
-    src, dst = normalize_crs(source), normalize_crs(target)
+    require_columns(table, {lon: "lon", lat: "lat"})
+    src, dst = _parse(source), _parse(target)
     for crs in (src, dst):
-        if not isinstance(crs, str) and not crs.is_geographic:
+        if not crs.is_geographic:
             raise CRSError(
-                f"{_label(crs)} is projected; convert_table rewrites longitude/latitude columns "
+                f"{crs.name} is projected; convert_table rewrites longitude/latitude columns "
                 "only. Read the table with gridtools.io.read_any(..., x=, y=, crs=) and use "
                 "GeoDataFrame.to_crs for projected coordinates."
             )
@@ -603,10 +578,10 @@ def convert_table(
     ok = check.ok
     if len(table) and not ok.any():
         raise CRSError(
-            f"{_source(table)}: none of the {len(table):,} rows has usable {_label(src)} "
+            f"{_source(table)}: none of the {len(table):,} rows has usable {src.name} "
             f"longitude/latitude in columns {lon!r}/{lat!r}: " + "; ".join(check.messages(table.index))
-            + ". Check the column names (--lon/--lat) and the CRS (--from): projected x/y in "
-            "metres need an EPSG code and 'gridtools' commands that read x/y (--x/--y --crs)."
+            + ". Check the column names (lon=..., lat=...) and the CRS (source=...): projected x/y "
+            "in metres need an EPSG code and a reader of x/y (gridtools.io.read_any with x=, y=, crs=)."
         )
     nx, ny = convert(check.x[ok], check.y[ok], src, dst)
     out = table.copy()
@@ -629,11 +604,11 @@ def convert_table(
         "converted": int(ok.sum()),
         # WGS-84 -> GCJ-02 leaves points outside China where they are (module rule).
         "outside_china_unchanged": int((ok & ~in_china(check.x, check.y)).sum())
-        if dst == "gcj02" and src not in ("gcj02", "bd09")
+        if dst.datum == "gcj02" and src.datum is None
         else 0,
         "unchanged": check.counts(),
         "median_shift_m": float(np.median(shift)) if len(shift) else 0.0,
         "max_shift_m": float(np.max(shift)) if len(shift) else 0.0,
     }
-    return ConvertResult(out, check, _label(src), _label(dst), summary)
+    return ConvertResult(out, check, src.name, dst.name, summary)
 

@@ -24,6 +24,20 @@ class CRSError(InputError):
     """Coordinates have no CRS, the wrong CRS, or cannot be transformed."""
 
 
+class ParameterError(InputError):
+    """A parameter value outside what a function accepts (see :mod:`gridtools.validate`).
+
+    Attributes
+    ----------
+    parameter : str or None
+        The Python name of the parameter, so a front end can name its own flag instead.
+    """
+
+    def __init__(self, message: str, *, parameter: str | None = None):
+        super().__init__(message)
+        self.parameter = parameter
+
+
 class MissingDependencyError(GridtoolsError, ImportError):
     """An optional dependency is needed for this feature."""
 

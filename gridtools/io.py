@@ -1,29 +1,34 @@
-"""Reading, writing and coordinate reference systems: the one door for data in and out.
+"""Reading and writing: the one door for data in and out.
 
-Every gridtools capability reads its inputs with :func:`read_any` and writes its outputs with
-:func:`write_any`, so the rules below hold everywhere and each error names the file at fault.
+Every gridtools capability gets its inputs from :func:`read_any` (or :func:`read_events`,
+:func:`read_text_table`, :func:`read_mapping`) and writes its outputs with :func:`write_any`,
+so the rules below hold everywhere and each error names the file at fault.  The CRS itself is
+parsed by :mod:`gridtools.crs`, and the data checks live in :mod:`gridtools.validate`; this
+module applies them where data enters.
 
 CRS rules
 ---------
 1. **A CRS is never guessed.**  Data without a coordinate reference system is refused unless one
-   is given (``crs=...``, CLI ``--crs``).  The only defaults are the ones a format itself defines:
+   is given (``crs=...``).  The only defaults are the ones a format itself defines:
    CSV longitude/latitude columns are WGS-84 (EPSG:4326), and so is GeoJSON without a ``crs``
    member (RFC 7946).
 2. **A declared CRS is never overridden.**  If a file declares one CRS and ``crs`` names another,
    that is an error: relabelling coordinates moves the data, reprojecting (``to_crs``) does not.
-3. **Degrees and metres are checked** (:func:`check_coordinates`): metre-sized numbers labelled as
-   degrees, or degree-sized numbers labelled as a projected CRS, are refused.
-4. **Metric work happens in a local metric CRS** (:func:`local_metric_crs`, :func:`to_metric`):
-   the data's own CRS if it is projected in metres, otherwise the UTM zone of the data.  Feet and
-   Web Mercator (whose "metres" are up to 1.5x too long at mid latitudes) are replaced by UTM.
-5. **Results are written back in the input CRS.**  :func:`to_metric` records the original CRS in
+3. **Degrees and metres are checked** (:func:`gridtools.validate.check_coordinates`):
+   metre-sized numbers labelled as degrees, or degree-sized numbers labelled as a projected CRS,
+   are refused.
+4. **Metric work happens in a local metric CRS** (:func:`gridtools.crs.local_metric_crs`,
+   :func:`gridtools.crs.to_metric`): the data's own CRS if it is projected in metres, otherwise
+   the UTM zone of the data.  Feet and Web Mercator (whose "metres" are up to 1.5x too long at
+   mid latitudes) are replaced by UTM.
+5. **Results are written back in the input CRS.**  ``to_metric`` records the original CRS in
    ``gdf.attrs["input_crs"]`` so a capability can return ``result.to_crs(gdf.attrs["input_crs"])``.
 6. **GCJ-02 and BD-09** (the shifted datums of Chinese web maps) are not EPSG CRSs.
-   ``read_any(path, crs="gcj02")`` (or ``"bd09"``; CLI ``--crs gcj02``) reads longitude/latitude
-   in that datum and converts them to WGS-84 on read with :mod:`gridtools.coords` (iterative,
-   exact inverse), recording it in ``gdf.attrs["datum_converted"]``.  A file labelled EPSG:4326 /
-   EPSG:4490 may be declared GCJ-02 / BD-09 this way (web-map exports carry the WGS-84 label);
-   a projected file may not.  :func:`parse_crs` itself refuses them (it returns pyproj CRSs).
+   ``read_any(path, crs="gcj02")`` (or ``"bd09"``) reads longitude/latitude in that datum and
+   converts them to WGS-84 on read with :mod:`gridtools.coords` (iterative, exact inverse),
+   recording it in ``gdf.attrs["datum_converted"]``.  A file labelled EPSG:4326 / EPSG:4490 may
+   be declared GCJ-02 / BD-09 this way (web-map exports carry the WGS-84 label); a projected
+   file may not.
 
 Nothing here prints: functions return values or raise :class:`~gridtools.errors.InputError` /
 :class:`~gridtools.errors.CRSError` with a message that names the file, rows or columns and says
@@ -31,17 +36,16 @@ what to do.  Row numbers in messages count from 1 (for CSV files: data rows afte
 
 Examples
 --------
->>> from gridtools import io
+>>> from gridtools import crs, io, validate
 >>> blocks = io.read_any("blocks.gpkg")                      # doctest: +SKIP
->>> pop = io.numeric_column(blocks, "pop")                    # doctest: +SKIP
->>> metric = io.to_metric(blocks)                              # doctest: +SKIP
+>>> pop = validate.numeric_column(blocks, "pop")              # doctest: +SKIP
+>>> metric = crs.to_metric(blocks)                             # doctest: +SKIP
 >>> result = metric.to_crs(metric.attrs["input_crs"])         # doctest: +SKIP
 >>> io.write_any(result, "out.gpkg", layer="grids")            # doctest: +SKIP
 """
 
 from __future__ import annotations
 
-import difflib
 import importlib.util
 import json
 import os
@@ -49,7 +53,7 @@ import re
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -60,22 +64,27 @@ import pyogrio
 import pyproj
 import shapely
 
-from gridtools.errors import CRSError, GridtoolsError, InputError, describe_rows, rows_where
+from gridtools import coords
+from gridtools.crs import chinese_datum, label, local_metric_crs, parse_crs, same_crs, to_metric
+from gridtools.errors import CRSError, GridtoolsError, InputError, describe_rows
+from gridtools.validate import check_coordinates, check_geometries, numeric_column, require_columns, show_value
 
 __all__ = [
-    "parse_crs",
-    "chinese_datum",
     "read_any",
-    "check_coordinates",
-    "check_geometries",
-    "require_columns",
-    "numeric_column",
-    "local_metric_crs",
-    "to_metric",
+    "read_events",
+    "list_layers",
     "write_any",
     "read_text_table",
     "write_text_table",
+    "read_mapping",
+    "file_suffix",
+    "TABLE_SUFFIXES",
 ]
+
+# Names that lived here in gridtools 0.1 and moved to gridtools.crs / gridtools.validate; kept
+# importable from io for one release so existing scripts keep working.
+_MOVED = (parse_crs, chinese_datum, local_metric_crs, to_metric, check_coordinates, check_geometries,
+          numeric_column, require_columns)
 
 # Arrow makes pyogrio reads several times faster; it is a hard dependency, but stay correct
 # without it.
@@ -92,7 +101,7 @@ _VECTOR_DRIVERS = {
     ".fgb": "FlatGeobuf",
 }
 _PARQUET = (".parquet", ".geoparquet")
-_TABLES = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".txt", ".txt.gz")
+TABLE_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".txt", ".txt.gz")
 _WRITABLE = (*_VECTOR_DRIVERS, *_PARQUET, ".csv", ".csv.gz")
 # Vector files worth opening inside a zip archive whose layout GDAL does not open by itself.
 _ZIP_MEMBERS = (".shp", ".gpkg", ".geojson", ".json", ".fgb", ".gml", ".kml")
@@ -106,153 +115,20 @@ _X_NAMES = frozenset({"x", "point_x"})
 _Y_NAMES = frozenset({"y", "point_y"})
 _WKT_NAMES = frozenset({"geometry", "wkt", "geom", "the_geom"})
 
-# Friendly names for common CRSs, keyed by the lower-cased name without spaces, "-" or "_".
-_CRS_ALIASES = {
-    "wgs84": 4326,
-    "cgcs2000": 4490,
-    "nad83": 4269,
-    "nad27": 4267,
-    "webmercator": 3857,
-}
-# Names of the Chinese web-map datums; gridtools.coords converts them to WGS-84.
-_CHINESE_DATUMS = {
-    "gcj02": "GCJ-02",
-    "gcj": "GCJ-02",
-    "mars": "GCJ-02",
-    "bd09": "BD-09",
-    "bd09ll": "BD-09",
-    "bd09mc": "BD-09",
-    "baidu": "BD-09",
-}
-_CRS_FORMS = (
-    "an EPSG code (4326, '4326', 'EPSG:4326', 'epsg:2913'), a name ('wgs84', 'cgcs2000', "
-    "'nad83'), a PROJ string ('+proj=utm +zone=50 +datum=WGS84'), WKT, or a pyproj.CRS"
-)
-
-
-# --------------------------------------------------------------------------------------------
-# CRS parsing
-# --------------------------------------------------------------------------------------------
-
-
-def _alias_key(text: str) -> str:
-    return re.sub(r"[\s_\-]", "", text.strip().lower())
-
-
-def chinese_datum(value) -> str | None:
-    """Name the Chinese web-map datum that *value* refers to, if any.
-
-    GCJ-02 (AMap/Gaode, Tencent, Google China) and BD-09 (Baidu) are deliberately shifted
-    versions of WGS-84 without an EPSG code.  :func:`parse_crs` refuses them; :func:`read_any`
-    and :mod:`gridtools.coords` use this function to recognise them and convert to WGS-84.
-
-    Parameters
-    ----------
-    value : object
-        A CRS-like value, typically a string from the command line.
-
-    Returns
-    -------
-    str or None
-        ``"GCJ-02"``, ``"BD-09"`` or ``None``.
-
-    Examples
-    --------
-    >>> chinese_datum("GCJ-02"), chinese_datum("bd09"), chinese_datum("EPSG:4326")
-    ('GCJ-02', 'BD-09', None)
-    """
-    if not isinstance(value, str):
-        return None
-    return _CHINESE_DATUMS.get(_alias_key(value))
-
-
-def parse_crs(value) -> pyproj.CRS | None:
-    """Turn a user-supplied CRS into a :class:`pyproj.CRS`.
-
-    Parameters
-    ----------
-    value : None, int, str or pyproj.CRS
-        ``None`` (no CRS given), an EPSG code as int or string (``4326``, ``"4326"``,
-        ``"EPSG:4326"``), a common name (``"wgs84"``, ``"WGS-84"``, ``"cgcs2000"``, ``"nad83"``),
-        or anything :meth:`pyproj.CRS.from_user_input` accepts (PROJ string, WKT, CRS object).
-
-    Returns
-    -------
-    pyproj.CRS or None
-        ``None`` only when *value* is ``None``.
-
-    Raises
-    ------
-    CRSError
-        If *value* is not a CRS, or names GCJ-02/BD-09 (convert those to WGS-84 first).
-
-    Examples
-    --------
-    >>> parse_crs("wgs84").to_epsg()
-    4326
-    >>> parse_crs(2913).name
-    'NAD83(HARN) / Oregon North (ft)'
-    """
-    if value is None or isinstance(value, pyproj.CRS):
-        return value
-    datum = chinese_datum(value)
-    if datum is not None:
-        raise CRSError(
-            f"{value!r} ({datum}) is not an EPSG coordinate reference system: it is the shifted "
-            "datum of Chinese web maps (GCJ-02: AMap/Gaode, Tencent; BD-09: Baidu). Convert "
-            f"{datum} longitude/latitude to WGS-84 first: read_any(path, crs={value!r}) (CLI: "
-            f"--crs {value}) does it on read, gridtools.coords.convert(x, y, {value!r}, 'wgs84') "
-            "for arrays, 'gridtools coords convert' for CSV files."
-        )
-    try:
-        return _crs_from(value)
-    except (pyproj.exceptions.CRSError, TypeError, ValueError) as exc:
-        raise CRSError(
-            f"cannot understand the CRS {value!r} ({exc}). Pass {_CRS_FORMS} "
-            "(CLI: --crs EPSG:4326)."
-        ) from exc
-
-
-def _crs_from(value) -> pyproj.CRS:
-    # bool is an int subclass: crs=True is a mistake, not EPSG:1.
-    if isinstance(value, bool):
-        raise TypeError("a boolean is not a CRS")
-    if isinstance(value, (int, np.integer)):
-        return pyproj.CRS.from_epsg(int(value))
-    if isinstance(value, str):
-        text = value.strip()
-        if not text:
-            raise ValueError("the CRS is an empty string")
-        if text.isdigit():
-            return pyproj.CRS.from_epsg(int(text))
-        if _alias_key(text) in _CRS_ALIASES:
-            return pyproj.CRS.from_epsg(_CRS_ALIASES[_alias_key(text)])
-        return pyproj.CRS.from_user_input(text)
-    return pyproj.CRS.from_user_input(value)
-
-
-def _crs_label(crs: pyproj.CRS) -> str:
-    """``'EPSG:4269 (NAD83)'``: short enough for a message, exact enough to act on."""
-    authority = crs.to_authority(min_confidence=90)
-    return f"{':'.join(authority)} ({crs.name})" if authority else repr(crs.name)
-
-
-def _same_crs(a: pyproj.CRS, b: pyproj.CRS) -> bool:
-    if a == b or a.equals(b, ignore_axis_order=True):
-        return True
-    # Shapefile .prj files usually carry ESRI WKT without authority codes; they still mean the
-    # EPSG CRS they identify with high confidence.
-    code = a.to_epsg(min_confidence=70)
-    return code is not None and code == b.to_epsg(min_confidence=70)
-
-
 # --------------------------------------------------------------------------------------------
 # Reading
 # --------------------------------------------------------------------------------------------
 
 
-def _suffix(path: Path) -> str:
-    """Lower-case extension, keeping ``.csv.gz``-style double extensions together."""
+def file_suffix(path) -> str:
+    """Lower-case extension, keeping ``.csv.gz``-style double extensions together.
+
+    Examples
+    --------
+    >>> file_suffix("Events.CSV.gz"), file_suffix("grids.gpkg")
+    ('.csv.gz', '.gpkg')
+    """
+    path = Path(path)
     suffixes = [s.lower() for s in path.suffixes]
     if len(suffixes) >= 2 and suffixes[-1] == ".gz":
         return "".join(suffixes[-2:])
@@ -335,16 +211,16 @@ def read_any(
     given = parse_crs(4326 if datum else crs)
     if not path.exists():
         raise InputError(f"file not found: {path}")
-    suffix = _suffix(path)
+    suffix = file_suffix(path)
     coord_args = {"lon": lon, "lat": lat, "x": x, "y": y}
-    if suffix not in _TABLES + _PARQUET and any(v is not None for v in coord_args.values()):
+    if suffix not in TABLE_SUFFIXES + _PARQUET and any(v is not None for v in coord_args.values()):
         named = ", ".join(f"{k}={v!r}" for k, v in coord_args.items() if v is not None)
         raise InputError(
             f"{path}: {named} only apply to tables (.csv, .tsv, .txt, plain .parquet); a "
-            f"{suffix or 'vector'} file has its own geometry. Drop those options (CLI: --lon/--lat/--x/--y)."
+            f"{suffix or 'vector'} file has its own geometry. Drop lon=, lat=, x= and y= for this file."
         )
     keep = unlocated == "drop"
-    if suffix in _TABLES:
+    if suffix in TABLE_SUFFIXES:
         gdf, implied = _read_table(path, **coord_args, keep_unlocated=keep)
     elif suffix in _PARQUET:
         gdf, implied = _read_parquet(path, **coord_args, keep_unlocated=keep)
@@ -387,7 +263,7 @@ def _drop_unlocated(gdf: gpd.GeoDataFrame, path: Path) -> gpd.GeoDataFrame:
     if len(gdf) and missing.all():
         raise InputError(
             f"{path} has no events with coordinates ({len(gdf)} rows, all without a location). "
-            "Check the coordinate columns (CLI: --lon/--lat or --x/--y)."
+            "Check the coordinate columns (lon=..., lat=... or x=..., y=...)."
         )
     kept = gdf.loc[~missing].copy()
     kept.attrs.update(gdf.attrs, n_rows=len(gdf), missing_coordinates=[int(r) + 1 for r in np.flatnonzero(missing)])
@@ -399,16 +275,14 @@ def _check_datum_label(gdf: gpd.GeoDataFrame, path: Path, datum: str) -> None:
     declared = gdf.crs
     if declared is not None and declared.to_epsg(min_confidence=70) not in (4326, 4490):
         raise CRSError(
-            f"{path} declares the CRS {_crs_label(declared)}, but crs={datum!r} says it holds "
+            f"{path} declares the CRS {label(declared)}, but crs={datum!r} says it holds "
             f"{datum} longitude/latitude. Only a file labelled EPSG:4326 or EPSG:4490 (as web-map "
-            "exports are) can be declared GCJ-02/BD-09; drop crs=... (CLI: --crs) for this file."
+            "exports are) can be declared GCJ-02/BD-09; drop crs=... for this file."
         )
 
 
 def _from_chinese_datum(gdf: gpd.GeoDataFrame, datum: str) -> gpd.GeoDataFrame:
     """Convert every coordinate of *gdf* from GCJ-02/BD-09 to WGS-84 (EPSG:4326)."""
-    from gridtools import coords
-
     source = "gcj02" if datum == "GCJ-02" else "bd09"
     geoms = gdf.geometry.to_numpy()
     xy = shapely.get_coordinates(geoms)
@@ -443,15 +317,15 @@ def _settle_crs(
         chosen = given or implied
         if chosen is None:
             raise CRSError(
-                f"{path} has no coordinate reference system; pass crs=... "
-                "(CLI: --crs EPSG:nnnn), e.g. EPSG:4326 for longitude/latitude in degrees."
+                f"{path} has no coordinate reference system; pass crs='EPSG:nnnn', "
+                "e.g. crs='EPSG:4326' for longitude/latitude in degrees."
             )
         return gdf.set_crs(chosen)
-    if given is not None and not _same_crs(declared, given):
+    if given is not None and not same_crs(declared, given):
         raise CRSError(
-            f"{path} declares the CRS {_crs_label(declared)} but crs={_crs_label(given)} was "
+            f"{path} declares the CRS {label(declared)} but crs={label(given)} was "
             "passed. A declared CRS is never overridden, because relabelling coordinates moves "
-            "the data: to get the data in another CRS, read it without crs (CLI: drop --crs) and "
+            "the data: to get the data in another CRS, read it without crs=... and "
             f"reproject with gdf.to_crs({given.to_string()!r}). If the file's CRS is wrong, fix "
             "the file itself (e.g. ogr2ogr -a_srs)."
         )
@@ -459,14 +333,14 @@ def _settle_crs(
 
 
 def _read_vector(path: Path, layer: str | None) -> tuple[gpd.GeoDataFrame, pyproj.CRS | None]:
-    target, layer = _zip_target(path, layer) if _suffix(path) == ".zip" else (str(path), layer)
+    target, layer = _zip_target(path, layer) if file_suffix(path) == ".zip" else (str(path), layer)
     layer = _pick_layer(_list_layers(target, path), layer, path)
     try:
         gdf = gpd.read_file(target, layer=layer, engine="pyogrio", use_arrow=_USE_ARROW)
     except _READ_ERRORS as exc:
         raise InputError(f"cannot read {path}: {_why(exc)}.") from exc
     implied = None
-    if _suffix(path) in (".geojson", ".json") and not _geojson_declares_crs(path):
+    if file_suffix(path) in (".geojson", ".json") and not _geojson_declares_crs(path):
         # GDAL labels every GeoJSON as WGS-84, but without a "crs" member that is only the
         # RFC 7946 default: let crs=... (e.g. CGCS2000) replace it instead of conflicting.
         implied, gdf = gdf.crs, gdf.set_crs(None, allow_override=True)
@@ -495,10 +369,8 @@ def _pick_layer(layers: np.ndarray, layer: str | None, path: Path) -> str:
     names = [str(n) for n in layers[:, 0]] if len(layers) else []
     if layer is not None:
         if str(layer) not in names:
-            raise InputError(
-                f"{path} has no layer {layer!r}; its layers are: {', '.join(names) or 'none'}. "
-                "Pass one of them with layer=... (CLI: --layer NAME)."
-            )
+            hint = f" Pass one of them, e.g. layer={names[0]!r}." if names else ""
+            raise InputError(f"{path} has no layer {layer!r}; its layers are: {', '.join(names) or 'none'}.{hint}")
         return str(layer)
     # Attribute-only tables in a GeoPackage have no geometry type and are never the layer meant.
     spatial = [str(n) for n, kind in layers if kind is not None] if len(layers) else []
@@ -508,7 +380,7 @@ def _pick_layer(layers: np.ndarray, layer: str | None, path: Path) -> str:
         raise InputError(f"{path} holds no vector layer with geometries.")
     raise InputError(
         f"{path} holds {len(spatial)} layers: {', '.join(spatial)}. Choose one with "
-        "layer=... (CLI: --layer NAME)."
+        f"layer=..., e.g. layer={spatial[0]!r}."
     )
 
 
@@ -545,7 +417,7 @@ def _zip_target(path: Path, layer: str | None) -> tuple[str, str | None]:
     else:
         raise InputError(
             f"{path} holds {len(members)} vector files: {', '.join(members)}. Choose one with "
-            "layer=... (CLI: --layer NAME), e.g. layer="
+            "layer=..., e.g. layer="
             f"{Path(members[0]).stem!r}."
         )
     return f"/vsizip/{path.resolve()}/{member}", layer
@@ -556,7 +428,7 @@ def _read_parquet(path: Path, **columns) -> tuple[gpd.GeoDataFrame, pyproj.CRS |
         gdf = gpd.read_parquet(path)
         if any(columns.get(k) is not None for k in ("lon", "lat", "x", "y")):
             raise InputError(f"{path}: lon/lat/x/y only apply to tables; this GeoParquet file has its own "
-                             "geometry. Drop those options (CLI: --lon/--lat/--x/--y).")
+                             "geometry. Drop lon=, lat=, x= and y= for this file.")
         return gdf, None
     except ValueError as exc:
         if "geo metadata" not in str(exc):
@@ -576,7 +448,7 @@ def _read_table(path: Path, **columns) -> tuple[gpd.GeoDataFrame, pyproj.CRS | N
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
-    suffix = _suffix(path)
+    suffix = file_suffix(path)
     # .txt files use any delimiter: let pandas' sniffer (python engine) find it.
     sep = "\t" if suffix.startswith(".tsv") else ("," if suffix.startswith(".csv") else None)
     engine = "python" if sep is None else "c"
@@ -612,7 +484,7 @@ def _detect_coordinates(table: pd.DataFrame, path: Path) -> tuple[str, str | Non
         raise InputError(
             f"{path}: cannot tell which columns hold the coordinates (candidates: "
             f"{', '.join(map(str, hits))}); its columns are: {columns}. Pass lon=..., lat=... "
-            "(CLI: --lon/--lat) for degrees, or x=..., y=... with crs=... (CLI: --x/--y --crs)."
+            "for degrees, or x=..., y=... with crs=...."
         )
     wkt = _find(table.columns, _WKT_NAMES)
     if len(wkt) == 1:
@@ -620,7 +492,7 @@ def _detect_coordinates(table: pd.DataFrame, path: Path) -> tuple[str, str | Non
     raise InputError(
         f"{path} has no coordinate columns (looked for lon/lng/longitude and lat/latitude, x/y, "
         f"or a WKT geometry column); its columns are: {columns}. Pass lon=..., lat=... "
-        "(CLI: --lon/--lat), or x=..., y=... with crs=... (CLI: --x/--y --crs)."
+        "or x=..., y=... with crs=...."
     )
 
 
@@ -640,7 +512,7 @@ def _table_to_points(
         raise InputError(f"{path}: pass lon=/lat= or x=/y=, not both.")
     if lon is not None or x is not None:
         xcol, ycol, lonlat = (lon, lat, True) if lon is not None else (x, y, False)
-        flags = {xcol: "--lon" if lonlat else "--x", ycol: "--lat" if lonlat else "--y"}
+        flags = {xcol: "lon" if lonlat else "x", ycol: "lat" if lonlat else "y"}
         require_columns(table, flags, str(path))
     else:
         xcol, ycol, lonlat = _detect_coordinates(table, path)
@@ -656,20 +528,13 @@ def _table_to_points(
 def _bad_data_rows(table: pd.DataFrame, bad: np.ndarray, columns: list, path: Path, what: str):
     rows = np.flatnonzero(bad)
     examples = "; ".join(
-        f"data row {r + 1}: " + ", ".join(f"{c}={_show(table[c].iloc[r])}" for c in columns)
+        f"data row {r + 1}: " + ", ".join(f"{c}={show_value(table[c].iloc[r])}" for c in columns)
         for r in rows[:5]
     )
     raise InputError(
         f"{path}: data {describe_rows(rows + 1)} have {what} ({examples}). Fix or delete those "
         "rows (data rows count from 1, after the header line)."
     )
-
-
-def _show(value) -> str:
-    """A cell value for a message: ``'abc'``, ``-3.0`` or ``empty``."""
-    if value is None or (not isinstance(value, str) and pd.isna(value)):
-        return "empty"
-    return repr(value.item() if isinstance(value, np.generic) else value)
 
 
 def _why(exc: BaseException) -> str:
@@ -697,416 +562,6 @@ def _wkt_geometry(table: pd.DataFrame, column, path: Path, keep_unlocated: bool 
     if bad.any() and not keep_unlocated:
         _bad_data_rows(table, bad, [column], path, f"missing or invalid WKT in column {column!r}")
     return geometry
-
-
-# --------------------------------------------------------------------------------------------
-# Checks
-# --------------------------------------------------------------------------------------------
-
-
-def _name(obj, source: str) -> str:
-    """The file a frame came from, when the caller did not name it."""
-    return obj.attrs.get("source", source) if source == "data" else source
-
-
-def _horizontal_unit(crs: pyproj.CRS) -> tuple[str, float]:
-    """Name and metre factor of the horizontal axis unit (compound CRSs: their first part)."""
-    horizontal = crs.sub_crs_list[0] if crs.is_compound else crs
-    axis = horizontal.axis_info[0]
-    return axis.unit_name, axis.unit_conversion_factor
-
-
-def check_coordinates(gdf: gpd.GeoDataFrame, source: str = "data") -> None:
-    """Refuse coordinates whose size does not fit the units of their CRS.
-
-    Degrees lie within [-180, 180] x [-90, 90]; projected metres or feet almost never fit in that
-    box for real data.  Empty and missing geometries are ignored; data without a CRS is not
-    checked.
-
-    Parameters
-    ----------
-    gdf : geopandas.GeoDataFrame
-    source : str
-        Name used in messages (defaults to ``gdf.attrs["source"]``).
-
-    Raises
-    ------
-    CRSError
-        Projected-looking numbers under a geographic CRS, or degree-looking numbers under a
-        projected CRS, or longitude/latitude that look swapped.
-
-    Examples
-    --------
-    >>> import geopandas as gpd, shapely
-    >>> pts = gpd.GeoDataFrame(geometry=[shapely.Point(300000, 4600000)], crs=4326)
-    >>> check_coordinates(pts)  # doctest: +IGNORE_EXCEPTION_DETAIL
-    Traceback (most recent call last):
-    gridtools.errors.CRSError: data: coordinates look like projected metres or feet ...
-    """
-    crs = gdf.crs
-    if crs is None or len(gdf) == 0:
-        return
-    minx, miny, maxx, maxy = gdf.total_bounds
-    if not np.isfinite([minx, miny, maxx, maxy]).all():
-        return  # only empty geometries
-    name = _name(gdf, source)
-    extent = f"x from {minx:,.6g} to {maxx:,.6g}, y from {miny:,.6g} to {maxy:,.6g}"
-    label = _crs_label(crs)
-    eps = 1e-6  # rounding in exported files can push 180 to 180.0000001
-
-    def fits(x0, x1, y0, y1):
-        return -180 - eps <= x0 and x1 <= 180 + eps and -90 - eps <= y0 and y1 <= 90 + eps
-
-    if crs.is_geographic and not fits(minx, maxx, miny, maxy):
-        if fits(miny, maxy, minx, maxx):
-            raise CRSError(
-                f"{name}: longitude and latitude look swapped ({extent}; latitude must lie in "
-                "-90..90). Check which column is which (CLI: --lon/--lat)."
-            )
-        raise CRSError(
-            f"{name}: coordinates look like projected metres or feet ({extent}), but the CRS "
-            f"{label} says they are degrees. Pass the CRS the numbers are really in, e.g. "
-            "crs='EPSG:2913' (CLI: --crs EPSG:nnnn); if the file itself declares this CRS, its "
-            "CRS metadata is wrong: fix the file first (e.g. ogr2ogr -a_srs EPSG:nnnn)."
-        )
-    # The box also bounds the extent to at most 360 x 180 units: for projected units that is a
-    # few hundred metres or feet next to the false origin, where real data practically never is.
-    if crs.is_projected and fits(minx, maxx, miny, maxy):
-        unit, _ = _horizontal_unit(crs)
-        raise CRSError(
-            f"{name}: coordinates look like degrees ({extent}) but CRS {label} is in {unit}. "
-            "If they are longitude/latitude, the CRS is e.g. crs='EPSG:4326' (CLI: --crs "
-            "EPSG:4326); if the file itself declares this CRS, fix the file first."
-        )
-
-
-def check_geometries(
-    gdf: gpd.GeoDataFrame, source: str = "data", *, repair: bool = True
-) -> tuple[gpd.GeoDataFrame, dict]:
-    """Refuse missing geometries and repair (or refuse) invalid ones.
-
-    Nothing is dropped silently: null or empty geometries are an error.  Invalid geometries are
-    repaired with :func:`shapely.make_valid`; in a polygon layer only the polygonal part of the
-    repair is kept (a self-touching ring can yield stray lines), and a row left with no area is
-    an error.
-
-    Parameters
-    ----------
-    gdf : geopandas.GeoDataFrame
-    source : str
-        Name used in messages (defaults to ``gdf.attrs["source"]``).
-    repair : bool, default True
-        Repair invalid geometries; when False, raise listing them instead.
-
-    Returns
-    -------
-    (geopandas.GeoDataFrame, dict)
-        A copy with repaired geometries, and ``{"repaired": n, "rows": [1-based row numbers],
-        "index": [index labels], "reasons": [shapely.is_valid_reason before repair]}``.
-
-    Raises
-    ------
-    InputError
-        Null/empty geometries, invalid ones when ``repair=False``, or polygons with no area.
-
-    Examples
-    --------
-    >>> import geopandas as gpd, shapely
-    >>> bowtie = shapely.Polygon([(0, 0), (1, 1), (1, 0), (0, 1)])
-    >>> fixed, report = check_geometries(gpd.GeoDataFrame(geometry=[bowtie], crs=3857))
-    >>> report["repaired"], fixed.geometry.iloc[0].geom_type
-    (1, 'MultiPolygon')
-    """
-    name = _name(gdf, source)
-    geoms = gdf.geometry.to_numpy()
-    missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
-    if missing.any():
-        raise InputError(
-            f"{name}: {int(missing.sum())} features have no geometry (null or empty): "
-            f"{rows_where(np.flatnonzero(missing), gdf.index)}. Remove those rows or fix their "
-            "geometry; gridtools does not drop data silently."
-        )
-    invalid = ~shapely.is_valid(geoms)
-    report = {"repaired": 0, "rows": [], "index": [], "reasons": []}
-    if not invalid.any():
-        return gdf.copy(), report
-    positions = np.flatnonzero(invalid)
-    reasons = shapely.is_valid_reason(geoms[invalid]).tolist()
-    if not repair:
-        first = "; ".join(
-            f"row {p + 1}: {r}" for p, r in zip(positions[:5], reasons[:5], strict=True)
-        )
-        raise InputError(
-            f"{name}: {len(positions)} invalid geometries, {rows_where(positions, gdf.index)} "
-            f"({first}). Repair them (CLI: drop --no-repair, or fix them in a GIS)."
-        )
-    fixed = shapely.make_valid(geoms[invalid])
-    if np.isin(shapely.get_type_id(geoms), [3, 6]).all():  # Polygon, MultiPolygon
-        fixed = _polygonal_part(fixed)
-        lost = shapely.is_missing(fixed)
-        if lost.any():
-            raise InputError(
-                f"{name}: {int(lost.sum())} polygons have no area even after repair: "
-                f"{rows_where(positions[lost], gdf.index)}. Remove those rows or redraw them."
-            )
-    geoms = geoms.copy()
-    geoms[invalid] = fixed
-    out = gdf.copy()
-    out[gdf.geometry.name] = gpd.GeoSeries(geoms, index=gdf.index, crs=gdf.crs)
-    report.update(
-        repaired=len(positions),
-        rows=(positions + 1).tolist(),
-        index=gdf.index[positions].tolist(),
-        reasons=reasons,
-    )
-    return out, report
-
-
-def _polygonal_part(geoms: np.ndarray) -> np.ndarray:
-    """Polygonal part of each geometry (None where there is none), vectorised."""
-    parts, owner = shapely.get_parts(geoms, return_index=True)
-    # make_valid can return a GeometryCollection holding a MultiPolygon: flatten a second level.
-    parts, inner = shapely.get_parts(parts, return_index=True)
-    owner = owner[inner]
-    keep = (shapely.get_type_id(parts) == 3) & (shapely.area(parts) > 0)
-    out = np.full(len(geoms), None, dtype=object)
-    if keep.any():
-        shapely.multipolygons(parts[keep], indices=owner[keep], out=out)
-    # Single-part results go back to plain Polygons so repaired rows look like their neighbours.
-    single = shapely.get_num_geometries(out) == 1
-    out[single] = shapely.get_geometry(out[single], 0)
-    return out
-
-
-def require_columns(df: pd.DataFrame, columns, source: str = "data") -> None:
-    """Raise if *df* lacks any of *columns*, listing the columns it has.
-
-    Parameters
-    ----------
-    df : pandas.DataFrame
-    columns : str, list of str, or mapping of column -> CLI flag
-        With a mapping, the message tells which flag to pass (``{"pop": "--pop"}``).
-    source : str
-        Name used in messages (defaults to ``df.attrs["source"]``).
-
-    Raises
-    ------
-    InputError
-        ``"blocks.gpkg has no column 'pop'; its columns are: GEOID, TOTPOP. Did you mean
-        'TOTPOP'? Pass the right name with --pop."``
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> require_columns(pd.DataFrame({"pop": [1]}), {"pop": "--pop"})
-    """
-    if isinstance(columns, str):
-        columns = [columns]
-    flags = dict(columns) if isinstance(columns, Mapping) else dict.fromkeys(columns)
-    missing = [c for c in flags if c not in df.columns]
-    if not missing:
-        return
-    geometry = (
-        getattr(df, "active_geometry_name", None) if isinstance(df, gpd.GeoDataFrame) else None
-    )
-    present = [str(c) for c in df.columns if c != geometry]
-    what = (
-        f"column {missing[0]!r}"
-        if len(missing) == 1
-        else "columns " + ", ".join(map(repr, missing))
-    )
-    message = f"{_name(df, source)} has no {what}; its columns are: {', '.join(present) or 'none'}."
-    hints = [_closest(str(c), present) for c in missing]
-    hints = [h for h in hints if h]
-    if hints:
-        message += " Did you mean " + " or ".join(map(repr, hints)) + "?"
-    used = [
-        f if str(f).startswith("-") else f"--{f}" for c, f in flags.items() if c in missing and f
-    ]
-    if used:
-        noun = "name" if len(missing) == 1 else "names"
-        message += f" Pass the right {noun} with {', '.join(used)}."
-    else:
-        message += " Pass the right column name."
-    raise InputError(message)
-
-
-def _closest(column: str, present: list[str]) -> str | None:
-    by_case = [p for p in present if p.lower() == column.lower()]
-    if by_case:
-        return by_case[0]
-    close = difflib.get_close_matches(column, present, n=1, cutoff=0.6)
-    if close:
-        return close[0]
-    # abbreviations: 'pop' for 'population', 'TOTPOP' for 'totpop2010'
-    low = column.lower()
-    prefixed = [
-        p
-        for p in present
-        if len(p) >= 3 and (low.startswith(p.lower()) or p.lower().startswith(low))
-    ]
-    return prefixed[0] if prefixed else None
-
-
-def numeric_column(
-    df: pd.DataFrame,
-    column: str,
-    source: str = "data",
-    *,
-    nonnegative: bool = True,
-    allow_missing: bool = False,
-) -> pd.Series:
-    """Return *column* as float, refusing non-numeric, missing and (by default) negative values.
-
-    Parameters
-    ----------
-    df : pandas.DataFrame
-    column : str
-    source : str
-        Name used in messages (defaults to ``df.attrs["source"]``).
-    nonnegative : bool, default True
-        Refuse values below zero (populations, counts, areas).
-    allow_missing : bool, default False
-        Keep missing (empty) values as NaN instead of refusing them.
-
-    Returns
-    -------
-    pandas.Series
-        float64, same index as *df*, named *column*.
-
-    Raises
-    ------
-    InputError
-        Listing the offending rows (counting from 1) and their values.
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> numeric_column(pd.DataFrame({"pop": ["12", 3]}), "pop").tolist()
-    [12.0, 3.0]
-    """
-    require_columns(df, [column], source)
-    raw = df[column]
-    values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-    blank = raw.isna().to_numpy() | (raw.astype(str).str.strip() == "").to_numpy()
-    problems = []
-    nonnumeric = ~np.isfinite(values) & ~blank
-    if nonnumeric.any():
-        problems.append(("non-numeric values", nonnumeric))
-    if blank.any() and not allow_missing:
-        problems.append(("missing values", blank))
-    if nonnegative and (values < 0).any():
-        problems.append(("negative values", values < 0))
-    if problems:
-        details = "; ".join(f"{what} in {_rows_with_values(raw, mask)}" for what, mask in problems)
-        rule = "a number >= 0" if nonnegative else "a number"
-        raise InputError(
-            f"{_name(df, source)}: column {column!r} must hold {rule} in every row: {details}. "
-            "Fix or remove those rows (rows count from 1; write numbers without thousands "
-            "separators), or choose another column."
-        )
-    return pd.Series(values, index=df.index, name=column)
-
-
-def _rows_with_values(raw: pd.Series, mask: np.ndarray, limit: int = 10) -> str:
-    """``'rows 3 ('abc'), 8 ('-2') (and 4 more)'``: row numbers count from 1."""
-    positions = np.flatnonzero(mask)
-    shown = ", ".join(f"{p + 1} ({_show(raw.iloc[p])})" for p in positions[:limit])
-    more = f" (and {len(positions) - limit} more)" if len(positions) > limit else ""
-    return f"{'row' if len(positions) == 1 else 'rows'} {shown}{more}"
-
-
-# --------------------------------------------------------------------------------------------
-# Metric CRS
-# --------------------------------------------------------------------------------------------
-
-
-def _is_local_metric(crs: pyproj.CRS) -> bool:
-    if not crs.is_projected:
-        return False
-    unit, factor = _horizontal_unit(crs)
-    if factor != 1.0 or unit not in ("metre", "meter"):
-        return False
-    # (Pseudo-)Mercator metres are stretched by 1/cos(latitude): 1.33x at 41 N, 1.77x in area.
-    operation = (
-        crs.coordinate_operation
-        if not crs.is_compound
-        else crs.sub_crs_list[0].coordinate_operation
-    )
-    method = operation.method_name if operation else ""
-    return not ("Mercator" in method and "Transverse" not in method)
-
-
-def local_metric_crs(gdf: gpd.GeoDataFrame) -> pyproj.CRS:
-    """A CRS in metres suitable for distances and areas over the extent of *gdf*.
-
-    The data's own CRS when it is projected in metres (not Web Mercator); otherwise the WGS-84
-    UTM zone of the data's centre (north or south), which keeps scale error below 0.1 % within
-    a zone -- ample for city-scale work.  Feet-based CRSs get UTM too.
-
-    Parameters
-    ----------
-    gdf : geopandas.GeoDataFrame
-        With a CRS and at least one non-empty geometry.
-
-    Returns
-    -------
-    pyproj.CRS
-
-    Raises
-    ------
-    CRSError
-        No CRS, or no extent to choose a zone from.
-
-    Examples
-    --------
-    >>> import geopandas as gpd, shapely
-    >>> pvd = gpd.GeoDataFrame(geometry=[shapely.Point(-71.41, 41.82)], crs=4269)
-    >>> local_metric_crs(pvd).to_epsg()
-    32619
-    """
-    name = _name(gdf, "data")
-    if gdf.crs is None:
-        raise CRSError(
-            f"{name} has no coordinate reference system; pass crs=... (CLI: --crs EPSG:nnnn)."
-        )
-    if _is_local_metric(gdf.crs):
-        return gdf.crs
-    try:
-        return gdf.estimate_utm_crs()
-    except (RuntimeError, ValueError) as exc:
-        raise CRSError(
-            f"{name}: cannot choose a UTM zone ({exc}); the data needs at least one non-empty "
-            "geometry inside -80..84 degrees latitude."
-        ) from exc
-
-
-def to_metric(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """Reproject *gdf* to :func:`local_metric_crs`, remembering the input CRS.
-
-    Parameters
-    ----------
-    gdf : geopandas.GeoDataFrame
-
-    Returns
-    -------
-    geopandas.GeoDataFrame
-        A copy in metres; ``attrs`` are kept and ``attrs["input_crs"]`` holds the original CRS
-        (kept from an earlier call, so calling twice is harmless).  Return results with
-        ``result.to_crs(gdf.attrs["input_crs"])``.
-
-    Examples
-    --------
-    >>> import geopandas as gpd, shapely
-    >>> pvd = gpd.GeoDataFrame(geometry=[shapely.Point(-71.41, 41.82)], crs=4269)
-    >>> m = to_metric(pvd)
-    >>> m.crs.to_epsg(), m.attrs["input_crs"].to_epsg()
-    (32619, 4269)
-    """
-    target = local_metric_crs(gdf)
-    out = gdf.copy() if target == gdf.crs else gdf.to_crs(target)
-    out.attrs = {**gdf.attrs, "input_crs": gdf.attrs.get("input_crs", gdf.crs)}
-    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -1158,7 +613,7 @@ def write_any(
     >>> write_any(units, "out/result.gpkg", layer="units")     # doctest: +SKIP
     """
     path = Path(path).expanduser()
-    suffix = _suffix(path)
+    suffix = file_suffix(path)
     if suffix not in _WRITABLE:
         raise InputError(
             f"cannot write {path}: unsupported extension {suffix or '(none)'}; use one of "
@@ -1220,7 +675,7 @@ def _staged(path: Path, *, copy_existing: bool) -> Iterator[Path]:
 
 
 def _move_into_place(tmpdir: Path, path: Path) -> None:
-    if _suffix(path) != ".shp":
+    if file_suffix(path) != ".shp":
         os.replace(tmpdir / path.name, path)
         return
     # A shapefile is several files: replace each, the .shp last, and drop stale sidecars (an
@@ -1336,7 +791,7 @@ def read_text_table(path) -> pd.DataFrame:
     path = Path(path).expanduser()
     if not path.exists():
         raise InputError(f"file not found: {path}")
-    suffix = _suffix(path)
+    suffix = file_suffix(path)
     opener = gzip.open if suffix.endswith(".gz") else open
     with opener(path, "rb") as f:
         raw = f.read()
@@ -1410,7 +865,7 @@ def write_text_table(table: pd.DataFrame, path, *, like: dict | None = None) -> 
     data = (("\ufeff" if fmt["bom"] else "") + text).encode(fmt["encoding"])
     path.parent.mkdir(parents=True, exist_ok=True)
     with _staged(path, copy_existing=False) as staged:
-        if _suffix(path).endswith(".gz"):
+        if file_suffix(path).endswith(".gz"):
             with gzip.open(staged, "wb") as f:
                 f.write(data)
         else:
@@ -1462,35 +917,62 @@ def read_events(
     return read_any(path, layer=layer, crs=crs, lon=lon, lat=lat, x=x, y=y, unlocated="drop")
 
 
-def read_park(path):
-    """Read a dispatch park file: YAML (``.yaml``/``.yml``), JSON, or GeoJSON points.
+def list_layers(path) -> list[str]:
+    """Names of the layers in a vector file (a GeoPackage holds several).
 
-    See :mod:`gridtools.dispatch.park` for the layout.
+    Parameters
+    ----------
+    path : str or os.PathLike
+
+    Returns
+    -------
+    list of str
+        Empty for a missing file.
+
+    Examples
+    --------
+    >>> list_layers("grids.gpkg")          # doctest: +SKIP
+    ['grids', 'units', 'infeasible']
+    """
+    path = Path(path).expanduser()
+    if not path.exists():
+        return []
+    return [str(n) for n in _list_layers(str(path), path)[:, 0]]
+
+
+def read_mapping(path, *, what: str = "file") -> dict:
+    """Read a YAML (``.yaml``/``.yml``) or JSON file into plain Python data.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    what : str
+        What the file is, for messages (``"park file"``).
+
+    Returns
+    -------
+    dict or list
+        As the file holds it.
 
     Raises
     ------
     InputError
-        A missing or unreadable file, or a bad entry (named with its field).
+        A missing or unparseable file; the parser's message names the line.
 
     Examples
     --------
-    >>> park = read_park("park.yaml")   # doctest: +SKIP
+    >>> read_mapping("park.yaml", what="park file")   # doctest: +SKIP
+    {'name': 'Huangwan', 'gates': [...], ...}
     """
-    import json
-
-    from gridtools.dispatch.park import park_from_dict
-
     path = Path(path).expanduser()
     if not path.exists():
-        raise InputError(f"park file {path} does not exist")
+        raise InputError(f"{what} {path} does not exist")
     text = path.read_text(encoding="utf-8")
     try:
         if path.suffix.lower() in (".yaml", ".yml"):
-            import yaml
+            import yaml  # only park files need it
 
-            data = yaml.safe_load(text)
-        else:
-            data = json.loads(text)
+            return yaml.safe_load(text)
+        return json.loads(text)
     except Exception as exc:  # the parsers' own messages name the line
-        raise InputError(f"cannot read the park file {path}: {exc}") from None
-    return park_from_dict(data, source=str(path))
+        raise InputError(f"cannot read the {what} {path}: {exc}") from None

@@ -243,7 +243,7 @@ def test_convert_table_refuses_when_no_row_is_usable():
     table = pd.DataFrame({"x": ["350000", "351000"], "y": ["3450000", "3451000"]})
     with pytest.raises(CRSError, match="none of the 2 rows"):
         coords.convert_table(table, "x", "y", "gcj02", "wgs84")
-    with pytest.raises(InputError, match="--lon"):
+    with pytest.raises(InputError, match="lon="):
         coords.convert_table(table, "lng", "y", "gcj02", "wgs84")
 
 

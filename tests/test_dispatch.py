@@ -12,7 +12,7 @@ import pytest
 import shapely
 from conftest import shared_data
 
-from gridtools import io
+from gridtools import dispatch, io
 from gridtools.dispatch import Dispatcher, TripRequest, park_from_dict
 from gridtools.dispatch.batch import assign_table
 from gridtools.errors import GridtoolsError, InputError
@@ -70,19 +70,19 @@ docks: [{id: D1, lon: 121.48, lat: 31.22, capacity: 2}]
 waiting_areas: [{id: W1, lon: 121.48, lat: 31.23, capacity: 10}]
 """
     (tmp_path / "park.yaml").write_text(yaml_text)
-    park = io.read_park(tmp_path / "park.yaml")
+    park = dispatch.read_park(tmp_path / "park.yaml")
     assert (park.slot_minutes, park.segment_capacity, park.segment_capacities) == (15, 3, {123: 1})
     assert park.dock("D1").capacity == 2 and park.waiting_areas[0].capacity == 10
     assert park.localize("2026-11-24 08:00").utcoffset() == dt.timedelta(hours=8)
     (tmp_path / "park.json").write_text(json.dumps(park.as_dict()))
-    assert io.read_park(tmp_path / "park.json").as_dict() == park.as_dict()
+    assert dispatch.read_park(tmp_path / "park.json").as_dict() == park.as_dict()
     fc = {"type": "FeatureCollection", "park": {"slot_minutes": 20},
           "features": [{"type": "Feature", "geometry": {"type": "Point", "coordinates": [121.47, 31.23]},
                         "properties": {"kind": "gate", "id": "G1"}},
                        {"type": "Feature", "geometry": {"type": "Point", "coordinates": [121.48, 31.22]},
                         "properties": {"kind": "dock", "id": "D1", "capacity": 4}}]}
     (tmp_path / "park.geojson").write_text(json.dumps(fc))
-    gj = io.read_park(tmp_path / "park.geojson")
+    gj = dispatch.read_park(tmp_path / "park.geojson")
     assert gj.slot_minutes == 20 and gj.dock("D1").capacity == 4 and gj.gate("G1").lon == 121.47
 
 

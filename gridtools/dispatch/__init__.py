@@ -14,6 +14,6 @@ See docs/dispatch.md for the park file format, the assignment model, the store a
 """
 
 from gridtools.dispatch.assign import Assignment, Dispatcher, RouteOption, TripRequest
-from gridtools.dispatch.park import Park, Place, park_from_dict
+from gridtools.dispatch.park import Park, Place, park_from_dict, read_park
 
-__all__ = ["Assignment", "Dispatcher", "Park", "Place", "RouteOption", "TripRequest", "park_from_dict"]
+__all__ = ["Assignment", "Dispatcher", "Park", "Place", "RouteOption", "TripRequest", "park_from_dict", "read_park"]

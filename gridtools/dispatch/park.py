@@ -25,6 +25,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from gridtools import io
 from gridtools.errors import InputError
 
 
@@ -219,3 +220,20 @@ def park_from_dict(data: dict, source: str = "park") -> Park:
                                          minimum=1),
                 segment_capacities=caps, timezone=tz, name=str(data.get("name") or "park"))
     return park
+
+
+def read_park(path) -> Park:
+    """Read a park file: YAML (``.yaml``/``.yml``), JSON, or GeoJSON points.
+
+    See the module docstring for the layout.
+
+    Raises
+    ------
+    InputError
+        A missing or unreadable file, or a bad entry (named with its field).
+
+    Examples
+    --------
+    >>> park = read_park("park.yaml")   # doctest: +SKIP
+    """
+    return park_from_dict(io.read_mapping(path, what="park file"), source=str(path))
