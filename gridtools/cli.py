@@ -416,7 +416,7 @@ def geocode(
     """
     from gridtools.incidents import geocode as run_geocode
 
-    text_input = io._suffix(events_file) in io._TABLES
+    text_input = io.file_suffix(events_file) in io.TABLE_SUFFIXES
     if text_input:
         events = io.read_text_table(events_file)
     else:
@@ -426,7 +426,7 @@ def geocode(
     result = run_geocode(events, polygons, lon=lon, lat=lat, crs=crs, code=code)
     problems = [m for m in result.messages() if not m.startswith("outside every grid")]
     _report_rows(problems, strict, f"{events_file}: events with unusable coordinates")
-    if text_input and io._suffix(output) in io._TABLES:
+    if text_input and io.file_suffix(output) in io.TABLE_SUFFIXES:
         io.write_text_table(result.table, output, like=events.attrs.get("text_format"))
     else:
         io.write_any(result.table, output)
@@ -1163,7 +1163,9 @@ def dispatch_serve(
     from gridtools.routing import Router, load_network
     from gridtools.service.app import create_app
 
-    parsed = io.read_park(park)
+    from gridtools.dispatch import read_park
+
+    parsed = read_park(park)
     with progress_bar() as progress:
         net = load_network(network, progress=progress)
     center = DispatchCenter(net, parsed, TripStore(db), router=Router(net).prepare())
@@ -1204,7 +1206,9 @@ def dispatch_assign(
     from gridtools.dispatch.batch import assign_table
     from gridtools.routing import load_network
 
-    parsed = io.read_park(park)
+    from gridtools.dispatch import read_park
+
+    parsed = read_park(park)
     try:
         table = pd.read_csv(trips, dtype={"plate": str, "dock": str, "gate": str})
     except (OSError, ValueError) as exc:

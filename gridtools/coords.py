@@ -50,7 +50,7 @@ import pyproj
 from gridtools import crs as crs_module
 from gridtools.crs import CHINA_BBOX, DATUMS, CRS, in_china
 from gridtools.errors import CRSError, rows_where
-from gridtools.validate import require_columns
+from gridtools.validate import parse_numbers, require_columns
 
 __all__ = [
     "CHINA_BBOX",
@@ -414,18 +414,6 @@ class CoordinateCheck:
         ]
 
 
-def _numbers(values) -> tuple[np.ndarray, np.ndarray]:
-    """(float values, missing mask) of a column that may hold text."""
-    series = pd.Series(values) if not isinstance(values, pd.Series) else values
-    if series.dtype == object or pd.api.types.is_string_dtype(series):
-        text = series.astype("string").str.strip()
-        missing = (text.isna() | (text == "")).to_numpy(dtype=bool)
-    else:
-        missing = series.isna().to_numpy(dtype=bool)
-    numbers = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-    return numbers, missing
-
-
 def check_lonlat(lon, lat, crs="wgs84") -> CoordinateCheck:
     """Parse longitude/latitude columns and flag each unusable row (nothing is dropped).
 
@@ -453,8 +441,8 @@ def check_lonlat(lon, lat, crs="wgs84") -> CoordinateCheck:
             f"{crs.name} is a projected CRS: its coordinates are x/y in metres or feet, not "
             "longitude/latitude; use a geographic CRS (wgs84, gcj02, bd09, EPSG:4490)."
         )
-    x, xmiss = _numbers(lon)
-    y, ymiss = _numbers(lat)
+    x, xmiss = parse_numbers(lon)
+    y, ymiss = parse_numbers(lat)
     problem = np.full(len(x), "", dtype=object)
     missing = xmiss | ymiss
     nonnum = ~missing & ~(np.isfinite(x) & np.isfinite(y))

@@ -48,6 +48,7 @@ __all__ = [
     "check_coordinates",
     "check_geometries",
     "show_value",
+    "parse_numbers",
     "Interval",
     "Options",
     "Instance",
@@ -360,6 +361,34 @@ def _rows_with_values(raw: pd.Series, mask: np.ndarray, limit: int = 10) -> str:
     shown = ", ".join(f"{p + 1} ({show_value(raw.iloc[p])})" for p in positions[:limit])
     more = f" (and {len(positions) - limit} more)" if len(positions) > limit else ""
     return f"{'row' if len(positions) == 1 else 'rows'} {shown}{more}"
+
+
+def parse_numbers(values) -> tuple[np.ndarray, np.ndarray]:
+    """Numbers of a column that may hold text, and which rows are missing (empty or blank).
+
+    Parameters
+    ----------
+    values : array-like or pandas.Series
+
+    Returns
+    -------
+    (numpy.ndarray of float, numpy.ndarray of bool)
+        NaN where a value is missing or not a number; True where it is missing.
+
+    Examples
+    --------
+    >>> x, missing = parse_numbers(["1.5", " ", "abc"])
+    >>> x.tolist()[0], missing.tolist()
+    (1.5, [False, True, False])
+    """
+    series = pd.Series(values) if not isinstance(values, pd.Series) else values
+    if series.dtype == object or pd.api.types.is_string_dtype(series):
+        text = series.astype("string").str.strip()
+        missing = (text.isna() | (text == "")).to_numpy(dtype=bool)
+    else:
+        missing = series.isna().to_numpy(dtype=bool)
+    numbers = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    return numbers, missing
 
 
 def show_value(value) -> str:

@@ -34,7 +34,7 @@ import pandas as pd
 import pyproj
 import shapely
 
-from gridtools import coords, settings
+from gridtools import coords, settings, validate
 from gridtools.errors import CRSError, InputError, rows_where
 
 __all__ = ["locate_points", "geocode", "GeocodeResult", "code_levels", "FLAGS"]
@@ -271,7 +271,7 @@ def _event_coordinates(events, lon, lat, crs, source):
 
     if lon is None and lat is None:
         # same detection as io.read_any: lon/lng/longitude/经度 and lat/latitude/纬度, or x/y
-        lon, lat, _ = io._detect_coordinates(events, source)
+        lon, lat, _ = io.detect_coordinates(events, source)
         if lat is None:
             raise InputError(f"{source}: no coordinate columns found; pass lon=..., lat=... (CLI: --lon/--lat).")
     if lon is None or lat is None:
@@ -283,8 +283,8 @@ def _event_coordinates(events, lon, lat, crs, source):
         check = coords.check_lonlat(events[lon], events[lat], crs)
         return check.x, check.y, check.problem, crs
     # projected x/y: numbers are all we can check row by row
-    x, xmiss = coords._numbers(events[lon])
-    y, ymiss = coords._numbers(events[lat])
+    x, xmiss = validate.parse_numbers(events[lon])
+    y, ymiss = validate.parse_numbers(events[lat])
     problem = np.full(len(x), "", dtype=object)
     problem[~(np.isfinite(x) & np.isfinite(y))] = "non_numeric"
     problem[xmiss | ymiss] = "missing"
