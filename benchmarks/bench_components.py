@@ -50,7 +50,8 @@ from gridtools import io, settings  # noqa: E402
 from gridtools.components import open_store  # noqa: E402
 from gridtools.components.codes import make_codes  # noqa: E402
 from gridtools.components.importer import import_components, prepare_components  # noqa: E402
-from gridtools.components.store import _COLUMNS, TABLE, gpkg_blobs  # noqa: E402
+from gridtools.components.backend import COLUMNS, TABLE  # noqa: E402
+from gridtools.components.gpkg import gpkg_blobs  # noqa: E402
 
 HELSINKI = REPO.parent / "shared" / "data" / "roads" / "helsinki" / "Helsinki.osm.pbf"
 ADMIN = "320508"
@@ -126,11 +127,11 @@ def run_row_by_row(prepared: gpd.GeoDataFrame, folder: Path, limit: int) -> tupl
         con.execute("INSERT INTO component_counters (admin_code, class_code, last_serial) VALUES (?, ?, ?) "
                     "ON CONFLICT(admin_code, class_code) DO UPDATE SET last_serial = excluded.last_serial",
                     (ADMIN, cls, serial))
-        values = dict.fromkeys(_COLUMNS)
+        values = dict.fromkeys(COLUMNS)
         values.update(geom=blob, code=make_codes(ADMIN, [cls], [serial])[0], admin_code=ADMIN, class_code=cls,
                       grid_code=grid, status="active", source="bench", source_key=key, created_at="t", updated_at="t")
-        con.execute(f"INSERT INTO {TABLE} ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})",
-                    [values[c] for c in _COLUMNS])
+        con.execute(f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
+                    [values[c] for c in COLUMNS])
         con.execute("COMMIT")
     seconds = time.perf_counter() - start
     store.close()

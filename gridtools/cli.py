@@ -286,9 +286,10 @@ def report_incidents(
     from gridtools.incidents import IncidentStore
     from gridtools.report import incident_report
 
-    from gridtools.db import is_postgres_url
+    from gridtools.db import Database
 
-    if not is_postgres_url(db) and not Path(db).exists():
+    path = Database(db).path  # None for PostgreSQL; nothing is opened yet
+    if path is not None and not path.exists():
         raise GridtoolsError(f"case database {db} not found")
     polygons = io.read_any(grids, layer=_grids_layer(grids, None))
     with IncidentStore(db) as store:
@@ -656,13 +657,16 @@ components_app = typer.Typer(help="City management components (城市部件): im
                              no_args_is_help=True)
 app.add_typer(components_app, name="components")
 
-DbArgument = Annotated[Path, typer.Argument(help="Component register (a GeoPackage file, created if new).")]
+DbArgument = Annotated[str, typer.Argument(help="Component register: a GeoPackage file (created if new), "
+                                                "sqlite:///path, or a postgresql://user@host/dbname URL.")]
 
 
-def _open_register(db: Path, *, create: bool = False, classes_file: Optional[Path] = None):
+def _open_register(db: str, *, create: bool = False, classes_file: Optional[Path] = None):
     from gridtools.components import load_classes, merge_classes, open_store
+    from gridtools.db import Database
 
-    if not create and not str(db).startswith(("postgresql:", "postgres:")) and not Path(db).exists():
+    path = Database(db).path  # None for PostgreSQL; nothing is opened yet
+    if not create and path is not None and not path.exists():
         raise GridtoolsError(f"component register not found: {db} (create it with 'gridtools components import')")
     classes = merge_classes(load_classes(), load_classes(classes_file)) if classes_file else None
     return open_store(db, classes=classes, create=create)

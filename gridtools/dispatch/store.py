@@ -1,16 +1,19 @@
 """Persistent state of the dispatch service: tokens, trucks and trips in SQLite (default) or PostgreSQL.
 
-SQLite in WAL mode; every change is one transaction committed before the caller returns, so an
+The database is opened through :class:`gridtools.db.Database` (a file path, a ``sqlite:///path``
+URL, or a ``postgresql://`` URL as a str).  SQLite runs in WAL mode; every change is one
+:meth:`~gridtools.db.Database.write` transaction committed before the caller returns, so an
 accepted trip survives a crash or ``kill -9`` of the service (``synchronous=NORMAL``; set
 ``settings.dispatch_sqlite_synchronous = "FULL"`` to also survive a power cut).  Tokens are stored
 as SHA-256 hashes only.  The route of each trip is kept (arcs, segments, segment slots as int64
 blobs) so the load index of a :class:`~gridtools.dispatch.Dispatcher` is rebuilt exactly on restart.
 
 PostgreSQL is the option, chosen by a URL (``TripStore("postgresql://user@host/dbname")``; needs
-``psycopg``: ``pip install 'gridtools[postgis]'``).  Same tables and API; every connection is in
-autocommit mode and each write transaction first takes a transaction-level advisory lock
-(``pg_advisory_xact_lock``), so writes are serialised across all service processes the way
-``BEGIN IMMEDIATE`` serialises them in SQLite; a committed trip is durable by PostgreSQL's own WAL.
+``psycopg``: ``pip install 'gridtools[postgis]'``).  Same tables and API; each write transaction
+first takes the transaction-level advisory lock :data:`PG_LOCK_KEY`, so writes are serialised
+across all service processes the way ``BEGIN IMMEDIATE`` serialises them in SQLite; a committed
+trip is durable by PostgreSQL's own WAL.  In either backend the threads of one process also queue
+on :attr:`TripStore.write_lock`, which the dispatch centre holds to keep its load index in step.
 """
 
 from __future__ import annotations
@@ -18,15 +21,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
-import sqlite3
-import threading
 import time
 import uuid
-from pathlib import Path
 
 import numpy as np
 
-from gridtools.db import connect_postgres, database_label, is_postgres_url, postgres_schema
+from gridtools.db import Database
 from gridtools.errors import InputError
 
 SCHEMA = """
@@ -81,9 +81,10 @@ class TripStore:
 
     Parameters
     ----------
-    path : str or Path
-        Database file (created with its tables when absent), or a ``postgresql://`` URL of an
-        existing database (the tables are created when absent).
+    path : str or os.PathLike
+        Database file or ``sqlite:///path`` URL (created with its tables when absent; its folder
+        must exist), or a ``postgresql://`` URL (a str) of an existing database (the tables are
+        created when absent).
 
     Examples
     --------
@@ -97,78 +98,33 @@ class TripStore:
     def __init__(self, path):
         from gridtools import settings
 
-        text = str(path)
-        self.url = text if is_postgres_url(text) else None
-        self._local = threading.local()
+        self._db = Database(path, what="the dispatch database", timeout=30.0, journal_mode="WAL",
+                            synchronous=settings.dispatch_sqlite_synchronous, make_folder=False)
+        #: The SQLite file (a Path), or host/dbname of a PostgreSQL URL (never the password).
+        self.path = self._db.path if self._db.path is not None else self._db.label
         self._auth: dict = {}
-        self.write_lock = threading.RLock()
-        if self.url is not None:
-            self.path = database_label(self.url)  # for messages: host/db, never the password
-            with self.transaction() as con:
-                con.executescript(postgres_schema(SCHEMA))
-            return
-        self.path = Path(text.removeprefix("sqlite:///"))
-        if self.path.parent and not self.path.parent.exists():
-            raise InputError(f"folder {self.path.parent} for the database {self.path} does not exist")
-        self._sync = settings.dispatch_sqlite_synchronous
-        con = self.connection()
-        with self.write_lock:
-            con.executescript(SCHEMA)
-            con.commit()
+        self._db.create_tables(SCHEMA, lock=PG_LOCK_KEY)
 
-    def connection(self) -> sqlite3.Connection:
+    @property
+    def write_lock(self):
+        """The re-entrant thread lock every write transaction holds (:attr:`gridtools.db.Database.lock`)."""
+        return self._db.lock
+
+    def connection(self):
         """This thread's connection (WAL lets readers run beside the single writer)."""
-        con = getattr(self._local, "con", None)
-        if con is not None and self.url is not None and con.closed:  # server restarted: reconnect
-            con = None
-        if con is None and self.url is not None:
-            con = connect_postgres(self.url, what="the PostgreSQL database")
-            self._local.con = con
-        elif con is None:
-            try:
-                con = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=True)
-            except sqlite3.Error as exc:
-                raise InputError(f"cannot open the database {self.path}: {exc}") from None
-            con.row_factory = sqlite3.Row
-            con.execute("PRAGMA journal_mode=WAL")
-            con.execute(f"PRAGMA synchronous={self._sync}")
-            con.execute("PRAGMA foreign_keys=ON")
-            self._local.con = con
-        return con
+        return self._db.connection()
 
     def close(self) -> None:
-        con = getattr(self._local, "con", None)
-        if con is not None:
-            con.close()
-            self._local.con = None
+        """Close this thread's connection."""
+        self._db.close()
 
     def transaction(self):
-        """``with store.transaction() as con:`` one IMMEDIATE transaction, committed on exit."""
-        store = self
+        """``with store.transaction() as con:`` one write transaction, committed on exit.
 
-        class _Tx:
-            def __enter__(self):
-                store.write_lock.acquire()
-                try:
-                    self.con = store.connection()
-                    if store.url is None:
-                        self.con.execute("BEGIN IMMEDIATE")
-                    else:  # one writer at a time across every process, released by COMMIT/ROLLBACK
-                        self.con.execute("BEGIN")
-                        self.con.execute("SELECT pg_advisory_xact_lock(?)", (PG_LOCK_KEY,))
-                except BaseException:
-                    store.write_lock.release()
-                    raise
-                return self.con
-
-            def __exit__(self, kind, exc, tb):
-                try:
-                    self.con.execute("ROLLBACK" if kind else "COMMIT")
-                finally:
-                    store.write_lock.release()
-                return False
-
-        return _Tx()
+        SQLite: ``BEGIN IMMEDIATE``; PostgreSQL: the advisory lock :data:`PG_LOCK_KEY` first.
+        Either way one writer at a time across every process (:meth:`gridtools.db.Database.write`).
+        """
+        return self._db.write(lock=PG_LOCK_KEY)
 
     # ------------------------------------------------------------------ tokens
     def issue_token(self, role: str, name: str) -> str:

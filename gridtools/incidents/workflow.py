@@ -29,8 +29,8 @@ import numpy as np
 import pandas as pd
 
 from gridtools import settings
+from gridtools.db import Database
 from gridtools.errors import InputError
-from gridtools.incidents.casedb import CaseDatabase
 from gridtools.incidents.types import TYPE_COLUMNS, WorkCalendar, event_types
 
 __all__ = ["IncidentStore", "STATES", "LEVELS", "open311_services", "open311_requests"]
@@ -77,6 +77,9 @@ CREATE INDEX IF NOT EXISTS cases_grid ON cases(grid_code);
 CREATE INDEX IF NOT EXISTS log_case ON case_log(case_id);
 """
 
+#: Advisory lock key held while the case tables are created in PostgreSQL ("gridcase").
+_SCHEMA_LOCK_KEY = 0x6772_6964_6361_7365
+
 _INSERT_CASE = (
     "INSERT INTO cases (external_id, type_code, description, source, lon, lat, grid_code, "
     "community_code, street_code, status, level, reported_at) "
@@ -106,8 +109,8 @@ class IncidentStore:
     Parameters
     ----------
     path : str or os.PathLike
-        SQLite file, created with its tables if absent; or a ``postgresql://`` URL of an existing
-        database (the tables are created when absent).
+        SQLite file (or ``sqlite:///path`` URL), created with its tables if absent; or a
+        ``postgresql://`` URL (a str) of an existing database (the tables are created when absent).
     types : pandas.DataFrame, optional
         Event types (:func:`gridtools.incidents.event_types`) to install; by default the shipped
         table is installed into a new database and an existing database keeps its own.
@@ -123,9 +126,12 @@ class IncidentStore:
     """
 
     def __init__(self, path, *, types: pd.DataFrame | None = None, calendar: WorkCalendar | None = None):
-        self._db = CaseDatabase(path, _SCHEMA)
-        self.path = self._db.where  # file path, or the URL without its password
-        have_types = self._db.one("SELECT COUNT(*) AS n FROM event_types")["n"]
+        # a write transaction holds the write lock from its start: BEGIN IMMEDIATE in SQLite, and in
+        # PostgreSQL the case row read by _step is locked with SELECT ... FOR UPDATE
+        self._db = Database(path, what="the case database")
+        self._db.create_tables(_SCHEMA, lock=_SCHEMA_LOCK_KEY)
+        self.path = self._db.label  # file path, or host/dbname of the URL (never the password)
+        have_types = self._db.scalar("SELECT COUNT(*) FROM event_types")
         if types is not None or not have_types:
             self.set_types(event_types() if types is None else types)
         self._calendar = calendar or WorkCalendar()
@@ -150,8 +156,8 @@ class IncidentStore:
         rows = [tuple(int(bool(v)) if k == "urgent" else v for k, v in zip(TYPE_COLUMNS, r, strict=True))
                 for r in rows.itertuples(index=False)]
         others = [c for c in TYPE_COLUMNS if c != "code"]
-        with self._db.transaction():
-            self._db.run_many(
+        with self._db.write():
+            self._db.executemany(
                 f"INSERT INTO event_types ({', '.join(TYPE_COLUMNS)}) VALUES ({', '.join('?' * len(TYPE_COLUMNS))}) "
                 f"ON CONFLICT (code) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in others)}",
                 rows,
@@ -161,8 +167,8 @@ class IncidentStore:
         """Store public holidays and make-up working days (dates or 'YYYY-MM-DD')."""
         rows = [(str(pd.Timestamp(d).date()), "holiday") for d in holidays]
         rows += [(str(pd.Timestamp(d).date()), "workday") for d in workdays]
-        with self._db.transaction():
-            self._db.run_many("INSERT INTO calendar_days (day, kind) VALUES (?, ?) "
+        with self._db.write():
+            self._db.executemany("INSERT INTO calendar_days (day, kind) VALUES (?, ?) "
                               "ON CONFLICT (day) DO UPDATE SET kind = excluded.kind", rows)
 
     @property
@@ -209,7 +215,7 @@ class IncidentStore:
             levels = code_levels([grid_code]).iloc[0]
             community_code = community_code or levels["community_code"] or None
             street_code = street_code or levels["street_code"] or None
-        with self._db.transaction():
+        with self._db.write():
             case_id = int(self._db.one(
                 _INSERT_CASE,
                 (external_id, str(type_code), description, source, lon, lat, grid_code or None,
@@ -276,10 +282,10 @@ class IncidentStore:
         rows = list(zip(column(id_col), codes.tolist(), column(description_col), [source] * len(table),
                         number(lon), number(lat), column("grid_code"), column("community_code"),
                         column("street_code"), stamps, strict=True))
-        with self._db.transaction():
+        with self._db.write():
             # the ids the database gave, whatever other writers do
             ids = np.array(self._db.insert_many(_INSERT_CASE, rows, "cases"), dtype=np.int64)
-            self._db.run_many(
+            self._db.executemany(
                 "INSERT INTO case_log (case_id, at, action, from_status, to_status, level, actor) "
                 "VALUES (?, ?, 'report', NULL, 'reported', 'grid', ?)",
                 [(int(i), s, source) for i, s in zip(ids, stamps, strict=True)],
@@ -295,7 +301,7 @@ class IncidentStore:
         return row
 
     def _log(self, case_id, moment, action, before, after, level, actor=None, note=None):
-        self._db.run(
+        self._db.execute(
             "INSERT INTO case_log (case_id, at, action, from_status, to_status, level, actor, note) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (int(case_id), _text(moment), action, before, after, level, actor, note),
@@ -303,7 +309,7 @@ class IncidentStore:
 
     def _step(self, case_id, action, allowed, after, at, stamp_col=None, actor=None, note=None, **extra):
         moment = _time(at)
-        with self._db.transaction():
+        with self._db.write():
             case = self._case(case_id, lock=True)
             if case["status"] not in allowed:
                 raise InputError(
@@ -317,7 +323,7 @@ class IncidentStore:
             sets = {"status": after, **extra}
             if stamp_col:
                 sets[stamp_col] = _text(moment)
-            self._db.run(
+            self._db.execute(
                 f"UPDATE cases SET {', '.join(f'{k} = ?' for k in sets)} WHERE case_id = ?",
                 (*sets.values(), int(case_id)),
             )
@@ -345,7 +351,7 @@ class IncidentStore:
         assignee = to or self._holder(case, case["level"])
         if assignee is None:
             raise InputError(f"case {case_id} has no grid_code (it lies outside every grid): dispatch it to a "
-                             "department with to=... (CLI: --to).")
+                             "department with to=...")
         moment = _time(at)
         deadline = self._deadline(case["type_code"], moment)
         self._step(case_id, "dispatch", ("registered",), "dispatched", moment, "dispatched_at", actor, note,
