@@ -135,7 +135,7 @@ class CCHEngine(Engine):
                 pass
         return topo
 
-    def customise(self, weights: np.ndarray) -> "CCHMetric":
+    def customise(self, weights: np.ndarray) -> CCHMetric:
         return CCHMetric(self.topology(), weights)
 
 
@@ -179,7 +179,7 @@ class DijkstraEngine(Engine):
 
     name = "dijkstra"
 
-    def customise(self, weights: np.ndarray) -> "DijkstraMetric":
+    def customise(self, weights: np.ndarray) -> DijkstraMetric:
         return DijkstraMetric(self.network, weights)
 
 
