@@ -71,8 +71,8 @@ def spreading(name, path, tz, n_trucks, segment_capacity, report):
     for r in reqs:
         base.routes(base._origin(r), r.dock, r.vehicle, at=park.localize(r.earliest))
     out["menu_build_s"] = time.perf_counter() - t
-    out["menus"] = len({id(m) for m in base._menus.values()})
-    out["routes_per_menu"] = float(np.mean([len(m) for m in {id(m): m for m in base._menus.values()}.values()]))
+    out["menus"] = len({id(m) for m in base.menus.cache.values()})
+    out["routes_per_menu"] = float(np.mean([len(m) for m in {id(m): m for m in base.menus.cache.values()}.values()]))
     t = time.perf_counter()
     before = [base.assign(r, mode="fastest") for r in reqs]
     out["baseline_per_s"] = n_trucks / (time.perf_counter() - t)

@@ -269,11 +269,11 @@ def main():
         t0 = time.perf_counter()
         net = network_from_frames(frame, source="generated city")
         build = time.perf_counter() - t0
-        from gridtools.routing.network import _read_cache, _write_cache
+        from gridtools.routing.network.cache import read_cache, write_cache
 
-        _write_cache(net, cache / "generated")
+        write_cache(net, cache / "generated")
         t0 = time.perf_counter()
-        net = _read_cache(cache / "generated")
+        net = read_cache(cache / "generated")
         cached = time.perf_counter() - t0
         results.append(bench_network("Generated city 450x450 (202k junctions)", net, args,
                                      {"load_first_s": build, "load_cached_s": cached}))

@@ -13,7 +13,8 @@ spread so that large trucks do not pile up on the same road segment in the same 
 See docs/dispatch.md for the park file format, the assignment model, the store and the service.
 """
 
-from gridtools.dispatch.assign import Assignment, Dispatcher, RouteOption, TripRequest
+from gridtools.dispatch.assign import Dispatcher
 from gridtools.dispatch.park import Park, Place, park_from_dict, read_park
+from gridtools.dispatch.trips import Assignment, RouteOption, TripRequest
 
 __all__ = ["Assignment", "Dispatcher", "Park", "Place", "RouteOption", "TripRequest", "park_from_dict", "read_park"]

@@ -22,7 +22,7 @@ Rules (OSM semantics):
 * time: with ``at=None`` a time-conditional restriction whose effect is restrictive counts as in
   force (the safe reading when the departure time is unknown); give ``at`` for the exact rule.
   Conditions that cannot be read (``wet``, month ranges) also take the more restrictive reading.
-* turn restrictions: see :mod:`gridtools.routing.network` (via-node splitting); vehicle- or
+* turn restrictions: see :mod:`gridtools.routing.network.turns` (via-node splitting); vehicle- or
   time-specific ones block their turn connector here.
 """
 
@@ -215,15 +215,18 @@ def condition_key(net, vehicle, at) -> tuple:
     Two departure times with the same key give the same mask, so customised weights are shared
     between them (a time slot is the set of conditions in force, not a clock interval).
     """
-    if "conditions" not in net._cache:
-        texts = set()
-        for table in (net.ways, net.node_tags):
-            for col in [c for c in table.columns if c.endswith(":conditional")]:
-                texts.update(table[col].dropna().unique().tolist())
-        if len(net.turns) and "conditional" in net.turns:
-            texts.update(net.turns["conditional"].dropna().unique().tolist())
-        net._cache["conditions"] = [c for text in sorted(texts) for _, c in T.parse_conditional(text)]
-    return tuple(c.holds(vehicle, at) for c in net._cache["conditions"])
+    return tuple(c.holds(vehicle, at) for c in net.derived("conditions", lambda: _all_conditions(net)))
+
+
+def _all_conditions(net) -> list:
+    """Every distinct condition of the network's ``:conditional`` tags and conditional turn restrictions."""
+    texts = set()
+    for table in (net.ways, net.node_tags):
+        for col in [c for c in table.columns if c.endswith(":conditional")]:
+            texts.update(table[col].dropna().unique().tolist())
+    if len(net.turns) and "conditional" in net.turns:
+        texts.update(net.turns["conditional"].dropna().unique().tolist())
+    return [c for text in sorted(texts) for _, c in T.parse_conditional(text)]
 
 
 def arc_rules(net, vehicle, at: dt.datetime | None = None) -> ArcRules:

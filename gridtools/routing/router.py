@@ -7,7 +7,8 @@ recomputed from the masked weights, so a restriction inside a shortcut can never
 route (a bug reported against engines that contract once and filter afterwards).  Customised
 metrics are kept per (vehicle, set of conditions in force), so the cost of a new vehicle class or
 time slot is paid once.  Without ``pyroutingkit`` (or with ``engine="dijkstra"``), the exact
-fallback is SciPy's C Dijkstra on the masked graph.
+fallback is SciPy's C Dijkstra on the masked graph.  The engines themselves live in
+:mod:`gridtools.routing.engines`, one class each.
 """
 
 from __future__ import annotations
@@ -21,11 +22,10 @@ import numpy as np
 
 from gridtools.errors import GridtoolsError, InputError
 from gridtools.routing import restrictions as R
+from gridtools.routing.engines import INF, Metric, engine_for
 from gridtools.routing.network import RoadNetwork
 from gridtools.routing.tags import parse_time
 from gridtools.routing.vehicle import Vehicle, car
-
-INF = 2147483647  # RoutingKit's inf_weight
 
 
 class NoRouteError(GridtoolsError):
@@ -160,66 +160,6 @@ class TravelTimeMatrix:
         return f"<p>TravelTimeMatrix {self.summary}</p>"
 
 
-class _Metric:
-    """One customised weight vector: a CCH metric or a CSR matrix for Dijkstra."""
-
-    def __init__(self, router: "Router", weights: np.ndarray):
-        self.weights = weights
-        self.router = router
-        if router.engine == "cch":
-            from pyroutingkit import CCHMetric
-
-            self.metric = CCHMetric(router._topology())
-            self.metric.customize(weights.astype(np.uint32))
-        else:
-            from scipy.sparse import csr_matrix
-
-            net = router.network
-            ok = weights < INF
-            u, v, w, a = net.arc_u[ok], net.arc_v[ok], weights[ok].astype(float), np.flatnonzero(ok)
-            # parallel arcs: keep the cheapest, remember which arc it was
-            order = np.lexsort((w, v, u))
-            u, v, w, a = u[order], v[order], w[order], a[order]
-            first = np.r_[True, (u[1:] != u[:-1]) | (v[1:] != v[:-1])]
-            u, v, w, a = u[first], v[first], w[first], a[first]
-            n = net.n_nodes
-            self.matrix = csr_matrix((w, (u, v)), shape=(n, n))
-            self.pair_key = u.astype(np.int64) * n + v
-            self.pair_arc = a
-
-    def query(self, s: int, t: int) -> tuple[float, np.ndarray]:
-        if s == t:
-            return 0.0, np.zeros(0, np.int64)
-        if self.router.engine == "cch":
-            dist, _, arcs = self.metric.query(int(s), int(t))
-            if dist is None or dist >= INF or (not len(arcs)):
-                return math.inf, np.zeros(0, np.int64)
-            return float(dist), np.asarray(arcs, np.int64)
-        from scipy.sparse.csgraph import dijkstra
-
-        dist, pred = dijkstra(self.matrix, indices=int(s), return_predecessors=True)
-        if not np.isfinite(dist[t]):
-            return math.inf, np.zeros(0, np.int64)
-        nodes = [int(t)]
-        while nodes[-1] != s:
-            nodes.append(int(pred[nodes[-1]]))
-        nodes = np.asarray(nodes[::-1], np.int64)
-        keys = nodes[:-1] * self.matrix.shape[0] + nodes[1:]
-        return float(dist[t]), self.pair_arc[np.searchsorted(self.pair_key, keys)]
-
-    def many_to_many(self, sources: np.ndarray, targets: np.ndarray) -> np.ndarray:
-        if self.router.engine == "cch":
-            m = self.metric.distances_many_to_many(sources.astype(np.uint32), targets.astype(np.uint32))
-            m = np.asarray(m, dtype=float)
-            m[m >= INF] = np.inf
-            return m
-        from scipy.sparse.csgraph import dijkstra
-
-        uniq, inv = np.unique(sources, return_inverse=True)
-        d = dijkstra(self.matrix, indices=uniq)
-        return d[inv][:, targets]
-
-
 def _lonlat_array(points) -> np.ndarray:
     """(n, 2) lon/lat from (lon, lat) pairs, shapely Points, or a GeoSeries / GeoDataFrame of points."""
     import geopandas as gpd
@@ -263,59 +203,40 @@ class Router:
                  metric_cache_size: int | None = None):
         from gridtools import settings
 
-        if engine not in ("auto", "cch", "dijkstra"):
-            raise InputError(f"engine must be auto, cch or dijkstra, got {engine!r}")
-        if engine == "auto":
-            try:
-                import pyroutingkit  # noqa: F401
-
-                engine = "cch"
-            except ImportError:
-                engine = "dijkstra"
+        self._engine = engine_for(network, engine)  # the only place that knows which engine runs
         self.network = network
-        self.engine = engine
+        self.engine = self._engine.name
         self.max_snap_m = settings.route_max_snap_m if max_snap_m is None else max_snap_m
         self._metrics: OrderedDict = OrderedDict()
         self._rules: OrderedDict = OrderedDict()
         self._cache_size = metric_cache_size or settings.route_metric_cache
-        self._topo = None
         self._tree = None
         self._to_metric = None
 
     # ---------------------------------------------------------------- structure
-    def _topology(self):
-        if self._topo is None:
-            from pyroutingkit import CCHTopology
-
-            net = self.network
-            topo = CCHTopology()
-            folder = net.cache_path / "cch" if net.cache_path is not None else None
-            if folder is not None and (folder / "order").exists():
-                try:
-                    topo.load(str(folder))
-                    if topo.node_count == net.n_nodes and topo.arc_count == net.n_arcs:
-                        self._topo = topo
-                        return topo
-                except Exception:  # rebuilt below
-                    topo = CCHTopology()
-            topo.build(net.arc_u.astype(np.uint32), net.arc_v.astype(np.uint32), net.node_lat.astype(np.float32),
-                       net.node_lon.astype(np.float32), net.n_nodes)
-            if folder is not None:
-                try:
-                    folder.mkdir(parents=True, exist_ok=True)
-                    topo.save(str(folder))
-                except Exception:  # a read-only cache only costs a rebuild next time
-                    pass
-            self._topo = topo
-        return self._topo
-
     def prepare(self) -> "Router":
         """Build (or load) the contraction order now instead of at the first query."""
-        if self.engine == "cch":
-            self._topology()
+        self._engine.prepare()
         return self
 
     def rules(self, vehicle: Vehicle, at=None) -> R.ArcRules:
+        """The mask, preference factors and travel times of every arc for ``vehicle`` at ``at`` (cached).
+
+        Parameters
+        ----------
+        vehicle : Vehicle
+        at : datetime, optional
+            Departure time; None counts time-limited restrictions as in force.
+
+        Returns
+        -------
+        ArcRules
+            See :func:`gridtools.routing.arc_rules`; shared by every time with the same conditions in force.
+
+        Examples
+        --------
+        >>> router.rules(truck(), None).blocked.any()               # doctest: +SKIP
+        """
         key = (vehicle.key(), R.condition_key(self.network, vehicle, at))
         if key not in self._rules:
             self._rules[key] = R.arc_rules(self.network, vehicle, at)
@@ -323,7 +244,7 @@ class Router:
                 self._rules.popitem(last=False)
         return self._rules[key]
 
-    def _metric(self, vehicle: Vehicle, at, relaxed: bool = False) -> _Metric:
+    def _metric(self, vehicle: Vehicle, at, relaxed: bool = False) -> Metric:
         key = (vehicle.key(), R.condition_key(self.network, vehicle, at), relaxed)
         if key in self._metrics:
             self._metrics.move_to_end(key)
@@ -332,7 +253,7 @@ class Router:
         w = np.clip(np.rint(rules.time_s * rules.factor * 1000.0), 1, INF - 1).astype(np.int64)
         if not relaxed:
             w[rules.blocked > 0] = INF
-        metric = _Metric(self, w)
+        metric = self._engine.customise(w)
         self._metrics[key] = metric
         while len(self._metrics) > self._cache_size:
             self._metrics.popitem(last=False)
@@ -341,18 +262,20 @@ class Router:
     # ---------------------------------------------------------------- snapping
     def _main_component(self) -> np.ndarray:
         """Base nodes in the largest strongly connected component of the whole (unmasked) graph."""
-        if "main_component" not in self.network._cache:
+        net = self.network
+
+        def compute():
             from scipy.sparse import csr_matrix
             from scipy.sparse.csgraph import connected_components
 
-            net = self.network
             graph = csr_matrix((np.ones(net.n_arcs), (net.arc_u, net.arc_v)), shape=(net.n_nodes, net.n_nodes))
             _, label = connected_components(graph, directed=True, connection="strong")
             main = np.zeros(net.n_nodes, bool)
             # a split node belongs where its copies are: mark the base of every node in the main part
             main[net.node_base[label == np.bincount(label).argmax()]] = True
-            self.network._cache["main_component"] = main
-        return self.network._cache["main_component"]
+            return main
+
+        return net.derived("main_component", compute)
 
     def snap(self, points, vehicle: Vehicle | None = None, at=None, role: str = "origin"):
         """Nearest usable network node of each (lon, lat) point: (nodes, distances in metres).
@@ -500,7 +423,7 @@ class Router:
             where = f"way {item['osmid']}" + (f" ({item['name']})" if item["name"] else "") if item["osmid"] else ""
             parts.append(f"{item['why']}{' on ' + where if where else ''}")
         more = f" (and {len(avoided) - 5} more)" if len(avoided) > 5 else ""
-        when = "" if at else "; no departure time was given, so time-limited bans count as in force (pass --at)"
+        when = "" if at else "; no departure time was given, so time-limited bans count as in force (pass at=...)"
         return head + ": the fastest route ignoring restrictions is blocked by " + "; ".join(parts) + more + when
 
     def matrix(self, origins, destinations, vehicle: Vehicle | None = None, at=None) -> TravelTimeMatrix:
