@@ -165,9 +165,10 @@ _LINK = re.compile(r'<link[^>]*\bhref="(https?://[^"]+)"[^>]*/?>')
 def map_page(m: folium.Map, *, offline: bool = False) -> tuple[str, list[str]]:
     """The whole HTML page of a map; the one place that decides where its assets come from.
 
-    Every page gridtools writes or serves goes through here (:func:`save_map`, the reports'
-    embedded maps, the dispatch service's trip map), so making every map open offline is a
-    change of this function's default.
+    The map pages gridtools writes or serves go through here (:func:`save_map`, the reports'
+    embedded maps, the dispatch service's trip map), so making them open offline is a change of
+    this function's default.  Not through here: a map shown in a notebook, and the service's
+    dispatcher page, which embed folium's own ``_repr_html_`` iframe.
 
     Parameters
     ----------
