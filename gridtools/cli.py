@@ -1024,9 +1024,6 @@ def hotspots_backtest(
     """Rolling-origin backtest: hit rate, PAI and PEI at 1, 2, 5, 10% of the area for every method."""
     import json
 
-    import matplotlib
-
-    matplotlib.use("Agg")
     from gridtools import hotspots
     from gridtools.maps import hotspot_map, save_map
 

@@ -250,9 +250,6 @@ def run_demo(output: Path, progress=None, *, lang: str = "en") -> DemoReport:
     -------
     DemoReport
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
     from gridtools import hotspots
     from gridtools.components import open_store
     from gridtools.components.importer import import_components

@@ -172,7 +172,7 @@ def test_bad_input(grids):
 
 def test_popup_fields():
     frame = gpd.GeoDataFrame({"status": ["ok"], "grid_code": ["1"], "crime_rate": [0.5]})
-    fields, aliases = maps._popup_fields(frame, ["grid_code", "population", "status", "crime_rate"])
+    fields, aliases = maps.popup_fields(frame, ["grid_code", "population", "status", "crime_rate"])
     assert fields == ["grid_code", "status", "crime_rate"]
     assert aliases == ["Grid code", "Status", "Crime rate"]
 

@@ -260,7 +260,7 @@ def test_incident_statistics_equal_the_store(case_store):
     """The report's per-grid statistics, computed from the table, equal IncidentStore.grid_stats."""
     import pandas as pd
 
-    from gridtools.report import _overdue_cases
+    from gridtools.report.incidents import overdue_cases as _overdue_cases
 
     store, _ = case_store
     now = pd.Timestamp("2026-02-11 12:00")

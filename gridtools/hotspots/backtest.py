@@ -69,12 +69,9 @@ class BacktestResult:
         -------
         matplotlib.figure.Figure
         """
-        import matplotlib
+        from gridtools.report.base import new_figure
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        fig, ax = plt.subplots(figsize=(7, 4.5))
+        fig, ax = new_figure((7, 4.5))
         for method, g in self.summary.groupby("method", sort=False):
             style = "--" if method in BASELINES else "-"
             ax.plot(g["coverage"] * 100, g["pai_mean"], style, marker="o", label=method)

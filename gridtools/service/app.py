@@ -196,9 +196,10 @@ def create_app(center: DispatchCenter) -> FastAPI:
         return JSONResponse(json.loads(frame.to_json()), media_type="application/geo+json")
 
     def _trip_map(who, trip_id):
-        from gridtools.maps import dispatch_map
+        from gridtools.maps import dispatch_map, map_page
 
-        return dispatch_map(routes=center.route_frame(who, trip_id), park=center.park).get_root().render()
+        page, _ = map_page(dispatch_map(routes=center.route_frame(who, trip_id), park=center.park))
+        return page
 
     @app.get("/trips/{trip_id}/map", response_class=HTMLResponse)
     async def trip_map(trip_id: str, who: User):

@@ -1,0 +1,59 @@
+"""Route maps: one truck route and the roads its restrictions made it avoid.
+
+Examples
+--------
+>>> from gridtools.maps import route_map, save_map
+>>> save_map(route_map(router.route(a, b, truck())), "route.html")   # doctest: +SKIP
+PosixPath('route.html')
+"""
+
+from __future__ import annotations
+
+import folium
+import geopandas as gpd
+
+from gridtools.maps.base import add_layer_control, display_values, fit_to, new_map, to_wgs84
+
+__all__ = ["route_map"]
+
+
+def route_map(route, *, tiles: str | None = "OpenStreetMap", m: folium.Map | None = None) -> folium.Map:
+    """A route (blue, one line per way with osmid / name / length / time on hover) and the roads it
+    avoided (red, dashed, with the restriction that closed them).
+
+    Parameters
+    ----------
+    route : gridtools.routing.Route
+    tiles : str or None
+        Basemap, as in :func:`gridtools.maps.grid_map`.  Ignored when ``m`` is given.
+    m : folium.Map, optional
+        Existing map to draw on; a new one is created if omitted.
+
+    Returns
+    -------
+    folium.Map
+        Layers ``route`` and ``avoided roads`` (when any), start and end markers, a layer control.
+
+    Examples
+    --------
+    >>> save_map(route_map(router.route(a, b, truck())), "route.html")   # doctest: +SKIP
+    """
+    lines = to_wgs84(route.to_geodataframe(), "route")
+    avoided = to_wgs84(route.avoided_geodataframe(), "avoided roads")
+    m = m or new_map(tiles)
+    if len(avoided):
+        folium.GeoJson(avoided, name="avoided roads", style_function=lambda _: {
+            "color": "#d7301f", "weight": 5, "dashArray": "6 6", "opacity": 0.9},
+            tooltip=folium.GeoJsonTooltip(["osmid", "restriction", "why"])).add_to(m)
+    if len(lines):
+        shown = display_values(lines.assign(osmid=lines["osmid"].astype(str)),
+                               ["osmid", "name", "highway", "length_m", "time_s"])
+        folium.GeoJson(gpd.GeoDataFrame(shown, geometry=lines.geometry.values, crs=lines.crs), name="route",
+                       style_function=lambda _: {"color": "#2166ac", "weight": 6, "opacity": 0.85},
+                       tooltip=folium.GeoJsonTooltip(["osmid", "name", "highway", "length_m", "time_s"])).add_to(m)
+        folium.Marker(list(route.origin)[::-1], tooltip="start").add_to(m)
+        folium.Marker(list(route.destination)[::-1], tooltip="end").add_to(m)
+        fit_to(m, lines.total_bounds)
+    add_layer_control(m)
+    return m
+
