@@ -75,6 +75,7 @@ __all__ = [
     "write_any",
     "read_text_table",
     "write_text_table",
+    "is_table_path",
 ]
 
 # Arrow makes pyogrio reads several times faster; it is a hard dependency, but stay correct
@@ -1301,6 +1302,17 @@ def _same_numbers(column: pd.Series, values: np.ndarray) -> bool:
 # --------------------------------------------------------------------------------------------
 # Tables kept as text (rewrite a few columns, leave every other byte alone)
 # --------------------------------------------------------------------------------------------
+
+
+def is_table_path(path) -> bool:
+    """Whether *path* names a text table that :func:`read_text_table` reads (by its extension).
+
+    Examples
+    --------
+    >>> is_table_path("events.csv.gz"), is_table_path("events.gpkg")
+    (True, False)
+    """
+    return _suffix(Path(path)) in _TABLES
 
 
 def read_text_table(path) -> pd.DataFrame:
