@@ -52,7 +52,7 @@ def test_make_refuses_serials_beyond_the_width():
         CodeLayout().make(pd.Series(["320508019044", "320508019045"]), [5, 1000])
     msg = str(err.value)
     assert "320508019045" in msg  # the community that overflows
-    assert "999" in msg and "--within" in msg  # the limit and the fix
+    assert "999" in msg and "within=" in msg  # the limit and the fix
 
 
 def test_parent_and_serial_of_split_a_code():

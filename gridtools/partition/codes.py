@@ -78,7 +78,7 @@ class CodeLayout:
             worst = parents[serials > limit].iloc[0]
             raise InputError(
                 f"community {worst} needs more than {limit} grids, the most a {self.serial_width}-digit "
-                "serial can number; nest the partition in smaller areas (CLI: --within COLUMN)"
+                "serial can number; nest the partition in smaller areas (within='COLUMN')"
             )
         return (parents.astype(str) + serials.astype(int).astype(str).str.zfill(self.serial_width)
                 + "0" * self.sub_width)
