@@ -66,6 +66,8 @@ def toy():
     ("list them with on_error='skip'.", "list them with --skip-bad."),
     ("categories=... need a column", "--category need a column"),
     ("pass layer=... or x=..., y=...", "pass layer=... or x=..., y=..."),  # not options of this command
+    ("lon=..., layer=...", "--lon, layer=..."),
+    ("cache=False", "cache=False"),
     ("e.g. lon=120.5, row 3", "e.g. lon=120.5, row 3"),  # data, not a keyword setting
     ("read it with io.read_any(path, crs=...)", "read it with io.read_any(path, crs=...)"),  # code stays code
     ("pass crs=... (CLI: --crs EPSG:4326)", "pass crs=... (CLI: --crs EPSG:4326)"),  # still written for the CLI

@@ -113,9 +113,15 @@ SETTING_ALIASES: dict[str, str] = {
 
 _NAME = r"[A-Za-z_]\w*"
 _VALUE = r"\.\.\.|'[^']*'|\"[^\"]*\"|True\b|False\b"
-_PAIR = re.compile(rf"(?<![\w.])({_NAME})=\.\.\., ({_NAME})=\.\.\.")
-_KEYWORD = re.compile(rf"(?<![\w.])({_NAME})=({_VALUE})")
-_PARAMETER = re.compile(rf"\bthe '({_NAME})' parameter(?: of [\w.]+)?")
+# One pattern, alternatives tried in this order at each place: a setting with a flag of its own,
+# a pair of columns, one keyword, "the 'x' parameter".
+_MENTION = re.compile(
+    r"(?<![\w.])(?:"
+    + "(?P<setting>" + "|".join(map(re.escape, SETTING_ALIASES)) + ")"
+    + rf"|(?P<first>{_NAME})=\.\.\., (?P<second>{_NAME})=\.\.\."
+    + rf"|(?P<name>{_NAME})=(?P<value>{_VALUE})"
+    + rf")|\bthe '(?P<parameter>{_NAME})' parameter(?: of [\w.]+)?"
+)
 # Python shown as Python (``read_any(path, crs=...)``) is left alone: a flag inside a call reads wrong.
 _CALL = re.compile(r"[\w.]+\([^()]*\)")
 
@@ -153,58 +159,37 @@ def cli_message(message: str, command=None) -> str:
     if command is None or "(CLI: " in message:
         return message
     params = {p.name: p for p in command.params}
-    protected = [(m.start(), m.end()) for m in _CALL.finditer(message)]
+    calls = [m.span() for m in _CALL.finditer(message)]
 
-    def outside_calls(match) -> bool:
-        return not any(lo <= match.start() < hi for lo, hi in protected)
+    def keyword(name: str, value: str, text: str) -> str:
+        param = _lookup(params, name)
+        flag = _flag(param, value) if param is not None else None
+        return flag or text
 
-    def setting(match):
-        name = SETTING_ALIASES.get(match.group(0))
-        param = params.get(name) if name else None
-        return _flag(param) if param is not None and outside_calls(match) else None
-
-    def pair(match):
-        first, second = (_lookup(params, match.group(i)) for i in (1, 2))
-        if first is None or second is None or not outside_calls(match):
-            return None
-        return f"{_flag(first)}/{_flag(second)}"
-
-    def keyword(match):
-        param = _lookup(params, match.group(1))
-        if param is None or not outside_calls(match):
-            return None
-        return _flag(param, match.group(2))
-
-    def parameter(match):
-        param = _lookup(params, match.group(1))
+    def rewrite(match) -> str:
+        text = match.group(0)
+        if any(lo <= match.start() < hi for lo, hi in calls):
+            return text
+        if match["setting"]:
+            param = params.get(SETTING_ALIASES[match["setting"]])
+            if param is not None:
+                return _flag(param)
+            name, _, value = text.partition("=")
+            return keyword(name, value, text)
+        if match["first"]:
+            first, second = _lookup(params, match["first"]), _lookup(params, match["second"])
+            if first is not None and second is not None:
+                return f"{_flag(first)}/{_flag(second)}"
+            return (keyword(match["first"], "...", f"{match['first']}=...") + ", "
+                    + keyword(match["second"], "...", f"{match['second']}=..."))
+        if match["name"]:
+            return keyword(match["name"], match["value"], text)
+        param = _lookup(params, match["parameter"])
         if param is None:
-            return None
-        kind = "option" if param.param_type_name == "option" else "argument"
-        return f"the {_flag(param)} {kind}"
+            return text
+        return f"the {_flag(param)} {'option' if param.param_type_name == 'option' else 'argument'}"
 
-    # one pass over the text, so a replacement is never rewritten again
-    patterns = [
-        (re.compile(r"(?<![\w.])(?:" + "|".join(map(re.escape, SETTING_ALIASES)) + ")"), setting),
-        (_PAIR, pair),
-        (_KEYWORD, keyword),
-        (_PARAMETER, parameter),
-    ]
-    pieces, pos = [], 0
-    while pos < len(message):
-        best = None
-        for pattern, rewrite in patterns:
-            match = pattern.search(message, pos)
-            while match is not None and rewrite(match) is None:
-                match = pattern.search(message, match.start() + 1)
-            if match is not None and (best is None or match.start() < best[0].start()):
-                best = (match, rewrite)
-        if best is None:
-            break
-        match, rewrite = best
-        pieces += [message[pos:match.start()], rewrite(match)]
-        pos = match.end()
-    pieces.append(message[pos:])
-    return "".join(pieces)
+    return _MENTION.sub(rewrite, message)
 
 
 def _lookup(params: dict, name: str):
