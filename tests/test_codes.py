@@ -52,7 +52,7 @@ def test_make_refuses_serials_beyond_the_width():
         CodeLayout().make(pd.Series(["320508019044", "320508019045"]), [5, 1000])
     msg = str(err.value)
     assert "320508019045" in msg  # the community that overflows
-    assert "999" in msg and "--within" in msg  # the limit and the fix
+    assert "999" in msg and "within=" in msg  # the limit and the fix
 
 
 def test_parent_and_serial_of_split_a_code():
@@ -194,3 +194,20 @@ def test_too_many_groups_for_the_remaining_digits():
     x, y = _xy(12)
     with pytest.raises(InputError, match="do not fit"):
         parent_codes(pd.Series([f"g{i}" for i in range(12)]), x, y, "32050801904", CodeLayout())
+
+
+def test_read_retired_codes_from_the_layer_rebalance_writes(tmp_path):
+    import geopandas as gpd
+    from shapely import box
+
+    from gridtools import io
+    from gridtools.partition.codes import read_retired_codes
+
+    path = tmp_path / "grids.gpkg"
+    io.write_any(gpd.GeoDataFrame({"grid_code": ["32050801904400100"]}, geometry=[box(0, 0, 1, 1)],
+                                  crs="EPSG:32650"), path, layer="grids")
+    assert read_retired_codes(path) == []  # a partition: nothing retired yet
+    io.write_any(pd.DataFrame({"grid_code": ["32050801904400300", "00100"]}, dtype=str), path,
+                 layer="retired_codes")
+    assert read_retired_codes(path) == ["32050801904400300", "00100"]  # text, leading zeros kept
+    assert read_retired_codes(tmp_path / "missing.gpkg") == []

@@ -134,6 +134,15 @@ def test_codes_round_trip():
         parse_code("32050801010001")
 
 
+def test_admin_code_from_grids_is_their_shared_prefix():
+    from gridtools.components.codes import admin_code_from_grids
+
+    assert admin_code_from_grids(make_grids()) == ADMIN
+    mixed = pd.DataFrame({"code": ["32050801904400100", "32050901904400100"]})
+    with pytest.raises(InputError, match=r"admin_code=\.\.\..*320508, 320509"):
+        admin_code_from_grids(mixed, "code")
+
+
 def test_osm_crosswalk_most_specific_rule_wins():
     tags = pd.DataFrame({
         "highway": ["street_lamp", None, None, None, None, None, None],

@@ -432,6 +432,39 @@ def test_gbm_learns_from_a_poi_covariate():
     assert informed.params["methods"]["gbm"]["covariates"] == "array of shape (900,)"
 
 
+def test_density_covariates_one_column_per_layer():
+    ev, cs, poi = _poi_driven_events()
+    both = hotspots.cells.density_covariates([poi, poi.iloc[:10]], cs)
+    assert both.shape == (len(cs), 2)
+    np.testing.assert_array_equal(both[:, 0], hotspots.point_density(poi, cs))
+    np.testing.assert_array_equal(both[:, 1], hotspots.point_density(poi.iloc[:10], cs))
+    assert hotspots.cells.density_covariates([], cs) is None
+
+
+def test_backtest_best_method_last_cutoff_and_save(tmp_path):
+    ev, cs, _ = _poi_driven_events()
+    result = hotspots.backtest(ev, cs, start=420.0, folds=3, horizon_days=28, methods=["kde"], n_boot=20)
+    assert result.best_method() == result.pai_table(0.02)["method"].iloc[0]
+    assert result.best_method(0.05) == result.pai_table(0.05)["method"].iloc[0]
+    # the last fold's cutoff: start + 2 steps of 28 days
+    assert result.last_cutoff == hotspots.from_day(420.0 + 2 * 28)
+    assert result.metrics["cutoff"].iloc[-1] == result.last_cutoff.date().isoformat()
+    top = hotspots.forecast(ev, cs, cutoff=result.last_cutoff, horizon_days=28, method=result.best_method())
+    assert result.save(tmp_path / "bt", top_cells=top, covariates=["shops.gpkg"]) == tmp_path / "bt"
+    files = {p.name for p in (tmp_path / "bt").iterdir()}
+    assert files == {"metrics.csv", "summary.csv", "summary.json", "pai_vs_coverage.png", "top_cells_map.html",
+                     "top_cells.gpkg"}
+    summary = json.loads((tmp_path / "bt" / "summary.json").read_text())
+    assert list(summary) == ["params", "covariates", "seconds", "report", "summary"]
+    assert summary["covariates"] == ["shops.gpkg"] and summary["params"]["folds"] == 3
+    assert list(pd.read_csv(tmp_path / "bt" / "metrics.csv").columns) == list(result.METRIC_COLUMNS)
+    assert len(io.read_any(tmp_path / "bt" / "top_cells.gpkg", layer="cells")) == len(cs)
+    # without a forecast: the four backtest files only
+    result.save(tmp_path / "plain")
+    assert {p.name for p in (tmp_path / "plain").iterdir()} == {"metrics.csv", "summary.csv", "summary.json",
+                                                                 "pai_vs_coverage.png"}
+
+
 def test_cli_poi_covariate_and_bad_poi_file(tmp_path, capsys):
     poi = io.read_events(TORONTO).iloc[:500][["geometry"]]
     poi.to_file(tmp_path / "shops.gpkg", layer="shops")

@@ -339,6 +339,34 @@ def test_address_lookup_on_real_roads(huangpu_roads):
     assert np.isnan(found.loc[5, "lon"])
 
 
+def test_add_matches_and_read_gazetteer():
+    import geopandas as gpd
+    import shapely
+
+    from conftest import shared_data
+    from gridtools.incidents.gazetteer import add_matches, build_gazetteer, read_gazetteer
+
+    roads = gpd.GeoDataFrame({"name": ["福州路", "河南中路"]}, geometry=[
+        shapely.LineString([(121.47, 31.235), (121.49, 31.235)]),
+        shapely.LineString([(121.485, 31.23), (121.485, 31.24)])], crs=4326)
+    events = pd.DataFrame({"id": ["1", "2"], "addr": ["福州路与河南中路交叉口", "火星基地"]})
+    events.attrs["source"] = "reports.csv"
+    located = add_matches(events, "addr", build_gazetteer(roads))
+    assert list(located.columns) == ["id", "addr", "match_lon", "match_lat", "match_kind", "match_name",
+                                     "match_score", "match_note"]
+    assert located["match_lon"].tolist() == [repr(121.485), ""] and located["match_note"][1] == "not found"
+    assert "match_lon" not in events.columns  # the input is left alone
+    with pytest.raises(InputError, match="reports.csv already has column\\(s\\) match_lon"):
+        add_matches(located.drop(columns="match_kind"), "addr", build_gazetteer(roads))
+    with pytest.raises(InputError, match="'address'"):
+        add_matches(events, "address", build_gazetteer(roads))
+    # an OSM file: roads (lines) and named points together
+    osm = read_gazetteer(shared_data("china", "shanghai_huangpu_osm", "shanghai_huangpu_drive.osm"))
+    assert {"福州路", "河南中路"} <= set(osm.names.loc[osm.names["kind"] == "road", "name"])
+    with pytest.raises(InputError, match="'名称'"):
+        read_gazetteer(shared_data("china", "shanghai_huangpu_osm", "shanghai_huangpu_drive.osm"), name="名称")
+
+
 def gpd_points(found, crs):
     import geopandas as gpd
 

@@ -602,3 +602,8 @@ def test_shapefile_rewrite_removes_stale_sidecars(tmp_path):
     io.write_any(squares(n=2), path)
     assert not stale.exists() and unrelated.read_text() == "keep me"
     assert len(io.read_any(path)) == 2
+
+
+def test_is_table_path_by_extension():
+    assert io.is_table_path("events.csv") and io.is_table_path("EVENTS.TSV.GZ") and io.is_table_path("a.txt")
+    assert not io.is_table_path("events.gpkg") and not io.is_table_path("events.csv.zip")

@@ -243,6 +243,29 @@ def test_rejects_a_missing_population_column():
     assert "'pop2020'" in str(err.value) and "--pop" in str(err.value)
 
 
+def test_new_population_joined_from_a_table_on_a_text_key():
+    units = _two_grids()
+    units["unit_id"] = [f"{i:03d}" for i in range(16)]  # leading zeros: compared as text
+    table = pd.DataFrame({"unit_id": units["unit_id"][::-1], "pop2": (units["pop"] * 1.4)[::-1]})
+    joined = gridtools.rebalance(units, "pop2", new_pop=table, key="unit_id")
+    direct = gridtools.rebalance(units.assign(pop2=units["pop"] * 1.4), "pop2")
+    assert joined.units["grid_code"].tolist() == direct.units["grid_code"].tolist()
+    assert "pop2" not in units.columns  # the caller's frame is left alone
+
+
+def test_new_population_table_needs_a_key_and_a_value_for_every_unit():
+    units = _two_grids()
+    units["unit_id"] = [str(i) for i in range(16)]
+    table = pd.DataFrame({"unit_id": [str(i) for i in range(15)], "pop2": 150.0})
+    table.attrs["source"] = "new.csv"
+    with pytest.raises(InputError, match=r"new_pop=\.\.\. needs key=\.\.\."):
+        gridtools.rebalance(units, "pop2", new_pop=table)
+    with pytest.raises(InputError, match="new.csv has no pop2 for 1 unit\\(s\\), e.g. unit_id=15"):
+        gridtools.rebalance(units, "pop2", new_pop=table, key="unit_id")
+    with pytest.raises(InputError, match="'people'"):
+        gridtools.rebalance(units, "people", new_pop=table, key="unit_id")
+
+
 # --------------------------------------------------------------------------------------------
 # real census blocks
 

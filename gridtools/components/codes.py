@@ -11,7 +11,7 @@ import numpy as np
 
 from gridtools.errors import InputError
 
-__all__ = ["SERIAL_DIGITS", "MAX_SERIAL", "make_codes", "parse_code", "check_admin_code"]
+__all__ = ["SERIAL_DIGITS", "MAX_SERIAL", "make_codes", "parse_code", "check_admin_code", "admin_code_from_grids"]
 
 SERIAL_DIGITS = 6
 MAX_SERIAL = 10**SERIAL_DIGITS - 1
@@ -28,8 +28,41 @@ def check_admin_code(admin_code) -> str:
     text = str(admin_code).strip()
     if not (len(text) == 6 and text.isdigit()):
         raise InputError(f"the administrative code must be the 6-digit county code (GB/T 2260), e.g. 320508; "
-                         f"got {admin_code!r} (CLI: --admin-code 320508)")
+                         f"got {admin_code!r}; pass e.g. admin_code='320508'")
     return text
+
+
+def admin_code_from_grids(grids, grid_col: str = "grid_code") -> str:
+    """The county code every grid code starts with: their shared first 6 digits.
+
+    Parameters
+    ----------
+    grids : pandas.DataFrame
+        Grids with codes that start with the 6-digit county code (as ``gridtools partition``
+        writes them).
+    grid_col : str
+        Column of the grid codes.
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    InputError
+        The grid codes do not share one 6-digit prefix.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> admin_code_from_grids(pd.DataFrame({"grid_code": ["32050801904400100", "32050801904400200"]}))
+    '320508'
+    """
+    prefixes = grids[grid_col].astype(str).str[:6].unique()
+    if len(prefixes) == 1 and prefixes[0].isdigit() and len(prefixes[0]) == 6:
+        return prefixes[0]
+    raise InputError("give the 6-digit county code with admin_code=... (e.g. 320508); it could not be taken "
+                     f"from the grid codes (their first 6 digits are {', '.join(map(str, prefixes[:5]))})")
 
 
 def make_codes(admin_code: str, class_codes, serials) -> np.ndarray:

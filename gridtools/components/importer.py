@@ -173,7 +173,7 @@ def prepare_components(
     (['A'], ['unknown class code (not in the class table)'])
     """
     if features.crs is None:
-        raise CRSError(f"{source} has no CRS; pass crs=... (CLI: --crs EPSG:4326)")
+        raise CRSError(f"{source} has no CRS; read it with crs='EPSG:4326' (or the CRS it is in)")
     margin_m = settings.components_district_margin_m if margin_m is None else margin_m
     n = len(features)
     frame = features.reset_index(drop=True)
@@ -228,8 +228,8 @@ def prepare_components(
         column = class_col or _find_column(frame.columns, CLASS_ALIASES)
         if column is None:
             raise InputError(f"{source}: no class code column (looked for {', '.join(CLASS_ALIASES)}); its columns "
-                             f"are {', '.join(map(str, attrs.columns))}. Name it with --class-col COLUMN, or give one "
-                             "class for every row with --class CODE (e.g. --class 0118 for street lamps).")
+                             f"are {', '.join(map(str, attrs.columns))}. Name it with class_col='COLUMN', or give one "
+                             "class for every row with class_code='CODE' (e.g. class_code='0118' for street lamps).")
         io.require_columns(frame, {column: "--class-col"}, source)
         codes = _normalise_class(frame[column])
     known = set(classes["class_code"])
@@ -356,7 +356,7 @@ def problems_message(problems: pd.DataFrame, source: str) -> str:
         shown = [str(v) for v in group["value"].dropna().head(3)]
         parts.append(f"{reason}: {_rows_text(group['row'])}" + (f" (e.g. {'; '.join(shown)})" if shown else ""))
     return (f"{source}: {len(problems):,} row(s) cannot be imported; nothing was stored. " + ". ".join(parts)
-            + ". Fix those rows, or import the others and list the rest with on_error='skip' (CLI: --skip-bad).")
+            + ". Fix those rows, or import the others and list the rest with on_error='skip'.")
 
 
 def import_components(

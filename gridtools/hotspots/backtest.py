@@ -11,8 +11,10 @@ per-fold difference from the best naive baseline.
 from __future__ import annotations
 
 import html
+import json
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -50,17 +52,87 @@ class BacktestResult:
         Wall time of fitting + predicting, per method, over all folds.
     params : dict
         Settings of the run and each method's parameters.
+    last_cutoff : pandas.Timestamp, optional
+        Cutoff of the last fold: forecast from it with :meth:`best_method` to map what the
+        backtest found (see :meth:`save`).
+    events_report : dict
+        What the events were: ``source``, ``rows`` read, ``kept``, ``categories``.
     """
 
     metrics: pd.DataFrame
     summary: pd.DataFrame
     seconds: dict = field(default_factory=dict)
     params: dict = field(default_factory=dict)
+    last_cutoff: pd.Timestamp | None = None
+    events_report: dict = field(default_factory=dict)
+
+    #: Columns of metrics.csv, in order.
+    METRIC_COLUMNS = ("method", "fold", "cutoff", "coverage", "hit_rate", "pai", "pei", "area_share", "hits",
+                      "n_events")
 
     def pai_table(self, coverage: float = 0.02) -> pd.DataFrame:
         """Mean PAI (and spread) per method at one coverage, best first."""
         s = self.summary[np.isclose(self.summary["coverage"], coverage)]
         return s.sort_values("pai_mean", ascending=False).reset_index(drop=True)
+
+    def best_method(self, coverage: float = 0.02) -> str:
+        """The method with the highest mean PAI at *coverage* (the first row of :meth:`pai_table`).
+
+        Examples
+        --------
+        >>> summary = pd.DataFrame({"method": ["kde", "etas"], "coverage": [0.02, 0.02], "pai_mean": [3.1, 4.2]})
+        >>> BacktestResult(metrics=pd.DataFrame(), summary=summary).best_method()
+        'etas'
+        """
+        return str(self.pai_table(coverage)["method"].iloc[0])
+
+    def save(self, folder, *, top_cells=None, covariates=()) -> Path:
+        """Write the backtest to *folder* (created when missing), as ``gridtools report hotspots`` reads it.
+
+        Parameters
+        ----------
+        folder : str or os.PathLike
+        top_cells : geopandas.GeoDataFrame, optional
+            A forecast (:func:`gridtools.hotspots.forecast`), usually from :attr:`last_cutoff`
+            with :meth:`best_method`; written as ``top_cells.gpkg`` (layer ``cells``) and mapped
+            (its riskiest 5 %) in ``top_cells_map.html``.
+        covariates : sequence of str
+            Names of the covariates the methods used (e.g. their files), kept in summary.json.
+
+        Returns
+        -------
+        pathlib.Path
+            *folder*, holding ``metrics.csv`` (per method, fold and coverage), ``summary.csv``,
+            ``summary.json`` (settings, covariates, seconds, the events read, summary) and
+            ``pai_vs_coverage.png``, plus the two top-cell files with *top_cells*.
+
+        Examples
+        --------
+        >>> result = hotspots.backtest(events, cells, start="2019-01-07", folds=4, horizon_days=7)  # doctest: +SKIP
+        >>> top = hotspots.forecast(events, cells, cutoff=result.last_cutoff, horizon_days=7,
+        ...                         method=result.best_method())                                     # doctest: +SKIP
+        >>> result.save("backtest", top_cells=top)                                                   # doctest: +SKIP
+        """
+        import matplotlib.pyplot as plt
+
+        from gridtools import io
+        from gridtools.maps import hotspot_map, save_map
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.metrics[list(self.METRIC_COLUMNS)].to_csv(folder / "metrics.csv", index=False)
+        self.summary.to_csv(folder / "summary.csv", index=False)
+        (folder / "summary.json").write_text(json.dumps(
+            {"params": self.params, "covariates": [str(c) for c in covariates], "seconds": self.seconds,
+             "report": self.events_report, "summary": json.loads(self.summary.to_json(orient="records"))},
+            indent=2, default=str))
+        fig = self.plot()
+        fig.savefig(folder / "pai_vs_coverage.png", dpi=120)
+        plt.close(fig)
+        if top_cells is not None:
+            save_map(hotspot_map(top_cells, top_share=0.05), folder / "top_cells_map.html")
+            io.write_any(top_cells, folder / "top_cells.gpkg", layer="cells")
+        return folder
 
     def plot(self):
         """PAI against coverage (mean over folds, with the across-fold spread), one line per method.
@@ -160,7 +232,7 @@ def backtest(
         first = from_day(events.t[0]).date() if len(events) else "none"
         raise InputError(
             f"the first cutoff {from_day(c0).date()} is not after the first event ({first}): "
-            "there is no history to learn from. Choose a later --start."
+            "there is no history to learn from. Choose a later start=..."
         )
     last_end = c0 + (folds - 1) * step + h
     data_end = np.floor(events.t[-1]) + 1
@@ -168,7 +240,7 @@ def backtest(
         raise InputError(
             f"{folds} folds of {h:g} days from {from_day(c0).date()} run to "
             f"{from_day(last_end).date()}, past the last event ({from_day(events.t[-1]).date()}); "
-            "their counts would be incomplete. Use fewer folds or an earlier --start."
+            "their counts would be incomplete. Use fewer folds or an earlier start=..."
         )
     rows, seconds = [], dict.fromkeys(estimators, 0.0)
     for k in range(folds):
@@ -214,7 +286,9 @@ def backtest(
         params["cell"] = f"{cells.pixel:g} m"
     else:
         params["cell"] = "management grids"
-    return BacktestResult(metrics, summarize(metrics, n_boot=n_boot), {k: round(v, 3) for k, v in seconds.items()}, params)
+    report = {k: v for k, v in getattr(events, "report", {}).items() if k in ("source", "rows", "kept", "categories")}
+    return BacktestResult(metrics, summarize(metrics, n_boot=n_boot), {k: round(v, 3) for k, v in seconds.items()},
+                          params, last_cutoff=from_day(c0 + (folds - 1) * step), events_report=report)
 
 
 def _reusable_members(proto, estimators, preds):

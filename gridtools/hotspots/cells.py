@@ -26,7 +26,8 @@ from gridtools import settings
 from gridtools.errors import InputError, describe_rows
 from gridtools.hotspots.events import EventSet
 
-__all__ = ["CellSet", "square_cells", "unit_cells", "assign_events", "study_area", "point_density"]
+__all__ = ["CellSet", "square_cells", "unit_cells", "assign_events", "study_area", "point_density",
+           "density_covariates"]
 
 
 @dataclass
@@ -314,3 +315,31 @@ def point_density(points: gpd.GeoDataFrame, cells: CellSet) -> np.ndarray:
                                      crs=cells.cells.crs), cells)
     counts = np.bincount(located.unit, minlength=len(cells))
     return counts / np.maximum(cells.area / 1e6, 1e-9)
+
+
+def density_covariates(layers, cells: CellSet) -> np.ndarray | None:
+    """Per-cell covariates for ``gbm`` and the ensemble: the :func:`point_density` of each layer.
+
+    Parameters
+    ----------
+    layers : sequence of geopandas.GeoDataFrame
+        Points of interest, one layer per covariate (shops, bars, car parks, ...).
+    cells : CellSet
+
+    Returns
+    -------
+    numpy.ndarray or None
+        Shape ``(n_cells, len(layers))``, columns in the order of *layers*; None without layers
+        (no covariates).
+
+    Examples
+    --------
+    >>> cs = square_cells((0, 0, 399, 199), 200, crs=32617)
+    >>> shops = gpd.GeoDataFrame(geometry=shapely.points([[10, 10], [250, 10]]), crs=32617)
+    >>> bars = gpd.GeoDataFrame(geometry=shapely.points([[20, 20]]), crs=32617)
+    >>> density_covariates([shops, bars], cs).tolist()
+    [[25.0, 25.0], [25.0, 0.0]]
+    """
+    if not len(layers):
+        return None
+    return np.column_stack([point_density(points, cells) for points in layers])

@@ -156,7 +156,7 @@ def parse_times(values: pd.Series, column: str, source: str, rows: np.ndarray) -
         raise InputError(
             f"{source}: column {column!r} has {len(where)} value(s) that are not dates in "
             f"{describe_rows(rows[where])} ({examples}). Fix or delete those rows (rows count "
-            "from 1 after the header), or choose the right column with --time."
+            "from 1 after the header), or choose the right column (time=...)."
         )
     return parsed.to_numpy(dtype="datetime64[ns]").astype(np.int64) / _NS_PER_DAY
 
@@ -222,7 +222,7 @@ def prepare_events(
     """
     source = events.attrs.get("source", "events")
     if events.crs is None:
-        raise InputError(f"{source} has no CRS; pass --crs (e.g. EPSG:4326).")
+        raise InputError(f"{source} has no CRS; read it with crs='EPSG:4326' (or the CRS it is in).")
     io.require_columns(events, {time: "--time"}, source)
     from_file = "missing_coordinates" in events.attrs
     # Row numbers in messages: the file's data rows when read from a file, else table positions.
@@ -251,13 +251,13 @@ def prepare_events(
                 raise InputError(
                     f"{source}: no events of category {', '.join(map(repr, empty))} in column "
                     f"{category_col!r}; its values are: {listing or 'none'}. Check the spelling "
-                    "(it is case-sensitive) or the --category-col."
+                    "(it is case-sensitive) or the column (category_col=...)."
                 )
             keep = present.isin(wanted).to_numpy(dtype=bool, na_value=False)
             events, rows = events.loc[keep], rows[keep]
             report["categories"] = wanted
     elif categories is not None:
-        raise InputError("categories were given without category_col (CLI: --category-col COL).")
+        raise InputError("categories=... were given without category_col=...; name the column that holds them.")
     t = parse_times(events[time].reset_index(drop=True), time, source, rows)
     target = io.parse_crs(crs) if crs is not None else io.local_metric_crs(events)
     metric = events.geometry.to_crs(target)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -30,7 +31,10 @@ import shapely
 
 from gridtools.errors import InputError, missing_dependency
 
-__all__ = ["Gazetteer", "build_gazetteer", "lookup", "normalize_address"]
+__all__ = ["Gazetteer", "add_matches", "build_gazetteer", "lookup", "normalize_address", "read_gazetteer"]
+
+#: Columns :func:`add_matches` adds to a table, in order.
+MATCH_COLUMNS = ("match_lon", "match_lat", "match_kind", "match_name", "match_score", "match_note")
 
 # Administrative prefixes dropped before matching: "上海市黄浦区南京东路街道" -> "".
 _ADMIN = re.compile(r"^(?:中国)?(?:[^省市区县]{2,8}?(?:省|自治区|特别行政区))?(?:[^市区县]{2,8}?市)?"
@@ -131,6 +135,100 @@ def build_gazetteer(features: gpd.GeoDataFrame, name: str = "name") -> Gazetteer
     merged = frame.dissolve(by=["name", "kind"], as_index=False)
     merged["key"] = [_key(n) for n in merged["name"]]
     return Gazetteer(merged[["name", "key", "kind", "geometry"]].reset_index(drop=True))
+
+
+def read_gazetteer(path, name: str = "name") -> Gazetteer:
+    """Build a gazetteer from a file of named features.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        An OpenStreetMap extract (``.osm`` / ``.pbf``: its ``lines`` (roads) and ``points``
+        layers are read) or any vector file :func:`gridtools.io.read_any` reads.
+    name : str
+        Name column.
+
+    Returns
+    -------
+    Gazetteer
+
+    Raises
+    ------
+    InputError
+        The file cannot be read, or no layer has the *name* column.
+
+    Examples
+    --------
+    >>> gaz = read_gazetteer("shanghai_huangpu_drive.osm")   # doctest: +SKIP
+    >>> lookup(["福州路与河南中路交叉口"], gaz)["match_kind"].tolist()   # doctest: +SKIP
+    ['intersection']
+    """
+    from gridtools import io
+
+    path = Path(path)
+    if path.suffix.lower() not in (".osm", ".pbf"):
+        return build_gazetteer(io.read_any(path), name=name)
+    parts = [io.read_any(path, layer=layer) for layer in ("lines", "points")]
+    named = [p[[name, "geometry"]] for p in parts if name in p.columns]
+    if not named:
+        io.require_columns(parts[0], {name: "name"}, str(path))
+    features = gpd.GeoDataFrame(pd.concat(named, ignore_index=True), geometry="geometry", crs=parts[0].crs)
+    features.attrs["source"] = str(path)
+    return build_gazetteer(features, name=name)
+
+
+def add_matches(table: pd.DataFrame, address: str, gazetteer: Gazetteer, *,
+                score_cutoff: float = 80.0) -> pd.DataFrame:
+    """Look up the address texts of a table and add what was found as text columns.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Events with an address column, e.g. from :func:`gridtools.io.read_text_table`.
+    address : str
+        Column with the address text.
+    gazetteer : Gazetteer
+    score_cutoff : float, default 80
+        See :func:`lookup`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy of *table* with the columns of :data:`MATCH_COLUMNS` as text: ``match_lon``,
+        ``match_lat`` (WGS-84, ``""`` when not found) and the ``match_*`` columns of
+        :func:`lookup`.  Feed it to :func:`gridtools.incidents.geocode` with
+        ``lon="match_lon", lat="match_lat"``.
+
+    Raises
+    ------
+    InputError
+        *table* has no *address* column, or already has one of the match columns.
+
+    Examples
+    --------
+    >>> import geopandas as gpd, shapely
+    >>> roads = gpd.GeoDataFrame({"name": ["福州路"]}, geometry=[
+    ...     shapely.LineString([(121.47, 31.235), (121.49, 31.235)])], crs=4326)
+    >>> events = pd.DataFrame({"id": ["1", "2"], "addr": ["福州路１２３号", "火星基地"]})
+    >>> add_matches(events, "addr", build_gazetteer(roads))[["match_kind", "match_lat"]].values.tolist()
+    [['road', '31.235'], ['', '']]
+    """
+    from gridtools import io
+
+    source = table.attrs.get("source", "events")
+    io.require_columns(table, {address: "address"}, source)
+    clash = [c for c in MATCH_COLUMNS if c in table.columns]
+    if clash:
+        raise InputError(f"{source} already has column(s) {', '.join(clash)}; rename them first")
+    found = lookup(table[address].tolist(), gazetteer, score_cutoff=score_cutoff)
+    out = table.copy()
+    for column in found.columns:
+        values = found[column]
+        if column in ("lon", "lat"):
+            out[f"match_{column}"] = values.map(lambda v: "" if pd.isna(v) else repr(float(v))).to_numpy()
+        else:
+            out[column] = values.astype(str).to_numpy()
+    return out
 
 
 def _rapidfuzz():

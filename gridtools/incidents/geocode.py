@@ -262,7 +262,7 @@ def _event_coordinates(events, lon, lat, crs, source):
         if (types != 0).any():
             raise InputError(f"{source}: events must be points; found other geometry types.")
         if events.crs is None:
-            raise CRSError(f"{source} has no CRS; pass crs=... (CLI: --crs).")
+            raise CRSError(f"{source} has no CRS; pass crs=... (e.g. crs='EPSG:4326').")
         x = np.where(missing, np.nan, shapely.get_x(geoms))
         y = np.where(missing, np.nan, shapely.get_y(geoms))
         problem = np.where(missing, "missing", "")
@@ -273,9 +273,9 @@ def _event_coordinates(events, lon, lat, crs, source):
         # same detection as io.read_any: lon/lng/longitude/经度 and lat/latitude/纬度, or x/y
         lon, lat, _ = io.detect_coordinates(events, source)
         if lat is None:
-            raise InputError(f"{source}: no coordinate columns found; pass lon=..., lat=... (CLI: --lon/--lat).")
+            raise InputError(f"{source}: no coordinate columns found; pass lon=..., lat=... to name them.")
     if lon is None or lat is None:
-        raise InputError(f"{source}: give both coordinate columns (CLI: --lon and --lat).")
+        raise InputError(f"{source}: give both coordinate columns (lon=..., lat=...).")
 
     io.require_columns(events, {lon: "--lon", lat: "--lat"}, source)
     crs = coords.normalize_crs(crs)
@@ -292,7 +292,7 @@ def _event_coordinates(events, lon, lat, crs, source):
     if good.any() and (np.abs(x[good]) <= 180).all() and (np.abs(y[good]) <= 90).all():
         raise CRSError(
             f"{source}: columns {lon!r}/{lat!r} look like longitude/latitude in degrees, but the "
-            f"CRS {crs.to_string()} is projected. Pass --crs wgs84 (or gcj02 / bd09 / EPSG:4490)."
+            f"CRS {crs.to_string()} is projected. Pass crs='wgs84' (or gcj02 / bd09 / EPSG:4490)."
         )
     return x, y, problem.astype(str), crs
 
@@ -380,7 +380,7 @@ def geocode(
         kinds = "; ".join(f"{FLAGS[k]}: {rows_where(problem == k, events.index)}" for k in np.unique(problem))
         raise CRSError(
             f"{source}: none of the {len(events):,} events has usable coordinates ({kinds}). Check "
-            "the coordinate columns (--lon/--lat) and their CRS (--crs wgs84|gcj02|bd09|EPSG:nnnn)."
+            "the coordinate columns (lon=..., lat=...) and their CRS (crs=..., one of wgs84, gcj02, bd09, EPSG:nnnn)."
         )
     target = coords.normalize_crs(grids.crs)
     gx, gy = np.full(len(x), np.nan), np.full(len(x), np.nan)
@@ -431,10 +431,11 @@ def _nothing_inside(x, y, good, ecrs, grids, target, source, gsource) -> str:
     try:
         sx, sy = coords.convert(y[good], x[good], ecrs, target)
         if (locate_points(sx, sy, grids.geometry.to_numpy()) >= 0).any():
-            return message + " With the two columns swapped they do fall in the grids: swap --lon/--lat."
+            return message + " With the two columns swapped they do fall in the grids: swap the lon=..., lat=... columns."
     except Exception:  # noqa: BLE001 - a hint only; the main message stands
         pass
     return message + (
-        " Check the coordinate columns (--lon/--lat) and their CRS (--crs wgs84|gcj02|bd09|EPSG:nnnn), "
+        " Check the coordinate columns (lon=..., lat=...) and their CRS (crs=..., one of wgs84, gcj02, bd09, "
+        "EPSG:nnnn), "
         "and that the events and grids cover the same district."
     )

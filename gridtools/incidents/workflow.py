@@ -351,7 +351,7 @@ class IncidentStore:
         assignee = to or self._holder(case, case["level"])
         if assignee is None:
             raise InputError(f"case {case_id} has no grid_code (it lies outside every grid): dispatch it to a "
-                             "department with to=...")
+                             "department (to=...).")
         moment = _time(at)
         deadline = self._deadline(case["type_code"], moment)
         self._step(case_id, "dispatch", ("registered",), "dispatched", moment, "dispatched_at", actor, note,

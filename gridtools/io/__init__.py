@@ -45,7 +45,7 @@ Examples
 """
 
 from gridtools.crs import chinese_datum, local_metric_crs, parse_crs, to_metric
-from gridtools.io.formats import TABLE_SUFFIXES, file_suffix
+from gridtools.io.formats import TABLE_SUFFIXES, file_suffix, is_table_path
 from gridtools.io.points import detect_coordinates
 from gridtools.io.read import list_layers, read_any, read_events
 from gridtools.io.text import read_mapping, read_text_table, write_text_table
@@ -62,6 +62,7 @@ __all__ = [
     "read_mapping",
     "file_suffix",
     "TABLE_SUFFIXES",
+    "is_table_path",
     "detect_coordinates",
     # moved to gridtools.crs / gridtools.validate; importable from io for one release
     "parse_crs",

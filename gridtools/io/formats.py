@@ -6,7 +6,7 @@ from pathlib import Path
 
 __all__ = [
     "VECTOR_DRIVERS", "PARQUET_SUFFIXES", "TABLE_SUFFIXES", "WRITABLE_SUFFIXES", "READ_ERRORS",
-    "file_suffix", "reason",
+    "file_suffix", "reason", "is_table_path",
 ]
 
 
@@ -51,3 +51,14 @@ def reason(exc: BaseException) -> str:
     return str(exc).strip().rstrip(".")
 
 
+
+
+def is_table_path(path) -> bool:
+    """Whether *path* names a text table that :func:`~gridtools.io.read_text_table` reads (by its extension).
+
+    Examples
+    --------
+    >>> is_table_path("events.csv.gz"), is_table_path("events.gpkg")
+    (True, False)
+    """
+    return file_suffix(path) in TABLE_SUFFIXES

@@ -66,7 +66,7 @@ def detect_coordinates(table: pd.DataFrame, path: Path) -> tuple[str, str | None
         raise InputError(
             f"{path}: cannot tell which columns hold the coordinates (candidates: "
             f"{', '.join(map(str, hits))}); its columns are: {columns}. Pass lon=..., lat=... "
-            "for degrees, or x=..., y=... with crs=...."
+            "for degrees, or x=..., y=... and crs=... for projected coordinates."
         )
     wkt = _find(table.columns, _WKT_NAMES)
     if len(wkt) == 1:
@@ -74,7 +74,7 @@ def detect_coordinates(table: pd.DataFrame, path: Path) -> tuple[str, str | None
     raise InputError(
         f"{path} has no coordinate columns (looked for lon/lng/longitude and lat/latitude, x/y, "
         f"or a WKT geometry column); its columns are: {columns}. Pass lon=..., lat=... "
-        "or x=..., y=... with crs=...."
+        "for degrees, or x=..., y=... and crs=... for projected coordinates."
     )
 
 

@@ -78,7 +78,7 @@ class CodeLayout:
             worst = parents[serials > limit].iloc[0]
             raise InputError(
                 f"community {worst} needs more than {limit} grids, the most a {self.serial_width}-digit "
-                "serial can number; nest the partition in smaller areas (CLI: --within COLUMN)"
+                "serial can number; nest the partition in smaller areas (within='COLUMN')"
             )
         return (parents.astype(str) + serials.astype(int).astype(str).str.zfill(self.serial_width)
                 + "0" * self.sub_width)
@@ -158,3 +158,36 @@ def serials_in_reading_order(parents: pd.Series, x: np.ndarray, y: np.ndarray, r
         ranked = reading_order(order["x"].to_numpy()[rows], order["y"].to_numpy()[rows], row_height)
         serial[rows[ranked]] = np.arange(start, start + len(rows))
     return serial
+
+
+def read_retired_codes(path) -> list[str]:
+    """Grid codes retired earlier: the ``retired_codes`` layer that ``gridtools rebalance`` writes.
+
+    Their serials are never handed out again (pass them to :func:`~gridtools.partition.rebalance`
+    as ``retired_codes``).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A GeoPackage written by ``gridtools partition`` or ``gridtools rebalance``.
+
+    Returns
+    -------
+    list of str
+        Empty when the file has no such layer, or cannot be listed (not a GeoPackage).
+
+    Examples
+    --------
+    >>> read_retired_codes("grids.gpkg")   # doctest: +SKIP
+    ['32050801904400300']
+    """
+    import pyogrio
+
+    try:
+        layers = pyogrio.list_layers(path)[:, 0]
+    except Exception:
+        return []
+    if "retired_codes" not in layers:
+        return []
+    table = pyogrio.read_dataframe(path, layer="retired_codes", read_geometry=False)
+    return table["grid_code"].astype(str).tolist()

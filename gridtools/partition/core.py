@@ -99,7 +99,7 @@ def make_band(min_pop: float | None, max_pop: float | None) -> Band:
     lo = settings.min_pop if min_pop is None else min_pop
     hi = settings.max_pop if max_pop is None else max_pop
     if not (0 < lo <= hi):
-        raise InputError(f"population band [{lo}, {hi}] is empty: need 0 < min <= max (CLI: --min/--max)")
+        raise InputError(f"population band [{lo}, {hi}] is empty: need 0 < min <= max (min_pop=..., max_pop=...)")
     return Band(float(lo), float(hi), settings.band_target(lo, hi))
 
 
@@ -114,7 +114,7 @@ def _validate(units: gpd.GeoDataFrame, pop: str, within: str | None) -> gpd.GeoD
     if len(units) == 0:
         raise InputError(f"{source} has no rows: nothing to partition")
     if units.crs is None:
-        raise InputError(f"{source} has no coordinate reference system; set one (CLI: --crs EPSG:nnnn)")
+        raise InputError(f"{source} has no coordinate reference system; set one, e.g. read it with crs='EPSG:nnnn'")
     io.require_columns(units, {pop: "--pop"} | ({within: "--within"} if within else {}), source)
     io.numeric_column(units, pop, source)
     units, _ = io.check_geometries(units, source)
@@ -129,7 +129,7 @@ def _validate(units: gpd.GeoDataFrame, pop: str, within: str | None) -> gpd.GeoD
         gaps = units[within].isna() | (units[within].astype(str).str.strip() == "")
         if gaps.any():
             raise InputError(
-                f"{source}: column '{within}' (--within) is empty in {rows_where(gaps, units.index)}; "
+                f"{source}: column '{within}' (within=...) is empty in {rows_where(gaps, units.index)}; "
                 "every unit needs the community/ward it belongs to"
             )
     io.check_coordinates(units, source)
@@ -163,7 +163,8 @@ def barrier_crossings(graph: UnitGraph, metric_units: gpd.GeoDataFrame,
     if barriers is None or len(barriers) == 0 or len(graph.i) == 0:
         return soft, major
     if barriers.crs is None:
-        raise InputError("barriers have no coordinate reference system; set one (CLI: --crs for that file)")
+        raise InputError("barriers have no coordinate reference system; save the file with its CRS, or set one "
+                         "(barriers.set_crs(...))")
     lines = barriers.to_crs(metric_units.crs)
     is_major = _major_barriers(barriers)
     anchor = shapely.get_coordinates(metric_units.geometry.representative_point().values)

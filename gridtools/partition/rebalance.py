@@ -63,6 +63,23 @@ class RebalanceResult:
             f"<li>{line}</li>" for line in self.summary_lines()) + "</ul></div>"
 
 
+def _join_new_population(units: gpd.GeoDataFrame, table: pd.DataFrame, pop: str, key: str | None):
+    """*units* with column *pop* taken from *table*, matched on *key* (as text); every unit needs one."""
+    if not key:
+        raise InputError("new_pop=... needs key=..., the column that identifies a unit in both files")
+    source = table.attrs.get("source", "new_pop")
+    io.require_columns(table, {key: "key", pop: "pop"}, source)
+    io.require_columns(units, {key: "key"}, units.attrs.get("source", "units"))
+    joined = units[key].astype(str).map(table.set_index(table[key].astype(str))[pop])
+    missing = joined.isna()
+    if missing.any():
+        raise InputError(f"{source} has no {pop} for {int(missing.sum())} unit(s), e.g. {key}="
+                         f"{units.loc[missing, key].iloc[0]}; give every unit a value")
+    units = units.copy()
+    units[pop] = joined.to_numpy()
+    return units
+
+
 def _check_codes(codes: pd.Series, layout: CodeLayout, column: str, source: str) -> None:
     bad = ~codes.str.fullmatch(r"\d{%d}" % layout.total)
     if bad.any():
@@ -75,7 +92,8 @@ def _check_codes(codes: pd.Series, layout: CodeLayout, column: str, source: str)
 def rebalance(units: gpd.GeoDataFrame, pop: str, *, grid_col: str = "grid_code",
               min_pop: float | None = None, max_pop: float | None = None,
               retired_codes=(), code_layout: tuple[int, ...] | None = None,
-              tolerance: float | None = None, random_state: int | None = None) -> RebalanceResult:
+              tolerance: float | None = None, random_state: int | None = None,
+              new_pop: pd.DataFrame | None = None, key: str | None = None) -> RebalanceResult:
     """Bring drifted grids back into the band with the fewest changes.
 
     Parameters
@@ -83,7 +101,7 @@ def rebalance(units: gpd.GeoDataFrame, pop: str, *, grid_col: str = "grid_code",
     units : geopandas.GeoDataFrame
         Units with their current grid (``grid_col``) and the *new* population (``pop``).
     pop : str
-        Column of the new population.
+        Column of the new population (in *new_pop* when it is given).
     grid_col : str
         Column of the current grid codes.
     min_pop, max_pop : float, optional
@@ -94,6 +112,12 @@ def rebalance(units: gpd.GeoDataFrame, pop: str, *, grid_col: str = "grid_code",
     tolerance : float, optional
         Metres within which polygons count as touching.
     random_state : int, optional
+    new_pop : pandas.DataFrame, optional
+        A table with the new population (column *pop*) per unit, joined to *units* on *key*;
+        every unit needs a value.  Read the key column as text (``pd.read_csv(path,
+        dtype={key: str})``) so codes like ``"007"`` keep their leading zeros.
+    key : str, optional
+        Column that identifies a unit in both *units* and *new_pop* (compared as text).
 
     Returns
     -------
@@ -111,8 +135,17 @@ def rebalance(units: gpd.GeoDataFrame, pop: str, *, grid_col: str = "grid_code",
     >>> result = rebalance(blocks, "pop")
     >>> result.summary["out_of_band_after"], result.summary["grids_changed"]
     (0, 2)
+
+    The new population may come as a separate table joined on a unit id:
+
+    >>> blocks["id"] = [str(i) for i in range(8)]
+    >>> counts = pd.DataFrame({"id": blocks["id"], "pop2030": [300] * 8})
+    >>> rebalance(blocks, "pop2030", new_pop=counts, key="id").summary["grids_changed"]
+    0
     """
     started = time.perf_counter()
+    if new_pop is not None:
+        units = _join_new_population(units, new_pop, pop, key)
     band = make_band(min_pop, max_pop)
     layout = CodeLayout(tuple(code_layout) if code_layout else settings.code_layout)
     source = units.attrs.get("source", "units")

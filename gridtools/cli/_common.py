@@ -1,0 +1,337 @@
+"""What every ``gridtools`` command shares: the root app, consoles, option types, progress bars,
+output helpers, and the error handling of :func:`run` (one line, never a traceback).
+
+Library messages name Python parameters (``crs='EPSG:4326'``, ``lon=..., lat=...``, "the
+'cell' parameter"); :func:`cli_message` rewrites those mentions into the running command's
+flags (``--crs EPSG:4326``, ``--lon/--lat``, "the --cell option"), so the same message reads
+right in a notebook and in a shell.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from typer.core import TyperCommand
+
+from gridtools import io
+from gridtools.db import Database
+from gridtools.errors import GridtoolsError
+
+console = Console(stderr=True)
+out = Console()
+
+
+# --------------------------------------------------------------------------------------------
+# Apps and commands
+# --------------------------------------------------------------------------------------------
+
+
+class Command(TyperCommand):
+    """A Typer command that tags the :class:`GridtoolsError` it raises with itself.
+
+    :func:`run` then names this command's flags in the message (see :func:`cli_message`).
+    """
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except GridtoolsError as exc:
+            if getattr(exc, "cli_command", None) is None:
+                exc.cli_command = self
+            raise
+
+
+class Typer(typer.Typer):
+    """``typer.Typer`` whose commands are :class:`Command` (their errors name CLI flags)."""
+
+    def command(self, name=None, *, cls=None, **kwargs):
+        return super().command(name, cls=cls or Command, **kwargs)
+
+
+def group(help: str) -> Typer:
+    """A command group (``gridtools incidents ...``): shows its help when run without a command."""
+    return Typer(help=help, no_args_is_help=True)
+
+
+#: The ``gridtools`` command; each command module registers its commands and groups on it.
+app = Typer(
+    name="gridtools",
+    help="Population-balanced management grids (网格化管理) and the city operations that run on them.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+)
+
+
+def run(argv: list[str] | None = None) -> None:
+    """Run the ``gridtools`` app on *argv*; a :class:`GridtoolsError` becomes one line and its exit code."""
+    try:
+        # standalone mode: Typer itself reports usage errors and exits with code 2
+        app(args=argv, prog_name="gridtools")
+    except GridtoolsError as exc:
+        message = cli_message(str(exc), getattr(exc, "cli_command", None))
+        # soft_wrap: an error line is never broken inside a file name, whatever the terminal width
+        console.print(f"[bold red]error:[/bold red] {message}", highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+
+
+# --------------------------------------------------------------------------------------------
+# Library parameters -> this command's flags
+# --------------------------------------------------------------------------------------------
+
+#: Library parameters spelt differently on the command line: name -> CLI parameter names to
+#: try, first match wins (a name the command has under its own name needs no entry, e.g.
+#: ``min_pop`` is the ``--min`` option's parameter).
+PARAMETER_ALIASES: dict[str, tuple[str, ...]] = {
+    "categories": ("category",),
+    "classes": ("classes_file",),
+    "covariates": ("poi",),
+    "grids": ("grids", "grids_file"),
+    "kind": ("vehicle_kind",),
+    "n_jobs": ("jobs",),
+    "random_state": ("seed",),
+    "score_cutoff": ("cutoff",),
+    "share": ("patrol_share",),
+    "total": ("total", "estimate_total"),
+    "types": ("types_file",),
+}
+
+#: Library settings that are a flag of their own on the command line.
+SETTING_ALIASES: dict[str, str] = {
+    "on_error='skip'": "skip_bad",
+    "cache=False": "no_cache",
+}
+
+_NAME = r"[A-Za-z_]\w*"
+_VALUE = r"\.\.\.|'[^']*'|\"[^\"]*\"|True\b|False\b"
+# One pattern, alternatives tried in this order at each place: a setting with a flag of its own,
+# a pair of columns, one keyword, "the 'x' parameter".
+_MENTION = re.compile(
+    r"(?<![\w.])(?:"
+    + "(?P<setting>" + "|".join(map(re.escape, SETTING_ALIASES)) + ")"
+    + rf"|(?P<first>{_NAME})=\.\.\., (?P<second>{_NAME})=\.\.\."
+    + rf"|(?P<name>{_NAME})=(?P<value>{_VALUE})"
+    + rf")|\bthe '(?P<parameter>{_NAME})' parameter(?: of [\w.]+)?"
+)
+# Python shown as Python (``read_any(path, crs=...)``) is left alone: a flag inside a call reads wrong.
+_CALL = re.compile(r"[\w.]+\([^()]*\)")
+
+
+def cli_message(message: str, command=None) -> str:
+    """Rewrite the Python parameters a library message names into *command*'s flags.
+
+    Parameters
+    ----------
+    message : str
+        A :class:`~gridtools.errors.GridtoolsError` message.
+    command : click command, optional
+        The running command; without one the message is returned unchanged.
+
+    Returns
+    -------
+    str
+        ``name=...`` -> ``--flag``; ``a=..., b=...`` -> ``--a/--b``; ``name='value'`` ->
+        ``--flag value``; ``flag=True`` -> ``--flag``; "the 'name' parameter [of f]" -> "the --flag
+        option".  Names the command does not have (after :data:`PARAMETER_ALIASES`) stay as
+        they are, and so do messages still written with a "(CLI: ...)" hint.
+
+    Examples
+    --------
+    >>> import typer
+    >>> from typer.main import get_command
+    >>> demo = typer.Typer()
+    >>> @demo.command()
+    ... def convert(lon: str = typer.Option(None, "--lon"), lat: str = typer.Option(None, "--lat"),
+    ...             crs: str = typer.Option(None, "--crs")):
+    ...     pass
+    >>> cli_message("pass lon=..., lat=... with crs='EPSG:4326'", get_command(demo))
+    'pass --lon/--lat with --crs EPSG:4326'
+    """
+    if command is None or "(CLI: " in message:
+        return message
+    params = {p.name: p for p in command.params}
+    calls = [m.span() for m in _CALL.finditer(message)]
+
+    def keyword(name: str, value: str, text: str) -> str:
+        param = _lookup(params, name)
+        flag = _flag(param, value) if param is not None else None
+        return flag or text
+
+    def rewrite(match) -> str:
+        text = match.group(0)
+        if any(lo <= match.start() < hi for lo, hi in calls):
+            return text
+        if match["setting"]:
+            param = params.get(SETTING_ALIASES[match["setting"]])
+            if param is not None:
+                return _flag(param)
+            name, _, value = text.partition("=")
+            return keyword(name, value, text)
+        if match["first"]:
+            first, second = _lookup(params, match["first"]), _lookup(params, match["second"])
+            if first is not None and second is not None:
+                return f"{_flag(first)}/{_flag(second)}"
+            return (keyword(match["first"], "...", f"{match['first']}=...") + ", "
+                    + keyword(match["second"], "...", f"{match['second']}=..."))
+        if match["name"]:
+            return keyword(match["name"], match["value"], text)
+        param = _lookup(params, match["parameter"])
+        if param is None:
+            return text
+        return f"the {_flag(param)} {'option' if param.param_type_name == 'option' else 'argument'}"
+
+    return _MENTION.sub(rewrite, message)
+
+
+def _lookup(params: dict, name: str):
+    """The command parameter a library parameter *name* stands for, or None."""
+    for candidate in (name, *PARAMETER_ALIASES.get(name, ())):
+        if candidate in params:
+            return params[candidate]
+    return None
+
+
+def _flag(param, value: str = "...") -> str | None:
+    """How the command line spells *param* (set to the Python literal *value*)."""
+    if param.param_type_name != "option":
+        name = getattr(param, "display_name_raw", None) or param.name
+        return name.upper() if value == "..." else None
+    longs = [o for o in param.opts if o.startswith("--")] or param.opts
+    if value == "...":
+        return longs[0]
+    if value in ("True", "False"):
+        if not getattr(param, "is_flag", False):
+            return None
+        if value == "True":
+            return longs[0]
+        negative = [o for o in param.secondary_opts if o.startswith("--")]
+        return negative[0] if negative else None
+    return f"{longs[0]} {shlex.quote(value[1:-1])}"
+
+
+# --------------------------------------------------------------------------------------------
+# Option types shared by several commands
+# --------------------------------------------------------------------------------------------
+
+OutOption = Annotated[Path, typer.Option("-o", "--output", help="File to write.")]
+CrsOption = Annotated[Optional[str], typer.Option("--crs", help="CRS of input that has none, e.g. EPSG:4326; "
+                                                   "gcj02 / bd09: Chinese web-map lon/lat, converted to WGS-84.")]
+LayerOption = Annotated[Optional[str], typer.Option("--layer", help="Layer to read from a multi-layer file.")]
+LangOption = Annotated[str, typer.Option("--lang", help="Language of the report: en or zh.")]
+TitleOption = Annotated[Optional[str], typer.Option("--title", help="Title of the report.")]
+
+
+# --------------------------------------------------------------------------------------------
+# Progress and output
+# --------------------------------------------------------------------------------------------
+
+
+@contextmanager
+def progress_bar():
+    """A rich progress bar whose callback matches the library's ``progress(stage, done, total)``."""
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TimeElapsedColumn(), console=console, transient=True) as bar:
+        tasks: dict[str, int] = {}
+
+        def update(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        yield update
+
+
+def print_lines(title: str, lines: list[str]) -> None:
+    """A bold title and indented summary lines on standard output."""
+    out.print(f"[bold]{title}[/bold]")
+    for line in lines:
+        out.print(f"  {line}")
+
+
+def warn(message: str) -> None:
+    """A yellow ``warning:`` line on standard error."""
+    console.print(f"[yellow]warning:[/yellow] {message}", highlight=False)
+
+
+def print_table(table, title: str, limit: int = 50) -> None:
+    """The first *limit* rows of a DataFrame as a rich table, and how many more there are."""
+    view = Table(*map(str, table.columns), title=title)
+    for row in table.head(limit).itertuples(index=False):
+        view.add_row(*("" if v is None else str(v) for v in row))
+    out.print(view)
+    if len(table) > limit:
+        out.print(f"... {len(table) - limit:,} more rows (use -o FILE)")
+
+
+def write_or_print(table, output: Optional[Path], title: str) -> None:
+    """Write *table* to *output* and say so, or print it when no output was given."""
+    if output is not None:
+        io.write_any(table, output)
+        out.print(f"wrote {output} ({len(table):,} rows)")
+        return
+    print_table(table, title)
+
+
+def report_rows(lines: list[str], strict: bool, what: str) -> None:
+    """Rows a command could not use: warnings, or with --strict one error naming them all."""
+    if not lines:
+        return
+    if strict:
+        raise GridtoolsError(f"{what}: " + "; ".join(lines) + " (rows count from 1, after the header line)")
+    for line in lines:
+        warn(line)
+
+
+# --------------------------------------------------------------------------------------------
+# Reading what the command line names
+# --------------------------------------------------------------------------------------------
+
+
+def gpkg_layers(path: Path) -> list[str]:
+    """Layer names of a GeoPackage (empty for other files, or a file that cannot be listed)."""
+    if path.suffix.lower() != ".gpkg" or not path.exists():
+        return []
+    import pyogrio
+
+    try:
+        return [str(n) for n in pyogrio.list_layers(path)[:, 0]]
+    except Exception:
+        return []
+
+
+def pick_grids_layer(path: Path, layer: Optional[str]) -> Optional[str]:
+    """The 'grids' layer that 'gridtools partition' writes, when the file has one and none was named."""
+    if layer is not None:
+        return layer
+    return "grids" if "grids" in gpkg_layers(path) else None
+
+
+def read_layer(path: Path, layer: Optional[str]):
+    """Read *layer* of a GeoPackage, or the whole file when it is not one (the layer is ignored)."""
+    return io.read_any(path, layer=layer if path.suffix.lower() == ".gpkg" else None)
+
+
+def require_database(target: str, message: str) -> None:
+    """Raise with *message* when *target* names a SQLite file (or ``sqlite:///`` URL) that does not exist."""
+    path = Database(target).path  # None for PostgreSQL; nothing is opened yet
+    if path is not None and not path.exists():
+        raise GridtoolsError(message)
+
+
+def lonlat(text: str, option: str, *, verb: str = "must be", example: str = "8.69,49.41") -> tuple[float, float]:
+    """Parse the ``LON,LAT`` given to *option* (e.g. ``--from``), or raise naming the option."""
+    try:
+        lon, lat = (float(v) for v in text.split(","))
+    except ValueError:
+        raise GridtoolsError(f"{option} {verb} LON,LAT in degrees, e.g. {example}; got {text!r}") from None
+    return lon, lat

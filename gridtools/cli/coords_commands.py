@@ -1,0 +1,85 @@
+"""Coordinates and grids: ``gridtools coords convert`` and ``gridtools geocode``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from gridtools import io
+from gridtools.cli._common import OutOption, app, group, out, pick_grids_layer, print_lines, report_rows
+
+coords_app = group("Coordinates: WGS-84 / GCJ-02 / BD-09 / EPSG conversions.")
+app.add_typer(coords_app, name="coords")
+
+@coords_app.command("convert")
+def coords_convert(
+    input_file: Annotated[Path, typer.Argument(help="CSV/TSV table with longitude/latitude columns.")],
+    output: OutOption,
+    lon: Annotated[str, typer.Option("--lon", help="Longitude column.")],
+    lat: Annotated[str, typer.Option("--lat", help="Latitude column.")],
+    source: Annotated[str, typer.Option("--from", help="Datum of the input: wgs84, gcj02, bd09 or a "
+                                                       "geographic EPSG code.")],
+    target: Annotated[str, typer.Option("--to", help="Datum to write: wgs84, gcj02, bd09 or a geographic "
+                                                     "EPSG code.")],
+    decimals: Annotated[int, typer.Option("--decimals", help="Decimals written (9 = 0.1 mm).")] = 9,
+    strict: Annotated[bool, typer.Option("--strict", help="Fail (exit 2) if any row cannot be converted, "
+                                                          "instead of keeping it unchanged with a warning.")] = False,
+):
+    """Rewrite the --lon/--lat columns of a table from one datum to another; every other byte stays.
+
+    Rows with missing, non-numeric, out-of-range or swapped-looking coordinates (and GCJ-02/BD-09 rows
+    outside China) are kept unchanged and listed by row number (from 1, after the header).
+    """
+    from gridtools.coords import convert_table
+
+    table = io.read_text_table(input_file)
+    result = convert_table(table, lon, lat, source, target, decimals=decimals)
+    report_rows(result.check.messages(result.table.index), strict, f"{input_file}: rows left unconverted")
+    io.write_text_table(result.table, output, like=table.attrs.get("text_format"))
+    print_lines("coords convert", [line for line in result.summary_lines() if "left unchanged" not in line])
+    out.print(f"wrote {output}")
+
+
+@app.command()
+def geocode(
+    events_file: Annotated[Path, typer.Argument(help="Events: CSV/TSV with coordinate columns, or a point file.")],
+    output: OutOption,
+    grids: Annotated[Path, typer.Option("--grids", help="Grid polygons: the GeoPackage 'gridtools partition' "
+                                                        "wrote (layer 'grids'), or any polygons with --code.")],
+    lon: Annotated[Optional[str], typer.Option("--lon", help="Longitude (or x) column of a table.")] = None,
+    lat: Annotated[Optional[str], typer.Option("--lat", help="Latitude (or y) column of a table.")] = None,
+    crs: Annotated[str, typer.Option("--crs", help="CRS of the event coordinates: wgs84, gcj02, bd09 or "
+                                                   "EPSG:nnnn.")] = "wgs84",
+    grids_layer: Annotated[Optional[str], typer.Option("--grids-layer", help="Layer of --grids (default: "
+                                                                             "'grids' if present).")] = None,
+    code: Annotated[str, typer.Option("--code", help="Code column of the grids.")] = "grid_code",
+    strict: Annotated[bool, typer.Option("--strict", help="Fail (exit 2) if any event has unusable "
+                                                          "coordinates instead of flagging it.")] = False,
+):
+    """Add the grid_code of the grid containing each event (empty when outside every grid).
+
+    Every input row and column is kept; added columns: grid_code, street_code, community_code (prefixes
+    of the grid code) and geocode_flag (why a row has no grid: outside_grids, missing, non_numeric,
+    swapped, out_of_range, outside_china). A point on a boundary shared by grids goes to the smallest
+    grid_code.
+    """
+    from gridtools.incidents import geocode as run_geocode
+
+    text_input = io.is_table_path(events_file)
+    if text_input:
+        events = io.read_text_table(events_file)
+    else:
+        events = io.read_any(events_file, crs=None if crs == "wgs84" else crs)
+        crs = events.crs
+    polygons = io.read_any(grids, layer=pick_grids_layer(grids, grids_layer))
+    result = run_geocode(events, polygons, lon=lon, lat=lat, crs=crs, code=code)
+    problems = [m for m in result.messages() if not m.startswith("outside every grid")]
+    report_rows(problems, strict, f"{events_file}: events with unusable coordinates")
+    if text_input and io.is_table_path(output):
+        io.write_text_table(result.table, output, like=events.attrs.get("text_format"))
+    else:
+        io.write_any(result.table, output)
+    print_lines("geocode", result.summary_lines())
+    out.print(f"wrote {output}")

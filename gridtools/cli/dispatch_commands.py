@@ -1,0 +1,108 @@
+"""Dispatch: ``gridtools dispatch serve | token | assign`` (trucks in an industrial park)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from gridtools import io
+from gridtools.dispatch.park import read_park
+from gridtools.cli._common import OutOption, app, console, group, out, print_lines, progress_bar
+from gridtools.errors import GridtoolsError
+
+dispatch_app = group("Truck dispatch for an industrial park: routes, slots, waiting places; the HTTP service.")
+app.add_typer(dispatch_app, name="dispatch")
+
+NetworkOption = Annotated[Path, typer.Option("--network", help="Road network (.osm.pbf / .osm / road lines).")]
+ParkOption = Annotated[Path, typer.Option("--park", help="Park file (YAML / JSON / GeoJSON).")]
+# Trip stores take the --db text as-is: a SQLite path, a sqlite:/// or a postgresql:// URL.
+ServeDbOption = Annotated[str, typer.Option("--db", help="SQLite database of trucks, trips and tokens (created when "
+                                                         "absent), or a postgresql://user@host/dbname URL.")]
+TokenDbOption = Annotated[str, typer.Option("--db", help="SQLite database of the service, or its postgresql:// URL.")]
+
+
+@dispatch_app.command("serve")
+def dispatch_serve(
+    network: NetworkOption,
+    park: ParkOption,
+    db: ServeDbOption,
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port")] = 8000,
+    workers_log: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "warning",
+):
+    """Run the dispatch HTTP service (OpenAPI docs at /docs).  Issue the first dispatcher token with
+    'gridtools dispatch token'."""
+    try:
+        import uvicorn
+    except ImportError:
+        from gridtools.errors import missing_dependency
+
+        raise missing_dependency("uvicorn", "service") from None
+    from gridtools.dispatch.center import DispatchCenter
+    from gridtools.dispatch.store import TripStore
+    from gridtools.routing import Router, load_network
+    from gridtools.service.app import create_app
+
+    parsed = read_park(park)
+    with progress_bar() as progress:
+        net = load_network(network, progress=progress)
+    center = DispatchCenter(net, parsed, TripStore(db), router=Router(net).prepare())
+    with progress_bar() as progress:
+        center.warm(progress=progress)
+    console.print(f"dispatch service for {parsed.name}: {center.restored} active trips restored from "
+                  f"{center.store.path}; http://{host}:{port}/docs", highlight=False)
+    uvicorn.run(create_app(center), host=host, port=port, log_level=workers_log)
+
+
+@dispatch_app.command("token")
+def dispatch_token(
+    db: TokenDbOption,
+    name: Annotated[str, typer.Option("--name", help="Who holds the token (driver, company, dispatcher).")],
+    role: Annotated[str, typer.Option("--role", help="driver or dispatcher.")] = "driver",
+):
+    """Issue an access token (printed once; only its hash is stored)."""
+    from gridtools.dispatch.store import TripStore
+
+    out.print(TripStore(db).issue_token(role, name))
+
+
+@dispatch_app.command("assign")
+def dispatch_assign(
+    network: NetworkOption,
+    park: ParkOption,
+    trips: Annotated[Path, typer.Argument(help="CSV of trips: plate, dock, earliest_arrival, gate (or "
+                                               "origin_lon, origin_lat), weight_t, height_m, width_m, length_m.")],
+    output: OutOption,
+    reoptimise: Annotated[bool, typer.Option("--reoptimise/--greedy", help="Batch re-optimisation after the "
+                                                                          "greedy pass.")] = True,
+    map_file: Annotated[Optional[Path], typer.Option("--map", help="Also write an HTML map of routes and "
+                                                                  "segment load.")] = None,
+):
+    """Assign a batch of trips offline: routes, arrival and dock slots, waiting places, segment load."""
+    from gridtools.dispatch.batch import assign_table
+    from gridtools.routing import load_network
+
+    parsed = read_park(park)
+    table = _read_trips(trips)
+    with progress_bar() as progress:
+        net = load_network(network, progress=progress)
+        result = assign_table(net, parsed, table, reoptimise=reoptimise, source=str(trips), progress=progress)
+    print_lines("dispatch", result.summary_lines())
+    io.write_any(result.trips, output, layer="trips")
+    if map_file is not None:
+        from gridtools import maps
+
+        maps.save_map(maps.dispatch_map(routes=result.routes, load=result.load, park=parsed), map_file)
+        out.print(f"wrote {map_file}")
+    out.print(f"wrote {output}: {len(result.trips)} trips")
+
+
+def _read_trips(path: Path):
+    import pandas as pd
+
+    try:
+        return pd.read_csv(path, dtype={"plate": str, "dock": str, "gate": str})
+    except (OSError, ValueError) as exc:
+        raise GridtoolsError(f"cannot read the trips file {path}: {exc}") from None

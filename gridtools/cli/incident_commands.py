@@ -1,0 +1,209 @@
+"""Incidents: ``gridtools incidents types | import | step | overdue | escalate | stats | addresses |
+open311 | map``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from gridtools import io
+from gridtools.cli._common import (
+    OutOption,
+    app,
+    group,
+    out,
+    pick_grids_layer,
+    print_lines,
+    write_or_print,
+)
+from gridtools.errors import GridtoolsError
+
+incidents_app = group("Incidents: event types and the closed-loop case workflow (SQLite).")
+app.add_typer(incidents_app, name="incidents")
+
+#: A plain string, passed as-is to the store: a path or a sqlite:/// or postgresql:// URL.
+CaseDbArgument = Annotated[str, typer.Argument(
+    help="Case database: a SQLite file (created if absent) or a postgresql://user@host/dbname URL.")]
+AtOption = Annotated[Optional[str], typer.Option("--at", help="Time 'YYYY-MM-DD HH:MM' (default: now).")]
+CheckTimeOption = Annotated[Optional[str], typer.Option("--now", help="Time to check at (default: now).")]
+StatsTimeOption = Annotated[Optional[str], typer.Option("--now", help="Time for the overdue count (default: now).")]
+GridsOption = Annotated[Path, typer.Option("--grids", help="Grid polygons (GeoPackage from 'gridtools partition').")]
+
+
+@incidents_app.command("types")
+def incidents_types(
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write the table (CSV).")] = None,
+):
+    """List the event types (classes, Chinese/English names, deadlines, departments)."""
+    from gridtools.incidents import event_types
+
+    table = event_types()[["code", "major_en", "name_zh", "name_en", "deadline_hours", "basis", "urgent",
+                           "department_en"]]
+    write_or_print(table, output, "event types")
+
+
+@incidents_app.command("import")
+def incidents_import(
+    db: CaseDbArgument,
+    events_file: Annotated[Path, typer.Argument(help="Events table, e.g. the output of 'gridtools geocode'.")],
+    type_col: Annotated[str, typer.Option("--type", help="Column with the event type code.")],
+    time_col: Annotated[str, typer.Option("--time", help="Column with the report time.")],
+    lon: Annotated[Optional[str], typer.Option("--lon")] = None,
+    lat: Annotated[Optional[str], typer.Option("--lat")] = None,
+    id_col: Annotated[Optional[str], typer.Option("--id", help="Column with the caller's own id.")] = None,
+    types_file: Annotated[Optional[Path], typer.Option("--types", help="A city's own event-type CSV.")] = None,
+):
+    """Record every event of a table as a reported case (grid codes taken from the table)."""
+    from gridtools.incidents import IncidentStore, event_types
+
+    table = io.read_text_table(events_file)
+    with IncidentStore(db, types=event_types(types_file) if types_file else None) as store:
+        ids = store.report_many(table, type_col=type_col, time_col=time_col, lon=lon, lat=lat, id_col=id_col)
+    out.print(f"recorded {len(ids):,} cases in {store.path} (case ids {ids.min() if len(ids) else '-'}-"
+              f"{ids.max() if len(ids) else '-'})")
+
+
+@incidents_app.command("step")
+def incidents_step(
+    db: CaseDbArgument,
+    case_id: Annotated[int, typer.Argument(help="Case id.")],
+    action: Annotated[str, typer.Argument(help="register | reject | dispatch | handle | verify | rework | close")],
+    at: AtOption = None,
+    to: Annotated[Optional[str], typer.Option("--to", help="dispatch: department or team (default: "
+                                                           "the grid team).")] = None,
+    actor: Annotated[Optional[str], typer.Option("--actor")] = None,
+    note: Annotated[Optional[str], typer.Option("--note")] = None,
+):
+    """Move one case a step along report -> register -> dispatch -> handle -> verify -> close."""
+    from gridtools.incidents import IncidentStore
+
+    with IncidentStore(db) as store:
+        steps = {
+            "register": lambda: store.register(case_id, at=at, actor=actor, note=note),
+            "reject": lambda: store.register(case_id, at=at, accept=False, actor=actor, note=note),
+            "dispatch": lambda: store.dispatch(case_id, to=to, at=at, actor=actor, note=note),
+            "handle": lambda: store.handle(case_id, at=at, actor=actor, note=note),
+            "verify": lambda: store.verify(case_id, at=at, actor=actor, note=note),
+            "rework": lambda: store.verify(case_id, ok=False, at=at, actor=actor, note=note),
+            "close": lambda: store.close_case(case_id, at=at, actor=actor, note=note),
+        }
+        if action not in steps:
+            raise GridtoolsError(f"unknown action {action!r}; use one of: {', '.join(steps)}")
+        steps[action]()
+        case = store.cases().set_index("case_id").loc[case_id]
+    out.print(f"case {case_id}: {case['status']} (level {case['level']}, assignee {case['assignee']}, "
+              f"deadline {case['deadline_at']})")
+
+
+@incidents_app.command("overdue")
+def incidents_overdue(
+    db: CaseDbArgument,
+    now: CheckTimeOption = None,
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write the list (CSV).")] = None,
+):
+    """List open cases past their dispatch limit or handling deadline."""
+    from gridtools.incidents import IncidentStore
+
+    with IncidentStore(db) as store:
+        late = store.overdue(now)
+    write_or_print(late[["case_id", "type_code", "grid_code", "status", "level", "assignee", "stage", "due_at",
+                         "overdue_hours"]], output, "overdue cases")
+
+
+@incidents_app.command("escalate")
+def incidents_escalate(
+    db: CaseDbArgument,
+    now: CheckTimeOption = None,
+):
+    """Move cases overdue in handling up a level: grid team -> community -> street."""
+    from gridtools.incidents import IncidentStore
+
+    with IncidentStore(db) as store:
+        moved = store.escalate(now)
+    out.print(f"escalated {len(moved)} case(s)" + (f": {', '.join(map(str, moved))}" if moved else ""))
+
+
+@incidents_app.command("stats")
+def incidents_stats(
+    db: CaseDbArgument,
+    now: StatsTimeOption = None,
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write the table (CSV).")] = None,
+):
+    """Per grid: cases, closed, share solved inside the grid, hours to close, on-time share, overdue."""
+    from gridtools.incidents import IncidentStore
+
+    with IncidentStore(db) as store:
+        stats = store.grid_stats(now)
+    write_or_print(stats.reset_index().round(3), output, "cases per grid")
+
+
+@incidents_app.command("addresses")
+def incidents_addresses(
+    events_file: Annotated[Path, typer.Argument(help="Events table with an address text column.")],
+    output: OutOption,
+    address: Annotated[str, typer.Option("--address", help="Column with the address text.")],
+    gazetteer_file: Annotated[Path, typer.Option("--gazetteer", help="Named features: an OSM file (.osm/.pbf: "
+                                                                      "roads and points are read) or any vector file.")],
+    name: Annotated[str, typer.Option("--name", help="Name column of the gazetteer features.")] = "name",
+    cutoff: Annotated[float, typer.Option("--cutoff", help="Fuzzy score (0-100) a name must reach.")] = 80.0,
+):
+    """Find coordinates for address texts offline (roads, crossings, places) with fuzzy matching.
+
+    Adds columns match_lon, match_lat (WGS-84), match_kind (intersection/road/place), match_name,
+    match_score, match_note; then run 'gridtools geocode ... --lon match_lon --lat match_lat'.
+    """
+    from gridtools.incidents.gazetteer import add_matches, read_gazetteer
+
+    table = io.read_text_table(events_file)
+    located = add_matches(table, address, read_gazetteer(gazetteer_file, name=name), score_cutoff=cutoff)
+    io.write_text_table(located, output, like=table.attrs.get("text_format"))
+    kinds = located["match_kind"].replace("", "no match").value_counts()
+    print_lines("addresses", [f"{len(located):,} addresses: " + ", ".join(f"{n:,} {k}" for k, n in kinds.items())])
+    out.print(f"wrote {output}")
+
+
+@incidents_app.command("open311")
+def incidents_open311(
+    db: CaseDbArgument,
+    output: OutOption,
+    services: Annotated[bool, typer.Option("--services", help="Write the service list (event types) "
+                                                              "instead of the requests.")] = False,
+    language: Annotated[str, typer.Option("--language", help="en or zh names.")] = "en",
+):
+    """Export cases (or event types) as Open311 GeoReport v2 JSON."""
+    import json
+
+    from gridtools.incidents.workflow import IncidentStore, open311_requests, open311_services
+
+    with IncidentStore(db) as store:
+        items = open311_services(store, language=language) if services else open311_requests(store, language=language)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(items, ensure_ascii=False, indent=1), encoding="utf-8")
+    out.print(f"wrote {output} ({len(items):,} {'services' if services else 'requests'})")
+
+
+@incidents_app.command("map")
+def incidents_map(
+    db: CaseDbArgument,
+    grids: GridsOption,
+    output: OutOption,
+    column: Annotated[str, typer.Option("--column", help="Statistic that colours the grids.")] = "cases",
+    now: StatsTimeOption = None,
+):
+    """Map the grids coloured by their cases (or another per-grid statistic), with the case points."""
+    import geopandas as gpd
+
+    from gridtools.incidents import IncidentStore
+    from gridtools.maps import incident_map, save_map
+
+    polygons = io.read_any(grids, layer=pick_grids_layer(grids, None))
+    with IncidentStore(db) as store:
+        stats = store.grid_stats(now)
+        cases = store.cases()
+    located = cases.dropna(subset=["lon", "lat"])
+    points = gpd.GeoDataFrame(located[["case_id", "grid_code", "status"]],
+                              geometry=gpd.points_from_xy(located["lon"], located["lat"]), crs=4326)
+    save_map(incident_map(polygons, stats, events=points, column=column), output)
+    out.print(f"wrote {output}")
