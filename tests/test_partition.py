@@ -442,7 +442,7 @@ def test_missing_pop_column():
     with pytest.raises(InputError) as err:
         gridtools.partition(_lattice(4, 4, 300), "population")
     msg = str(err.value)
-    assert "'population'" in msg and "'pop'" in msg and "--pop" in msg
+    assert "'population'" in msg and "'pop'" in msg and "pop=" in msg
 
 
 def test_negative_pop_lists_the_rows():

@@ -240,7 +240,7 @@ def test_rejects_codes_that_are_not_17_digits():
 def test_rejects_a_missing_population_column():
     with pytest.raises(InputError) as err:
         gridtools.rebalance(_two_grids(), "pop2020")
-    assert "'pop2020'" in str(err.value) and "--pop" in str(err.value)
+    assert "'pop2020'" in str(err.value) and "pop=" in str(err.value)
 
 
 def test_new_population_joined_from_a_table_on_a_text_key():

@@ -25,16 +25,15 @@ from dataclasses import dataclass, field
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import shapely
 
 from gridtools import io, settings
-from gridtools.errors import InputError, rows_where
-from gridtools.partition.balance import Band, PieceGraph, choose_count, feasible_counts, split_piece
+from gridtools.errors import InputError
+from gridtools.partition.balance import Band, split_piece
 from gridtools.partition.codes import CodeLayout, check_prefix, parent_codes, serials_in_reading_order
 from gridtools.partition.graph import UnitGraph, build_unit_graph, link_islands
+from gridtools.partition.pieces import Task, barrier_crossings, plan_tasks, split_pieces
+from gridtools.partition.units import check_units, measure_grids
 
-#: How much cheaper it is for the partitioner to cut an edge that crosses a (soft) barrier.
-_SOFT_BARRIER_DISCOUNT = 0.05
 #: Below this many units, worker processes cost more than they save.
 _MIN_UNITS_FOR_PROCESSES = 20_000
 
@@ -107,173 +106,21 @@ def make_band(min_pop: float | None, max_pop: float | None) -> Band:
 # validation
 
 
-def _validate(units: gpd.GeoDataFrame, pop: str, within: str | None) -> gpd.GeoDataFrame:
-    source = units.attrs.get("source", "units")
-    if not isinstance(units, gpd.GeoDataFrame):
-        raise InputError(f"{source}: expected a GeoDataFrame of polygons, got {type(units).__name__}")
-    if len(units) == 0:
-        raise InputError(f"{source} has no rows: nothing to partition")
-    if units.crs is None:
-        raise InputError(f"{source} has no coordinate reference system; set one, e.g. read it with crs='EPSG:nnnn'")
-    io.require_columns(units, {pop: "--pop"} | ({within: "--within"} if within else {}), source)
-    io.numeric_column(units, pop, source)
-    units, _ = io.check_geometries(units, source)
-    polygonal = units.geom_type.isin(["Polygon", "MultiPolygon"])
-    if not polygonal.all():
-        kinds = ", ".join(sorted(units.geom_type[~polygonal].unique()))
-        raise InputError(
-            f"{source}: {rows_where(~polygonal, units.index)} are {kinds}, not polygons. Points or "
-            "buildings need units first: aggregate them to blocks (gridtools.population.aggregate_to_units)"
-        )
-    if within:
-        gaps = units[within].isna() | (units[within].astype(str).str.strip() == "")
-        if gaps.any():
-            raise InputError(
-                f"{source}: column '{within}' (within=...) is empty in {rows_where(gaps, units.index)}; "
-                "every unit needs the community/ward it belongs to"
-            )
-    io.check_coordinates(units, source)
-    return units
-
-
 # --------------------------------------------------------------------------------------------
 # barriers and pieces
-
-
-def _major_barriers(barriers: gpd.GeoDataFrame) -> np.ndarray:
-    """Which barrier lines are major: a truthy ``major`` column, else OSM tags in settings."""
-    if "major" in barriers.columns:
-        return barriers["major"].fillna(False).astype(bool).to_numpy()
-    major = np.zeros(len(barriers), dtype=bool)
-    for tag, values in settings.major_barrier_tags.items():
-        if tag in barriers.columns:
-            major |= barriers[tag].isin(values).to_numpy()
-    return major
-
-
-def barrier_crossings(graph: UnitGraph, metric_units: gpd.GeoDataFrame,
-                      barriers: gpd.GeoDataFrame | None) -> tuple[np.ndarray, np.ndarray]:
-    """For each edge, whether the step between the two units crosses a soft / major barrier.
-
-    The step is the segment between the units' representative points, so an edge crosses a road
-    when the road runs between the two units (typically along their shared boundary).
-    """
-    soft = np.zeros(len(graph.i), dtype=bool)
-    major = np.zeros(len(graph.i), dtype=bool)
-    if barriers is None or len(barriers) == 0 or len(graph.i) == 0:
-        return soft, major
-    if barriers.crs is None:
-        raise InputError("barriers have no coordinate reference system; save the file with its CRS, or set one "
-                         "(barriers.set_crs(...))")
-    lines = barriers.to_crs(metric_units.crs)
-    is_major = _major_barriers(barriers)
-    anchor = shapely.get_coordinates(metric_units.geometry.representative_point().values)
-    steps = shapely.linestrings(np.stack([anchor[graph.i], anchor[graph.j]], axis=1))
-    edge, line = shapely.STRtree(lines.geometry.values).query(steps, predicate="intersects")
-    soft[edge[~is_major[line]]] = True
-    major[edge[is_major[line]]] = True
-    return soft & ~major, major
-
-
-def _pieces(graph: UnitGraph, major: np.ndarray, pop: np.ndarray, band: Band) -> tuple[np.ndarray, np.ndarray]:
-    """Split groups along major barriers; merge back pieces that have no feasible count.
-
-    Returns the piece of each unit and the edges still treated as major (uncrossable).
-    """
-    major = major.copy()
-    for _ in range(1000):
-        n, piece = graph.subset_edges(~major).components()
-        totals = np.bincount(piece, weights=pop, minlength=n)
-        kmin, kmax = np.ceil(totals / band.hi - 1e-9), np.floor(totals / band.lo + 1e-9)
-        stuck = (kmin > kmax) | (kmax < 1)  # a piece needs at least one grid
-        crossing = major & (piece[graph.i] != piece[graph.j])
-        touches = stuck[piece[graph.i]] | stuck[piece[graph.j]]
-        candidates = np.flatnonzero(crossing & touches)
-        if len(candidates) == 0:
-            return piece, major
-        # reopen the longest major crossing of the smallest stuck piece, then look again
-        smallest = np.argmin(np.where(stuck, totals, np.inf))
-        mine = candidates[(piece[graph.i[candidates]] == smallest) | (piece[graph.j[candidates]] == smallest)]
-        pick = mine if len(mine) else candidates
-        a, b = piece[graph.i[pick]], piece[graph.j[pick]]
-        pair = pick[(a == a[np.argmax(graph.length[pick])]) & (b == b[np.argmax(graph.length[pick])])]
-        major[pair] = False
-    return piece, major  # pragma: no cover
 
 
 # --------------------------------------------------------------------------------------------
 # pieces to tasks
 
 
-@dataclass
-class _Task:
-    units: np.ndarray          # global unit indices
-    graph: PieceGraph | None   # None: a single grid without cutting
-    k: int
-    piece: int
-    status: str                # "ok" or "infeasible_piece"
-    seed: int
-
-
-def _local_graph(graph: UnitGraph, members: np.ndarray, soft: np.ndarray, pop: np.ndarray) -> PieceGraph:
-    lengths = np.maximum(graph.length, 0.01)  # island links have no shared boundary
-    metis = np.where(soft, lengths * _SOFT_BARRIER_DISCOUNT, lengths)
-    lmat = graph.csr(lengths)[members][:, members]
-    wmat = graph.csr(np.maximum(metis, 1.0))[members][:, members]
-    return PieceGraph.from_matrices(lmat, wmat, pop[members])
-
-
-def _plan(graph: UnitGraph, piece: np.ndarray, soft: np.ndarray, pop: np.ndarray, band: Band,
-          seed: int) -> tuple[list[_Task], list[tuple[np.ndarray, int]]]:
-    """Tasks to partition, plus over-size units (each with the piece it belongs to).
-
-    Over-size units are removed from their piece; what remains may fall apart into components,
-    each partitioned on its own.  A leftover component too small for a grid of its own joins the
-    adjacent over-size unit's grid (it is enclosed by it).
-    """
-    oversize = pop > band.hi
-    inner = graph.subset_edges(~oversize[graph.i] & ~oversize[graph.j] & (piece[graph.i] == piece[graph.j]))
-    n, comp = inner.components()
-    comp[oversize] = -1
-    tasks: list[_Task] = []
-    attach: list[tuple[np.ndarray, int]] = []
-    for c, members in pd.Series(np.arange(graph.n)).groupby(comp).groups.items():
-        if c < 0:
-            continue
-        members = np.asarray(members)
-        total = pop[members].sum()
-        kmin, kmax = feasible_counts(total, band)
-        host = _adjacent_oversize(graph, members, oversize)
-        too_small = total == 0 or (kmin > kmax and total < band.lo)
-        if too_small and host is not None:
-            attach.append((members, host))
-            continue
-        k = choose_count(total, band)
-        task_graph = _local_graph(graph, members, soft, pop) if k > 1 else None
-        status = "ok" if kmin <= kmax else "infeasible_piece"
-        tasks.append(_Task(members, task_graph, k, int(piece[members[0]]), status, seed + len(tasks)))
-    return tasks, attach
-
-
-def _adjacent_oversize(graph: UnitGraph, members: np.ndarray, oversize: np.ndarray) -> int | None:
-    inside = np.zeros(graph.n, dtype=bool)
-    inside[members] = True
-    a = inside[graph.i] & oversize[graph.j]
-    b = inside[graph.j] & oversize[graph.i]
-    hosts = np.concatenate([graph.j[a], graph.i[b]])
-    lengths = np.concatenate([graph.length[a], graph.length[b]])
-    if len(hosts) == 0:
-        return None
-    return int(hosts[np.argmax(lengths)])
-
-
-def _solve(task: _Task, band: Band) -> np.ndarray:
+def _solve(task: Task, band: Band) -> np.ndarray:
     if task.graph is None:
         return np.zeros(len(task.units), dtype=np.int64)
     return split_piece(task.graph, task.k, band, seed=task.seed).labels
 
 
-def _run_tasks(tasks: list[_Task], band: Band, n_jobs: int | None, scheduler: str | None,
+def _run_tasks(tasks: list[Task], band: Band, n_jobs: int | None, scheduler: str | None,
                progress: ProgressCallback | None) -> list[np.ndarray]:
     """Solve independent pieces, in parallel when it pays."""
     total_units = sum(len(t.units) for t in tasks)
@@ -317,19 +164,6 @@ def _run_tasks(tasks: list[_Task], band: Band, n_jobs: int | None, scheduler: st
 
 # --------------------------------------------------------------------------------------------
 # grids
-
-
-def _measure(units: gpd.GeoDataFrame, label: np.ndarray, pop: np.ndarray, metric_crs) -> gpd.GeoDataFrame:
-    """Dissolve units by label and measure each grid."""
-    frame = gpd.GeoDataFrame({"label": label, "population": pop, "n_units": 1},
-                             geometry=units.geometry.values, crs=units.crs)
-    grids = frame.dissolve(by="label", aggfunc={"population": "sum", "n_units": "sum"})
-    metric = grids.geometry.to_crs(metric_crs)
-    grids["area_m2"] = metric.area.to_numpy()
-    perimeter = metric.length.to_numpy()
-    grids["polsby_popper"] = np.where(perimeter > 0, 4 * math.pi * grids["area_m2"] / perimeter**2, 0.0)
-    grids["n_parts"] = shapely.get_num_geometries(grids.geometry.values)
-    return grids
 
 
 def _proposed_fixes(graph_all: UnitGraph, groups: np.ndarray, group_values: pd.Series,
@@ -443,7 +277,7 @@ def partition(units: gpd.GeoDataFrame, pop: str, *, min_pop: float | None = None
     layout = CodeLayout(tuple(code_layout) if code_layout else settings.code_layout)
     prefix = check_prefix(code_prefix, layout)
     seed = settings.random_state if random_state is None else int(random_state)
-    units = _validate(units, pop, within)
+    units = check_units(units, pop, within)
     population = units[pop].to_numpy(dtype=float)
     metric = io.to_metric(units)
     metric_crs = metric.crs
@@ -460,12 +294,12 @@ def partition(units: gpd.GeoDataFrame, pop: str, *, min_pop: float | None = None
     # a major barrier is still a preferred cut where it may be crossed (inside one piece, or
     # reopened because a piece had no feasible count without it)
     soft |= major
-    piece, major = _pieces(graph, major, population, band)
+    piece, major = split_pieces(graph, major, population, band)
     if progress:
         progress("building adjacency graph", 1, 1)
 
     crossable = ~(major & (piece[graph.i] != piece[graph.j]))
-    tasks, attach = _plan(graph.subset_edges(crossable), piece, soft[crossable], population, band, seed)
+    tasks, attach = plan_tasks(graph.subset_edges(crossable), piece, soft[crossable], population, band, seed)
     solved = _run_tasks(tasks, band, n_jobs, scheduler, progress)
 
     label = np.full(len(units), -1, dtype=np.int64)
@@ -480,7 +314,7 @@ def partition(units: gpd.GeoDataFrame, pop: str, *, min_pop: float | None = None
     for members, host in attach:
         label[members] = label[host]
 
-    grids = _measure(units, label, population, metric_crs)
+    grids = measure_grids(units, label, population, metric_crs)
     grids["status"] = np.asarray(status_of_label, dtype=object)[grids.index.to_numpy()]
     grids["in_band"] = band.contains(grids["population"].to_numpy())
     grids.loc[(grids["status"] == "ok") & ~grids["in_band"], "status"] = "out_of_band"

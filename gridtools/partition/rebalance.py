@@ -20,7 +20,9 @@ from gridtools import io, settings
 from gridtools.errors import InputError, rows_where
 from gridtools.partition.balance import make_contiguous, repair
 from gridtools.partition.codes import CodeLayout, serials_in_reading_order
-from gridtools.partition.core import _adjacent_oversize, _local_graph, _measure, _validate, make_band
+from gridtools.partition.core import make_band
+from gridtools.partition.pieces import adjacent_oversize, piece_graph
+from gridtools.partition.units import check_units, measure_grids
 from gridtools.partition.graph import build_unit_graph, link_islands
 
 
@@ -149,7 +151,7 @@ def rebalance(units: gpd.GeoDataFrame, pop: str, *, grid_col: str = "grid_code",
     band = make_band(min_pop, max_pop)
     layout = CodeLayout(tuple(code_layout) if code_layout else settings.code_layout)
     source = units.attrs.get("source", "units")
-    units = _validate(units, pop, grid_col)
+    units = check_units(units, pop, grid_col)
     old_codes = units[grid_col].astype(str).str.strip()
     _check_codes(old_codes, layout, grid_col, source)
     retired = [str(c) for c in retired_codes]
@@ -174,11 +176,11 @@ def rebalance(units: gpd.GeoDataFrame, pop: str, *, grid_col: str = "grid_code",
         members = np.flatnonzero((groups == g) & ~oversize & (pocket_host < 0))
         if len(members) == 0:
             continue
-        piece_graph = _local_graph(graph, members, no_soft, population)
+        local_graph = piece_graph(graph, members, no_soft, population)
         local, global_ids = pd.factorize(label[members])
         # units that lost their over-size neighbour may leave a grid in pieces: mend that first
-        local = make_contiguous(piece_graph, local)
-        outcome = repair(piece_graph, local, band, rng, allow_recount=True, moves_first=True)
+        local = make_contiguous(local_graph, local)
+        outcome = repair(local_graph, local, band, rng, allow_recount=True, moves_first=True)
         known = outcome.labels < len(global_ids)
         new_ids = np.unique(outcome.labels[~known])
         fresh = {int(l): len(code_of_label) + e for e, l in enumerate(new_ids)}
@@ -192,7 +194,7 @@ def rebalance(units: gpd.GeoDataFrame, pop: str, *, grid_col: str = "grid_code",
     out = units.copy()
     out["previous_code"] = old_codes.to_numpy()
     out["grid_code"] = new_codes
-    grids = _measure(out, pd.factorize(out["grid_code"])[0], population, metric.crs)
+    grids = measure_grids(out, pd.factorize(out["grid_code"])[0], population, metric.crs)
     grids["grid_code"] = pd.factorize(out["grid_code"])[1][grids.index]
     grids["in_band"] = band.contains(grids["population"].to_numpy())
     holds_oversize = pd.Series(oversize).groupby(out["grid_code"].to_numpy()).any()
@@ -234,7 +236,7 @@ def _enclosed_pockets(graph, oversize: np.ndarray, population: np.ndarray, band)
     for c in np.flatnonzero(too_small):
         members = np.flatnonzero((comp == c) & ~oversize)
         if len(members):
-            found = _adjacent_oversize(graph, members, oversize)
+            found = adjacent_oversize(graph, members, oversize)
             host[members] = -1 if found is None else found
     return host
 

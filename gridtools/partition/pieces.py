@@ -1,0 +1,155 @@
+"""Pieces of a district: barriers that split it, and the tasks each piece becomes.
+
+Steps 3-5 of the pipeline in :mod:`.core`: which graph edges cross soft or major barriers,
+the pieces major barriers cut the nesting groups into (merged back where a piece has no feasible
+grid count), and one :class:`Task` per piece with the over-size units taken out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from gridtools import settings
+from gridtools.errors import InputError
+from gridtools.partition.balance import Band, PieceGraph, choose_count, feasible_counts
+from gridtools.partition.graph import UnitGraph
+
+__all__ = [
+    "SOFT_BARRIER_DISCOUNT", "major_barriers", "barrier_crossings", "split_pieces", "Task",
+    "piece_graph", "plan_tasks", "adjacent_oversize",
+]
+
+#: How much cheaper it is for the partitioner to cut an edge that crosses a (soft) barrier.
+SOFT_BARRIER_DISCOUNT = 0.05
+
+
+def major_barriers(barriers: gpd.GeoDataFrame) -> np.ndarray:
+    """Which barrier lines are major: a truthy ``major`` column, else OSM tags in settings."""
+    if "major" in barriers.columns:
+        return barriers["major"].fillna(False).astype(bool).to_numpy()
+    major = np.zeros(len(barriers), dtype=bool)
+    for tag, values in settings.major_barrier_tags.items():
+        if tag in barriers.columns:
+            major |= barriers[tag].isin(values).to_numpy()
+    return major
+
+
+def barrier_crossings(graph: UnitGraph, metric_units: gpd.GeoDataFrame,
+                      barriers: gpd.GeoDataFrame | None) -> tuple[np.ndarray, np.ndarray]:
+    """For each edge, whether the step between the two units crosses a soft / major barrier.
+
+    The step is the segment between the units' representative points, so an edge crosses a road
+    when the road runs between the two units (typically along their shared boundary).
+    """
+    soft = np.zeros(len(graph.i), dtype=bool)
+    major = np.zeros(len(graph.i), dtype=bool)
+    if barriers is None or len(barriers) == 0 or len(graph.i) == 0:
+        return soft, major
+    if barriers.crs is None:
+        raise InputError("barriers have no coordinate reference system; save the file with its CRS, or set one "
+                         "(barriers.set_crs(...))")
+    lines = barriers.to_crs(metric_units.crs)
+    is_major = major_barriers(barriers)
+    anchor = shapely.get_coordinates(metric_units.geometry.representative_point().values)
+    steps = shapely.linestrings(np.stack([anchor[graph.i], anchor[graph.j]], axis=1))
+    edge, line = shapely.STRtree(lines.geometry.values).query(steps, predicate="intersects")
+    soft[edge[~is_major[line]]] = True
+    major[edge[is_major[line]]] = True
+    return soft & ~major, major
+
+
+def split_pieces(graph: UnitGraph, major: np.ndarray, pop: np.ndarray, band: Band) -> tuple[np.ndarray, np.ndarray]:
+    """Steps 3-4 of the pipeline: split groups along major barriers; merge back pieces that have no feasible count.
+
+    Returns the piece of each unit and the edges still treated as major (uncrossable).
+    """
+    major = major.copy()
+    for _ in range(1000):
+        n, piece = graph.subset_edges(~major).components()
+        totals = np.bincount(piece, weights=pop, minlength=n)
+        kmin, kmax = np.ceil(totals / band.hi - 1e-9), np.floor(totals / band.lo + 1e-9)
+        stuck = (kmin > kmax) | (kmax < 1)  # a piece needs at least one grid
+        crossing = major & (piece[graph.i] != piece[graph.j])
+        touches = stuck[piece[graph.i]] | stuck[piece[graph.j]]
+        candidates = np.flatnonzero(crossing & touches)
+        if len(candidates) == 0:
+            return piece, major
+        # reopen the longest major crossing of the smallest stuck piece, then look again
+        smallest = np.argmin(np.where(stuck, totals, np.inf))
+        mine = candidates[(piece[graph.i[candidates]] == smallest) | (piece[graph.j[candidates]] == smallest)]
+        pick = mine if len(mine) else candidates
+        a, b = piece[graph.i[pick]], piece[graph.j[pick]]
+        pair = pick[(a == a[np.argmax(graph.length[pick])]) & (b == b[np.argmax(graph.length[pick])])]
+        major[pair] = False
+    return piece, major  # pragma: no cover
+
+
+@dataclass
+class Task:
+    """One piece of a district to cut into *k* grids (the unit of parallel work)."""
+
+    units: np.ndarray          # global unit indices
+    graph: PieceGraph | None   # None: a single grid without cutting
+    k: int
+    piece: int
+    status: str                # "ok" or "infeasible_piece"
+    seed: int
+
+
+def piece_graph(graph: UnitGraph, members: np.ndarray, soft: np.ndarray, pop: np.ndarray) -> PieceGraph:
+    """The sub-graph of *members* that METIS and the repair work on (soft barriers are cheap to cut)."""
+    lengths = np.maximum(graph.length, 0.01)  # island links have no shared boundary
+    metis = np.where(soft, lengths * SOFT_BARRIER_DISCOUNT, lengths)
+    lmat = graph.csr(lengths)[members][:, members]
+    wmat = graph.csr(np.maximum(metis, 1.0))[members][:, members]
+    return PieceGraph.from_matrices(lmat, wmat, pop[members])
+
+
+def plan_tasks(graph: UnitGraph, piece: np.ndarray, soft: np.ndarray, pop: np.ndarray, band: Band,
+          seed: int) -> tuple[list[Task], list[tuple[np.ndarray, int]]]:
+    """Tasks to partition, plus over-size units (each with the piece it belongs to).
+
+    Over-size units are removed from their piece; what remains may fall apart into components,
+    each partitioned on its own.  A leftover component too small for a grid of its own joins the
+    adjacent over-size unit's grid (it is enclosed by it).
+    """
+    oversize = pop > band.hi
+    inner = graph.subset_edges(~oversize[graph.i] & ~oversize[graph.j] & (piece[graph.i] == piece[graph.j]))
+    n, comp = inner.components()
+    comp[oversize] = -1
+    tasks: list[Task] = []
+    attach: list[tuple[np.ndarray, int]] = []
+    for c, members in pd.Series(np.arange(graph.n)).groupby(comp).groups.items():
+        if c < 0:
+            continue
+        members = np.asarray(members)
+        total = pop[members].sum()
+        kmin, kmax = feasible_counts(total, band)
+        host = adjacent_oversize(graph, members, oversize)
+        too_small = total == 0 or (kmin > kmax and total < band.lo)
+        if too_small and host is not None:
+            attach.append((members, host))
+            continue
+        k = choose_count(total, band)
+        task_graph = piece_graph(graph, members, soft, pop) if k > 1 else None
+        status = "ok" if kmin <= kmax else "infeasible_piece"
+        tasks.append(Task(members, task_graph, k, int(piece[members[0]]), status, seed + len(tasks)))
+    return tasks, attach
+
+
+def adjacent_oversize(graph: UnitGraph, members: np.ndarray, oversize: np.ndarray) -> int | None:
+    """The over-size unit sharing the longest boundary with *members* (None if none touches them)."""
+    inside = np.zeros(graph.n, dtype=bool)
+    inside[members] = True
+    a = inside[graph.i] & oversize[graph.j]
+    b = inside[graph.j] & oversize[graph.i]
+    hosts = np.concatenate([graph.j[a], graph.i[b]])
+    lengths = np.concatenate([graph.length[a], graph.length[b]])
+    if len(hosts) == 0:
+        return None
+    return int(hosts[np.argmax(lengths)])
