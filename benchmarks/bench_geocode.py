@@ -12,7 +12,7 @@ Timed (best of 3 runs at 1M points, one run at 10M), each on the same points:
   ``shapely.intersects_xy``; no Point objects), tie rule included;
 * ``gridtools strtree``: the same with ``engine="strtree"`` (Point creation + STRtree bulk
   ``query(points, predicate="intersects")``), tie rule included;
-* ``geocode() end to end``: :func:`gridtools.incidents.geocode` on a DataFrame with x/y
+* ``geocode() end to end``: :func:`gridtools.incidents.locate` on a DataFrame with x/y
   columns (parsing and row checks, flags, code columns);
 * ``geopandas.sjoin``: ``sjoin(points, grids, predicate="intersects")`` on a prebuilt point
   GeoDataFrame (building it is timed separately, ``points_from_xy``), then the same tie rule
@@ -61,7 +61,7 @@ def timed(fn, repeat=1):
 
 def polygons():
     from gridtools import io
-    from gridtools.partition import partition
+    from gridtools.grids import partition
 
     blocks = io.read_any(ROCKLAND).to_crs(UTM18)
     t, result = timed(lambda: partition(blocks, pop="pop", code_prefix="360870"))

@@ -4,15 +4,16 @@ The public API is re-exported here::
 
     import gridtools
     result = gridtools.partition(blocks, pop="TOTPOP", min_pop=1000, max_pop=1500)
+
+Capabilities live in their own packages (``gridtools.grids``, ``gridtools.components``,
+``gridtools.incidents``, ``gridtools.hotspots``, ``gridtools.routing``, ``gridtools.dispatch``);
+see ``docs/architecture.md`` for the layers.
 """
 
-from gridtools.partition import PartitionResult, RebalanceResult, partition, rebalance
+from gridtools.grids import PartitionResult, RebalanceResult, partition, partition_features, rebalance
+from gridtools.incidents import geocode
 
 __version__ = "0.1.0"
 
-__all__ = ["PartitionResult", "RebalanceResult", "partition", "rebalance", "__version__"]
-
-# coordinates and incidents
-from gridtools.incidents import geocode  # noqa: E402
-
-__all__ += ["geocode"]
+__all__ = ["PartitionResult", "RebalanceResult", "partition", "partition_features", "rebalance", "geocode",
+           "__version__"]

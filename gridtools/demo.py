@@ -256,7 +256,7 @@ def run_demo(output: Path, progress=None, *, lang: str = "en") -> DemoReport:
     from gridtools.components.osm import read_osm_components
     from gridtools.incidents import IncidentStore, geocode
     from gridtools.maps import component_map, grid_map, hotspot_map, incident_map, save_map
-    from gridtools.partition import partition_features
+    from gridtools.grids import partition_features
     from gridtools.population import estimate_building_population
     from gridtools.report import (Report, components_report, dispatch_report, hotspot_report, incident_report,
                                   partition_report)

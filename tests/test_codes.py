@@ -1,4 +1,4 @@
-"""Tests of the hierarchical grid codes (gridtools.partition.codes).
+"""Tests of the hierarchical grid codes (gridtools.grids.codes).
 
 Expected codes are built by hand from the layout (6-3-3-3-2 digits: county, town, community,
 grid serial, sub-grid) and from point positions whose reading order is obvious.
@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from gridtools.errors import InputError
-from gridtools.partition.codes import (
+from gridtools.grids.codes import (
     CodeLayout,
     check_prefix,
     parent_codes,
@@ -201,7 +201,7 @@ def test_read_retired_codes_from_the_layer_rebalance_writes(tmp_path):
     from shapely import box
 
     from gridtools import io
-    from gridtools.partition.codes import read_retired_codes
+    from gridtools.grids.codes import read_retired_codes
 
     path = tmp_path / "grids.gpkg"
     io.write_any(gpd.GeoDataFrame({"grid_code": ["32050801904400100"]}, geometry=[box(0, 0, 1, 1)],

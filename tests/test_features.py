@@ -4,7 +4,7 @@ import pytest
 
 from conftest import shanghai_bund_network
 from gridtools.blocks import boundary_from_features
-from gridtools.partition import partition_features
+from gridtools.grids import partition_features
 from gridtools.population import estimate_building_population
 
 

@@ -1,4 +1,4 @@
-"""Tests of the unit adjacency graph (gridtools.partition.graph).
+"""Tests of the unit adjacency graph (gridtools.grids.graph).
 
 Every expected value below follows from the geometry drawn in the test (boxes whose shared
 edges are known), not from running the code.
@@ -11,7 +11,7 @@ import pytest
 import shapely
 from shapely import box
 
-from gridtools.partition.graph import UnitGraph, build_unit_graph, link_islands
+from gridtools.grids.graph import UnitGraph, build_unit_graph, link_islands
 
 
 def _edges(graph: UnitGraph) -> dict[tuple[int, int], float]:

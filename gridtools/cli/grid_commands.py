@@ -69,7 +69,7 @@ def partition(
     Writes layer [bold]grids[/bold] (grid_code, population, polsby_popper, status, geometry) and layer
     [bold]units[/bold] (every input row with its grid_code) to OUTPUT (a GeoPackage).
     """
-    from gridtools.partition import partition as run_partition, partition_features
+    from gridtools.grids import partition as run_partition, partition_features
 
     units, pop = _read_units(units_file, pop, estimate_total, layer=layer, crs=crs)
     options = dict(min_pop=min_pop, max_pop=max_pop, code_prefix=code_prefix, n_jobs=jobs,
@@ -150,8 +150,8 @@ def rebalance(
     """Redraw grids after the population changed, touching only grids that left the band."""
     import pandas as pd
 
-    from gridtools.partition import rebalance as run_rebalance
-    from gridtools.partition.codes import read_retired_codes
+    from gridtools.grids import rebalance as run_rebalance
+    from gridtools.grids.codes import read_retired_codes
 
     units = io.read_any(partition_file, layer="units")
     table = _read_new_population(new_pop, key) if new_pop is not None else None

@@ -20,7 +20,7 @@ import geopandas as gpd
 import numpy as np
 
 from gridtools.errors import InputError
-from gridtools.hotspots.backtest import BacktestResult, backtest, summarize
+from gridtools.hotspots.backtesting import BacktestResult, backtest, summarize
 from gridtools.hotspots.cells import CellSet, assign_events, point_density, square_cells, study_area, unit_cells
 from gridtools.hotspots.estimators import (
     BASELINES,

@@ -14,7 +14,7 @@ the road or place names with rapidfuzz (typos and missing suffixes tolerated), a
   invented.
 
 Everything is in WGS-84 longitude/latitude; the matched coordinates then go through
-:func:`gridtools.incidents.geocode` like any other.
+:func:`gridtools.incidents.locate` like any other.
 """
 
 from __future__ import annotations
@@ -196,7 +196,7 @@ def add_matches(table: pd.DataFrame, address: str, gazetteer: Gazetteer, *,
     pandas.DataFrame
         A copy of *table* with the columns of :data:`MATCH_COLUMNS` as text: ``match_lon``,
         ``match_lat`` (WGS-84, ``""`` when not found) and the ``match_*`` columns of
-        :func:`lookup`.  Feed it to :func:`gridtools.incidents.geocode` with
+        :func:`lookup`.  Feed it to :func:`gridtools.incidents.locate` with
         ``lon="match_lon", lat="match_lat"``.
 
     Raises

@@ -207,7 +207,7 @@ class IncidentStore:
         Community and street codes default to the prefixes of *grid_code*
         (:func:`gridtools.incidents.code_levels`).
         """
-        from gridtools.incidents.geocode import code_levels
+        from gridtools.incidents.locate import code_levels
 
         self._type(type_code)
         moment = _time(at)
@@ -227,7 +227,7 @@ class IncidentStore:
     def report_many(self, table: pd.DataFrame, *, type_col: str, time_col: str, lon: str | None = None,
                     lat: str | None = None, id_col: str | None = None, description_col: str | None = None,
                     source: str = "import") -> np.ndarray:
-        """Record many cases at once, e.g. the output of :func:`gridtools.incidents.geocode`.
+        """Record many cases at once, e.g. the output of :func:`gridtools.incidents.locate`.
 
         Uses the table's ``grid_code`` / ``community_code`` / ``street_code`` columns when present.
 

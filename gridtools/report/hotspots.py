@@ -113,7 +113,7 @@ def hotspot_report(backtest, *, cells=None, params: dict | None = None, coverage
     Parameters
     ----------
     backtest : BacktestResult or pandas.DataFrame
-        :func:`gridtools.hotspots.backtest` output, or its per-fold metrics table
+        :func:`gridtools.hotspots.backtesting` output, or its per-fold metrics table
         (``metrics.csv`` of ``gridtools hotspots backtest``).
     cells : geopandas.GeoDataFrame, optional
         A forecast (:func:`gridtools.hotspots.forecast`, ``cell_id, risk, rank, area_m2``): its

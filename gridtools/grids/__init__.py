@@ -4,8 +4,8 @@
 - :func:`rebalance` redraws existing grids after the population changed, touching few grids.
 """
 
-from gridtools.partition.core import PartitionResult, partition
-from gridtools.partition.features import partition_features
-from gridtools.partition.rebalance import RebalanceResult, rebalance
+from gridtools.grids.core import PartitionResult, partition
+from gridtools.grids.features import partition_features
+from gridtools.grids.redraw import RebalanceResult, rebalance
 
 __all__ = ["PartitionResult", "RebalanceResult", "partition", "partition_features", "rebalance"]

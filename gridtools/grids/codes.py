@@ -163,7 +163,7 @@ def serials_in_reading_order(parents: pd.Series, x: np.ndarray, y: np.ndarray, r
 def read_retired_codes(path) -> list[str]:
     """Grid codes retired earlier: the ``retired_codes`` layer that ``gridtools rebalance`` writes.
 
-    Their serials are never handed out again (pass them to :func:`~gridtools.partition.rebalance`
+    Their serials are never handed out again (pass them to :func:`~gridtools.grids.redraw`
     as ``retired_codes``).
 
     Parameters

@@ -28,11 +28,11 @@ import pandas as pd
 
 from gridtools import io, settings
 from gridtools.errors import InputError
-from gridtools.partition.balance import Band, split_piece
-from gridtools.partition.codes import CodeLayout, check_prefix, parent_codes, serials_in_reading_order
-from gridtools.partition.graph import UnitGraph, build_unit_graph, link_islands
-from gridtools.partition.pieces import Task, barrier_crossings, plan_tasks, split_pieces
-from gridtools.partition.units import check_units, measure_grids
+from gridtools.grids.balance import Band, split_piece
+from gridtools.grids.codes import CodeLayout, check_prefix, parent_codes, serials_in_reading_order
+from gridtools.grids.graph import UnitGraph, build_unit_graph, link_islands
+from gridtools.grids.pieces import Task, barrier_crossings, plan_tasks, split_pieces
+from gridtools.grids.units import check_units, measure_grids
 
 #: Below this many units, worker processes cost more than they save.
 _MIN_UNITS_FOR_PROCESSES = 20_000

@@ -18,12 +18,12 @@ import pandas as pd
 
 from gridtools import io, settings
 from gridtools.errors import InputError, rows_where
-from gridtools.partition.balance import make_contiguous, repair
-from gridtools.partition.codes import CodeLayout, serials_in_reading_order
-from gridtools.partition.core import make_band
-from gridtools.partition.pieces import adjacent_oversize, piece_graph
-from gridtools.partition.units import check_units, measure_grids
-from gridtools.partition.graph import build_unit_graph, link_islands
+from gridtools.grids.balance import make_contiguous, repair
+from gridtools.grids.codes import CodeLayout, serials_in_reading_order
+from gridtools.grids.core import make_band
+from gridtools.grids.pieces import adjacent_oversize, piece_graph
+from gridtools.grids.units import check_units, measure_grids
+from gridtools.grids.graph import build_unit_graph, link_islands
 
 
 @dataclass

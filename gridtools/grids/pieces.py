@@ -16,8 +16,8 @@ import shapely
 
 from gridtools import settings
 from gridtools.errors import InputError
-from gridtools.partition.balance import Band, PieceGraph, choose_count, feasible_counts
-from gridtools.partition.graph import UnitGraph
+from gridtools.grids.balance import Band, PieceGraph, choose_count, feasible_counts
+from gridtools.grids.graph import UnitGraph
 
 __all__ = [
     "SOFT_BARRIER_DISCOUNT", "major_barriers", "barrier_crossings", "split_pieces", "Task",

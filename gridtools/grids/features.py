@@ -11,7 +11,7 @@ import geopandas as gpd
 
 from gridtools.blocks import blocks_from_network, boundary_from_features, network_lines_from_osm
 from gridtools.errors import InputError
-from gridtools.partition.core import PartitionResult, partition
+from gridtools.grids.core import PartitionResult, partition
 from gridtools.population import aggregate_to_units
 
 _OSM_TAGS = ("highway", "railway", "waterway")
