@@ -182,7 +182,7 @@ def test_projected_numbers_as_lonlat_and_degrees_as_projected(wgs_grids):
 
 def test_missing_columns_duplicates_and_clashes(wgs_grids):
     events = pd.DataFrame({"lng": [120.605], "lat": [31.105]})
-    with pytest.raises(InputError, match="--lon"):
+    with pytest.raises(InputError, match="lon="):
         geocode(events, wgs_grids, lon="lon", lat="lat")
     dup = wgs_grids.copy()
     dup.loc[1, "grid_code"] = dup.loc[0, "grid_code"]

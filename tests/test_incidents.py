@@ -253,7 +253,7 @@ def test_report_many_from_geocode_output(store):
     bad = events.assign(type=["0104", "xx", "0102"])
     with pytest.raises(InputError, match="row 2"):
         store.report_many(bad, type_col="type", time_col="time")
-    with pytest.raises(InputError, match="--time"):
+    with pytest.raises(InputError, match="time_col="):
         store.report_many(events, type_col="type", time_col="when")
 
 

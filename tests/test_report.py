@@ -59,7 +59,7 @@ def test_chinese_report(lattice_result):
 
 
 def test_unknown_language_is_refused(lattice_result):
-    with pytest.raises(InputError, match="--lang"):
+    with pytest.raises(InputError, match="lang="):
         partition_report(lattice_result.grids, lang="fr")
 
 

@@ -16,6 +16,8 @@ from gridtools.cli import (  # noqa: F401  (imported for the commands they regis
 )
 from gridtools.cli._common import app, run
 
+__all__ = ["app", "main"]
+
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``gridtools`` command."""

@@ -17,8 +17,10 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridtools import io, settings
+from gridtools import settings
 from gridtools.errors import CRSError, InputError, rows_where
+from gridtools.crs import to_metric
+from gridtools import validate
 
 __all__ = ["ImportResult", "prepare_components", "import_components", "place_in_grids", "FIELD_ALIASES"]
 
@@ -219,7 +221,7 @@ def prepare_components(
     good = pd.isna(reason) & np.isfinite(xy).all(axis=1)
     if good.any():
         probe = gpd.GeoDataFrame(geometry=gpd.points_from_xy(xy[good, 0], xy[good, 1]), crs=crs)
-        io.check_coordinates(probe, source)
+        validate.check_coordinates(probe, source)
 
     # -- class codes
     if class_code is not None:
@@ -230,7 +232,7 @@ def prepare_components(
             raise InputError(f"{source}: no class code column (looked for {', '.join(CLASS_ALIASES)}); its columns "
                              f"are {', '.join(map(str, attrs.columns))}. Name it with class_col='COLUMN', or give one "
                              "class for every row with class_code='CODE' (e.g. class_code='0118' for street lamps).")
-        io.require_columns(frame, {column: "--class-col"}, source)
+        validate.require_columns(frame, {column: "class_col"}, source)
         codes = _normalise_class(frame[column])
     known = set(classes["class_code"])
     flag((codes == "").to_numpy(), "no class code")
@@ -240,8 +242,8 @@ def prepare_components(
     wgs = gpd.GeoSeries(gpd.points_from_xy(xy[:, 0], xy[:, 1]), crs=crs)
     grid_codes = np.full(n, "", dtype=object)
     if grids is not None:
-        io.require_columns(grids, {grid_col: "grid code column"}, grids.attrs.get("source", "grids"))
-        metric_grids = io.to_metric(grids)
+        validate.require_columns(grids, {grid_col: "grid code column"}, grids.attrs.get("source", "grids"))
+        metric_grids = to_metric(grids)
         placed = pd.isna(reason) & np.isfinite(xy).all(axis=1)
         pts_metric = wgs[placed].to_crs(metric_grids.crs).to_numpy()
         box = shapely.box(*metric_grids.total_bounds)
@@ -280,7 +282,7 @@ def prepare_components(
     # -- source keys
     key_column = key_col or _find_column(frame.columns, KEY_ALIASES)
     if key_col is not None:
-        io.require_columns(frame, {key_col: "--key-col"}, source)
+        validate.require_columns(frame, {key_col: "key_col"}, source)
     wgs84 = wgs.to_crs(4326)
     lon, lat = wgs84.x.to_numpy(), wgs84.y.to_numpy()
     if key_column is not None:
@@ -326,7 +328,7 @@ def place_in_grids(points: gpd.GeoSeries | gpd.GeoDataFrame, grids: gpd.GeoDataF
     >>> place_in_grids(pts, grids).tolist()
     ['A', 'A', '']
     """
-    io.require_columns(grids, {grid_col: "grid code column"}, grids.attrs.get("source", "grids"))
+    validate.require_columns(grids, {grid_col: "grid code column"}, grids.attrs.get("source", "grids"))
     geoms = points.geometry if isinstance(points, gpd.GeoDataFrame) else points
     pts = geoms.to_crs(grids.crs).to_numpy()
     tree = shapely.STRtree(grids.geometry.to_numpy())

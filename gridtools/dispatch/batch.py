@@ -11,6 +11,7 @@ from gridtools.dispatch.assign import Assignment, Dispatcher, TripRequest
 from gridtools.dispatch.park import Park
 from gridtools.errors import GridtoolsError, InputError, rows_where
 from gridtools.routing import vehicle_from_options
+from gridtools import validate
 
 TRIP_COLUMNS = ("plate", "dock", "earliest_arrival")
 
@@ -54,9 +55,8 @@ def requests_from_table(table: pd.DataFrame, park: Park, source: str = "trips") 
     >>> requests_from_table(t, park)[0].vehicle.kind
     'hgv'
     """
-    from gridtools import io
 
-    io.require_columns(table, list(TRIP_COLUMNS), source)
+    validate.require_columns(table, list(TRIP_COLUMNS), source)
     has_gate = "gate" in table.columns
     has_xy = {"origin_lon", "origin_lat"} <= set(table.columns)
     if not (has_gate or has_xy):
@@ -73,7 +73,7 @@ def requests_from_table(table: pd.DataFrame, park: Park, source: str = "trips") 
     dims = {}
     for col in ("weight_t", "height_m", "width_m", "length_m", "axle_load_t"):
         if col in table.columns:
-            dims[col] = io.numeric_column(table, col, source, allow_missing=True)
+            dims[col] = validate.numeric_column(table, col, source, allow_missing=True)
     out = []
     for n, (i, row) in enumerate(table.iterrows()):
         kw = {k: (None if pd.isna(v.iloc[n]) else float(v.iloc[n])) for k, v in dims.items()}

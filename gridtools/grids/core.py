@@ -26,13 +26,14 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from gridtools import io, settings
+from gridtools import settings
 from gridtools.errors import InputError
 from gridtools.grids.balance import Band, split_piece
 from gridtools.grids.codes import CodeLayout, check_prefix, parent_codes, serials_in_reading_order
 from gridtools.grids.graph import UnitGraph, build_unit_graph, link_islands
 from gridtools.grids.pieces import Task, barrier_crossings, plan_tasks, split_pieces
 from gridtools.grids.units import check_units, measure_grids
+from gridtools.crs import to_metric
 
 #: Below this many units, worker processes cost more than they save.
 _MIN_UNITS_FOR_PROCESSES = 20_000
@@ -279,7 +280,7 @@ def partition(units: gpd.GeoDataFrame, pop: str, *, min_pop: float | None = None
     seed = settings.random_state if random_state is None else int(random_state)
     units = check_units(units, pop, within)
     population = units[pop].to_numpy(dtype=float)
-    metric = io.to_metric(units)
+    metric = to_metric(units)
     metric_crs = metric.crs
 
     if progress:

@@ -16,7 +16,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from gridtools import io, settings
+from gridtools import settings
 from gridtools.errors import InputError, rows_where
 from gridtools.grids.balance import make_contiguous, repair
 from gridtools.grids.codes import CodeLayout, serials_in_reading_order
@@ -24,6 +24,8 @@ from gridtools.grids.core import make_band
 from gridtools.grids.pieces import adjacent_oversize, piece_graph
 from gridtools.grids.units import check_units, measure_grids
 from gridtools.grids.graph import build_unit_graph, link_islands
+from gridtools.crs import to_metric
+from gridtools import validate
 
 
 @dataclass
@@ -70,8 +72,8 @@ def _join_new_population(units: gpd.GeoDataFrame, table: pd.DataFrame, pop: str,
     if not key:
         raise InputError("new_pop=... needs key=..., the column that identifies a unit in both files")
     source = table.attrs.get("source", "new_pop")
-    io.require_columns(table, {key: "key", pop: "pop"}, source)
-    io.require_columns(units, {key: "key"}, units.attrs.get("source", "units"))
+    validate.require_columns(table, {key: "key", pop: "pop"}, source)
+    validate.require_columns(units, {key: "key"}, units.attrs.get("source", "units"))
     joined = units[key].astype(str).map(table.set_index(table[key].astype(str))[pop])
     missing = joined.isna()
     if missing.any():
@@ -158,7 +160,7 @@ def rebalance(units: gpd.GeoDataFrame, pop: str, *, grid_col: str = "grid_code",
     rng = np.random.default_rng(settings.random_state if random_state is None else random_state)
 
     population = units[pop].to_numpy(dtype=float)
-    metric = io.to_metric(units)
+    metric = to_metric(units)
     parents = layout.parent_of(old_codes)
     groups, _ = pd.factorize(parents)
     graph = build_unit_graph(metric.geometry.values,

@@ -17,8 +17,10 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from gridtools import io
+from gridtools import timeparse
 from gridtools.errors import InputError, describe_rows
+from gridtools.crs import local_metric_crs, parse_crs
+from gridtools import validate
 
 __all__ = ["EventSet", "prepare_events", "to_day", "from_day"]
 
@@ -27,6 +29,9 @@ _NS_PER_DAY = 86_400 * 10**9
 
 def to_day(value) -> float:
     """A date (string, Timestamp, datetime64) or a day number as float days since 1970-01-01.
+
+    Text is read by :func:`gridtools.timeparse.parse_moment`; a time with a UTC offset is
+    converted to UTC.
 
     Examples
     --------
@@ -37,15 +42,7 @@ def to_day(value) -> float:
     """
     if isinstance(value, (int, float, np.integer, np.floating)):
         return float(value)
-    try:
-        stamp = pd.Timestamp(value)
-    except (ValueError, TypeError) as exc:
-        raise InputError(f"cannot read the date {value!r}; write it as YYYY-MM-DD.") from exc
-    if pd.isna(stamp):
-        raise InputError(f"cannot read the date {value!r}; write it as YYYY-MM-DD.")
-    if stamp.tzinfo is not None:
-        stamp = stamp.tz_convert("UTC").tz_localize(None)
-    return float(stamp.value) / _NS_PER_DAY
+    return float(timeparse.parse_moment(value, what="date").value) / _NS_PER_DAY
 
 
 def from_day(day: float) -> pd.Timestamp:
@@ -122,11 +119,14 @@ class EventSet:
         return (float(self.t[0]), float(self.t[-1])) if len(self.t) else (np.nan, np.nan)
 
 
-def parse_times(values: pd.Series, column: str, source: str, rows: np.ndarray) -> np.ndarray:
+def parse_times(values: pd.Series, column: str, source: str, rows: np.ndarray, *,
+                dayfirst: bool | None = None) -> np.ndarray:
     """Parse a date/time column to float days, refusing unparseable values by row.
 
-    Time-zone-aware values are converted to UTC; naive ones are taken as they are.  Empty values
-    are refused like unparseable ones: an incident without a date cannot be placed in a fold.
+    :func:`gridtools.timeparse.parse_column` reads the column (day-first or month-first
+    detected, one format per column); time-zone-aware values are converted to UTC, naive ones
+    are taken as they are.  Empty values are refused like unparseable ones: an incident without
+    a date cannot be placed in a fold.
 
     Examples
     --------
@@ -134,47 +134,8 @@ def parse_times(values: pd.Series, column: str, source: str, rows: np.ndarray) -
     ...             np.array([1, 2])).tolist()
     [1.0, 2.5]
     """
-    if pd.api.types.is_datetime64_any_dtype(values):
-        parsed = values
-    else:
-        text = values.astype("string")
-        parsed = _to_datetime(text)
-        retry = parsed.isna() & text.notna()
-        if retry.any():  # several formats in one column
-            parsed = parsed.astype(object)
-            parsed[retry] = _to_datetime(text[retry], format="mixed")
-            parsed = _to_datetime(parsed)
-    if getattr(parsed.dt, "tz", None) is not None:
-        parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
-    bad = parsed.isna().to_numpy()
-    if bad.any():
-        where = np.flatnonzero(bad)
-        examples = ", ".join(
-            f"row {rows[p]}: {'empty' if pd.isna(values.iloc[p]) else repr(str(values.iloc[p]))}"
-            for p in where[:5]
-        )
-        raise InputError(
-            f"{source}: column {column!r} has {len(where)} value(s) that are not dates in "
-            f"{describe_rows(rows[where])} ({examples}). Fix or delete those rows (rows count "
-            "from 1 after the header), or choose the right column (time=...)."
-        )
-    return parsed.to_numpy(dtype="datetime64[ns]").astype(np.int64) / _NS_PER_DAY
-
-
-def _to_datetime(values, **kwargs) -> pd.Series:
-    import warnings
-
-    with warnings.catch_warnings():  # "could not infer format": handled by the retry
-        warnings.simplefilter("ignore", UserWarning)
-        try:
-            return pd.to_datetime(values, errors="coerce", utc=_has_offsets(values), **kwargs)
-        except (ValueError, TypeError):
-            return pd.to_datetime(values, errors="coerce", utc=True, **kwargs)
-
-
-def _has_offsets(values) -> bool:
-    sample = pd.Series(values).dropna().astype(str).head(50)
-    return bool(sample.str.contains(r"(?:[+-]\d\d(?::?\d\d)?|Z)$", regex=True).any())
+    parsed = timeparse.parse_column(values, column=column, source=source, rows=rows, dayfirst=dayfirst, aware="utc")
+    return parsed.astype(np.int64) / _NS_PER_DAY
 
 
 def prepare_events(
@@ -223,7 +184,7 @@ def prepare_events(
     source = events.attrs.get("source", "events")
     if events.crs is None:
         raise InputError(f"{source} has no CRS; read it with crs='EPSG:4326' (or the CRS it is in).")
-    io.require_columns(events, {time: "--time"}, source)
+    validate.require_columns(events, {time: "time"}, source)
     from_file = "missing_coordinates" in events.attrs
     # Row numbers in messages: the file's data rows when read from a file, else table positions.
     rows = (np.asarray(events.index, dtype=np.int64) + 1) if from_file else np.arange(1, len(events) + 1)
@@ -240,7 +201,7 @@ def prepare_events(
         report["missing_coordinates"] += [int(r) for r in rows[bad]]
         events, rows = events.loc[~bad], rows[~bad]
     if category_col is not None:
-        io.require_columns(events, {category_col: "--category-col"}, source)
+        validate.require_columns(events, {category_col: "category_col"}, source)
         if categories is not None:
             wanted = [categories] if isinstance(categories, str) else list(categories)
             present = events[category_col].astype("string")
@@ -259,7 +220,7 @@ def prepare_events(
     elif categories is not None:
         raise InputError("categories=... were given without category_col=...; name the column that holds them.")
     t = parse_times(events[time].reset_index(drop=True), time, source, rows)
-    target = io.parse_crs(crs) if crs is not None else io.local_metric_crs(events)
+    target = parse_crs(crs) if crs is not None else local_metric_crs(events)
     metric = events.geometry.to_crs(target)
     xy = shapely.get_coordinates(shapely.centroid(metric.to_numpy()))
     order = np.argsort(t, kind="stable")

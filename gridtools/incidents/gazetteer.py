@@ -30,6 +30,7 @@ import pandas as pd
 import shapely
 
 from gridtools.errors import InputError, missing_dependency
+from gridtools import validate
 
 __all__ = ["Gazetteer", "add_matches", "build_gazetteer", "lookup", "normalize_address", "read_gazetteer"]
 
@@ -119,9 +120,8 @@ def build_gazetteer(features: gpd.GeoDataFrame, name: str = "name") -> Gazetteer
     >>> len(gaz), sorted(gaz.names["name"])
     (2, ['河南中路', '福州路'])
     """
-    from gridtools import io
 
-    io.require_columns(features, {name: "--name"}, features.attrs.get("source", "features"))
+    validate.require_columns(features, {name: "name"}, features.attrs.get("source", "features"))
     if features.crs is None:
         raise InputError("the gazetteer features have no CRS; read them with io.read_any(..., crs=...).")
     frame = features[[name, features.geometry.name]].to_crs(4326)
@@ -171,7 +171,7 @@ def read_gazetteer(path, name: str = "name") -> Gazetteer:
     parts = [io.read_any(path, layer=layer) for layer in ("lines", "points")]
     named = [p[[name, "geometry"]] for p in parts if name in p.columns]
     if not named:
-        io.require_columns(parts[0], {name: "name"}, str(path))
+        validate.require_columns(parts[0], {name: "name"}, str(path))
     features = gpd.GeoDataFrame(pd.concat(named, ignore_index=True), geometry="geometry", crs=parts[0].crs)
     features.attrs["source"] = str(path)
     return build_gazetteer(features, name=name)
@@ -213,10 +213,9 @@ def add_matches(table: pd.DataFrame, address: str, gazetteer: Gazetteer, *,
     >>> add_matches(events, "addr", build_gazetteer(roads))[["match_kind", "match_lat"]].values.tolist()
     [['road', '31.235'], ['', '']]
     """
-    from gridtools import io
 
     source = table.attrs.get("source", "events")
-    io.require_columns(table, {address: "address"}, source)
+    validate.require_columns(table, {address: "address"}, source)
     clash = [c for c in MATCH_COLUMNS if c in table.columns]
     if clash:
         raise InputError(f"{source} already has column(s) {', '.join(clash)}; rename them first")

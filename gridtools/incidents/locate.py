@@ -277,7 +277,7 @@ def _event_coordinates(events, lon, lat, crs, source):
     if lon is None or lat is None:
         raise InputError(f"{source}: give both coordinate columns (lon=..., lat=...).")
 
-    io.require_columns(events, {lon: "--lon", lat: "--lat"}, source)
+    validate.require_columns(events, {lon: "lon", lat: "lat"}, source)
     crs = coords.normalize_crs(crs)
     if isinstance(crs, str) or crs.is_geographic:
         check = coords.check_lonlat(events[lon], events[lat], crs)
@@ -350,11 +350,10 @@ def geocode(
     >>> r.table[["id", "grid_code", "community_code", "geocode_flag"]].values.tolist()
     [[1, '32050801904400100', '320508019044', ''], [2, '32050801904400200', '320508019044', ''], [3, '', '', 'outside_grids']]
     """
-    from gridtools import io
 
     source = events.attrs.get("source", "events")
     gsource = grids.attrs.get("source", "grids")
-    io.require_columns(grids, {code: "--code"}, gsource)
+    validate.require_columns(grids, {code: "code"}, gsource)
     if grids.crs is None:
         raise CRSError(f"{gsource} has no CRS; grids must carry one (gridtools partition writes it).")
     added = ["grid_code", "street_code", "community_code", "geocode_flag"]
@@ -364,7 +363,7 @@ def geocode(
             f"{source} already has column(s) {', '.join(clash)}; rename or drop them so the "
             "geocoded codes do not overwrite them."
         )
-    grids, _ = io.check_geometries(grids, gsource)
+    grids, _ = validate.check_geometries(grids, gsource)
     codes = grids[code].astype("string").fillna("").str.strip().to_numpy(dtype=object)
     if (codes == "").any():
         raise InputError(f"{gsource}: grids without a {code}: {rows_where(codes == '', grids.index)}.")

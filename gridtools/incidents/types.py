@@ -24,6 +24,7 @@ import pandas as pd
 
 from gridtools import settings
 from gridtools.errors import InputError, rows_where
+from gridtools import validate
 
 __all__ = ["event_types", "WorkCalendar", "TYPE_COLUMNS"]
 
@@ -70,9 +71,8 @@ def event_types(path=None) -> pd.DataFrame:
         if not Path(path).exists():
             raise InputError(f"event type table not found: {path}")
         table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    from gridtools import io
 
-    io.require_columns(table, list(TYPE_COLUMNS), source)
+    validate.require_columns(table, list(TYPE_COLUMNS), source)
     table = table[list(TYPE_COLUMNS)].copy()
     dup = table["code"].duplicated(keep=False).to_numpy()
     if dup.any():

@@ -28,10 +28,11 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from gridtools import settings
+from gridtools import settings, timeparse
 from gridtools.db import Database
 from gridtools.errors import InputError
 from gridtools.incidents.types import TYPE_COLUMNS, WorkCalendar, event_types
+from gridtools import validate
 
 __all__ = ["IncidentStore", "STATES", "LEVELS", "open311_services", "open311_requests"]
 
@@ -88,15 +89,10 @@ _INSERT_CASE = (
 
 
 def _time(value) -> dt.datetime:
+    """A step's time: now when None, else the local wall clock of *value* (cases keep local time)."""
     if value is None:
         return dt.datetime.now().replace(microsecond=0)
-    try:
-        stamp = pd.Timestamp(value)
-    except (ValueError, TypeError) as exc:
-        raise InputError(f"cannot read the time {value!r}; write it as 'YYYY-MM-DD HH:MM'.") from exc
-    if pd.isna(stamp):
-        raise InputError(f"missing time {value!r}; write it as 'YYYY-MM-DD HH:MM'.")
-    return stamp.tz_localize(None).to_pydatetime() if stamp.tzinfo else stamp.to_pydatetime()
+    return timeparse.parse_moment(value, what="time", aware="local").to_pydatetime()
 
 
 def _text(moment: dt.datetime) -> str:
@@ -226,10 +222,13 @@ class IncidentStore:
 
     def report_many(self, table: pd.DataFrame, *, type_col: str, time_col: str, lon: str | None = None,
                     lat: str | None = None, id_col: str | None = None, description_col: str | None = None,
-                    source: str = "import") -> np.ndarray:
+                    source: str = "import", dayfirst: bool | None = None) -> np.ndarray:
         """Record many cases at once, e.g. the output of :func:`gridtools.incidents.locate`.
 
         Uses the table's ``grid_code`` / ``community_code`` / ``street_code`` columns when present.
+        Times are read by :func:`gridtools.timeparse.parse_column` (day-first or month-first
+        detected per column; *dayfirst* settles a column no value settles) at their local wall
+        clock.
 
         Returns
         -------
@@ -241,14 +240,12 @@ class IncidentStore:
         InputError
             Missing columns, unknown type codes or unreadable times (listing the rows).
         """
-        from gridtools import io
         from gridtools.errors import rows_where
 
-        needed = {type_col: "--type", time_col: "--time"}
-        for col, flag in ((lon, "--lon"), (lat, "--lat"), (id_col, "--id"), (description_col, "--description")):
-            if col:
-                needed[col] = flag
-        io.require_columns(table, needed, table.attrs.get("source", "events"))
+        needed = {type_col: "type_col", time_col: "time_col"}
+        optional = {"lon": lon, "lat": lat, "id_col": id_col, "description_col": description_col}
+        needed.update({col: name for name, col in optional.items() if col})
+        validate.require_columns(table, needed, table.attrs.get("source", "events"))
         codes = table[type_col].astype(str).str.strip()
         known = {r["code"] for r in self._db.rows("SELECT code FROM event_types")}
         unknown = ~codes.isin(known).to_numpy()
@@ -257,14 +254,9 @@ class IncidentStore:
                 f"unknown event type codes in {rows_where(unknown, table.index)} "
                 f"(e.g. {codes[unknown].iloc[0]!r}); see 'gridtools incidents types'."
             )
-        times = pd.to_datetime(table[time_col], errors="coerce")
-        if times.isna().any():
-            raise InputError(
-                f"column {time_col!r}: missing or unreadable times in {rows_where(times.isna().to_numpy(), table.index)};"
-                " write them as 'YYYY-MM-DD HH:MM'."
-            )
-        if getattr(times.dt, "tz", None) is not None:
-            times = times.dt.tz_localize(None)
+        source_name = table.attrs.get("source", "events")
+        times = pd.Series(timeparse.parse_column(table[time_col], column=time_col, source=source_name,
+                                                 dayfirst=dayfirst, aware="local"))
 
         def column(name):
             if name and name in table.columns:

@@ -73,8 +73,7 @@ def report_words(table: dict[str, dict], lang: str) -> dict:
     """
     if lang not in table:
         choices = " or ".join(f"lang={code!r}" for code in table)
-        # the flag stays named as well: tests/test_report.py matches "--lang" on this message
-        raise InputError(f"unknown report language {lang!r}: pass {choices} (CLI: --lang)")
+        raise InputError(f"unknown report language {lang!r}: pass {choices}")
     return table[lang]
 
 

@@ -10,6 +10,7 @@ PosixPath('report.html')
 from __future__ import annotations
 
 from gridtools.report.base import Report, localize_headers, report_words
+from gridtools import validate
 
 __all__ = ["components_report"]
 
@@ -41,12 +42,11 @@ def components_report(components, grids=None, *, title: str | None = None, lang:
     -------
     Report
     """
-    from gridtools import io
     from gridtools.components import load_classes
     from gridtools.maps import component_map
 
     words = report_words(_COMPONENT_TEXT, lang)
-    io.require_columns(components, ["code", "class_code", "grid_code"], "components")
+    validate.require_columns(components, ["code", "class_code", "grid_code"], "components")
     report = Report(title or words["title"], lang=lang)
     in_grid = components["grid_code"].fillna("").astype(str) != ""
     report.add_text(words["summary"], words["lines"].format(

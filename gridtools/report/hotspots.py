@@ -15,6 +15,7 @@ import pandas as pd
 from gridtools import settings
 from gridtools.errors import InputError
 from gridtools.report.base import Report, new_figure, plot_words, report_words
+from gridtools import validate
 
 __all__ = ["backtest_table", "hotspot_report"]
 
@@ -86,9 +87,8 @@ def backtest_table(metrics: pd.DataFrame, coverages=None) -> pd.DataFrame:
     >>> backtest_table(m)[["pai_mean", "pai_sd", "pai_min", "hit_rate_mean"]].round(3).values.tolist()
     [[10.0, 7.071, 5.0, 0.2]]
     """
-    from gridtools import io
 
-    io.require_columns(metrics, ["method", "fold", "coverage", "hit_rate", "pai", "pei"], "backtest metrics")
+    validate.require_columns(metrics, ["method", "fold", "coverage", "hit_rate", "pai", "pei"], "backtest metrics")
     m = pd.DataFrame(metrics)
     if coverages is not None:
         keep = np.isclose(m["coverage"].to_numpy(float)[:, None], np.asarray(coverages, float)[None, :]).any(axis=1)

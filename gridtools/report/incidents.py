@@ -14,8 +14,7 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from gridtools import settings
-from gridtools.errors import InputError
+from gridtools import settings, timeparse, validate
 from gridtools.report.base import Report, histogram, localize_headers, plot_words, report_words
 
 __all__ = ["case_statistics", "overdue_cases", "incident_report"]
@@ -171,13 +170,7 @@ def _moment(value, end: bool = False):
     """A time from text/date; a bare date as the end of a period means the end of that day."""
     if value is None:
         return None
-    try:
-        stamp = pd.Timestamp(value)
-    except (ValueError, TypeError) as exc:
-        raise InputError(f"cannot read the time {value!r}; write it as YYYY-MM-DD or 'YYYY-MM-DD HH:MM'") from exc
-    bare_date = isinstance(value, dt.date) and not isinstance(value, dt.datetime) or (
-        isinstance(value, str) and len(value.strip()) <= 10)
-    return stamp + pd.Timedelta(days=1) - pd.Timedelta(1, "ns") if end and bare_date else stamp
+    return timeparse.parse_moment(value, what="time", aware="local", end_of_day=end)
 
 
 def incident_report(cases, grids, *, period=None, now=None, types: pd.DataFrame | None = None,
@@ -208,20 +201,19 @@ def incident_report(cases, grids, *, period=None, now=None, types: pd.DataFrame 
     """
     import geopandas as gpd
 
-    from gridtools import io
     from gridtools.incidents import event_types
     from gridtools.maps import incident_map
 
     words = report_words(_INCIDENT_TEXT, lang)
     labels = plot_words(_INCIDENT_TEXT, lang)
-    io.require_columns(grids, {"grid_code": None}, "grids")
+    validate.require_columns(grids, {"grid_code": None}, "grids")
     if isinstance(cases, pd.DataFrame):
         table = cases.copy()
         types = event_types() if types is None else types
     else:
         table = cases.cases()
         types = cases.types() if types is None else types
-    io.require_columns(table, ["case_id", "type_code", "grid_code", "status", "reported_at", "closed_at",
+    validate.require_columns(table, ["case_id", "type_code", "grid_code", "status", "reported_at", "closed_at",
                                "handled_at", "deadline_at", "escalations"], "cases")
     start, end = (period if period is not None else (None, None))
     start, end = _moment(start), _moment(end, end=True)

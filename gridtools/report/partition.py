@@ -14,6 +14,7 @@ import pandas as pd
 
 from gridtools import settings
 from gridtools.report.base import Report, histogram, new_figure, plot_words, report_words
+from gridtools import validate
 
 __all__ = ["partition_report"]
 
@@ -66,14 +67,13 @@ def partition_report(grids, *, infeasible: pd.DataFrame | None = None, units=Non
     -------
     Report
     """
-    from gridtools import io
     from gridtools.maps import IN_BAND_COLOR, OVER_COLORS, UNDER_COLORS, grid_map
 
     words = report_words(_PARTITION_TEXT, lang)
     report = Report(title or words["title"], lang=lang)
     # plot labels in Chinese only where a font can draw them; the text around them is Chinese anyway
     labels = plot_words(_PARTITION_TEXT, lang)
-    io.require_columns(grids, {"grid_code": None, "population": None}, "grids")
+    validate.require_columns(grids, {"grid_code": None, "population": None}, "grids")
     lo = settings.min_pop if min_pop is None else min_pop
     hi = settings.max_pop if max_pop is None else max_pop
     pop = grids["population"].to_numpy(dtype=float)

@@ -364,15 +364,17 @@ def parse_time(value) -> dt.datetime | None:
     >>> parse_time("2026-11-23 07:30")
     datetime.datetime(2026, 11, 23, 7, 30)
     """
+    from gridtools import timeparse
     from gridtools.errors import InputError
 
     if value is None or isinstance(value, dt.datetime):
         return value
     text = str(value).strip()
-    for fmt in ("%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S"):
-        try:
-            return dt.datetime.strptime(text, fmt)
-        except ValueError:
-            pass
+    try:
+        # a departure needs its time of day: a bare date would silently mean midnight
+        if timeparse.has_time_of_day([text]):
+            return timeparse.parse_moment(text, what="time", aware="local").to_pydatetime()
+    except InputError:
+        pass
     raise InputError(f"cannot read the time {value!r}: give it as \"YYYY-MM-DD HH:MM\", "
                      "e.g. \"2026-11-23 07:30\" (local time of the road network)")

@@ -18,6 +18,7 @@ import pyproj
 from gridtools.routing import tags as T
 from gridtools.routing.network.roadnetwork import ACCESS_KEYS, LIMIT_UNITS, RoadNetwork
 from gridtools.routing.network.turns import apply_turn_restrictions
+from gridtools.crs import local_metric_crs
 
 #: Speeds (km/h) by road class when a way has no readable ``maxspeed``.
 DEFAULT_SPEEDS = {
@@ -102,10 +103,9 @@ def _project(lon: np.ndarray, lat: np.ndarray) -> tuple:
     import geopandas as gpd
     import shapely
 
-    from gridtools import io
 
     centre = gpd.GeoDataFrame(geometry=[shapely.Point(np.median(lon), np.median(lat))], crs=4326)
-    crs = io.local_metric_crs(centre)
+    crs = local_metric_crs(centre)
     fx, fy = pyproj.Transformer.from_crs(4326, crs, always_xy=True).transform(lon, lat)
     return crs, np.asarray(fx), np.asarray(fy)
 

@@ -19,6 +19,8 @@ from gridtools.errors import InputError, missing_dependency, rows_where
 from gridtools.routing.network.build import build_network
 from gridtools.routing.network.cache import cache_folder, read_cache, write_cache
 from gridtools.routing.network.roadnetwork import DRIVABLE, NODE_KEYS, WAY_KEYS, RoadNetwork
+from gridtools.crs import local_metric_crs
+from gridtools import validate
 
 #: File name endings read as OpenStreetMap data (anything else goes through gridtools.io).
 OSM_SUFFIXES = (".osm.pbf", ".pbf", ".osm", ".osm.xml", ".osm.bz2", ".osm.gz")
@@ -249,13 +251,12 @@ def network_from_frames(edges, nodes=None, *, source: str = "edges", columns: di
     """
     import shapely
 
-    from gridtools import io
 
     if edges.crs is None:
         raise InputError(f"{source} has no coordinate reference system; set one on the frame "
                          "(edges.set_crs('EPSG:4326')) or pass crs=... to load_network, e.g. crs='EPSG:4326'")
     if columns:
-        io.require_columns(edges, {c: "columns" for c in columns}, source)
+        validate.require_columns(edges, {c: "columns" for c in columns}, source)
         edges = edges.rename(columns=dict(columns))
     edges = edges[~edges.geometry.is_empty & edges.geometry.notna()].explode(index_parts=False)
     bad = ~edges.geom_type.isin(["LineString"])
@@ -292,10 +293,9 @@ def _node_table(nodes, lonlat, coords: np.ndarray, vid: np.ndarray) -> pd.DataFr
     import shapely
     from scipy.spatial import cKDTree
 
-    from gridtools import io
 
     pts = shapely.get_coordinates(nodes.to_crs(4326).geometry.values)
-    metric = io.local_metric_crs(lonlat)
+    metric = local_metric_crs(lonlat)
     tf = pyproj.Transformer.from_crs(4326, metric, always_xy=True)
     vx, vy = tf.transform(coords[:, 0], coords[:, 1])
     px, py = tf.transform(pts[:, 0], pts[:, 1])
