@@ -35,6 +35,7 @@ import pyproj
 import shapely
 
 from gridtools import coords, settings, validate
+from gridtools import crs as crs_module
 from gridtools.errors import CRSError, InputError, rows_where
 
 __all__ = ["locate_points", "geocode", "GeocodeResult", "code_levels", "FLAGS"]
@@ -266,7 +267,7 @@ def _event_coordinates(events, lon, lat, crs, source):
         x = np.where(missing, np.nan, shapely.get_x(geoms))
         y = np.where(missing, np.nan, shapely.get_y(geoms))
         problem = np.where(missing, "missing", "")
-        return x, y, problem.astype(str), coords.normalize_crs(events.crs)
+        return x, y, problem.astype(str), crs_module.parse(events.crs)
     from gridtools import io
 
     if lon is None and lat is None:
@@ -278,8 +279,10 @@ def _event_coordinates(events, lon, lat, crs, source):
         raise InputError(f"{source}: give both coordinate columns (lon=..., lat=...).")
 
     validate.require_columns(events, {lon: "lon", lat: "lat"}, source)
-    crs = coords.normalize_crs(crs)
-    if isinstance(crs, str) or crs.is_geographic:
+    crs = crs_module.parse(crs)
+    if crs is None:
+        raise CRSError(f"{source}: no CRS given for columns {lon!r}/{lat!r}; pass crs=... (wgs84, gcj02, bd09 or EPSG:nnnn).")
+    if crs.is_geographic:
         check = coords.check_lonlat(events[lon], events[lat], crs)
         return check.x, check.y, check.problem, crs
     # projected x/y: numbers are all we can check row by row
@@ -292,7 +295,7 @@ def _event_coordinates(events, lon, lat, crs, source):
     if good.any() and (np.abs(x[good]) <= 180).all() and (np.abs(y[good]) <= 90).all():
         raise CRSError(
             f"{source}: columns {lon!r}/{lat!r} look like longitude/latitude in degrees, but the "
-            f"CRS {crs.to_string()} is projected. Pass crs='wgs84' (or gcj02 / bd09 / EPSG:4490)."
+            f"CRS {crs.name} is projected. Pass crs='wgs84' (or gcj02 / bd09 / EPSG:4490)."
         )
     return x, y, problem.astype(str), crs
 
@@ -381,7 +384,7 @@ def geocode(
             f"{source}: none of the {len(events):,} events has usable coordinates ({kinds}). Check "
             "the coordinate columns (lon=..., lat=...) and their CRS (crs=..., one of wgs84, gcj02, bd09, EPSG:nnnn)."
         )
-    target = coords.normalize_crs(grids.crs)
+    target = crs_module.parse(grids.crs)
     gx, gy = np.full(len(x), np.nan), np.full(len(x), np.nan)
     if good.any():
         gx[good], gy[good] = coords.convert(x[good], y[good], ecrs, target)
@@ -412,7 +415,7 @@ def geocode(
         "bad": bad,
         "ties": ties,
         "grids": len(grids),
-        "crs": ecrs if isinstance(ecrs, str) else ecrs.to_string(),
+        "crs": ecrs.name,
     }
     return GeocodeResult(table, summary)
 
@@ -424,7 +427,7 @@ def _nothing_inside(x, y, good, ecrs, grids, target, source, gsource) -> str:
         f"none of the {int(good.sum()):,} events with usable coordinates in {source} falls in "
         f"any of the {len(grids):,} grids of {gsource}. Events span x {np.nanmin(x[good]):.6g}.."
         f"{np.nanmax(x[good]):.6g}, y {np.nanmin(y[good]):.6g}..{np.nanmax(y[good]):.6g} "
-        f"(CRS {ecrs if isinstance(ecrs, str) else ecrs.to_string()}); the grids span "
+        f"(CRS {ecrs.name}); the grids span "
         f"{x0:.6g}..{x1:.6g}, {y0:.6g}..{y1:.6g} ({pyproj.CRS(grids.crs).to_string()})."
     )
     try:
