@@ -205,7 +205,9 @@ def _settle_dayfirst(text, numeric, where, rows, dayfirst):
 
 
 def _shown(value) -> str:
-    return "empty" if value is None or (not isinstance(value, str) and pd.isna(value)) else repr(str(value))
+    if value is None or (not isinstance(value, str) and pd.isna(value)) or not str(value).strip():
+        return "empty"
+    return repr(str(value))
 
 
 def has_time_of_day(values) -> bool:

@@ -1,8 +1,11 @@
 """Shared test helpers.
 
 Real datasets live outside the repository in ``../shared/data`` (see its README.md); tests that
-use them skip with a clear reason where that folder is absent.  Import the helper with
-``from conftest import shared_data``.
+use them skip with a clear reason where that folder is absent.  Import the helpers with
+``from conftest import shared_data, run_cli, postgres_url``.
+
+The tests mirror the package tree: ``tests/grids/`` tests ``gridtools/grids/``, and so on;
+modules at the top of ``gridtools`` are tested at the top of ``tests/``.
 """
 
 from __future__ import annotations
@@ -11,8 +14,10 @@ from pathlib import Path
 
 import pytest
 
+#: The repository root.
+REPO = Path(__file__).resolve().parents[1]
 #: ``<repo>/../shared/data``
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SHARED_DATA = REPO.parent / "shared" / "data"
 
 
 def shared_data(*parts: str) -> Path:
@@ -26,6 +31,41 @@ def shared_data(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"../shared/data/{'/'.join(parts)} not present: real-data test skipped")
     return path
+
+
+def run_cli(args, capsys, *, collapse: bool = True) -> tuple[int, str]:
+    """Run ``gridtools ARGS`` in this process; return (exit code, standard output + error).
+
+    With *collapse* (the default) runs of whitespace become one space, so a test can match a
+    sentence however rich wrapped it for the terminal.
+
+    Examples
+    --------
+    >>> code, text = run_cli(["--help"], capsys)  # doctest: +SKIP
+    """
+    from gridtools.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(a) for a in args])
+    captured = capsys.readouterr()
+    text = captured.out + captured.err
+    return exit_info.value.code, " ".join(text.split()) if collapse else text
+
+
+def postgres_url(what: str, variable: str = "GRIDTOOLS_TEST_POSTGRES_URL") -> str:
+    """The throwaway PostgreSQL database named by *variable*, or skip the calling module.
+
+    Call it at module level; the module's tests are skipped with a reason saying how to run
+    them where the variable is not set or psycopg is missing.
+    """
+    import os
+
+    url = os.environ.get(variable)
+    if not url:
+        pytest.skip(f"set {variable} to a throwaway PostgreSQL database to run {what} against PostgreSQL",
+                    allow_module_level=True)
+    pytest.importorskip("psycopg")
+    return url
 
 
 def shanghai_bund_network():

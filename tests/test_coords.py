@@ -10,11 +10,10 @@ import pandas as pd
 import pyproj
 import pytest
 import shapely
-from conftest import shared_data
+from conftest import run_cli, shared_data
 from scipy.optimize import minimize
 
 from gridtools import coords, io
-from gridtools.cli import main
 from gridtools.errors import CRSError, InputError
 
 # --------------------------------------------------------------------------------------------
@@ -248,10 +247,7 @@ def test_convert_table_refuses_when_no_row_is_usable():
 
 
 def run(args, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        main(args)
-    captured = capsys.readouterr()
-    return exit_info.value.code, captured.out + captured.err
+    return run_cli(args, capsys, collapse=False)
 
 
 def test_cli_convert_rewrites_only_the_coordinate_cells(tmp_path, capsys):

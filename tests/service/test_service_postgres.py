@@ -1,4 +1,4 @@
-"""The dispatch store and service contract of tests/test_service.py, run against PostgreSQL.
+"""The dispatch store and service contract of tests/service/test_service.py, run against PostgreSQL.
 
 Runs only when ``GRIDTOOLS_TEST_POSTGRES_URL`` names a database the tests may wipe (its dispatch
 tables are dropped before every test), e.g.
@@ -7,20 +7,14 @@ tables are dropped before every test), e.g.
 
 from __future__ import annotations
 
-import os
-import sys
-from pathlib import Path
 
 import pytest
+from conftest import postgres_url
 
-URL = os.environ.get("GRIDTOOLS_TEST_POSTGRES_URL")
-if not URL:
-    pytest.skip("set GRIDTOOLS_TEST_POSTGRES_URL to a throwaway PostgreSQL database to run the dispatch "
-                "tests against PostgreSQL", allow_module_level=True)
-psycopg = pytest.importorskip("psycopg")
+URL = postgres_url("the dispatch tests")
+import psycopg  # noqa: E402  (present: postgres_url checked)
 pytest.importorskip("fastapi")
 
-sys.path.insert(0, str(Path(__file__).parent))
 # the same tests, collected here so that they use this module's dispatch_db fixture
 from test_service import (  # noqa: E402,F401
     api,

@@ -129,7 +129,7 @@ def test_report_renders_offline_with_visible_map_and_plots(lattice_result, tmp_p
 
 from gridtools.report import backtest_table, case_statistics, hotspot_report, incident_report  # noqa: E402
 
-SHIPPED = Path(__file__).resolve().parents[1] / "data"
+SHIPPED = Path(__file__).resolve().parents[2] / "data"
 
 
 def _text(html_text: str) -> str:

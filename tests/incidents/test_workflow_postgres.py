@@ -1,4 +1,4 @@
-"""The case-store tests of tests/test_incidents.py, run against PostgreSQL, plus concurrency.
+"""The case-store tests of tests/incidents/test_workflow.py, run against PostgreSQL, plus concurrency.
 
 Runs only when ``GRIDTOOLS_TEST_POSTGRES_URL`` names a database the tests may wipe (the case
 tables are dropped before every test), e.g.
@@ -7,21 +7,15 @@ tables are dropped before every test), e.g.
 
 from __future__ import annotations
 
-import os
-import sys
-from pathlib import Path
 
 import pytest
+from conftest import postgres_url
 
-URL = os.environ.get("GRIDTOOLS_TEST_POSTGRES_URL")
-if not URL:
-    pytest.skip("set GRIDTOOLS_TEST_POSTGRES_URL to a throwaway PostgreSQL database to run the case-store "
-                "tests against PostgreSQL", allow_module_level=True)
-psycopg = pytest.importorskip("psycopg")
+URL = postgres_url("the case-store tests")
+import psycopg  # noqa: E402  (present: postgres_url checked)
 
-sys.path.insert(0, str(Path(__file__).parent))
 # the same tests, collected here so that they use this module's store fixture
-from test_incidents import (  # noqa: E402,F401
+from test_workflow import (  # noqa: E402,F401
     GRID_A,
     check_cli_workflow,
     check_concurrent_imports_and_steps,
@@ -32,7 +26,6 @@ from test_incidents import (  # noqa: E402,F401
     test_rework_overdue_escalation_and_grid_stats,
 )
 
-from gridtools.errors import InputError  # noqa: E402
 from gridtools.incidents import IncidentStore, WorkCalendar  # noqa: E402
 
 

@@ -5,45 +5,19 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
-import shapely
-from conftest import shared_data
+from conftest import run_cli, shared_data
+from ladder import ladder_frame, ladder_network, ladder_park
 
 from gridtools import dispatch, io
 from gridtools.dispatch import Dispatcher, TripRequest, park_from_dict
 from gridtools.dispatch.batch import assign_table
 from gridtools.errors import GridtoolsError, InputError
-from gridtools.routing import NoRouteError, network_from_frames, truck, van
+from gridtools.routing import NoRouteError, truck, van
 
 DAY = "2030-01-07"
-
-
-def ladder_network():
-    """Gate G (8.00, 49.00) -> A -> two parallel roads -> B -> dock D (8.04, 49.00).
-
-    osmid 1: G-A, 2: A-M (direct), 3: M-B (direct), 4/5/6: A-N1-N2-B (north, ~670 m longer),
-    7: B-D; 9: a spur G-(8.00, 49.01) with maxweight 7.5 (dock D2 at its end).
-    """
-    lines = {1: [(8.0, 49.0), (8.01, 49.0)], 2: [(8.01, 49.0), (8.02, 49.0)], 3: [(8.02, 49.0), (8.03, 49.0)],
-             4: [(8.01, 49.0), (8.01, 49.003)], 5: [(8.01, 49.003), (8.03, 49.003)], 6: [(8.03, 49.003), (8.03, 49.0)],
-             7: [(8.03, 49.0), (8.04, 49.0)], 9: [(8.0, 49.0), (8.0, 49.01)]}
-    frame = gpd.GeoDataFrame({"osmid": list(lines), "highway": "primary", "maxspeed": "60",
-                              "maxweight": [None] * 7 + ["7.5"], "name": [f"road {k}" for k in lines]},
-                             geometry=[shapely.LineString(v) for v in lines.values()], crs=4326)
-    return network_from_frames(frame)
-
-
-def ladder_park(**kw):
-    base = {"slot_minutes": 30, "segment_capacity": 1, "segment_capacities": {"1": 100, "7": 100},
-            "gates": [{"id": "G", "lon": 8.0, "lat": 49.0}],
-            "docks": [{"id": "D", "lon": 8.04, "lat": 49.0, "capacity": 10},
-                      {"id": "D2", "lon": 8.0, "lat": 49.01, "capacity": 10}],
-            "waiting_areas": [{"id": "W1", "lon": 8.039, "lat": 49.001, "capacity": 1}]}
-    base.update(kw)
-    return park_from_dict(base)
 
 
 @pytest.fixture(scope="module")
@@ -274,22 +248,16 @@ def test_cp_sat_reference_gap(huangpu):
 
 
 def _cli(args, capsys):
-    from gridtools.cli import main
-
-    with pytest.raises(SystemExit) as info:
-        main(args)
-    captured = capsys.readouterr()
-    return info.value.code, " ".join((captured.out + captured.err).split())  # rich wraps long lines
+    return run_cli(args, capsys, collapse=True)
 
 
 def test_cli_assign_and_token(tmp_path, capsys, monkeypatch):
     import yaml
 
     from gridtools.dispatch.store import TripStore
-    from test_service import _ladder_frame
 
     monkeypatch.setenv("GRIDTOOLS_CACHE", str(tmp_path / "cache"))
-    io.write_any(_ladder_frame(), tmp_path / "roads.geojson")
+    io.write_any(ladder_frame(), tmp_path / "roads.geojson")
     (tmp_path / "park.yaml").write_text(yaml.safe_dump(ladder_park().as_dict()))
     pd.DataFrame({"plate": ["A", "B", "C", "H"], "dock": ["D", "D", "D", "D2"],
                   "earliest_arrival": [f"{DAY} 08:10"] * 4, "gate": ["G"] * 4,

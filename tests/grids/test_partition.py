@@ -45,7 +45,7 @@ LO, HI = 1000, 1500
 PREFIX = "320508"
 
 # --------------------------------------------------------------------------------------------
-# helpers (also used by test_rebalance.py)
+# helpers (also used by test_redraw.py)
 
 
 def _lattice(nx_: int, ny: int, pop, size: float = 100.0, x0: float = X0, y0: float = Y0) -> gpd.GeoDataFrame:

@@ -22,7 +22,7 @@ import pyogrio
 import pytest
 import shapely
 
-from conftest import shared_data
+from conftest import run_cli, shared_data
 from gridtools import io
 from gridtools.components import load_classes, make_codes, open_store, parse_code
 from gridtools.components.classes import merge_classes, parse_osm_rules
@@ -30,7 +30,7 @@ from gridtools.components.importer import import_components
 from gridtools.components.osm import classify_osm
 from gridtools.errors import CRSError, GridtoolsError, InputError, MissingDependencyError
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 ADMIN = "320508"
 # 4 x 4 grids of 0.01 degree in Suzhou (Gusu district), codes by row (south to north) and column
 X0, Y0, STEP, N = 120.60, 31.28, 0.01, 4
@@ -68,7 +68,7 @@ def as_points(table: pd.DataFrame) -> gpd.GeoDataFrame:
                             crs=4326)
 
 
-def run_cli(*args, check=True, **kw):
+def run_cli_process(*args, check=True, **kw):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.run([sys.executable, "-m", "gridtools.cli", *map(str, args)], capture_output=True, text=True,
                           env=env, **kw)
@@ -78,13 +78,8 @@ def run_cli(*args, check=True, **kw):
 
 
 def cli(capsys, *args) -> tuple[int, str]:
-    """Run the CLI in this process (fast); returns (exit code, output with whitespace collapsed)."""
-    from gridtools.cli import main
-
-    with pytest.raises(SystemExit) as exit_info:
-        main([str(a) for a in args])
-    captured = capsys.readouterr()
-    return exit_info.value.code, " ".join((captured.out + captured.err).split())
+    """Run the CLI in this process; (exit code, output with whitespace collapsed)."""
+    return run_cli(args, capsys)
 
 
 @pytest.fixture
@@ -421,7 +416,7 @@ def test_kill_9_mid_import_leaves_whole_batches_and_resume_completes(tmp_path):
     stored = _check_whole_batches(db)
     assert 0 < stored < n and stored % BATCH == 0
     # resume: the same command again adds exactly the missing rows
-    proc = run_cli("components", "import", db, csv, "--grids", grids, "--admin-code", ADMIN, "--batch-size", BATCH)
+    proc = run_cli_process("components", "import", db, csv, "--grids", grids, "--admin-code", ADMIN, "--batch-size", BATCH)
     said = " ".join(proc.stdout.split())
     assert f"{n - stored:,} components added" in said and f"{stored:,} already in the register" in said
     assert _check_whole_batches(db) == n

@@ -5,17 +5,14 @@ import sys
 
 import geopandas as gpd
 import pytest
+from conftest import run_cli
 from shapely import box
 
 from gridtools import io
-from gridtools.cli import main
 
 
 def run(args, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        main(args)
-    captured = capsys.readouterr()
-    return exit_info.value.code, captured.out + captured.err
+    return run_cli(args, capsys, collapse=False)
 
 
 @pytest.fixture

@@ -8,12 +8,13 @@ from typing import Annotated, Optional
 
 import geopandas as gpd
 import pytest
+from conftest import run_cli
 import typer
 from shapely import box
 from typer.main import get_command
 
 from gridtools import io
-from gridtools.cli import app, main
+from gridtools.cli import app
 from gridtools.cli._common import cli_message
 
 
@@ -117,10 +118,7 @@ def blocks_file(tmp_path):
 
 
 def _run(args, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        main([str(a) for a in args])
-    captured = capsys.readouterr()
-    return exit_info.value.code, " ".join((captured.out + captured.err).split())
+    return run_cli(args, capsys, collapse=True)
 
 
 def test_errors_name_the_flags_on_the_command_line(blocks_file, tmp_path, capsys):

@@ -7,10 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
-from conftest import shared_data
+from conftest import run_cli, shared_data
 
 from gridtools import coords, io
-from gridtools.cli import main
 from gridtools.errors import CRSError, InputError
 from gridtools.incidents import code_levels, geocode, locate_points
 
@@ -198,10 +197,7 @@ def test_missing_columns_duplicates_and_clashes(wgs_grids):
 
 
 def run(args, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        main(args)
-    captured = capsys.readouterr()
-    return exit_info.value.code, captured.out + captured.err
+    return run_cli(args, capsys, collapse=False)
 
 
 def test_cli_geocode_on_partition_output_keeps_every_byte(tmp_path, capsys):

@@ -12,10 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
-from conftest import shared_data
+from conftest import run_cli, shared_data
 
 from gridtools import hotspots, io
-from gridtools.cli import main
 from gridtools.errors import InputError
 from gridtools.hotspots import (
     ETAS,
@@ -28,17 +27,13 @@ from gridtools.hotspots import (
     square_cells,
 )
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TORONTO = REPO / "data" / "toronto_theft_2016_2019.csv.gz"
 ALL_METHODS = ["naive_4w", "naive_1y", "naive_all", "smoothed", "kde", "prospective", "etas", "gbm", "ensemble"]
 
 
 def _cli(args, capsys):
-    """Run the CLI; return (exit code, stdout + stderr)."""
-    with pytest.raises(SystemExit) as exit_info:
-        main(args)
-    captured = capsys.readouterr()
-    return exit_info.value.code, captured.out + captured.err
+    return run_cli(args, capsys, collapse=False)
 
 
 def _events(t, x, y, crs=32617):

@@ -25,10 +25,9 @@ from gridtools.dispatch.center import DispatchCenter  # noqa: E402
 from gridtools.dispatch.store import TripStore, hash_token  # noqa: E402
 from gridtools.service.app import create_app  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).parent))
-from test_dispatch import ladder_network, ladder_park  # noqa: E402
+from ladder import ladder_frame, ladder_network, ladder_park  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def tomorrow(hhmm: str = "08:10") -> str:
@@ -38,7 +37,7 @@ def tomorrow(hhmm: str = "08:10") -> str:
 
 @pytest.fixture()
 def dispatch_db(tmp_path) -> str:
-    """The service database (tests/test_dispatch_postgres.py overrides it with a PostgreSQL URL)."""
+    """The service database (tests/service/test_service_postgres.py overrides it with a PostgreSQL URL)."""
     return str(tmp_path / "d.db")
 
 
@@ -203,7 +202,7 @@ def test_live_server_load_and_kill9(tmp_path, dispatch_db):
     then kill -9 and restart: every accepted trip is still there and its load is restored."""
     from gridtools import io
 
-    io.write_any(_ladder_frame(), tmp_path / "roads.geojson")
+    io.write_any(ladder_frame(), tmp_path / "roads.geojson")
     park = ladder_park().as_dict()
     park["segment_capacity"] = 20
     (tmp_path / "park.yaml").write_text(yaml.safe_dump(park))
@@ -265,15 +264,3 @@ def test_live_server_load_and_kill9(tmp_path, dispatch_db):
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
-
-
-def _ladder_frame():
-    import geopandas as gpd
-    import shapely
-
-    net = ladder_network()
-    ways = net.ways
-    return gpd.GeoDataFrame({"osmid": ways["osmid"].to_numpy(), "highway": "primary", "maxspeed": "60",
-                             "maxweight": ways["maxweight"].to_numpy() if "maxweight" in ways else None},
-                            geometry=[shapely.LineString(net.segment_lines(np.flatnonzero(net.seg_way == i))[0].coords)
-                                      for i in range(len(ways))], crs=4326)

@@ -10,6 +10,7 @@ import threading
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import run_cli
 
 from gridtools import settings
 from gridtools.errors import InputError
@@ -263,13 +264,8 @@ def test_cli_import_step_overdue_escalate_stats(tmp_path, capsys):
 
 def check_cli_workflow(tmp_path, capsys, db) -> None:
     """import -> step -> overdue -> escalate -> stats through the CLI, on a fresh database *db*."""
-    from gridtools.cli import main
-
     def run(*args):
-        with pytest.raises(SystemExit) as info:
-            main([str(a) for a in args])
-        captured = capsys.readouterr()
-        return info.value.code, captured.out + captured.err
+        return run_cli(args, capsys, collapse=False)
 
     events = tmp_path / "geocoded.csv"
     events.write_text(

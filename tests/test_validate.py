@@ -1,0 +1,51 @@
+"""gridtools.validate: data checks and the declarative parameter checks (one message shape)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from gridtools.errors import InputError, ParameterError
+from gridtools.validate import Instance, Interval, Options, check_param, numeric_column, validate_params
+
+
+def test_parameter_message_shape():
+    with pytest.raises(ParameterError) as err:
+        check_param("cell", -5, [Interval(float, 0, None, closed="neither")], "hotspots.prepare")
+    assert str(err.value) == "the 'cell' parameter of hotspots.prepare must be a positive number; got -5"
+    assert err.value.parameter == "cell"
+
+
+@pytest.mark.parametrize("constraints, good, bad", [
+    ([Interval(int, 1, None)], [1, 7], [0, 1.5, True, "3", float("nan")]),
+    ([Interval(float, 0, 1, closed="right")], [0.5, 1, 1.0], [0, -0.1, 1.01]),
+    ([Options(("raise", "drop"))], ["raise", "drop"], ["skip", None, 1]),
+    ([Instance((str,), "a column name"), None], ["pop", None], [3, ["pop"]]),
+])
+def test_constraints_accept_and_refuse(constraints, good, bad):
+    for value in good:
+        check_param("x", value, constraints, "f")
+    for value in bad:
+        with pytest.raises(ParameterError, match=r"the 'x' parameter of f must be .*; got"):
+            check_param("x", value, constraints, "f")
+
+
+def test_decorator_checks_positional_and_keyword_arguments_and_catches_typos():
+    @validate_params({"k": [Interval(int, 1, None)]}, caller="demo.split")
+    def split(units, k=2):
+        return k
+
+    assert split([], 3) == 3 and split([], k=4) == 4
+    with pytest.raises(ParameterError, match="the 'k' parameter of demo.split must be an integer >= 1; got 0"):
+        split([], 0)
+    with pytest.raises(TypeError, match="no parameter"):
+        validate_params({"kk": [None]})(split)
+
+
+def test_numeric_column_names_rows_and_values():
+    df = pd.DataFrame({"pop": ["12", "abc", "-3", ""]})
+    with pytest.raises(InputError) as err:
+        numeric_column(df, "pop")
+    message = str(err.value)
+    assert "non-numeric values in row 2 ('abc')" in message and "negative values in row 3" in message
+    assert "missing values in row 4" in message
