@@ -68,6 +68,17 @@ def postgres_url(what: str, variable: str = "GRIDTOOLS_TEST_POSTGRES_URL") -> st
     return url
 
 
+@pytest.fixture(scope="session")
+def browser():
+    """A headless Chromium for page tests (see tests/browser.py); skips where none is installed."""
+    from browser import start_browser
+
+    manager, chromium = start_browser()
+    yield chromium
+    chromium.close()
+    manager.stop()
+
+
 def shanghai_bund_network():
     """Buildings and block-bounding network of the Bund / Lujiazui (OSM via Tilezen tiles).
 
