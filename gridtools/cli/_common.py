@@ -227,6 +227,9 @@ OutOption = Annotated[Path, typer.Option("-o", "--output", help="File to write."
 CrsOption = Annotated[Optional[str], typer.Option("--crs", help="CRS of input that has none, e.g. EPSG:4326; "
                                                    "gcj02 / bd09: Chinese web-map lon/lat, converted to WGS-84.")]
 LayerOption = Annotated[Optional[str], typer.Option("--layer", help="Layer to read from a multi-layer file.")]
+DayfirstOption = Annotated[Optional[bool], typer.Option(
+    "--dayfirst/--monthfirst", help="Dates like 03/12/2019 are day-first (3 Dec) or month-first (March 12); "
+                                    "needed only when no date in the column has a day above 12.")]
 LangOption = Annotated[str, typer.Option("--lang", help="Language of the report: en or zh.")]
 TitleOption = Annotated[Optional[str], typer.Option("--title", help="Title of the report.")]
 

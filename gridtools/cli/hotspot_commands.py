@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from gridtools import io, settings
-from gridtools.cli._common import CrsOption, LayerOption, OutOption, app, group, out, print_lines, progress_bar, warn
+from gridtools.cli._common import CrsOption, DayfirstOption, LayerOption, OutOption, app, group, out, print_lines, progress_bar, warn
 
 hotspots_app = group("Theft hotspot forecasts per cell or grid, with honest backtests.")
 app.add_typer(hotspots_app, name="hotspots")
@@ -45,7 +45,7 @@ MapOption = Annotated[Optional[Path], typer.Option("--map", help="Also write a f
 
 
 def _read_inputs(events_file, *, time, lon, lat, x, y, crs, layer, category_col, category, cell, boundary, area,
-                 grids, grid_id, poi):
+                 grids, grid_id, poi, dayfirst=None):
     """Events and cells (:func:`gridtools.hotspots.prepare`), the --poi covariates, and lines for the summary."""
     from gridtools import hotspots
     from gridtools.hotspots.cells import density_covariates
@@ -54,7 +54,7 @@ def _read_inputs(events_file, *, time, lon, lat, x, y, crs, layer, category_col,
     study = io.read_any(boundary) if boundary is not None else area
     units = io.read_any(grids) if grids is not None else None
     events, cells = hotspots.prepare(raw, time=time, category_col=category_col, categories=category or None,
-                                     cell=cell, area=study, grids=units, grid_id=grid_id)
+                                     cell=cell, area=study, grids=units, grid_id=grid_id, dayfirst=dayfirst)
     rep = events.report
     lines = [f"{len(events):,} events in the study area ({rep['rows']:,} rows read"
              + (f", categories {', '.join(rep['categories'])}" if rep.get("categories") else "") + ")",
@@ -89,7 +89,7 @@ def hotspots_predict(
     cutoff: Annotated[str, typer.Option("--cutoff", help="Forecast from this date (YYYY-MM-DD); only earlier events are used.")],
     horizon_days: HorizonOption = 7.0, cell: CellOption = settings.hotspot_cell_m, method: MethodOption = "ensemble",
     lon: LonOption = None, lat: LatOption = None, x: XOption = None, y: YOption = None,
-    crs: CrsOption = None, layer: LayerOption = None,
+    crs: CrsOption = None, layer: LayerOption = None, dayfirst: DayfirstOption = None,
     category_col: CategoryColOption = None, category: CategoryOption = None,
     boundary: BoundaryOption = None, area: AreaOption = "extent",
     grids: GridsOption = None, grid_id: GridIdOption = None, poi: PoiOption = None,
@@ -101,7 +101,8 @@ def hotspots_predict(
 
     events, cells, covariates, lines = _read_inputs(
         events_file, time=time, lon=lon, lat=lat, x=x, y=y, crs=crs, layer=layer, category_col=category_col,
-        category=category, cell=cell, boundary=boundary, area=area, grids=grids, grid_id=grid_id, poi=poi)
+        category=category, cell=cell, boundary=boundary, area=area, grids=grids, grid_id=grid_id, poi=poi,
+        dayfirst=dayfirst)
     result = hotspots.forecast(events, cells, cutoff=cutoff, horizon_days=horizon_days, method=method,
                                covariates=covariates)
     areas = hotspots.patrol_areas(result, share=patrol_share)
@@ -139,7 +140,7 @@ def hotspots_backtest(
     step_days: Annotated[Optional[float], typer.Option("--step-days", help="Days between cutoffs (default: the horizon).")] = None,
     cell: CellOption = settings.hotspot_cell_m, methods: MethodsOption = "smoothed,prospective,etas,gbm,ensemble",
     lon: LonOption = None, lat: LatOption = None, x: XOption = None, y: YOption = None,
-    crs: CrsOption = None, layer: LayerOption = None,
+    crs: CrsOption = None, layer: LayerOption = None, dayfirst: DayfirstOption = None,
     category_col: CategoryColOption = None, category: CategoryOption = None,
     boundary: BoundaryOption = None, area: AreaOption = "extent",
     grids: GridsOption = None, grid_id: GridIdOption = None, poi: PoiOption = None,
@@ -149,7 +150,8 @@ def hotspots_backtest(
 
     events, cells, covariates, lines = _read_inputs(
         events_file, time=time, lon=lon, lat=lat, x=x, y=y, crs=crs, layer=layer, category_col=category_col,
-        category=category, cell=cell, boundary=boundary, area=area, grids=grids, grid_id=grid_id, poi=poi)
+        category=category, cell=cell, boundary=boundary, area=area, grids=grids, grid_id=grid_id, poi=poi,
+        dayfirst=dayfirst)
     with progress_bar() as progress:
         result = hotspots.backtest(events, cells, start=start, folds=folds, horizon_days=horizon_days,
                                    step_days=step_days, methods=methods, progress=progress, covariates=covariates)

@@ -10,6 +10,7 @@ import typer
 
 from gridtools import io
 from gridtools.cli._common import (
+    DayfirstOption,
     OutOption,
     app,
     group,
@@ -54,13 +55,15 @@ def incidents_import(
     lat: Annotated[Optional[str], typer.Option("--lat")] = None,
     id_col: Annotated[Optional[str], typer.Option("--id", help="Column with the caller's own id.")] = None,
     types_file: Annotated[Optional[Path], typer.Option("--types", help="A city's own event-type CSV.")] = None,
+    dayfirst: DayfirstOption = None,
 ):
     """Record every event of a table as a reported case (grid codes taken from the table)."""
     from gridtools.incidents import IncidentStore, event_types
 
     table = io.read_text_table(events_file)
     with IncidentStore(db, types=event_types(types_file) if types_file else None) as store:
-        ids = store.report_many(table, type_col=type_col, time_col=time_col, lon=lon, lat=lat, id_col=id_col)
+        ids = store.report_many(table, type_col=type_col, time_col=time_col, lon=lon, lat=lat, id_col=id_col,
+                                dayfirst=dayfirst)
     out.print(f"recorded {len(ids):,} cases in {store.path} (case ids {ids.min() if len(ids) else '-'}-"
               f"{ids.max() if len(ids) else '-'})")
 

@@ -145,6 +145,7 @@ def prepare_events(
     category_col: str | None = None,
     categories=None,
     crs=None,
+    dayfirst: bool | None = None,
 ) -> EventSet:
     """Turn incident records into an :class:`EventSet` in a metric CRS, sorted by time.
 
@@ -161,7 +162,10 @@ def prepare_events(
     categories : str or list of str, optional
         Keep only these values of *category_col* (all when None).
     crs : CRS-like, optional
-        Metric CRS to work in; default :func:`gridtools.io.local_metric_crs` of the events.
+        Metric CRS to work in; default :func:`gridtools.crs.local_metric_crs` of the events.
+    dayfirst : bool, optional
+        Whether ``03/12/2019`` is 3 December (True) or March 12 (False); needed only when no value
+        of the time column settles it (see :func:`gridtools.timeparse.parse_column`).
 
     Returns
     -------
@@ -219,7 +223,7 @@ def prepare_events(
             report["categories"] = wanted
     elif categories is not None:
         raise InputError("categories=... were given without category_col=...; name the column that holds them.")
-    t = parse_times(events[time].reset_index(drop=True), time, source, rows)
+    t = parse_times(events[time].reset_index(drop=True), time, source, rows, dayfirst=dayfirst)
     target = parse_crs(crs) if crs is not None else local_metric_crs(events)
     metric = events.geometry.to_crs(target)
     xy = shapely.get_coordinates(shapely.centroid(metric.to_numpy()))

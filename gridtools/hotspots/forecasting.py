@@ -24,6 +24,7 @@ def prepare(
     area="extent",
     grids: gpd.GeoDataFrame | None = None,
     grid_id: str | None = None,
+    dayfirst: bool | None = None,
 ) -> tuple[EventSet, CellSet]:
     """Events as arrays in a metric CRS, and the forecast units they fall in.
 
@@ -31,7 +32,7 @@ def prepare(
     ----------
     events : geopandas.GeoDataFrame
         Incident points (e.g. :func:`gridtools.io.read_events`).
-    time, category_col, categories
+    time, category_col, categories, dayfirst
         See :func:`~gridtools.hotspots.events.prepare_events`.
     cell : float, default ``settings.hotspot_cell_m``
         Side of square cells (metres); ignored when *grids* are given.
@@ -57,7 +58,7 @@ def prepare(
     >>> len(cs), ev.unit.tolist()
     (3, [0, 2])
     """
-    ev = prepare_events(events, time=time, category_col=category_col, categories=categories)
+    ev = prepare_events(events, time=time, category_col=category_col, categories=categories, dayfirst=dayfirst)
     if grids is not None:
         cells = unit_cells(grids, id_col=grid_id, crs=ev.crs)
     else:

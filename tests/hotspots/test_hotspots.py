@@ -563,3 +563,29 @@ def test_cutoff_before_data(toronto_small, tmp_path, capsys):
     code, text = _cli(["hotspots", "predict", str(TORONTO), "--time", "occurrencedate", "--cutoff",
                        "2001-01-01", "-o", str(tmp_path / "x.gpkg")], capsys)
     assert code == 2 and "no events before the cutoff" in text and "Traceback" not in text
+
+
+def test_day_first_dates_are_read_right_or_refused(tmp_path, capsys):
+    """Toronto thefts with their dates rewritten day-first (03/12/2019): the forecast is the same as from ISO dates."""
+    raw = pd.read_csv(TORONTO).query("occurrencedate >= '2019-01-01'").head(3000)
+    iso = tmp_path / "iso.csv"
+    raw.to_csv(iso, index=False)
+    dmy = tmp_path / "dmy.csv"
+    raw.assign(occurrencedate=pd.to_datetime(raw["occurrencedate"]).dt.strftime("%d/%m/%Y")).to_csv(dmy, index=False)
+    outputs = {}
+    for name, path in (("iso", iso), ("dmy", dmy)):
+        code, text = _cli(["hotspots", "predict", str(path), "--time", "occurrencedate", "--lon", "Long", "--lat", "Lat",
+                           "--cutoff", "2019-03-01", "--horizon-days", "7", "--method", "naive_all",
+                           "-o", str(tmp_path / f"{name}.gpkg")], capsys)
+        assert code == 0, text
+        outputs[name] = gpd.read_file(tmp_path / f"{name}.gpkg", layer="cells")
+    assert (outputs["iso"]["risk"].to_numpy() == outputs["dmy"]["risk"].to_numpy()).all()
+    # a column no value settles (every day <= 12) is refused until --dayfirst says which
+    early = raw[pd.to_datetime(raw["occurrencedate"]).dt.day <= 12].head(50)
+    amb = tmp_path / "amb.csv"
+    early.assign(occurrencedate=pd.to_datetime(early["occurrencedate"]).dt.strftime("%d/%m/%Y")).to_csv(amb, index=False)
+    args = ["hotspots", "predict", str(amb), "--time", "occurrencedate", "--lon", "Long", "--lat", "Lat",
+            "--cutoff", "2019-03-01", "--method", "naive_all", "-o", str(tmp_path / "amb.gpkg")]
+    code, text = _cli(args, capsys)
+    assert code == 2 and "--dayfirst" in text and "Traceback" not in text
+    assert _cli([*args, "--dayfirst"], capsys)[0] == 0
