@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridtools.crs import horizontal_unit, label
+from gridtools.crs import in_china, horizontal_unit, label
 from gridtools.errors import CRSError, InputError, ParameterError, rows_where
 
 __all__ = [
@@ -48,6 +48,7 @@ __all__ = [
     "check_coordinates",
     "check_geometries",
     "show_value",
+    "require_datum",
     "parse_numbers",
     "Interval",
     "Options",
@@ -222,6 +223,46 @@ def _polygonal_part(geoms: np.ndarray) -> np.ndarray:
     single = shapely.get_num_geometries(out) == 1
     out[single] = shapely.get_geometry(out[single], 0)
     return out
+
+
+def require_datum(lon, lat, source: str = "data") -> None:
+    """Refuse longitude/latitude in China read without a declared datum.
+
+    Inside China the numbers alone do not say their datum: phones and web maps give GCJ-02
+    (AMap/Gaode, Tencent) or BD-09 (Baidu), GPS receivers and OpenStreetMap WGS-84, and the
+    datums are 100-700 m (BD-09: about 1 km) apart - enough to put a point in the wrong grid.
+    So where a format would imply WGS-84 (CSV longitude/latitude, GeoJSON without a ``crs``
+    member, a table without ``crs=``), points in the China box need the datum said.
+
+    Parameters
+    ----------
+    lon, lat : array-like
+        Degrees (NaN allowed).
+    source : str
+        Name used in messages.
+
+    Raises
+    ------
+    CRSError
+        When any point lies in :data:`gridtools.crs.CHINA_BBOX`.
+
+    Examples
+    --------
+    >>> require_datum([2.35], [48.85], "paris.csv")        # Paris: WGS-84 is the only reading
+    >>> require_datum([121.47], [31.23], "shanghai.csv")   # doctest: +IGNORE_EXCEPTION_DETAIL
+    Traceback (most recent call last):
+    gridtools.errors.CRSError: shanghai.csv: 1 of 1 locations lie in China ...
+    """
+    lon, lat = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
+    present = np.isfinite(lon) & np.isfinite(lat)
+    inside = present & in_china(lon, lat)
+    if inside.any():
+        raise CRSError(
+            f"{source}: {int(inside.sum()):,} of {int(present.sum()):,} locations lie in China, where "
+            "longitude/latitude carry no datum in the numbers (phones and web maps give GCJ-02 or "
+            "BD-09, GPS and OpenStreetMap WGS-84; they are 100-700 m apart). Say which with "
+            "crs='wgs84', crs='gcj02' (AMap/Gaode, Tencent) or crs='bd09' (Baidu)."
+        )
 
 
 def require_columns(df: pd.DataFrame, columns, source: str = "data") -> None:

@@ -186,7 +186,7 @@ def test_gcj02_boundaries_line_up_with_cgcs2000_outlines_after_conversion():
     for code in DISTRICTS:
         path = shared_data("china", "admin_boundaries_gcj02", f"{code}.geojson")
         fixed = ref.loc[ref["gb"] == f"156{code}"].geometry.iloc[0]
-        raw = io.read_any(path).to_crs(32651).geometry.iloc[0]  # GCJ numbers taken as WGS-84
+        raw = io.read_any(path, crs="wgs84").to_crs(32651).geometry.iloc[0]  # GCJ numbers taken as WGS-84
         converted = io.read_any(path, crs="gcj02")
         assert converted.attrs["datum_converted"]["from"] == "GCJ-02"
         wgs = converted.to_crs(32651).geometry.iloc[0]

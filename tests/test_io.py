@@ -125,7 +125,7 @@ def test_csv_round_trip_of_points_uses_lon_lat_columns(tmp_path):
     out = io.write_any(points(), tmp_path / "pts.csv")
     table = pd.read_csv(out)
     assert {"lon", "lat"} <= set(table.columns) and "geometry" not in table.columns
-    back = io.read_any(out)  # lon/lat detected, EPSG:4326 by default
+    back = io.read_any(out, crs="wgs84")  # lon/lat detected, EPSG:4326 by default
     assert back.crs.to_epsg() == 4326
     assert back.geometry.geom_equals_exact(points().geometry, tolerance=1e-9).all()
 
@@ -280,9 +280,25 @@ def test_geojson_declared_crs_is_kept_and_not_overridden():
         io.read_any(path, crs="wgs84")
 
 
+def test_lon_lat_in_china_without_a_datum_is_refused_and_any_datum_can_be_declared(tmp_path):
+    """GCJ-02 numbers read as WGS-84 put most points in a wrong grid: the datum must be said."""
+    path = write_csv(tmp_path / "amap.csv", "id,lng,lat\n1,120.6,31.1\n2,120.7,31.2\n")
+    with pytest.raises(CRSError, match=r"2 of 2 locations lie in China.*crs='wgs84'.*crs='gcj02'.*crs='bd09'"):
+        io.read_any(path)
+    wgs = io.read_any(path, crs="wgs84")
+    gcj = io.read_any(path, crs="gcj02")
+    bd = io.read_any(path, crs="bd09")
+    assert wgs.crs.to_epsg() == gcj.crs.to_epsg() == bd.crs.to_epsg() == 4326
+    shift = gpd.GeoSeries(wgs.geometry).to_crs(32651).distance(gpd.GeoSeries(gcj.geometry).to_crs(32651))
+    assert (shift > 100).all()  # the datums really differ here
+
+
 def test_geojson_without_crs_member_takes_the_given_crs():
     path = shared_data("china", "admin_boundaries_gcj02", "310114.geojson")
-    assert io.read_any(path).crs.to_epsg() == 4326  # RFC 7946 default
+    # RFC 7946 would make it WGS-84, but these are GCJ-02 numbers: in China the datum must be said
+    with pytest.raises(CRSError, match="crs='gcj02'"):
+        io.read_any(path)
+    assert io.read_any(path, crs="wgs84").crs.to_epsg() == 4326
     assert io.read_any(path, crs="cgcs2000").crs.to_epsg() == 4490
     converted = io.read_any(path, crs="gcj02")  # GCJ-02 is converted to WGS-84 on read
     assert converted.crs.to_epsg() == 4326 and converted.attrs["datum_converted"]["from"] == "GCJ-02"
@@ -294,23 +310,23 @@ def test_geojson_without_crs_member_takes_the_given_crs():
 
 
 def test_csv_lon_lat_autodetected_case_insensitive(tmp_path):
-    path = write_csv(tmp_path / "a.csv", "name,Longitude,LATITUDE\nA,120.6,31.1\nB,120.7,31.2\n")
-    gdf = io.read_any(path)
+    path = write_csv(tmp_path / "a.csv", "name,Longitude,LATITUDE\nA,8.6,49.1\nB,8.7,49.2\n")
+    gdf = io.read_any(path)  # outside China: WGS-84 is the only reading
     assert gdf.crs.to_epsg() == 4326
-    assert gdf.geometry.x.tolist() == [120.6, 120.7]
+    assert gdf.geometry.x.tolist() == [8.6, 8.7]
     assert gdf["name"].tolist() == ["A", "B"]
 
 
 def test_csv_chinese_headers_and_gbk_encoding(tmp_path):
     path = tmp_path / "社区.csv"
     path.write_bytes("名称,经度,纬度\n松陵,120.64,31.16\n".encode("gbk"))
-    gdf = io.read_any(path)
+    gdf = io.read_any(path, crs="wgs84")
     assert gdf["名称"].tolist() == ["松陵"] and gdf.crs.to_epsg() == 4326
 
 
 def test_csv_explicit_columns(tmp_path):
     path = write_csv(tmp_path / "a.tsv", "px\tpy\tlon\n120.6\t31.1\tjunk\n")
-    gdf = io.read_any(path, lon="px", lat="py")
+    gdf = io.read_any(path, lon="px", lat="py", crs="wgs84")
     assert (gdf.geometry.x.iloc[0], gdf.geometry.y.iloc[0]) == (120.6, 31.1)
     with pytest.raises(
         InputError, match=r"has no column 'nope'.*its columns are: px, py, lon.*lon="
@@ -589,7 +605,7 @@ def test_failed_csv_and_parquet_writes_keep_existing_file(tmp_path, monkeypatch)
         with pytest.raises(InputError, match="left unchanged"):
             io.write_any(points().iloc[:1], path)
     monkeypatch.undo()
-    assert len(io.read_any(csv)) == 3 and len(io.read_any(parquet)) == 3
+    assert len(io.read_any(csv, crs="wgs84")) == 3 and len(io.read_any(parquet)) == 3
     assert sorted(p.name for p in tmp_path.iterdir()) == ["pts.csv", "pts.parquet"]
 
 

@@ -42,6 +42,13 @@ def coords_convert(
     out.print(f"wrote {output}")
 
 
+GridsCrsOption = Annotated[Optional[str], typer.Option(
+    "--grids-crs", help="Datum of grid polygons drawn on a Chinese web map (gcj02, bd09) or CRS of grids without one.")]
+EventsCrsOption = Annotated[Optional[str], typer.Option(
+    "--crs", help="CRS of the event coordinates: wgs84, gcj02, bd09 or EPSG:nnnn. Required for longitude/latitude "
+                  "in China (the numbers do not say their datum); WGS-84 elsewhere by default.")]
+
+
 @app.command()
 def geocode(
     events_file: Annotated[Path, typer.Argument(help="Events: CSV/TSV with coordinate columns, or a point file.")],
@@ -50,8 +57,7 @@ def geocode(
                                                         "wrote (layer 'grids'), or any polygons with --code.")],
     lon: Annotated[Optional[str], typer.Option("--lon", help="Longitude (or x) column of a table.")] = None,
     lat: Annotated[Optional[str], typer.Option("--lat", help="Latitude (or y) column of a table.")] = None,
-    crs: Annotated[str, typer.Option("--crs", help="CRS of the event coordinates: wgs84, gcj02, bd09 or "
-                                                   "EPSG:nnnn.")] = "wgs84",
+    crs: EventsCrsOption = None, grids_crs: GridsCrsOption = None,
     grids_layer: Annotated[Optional[str], typer.Option("--grids-layer", help="Layer of --grids (default: "
                                                                              "'grids' if present).")] = None,
     code: Annotated[str, typer.Option("--code", help="Code column of the grids.")] = "grid_code",
@@ -68,15 +74,11 @@ def geocode(
     from gridtools.incidents import geocode as run_geocode
 
     text_input = io.is_table_path(events_file)
-    if text_input:
-        events = io.read_text_table(events_file)
-    else:
-        events = io.read_any(events_file, crs=None if crs == "wgs84" else crs)
-        crs = events.crs
-    polygons = io.read_any(grids, layer=pick_grids_layer(grids, grids_layer))
-    result = run_geocode(events, polygons, lon=lon, lat=lat, crs=crs, code=code)
-    problems = [m for m in result.messages() if not m.startswith("outside every grid")]
-    report_rows(problems, strict, f"{events_file}: events with unusable coordinates")
+    events = io.read_text_table(events_file) if text_input else io.read_any(events_file, crs=crs)
+    polygons = io.read_any(grids, layer=pick_grids_layer(grids, grids_layer), crs=grids_crs)
+    result = run_geocode(events, polygons, lon=lon, lat=lat, crs=crs if text_input else None, code=code)
+    report_rows([m for m in result.messages() if not m.startswith("outside every grid")], strict,
+                f"{events_file}: events with unusable coordinates")
     if text_input and io.is_table_path(output):
         io.write_text_table(result.table, output, like=events.attrs.get("text_format"))
     else:

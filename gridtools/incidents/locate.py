@@ -280,8 +280,10 @@ def _event_coordinates(events, lon, lat, crs, source):
 
     validate.require_columns(events, {lon: "lon", lat: "lat"}, source)
     crs = crs_module.parse(crs)
-    if crs is None:
-        raise CRSError(f"{source}: no CRS given for columns {lon!r}/{lat!r}; pass crs=... (wgs84, gcj02, bd09 or EPSG:nnnn).")
+    if crs is None:  # WGS-84 by default, but not where the numbers could be GCJ-02 or BD-09
+        check = coords.check_lonlat(events[lon], events[lat], "wgs84")
+        validate.require_datum(check.x[check.ok], check.y[check.ok], source)
+        return check.x, check.y, check.problem, crs_module.parse("wgs84")
     if crs.is_geographic:
         check = coords.check_lonlat(events[lon], events[lat], crs)
         return check.x, check.y, check.problem, crs
@@ -306,7 +308,7 @@ def geocode(
     *,
     lon: str | None = None,
     lat: str | None = None,
-    crs="wgs84",
+    crs=None,
     code: str = "grid_code",
     layout=None,
     engine: str = "cells",
@@ -321,8 +323,11 @@ def geocode(
         Grid polygons with a CRS and a *code* column (``gridtools partition`` layer ``grids``).
     lon, lat : str, optional
         Coordinate columns (x/y for a projected *crs*).
-    crs : str, int or pyproj.CRS, default "wgs84"
-        CRS of the event coordinates: ``wgs84``, ``gcj02``, ``bd09`` or ``EPSG:nnnn``.
+    crs : str, int or pyproj.CRS, optional
+        CRS of the event coordinates of a table: ``wgs84``, ``gcj02``, ``bd09`` or ``EPSG:nnnn``.
+        Without it, longitude/latitude are WGS-84 outside China and refused inside China, where the
+        numbers do not say their datum (phones and web maps give GCJ-02 or BD-09).  Ignored for
+        point geometries, which carry their CRS.
     code : str, default "grid_code"
         Column of *grids* with the codes.
     layout : tuple of int, optional
@@ -349,7 +354,7 @@ def geocode(
     ...     geometry=[shapely.box(120.60, 31.30, 120.61, 31.31), shapely.box(120.61, 31.30, 120.62, 31.31)],
     ...     crs=4326)
     >>> events = pd.DataFrame({"id": [1, 2, 3], "lng": [120.605, 120.615, 121.0], "lat": [31.305, 31.305, 31.0]})
-    >>> r = geocode(events, grids, lon="lng", lat="lat")
+    >>> r = geocode(events, grids, lon="lng", lat="lat", crs="wgs84")
     >>> r.table[["id", "grid_code", "community_code", "geocode_flag"]].values.tolist()
     [[1, '32050801904400100', '320508019044', ''], [2, '32050801904400200', '320508019044', ''], [3, '', '', 'outside_grids']]
     """

@@ -19,7 +19,7 @@ from gridtools.crs import chinese_datum, label, parse_crs, same_crs
 from gridtools.errors import CRSError, InputError
 from gridtools.io.formats import PARQUET_SUFFIXES, READ_ERRORS, TABLE_SUFFIXES, file_suffix, reason
 from gridtools.io.points import read_table_points, table_to_points
-from gridtools.validate import check_coordinates
+from gridtools.validate import check_coordinates, require_datum
 
 __all__ = ["read_any", "read_events", "list_layers"]
 
@@ -214,6 +214,10 @@ def _settle_crs(
                 f"{path} has no coordinate reference system; pass crs='EPSG:nnnn', "
                 "e.g. crs='EPSG:4326' for longitude/latitude in degrees."
             )
+        if given is None and chosen.is_geographic:
+            # WGS-84 only by the format's default: in China the datum must be said (validate.require_datum)
+            xy = shapely.get_coordinates(shapely.point_on_surface(gdf.geometry.to_numpy()))
+            require_datum(xy[:, 0], xy[:, 1], str(path))
         return gdf.set_crs(chosen)
     if given is not None and not same_crs(declared, given):
         raise CRSError(

@@ -320,16 +320,16 @@ def test_malformed_csv_rows_are_named_by_the_cli(tmp_path, capsys):
     grids = io.write_any(make_grids(), tmp_path / "grids.gpkg", layer="grids")
     csv = tmp_path / "lamps.csv"
     csv.write_text("ext_id,class_code,lon,lat\n1,0118,120.605,31.285\n2,0118,abc,31.285\n3,0118,,\n", encoding="utf-8")
-    code, said = cli(capsys, "components", "import", tmp_path / "c.gpkg", csv, "--grids", grids)
+    code, said = cli(capsys, "components", "import", tmp_path / "c.gpkg", csv, "--grids", grids, "--crs", "wgs84")
     assert code == 2 and "rows 2, 3" in said and "Traceback" not in said
     assert not (tmp_path / "c.gpkg").exists()  # a file that cannot be read leaves no register behind
     # bad values the reader accepts are named by the import, and --skip-bad imports the rest
     csv.write_text("ext_id,class_code,lon,lat\n1,0118,120.605,31.285\n2,9999,120.605,31.286\n3,0118,31.287,120.605\n",
                    encoding="utf-8")
-    code, said = cli(capsys, "components", "import", tmp_path / "c.gpkg", csv, "--grids", grids)
+    code, said = cli(capsys, "components", "import", tmp_path / "c.gpkg", csv, "--grids", grids, "--crs", "wgs84")
     assert code == 2 and "unknown class code (not in the class table): row 2" in said and "swapped" in said
     assert open_store(tmp_path / "c.gpkg").count() == 0
-    code, said = cli(capsys, "components", "import", tmp_path / "c.gpkg", csv, "--grids", grids, "--skip-bad",
+    code, said = cli(capsys, "components", "import", tmp_path / "c.gpkg", csv, "--grids", grids, "--crs", "wgs84", "--skip-bad",
                      "--rejects", tmp_path / "rejects.csv")
     assert code == 0 and "1 components added" in said
     assert pd.read_csv(tmp_path / "rejects.csv")["row"].tolist() == [2, 3]
@@ -395,7 +395,7 @@ def test_kill_9_mid_import_leaves_whole_batches_and_resume_completes(tmp_path):
     db = tmp_path / "c.gpkg"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     child = subprocess.Popen([sys.executable, "-m", "gridtools.cli", "components", "import", str(db), str(csv),
-                              "--grids", str(grids), "--admin-code", ADMIN, "--batch-size", str(BATCH)], env=env,
+                              "--grids", str(grids), "--admin-code", ADMIN, "--batch-size", str(BATCH), "--crs", "wgs84"], env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
     committed = 0
@@ -416,7 +416,8 @@ def test_kill_9_mid_import_leaves_whole_batches_and_resume_completes(tmp_path):
     stored = _check_whole_batches(db)
     assert 0 < stored < n and stored % BATCH == 0
     # resume: the same command again adds exactly the missing rows
-    proc = run_cli_process("components", "import", db, csv, "--grids", grids, "--admin-code", ADMIN, "--batch-size", BATCH)
+    proc = run_cli_process("components", "import", db, csv, "--grids", grids, "--admin-code", ADMIN, "--batch-size", BATCH,
+                           "--crs", "wgs84")
     said = " ".join(proc.stdout.split())
     assert f"{n - stored:,} components added" in said and f"{stored:,} already in the register" in said
     assert _check_whole_batches(db) == n
@@ -432,7 +433,7 @@ def test_two_processes_importing_at_once_get_distinct_dense_codes(tmp_path):
     db = tmp_path / "c.gpkg"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     procs = [subprocess.Popen([sys.executable, "-m", "gridtools.cli", "components", "import", str(db), str(f),
-                               "--grids", str(grids), "--admin-code", ADMIN], env=env,
+                               "--grids", str(grids), "--admin-code", ADMIN, "--crs", "wgs84"], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE) for f in (first, second)]
     for p in procs:
         out, err = p.communicate(timeout=300)
@@ -503,7 +504,7 @@ def test_helsinki_osm_components_imported_coded_and_placed(helsinki_grids, tmp_p
 def test_cli_query_update_retire(tmp_path, capsys):
     grids, csv = _write_inputs(tmp_path, 30, seed=4, name="lamps.csv")
     db = tmp_path / "c.gpkg"
-    assert cli(capsys, "components", "import", db, csv, "--grids", grids, "--class", "0118")[0] == 0
+    assert cli(capsys, "components", "import", db, csv, "--grids", grids, "--class", "0118", "--crs", "wgs84")[0] == 0
     code = f"{ADMIN}0118000001"
     assert cli(capsys, "components", "update", db, code, "--set", "owner=区路灯所", "--note", "handover")[0] == 0
     assert cli(capsys, "components", "retire", db, code, "--note", "removed")[0] == 0
@@ -520,7 +521,7 @@ def test_cli_query_update_retire(tmp_path, capsys):
 def test_regrid_after_grids_are_redrawn(tmp_path, capsys):
     grids, csv = _write_inputs(tmp_path, 50, seed=6, name="items.csv")
     db = tmp_path / "c.gpkg"
-    assert cli(capsys, "components", "import", db, csv, "--grids", grids)[0] == 0
+    assert cli(capsys, "components", "import", db, csv, "--grids", grids, "--crs", "wgs84")[0] == 0
     # new grids: the two western columns merged into one grid per row
     old = make_grids()
     centre = shapely.centroid(old.geometry.to_numpy())  # plain shapely: axis-aligned boxes, no CRS question
@@ -599,7 +600,7 @@ def test_postgis_two_processes_get_distinct_dense_codes(postgis_url, tmp_path):
     _, second = _write_inputs(tmp_path, n, seed=2, name="second.csv")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     procs = [subprocess.Popen([sys.executable, "-m", "gridtools.cli", "components", "import", postgis_url, str(f),
-                               "--grids", str(grids), "--admin-code", ADMIN, "--batch-size", "500"], env=env,
+                               "--grids", str(grids), "--admin-code", ADMIN, "--batch-size", "500", "--crs", "wgs84"], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE) for f in (first, second)]
     for p in procs:
         out, err = p.communicate(timeout=300)

@@ -258,6 +258,6 @@ def test_cli_geocode_empty_and_missing_column(tmp_path, capsys, wgs_grids):
 
 def test_coordinate_columns_are_detected_by_name(wgs_grids):
     events = pd.DataFrame({"id": [1], "经度": ["120.605"], "纬度": ["31.105"]})
-    assert geocode(events, wgs_grids).table["grid_code"][0] != ""
+    assert geocode(events, wgs_grids, crs="wgs84").table["grid_code"][0] != ""
     with pytest.raises(InputError, match="lon="):
         geocode(pd.DataFrame({"a": [1]}), wgs_grids)

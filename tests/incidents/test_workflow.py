@@ -243,7 +243,7 @@ def test_report_many_from_geocode_output(store):
     events = pd.DataFrame({"id": ["e1", "e2", "e3"], "type": ["0104", "0501", "0102"],
                            "time": ["2026-11-23 09:00", "2026-11-23 09:30", "2026-11-23 10:00"],
                            "lng": ["120.605", "120.615", "121.0"], "lat": ["31.305", "31.305", "31.0"]})
-    located = geocode(events, grids, lon="lng", lat="lat").table
+    located = geocode(events, grids, lon="lng", lat="lat", crs="wgs84").table
     ids = store.report_many(located, type_col="type", time_col="time", lon="lng", lat="lat", id_col="id")
     cases = store.cases().set_index("case_id").loc[ids]
     assert cases["grid_code"].tolist()[:2] == [GRID_A, GRID_B] and pd.isna(cases["grid_code"].iloc[2])
@@ -395,7 +395,7 @@ def test_cli_addresses_then_geocode(tmp_path, capsys, huangpu_roads):
     out = tmp_path / "out.csv"
     with pytest.raises(SystemExit) as info:
         main(["geocode", str(located), "--grids", str(tmp_path / "grids.gpkg"), "--lon", "match_lon",
-              "--lat", "match_lat", "-o", str(out)])
+              "--lat", "match_lat", "--crs", "wgs84", "-o", str(out)])
     assert info.value.code == 0
     result = pd.read_csv(out, dtype=str, keep_default_na=False)
     lon = pd.to_numeric(table["match_lon"])
