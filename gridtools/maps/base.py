@@ -34,7 +34,7 @@ from gridtools.errors import CRSError, InputError
 __all__ = [
     "OSM_ATTRIBUTION", "UNDER_COLORS", "IN_BAND_COLOR", "OVER_COLORS", "NO_DATA_COLOR", "UNDER_DARKEST",
     "OVER_DARKEST", "LOAD_COLORS", "FIELD_LABELS", "FILL_PROPERTY", "VENDOR",
-    "new_map", "add_layer_control", "fit_to", "save_map", "map_page",
+    "new_map", "add_layer_control", "fit_to", "save_map", "map_page", "leaflet_assets",
     "band_colors", "lerp_colors", "load_color", "BandLegend",
     "popup_fields", "display_values", "to_wgs84",
 ]
@@ -86,14 +86,16 @@ VENDOR = Path(__file__).resolve().parents[1] / "templates" / "vendor"
 # -- the map, its basemap and its controls -----------------------------------------------------
 
 
-def new_map(tiles: str | None = "OpenStreetMap") -> folium.Map:
+def new_map(tiles: str | None = None) -> folium.Map:
     """An empty map with a scale bar and the basemap ``tiles``.
 
     Parameters
     ----------
     tiles : str or None
-        A folium/xyzservices name, a tile URL template (attributed to OpenStreetMap contributors,
-        since a URL carries no attribution of its own), or None for no basemap.
+        A folium/xyzservices name such as ``"OpenStreetMap"``, a tile URL template (attributed to
+        OpenStreetMap contributors, since a URL carries no attribution of its own), or None (the
+        default, so a page works offline) for no tiles: the builders then draw a light base from
+        their data (:func:`gridtools.maps.basemap.draw_base`).
 
     Returns
     -------
@@ -162,24 +164,24 @@ _SCRIPT = re.compile(r'<script[^>]*\bsrc="(https?://[^"]+)"[^>]*>\s*</script>')
 _LINK = re.compile(r'<link[^>]*\bhref="(https?://[^"]+)"[^>]*/?>')
 
 
-def map_page(m: folium.Map, *, offline: bool = False) -> tuple[str, list[str]]:
+def map_page(m: folium.Map, *, offline: bool = True) -> tuple[str, list[str]]:
     """The whole HTML page of a map; the one place that decides where its assets come from.
 
     The map pages gridtools writes or serves go through here (:func:`save_map`, the reports'
-    embedded maps, the dispatch service's trip map), so making them open offline is a change of
-    this function's default.  Not through here: a map shown in a notebook, and the service's
-    dispatcher page, which embed folium's own ``_repr_html_`` iframe.
+    embedded maps, the dispatch service's trip map).  Not through here: a map shown in a
+    notebook, which embeds folium's own ``_repr_html_`` iframe.  A page that is not a folium map
+    takes the same assets from :func:`leaflet_assets`.
 
     Parameters
     ----------
     m : folium.Map
     offline : bool
-        False (saved maps and service pages today): the page links Leaflet and folium's other
-        assets from their CDNs, as folium writes it.  True (reports): Leaflet and MarkerCluster
-        are inlined from the copies vendored in :data:`VENDOR`, with Leaflet's marker images
-        as data URIs; the other assets folium links by default (jQuery, Bootstrap, Font Awesome,
-        awesome-markers) are dropped, since the maps gridtools builds do not use them.  Only
-        the basemap tiles still need the network, and the map draws its layers without them.
+        True (the default): Leaflet and MarkerCluster are inlined from the copies vendored in
+        :data:`VENDOR`, with Leaflet's marker images as data URIs; the other assets folium links
+        by default (jQuery, Bootstrap, Font Awesome, awesome-markers) are dropped, since the maps
+        gridtools builds do not use them (and would cost ~400 kB a page).  Only tiles, when a
+        map was given some, still need the network.  False: the page links every asset from its
+        CDN, as folium writes it.
 
     Returns
     -------
@@ -198,27 +200,53 @@ def map_page(m: folium.Map, *, offline: bool = False) -> tuple[str, list[str]]:
         return page, []
     dropped: list[str] = []
 
-    def script(match: re.Match) -> str:
+    def inline(match: re.Match) -> str:
         local = _vendored_file(match.group(1))
         if local is None:
             dropped.append(match.group(1))
             return ""
-        text = local.read_text(encoding="utf-8")
-        if local.name == "leaflet.js":
-            return f"<script>{text}</script>{_default_icon_script()}"
-        return f"<script>{text}</script>"
+        return _inline_asset(local)
 
-    def link(match: re.Match) -> str:
-        local = _vendored_file(match.group(1))
-        if local is None:
-            dropped.append(match.group(1))
-            return ""
+    page = _SCRIPT.sub(inline, page)
+    page = _LINK.sub(inline, page)
+    return page, dropped
+
+
+def leaflet_assets(*, markercluster: bool = False) -> str:
+    """Inline ``<style>`` and ``<script>`` tags of the vendored Leaflet, for a page built by hand.
+
+    A page that is not a folium map (a service's own page drawing with Leaflet) puts this in its
+    ``<head>`` to work offline, with the same assets :func:`map_page` inlines into map pages.
+
+    Parameters
+    ----------
+    markercluster : bool
+        Also inline Leaflet.markercluster and its two stylesheets.
+
+    Returns
+    -------
+    str
+        HTML, about 150 kB (200 kB with ``markercluster``).
+
+    Examples
+    --------
+    >>> head = leaflet_assets()
+    >>> head.startswith("<style>") and "L.Icon.Default.mergeOptions" in head and "http" not in head[:200]
+    True
+    """
+    names = ["leaflet.css", "leaflet.js"]
+    if markercluster:
+        names += ["MarkerCluster.css", "MarkerCluster.Default.css", "leaflet.markercluster.js"]
+    return "".join(_inline_asset(VENDOR / name) for name in names)
+
+
+def _inline_asset(local: Path) -> str:
+    """A vendored file as an inline tag (Leaflet's CSS and default icon with their images inlined)."""
+    if local.suffix == ".css":
         text = _leaflet_css() if local.name == "leaflet.css" else local.read_text(encoding="utf-8")
         return f"<style>{text}</style>"
-
-    page = _SCRIPT.sub(script, page)
-    page = _LINK.sub(link, page)
-    return page, dropped
+    text = local.read_text(encoding="utf-8")
+    return f"<script>{text}</script>" + (_default_icon_script() if local.name == "leaflet.js" else "")
 
 
 def _vendored_file(url: str) -> Path | None:

@@ -24,6 +24,7 @@ from gridtools.maps.base import (
     popup_fields,
     to_wgs84,
 )
+from gridtools.maps.basemap import draw_base
 
 __all__ = ["CASE_COLORS", "incident_map"]
 
@@ -40,7 +41,8 @@ def incident_map(
     events: gpd.GeoDataFrame | None = None,
     column: str = "cases",
     max_events: int = 5000,
-    tiles: str | None = "OpenStreetMap",
+    tiles: str | None = None,
+    roads: gpd.GeoDataFrame | None = None,
     m: folium.Map | None = None,
 ) -> folium.Map:
     """Grids coloured by their incident count (or another per-grid statistic), with events.
@@ -57,6 +59,12 @@ def incident_map(
         stays light); ``grid_code`` / ``geocode_flag`` shown on hover when present.
     column : str, default "cases"
         Statistic that sets the fill colour (light = low, dark = high).
+    tiles : str or None
+        Basemap tiles (online only), as in :func:`gridtools.maps.grid_map`; None (default) draws
+        a light base from the grids' outline and ``roads``.  Ignored when ``m`` is given.
+    roads : geopandas.GeoDataFrame, optional
+        Road lines (an OSM extract, any CRS) drawn light grey under the data, with the longest
+        roads' names, when there are no tiles.
 
     Returns
     -------
@@ -88,6 +96,8 @@ def incident_map(
     shown[FILL_PROPERTY] = lerp_colors(*CASE_COLORS, value / top)
     if m is None:
         m = new_map(tiles)
+        if tiles is None:
+            draw_base(m, areas=grids, roads=roads)
     folium.GeoJson(
         shown, name="Grids",
         style_function=lambda f: {"fillColor": f["properties"][FILL_PROPERTY], "fillOpacity": 0.65,
