@@ -34,8 +34,8 @@ from gridtools.errors import CRSError, InputError
 __all__ = [
     "OSM_ATTRIBUTION", "UNDER_COLORS", "IN_BAND_COLOR", "OVER_COLORS", "NO_DATA_COLOR", "UNDER_DARKEST",
     "OVER_DARKEST", "LOAD_COLORS", "FIELD_LABELS", "FILL_PROPERTY", "VENDOR",
-    "new_map", "add_layer_control", "fit_to", "save_map", "map_page", "leaflet_assets",
-    "band_colors", "lerp_colors", "load_color", "BandLegend",
+    "new_map", "add_layer_control", "fit_to", "save_map", "map_page",
+    "band_colors", "lerp_colors", "load_color", "BandLegend", "Legend", "MAX_ZOOM", "leaflet_assets",
     "popup_fields", "display_values", "to_wgs84",
 ]
 
@@ -79,6 +79,9 @@ FIELD_LABELS: dict[str, str] = {
 #: Hidden GeoJSON property carrying each feature's fill colour (set by a builder, read by its style).
 FILL_PROPERTY = "__gridtools_fill"
 
+#: Deepest zoom of every map (street level; tiles from OpenStreetMap go to 19).
+MAX_ZOOM = 19
+
 #: Leaflet and MarkerCluster, vendored so a page can open offline (see ``templates/vendor/README.md``).
 VENDOR = Path(__file__).resolve().parents[1] / "templates" / "vendor"
 
@@ -107,7 +110,8 @@ def new_map(tiles: str | None = None) -> folium.Map:
     >>> "OpenStreetMap contributors" in m.get_root().render()
     True
     """
-    m = folium.Map(tiles=None, control_scale=True)
+    # a map without tiles has no zoom range of its own, and marker clusters need one
+    m = folium.Map(tiles=None, control_scale=True, maxZoom=MAX_ZOOM)  # folium gives max_zoom to tiles only
     if tiles is not None:
         if "{" in tiles:  # a URL template carries no attribution of its own
             folium.TileLayer(tiles, attr=OSM_ATTRIBUTION, name="Basemap").add_to(m)
@@ -383,21 +387,24 @@ def load_color(ratio) -> np.ndarray:
     return out
 
 
-class BandLegend(MacroElement):
-    """Leaflet control explaining the population band and counting grids per class.
+class Legend(MacroElement):
+    """A Leaflet control explaining a map's colours: a title, one swatch and label per row, a note.
 
     Parameters
     ----------
-    pop : numpy.ndarray
-        Residents per grid (NaN counts as "no data").
-    min_pop, max_pop : float
-        The band.
+    title : str
+    rows : sequence of (str, str)
+        ``(css_background, label)``: a colour (``"#74c476"``) or a CSS gradient, and its text.
+    note : str, optional
+        A grey line under the rows.
+    round_swatch : bool
+        Draw swatches as dots (for point markers) instead of bars.
 
     Examples
     --------
     >>> m = new_map(tiles=None)
-    >>> _ = BandLegend(np.array([500.0, 1200.0]), 1000, 1500).add_to(m)
-    >>> "(in band)" in m.get_root().render()
+    >>> _ = Legend("Load / capacity", [("#1a9850", "under 0.5")]).add_to(m)
+    >>> "under 0.5" in m.get_root().render()
     True
     """
 
@@ -415,36 +422,57 @@ class BandLegend(MacroElement):
         """
     )
 
-    def __init__(self, pop: np.ndarray, min_pop: float, max_pop: float):
+    def __init__(self, title: str, rows: Sequence[tuple[str, str]], note: str | None = None,
+                 round_swatch: bool = False):
         super().__init__()
-        self._name = "BandLegend"
+        self._name = "Legend"
+        shape = "width:12px;border-radius:50%" if round_swatch else "width:28px"
+        items = "".join(
+            f'<div><span style="display:inline-block;{shape};height:12px;margin-right:6px;'
+            f'vertical-align:middle;border:1px solid #777;background:{bg}"></span>{html.escape(label)}</div>'
+            for bg, label in rows
+        )
+        foot = f'<div style="color:#666;margin-top:2px">{html.escape(note)}</div>' if note else ""
+        self.html = (
+            '<div style="background:rgba(255,255,255,0.9);padding:6px 8px;border-radius:4px;'
+            'box-shadow:0 0 4px rgba(0,0,0,0.3);font:12px/1.5 sans-serif">'
+            f"<b>{html.escape(title)}</b>{items}{foot}</div>"
+        )
+
+
+class BandLegend(Legend):
+    """Leaflet control explaining the population band and counting grids per class.
+
+    Parameters
+    ----------
+    pop : numpy.ndarray
+        Residents per grid (NaN counts as "no data").
+    min_pop, max_pop : float
+        The band.
+
+    Examples
+    --------
+    >>> m = new_map(tiles=None)
+    >>> _ = BandLegend(np.array([500.0, 1200.0]), 1000, 1500).add_to(m)
+    >>> "(in band)" in m.get_root().render()
+    True
+    """
+
+    def __init__(self, pop: np.ndarray, min_pop: float, max_pop: float):
         n_under = int(np.sum(pop < min_pop))
         n_in = int(np.sum((pop >= min_pop) & (pop <= max_pop)))
         n_over = int(np.sum(pop > max_pop))
         n_na = int(np.sum(np.isnan(pop)))
         lo, hi = f"{min_pop:,.0f}", f"{max_pop:,.0f}"
         rows = [
-            (f"linear-gradient(to right, {UNDER_COLORS[1]}, {UNDER_COLORS[0]})",
-             f"under {lo}", n_under),
-            (IN_BAND_COLOR, f"{lo}–{hi} (in band)", n_in),
-            (f"linear-gradient(to right, {OVER_COLORS[0]}, {OVER_COLORS[1]})",
-             f"over {hi}", n_over),
-        ]  # fmt: skip
+            (f"linear-gradient(to right, {UNDER_COLORS[1]}, {UNDER_COLORS[0]})", f"under {lo} ({n_under})"),
+            (IN_BAND_COLOR, f"{lo}–{hi} (in band) ({n_in})"),
+            (f"linear-gradient(to right, {OVER_COLORS[0]}, {OVER_COLORS[1]})", f"over {hi} ({n_over})"),
+        ]
         if n_na:
-            rows.append((NO_DATA_COLOR, "no data", n_na))
-        items = "".join(
-            f'<div><span style="display:inline-block;width:28px;height:12px;margin-right:6px;'
-            f'vertical-align:middle;border:1px solid #777;background:{bg}"></span>'
-            f"{html.escape(label)} <span style=\"color:#666\">({n})</span></div>"
-            for bg, label, n in rows
-        )
-        self.html = (
-            '<div style="background:rgba(255,255,255,0.9);padding:6px 8px;border-radius:4px;'
-            'box-shadow:0 0 4px rgba(0,0,0,0.3);font:12px/1.5 sans-serif">'
-            f"<b>Residents per grid</b>{items}"
-            f'<div style="color:#666;margin-top:2px">band {lo}–{hi}; darker = further off</div>'
-            "</div>"
-        )
+            rows.append((NO_DATA_COLOR, f"no data ({n_na})"))
+        super().__init__("Residents per grid", rows, note=f"band {lo}–{hi}; darker = further off")
+        self._name = "BandLegend"
 
 
 # -- popups and the data shown -----------------------------------------------------------------

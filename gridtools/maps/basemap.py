@@ -76,7 +76,7 @@ def draw_base(m: folium.Map, *, areas=None, roads=None, bounds=None) -> None:
     """
     folium.map.CustomPane(BASE_PANE, z_index=350, pointer_events=False).add_to(m)
     m.get_root().header.add_child(folium.Element(
-        f"<style>.leaflet-container {{ background: {GROUND_COLOR}; }}</style>"))
+        f"<style>div.folium-map.leaflet-container {{ background: {GROUND_COLOR}; }}</style>"))
     if areas is not None and len(areas):
         area = to_wgs84(areas, "areas")
         outline = shapely.union_all(shapely.make_valid(area.geometry.to_numpy()))

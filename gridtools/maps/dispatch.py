@@ -14,7 +14,7 @@ import folium
 import geopandas as gpd
 import numpy as np
 
-from gridtools.maps.base import add_layer_control, fit_to, load_color, new_map, to_wgs84
+from gridtools.maps.base import LOAD_COLORS, Legend, add_layer_control, fit_to, load_color, new_map, to_wgs84
 from gridtools.maps.basemap import draw_base
 
 __all__ = ["ROUTE_COLORS", "dispatch_map"]
@@ -98,6 +98,7 @@ def dispatch_map(routes: gpd.GeoDataFrame | None = None, load: gpd.GeoDataFrame 
                                     tooltip=html.escape(f"{kind} {p.id}{cap}")).add_to(layer)
                 bounds.append([p.lon, p.lat, p.lon, p.lat])
         layer.add_to(m)
+    _legend(m, bool(load is not None and len(load)), park is not None, bool(routes is not None and len(routes)))
     extent = None
     if bounds:
         b = np.array(bounds, dtype=float)
@@ -107,3 +108,17 @@ def dispatch_map(routes: gpd.GeoDataFrame | None = None, load: gpd.GeoDataFrame 
         draw_base(m, roads=roads, bounds=extent)
     add_layer_control(m)
     return m
+
+
+def _legend(m: folium.Map, with_load: bool, with_park: bool, with_routes: bool) -> None:
+    """Explain the load colours and the park's markers (routes are one colour per trip)."""
+    rows = []
+    if with_load:
+        lower = 0.0
+        for limit, colour in LOAD_COLORS:
+            rows.append((colour, f"load / capacity {lower:g}–{limit:g}" if np.isfinite(limit) else f"over {lower:g}"))
+            lower = limit
+    if with_park:
+        rows += [("blue", "gate"), ("red", "dock"), ("orange", "waiting area")]
+    if rows:
+        Legend("Trucks and park", rows, note="routes: one colour per trip" if with_routes else None).add_to(m)

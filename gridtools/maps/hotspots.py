@@ -13,7 +13,7 @@ import geopandas as gpd
 import numpy as np
 
 from gridtools.errors import InputError
-from gridtools.maps.base import FILL_PROPERTY, add_layer_control, fit_to, lerp_colors, new_map, to_wgs84
+from gridtools.maps.base import FILL_PROPERTY, Legend, add_layer_control, fit_to, lerp_colors, new_map, to_wgs84
 from gridtools.maps.basemap import draw_base
 
 __all__ = ["HOTSPOT_COLORS", "hotspot_map"]
@@ -110,6 +110,11 @@ def hotspot_map(
             folium.CircleMarker([lat, lon], radius=2, color="#08306b", weight=0, fill=True,
                                 fill_opacity=0.7).add_to(layer)
         layer.add_to(m)
+    Legend(f"Risk, riskiest {top_share:.0%} of the area", [
+        (f"linear-gradient(to right, {HOTSPOT_COLORS[0]}, {HOTSPOT_COLORS[1]})",
+         f"{values.min():.3g} – {values.max():.3g} ({column})"),
+        ("transparent; border:2px solid #000", "patrol area (cells joined)")],
+        note=f"{k:,} cells shown; darker = riskier").add_to(m)
     fit_to(m, top.total_bounds)
     add_layer_control(m)
     return m

@@ -15,7 +15,9 @@ import pandas as pd
 
 from gridtools.errors import InputError
 from gridtools.maps.base import (
+    FIELD_LABELS,
     FILL_PROPERTY,
+    Legend,
     add_layer_control,
     display_values,
     fit_to,
@@ -117,6 +119,10 @@ def incident_map(
             folium.CircleMarker([geom.y, geom.x], radius=2, weight=0, fill=True, fill_opacity=0.7,
                                 fill_color="#08306b", tooltip=tip).add_to(layer)
         layer.add_to(m)
+    Legend(FIELD_LABELS.get(column, column.replace("_", " ").capitalize()) + " per grid",
+           [(f"linear-gradient(to right, {CASE_COLORS[0]}, {CASE_COLORS[1]})", f"0 – {top:,.4g}")]
+           + ([("#08306b", "an event")] if events is not None and len(events) else []),
+           note="darker = more").add_to(m)
     fit_to(m, grids.total_bounds)
     add_layer_control(m)
     return m

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import folium
 import geopandas as gpd
+import numpy as np
 
 from gridtools.maps.base import add_layer_control, display_values, fit_to, new_map, to_wgs84
 from gridtools.maps.basemap import draw_base
@@ -62,7 +63,9 @@ def route_map(route, *, tiles: str | None = None, roads: gpd.GeoDataFrame | None
                        tooltip=folium.GeoJsonTooltip(["osmid", "name", "highway", "length_m", "time_s"])).add_to(m)
         folium.Marker(list(route.origin)[::-1], tooltip="start").add_to(m)
         folium.Marker(list(route.destination)[::-1], tooltip="end").add_to(m)
-        fit_to(m, lines.total_bounds)
+        ends = np.array([route.origin, route.destination], dtype=float)  # (lon, lat): the markers in view too
+        b = lines.total_bounds
+        fit_to(m, (min(b[0], *ends[:, 0]), min(b[1], *ends[:, 1]), max(b[2], *ends[:, 0]), max(b[3], *ends[:, 1])))
     add_layer_control(m)
     return m
 
