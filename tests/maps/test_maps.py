@@ -182,3 +182,26 @@ def test_popup_fields():
 def test_save_map(grids, tmp_path):
     out = maps.save_map(maps.grid_map(grids, tiles=None), tmp_path / "sub" / "grids.html")
     assert out.exists() and CODES[0] in out.read_text(encoding="utf-8")
+
+
+def test_pages_are_offline_by_default_and_tiles_are_an_option(grids, units):
+    from shapely.geometry import LineString
+
+    roads = gpd.GeoDataFrame({"name": ["Jiefang Rd", "far away"], "highway": ["primary", "residential"]},
+                             geometry=[LineString([(X0, Y0 + 250), (X0 + 1500, Y0 + 250)]),
+                                       LineString([(X0 + 50_000, Y0), (X0 + 51_000, Y0)])], crs="EPSG:32650")
+    page, dropped = maps.map_page(maps.grid_map(grids, roads=roads))
+    assert not re.search(r'<(script|link)[^>]+(src|href)="https?://', page) and "tile.openstreetmap" not in page
+    assert any("jquery" in d for d in dropped) and "L.Icon.Default.mergeOptions" in page
+    # the drawn base: ground colour, the grids' outline, the road inside the view with its name
+    assert "gridtools-base" in page and "Jiefang Rd" in page and "far away" not in page
+    online, _ = maps.map_page(maps.grid_map(grids, tiles="OpenStreetMap"))
+    assert "tile.openstreetmap.org" in online and "gridtools-base" not in online
+    # a hand-built page takes the same inlined Leaflet
+    head = maps.leaflet_assets(markercluster=True)
+    assert "L.MarkerClusterGroup" in head and 'src="http' not in head
+
+
+def test_saved_page_has_a_zoom_range_for_marker_clusters(grids, tmp_path):
+    page = maps.save_map(maps.grid_map(grids), tmp_path / "m.html").read_text()
+    assert f'"maxZoom": {maps.MAX_ZOOM}' in page
