@@ -287,7 +287,7 @@ def run_demo(output: Path, progress=None, *, lang: str = "en") -> DemoReport:
     report.files["grids"] = io.write_any(grids, output / "grids.gpkg", layer="grids")
     io.write_any(result.units, output / "grids.gpkg", layer="units")
     io.write_any(result.blocks, output / "grids.gpkg", layer="blocks")
-    report.files["map"] = save_map(grid_map(grids, units=result.blocks), output / "grids_map.html")
+    report.files["map"] = save_map(grid_map(grids, units=result.blocks, roads=roads), output / "grids_map.html")
     report.lines = [
         f"grids: {len(buildings):,} Helsinki buildings (OSM), {DEMO_RESIDENTS:,} residents assumed, "
         f"{len(result.blocks):,} street blocks",
@@ -303,7 +303,8 @@ def run_demo(output: Path, progress=None, *, lang: str = "en") -> DemoReport:
                                      progress=progress)
         components = register.to_geodataframe(status="active")
     report.files["components"] = output / "components.gpkg"
-    report.files["components_map"] = save_map(component_map(components, grids=grids), output / "components_map.html")
+    report.files["components_map"] = save_map(component_map(components, grids=grids, roads=roads),
+                                                 output / "components_map.html")
     in_grid = int((components["grid_code"].fillna("") != "").sum())
     report.lines.append(f"components: {len(components):,} OSM features registered with 16-digit codes "
                         f"({components['class_code'].nunique()} classes), {in_grid:,} inside the grids"
@@ -329,7 +330,8 @@ def run_demo(output: Path, progress=None, *, lang: str = "en") -> DemoReport:
     points = gpd.GeoDataFrame(cases[["case_id", "grid_code", "status"]],
                               geometry=gpd.points_from_xy(cases["lon"], cases["lat"]), crs=4326)
     report.files["cases"] = output / "cases.sqlite"
-    report.files["incidents_map"] = save_map(incident_map(grids, stats, events=points), output / "incidents_map.html")
+    report.files["incidents_map"] = save_map(incident_map(grids, stats, events=points, roads=roads),
+                                                output / "incidents_map.html")
     closed = int((cases["status"] == "closed").sum())
     report.lines.append(f"incidents: {len(cases):,} SYNTHETIC reports at real OSM locations, geocoded into grids "
                         f"({int((located['grid_code'] != '').sum()):,} inside); closed loop played: {closed:,} closed, "
@@ -410,7 +412,8 @@ def _demo_dispatch(output: Path, report: DemoReport):
     assigned, _ = assign_batch(spread, requests)
     t = spread.load_table()
     load = gpd.GeoDataFrame(t, geometry=list(net.segment_lines(t["segment"].to_numpy())), crs="EPSG:4326")
-    report.files["dispatch_map"] = save_map(dispatch_map(load=load, park=park), output / "dispatch_map.html")
+    report.files["dispatch_map"] = save_map(dispatch_map(load=load, park=park, roads=net.edges_frame()),
+                                               output / "dispatch_map.html")
     before, after = baseline.load_stats(), spread.load_stats()
     report.lines.append(f"dispatch: {DEMO_TRUCKS} SYNTHETIC truck trips on the Helsinki OSM road network; "
                         f"over-capacity segment-slots {before['segment_slots_over']} (fastest routes) -> "

@@ -232,6 +232,16 @@ DayfirstOption = Annotated[Optional[bool], typer.Option(
                                     "needed only when no date in the column has a day above 12.")]
 LangOption = Annotated[str, typer.Option("--lang", help="Language of the report: en or zh.")]
 TitleOption = Annotated[Optional[str], typer.Option("--title", help="Title of the report.")]
+TilesOption = Annotated[Optional[str], typer.Option("--tiles", help="Basemap tiles when online, e.g. OpenStreetMap or "
+                                                    "a URL template .../{z}/{x}/{y}.png (default: none, so the page "
+                                                    "works offline on a light base drawn from the data).")]
+MapRoadsOption = Annotated[Optional[Path], typer.Option("--roads", help="Road lines (an OSM extract or any lines) "
+                                                         "drawn under the map, with road names, when there are no "
+                                                         "tiles.")]
+BandMinOption = Annotated[Optional[int], typer.Option("--min", help="Fewest residents per grid (default: the band "
+                                                      "the partition used, stored in its GeoPackage).")]
+BandMaxOption = Annotated[Optional[int], typer.Option("--max", help="Most residents per grid (default: the band "
+                                                      "the partition used, stored in its GeoPackage).")]
 
 
 # --------------------------------------------------------------------------------------------
@@ -259,6 +269,20 @@ def print_lines(title: str, lines: list[str]) -> None:
     out.print(f"[bold]{title}[/bold]")
     for line in lines:
         out.print(f"  {line}")
+
+
+def band_note(grids, min_pop, max_pop) -> str:
+    """The band a map or report judged grids by, and where it came from, for the line a command prints."""
+    from gridtools.grids.params import band_of, params_of
+
+    lo, hi = band_of(grids, min_pop, max_pop)
+    if min_pop is not None and max_pop is not None:
+        where = "from --min/--max"
+    elif "min_pop" in params_of(grids):
+        where = "as the partition used" + (", with --min/--max overriding" if (min_pop, max_pop) != (None, None) else "")
+    else:
+        where = "the default: the file does not say which band made it; give --min/--max"
+    return f"band {lo:,.0f}-{hi:,.0f}, {where}"
 
 
 def warn(message: str) -> None:

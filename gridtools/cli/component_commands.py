@@ -13,7 +13,9 @@ from gridtools import io, settings
 from gridtools.cli._common import (
     CrsOption,
     LayerOption,
+    MapRoadsOption,
     OutOption,
+    TilesOption,
     app,
     group,
     lonlat,
@@ -143,14 +145,17 @@ def components_map(
     grids_file: Annotated[Optional[Path], typer.Option("--grids", help="Grid polygons to draw under the markers.")] = None,
     grids_layer: GridsLayerOption = "grids",
     status: StatusOption = "active",
+    roads: MapRoadsOption = None,
+    tiles: TilesOption = None,
 ):
-    """Interactive map: clustered markers per class; a click shows code, class, location, grid, department, owner, maintainer."""
+    """Interactive map (works offline): clustered markers per class; a click shows code, class, location, grid,
+    department, owner, maintainer."""
     from gridtools.maps import component_map, save_map
 
     with open_register(db) as store:
         table = store.to_geodataframe(status=None if status == "all" else status)
     grids = read_layer(grids_file, grids_layer) if grids_file else None
-    save_map(component_map(table, grids=grids), output)
+    save_map(component_map(table, grids=grids, roads=io.read_any(roads) if roads else None, tiles=tiles), output)
     out.print(f"wrote {output}: {len(table):,} components")
 
 

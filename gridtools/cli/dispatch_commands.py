@@ -94,7 +94,8 @@ def dispatch_assign(
     if map_file is not None:
         from gridtools import maps
 
-        maps.save_map(maps.dispatch_map(routes=result.routes, load=result.load, park=parsed), map_file)
+        maps.save_map(maps.dispatch_map(routes=result.routes, load=result.load, park=parsed,
+                                        roads=net.edges_frame()), map_file)
         out.print(f"wrote {map_file}")
     out.print(f"wrote {output}: {len(result.trips)} trips")
 

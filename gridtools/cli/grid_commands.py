@@ -10,10 +10,15 @@ from rich.table import Table
 
 from gridtools import io, settings
 from gridtools.cli._common import (
+    BandMaxOption,
+    BandMinOption,
     CrsOption,
     LayerOption,
+    MapRoadsOption,
     OutOption,
+    TilesOption,
     app,
+    band_note,
     group,
     out,
     print_lines,
@@ -144,8 +149,8 @@ def rebalance(
     new_pop: Annotated[Optional[Path], typer.Option("--new-pop", help="CSV with the new population, "
                                                                       "joined on --key.")] = None,
     key: Annotated[Optional[str], typer.Option("--key", help="Column shared by units and --new-pop.")] = None,
-    min_pop: Annotated[int, typer.Option("--min")] = settings.min_pop,
-    max_pop: Annotated[int, typer.Option("--max")] = settings.max_pop,
+    min_pop: BandMinOption = None,
+    max_pop: BandMaxOption = None,
 ):
     """Redraw grids after the population changed, touching only grids that left the band."""
     import pandas as pd
@@ -157,7 +162,7 @@ def rebalance(
     table = _read_new_population(new_pop, key) if new_pop is not None else None
     result = run_rebalance(units, pop, min_pop=min_pop, max_pop=max_pop, new_pop=table, key=key,
                            retired_codes=read_retired_codes(partition_file))
-    print_lines("rebalance", result.summary_lines())
+    print_lines("rebalance", [*result.summary_lines(), band_note(units, min_pop, max_pop)])
     io.write_any(result.grids, output, layer="grids")
     io.write_any(result.units, output, layer="units")
     io.write_any(pd.DataFrame({"grid_code": result.retired_codes}, dtype=str), output, layer="retired_codes")
@@ -181,13 +186,17 @@ def map_(
     grids_file: Annotated[Path, typer.Argument(help="GeoPackage with a 'grids' layer (or any grid polygons).")],
     output: OutOption,
     layer: Annotated[str, typer.Option("--layer", help="Layer holding the grids.")] = "grids",
+    min_pop: BandMinOption = None,
+    max_pop: BandMaxOption = None,
+    roads: MapRoadsOption = None,
+    tiles: TilesOption = None,
 ):
-    """Draw grids on an interactive map (HTML), coloured by population against the band."""
+    """Draw grids on an interactive map (HTML, works offline), coloured by population against the band."""
     from gridtools.maps import grid_map, save_map
 
     grids = io.read_any(grids_file, layer=layer)
-    save_map(grid_map(grids), output)
-    out.print(f"wrote {output}")
+    save_map(grid_map(grids, min_pop=min_pop, max_pop=max_pop, roads=_read_optional(roads), tiles=tiles), output)
+    out.print(f"wrote {output} ({band_note(grids, min_pop, max_pop)})")
 
 
 @population_app.command("estimate")

@@ -11,7 +11,9 @@ import typer
 from gridtools import io
 from gridtools.cli._common import (
     DayfirstOption,
+    MapRoadsOption,
     OutOption,
+    TilesOption,
     app,
     group,
     out,
@@ -194,8 +196,10 @@ def incidents_map(
     output: OutOption,
     column: Annotated[str, typer.Option("--column", help="Statistic that colours the grids.")] = "cases",
     now: StatsTimeOption = None,
+    roads: MapRoadsOption = None,
+    tiles: TilesOption = None,
 ):
-    """Map the grids coloured by their cases (or another per-grid statistic), with the case points."""
+    """Map the grids coloured by their cases (or another per-grid statistic), with the case points (works offline)."""
     import geopandas as gpd
 
     from gridtools.incidents import IncidentStore
@@ -208,5 +212,6 @@ def incidents_map(
     located = cases.dropna(subset=["lon", "lat"])
     points = gpd.GeoDataFrame(located[["case_id", "grid_code", "status"]],
                               geometry=gpd.points_from_xy(located["lon"], located["lat"]), crs=4326)
-    save_map(incident_map(polygons, stats, events=points, column=column), output)
+    save_map(incident_map(polygons, stats, events=points, column=column, roads=io.read_any(roads) if roads else None,
+                          tiles=tiles), output)
     out.print(f"wrote {output}")

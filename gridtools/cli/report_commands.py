@@ -9,10 +9,13 @@ import typer
 
 from gridtools import io
 from gridtools.cli._common import (
+    BandMaxOption,
+    BandMinOption,
     LangOption,
     OutOption,
     TitleOption,
     app,
+    band_note,
     gpkg_layers,
     group,
     out,
@@ -31,6 +34,8 @@ def report_partition(
     output: OutOption,
     lang: LangOption = "en",
     title: TitleOption = None,
+    min_pop: BandMinOption = None,
+    max_pop: BandMaxOption = None,
 ):
     """One self-contained HTML report on a partition: summary, plots, map, grid table (opens offline)."""
     import pyogrio
@@ -42,8 +47,9 @@ def report_partition(
     units = io.read_any(grids_file, layer="blocks") if "blocks" in layers else None
     infeasible = (pyogrio.read_dataframe(grids_file, layer="infeasible", read_geometry=False)
                   if "infeasible" in layers else None)
-    report = partition_report(grids, infeasible=infeasible, units=units, title=title, lang=lang)
-    out.print(f"wrote {report.save(output)}")
+    report = partition_report(grids, infeasible=infeasible, units=units, title=title, lang=lang,
+                              min_pop=min_pop, max_pop=max_pop)
+    out.print(f"wrote {report.save(output)} ({band_note(grids, min_pop, max_pop)})")
 
 
 @report_app.command("hotspots")

@@ -68,5 +68,5 @@ def route_cmd(
     if map_file is not None:
         from gridtools.maps import route_map, save_map
 
-        save_map(route_map(result), map_file)
+        save_map(route_map(result, roads=net.edges_frame()), map_file)  # the network is the map's base
         out.print(f"wrote {map_file}")

@@ -33,6 +33,7 @@ from gridtools.grids.codes import CodeLayout, check_prefix, parent_codes, serial
 from gridtools.grids.graph import UnitGraph, build_unit_graph, link_islands
 from gridtools.grids.pieces import Task, barrier_crossings, plan_tasks, split_pieces
 from gridtools.grids.units import check_units, measure_grids
+from gridtools.grids.params import attach_params, params_of
 from gridtools.crs import to_metric
 
 #: Below this many units, worker processes cost more than they save.
@@ -61,6 +62,10 @@ class PartitionResult:
         Counts, shares and timings (see :meth:`summary_lines`).
     blocks : geopandas.GeoDataFrame or None
         When units were built from a street network (:func:`partition_features`), the blocks.
+    params : dict
+        The parameters the grids were made with (``min_pop``, ``max_pop``, ``pop``, ``within``,
+        ``code_prefix``, ``random_state``); also in ``grids.attrs["gridtools"]``, written with
+        the grids layer and used by :func:`gridtools.maps.grid_map` and the partition report.
     """
 
     grids: gpd.GeoDataFrame
@@ -69,6 +74,7 @@ class PartitionResult:
     oversize: pd.DataFrame
     summary: dict = field(default_factory=dict)
     blocks: gpd.GeoDataFrame | None = None
+    params: dict = field(default_factory=dict)
 
     def summary_lines(self) -> list[str]:
         """Human-readable summary, one fact per line."""
@@ -344,7 +350,11 @@ def partition(units: gpd.GeoDataFrame, pop: str, *, min_pop: float | None = None
         "median_polsby_popper": float(grids["polsby_popper"].median()),
         "seconds": time.perf_counter() - started,
     }
-    return PartitionResult(grids, out_units, infeasible, oversize, summary)
+    params = dict(command="partition", min_pop=band.lo, max_pop=band.hi, pop=pop, within=within,
+                  code_prefix=prefix, barriers=barriers is not None, random_state=seed)
+    attach_params(grids, **params)
+    attach_params(out_units, **params)
+    return PartitionResult(grids, out_units, infeasible, oversize, summary, params=params_of(grids))
 
 
 def _all_contiguous(graph: UnitGraph, label: np.ndarray) -> bool:

@@ -12,6 +12,7 @@ import geopandas as gpd
 from gridtools.blocks import blocks_from_network, boundary_from_features, network_lines_from_osm
 from gridtools.errors import InputError
 from gridtools.grids.core import PartitionResult, partition
+from gridtools.grids.params import PARAMS_ATTR
 from gridtools.population import aggregate_to_units
 
 _OSM_TAGS = ("highway", "railway", "waterway")
@@ -65,4 +66,5 @@ def partition_features(features: gpd.GeoDataFrame, pop: str, lines: gpd.GeoDataF
     out["grid_code"] = result.units["grid_code"].to_numpy()[block_of_feature.to_numpy()]
     result.blocks = result.units
     result.units = out
+    out.attrs[PARAMS_ATTR] = dict(result.params)
     return result

@@ -21,6 +21,7 @@ from gridtools.errors import InputError, rows_where
 from gridtools.grids.balance import make_contiguous, repair
 from gridtools.grids.codes import CodeLayout, serials_in_reading_order
 from gridtools.grids.core import make_band
+from gridtools.grids.params import attach_params, band_of
 from gridtools.grids.pieces import adjacent_oversize, piece_graph
 from gridtools.grids.units import check_units, measure_grids
 from gridtools.grids.graph import build_unit_graph, link_islands
@@ -109,7 +110,8 @@ def rebalance(units: gpd.GeoDataFrame, pop: str, *, grid_col: str = "grid_code",
     grid_col : str
         Column of the current grid codes.
     min_pop, max_pop : float, optional
-        The band (defaults from settings).
+        The band; default: the band the units' partition used (``units.attrs["gridtools"]``, kept
+        in the GeoPackage ``gridtools partition`` writes), else the settings.
     retired_codes : iterable of str
         Codes retired earlier; their serials are never handed out again.
     code_layout : tuple of int, optional
@@ -148,9 +150,9 @@ def rebalance(units: gpd.GeoDataFrame, pop: str, *, grid_col: str = "grid_code",
     0
     """
     started = time.perf_counter()
+    band = make_band(*band_of(units, min_pop, max_pop))  # before the join, which may drop attrs
     if new_pop is not None:
         units = _join_new_population(units, new_pop, pop, key)
-    band = make_band(min_pop, max_pop)
     layout = CodeLayout(tuple(code_layout) if code_layout else settings.code_layout)
     source = units.attrs.get("source", "units")
     units = check_units(units, pop, grid_col)
@@ -219,6 +221,8 @@ def rebalance(units: gpd.GeoDataFrame, pop: str, *, grid_col: str = "grid_code",
         "oversize_grids": int((grids["status"] == "oversize_unit").sum()),
         "seconds": time.perf_counter() - started,
     }
+    for frame in (grids, out):  # the band the grids are now judged by travels with them
+        attach_params(frame, command="rebalance", min_pop=band.lo, max_pop=band.hi, pop=pop, grid_col=grid_col)
     return RebalanceResult(out, grids, sorted(set(retired) | set(retired_now)), summary)
 
 

@@ -45,9 +45,9 @@ Examples
 """
 
 from gridtools.crs import chinese_datum, local_metric_crs, parse_crs, to_metric
-from gridtools.io.formats import TABLE_SUFFIXES, file_suffix, is_table_path
+from gridtools.io.formats import PARAMS_ATTR, TABLE_SUFFIXES, file_suffix, is_table_path
 from gridtools.io.points import detect_coordinates
-from gridtools.io.read import list_layers, read_any, read_events
+from gridtools.io.read import layer_params, list_layers, read_any, read_events
 from gridtools.io.text import read_mapping, read_text_table, write_text_table
 from gridtools.io.write import write_any
 from gridtools.validate import check_coordinates, check_geometries, numeric_column, require_columns
@@ -56,6 +56,8 @@ __all__ = [
     "read_any",
     "read_events",
     "list_layers",
+    "layer_params",
+    "PARAMS_ATTR",
     "write_any",
     "read_text_table",
     "write_text_table",

@@ -6,8 +6,13 @@ from pathlib import Path
 
 __all__ = [
     "VECTOR_DRIVERS", "PARQUET_SUFFIXES", "TABLE_SUFFIXES", "WRITABLE_SUFFIXES", "READ_ERRORS",
-    "file_suffix", "reason", "is_table_path",
+    "file_suffix", "reason", "is_table_path", "PARAMS_ATTR",
 ]
+
+#: ``attrs`` key of the parameters a result was made with (a dict of JSON values, e.g. a partition's
+#: band and population column): :func:`gridtools.io.write_any` stores it as GeoPackage layer
+#: metadata and :func:`gridtools.io.read_any` reads it back, so readers of a file use them.
+PARAMS_ATTR = "gridtools"
 
 
 # Read failures from GDAL (pyogrio errors derive from RuntimeError), the OS and pyarrow.

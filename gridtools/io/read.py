@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
 import zipfile
 from pathlib import Path
@@ -17,11 +18,11 @@ import shapely
 from gridtools import coords
 from gridtools.crs import chinese_datum, label, parse_crs, same_crs
 from gridtools.errors import CRSError, InputError
-from gridtools.io.formats import PARQUET_SUFFIXES, READ_ERRORS, TABLE_SUFFIXES, file_suffix, reason
+from gridtools.io.formats import PARAMS_ATTR, PARQUET_SUFFIXES, READ_ERRORS, TABLE_SUFFIXES, file_suffix, reason
 from gridtools.io.points import read_table_points, table_to_points
 from gridtools.validate import check_coordinates, require_datum
 
-__all__ = ["read_any", "read_events", "list_layers"]
+__all__ = ["read_any", "read_events", "list_layers", "layer_params"]
 
 # Arrow makes pyogrio reads several times faster; it is a hard dependency, but stay correct
 # without it.
@@ -238,11 +239,42 @@ def _read_vector(path: Path, layer: str | None) -> tuple[gpd.GeoDataFrame, pypro
     except READ_ERRORS as exc:
         raise InputError(f"cannot read {path}: {reason(exc)}.") from exc
     implied = None
+    if file_suffix(path) == ".gpkg":
+        params = layer_params(target, layer)
+        if params:
+            gdf.attrs[PARAMS_ATTR] = params
     if file_suffix(path) in (".geojson", ".json") and not _geojson_declares_crs(path):
         # GDAL labels every GeoJSON as WGS-84, but without a "crs" member that is only the
         # RFC 7946 default: let crs=... (e.g. CGCS2000) replace it instead of conflicting.
         implied, gdf = gdf.crs, gdf.set_crs(None, allow_override=True)
     return gdf, implied
+
+
+def layer_params(path, layer: str | None = None) -> dict:
+    """The parameters stored with a GeoPackage layer by :func:`gridtools.io.write_any` (empty if none).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A GeoPackage.
+    layer : str, optional
+        Its layer (default: the first).
+
+    Returns
+    -------
+    dict
+        E.g. ``{"command": "partition", "min_pop": 800, "max_pop": 1200, "pop": "TOTPOP", ...}``.
+
+    Examples
+    --------
+    >>> layer_params("grids.gpkg", "grids")["min_pop"]   # doctest: +SKIP
+    800.0
+    """
+    try:
+        metadata = pyogrio.read_info(str(path), layer=layer).get("layer_metadata") or {}
+        return json.loads(metadata[PARAMS_ATTR]) if PARAMS_ATTR in metadata else {}
+    except (*READ_ERRORS, ValueError):  # unreadable or hand-edited metadata: no parameters
+        return {}
 
 
 def _geojson_declares_crs(path: Path) -> bool:

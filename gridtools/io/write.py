@@ -18,7 +18,7 @@ import pyproj
 import shapely
 
 from gridtools.errors import GridtoolsError, InputError
-from gridtools.io.formats import PARQUET_SUFFIXES, READ_ERRORS, VECTOR_DRIVERS, WRITABLE_SUFFIXES, file_suffix, reason
+from gridtools.io.formats import PARAMS_ATTR, PARQUET_SUFFIXES, READ_ERRORS, VECTOR_DRIVERS, WRITABLE_SUFFIXES, file_suffix, reason
 
 __all__ = ["write_any", "staged_file"]
 
@@ -38,7 +38,9 @@ def write_any(
     ``.parquet``/``.geoparquet``, ``.csv``/``.csv.gz``.  CSV stores points as ``lon``/``lat``
     (geographic CRS) or ``x``/``y`` columns and other geometries as a WKT ``geometry`` column;
     a plain DataFrame (no geometry) is written as-is to CSV or parquet.  Coordinates are written
-    in the CRS of *gdf*; CSV does not record it.
+    in the CRS of *gdf*; CSV does not record it.  The parameters a result carries in
+    ``gdf.attrs["gridtools"]`` (:data:`PARAMS_ATTR`) are kept: as the layer's metadata in a
+    GeoPackage (JSON under the key ``gridtools``), in the file's metadata in Parquet.
 
     The data is written to a private folder next to *path* and moved into place only when
     complete, so a failure leaves an existing file untouched.
@@ -158,14 +160,22 @@ def _writestaged(gdf: pd.DataFrame, staged: Path, suffix: str, layer: str | None
     elif not _is_geo(gdf):
         # a GeoPackage holds plain attribute tables too (e.g. retired grid codes)
 
-        pyogrio.write_dataframe(gdf, staged, layer=layer, driver="GPKG")
+        pyogrio.write_dataframe(gdf, staged, layer=layer, driver="GPKG", **_params_metadata(gdf))
     else:
-        options = {"layer": layer} if suffix == ".gpkg" else {}
+        options = {"layer": layer, **_params_metadata(gdf)} if suffix == ".gpkg" else {}
         if suffix == ".fgb":
             # FlatGeobuf's spatial index sorts features along a Hilbert curve; rows must come
             # back in the order written (ids, units-to-grids tables depend on it).
             options["SPATIAL_INDEX"] = "NO"
         gdf.to_file(staged, driver=VECTOR_DRIVERS[suffix], engine="pyogrio", **options)
+
+
+def _params_metadata(gdf: pd.DataFrame) -> dict:
+    """The ``layer_metadata`` option carrying a result's parameters (none when it has none)."""
+    params = gdf.attrs.get(PARAMS_ATTR)
+    if not isinstance(params, dict):
+        return {}
+    return {"layer_metadata": {PARAMS_ATTR: json.dumps(_json_safe(params), sort_keys=True)}}
 
 
 def _json_safe(attrs: dict) -> dict:

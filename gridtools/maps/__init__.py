@@ -1,8 +1,10 @@
 """Interactive folium maps of grids, incidents, components, hotspots, routes and dispatch.
 
 :mod:`gridtools.maps.base` holds what every map shares (the basemap, the layer control,
-colours, the band legend, popup fields, reprojection for display, and :func:`map_page`, the one
-place that decides where a page's assets come from); each other module draws one capability.
+colours, legends, popup fields, reprojection for display, and :func:`map_page`, the one place
+that decides where a page's assets come from: inlined, so every page works offline);
+:mod:`gridtools.maps.basemap` draws the light base of a map without tiles; each other module
+draws one capability.
 
 Examples
 --------
@@ -17,6 +19,7 @@ from gridtools.maps.base import (
     FILL_PROPERTY,
     IN_BAND_COLOR,
     LOAD_COLORS,
+    MAX_ZOOM,
     NO_DATA_COLOR,
     OSM_ATTRIBUTION,
     OVER_COLORS,
@@ -25,10 +28,12 @@ from gridtools.maps.base import (
     UNDER_DARKEST,
     VENDOR,
     BandLegend,
+    Legend,
     add_layer_control,
     band_colors,
     display_values,
     fit_to,
+    leaflet_assets,
     lerp_colors,
     load_color,
     map_page,
@@ -37,6 +42,7 @@ from gridtools.maps.base import (
     save_map,
     to_wgs84,
 )
+from gridtools.maps.basemap import draw_base
 from gridtools.maps.components import COMPONENT_MAJOR_COLORS, COMPONENT_POPUP, component_map, component_popups
 from gridtools.maps.dispatch import ROUTE_COLORS, dispatch_map
 from gridtools.maps.grids import GRID_FIELDS, grid_map
@@ -48,9 +54,9 @@ __all__ = [
     # one builder per capability
     "grid_map", "incident_map", "component_map", "component_popups", "hotspot_map", "route_map", "dispatch_map",
     # the page
-    "save_map", "map_page", "new_map", "add_layer_control", "fit_to",
+    "save_map", "map_page", "leaflet_assets", "new_map", "draw_base", "add_layer_control", "fit_to", "MAX_ZOOM",
     # colours and legends
-    "band_colors", "lerp_colors", "load_color", "BandLegend",
+    "band_colors", "lerp_colors", "load_color", "BandLegend", "Legend",
     "UNDER_COLORS", "IN_BAND_COLOR", "OVER_COLORS", "NO_DATA_COLOR", "UNDER_DARKEST", "OVER_DARKEST",
     "CASE_COLORS", "COMPONENT_MAJOR_COLORS", "HOTSPOT_COLORS", "ROUTE_COLORS", "LOAD_COLORS",
     # fields, popups and display

@@ -35,7 +35,7 @@ __all__ = [
     "OSM_ATTRIBUTION", "UNDER_COLORS", "IN_BAND_COLOR", "OVER_COLORS", "NO_DATA_COLOR", "UNDER_DARKEST",
     "OVER_DARKEST", "LOAD_COLORS", "FIELD_LABELS", "FILL_PROPERTY", "VENDOR",
     "new_map", "add_layer_control", "fit_to", "save_map", "map_page",
-    "band_colors", "lerp_colors", "load_color", "BandLegend",
+    "band_colors", "lerp_colors", "load_color", "BandLegend", "Legend", "MAX_ZOOM", "leaflet_assets",
     "popup_fields", "display_values", "to_wgs84",
 ]
 
@@ -79,6 +79,9 @@ FIELD_LABELS: dict[str, str] = {
 #: Hidden GeoJSON property carrying each feature's fill colour (set by a builder, read by its style).
 FILL_PROPERTY = "__gridtools_fill"
 
+#: Deepest zoom of every map (street level; tiles from OpenStreetMap go to 19).
+MAX_ZOOM = 19
+
 #: Leaflet and MarkerCluster, vendored so a page can open offline (see ``templates/vendor/README.md``).
 VENDOR = Path(__file__).resolve().parents[1] / "templates" / "vendor"
 
@@ -86,14 +89,16 @@ VENDOR = Path(__file__).resolve().parents[1] / "templates" / "vendor"
 # -- the map, its basemap and its controls -----------------------------------------------------
 
 
-def new_map(tiles: str | None = "OpenStreetMap") -> folium.Map:
+def new_map(tiles: str | None = None) -> folium.Map:
     """An empty map with a scale bar and the basemap ``tiles``.
 
     Parameters
     ----------
     tiles : str or None
-        A folium/xyzservices name, a tile URL template (attributed to OpenStreetMap contributors,
-        since a URL carries no attribution of its own), or None for no basemap.
+        A folium/xyzservices name such as ``"OpenStreetMap"``, a tile URL template (attributed to
+        OpenStreetMap contributors, since a URL carries no attribution of its own), or None (the
+        default, so a page works offline) for no tiles: the builders then draw a light base from
+        their data (:func:`gridtools.maps.basemap.draw_base`).
 
     Returns
     -------
@@ -105,7 +110,8 @@ def new_map(tiles: str | None = "OpenStreetMap") -> folium.Map:
     >>> "OpenStreetMap contributors" in m.get_root().render()
     True
     """
-    m = folium.Map(tiles=None, control_scale=True)
+    # a map without tiles has no zoom range of its own, and marker clusters need one
+    m = folium.Map(tiles=None, control_scale=True, maxZoom=MAX_ZOOM)  # folium gives max_zoom to tiles only
     if tiles is not None:
         if "{" in tiles:  # a URL template carries no attribution of its own
             folium.TileLayer(tiles, attr=OSM_ATTRIBUTION, name="Basemap").add_to(m)
@@ -162,24 +168,24 @@ _SCRIPT = re.compile(r'<script[^>]*\bsrc="(https?://[^"]+)"[^>]*>\s*</script>')
 _LINK = re.compile(r'<link[^>]*\bhref="(https?://[^"]+)"[^>]*/?>')
 
 
-def map_page(m: folium.Map, *, offline: bool = False) -> tuple[str, list[str]]:
+def map_page(m: folium.Map, *, offline: bool = True) -> tuple[str, list[str]]:
     """The whole HTML page of a map; the one place that decides where its assets come from.
 
     The map pages gridtools writes or serves go through here (:func:`save_map`, the reports'
-    embedded maps, the dispatch service's trip map), so making them open offline is a change of
-    this function's default.  Not through here: a map shown in a notebook, and the service's
-    dispatcher page, which embed folium's own ``_repr_html_`` iframe.
+    embedded maps, the dispatch service's trip map).  Not through here: a map shown in a
+    notebook, which embeds folium's own ``_repr_html_`` iframe.  A page that is not a folium map
+    takes the same assets from :func:`leaflet_assets`.
 
     Parameters
     ----------
     m : folium.Map
     offline : bool
-        False (saved maps and service pages today): the page links Leaflet and folium's other
-        assets from their CDNs, as folium writes it.  True (reports): Leaflet and MarkerCluster
-        are inlined from the copies vendored in :data:`VENDOR`, with Leaflet's marker images
-        as data URIs; the other assets folium links by default (jQuery, Bootstrap, Font Awesome,
-        awesome-markers) are dropped, since the maps gridtools builds do not use them.  Only
-        the basemap tiles still need the network, and the map draws its layers without them.
+        True (the default): Leaflet and MarkerCluster are inlined from the copies vendored in
+        :data:`VENDOR`, with Leaflet's marker images as data URIs; the other assets folium links
+        by default (jQuery, Bootstrap, Font Awesome, awesome-markers) are dropped, since the maps
+        gridtools builds do not use them (and would cost ~400 kB a page).  Only tiles, when a
+        map was given some, still need the network.  False: the page links every asset from its
+        CDN, as folium writes it.
 
     Returns
     -------
@@ -198,27 +204,53 @@ def map_page(m: folium.Map, *, offline: bool = False) -> tuple[str, list[str]]:
         return page, []
     dropped: list[str] = []
 
-    def script(match: re.Match) -> str:
+    def inline(match: re.Match) -> str:
         local = _vendored_file(match.group(1))
         if local is None:
             dropped.append(match.group(1))
             return ""
-        text = local.read_text(encoding="utf-8")
-        if local.name == "leaflet.js":
-            return f"<script>{text}</script>{_default_icon_script()}"
-        return f"<script>{text}</script>"
+        return _inline_asset(local)
 
-    def link(match: re.Match) -> str:
-        local = _vendored_file(match.group(1))
-        if local is None:
-            dropped.append(match.group(1))
-            return ""
+    page = _SCRIPT.sub(inline, page)
+    page = _LINK.sub(inline, page)
+    return page, dropped
+
+
+def leaflet_assets(*, markercluster: bool = False) -> str:
+    """Inline ``<style>`` and ``<script>`` tags of the vendored Leaflet, for a page built by hand.
+
+    A page that is not a folium map (a service's own page drawing with Leaflet) puts this in its
+    ``<head>`` to work offline, with the same assets :func:`map_page` inlines into map pages.
+
+    Parameters
+    ----------
+    markercluster : bool
+        Also inline Leaflet.markercluster and its two stylesheets.
+
+    Returns
+    -------
+    str
+        HTML, about 150 kB (200 kB with ``markercluster``).
+
+    Examples
+    --------
+    >>> head = leaflet_assets()
+    >>> head.startswith("<style>") and "L.Icon.Default.mergeOptions" in head and "http" not in head[:200]
+    True
+    """
+    names = ["leaflet.css", "leaflet.js"]
+    if markercluster:
+        names += ["MarkerCluster.css", "MarkerCluster.Default.css", "leaflet.markercluster.js"]
+    return "".join(_inline_asset(VENDOR / name) for name in names)
+
+
+def _inline_asset(local: Path) -> str:
+    """A vendored file as an inline tag (Leaflet's CSS and default icon with their images inlined)."""
+    if local.suffix == ".css":
         text = _leaflet_css() if local.name == "leaflet.css" else local.read_text(encoding="utf-8")
         return f"<style>{text}</style>"
-
-    page = _SCRIPT.sub(script, page)
-    page = _LINK.sub(link, page)
-    return page, dropped
+    text = local.read_text(encoding="utf-8")
+    return f"<script>{text}</script>" + (_default_icon_script() if local.name == "leaflet.js" else "")
 
 
 def _vendored_file(url: str) -> Path | None:
@@ -355,21 +387,24 @@ def load_color(ratio) -> np.ndarray:
     return out
 
 
-class BandLegend(MacroElement):
-    """Leaflet control explaining the population band and counting grids per class.
+class Legend(MacroElement):
+    """A Leaflet control explaining a map's colours: a title, one swatch and label per row, a note.
 
     Parameters
     ----------
-    pop : numpy.ndarray
-        Residents per grid (NaN counts as "no data").
-    min_pop, max_pop : float
-        The band.
+    title : str
+    rows : sequence of (str, str)
+        ``(css_background, label)``: a colour (``"#74c476"``) or a CSS gradient, and its text.
+    note : str, optional
+        A grey line under the rows.
+    round_swatch : bool
+        Draw swatches as dots (for point markers) instead of bars.
 
     Examples
     --------
     >>> m = new_map(tiles=None)
-    >>> _ = BandLegend(np.array([500.0, 1200.0]), 1000, 1500).add_to(m)
-    >>> "(in band)" in m.get_root().render()
+    >>> _ = Legend("Load / capacity", [("#1a9850", "under 0.5")]).add_to(m)
+    >>> "under 0.5" in m.get_root().render()
     True
     """
 
@@ -387,36 +422,57 @@ class BandLegend(MacroElement):
         """
     )
 
-    def __init__(self, pop: np.ndarray, min_pop: float, max_pop: float):
+    def __init__(self, title: str, rows: Sequence[tuple[str, str]], note: str | None = None,
+                 round_swatch: bool = False):
         super().__init__()
-        self._name = "BandLegend"
+        self._name = "Legend"
+        shape = "width:12px;border-radius:50%" if round_swatch else "width:28px"
+        items = "".join(
+            f'<div><span style="display:inline-block;{shape};height:12px;margin-right:6px;'
+            f'vertical-align:middle;border:1px solid #777;background:{bg}"></span>{html.escape(label)}</div>'
+            for bg, label in rows
+        )
+        foot = f'<div style="color:#666;margin-top:2px">{html.escape(note)}</div>' if note else ""
+        self.html = (
+            '<div style="background:rgba(255,255,255,0.9);padding:6px 8px;border-radius:4px;'
+            'box-shadow:0 0 4px rgba(0,0,0,0.3);font:12px/1.5 sans-serif">'
+            f"<b>{html.escape(title)}</b>{items}{foot}</div>"
+        )
+
+
+class BandLegend(Legend):
+    """Leaflet control explaining the population band and counting grids per class.
+
+    Parameters
+    ----------
+    pop : numpy.ndarray
+        Residents per grid (NaN counts as "no data").
+    min_pop, max_pop : float
+        The band.
+
+    Examples
+    --------
+    >>> m = new_map(tiles=None)
+    >>> _ = BandLegend(np.array([500.0, 1200.0]), 1000, 1500).add_to(m)
+    >>> "(in band)" in m.get_root().render()
+    True
+    """
+
+    def __init__(self, pop: np.ndarray, min_pop: float, max_pop: float):
         n_under = int(np.sum(pop < min_pop))
         n_in = int(np.sum((pop >= min_pop) & (pop <= max_pop)))
         n_over = int(np.sum(pop > max_pop))
         n_na = int(np.sum(np.isnan(pop)))
         lo, hi = f"{min_pop:,.0f}", f"{max_pop:,.0f}"
         rows = [
-            (f"linear-gradient(to right, {UNDER_COLORS[1]}, {UNDER_COLORS[0]})",
-             f"under {lo}", n_under),
-            (IN_BAND_COLOR, f"{lo}–{hi} (in band)", n_in),
-            (f"linear-gradient(to right, {OVER_COLORS[0]}, {OVER_COLORS[1]})",
-             f"over {hi}", n_over),
-        ]  # fmt: skip
+            (f"linear-gradient(to right, {UNDER_COLORS[1]}, {UNDER_COLORS[0]})", f"under {lo} ({n_under})"),
+            (IN_BAND_COLOR, f"{lo}–{hi} (in band) ({n_in})"),
+            (f"linear-gradient(to right, {OVER_COLORS[0]}, {OVER_COLORS[1]})", f"over {hi} ({n_over})"),
+        ]
         if n_na:
-            rows.append((NO_DATA_COLOR, "no data", n_na))
-        items = "".join(
-            f'<div><span style="display:inline-block;width:28px;height:12px;margin-right:6px;'
-            f'vertical-align:middle;border:1px solid #777;background:{bg}"></span>'
-            f"{html.escape(label)} <span style=\"color:#666\">({n})</span></div>"
-            for bg, label, n in rows
-        )
-        self.html = (
-            '<div style="background:rgba(255,255,255,0.9);padding:6px 8px;border-radius:4px;'
-            'box-shadow:0 0 4px rgba(0,0,0,0.3);font:12px/1.5 sans-serif">'
-            f"<b>Residents per grid</b>{items}"
-            f'<div style="color:#666;margin-top:2px">band {lo}–{hi}; darker = further off</div>'
-            "</div>"
-        )
+            rows.append((NO_DATA_COLOR, f"no data ({n_na})"))
+        super().__init__("Residents per grid", rows, note=f"band {lo}–{hi}; darker = further off")
+        self._name = "BandLegend"
 
 
 # -- popups and the data shown -----------------------------------------------------------------

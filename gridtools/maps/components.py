@@ -18,6 +18,7 @@ import pandas as pd
 from gridtools import settings
 from gridtools.errors import InputError
 from gridtools.maps.base import add_layer_control, display_values, fit_to, new_map, to_wgs84
+from gridtools.maps.basemap import draw_base
 
 __all__ = ["COMPONENT_MAJOR_COLORS", "COMPONENT_POPUP", "component_popups", "component_map"]
 
@@ -86,7 +87,8 @@ def component_map(
     *,
     grids: gpd.GeoDataFrame | None = None,
     grid_col: str = "grid_code",
-    tiles: str | None = "OpenStreetMap",
+    tiles: str | None = None,
+    roads: gpd.GeoDataFrame | None = None,
     max_markers: int | None = None,
     random_state: int | None = None,
 ) -> folium.Map:
@@ -101,7 +103,11 @@ def component_map(
     grids : GeoDataFrame, optional
         Grid outlines drawn under the markers.
     tiles : str or None
-        Basemap, as in :func:`grid_map`.
+        Basemap tiles (online only), as in :func:`grid_map`; None (default) draws a light base:
+        the grids' outline (when given) and ``roads``.
+    roads : geopandas.GeoDataFrame, optional
+        Road lines (an OSM extract, any CRS) drawn light grey under the data, with the longest
+        roads' names, when there are no tiles.
     max_markers : int, optional
         Draw at most this many markers (default ``settings.components_map_max_markers``); a
         larger register is sampled evenly across classes and the layer names say so.
@@ -131,6 +137,8 @@ def component_map(
     components = components.assign(lon=points.x.to_numpy(), lat=points.y.to_numpy())
     popups = component_popups(components)
     m = new_map(tiles)
+    if tiles is None:
+        draw_base(m, areas=grids, roads=roads, bounds=components.total_bounds)
     if grids is not None:
         grids = to_wgs84(grids, "grids")
         fields = [grid_col] if grid_col in grids.columns else []

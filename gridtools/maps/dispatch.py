@@ -14,7 +14,8 @@ import folium
 import geopandas as gpd
 import numpy as np
 
-from gridtools.maps.base import add_layer_control, fit_to, load_color, new_map, to_wgs84
+from gridtools.maps.base import LOAD_COLORS, Legend, add_layer_control, fit_to, load_color, new_map, to_wgs84
+from gridtools.maps.basemap import draw_base
 
 __all__ = ["ROUTE_COLORS", "dispatch_map"]
 
@@ -23,7 +24,8 @@ ROUTE_COLORS = ("#1f78b4", "#33a02c", "#6a3d9a", "#ff7f00", "#b15928", "#e31a1c"
 
 
 def dispatch_map(routes: gpd.GeoDataFrame | None = None, load: gpd.GeoDataFrame | None = None, park=None,
-                 slot: str | None = None, tiles: str | None = "OpenStreetMap", m: folium.Map | None = None) -> folium.Map:
+                 slot: str | None = None, tiles: str | None = None, roads: gpd.GeoDataFrame | None = None,
+                 m: folium.Map | None = None) -> folium.Map:
     """Truck routes, the load per road segment (peak over the slots shown) and the park's places.
 
     Parameters
@@ -39,11 +41,18 @@ def dispatch_map(routes: gpd.GeoDataFrame | None = None, load: gpd.GeoDataFrame 
     slot : str, optional
         Show the load of one slot only: the start of ``slot_start`` to match, e.g.
         ``"2026-11-24T08:30"`` (default: the peak over all slots given).
+    tiles : str or None
+        Basemap tiles (online only), as in :func:`gridtools.maps.grid_map`; None (default) draws
+        a light base from ``roads``.  Ignored when ``m`` is given.
+    roads : geopandas.GeoDataFrame, optional
+        Road lines drawn light grey under the data, with the longest roads' names (the network's
+        ``RoadNetwork.edges_frame()``), clipped around what the map shows.
 
     Examples
     --------
     >>> m = dispatch_map(routes=center.route_frame(user, trip_id))   # doctest: +SKIP
     """
+    drawn_base = m is None and tiles is None
     m = m or new_map(tiles)
     bounds = []
     if load is not None and slot is not None:
@@ -89,8 +98,27 @@ def dispatch_map(routes: gpd.GeoDataFrame | None = None, load: gpd.GeoDataFrame 
                                     tooltip=html.escape(f"{kind} {p.id}{cap}")).add_to(layer)
                 bounds.append([p.lon, p.lat, p.lon, p.lat])
         layer.add_to(m)
+    _legend(m, bool(load is not None and len(load)), park is not None, bool(routes is not None and len(routes)))
+    extent = None
     if bounds:
         b = np.array(bounds, dtype=float)
-        fit_to(m, (b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max()))
+        extent = (b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max())
+        fit_to(m, extent)
+    if drawn_base:  # in its own pane under the data, so drawing it last is fine
+        draw_base(m, roads=roads, bounds=extent)
     add_layer_control(m)
     return m
+
+
+def _legend(m: folium.Map, with_load: bool, with_park: bool, with_routes: bool) -> None:
+    """Explain the load colours and the park's markers (routes are one colour per trip)."""
+    rows = []
+    if with_load:
+        lower = 0.0
+        for limit, colour in LOAD_COLORS:
+            rows.append((colour, f"load / capacity {lower:g}–{limit:g}" if np.isfinite(limit) else f"over {lower:g}"))
+            lower = limit
+    if with_park:
+        rows += [("blue", "gate"), ("red", "dock"), ("orange", "waiting area")]
+    if rows:
+        Legend("Trucks and park", rows, note="routes: one colour per trip" if with_routes else None).add_to(m)

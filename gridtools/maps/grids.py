@@ -13,8 +13,8 @@ import folium
 import geopandas as gpd
 import pandas as pd
 
-from gridtools import settings
 from gridtools.errors import InputError
+from gridtools.grids.params import band_of
 from gridtools.maps.base import (
     FILL_PROPERTY,
     BandLegend,
@@ -26,6 +26,7 @@ from gridtools.maps.base import (
     popup_fields,
     to_wgs84,
 )
+from gridtools.maps.basemap import draw_base
 
 __all__ = ["GRID_FIELDS", "grid_map"]
 
@@ -40,7 +41,8 @@ def grid_map(
     min_pop: float | None = None,
     max_pop: float | None = None,
     units: gpd.GeoDataFrame | gpd.GeoSeries | None = None,
-    tiles: str | None = "OpenStreetMap",
+    tiles: str | None = None,
+    roads: gpd.GeoDataFrame | None = None,
     m: folium.Map | None = None,
 ) -> folium.Map:
     """Choropleth of grids coloured by population against the target band.
@@ -57,12 +59,18 @@ def grid_map(
     column : str
         Column holding each grid's residents.
     min_pop, max_pop : float, optional
-        The band; default :data:`gridtools.settings.min_pop` / ``max_pop`` at call time.
+        The band; default: the band the grids were made with (``grids.attrs["gridtools"]``, set
+        by :func:`gridtools.grids.partition` and kept in the GeoPackage it writes), else
+        :data:`gridtools.settings.min_pop` / ``max_pop`` at call time.
     units : geopandas.GeoDataFrame or GeoSeries, optional
         Building blocks (or other units) drawn as thin grey outlines in their own layer.
     tiles : str or None
-        Basemap: a folium/xyzservices name, a tile URL template (attributed to
-        OpenStreetMap contributors), or None for no basemap.  Ignored when ``m`` is given.
+        Basemap tiles (online only): a folium/xyzservices name such as ``"OpenStreetMap"``, a tile
+        URL template (attributed to OpenStreetMap contributors), or None (default, works offline)
+        for a light base drawn from the grids' outline and ``roads``.  Ignored when ``m`` is given.
+    roads : geopandas.GeoDataFrame, optional
+        Road lines (an OSM extract, any CRS) drawn light grey under the data, with the longest
+        roads' names, when there are no tiles.
     m : folium.Map, optional
         Existing map to draw on; a new one is created if omitted.
 
@@ -84,10 +92,7 @@ def grid_map(
     >>> m = grid_map(grids, min_pop=1000, max_pop=1500)   # doctest: +SKIP
     >>> html = m.get_root().render()                       # doctest: +SKIP
     """
-    lo = settings.min_pop if min_pop is None else min_pop
-    hi = settings.max_pop if max_pop is None else max_pop
-    if lo > hi:
-        raise InputError(f"min_pop ({lo}) is larger than max_pop ({hi}); swap them.")
+    lo, hi = band_of(grids, min_pop, max_pop)
     grids = to_wgs84(grids, "grids")
     units = None if units is None else to_wgs84(units, "units")
     if grids.empty:
@@ -110,6 +115,8 @@ def grid_map(
 
     if m is None:
         m = new_map(tiles)
+        if tiles is None:
+            draw_base(m, areas=grids, roads=roads)
 
     folium.GeoJson(
         data,

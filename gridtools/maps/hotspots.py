@@ -13,7 +13,8 @@ import geopandas as gpd
 import numpy as np
 
 from gridtools.errors import InputError
-from gridtools.maps.base import FILL_PROPERTY, add_layer_control, fit_to, lerp_colors, new_map, to_wgs84
+from gridtools.maps.base import FILL_PROPERTY, Legend, add_layer_control, fit_to, lerp_colors, new_map, to_wgs84
+from gridtools.maps.basemap import draw_base
 
 __all__ = ["HOTSPOT_COLORS", "hotspot_map"]
 
@@ -28,7 +29,8 @@ def hotspot_map(
     top_share: float = 0.05,
     events: gpd.GeoDataFrame | None = None,
     patrol_areas: gpd.GeoDataFrame | None = None,
-    tiles: str | None = "OpenStreetMap",
+    tiles: str | None = None,
+    roads: gpd.GeoDataFrame | None = None,
 ) -> folium.Map:
     """The riskiest cells of a hotspot forecast, coloured by risk, optionally with the events.
 
@@ -46,6 +48,12 @@ def hotspot_map(
     patrol_areas : geopandas.GeoDataFrame, optional
         Output of :func:`gridtools.hotspots.patrol_areas`: outlined and labelled with their number,
         cells and expected events.
+    tiles : str or None
+        Basemap tiles (online only), as in :func:`gridtools.maps.grid_map`; None (default) draws
+        a light base: the outline of all the forecast's cells (the study area) and ``roads``.
+    roads : geopandas.GeoDataFrame, optional
+        Road lines (an OSM extract, any CRS) drawn light grey under the data, with the longest
+        roads' names, when there are no tiles.
 
     Returns
     -------
@@ -71,6 +79,8 @@ def hotspot_map(
     )
     data[FILL_PROPERTY] = lerp_colors(*HOTSPOT_COLORS, t)
     m = new_map(tiles)
+    if tiles is None:
+        draw_base(m, areas=cells, roads=roads)
     fields = ["cell_id", "rank", column]
     folium.GeoJson(
         data,
@@ -100,6 +110,11 @@ def hotspot_map(
             folium.CircleMarker([lat, lon], radius=2, color="#08306b", weight=0, fill=True,
                                 fill_opacity=0.7).add_to(layer)
         layer.add_to(m)
+    Legend(f"Risk, riskiest {top_share:.0%} of the area", [
+        (f"linear-gradient(to right, {HOTSPOT_COLORS[0]}, {HOTSPOT_COLORS[1]})",
+         f"{values.min():.3g} – {values.max():.3g} ({column})"),
+        ("transparent; border:2px solid #000", "patrol area (cells joined)")],
+        note=f"{k:,} cells shown; darker = riskier").add_to(m)
     fit_to(m, top.total_bounds)
     add_layer_control(m)
     return m

@@ -15,7 +15,9 @@ import pandas as pd
 
 from gridtools.errors import InputError
 from gridtools.maps.base import (
+    FIELD_LABELS,
     FILL_PROPERTY,
+    Legend,
     add_layer_control,
     display_values,
     fit_to,
@@ -24,6 +26,7 @@ from gridtools.maps.base import (
     popup_fields,
     to_wgs84,
 )
+from gridtools.maps.basemap import draw_base
 
 __all__ = ["CASE_COLORS", "incident_map"]
 
@@ -40,7 +43,8 @@ def incident_map(
     events: gpd.GeoDataFrame | None = None,
     column: str = "cases",
     max_events: int = 5000,
-    tiles: str | None = "OpenStreetMap",
+    tiles: str | None = None,
+    roads: gpd.GeoDataFrame | None = None,
     m: folium.Map | None = None,
 ) -> folium.Map:
     """Grids coloured by their incident count (or another per-grid statistic), with events.
@@ -57,6 +61,12 @@ def incident_map(
         stays light); ``grid_code`` / ``geocode_flag`` shown on hover when present.
     column : str, default "cases"
         Statistic that sets the fill colour (light = low, dark = high).
+    tiles : str or None
+        Basemap tiles (online only), as in :func:`gridtools.maps.grid_map`; None (default) draws
+        a light base from the grids' outline and ``roads``.  Ignored when ``m`` is given.
+    roads : geopandas.GeoDataFrame, optional
+        Road lines (an OSM extract, any CRS) drawn light grey under the data, with the longest
+        roads' names, when there are no tiles.
 
     Returns
     -------
@@ -88,6 +98,8 @@ def incident_map(
     shown[FILL_PROPERTY] = lerp_colors(*CASE_COLORS, value / top)
     if m is None:
         m = new_map(tiles)
+        if tiles is None:
+            draw_base(m, areas=grids, roads=roads)
     folium.GeoJson(
         shown, name="Grids",
         style_function=lambda f: {"fillColor": f["properties"][FILL_PROPERTY], "fillOpacity": 0.65,
@@ -107,6 +119,10 @@ def incident_map(
             folium.CircleMarker([geom.y, geom.x], radius=2, weight=0, fill=True, fill_opacity=0.7,
                                 fill_color="#08306b", tooltip=tip).add_to(layer)
         layer.add_to(m)
+    Legend(FIELD_LABELS.get(column, column.replace("_", " ").capitalize()) + " per grid",
+           [(f"linear-gradient(to right, {CASE_COLORS[0]}, {CASE_COLORS[1]})", f"0 – {top:,.4g}")]
+           + ([("#08306b", "an event")] if events is not None and len(events) else []),
+           note="darker = more").add_to(m)
     fit_to(m, grids.total_bounds)
     add_layer_control(m)
     return m

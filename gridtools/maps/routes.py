@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import folium
 import geopandas as gpd
+import numpy as np
 
 from gridtools.maps.base import add_layer_control, display_values, fit_to, new_map, to_wgs84
+from gridtools.maps.basemap import draw_base
 
 __all__ = ["route_map"]
 
 
-def route_map(route, *, tiles: str | None = "OpenStreetMap", m: folium.Map | None = None) -> folium.Map:
+def route_map(route, *, tiles: str | None = None, roads: gpd.GeoDataFrame | None = None,
+              m: folium.Map | None = None) -> folium.Map:
     """A route (blue, one line per way with osmid / name / length / time on hover) and the roads it
     avoided (red, dashed, with the restriction that closed them).
 
@@ -25,7 +28,11 @@ def route_map(route, *, tiles: str | None = "OpenStreetMap", m: folium.Map | Non
     ----------
     route : gridtools.routing.Route
     tiles : str or None
-        Basemap, as in :func:`gridtools.maps.grid_map`.  Ignored when ``m`` is given.
+        Basemap tiles (online only), as in :func:`gridtools.maps.grid_map`; None (default) draws
+        a light base from ``roads``.  Ignored when ``m`` is given.
+    roads : geopandas.GeoDataFrame, optional
+        Road lines drawn light grey under the route, with the longest roads' names (the network's
+        ``RoadNetwork.edges_frame()``), clipped around the route.
     m : folium.Map, optional
         Existing map to draw on; a new one is created if omitted.
 
@@ -40,7 +47,10 @@ def route_map(route, *, tiles: str | None = "OpenStreetMap", m: folium.Map | Non
     """
     lines = to_wgs84(route.to_geodataframe(), "route")
     avoided = to_wgs84(route.avoided_geodataframe(), "avoided roads")
-    m = m or new_map(tiles)
+    if m is None:
+        m = new_map(tiles)
+        if tiles is None:
+            draw_base(m, roads=roads, bounds=lines.total_bounds if len(lines) else None)
     if len(avoided):
         folium.GeoJson(avoided, name="avoided roads", style_function=lambda _: {
             "color": "#d7301f", "weight": 5, "dashArray": "6 6", "opacity": 0.9},
@@ -53,7 +63,9 @@ def route_map(route, *, tiles: str | None = "OpenStreetMap", m: folium.Map | Non
                        tooltip=folium.GeoJsonTooltip(["osmid", "name", "highway", "length_m", "time_s"])).add_to(m)
         folium.Marker(list(route.origin)[::-1], tooltip="start").add_to(m)
         folium.Marker(list(route.destination)[::-1], tooltip="end").add_to(m)
-        fit_to(m, lines.total_bounds)
+        ends = np.array([route.origin, route.destination], dtype=float)  # (lon, lat): the markers in view too
+        b = lines.total_bounds
+        fit_to(m, (min(b[0], *ends[:, 0]), min(b[1], *ends[:, 1]), max(b[2], *ends[:, 0]), max(b[3], *ends[:, 1])))
     add_layer_control(m)
     return m
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from gridtools import settings
-from gridtools.report.base import Report, histogram, new_figure, plot_words, report_words
 from gridtools import validate
+from gridtools.grids.params import band_of
+from gridtools.report.base import Report, histogram, new_figure, plot_words, report_words
 
 __all__ = ["partition_report"]
 
@@ -59,7 +59,8 @@ def partition_report(grids, *, infeasible: pd.DataFrame | None = None, units=Non
     units : geopandas.GeoDataFrame, optional
         Units drawn as outlines on the map.
     min_pop, max_pop : float, optional
-        The band (default from settings).
+        The band; default: the band the grids were made with (``grids.attrs["gridtools"]``, kept
+        in the GeoPackage ``gridtools partition`` writes), else the settings.
     title : str, optional
     lang : {"en", "zh"}
 
@@ -74,8 +75,7 @@ def partition_report(grids, *, infeasible: pd.DataFrame | None = None, units=Non
     # plot labels in Chinese only where a font can draw them; the text around them is Chinese anyway
     labels = plot_words(_PARTITION_TEXT, lang)
     validate.require_columns(grids, {"grid_code": None, "population": None}, "grids")
-    lo = settings.min_pop if min_pop is None else min_pop
-    hi = settings.max_pop if max_pop is None else max_pop
+    lo, hi = band_of(grids, min_pop, max_pop)
     pop = grids["population"].to_numpy(dtype=float)
     status = grids["status"] if "status" in grids else pd.Series(np.where((pop >= lo) & (pop <= hi), "ok", "out_of_band"))
     pp = grids["polsby_popper"].to_numpy(dtype=float) if "polsby_popper" in grids else np.full(len(grids), np.nan)

@@ -46,9 +46,10 @@ def units(grids) -> gpd.GeoDataFrame:
 
 
 def _geojson_layers(html: str) -> list[dict]:
-    """The GeoJSON FeatureCollections embedded in a rendered folium map."""
-    found = re.findall(r"_add\((\{.*?\})\);", html, flags=re.S)
-    return [json.loads(text) for text in found]
+    """The GeoJSON FeatureCollections of the data embedded in a rendered folium map (not the drawn base)."""
+    base = set(re.findall(r'var (geo_json_\w+) = L\.geoJson\(null, \{[^;]*?"pane": "gridtools-base"', html, flags=re.S))
+    found = re.findall(r"(geo_json_\w+)_add\((\{.*?\})\);", html, flags=re.S)
+    return [json.loads(text) for name, text in found if name not in base]
 
 
 def _legend(html: str) -> str:
@@ -131,7 +132,8 @@ def test_units_outlines(grids, units):
 
 
 def test_tiles_attribution(grids):
-    (attr,) = _attributions(maps.grid_map(grids).get_root().render())
+    assert _attributions(maps.grid_map(grids).get_root().render()) == []  # offline by default: no tiles
+    (attr,) = _attributions(maps.grid_map(grids, tiles="OpenStreetMap").get_root().render())
     assert "OpenStreetMap" in attr and "contributors" in attr
     url = "https://tiles.example.org/{z}/{x}/{y}.png"
     html = maps.grid_map(grids, tiles=url).get_root().render()
@@ -180,3 +182,26 @@ def test_popup_fields():
 def test_save_map(grids, tmp_path):
     out = maps.save_map(maps.grid_map(grids, tiles=None), tmp_path / "sub" / "grids.html")
     assert out.exists() and CODES[0] in out.read_text(encoding="utf-8")
+
+
+def test_pages_are_offline_by_default_and_tiles_are_an_option(grids, units):
+    from shapely.geometry import LineString
+
+    roads = gpd.GeoDataFrame({"name": ["Jiefang Rd", "far away"], "highway": ["primary", "residential"]},
+                             geometry=[LineString([(X0, Y0 + 250), (X0 + 1500, Y0 + 250)]),
+                                       LineString([(X0 + 50_000, Y0), (X0 + 51_000, Y0)])], crs="EPSG:32650")
+    page, dropped = maps.map_page(maps.grid_map(grids, roads=roads))
+    assert not re.search(r'<(script|link)[^>]+(src|href)="https?://', page) and "tile.openstreetmap" not in page
+    assert any("jquery" in d for d in dropped) and "L.Icon.Default.mergeOptions" in page
+    # the drawn base: ground colour, the grids' outline, the road inside the view with its name
+    assert "gridtools-base" in page and "Jiefang Rd" in page and "far away" not in page
+    online, _ = maps.map_page(maps.grid_map(grids, tiles="OpenStreetMap"))
+    assert "tile.openstreetmap.org" in online and "gridtools-base" not in online
+    # a hand-built page takes the same inlined Leaflet
+    head = maps.leaflet_assets(markercluster=True)
+    assert "L.MarkerClusterGroup" in head and 'src="http' not in head
+
+
+def test_saved_page_has_a_zoom_range_for_marker_clusters(grids, tmp_path):
+    page = maps.save_map(maps.grid_map(grids), tmp_path / "m.html").read_text()
+    assert f'"maxZoom": {maps.MAX_ZOOM}' in page
