@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import shlex
 import sys
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
@@ -74,15 +75,56 @@ app = Typer(
 
 
 def run(argv: list[str] | None = None) -> None:
-    """Run the ``gridtools`` app on *argv*; a :class:`GridtoolsError` becomes one line and its exit code."""
+    """Run the ``gridtools`` app on *argv*; a :class:`GridtoolsError` becomes one line and its exit code.
+
+    Warnings become one ``warning:`` line each (the noise of GDAL and pandas about input that
+    gridtools has already handled is dropped, see :func:`show_warning`).  A closed pipe
+    (``gridtools partition ... | head``) ends the command quietly: outputs are written before
+    anything is printed, so the file is complete.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.showwarning = show_warning
+        try:
+            # standalone mode: Typer itself reports usage errors and exits with code 2
+            app(args=argv, prog_name="gridtools")
+        except GridtoolsError as exc:
+            message = cli_message(str(exc), getattr(exc, "cli_command", None))
+            # soft_wrap: an error line is never broken inside a file name, whatever the terminal width
+            console.print(f"[bold red]error:[/bold red] {message}", highlight=False, soft_wrap=True)
+            sys.exit(exc.exit_code)
+        except BrokenPipeError:
+            _close_broken_pipe()
+
+
+def _close_broken_pipe() -> None:
+    """The reader of stdout went away (``| head``): stop printing, exit as a piped Unix tool does."""
+    import os
+
     try:
-        # standalone mode: Typer itself reports usage errors and exits with code 2
-        app(args=argv, prog_name="gridtools")
-    except GridtoolsError as exc:
-        message = cli_message(str(exc), getattr(exc, "cli_command", None))
-        # soft_wrap: an error line is never broken inside a file name, whatever the terminal width
-        console.print(f"[bold red]error:[/bold red] {message}", highlight=False, soft_wrap=True)
-        sys.exit(exc.exit_code)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # Python flushes stdout at exit: give it somewhere to go
+    except (OSError, ValueError):
+        pass
+    sys.exit(141)  # 128 + SIGPIPE, what a shell reports for a command killed by a closed pipe
+
+
+#: Third-party warnings about input gridtools handles itself (GDAL repairs, messages of the
+#: row checks that follow): dropped on the command line.
+IGNORED_WARNINGS = re.compile(
+    r"Non closed ring detected|organizePolygons\(\)|Several features with id|Could not infer format"
+    r"|invalid value encountered|Geometry is in a geographic CRS|driver .* does not support open option"
+)
+
+
+def show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """``warnings.showwarning`` for the CLI: one ``warning:`` line, no source line, noise dropped."""
+    text = str(message)
+    if issubclass(category, (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning)):
+        return
+    if IGNORED_WARNINGS.search(text):
+        return
+    warn(text.strip().splitlines()[0] if text.strip() else category.__name__)
 
 
 # --------------------------------------------------------------------------------------------
@@ -267,13 +309,34 @@ def warn(message: str) -> None:
 
 
 def print_table(table, title: str, limit: int = 50) -> None:
-    """The first *limit* rows of a DataFrame as a rich table, and how many more there are."""
-    view = Table(*map(str, table.columns), title=title)
-    for row in table.head(limit).itertuples(index=False):
-        view.add_row(*("" if v is None else str(v) for v in row))
-    out.print(view)
+    """The first *limit* rows of a DataFrame: a rich table on a terminal, tab-separated text otherwise.
+
+    No cell is ever cut short: a long value (a 17-digit grid code, an id) folds onto the next
+    line inside its cell instead of ending in an ellipsis, and piped output is plain text that
+    ``cut``/``awk``/a spreadsheet read whole.
+    """
+    rows = [["" if v is None else str(v) for v in row] for row in table.head(limit).itertuples(index=False)]
+    if not out.is_terminal:
+        out.print("\t".join(map(str, table.columns)), highlight=False, soft_wrap=True, markup=False)
+        for row in rows:
+            out.print("\t".join(row), highlight=False, soft_wrap=True, markup=False)
+    else:
+        view = Table(title=title)
+        for name in map(str, table.columns):
+            view.add_column(name, overflow="fold")
+        for row in rows:
+            view.add_row(*row)
+        out.print(view)
     if len(table) > limit:
         out.print(f"... {len(table) - limit:,} more rows (use -o FILE)")
+
+
+def table_view(*columns: str, title: str) -> Table:
+    """A rich table whose cells fold instead of being cut (codes and ids stay whole)."""
+    view = Table(title=title)
+    for name in columns:
+        view.add_column(name, overflow="fold")
+    return view
 
 
 def write_or_print(table, output: Optional[Path], title: str) -> None:

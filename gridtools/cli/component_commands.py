@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.table import Table
 
 from gridtools import io, settings
 from gridtools.cli._common import (
@@ -22,6 +21,7 @@ from gridtools.cli._common import (
     progress_bar,
     read_layer,
     require_database,
+    table_view,
 )
 from gridtools.errors import GridtoolsError
 
@@ -187,14 +187,14 @@ def _print_components(table, history) -> None:
     columns = [c for c in ("code", "class_zh", "class_en", "name", "grid_code", "dept_in_charge", "owner", "maintainer",
                            "status", "distance_m")
                if c in table.columns and table[c].notna().any() and (table[c].astype(str) != "").any()]
-    view = Table(*columns, "lon", "lat", title=f"{len(table):,} component(s)")
+    view = table_view(*columns, "lon", "lat", title=f"{len(table):,} component(s)")
     for row in table.head(50).itertuples(index=False):
         values = ["" if getattr(row, c) is None else (f"{getattr(row, c):,.1f}" if c == "distance_m" else str(getattr(row, c)))
                   for c in columns]
         view.add_row(*values, f"{row.geometry.x:.6f}", f"{row.geometry.y:.6f}")
     out.print(view)
     if history is not None and len(history):
-        hist = Table("changed_at", "action", "field", "old_value", "new_value", "note", title="history")
+        hist = table_view("changed_at", "action", "field", "old_value", "new_value", "note", title="history")
         for row in history.itertuples(index=False):
             hist.add_row(*("" if v is None else str(v) for v in (row.changed_at, row.action, row.field, row.old_value,
                                                                     row.new_value, row.note)))

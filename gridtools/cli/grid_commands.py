@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.table import Table
 
 from gridtools import io, settings
 from gridtools.cli._common import (
@@ -18,6 +17,7 @@ from gridtools.cli._common import (
     out,
     print_lines,
     progress_bar,
+    table_view,
 )
 from gridtools.errors import GridtoolsError, InputError
 
@@ -105,12 +105,12 @@ def _read_optional(path: Optional[Path]):
 def _print_partition(result) -> None:
     print_lines("partition", result.summary_lines())
     if len(result.oversize):
-        table = Table("unit", "population", "grid_code", title="over-size units (each its own grid)")
+        table = table_view("unit", "population", "grid_code", title="over-size units (each its own grid)")
         for row in result.oversize.itertuples(index=False):
             table.add_row(str(row.unit), f"{row.population:,.0f}", row.grid_code)
         out.print(table)
     if len(result.infeasible):
-        table = Table("piece", "population", "grids possible", "why", "proposed fix", title="infeasible pieces")
+        table = table_view("piece", "population", "grids possible", "why", "proposed fix", title="infeasible pieces")
         for row in result.infeasible.itertuples(index=False):
             table.add_row(str(row.piece), f"{row.population:,.0f}", f"{row.min_grids}-{row.max_grids}",
                           row.reason, row.proposed_fix)
@@ -202,9 +202,10 @@ def population_estimate(
 
     The estimate is column pop_est: inspect it, edit it, and pass it to 'gridtools partition --pop pop_est'.
     """
-    from gridtools.population import estimate_building_population
+    from gridtools.population import estimate_building_population, excluded_summary
 
     buildings = io.read_any(buildings_file, layer=layer, crs=crs)
     estimated = estimate_building_population(buildings, total=total)
     io.write_any(estimated, output, layer="buildings" if output.suffix == ".gpkg" else None)
     out.print(f"wrote {output}: {len(estimated):,} buildings, {estimated['pop_est'].sum():,} residents")
+    out.print(excluded_summary(estimated) + " (column 'excluded' says why, per building)")
