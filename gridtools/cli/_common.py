@@ -165,6 +165,8 @@ _MENTION = re.compile(
     + rf"|(?P<name>{_NAME})=(?P<value>{_VALUE})"
     + rf")|\bthe '(?P<parameter>{_NAME})' parameter(?: of [\w.]+)?"
 )
+# A clause offering a keyword setting: removed when the command has no flag for it.
+_HINT = re.compile(rf"[;,]\s*(?:or\s+)?pass (?P<hint>{_NAME})=(?:True|False|'[^']*')\b[^.;]*")
 # Python shown as Python (``read_any(path, crs=...)``) is left alone: a flag inside a call reads wrong.
 _CALL = re.compile(r"[\w.]+\([^()]*\)")
 
@@ -202,6 +204,8 @@ def cli_message(message: str, command=None) -> str:
     if command is None or "(CLI: " in message:
         return message
     params = {p.name: p for p in command.params}
+    # "; pass allow_empty=True if ..." offers a Python setting the command does not have: drop it
+    message = _HINT.sub(lambda m: "" if _lookup(params, m["hint"]) is None else m.group(0), message)
     calls = [m.span() for m in _CALL.finditer(message)]
 
     def keyword(name: str, value: str, text: str) -> str:

@@ -81,8 +81,9 @@ def partition(
         else:
             result = run_partition(units, pop=pop, within=within, barriers=_read_optional(barriers),
                                    progress=progress, **options)
+    layers = _write_partition(result, output)  # the file first: a closed pipe (| head) cannot lose it
     _print_partition(result)
-    _write_partition(result, output)
+    out.print(f"wrote {output} (layers: {', '.join(layers)})")
 
 
 def _read_units(path: Path, pop: Optional[str], estimate_total: Optional[int], *, layer, crs):
@@ -107,7 +108,7 @@ def _print_partition(result) -> None:
     if len(result.oversize):
         table = table_view("unit", "population", "grid_code", title="over-size units (each its own grid)")
         for row in result.oversize.itertuples(index=False):
-            table.add_row(str(row.unit), f"{row.population:,.0f}", row.grid_code)
+            table.add_row(row.unit_name, f"{row.population:,.0f}", row.grid_code)
         out.print(table)
     if len(result.infeasible):
         table = table_view("piece", "population", "grids possible", "why", "proposed fix", title="infeasible pieces")
@@ -122,7 +123,7 @@ def _print_partition(result) -> None:
                   + ", ".join(f"{c} ({p:,.0f})" for c, p in zip(stuck["grid_code"], stuck["population"])))
 
 
-def _write_partition(result, output: Path) -> None:
+def _write_partition(result, output: Path) -> list[str]:
     layers = ["grids", "units"]
     io.write_any(result.grids, output, layer="grids")
     io.write_any(result.units, output, layer="units")
@@ -132,7 +133,7 @@ def _write_partition(result, output: Path) -> None:
     if len(result.infeasible) and output.suffix.lower() == ".gpkg":
         io.write_any(result.infeasible, output, layer="infeasible")
         layers.append("infeasible")
-    out.print(f"wrote {output} (layers: {', '.join(layers)})")
+    return layers
 
 
 @app.command()
@@ -157,10 +158,10 @@ def rebalance(
     table = _read_new_population(new_pop, key) if new_pop is not None else None
     result = run_rebalance(units, pop, min_pop=min_pop, max_pop=max_pop, new_pop=table, key=key,
                            retired_codes=read_retired_codes(partition_file))
-    print_lines("rebalance", result.summary_lines())
     io.write_any(result.grids, output, layer="grids")
     io.write_any(result.units, output, layer="units")
     io.write_any(pd.DataFrame({"grid_code": result.retired_codes}, dtype=str), output, layer="retired_codes")
+    print_lines("rebalance", result.summary_lines())
     out.print(f"wrote {output} (layers: grids, units, retired_codes)")
 
 

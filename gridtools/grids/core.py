@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from gridtools import settings
+from gridtools.identifiers import row_names
 from gridtools.errors import InputError
 from gridtools.grids.balance import Band, split_piece
 from gridtools.grids.codes import CodeLayout, check_prefix, parent_codes, serials_in_reading_order
@@ -56,7 +57,9 @@ class PartitionResult:
     infeasible : pandas.DataFrame
         Nesting pieces whose population admits no grid count in the band, with a proposed fix.
     oversize : pandas.DataFrame
-        Units whose own population is above the maximum (each is a grid of its own).
+        Units whose own population is above the maximum (each is a grid of its own): ``unit``
+        (index label), ``unit_name`` (its id column and value, e.g. ``GEOID20 3608701...``, or
+        ``row N``), ``population``, ``grid_code``.
     summary : dict
         Counts, shares and timings (see :meth:`summary_lines`).
     blocks : geopandas.GeoDataFrame or None
@@ -332,7 +335,8 @@ def partition(units: gpd.GeoDataFrame, pop: str, *, min_pop: float | None = None
     grids = grids[columns].sort_values("grid_code").reset_index(drop=True)
 
     infeasible = _proposed_fixes(graph_all, groups, group_values, population, band)
-    oversize = pd.DataFrame({"unit": units.index[oversize_units], "population": population[oversize_units],
+    oversize = pd.DataFrame({"unit": units.index[oversize_units], "unit_name": row_names(units, oversize_units),
+                             "population": population[oversize_units],
                              "grid_code": out_units["grid_code"].to_numpy()[oversize_units]})
     feasible = grids["status"].isin(["ok", "out_of_band"])
     summary = {
