@@ -287,7 +287,15 @@ TitleOption = Annotated[Optional[str], typer.Option("--title", help="Title of th
 
 @contextmanager
 def progress_bar():
-    """A rich progress bar whose callback matches the library's ``progress(stage, done, total)``."""
+    """A progress display whose callback matches the library's ``progress(stage, done, total)``.
+
+    On a terminal: a rich bar per stage.  Otherwise (a log file, a pipe, a CI job) a plain line
+    when a stage starts, then at most every few seconds and when it ends, so a long step is
+    never silent.
+    """
+    if not console.is_terminal:
+        yield _progress_lines()
+        return
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   TimeElapsedColumn(), console=console, transient=True) as bar:
         tasks: dict[str, int] = {}
@@ -298,6 +306,24 @@ def progress_bar():
             bar.update(tasks[stage], completed=done, total=total)
 
         yield update
+
+
+def _progress_lines(every_s: float = 5.0):
+    """The ``progress(stage, done, total)`` callback of a non-terminal: a line per stage now and then."""
+    import time
+
+    started: dict[str, float] = {}
+    shown: dict[str, float] = {}
+
+    def update(stage: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        first = stage not in started
+        started.setdefault(stage, now)
+        if first or done >= total or now - shown.get(stage, 0) >= every_s:
+            shown[stage] = now
+            console.print(f"{stage}: {done:,}/{total:,} ({now - started[stage]:.0f} s)", highlight=False)
+
+    return update
 
 
 def print_lines(title: str, lines: list[str]) -> None:
