@@ -15,7 +15,8 @@ a home (an empty reason means it counts):
 Rules, first match wins:
 
 1. a building part (``building:part=*``, Tilezen ``kind=building_part``): its building counts;
-2. a feature of an OSM polygon layer with no ``building`` tag (a park, a land-use area);
+2. a feature of GDAL's OSM polygon layer (``other_tags`` / ``osm_way_id`` columns) with no
+   ``building`` tag (a park, a land-use area);
 3. ``building=<value>`` with value 0 in :data:`RESIDENTIAL_SHARE_BY_TAG` (office, commercial,
    industrial, retail, warehouse, school, tower, ...);
 4. a building tagged as a home (``building=residential/apartments/house/dormitory/...``) counts,
@@ -110,8 +111,6 @@ NON_RESIDENTIAL_NAME = re.compile(
     re.IGNORECASE,
 )
 
-#: Other OSM polygon keys: a feature carrying one of them but no ``building`` is not a building.
-_AREA_KEYS = ("landuse", "natural", "leisure", "amenity", "boundary", "place", "aeroway", "military")
 _PAIR = re.compile(r'"((?:[^"\\]|\\.)*)"=>"((?:[^"\\]|\\.)*)"')
 
 
@@ -189,7 +188,8 @@ def non_residential_reasons(buildings: pd.DataFrame, *, tag_col: str = "building
     kind = column("kind")
     decide(column("building:part").notna().to_numpy() | (kind == "building_part").fillna(False).to_numpy(),
            "building part")
-    if tag_col in buildings.columns and any(k in buildings.columns for k in (*_AREA_KEYS, "other_tags")):
+    # GDAL's OSM polygon layer mixes buildings with land use, parks, water: there no tag means no building
+    if tag_col in buildings.columns and any(k in buildings.columns for k in ("other_tags", "osm_way_id")):
         decide(building.isna().to_numpy(), "not a building")
     share = building.map({k.lower(): float(v) for k, v in RESIDENTIAL_SHARE_BY_TAG.items()})
     decide((share == 0).fillna(False).to_numpy(), ("building=" + building.fillna("")).to_numpy(dtype=object))

@@ -276,6 +276,9 @@ LayerOption = Annotated[Optional[str], typer.Option("--layer", help="Layer to re
 DayfirstOption = Annotated[Optional[bool], typer.Option(
     "--dayfirst/--monthfirst", help="Dates like 03/12/2019 are day-first (3 Dec) or month-first (March 12); "
                                     "needed only when no date in the column has a day above 12.")]
+DedupeOption = Annotated[bool, typer.Option(
+    "--dedupe", help="Keep the first of rows that repeat an id or a geometry (and say how many went) "
+                     "instead of refusing them.")]
 LangOption = Annotated[str, typer.Option("--lang", help="Language of the report: en or zh.")]
 TitleOption = Annotated[Optional[str], typer.Option("--title", help="Title of the report.")]
 

@@ -10,6 +10,7 @@ import typer
 from gridtools import io, settings
 from gridtools.cli._common import (
     CrsOption,
+    DedupeOption,
     LayerOption,
     OutOption,
     app,
@@ -63,6 +64,7 @@ def partition(
     jobs: JobsOption = None,
     scheduler: SchedulerOption = None,
     seed: SeedOption = settings.random_state,
+    dedupe: DedupeOption = False,
 ):
     """Cut a district into contiguous grids of --min to --max residents.
 
@@ -80,7 +82,7 @@ def partition(
                                         progress=progress, **options)
         else:
             result = run_partition(units, pop=pop, within=within, barriers=_read_optional(barriers),
-                                   progress=progress, **options)
+                                   progress=progress, dedupe=dedupe, **options)
     layers = _write_partition(result, output)  # the file first: a closed pipe (| head) cannot lose it
     _print_partition(result)
     out.print(f"wrote {output} (layers: {', '.join(layers)})")

@@ -83,7 +83,8 @@ class PartitionResult:
             f"over-size units (own grid): {s['oversize_units']}  infeasible pieces: {s['infeasible_pieces']}",
             f"contiguous: {s['all_contiguous']}  median Polsby-Popper: {s['median_polsby_popper']:.3f}",
             f"seconds: {s['seconds']:.2f}",
-        ]
+        ] + ([f"duplicate units dropped (same geometry as an earlier unit): {s['duplicate_units_dropped']:,}"]
+             if s.get("duplicate_units_dropped") else [])
 
     def _repr_html_(self) -> str:
         rows = "".join(f"<li>{line}</li>" for line in self.summary_lines())
@@ -224,7 +225,8 @@ def partition(units: gpd.GeoDataFrame, pop: str, *, min_pop: float | None = None
               barriers: gpd.GeoDataFrame | None = None, code_prefix: str | None = None,
               code_layout: tuple[int, ...] | None = None, tolerance: float | None = None,
               n_jobs: int | None = None, scheduler: str | None = None,
-              random_state: int | None = None, progress: ProgressCallback | None = None) -> PartitionResult:
+              random_state: int | None = None, progress: ProgressCallback | None = None,
+              dedupe: bool = False) -> PartitionResult:
     """Cut units into contiguous management grids of ``min_pop``-``max_pop`` residents.
 
     Units (census blocks, residential compounds, street blocks) are never split.  Every grid is
@@ -260,6 +262,9 @@ def partition(units: gpd.GeoDataFrame, pop: str, *, min_pop: float | None = None
         Seed; the same input and seed give the same grids.
     progress : callable, optional
         Called as ``progress(stage, done, total)``.
+    dedupe : bool
+        Units with the same geometry are refused (their residents would count twice); True keeps
+        the first of each and ``summary["duplicate_units_dropped"]`` says how many went.
 
     Returns
     -------
@@ -281,7 +286,8 @@ def partition(units: gpd.GeoDataFrame, pop: str, *, min_pop: float | None = None
     layout = CodeLayout(tuple(code_layout) if code_layout else settings.code_layout)
     prefix = check_prefix(code_prefix, layout)
     seed = settings.random_state if random_state is None else int(random_state)
-    units = check_units(units, pop, within)
+    n_given = len(units)
+    units = check_units(units, pop, within, dedupe=dedupe)
     population = units[pop].to_numpy(dtype=float)
     metric = to_metric(units)
     metric_crs = metric.crs
@@ -346,7 +352,7 @@ def partition(units: gpd.GeoDataFrame, pop: str, *, min_pop: float | None = None
         "oversize_units": len(oversize_units), "infeasible_pieces": len(infeasible),
         "all_contiguous": _all_contiguous(graph, label),
         "median_polsby_popper": float(grids["polsby_popper"].median()),
-        "seconds": time.perf_counter() - started,
+        "seconds": time.perf_counter() - started, "duplicate_units_dropped": n_given - len(units),
     }
     return PartitionResult(grids, out_units, infeasible, oversize, summary)
 
