@@ -165,8 +165,10 @@ _MENTION = re.compile(
     + rf"|(?P<name>{_NAME})=(?P<value>{_VALUE})"
     + rf")|\bthe '(?P<parameter>{_NAME})' parameter(?: of [\w.]+)?"
 )
+# A parameter named bare before "must" / "is" (the validate_params message shape).
+_BARE = re.compile(rf"(?<![\w.'\-=])(?P<bare>{_NAME}) (?=must |is (?:active|one)|has to )")
 # A clause offering a keyword setting: removed when the command has no flag for it.
-_HINT = re.compile(rf"[;,]\s*(?:or\s+)?pass (?P<hint>{_NAME})=(?:True|False|'[^']*')\b[^.;]*")
+_HINT = re.compile(rf"[;,]\s*(?:or\s+)?pass (?P<hint>{_NAME})=(?:True\b|False\b|'[^']*'|\.\.\.)[^.;]*")
 # Python shown as Python (``read_any(path, crs=...)``) is left alone: a flag inside a call reads wrong.
 _CALL = re.compile(r"[\w.]+\([^()]*\)")
 
@@ -206,6 +208,9 @@ def cli_message(message: str, command=None) -> str:
     params = {p.name: p for p in command.params}
     # "; pass allow_empty=True if ..." offers a Python setting the command does not have: drop it
     message = _HINT.sub(lambda m: "" if _lookup(params, m["hint"]) is None else m.group(0), message)
+    # "horizon_days must be positive": a bare parameter name that a check starts its sentence with
+    message = _BARE.sub(lambda m: (_flag(p) if (p := _lookup(params, m["bare"])) is not None else m["bare"])
+                        + m.group(0)[len(m["bare"]):], message)
     calls = [m.span() for m in _CALL.finditer(message)]
 
     def keyword(name: str, value: str, text: str) -> str:

@@ -129,7 +129,7 @@ def components_export(
 ):
     """Write the register to GeoPackage / GeoJSON / CSV / Parquet (with class names)."""
     if status not in ("active", "retired", "all"):
-        raise GridtoolsError("--status is active, retired or all")
+        raise GridtoolsError(f"--status {status!r} is not a status: use active, retired or all")
     with open_register(db) as store:
         table = store.to_geodataframe(status=None if status == "all" else status)
     io.write_any(table.drop(columns=["fid"]), output, layer="components")
@@ -161,7 +161,7 @@ def components_query(
     grid: Annotated[Optional[str], typer.Option("--grid", help="Grid code ('' for components in no grid).")] = None,
     class_code: Annotated[Optional[str], typer.Option("--class", help="Class (0118) or major class (01).")] = None,
     near: Annotated[Optional[str], typer.Option("--near", help="LON,LAT: the nearest components to this point.")] = None,
-    k: Annotated[int, typer.Option("-k", help="How many nearest components (with --near).")] = 5,
+    k: Annotated[int, typer.Option("-k", min=1, help="How many nearest components (with --near).")] = 5,
     status: StatusOption = "active",
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write the result to a file.")] = None,
 ):

@@ -160,7 +160,8 @@ def incidents_addresses(
     gazetteer_file: Annotated[Path, typer.Option("--gazetteer", help="Named features: an OSM file (.osm/.pbf: "
                                                                       "roads and points are read) or any vector file.")],
     name: Annotated[str, typer.Option("--name", help="Name column of the gazetteer features.")] = "name",
-    cutoff: Annotated[float, typer.Option("--cutoff", help="Fuzzy score (0-100) a name must reach.")] = 80.0,
+    cutoff: Annotated[float, typer.Option("--cutoff", min=0, max=100,
+                                          help="Fuzzy score (0-100) a name must reach.")] = 80.0,
 ):
     """Find coordinates for address texts offline (roads, crossings, places) with fuzzy matching.
 

@@ -381,6 +381,9 @@ def geocode(
             f"{gsource}: {code} is not unique ({rows_where(dup, grids.index)}); a point could "
             "not be given one grid. Dissolve grids by code first."
         )
+    if len(events) == 0:
+        raise InputError(f"{source} has no events (0 rows): check that it is the right file and that it has "
+                         "data rows below its header")
     x, y, problem, ecrs = _event_coordinates(events, lon, lat, crs, source)
     good = problem == ""
     if len(events) and not good.any():
