@@ -75,6 +75,12 @@ def open_register(db: str, *, create: bool = False, classes_file: Optional[Path]
         store.close()
 
 
+def check_status(status: str) -> None:
+    """Refuse a --status that is not active, retired or all (a typo would select nothing)."""
+    if status not in ("active", "retired", "all"):
+        raise GridtoolsError(f"--status {status!r} is not a status: use active, retired or all")
+
+
 @components_app.command("import")
 def components_import(
     db: DbArgument, file: FileArgument, grids_file: ImportGridsOption,
@@ -128,8 +134,7 @@ def components_export(
     status: StatusOption = "all",
 ):
     """Write the register to GeoPackage / GeoJSON / CSV / Parquet (with class names)."""
-    if status not in ("active", "retired", "all"):
-        raise GridtoolsError(f"--status {status!r} is not a status: use active, retired or all")
+    check_status(status)
     with open_register(db) as store:
         table = store.to_geodataframe(status=None if status == "all" else status)
     io.write_any(table.drop(columns=["fid"]), output, layer="components")
@@ -147,6 +152,7 @@ def components_map(
     """Interactive map: clustered markers per class; a click shows code, class, location, grid, department, owner, maintainer."""
     from gridtools.maps import component_map, save_map
 
+    check_status(status)
     with open_register(db) as store:
         table = store.to_geodataframe(status=None if status == "all" else status)
     grids = read_layer(grids_file, grids_layer) if grids_file else None
@@ -166,6 +172,7 @@ def components_query(
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write the result to a file.")] = None,
 ):
     """Find components by code, grid, class, or nearest to a point."""
+    check_status(status)
     wanted = None if status == "all" else status
     with open_register(db) as store:
         if code:
