@@ -38,6 +38,13 @@ class ParameterError(InputError):
         self.parameter = parameter
 
 
+class InputWarning(UserWarning):
+    """Input was used, but not all of it or not as given (rows skipped, geometries repaired).
+
+    The CLI prints each as one ``warning:`` line; in Python it is an ordinary warning.
+    """
+
+
 class MissingDependencyError(GridtoolsError, ImportError):
     """An optional dependency is needed for this feature."""
 

@@ -33,43 +33,9 @@ import shapely
 from pyproj import CRS
 
 from gridtools import settings
+from gridtools.building_use import RESIDENTIAL_SHARE_BY_TAG, non_residential_reasons, osm_other_tags
 from gridtools.io import local_metric_crs
 from gridtools.errors import CRSError, InputError, rows_where
-
-#: Residential share of a building's floor area by its OSM ``building=*`` value (lower case).
-#: 1 means "people live here", 0 means "nobody is registered here".  ``yes`` (the untagged
-#: default in OSM) counts as residential because most mapped buildings without a type in a
-#: residential district are homes; in a business district pass a ``residential_col`` or lower
-#: the share instead.  Values absent from this table get the scalar ``residential_share``.
-#: Edit the dict (it is module-level, like ``osmnx.settings``) to change the mapping.
-RESIDENTIAL_SHARE_BY_TAG: dict[str, float] = {
-    # homes
-    **dict.fromkeys(
-        (
-            "yes", "residential", "apartments", "house", "detached", "semidetached_house",
-            "terrace", "dormitory", "bungalow", "cabin", "farm", "houseboat", "static_caravan",
-        ),
-        1.0,
-    ),
-    # work, trade, services, worship, transport, storage, structures
-    **dict.fromkeys(
-        (
-            "commercial", "office", "industrial", "retail", "warehouse", "supermarket",
-            "kiosk", "hotel", "bank", "manufacture", "factory",
-            "school", "university", "college", "kindergarten", "hospital", "clinic",
-            "public", "civic", "government", "embassy", "fire_station", "police",
-            "church", "cathedral", "chapel", "mosque", "temple", "shrine", "synagogue",
-            "religious", "monastery", "place_of_worship",
-            "train_station", "transportation", "parking", "garage", "garages", "carport",
-            "hangar", "shed", "barn", "stable", "cowshed", "greenhouse", "service",
-            "stadium", "sports_hall", "sports_centre", "grandstand", "pavilion",
-            "toilets", "transformer_tower", "water_tower", "tower", "communications_tower",
-            "bridge", "roof", "ruins", "construction", "bunker", "military", "silo",
-            "storage_tank", "digester", "attraction",
-        ),
-        0.0,
-    ),
-}
 
 #: Residents per m² of residential floor area, used when no district ``total`` is given.
 #: 1/30 reflects about 30 m² of housing floor area per person, the order of urban China's
@@ -143,7 +109,9 @@ def estimate_building_population(
     geopandas.GeoDataFrame
         A copy of ``buildings`` (same index, CRS and columns) plus ``floors``,
         ``floors_source`` ("levels", "height" or "default"), ``floor_area_m2``,
-        ``res_share``, ``{out_col}_raw`` (float) and ``out_col`` (int64, summing to the total).
+        ``res_share``, ``{out_col}_raw`` (float), ``out_col`` (int64, summing to the total) and
+        ``excluded`` (why a building gets no residents by its OSM tags, '' where it counts: see
+        :mod:`gridtools.building_use`; ``attrs["excluded"]`` counts the reasons).
         Edit ``out_col`` where local knowledge is better and pass the frame on as population.
 
     Raises
@@ -172,7 +140,7 @@ def estimate_building_population(
     total = _check_total(total)
     _check_polygons(buildings, "buildings")
 
-    area = buildings.geometry.to_crs(local_metric_crs(buildings)).area.to_numpy()
+    area = _footprint_area(buildings)
     if not (area > 0).any():
         raise InputError(
             f"none of the {len(buildings)} buildings has a footprint area: pass building "
@@ -180,6 +148,13 @@ def estimate_building_population(
         )
     floors, source = _floors(buildings, levels_col, height_col, storey, default_levels)
     share = _residential_share(buildings, residential_col, tag_col, share_default)
+    excluded = pd.Series("", index=buildings.index, dtype=object)
+    if residential_col is None and tag_col is not None:
+        height = _tag_numbers(buildings, height_col)
+        excluded = non_residential_reasons(buildings, tag_col=tag_col, height=height)
+        share = np.where(excluded.to_numpy() != "", 0.0, share)
+    # a collapsed ring (OSM: two points closed by the reader) is a building without a footprint
+    excluded = excluded.where((area > 0) | (excluded != ""), "no footprint area (collapsed ring)")
 
     floor_area = area * floors
     weight = floor_area * share
@@ -201,7 +176,27 @@ def estimate_building_population(
     out["res_share"] = share
     out[f"{out_col}_raw"] = raw
     out[out_col] = round_preserving_total(raw, total)
+    out["excluded"] = excluded
+    out.attrs["excluded"] = excluded[excluded != ""].value_counts().to_dict()
     return out
+
+
+def excluded_summary(estimate: gpd.GeoDataFrame, limit: int = 6) -> str:
+    """One line saying how many buildings an estimate gave no residents, and why.
+
+    Examples
+    --------
+    >>> est = gpd.GeoDataFrame({"excluded": ["", "building=office", "building=office"]},
+    ...                        geometry=[None] * 3)
+    >>> excluded_summary(est)
+    '2 of 3 buildings get no residents: 2 building=office'
+    """
+    reasons = estimate["excluded"][estimate["excluded"] != ""].value_counts()
+    if reasons.empty:
+        return f"all {len(estimate):,} buildings can house residents (none excluded by its tags)"
+    shown = ", ".join(f"{n:,} {why}" for why, n in reasons.head(limit).items())
+    more = f", {reasons.iloc[limit:].sum():,} other" if len(reasons) > limit else ""
+    return f"{reasons.sum():,} of {len(estimate):,} buildings get no residents: {shown}{more}"
 
 
 def round_preserving_total(values, total: int | None = None) -> np.ndarray:
@@ -335,9 +330,8 @@ def _floors(
     gdf: gpd.GeoDataFrame, levels_col: str, height_col: str, storey: float, default: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """Floors per building and where each value came from."""
-    nothing = np.full(len(gdf), np.nan)
-    levels = _parse_numbers(gdf[levels_col]) if levels_col in gdf.columns else nothing
-    height = _parse_numbers(gdf[height_col]) if height_col in gdf.columns else nothing
+    levels = _tag_numbers(gdf, levels_col)
+    height = _tag_numbers(gdf, height_col)
     # Zero or negative levels/heights are placeholders in OSM, not real measurements.
     has_levels = levels > 0
     has_height = ~has_levels & (height > 0)
@@ -346,6 +340,23 @@ def _floors(
     floors = np.where(has_levels, levels, np.where(has_height, from_height, float(default)))
     source = np.select([has_levels, has_height], ["levels", "height"], "default")
     return floors, source
+
+
+def _tag_numbers(gdf: gpd.GeoDataFrame, col: str) -> np.ndarray:
+    """Numbers of column *col*, or of that tag inside GDAL's OSM ``other_tags``; NaN where absent."""
+    if col in gdf.columns:
+        return _parse_numbers(gdf[col])
+    if "other_tags" in gdf.columns:
+        return _parse_numbers(osm_other_tags(gdf["other_tags"], [col])[col])
+    return np.full(len(gdf), np.nan)
+
+
+def _footprint_area(gdf: gpd.GeoDataFrame) -> np.ndarray:
+    """Footprint areas in m² (an invalid polygon is measured after shapely.make_valid)."""
+    geoms = gdf.geometry.to_crs(local_metric_crs(gdf)).to_numpy()
+    invalid = ~shapely.is_valid(geoms)
+    geoms[invalid] = shapely.make_valid(geoms[invalid])
+    return shapely.area(geoms)
 
 
 def _parse_numbers(values: pd.Series) -> np.ndarray:

@@ -41,6 +41,9 @@ major_barrier_tags: dict[str, tuple[str, ...]] = {
 #: Default residential share and storey height used by the dasymetric building estimate.
 residential_share: float = 1.0
 storey_height_m: float = 3.0
+#: A building taller than this (m) with no home tag is an office / hotel / observation tower, not
+#: housing (gridtools.building_use rule 6); None switches the rule off.
+supertall_m: float | None = 250.0
 
 #: Worker processes for partitioning independent pieces; None means every local core.
 n_jobs: int | None = None

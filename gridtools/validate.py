@@ -49,6 +49,7 @@ __all__ = [
     "check_geometries",
     "show_value",
     "require_datum",
+    "unknown_keys",
     "parse_numbers",
     "Interval",
     "Options",
@@ -317,6 +318,29 @@ def require_columns(df: pd.DataFrame, columns, source: str = "data") -> None:
     else:
         message += " Pass the right column name."
     raise InputError(message)
+
+
+def unknown_keys(given, known, where: str) -> None:
+    """Refuse keys of a mapping (a park entry, a settings file) that are not in *known*,
+    naming each with the closest known key (a typo such as ``capcity`` -> ``capacity``).
+
+    Examples
+    --------
+    >>> unknown_keys({"id": 1, "capcity": 2}, ["id", "capacity"], "park.yaml: docks entry 1")
+    Traceback (most recent call last):
+    ...
+    gridtools.errors.InputError: park.yaml: docks entry 1: unknown key 'capcity' (did you mean 'capacity'?); known keys: capacity, id
+    """
+    known = sorted(map(str, known))
+    unknown = [str(k) for k in given if str(k) not in known]
+    if not unknown:
+        return
+    named = []
+    for key in unknown:
+        hint = _closest(key, known)
+        named.append(f"{key!r}" + (f" (did you mean {hint!r}?)" if hint else ""))
+    noun = "key" if len(unknown) == 1 else "keys"
+    raise InputError(f"{where}: unknown {noun} {', '.join(named)}; known keys: {', '.join(known)}")
 
 
 def _closest(column: str, present: list[str]) -> str | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import shlex
 import sys
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
@@ -74,15 +75,56 @@ app = Typer(
 
 
 def run(argv: list[str] | None = None) -> None:
-    """Run the ``gridtools`` app on *argv*; a :class:`GridtoolsError` becomes one line and its exit code."""
+    """Run the ``gridtools`` app on *argv*; a :class:`GridtoolsError` becomes one line and its exit code.
+
+    Warnings become one ``warning:`` line each (the noise of GDAL and pandas about input that
+    gridtools has already handled is dropped, see :func:`show_warning`).  A closed pipe
+    (``gridtools partition ... | head``) ends the command quietly: outputs are written before
+    anything is printed, so the file is complete.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.showwarning = show_warning
+        try:
+            # standalone mode: Typer itself reports usage errors and exits with code 2
+            app(args=argv, prog_name="gridtools")
+        except GridtoolsError as exc:
+            message = cli_message(str(exc), getattr(exc, "cli_command", None))
+            # soft_wrap: an error line is never broken inside a file name, whatever the terminal width
+            console.print(f"[bold red]error:[/bold red] {message}", highlight=False, soft_wrap=True)
+            sys.exit(exc.exit_code)
+        except BrokenPipeError:
+            _close_broken_pipe()
+
+
+def _close_broken_pipe() -> None:
+    """The reader of stdout went away (``| head``): stop printing, exit as a piped Unix tool does."""
+    import os
+
     try:
-        # standalone mode: Typer itself reports usage errors and exits with code 2
-        app(args=argv, prog_name="gridtools")
-    except GridtoolsError as exc:
-        message = cli_message(str(exc), getattr(exc, "cli_command", None))
-        # soft_wrap: an error line is never broken inside a file name, whatever the terminal width
-        console.print(f"[bold red]error:[/bold red] {message}", highlight=False, soft_wrap=True)
-        sys.exit(exc.exit_code)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # Python flushes stdout at exit: give it somewhere to go
+    except (OSError, ValueError):
+        pass
+    sys.exit(141)  # 128 + SIGPIPE, what a shell reports for a command killed by a closed pipe
+
+
+#: Third-party warnings about input gridtools handles itself (GDAL repairs, messages of the
+#: row checks that follow): dropped on the command line.
+IGNORED_WARNINGS = re.compile(
+    r"Non closed ring detected|organizePolygons\(\)|Several features with id|Could not infer format"
+    r"|invalid value encountered|Geometry is in a geographic CRS|driver .* does not support open option"
+)
+
+
+def show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """``warnings.showwarning`` for the CLI: one ``warning:`` line, no source line, noise dropped."""
+    text = str(message)
+    if issubclass(category, (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning)):
+        return
+    if IGNORED_WARNINGS.search(text):
+        return
+    warn(text.strip().splitlines()[0] if text.strip() else category.__name__)
 
 
 # --------------------------------------------------------------------------------------------
@@ -123,6 +165,10 @@ _MENTION = re.compile(
     + rf"|(?P<name>{_NAME})=(?P<value>{_VALUE})"
     + rf")|\bthe '(?P<parameter>{_NAME})' parameter(?: of [\w.]+)?"
 )
+# A parameter named bare before "must" / "is" (the validate_params message shape).
+_BARE = re.compile(rf"(?<![\w.'\-=])(?P<bare>{_NAME}) (?=must |is (?:active|one)|has to )")
+# A clause offering a keyword setting: removed when the command has no flag for it.
+_HINT = re.compile(rf"[;,]\s*(?:or\s+)?pass (?P<hint>{_NAME})=(?:True\b|False\b|'[^']*'|\.\.\.)[^.;]*")
 # Python shown as Python (``read_any(path, crs=...)``) is left alone: a flag inside a call reads wrong.
 _CALL = re.compile(r"[\w.]+\([^()]*\)")
 
@@ -160,6 +206,11 @@ def cli_message(message: str, command=None) -> str:
     if command is None or "(CLI: " in message:
         return message
     params = {p.name: p for p in command.params}
+    # "; pass allow_empty=True if ..." offers a Python setting the command does not have: drop it
+    message = _HINT.sub(lambda m: "" if _lookup(params, m["hint"]) is None else m.group(0), message)
+    # "horizon_days must be positive": a bare parameter name that a check starts its sentence with
+    message = _BARE.sub(lambda m: (_flag(p) if (p := _lookup(params, m["bare"])) is not None else m["bare"])
+                        + m.group(0)[len(m["bare"]):], message)
     calls = [m.span() for m in _CALL.finditer(message)]
 
     def keyword(name: str, value: str, text: str) -> str:
@@ -230,6 +281,9 @@ LayerOption = Annotated[Optional[str], typer.Option("--layer", help="Layer to re
 DayfirstOption = Annotated[Optional[bool], typer.Option(
     "--dayfirst/--monthfirst", help="Dates like 03/12/2019 are day-first (3 Dec) or month-first (March 12); "
                                     "needed only when no date in the column has a day above 12.")]
+DedupeOption = Annotated[bool, typer.Option(
+    "--dedupe", help="Keep the first of rows that repeat an id or a geometry (and say how many went) "
+                     "instead of refusing them.")]
 LangOption = Annotated[str, typer.Option("--lang", help="Language of the report: en or zh.")]
 TitleOption = Annotated[Optional[str], typer.Option("--title", help="Title of the report.")]
 TilesOption = Annotated[Optional[str], typer.Option("--tiles", help="Basemap tiles when online, e.g. OpenStreetMap or "
@@ -251,7 +305,15 @@ BandMaxOption = Annotated[Optional[int], typer.Option("--max", help="Most reside
 
 @contextmanager
 def progress_bar():
-    """A rich progress bar whose callback matches the library's ``progress(stage, done, total)``."""
+    """A progress display whose callback matches the library's ``progress(stage, done, total)``.
+
+    On a terminal: a rich bar per stage.  Otherwise (a log file, a pipe, a CI job) a plain line
+    when a stage starts, then at most every few seconds and when it ends, so a long step is
+    never silent.
+    """
+    if not console.is_terminal:
+        yield _progress_lines()
+        return
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   TimeElapsedColumn(), console=console, transient=True) as bar:
         tasks: dict[str, int] = {}
@@ -262,6 +324,24 @@ def progress_bar():
             bar.update(tasks[stage], completed=done, total=total)
 
         yield update
+
+
+def _progress_lines(every_s: float = 5.0):
+    """The ``progress(stage, done, total)`` callback of a non-terminal: a line per stage now and then."""
+    import time
+
+    started: dict[str, float] = {}
+    shown: dict[str, float] = {}
+
+    def update(stage: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        first = stage not in started
+        started.setdefault(stage, now)
+        if first or done >= total or now - shown.get(stage, 0) >= every_s:
+            shown[stage] = now
+            console.print(f"{stage}: {done:,}/{total:,} ({now - started[stage]:.0f} s)", highlight=False)
+
+    return update
 
 
 def print_lines(title: str, lines: list[str]) -> None:
@@ -291,13 +371,34 @@ def warn(message: str) -> None:
 
 
 def print_table(table, title: str, limit: int = 50) -> None:
-    """The first *limit* rows of a DataFrame as a rich table, and how many more there are."""
-    view = Table(*map(str, table.columns), title=title)
-    for row in table.head(limit).itertuples(index=False):
-        view.add_row(*("" if v is None else str(v) for v in row))
-    out.print(view)
+    """The first *limit* rows of a DataFrame: a rich table on a terminal, tab-separated text otherwise.
+
+    No cell is ever cut short: a long value (a 17-digit grid code, an id) folds onto the next
+    line inside its cell instead of ending in an ellipsis, and piped output is plain text that
+    ``cut``/``awk``/a spreadsheet read whole.
+    """
+    rows = [["" if v is None else str(v) for v in row] for row in table.head(limit).itertuples(index=False)]
+    if not out.is_terminal:
+        out.print("\t".join(map(str, table.columns)), highlight=False, soft_wrap=True, markup=False)
+        for row in rows:
+            out.print("\t".join(row), highlight=False, soft_wrap=True, markup=False)
+    else:
+        view = Table(title=title)
+        for name in map(str, table.columns):
+            view.add_column(name, overflow="fold")
+        for row in rows:
+            view.add_row(*row)
+        out.print(view)
     if len(table) > limit:
         out.print(f"... {len(table) - limit:,} more rows (use -o FILE)")
+
+
+def table_view(*columns: str, title: str) -> Table:
+    """A rich table whose cells fold instead of being cut (codes and ids stay whole)."""
+    view = Table(title=title)
+    for name in columns:
+        view.add_column(name, overflow="fold")
+    return view
 
 
 def write_or_print(table, output: Optional[Path], title: str) -> None:

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.table import Table
 
 from gridtools import io, settings
 from gridtools.cli._common import (
@@ -24,6 +23,7 @@ from gridtools.cli._common import (
     progress_bar,
     read_layer,
     require_database,
+    table_view,
 )
 from gridtools.errors import GridtoolsError
 
@@ -75,6 +75,12 @@ def open_register(db: str, *, create: bool = False, classes_file: Optional[Path]
         yield store
     finally:
         store.close()
+
+
+def check_status(status: str) -> None:
+    """Refuse a --status that is not active, retired or all (a typo would select nothing)."""
+    if status not in ("active", "retired", "all"):
+        raise GridtoolsError(f"--status {status!r} is not a status: use active, retired or all")
 
 
 @components_app.command("import")
@@ -130,8 +136,7 @@ def components_export(
     status: StatusOption = "all",
 ):
     """Write the register to GeoPackage / GeoJSON / CSV / Parquet (with class names)."""
-    if status not in ("active", "retired", "all"):
-        raise GridtoolsError("--status is active, retired or all")
+    check_status(status)
     with open_register(db) as store:
         table = store.to_geodataframe(status=None if status == "all" else status)
     io.write_any(table.drop(columns=["fid"]), output, layer="components")
@@ -152,6 +157,7 @@ def components_map(
     department, owner, maintainer."""
     from gridtools.maps import component_map, save_map
 
+    check_status(status)
     with open_register(db) as store:
         table = store.to_geodataframe(status=None if status == "all" else status)
     grids = read_layer(grids_file, grids_layer) if grids_file else None
@@ -166,11 +172,12 @@ def components_query(
     grid: Annotated[Optional[str], typer.Option("--grid", help="Grid code ('' for components in no grid).")] = None,
     class_code: Annotated[Optional[str], typer.Option("--class", help="Class (0118) or major class (01).")] = None,
     near: Annotated[Optional[str], typer.Option("--near", help="LON,LAT: the nearest components to this point.")] = None,
-    k: Annotated[int, typer.Option("-k", help="How many nearest components (with --near).")] = 5,
+    k: Annotated[int, typer.Option("-k", min=1, help="How many nearest components (with --near).")] = 5,
     status: StatusOption = "active",
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write the result to a file.")] = None,
 ):
     """Find components by code, grid, class, or nearest to a point."""
+    check_status(status)
     wanted = None if status == "all" else status
     with open_register(db) as store:
         if code:
@@ -192,14 +199,14 @@ def _print_components(table, history) -> None:
     columns = [c for c in ("code", "class_zh", "class_en", "name", "grid_code", "dept_in_charge", "owner", "maintainer",
                            "status", "distance_m")
                if c in table.columns and table[c].notna().any() and (table[c].astype(str) != "").any()]
-    view = Table(*columns, "lon", "lat", title=f"{len(table):,} component(s)")
+    view = table_view(*columns, "lon", "lat", title=f"{len(table):,} component(s)")
     for row in table.head(50).itertuples(index=False):
         values = ["" if getattr(row, c) is None else (f"{getattr(row, c):,.1f}" if c == "distance_m" else str(getattr(row, c)))
                   for c in columns]
         view.add_row(*values, f"{row.geometry.x:.6f}", f"{row.geometry.y:.6f}")
     out.print(view)
     if history is not None and len(history):
-        hist = Table("changed_at", "action", "field", "old_value", "new_value", "note", title="history")
+        hist = table_view("changed_at", "action", "field", "old_value", "new_value", "note", title="history")
         for row in history.itertuples(index=False):
             hist.add_row(*("" if v is None else str(v) for v in (row.changed_at, row.action, row.field, row.old_value,
                                                                     row.new_value, row.note)))

@@ -23,7 +23,7 @@ def coords_convert(
                                                        "geographic EPSG code.")],
     target: Annotated[str, typer.Option("--to", help="Datum to write: wgs84, gcj02, bd09 or a geographic "
                                                      "EPSG code.")],
-    decimals: Annotated[int, typer.Option("--decimals", help="Decimals written (9 = 0.1 mm).")] = 9,
+    decimals: Annotated[int, typer.Option("--decimals", min=0, max=15, help="Decimals written (9 = 0.1 mm).")] = 9,
     strict: Annotated[bool, typer.Option("--strict", help="Fail (exit 2) if any row cannot be converted, "
                                                           "instead of keeping it unchanged with a warning.")] = False,
 ):

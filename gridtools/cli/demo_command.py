@@ -20,6 +20,10 @@ def demo(
     Writes the results and one map per capability, and report.html with a section for each (opens offline).
     """
     from gridtools.demo import run_demo
+    from gridtools.errors import GridtoolsError
+
+    if output.exists() and not output.is_dir():
+        raise GridtoolsError(f"-o {output} is a file; the demo writes a folder of results: name a folder")
 
     with progress_bar() as progress:
         report = run_demo(output, progress=progress, lang=lang)

@@ -9,7 +9,7 @@ import typer
 
 from gridtools import io
 from gridtools.dispatch.park import read_park
-from gridtools.cli._common import OutOption, app, console, group, out, print_lines, progress_bar
+from gridtools.cli._common import OutOption, app, console, group, out, print_lines, progress_bar, warn
 from gridtools.errors import GridtoolsError
 
 dispatch_app = group("Truck dispatch for an industrial park: routes, slots, waiting places; the HTTP service.")
@@ -89,15 +89,30 @@ def dispatch_assign(
     with progress_bar() as progress:
         net = load_network(network, progress=progress)
         result = assign_table(net, parsed, table, reoptimise=reoptimise, source=str(trips), progress=progress)
-    print_lines("dispatch", result.summary_lines())
     io.write_any(result.trips, output, layer="trips")
     if map_file is not None:
         from gridtools import maps
 
         maps.save_map(maps.dispatch_map(routes=result.routes, load=result.load, park=parsed,
                                         roads=net.edges_frame()), map_file)
+    print_lines("dispatch", result.summary_lines())
+    _print_refused(result.trips, output)
+    if map_file is not None:
         out.print(f"wrote {map_file}")
     out.print(f"wrote {output}: {len(result.trips)} trips")
+
+
+def _print_refused(trips, output: Path, limit: int = 5) -> None:
+    """Refused trips on the terminal: how many, the first few with their reason, where the rest are."""
+    refused = trips[trips["status"] == "refused"]
+    if refused.empty:
+        return
+    warn(f"{len(refused):,} of {len(trips):,} trips refused (column 'reason' of {output} has every one):")
+    for row in refused.head(limit).itertuples(index=False):
+        console.print(f"  trip {row.trip_id} ({row.plate}, dock {row.dock}): {row.reason}",
+                      highlight=False, soft_wrap=True, markup=False)
+    if len(refused) > limit:
+        console.print(f"  ... and {len(refused) - limit:,} more", highlight=False)
 
 
 def _read_trips(path: Path):

@@ -6,13 +6,13 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.table import Table
 
 from gridtools import io, settings
 from gridtools.cli._common import (
     BandMaxOption,
     BandMinOption,
     CrsOption,
+    DedupeOption,
     LayerOption,
     MapRoadsOption,
     OutOption,
@@ -23,6 +23,7 @@ from gridtools.cli._common import (
     out,
     print_lines,
     progress_bar,
+    table_view,
 )
 from gridtools.errors import GridtoolsError, InputError
 
@@ -68,6 +69,7 @@ def partition(
     jobs: JobsOption = None,
     scheduler: SchedulerOption = None,
     seed: SeedOption = settings.random_state,
+    dedupe: DedupeOption = False,
 ):
     """Cut a district into contiguous grids of --min to --max residents.
 
@@ -85,9 +87,10 @@ def partition(
                                         progress=progress, **options)
         else:
             result = run_partition(units, pop=pop, within=within, barriers=_read_optional(barriers),
-                                   progress=progress, **options)
+                                   progress=progress, dedupe=dedupe, **options)
+    layers = _write_partition(result, output)  # the file first: a closed pipe (| head) cannot lose it
     _print_partition(result)
-    _write_partition(result, output)
+    out.print(f"wrote {output} (layers: {', '.join(layers)})")
 
 
 def _read_units(path: Path, pop: Optional[str], estimate_total: Optional[int], *, layer, crs):
@@ -110,12 +113,12 @@ def _read_optional(path: Optional[Path]):
 def _print_partition(result) -> None:
     print_lines("partition", result.summary_lines())
     if len(result.oversize):
-        table = Table("unit", "population", "grid_code", title="over-size units (each its own grid)")
+        table = table_view("unit", "population", "grid_code", title="over-size units (each its own grid)")
         for row in result.oversize.itertuples(index=False):
-            table.add_row(str(row.unit), f"{row.population:,.0f}", row.grid_code)
+            table.add_row(row.unit_name, f"{row.population:,.0f}", row.grid_code)
         out.print(table)
     if len(result.infeasible):
-        table = Table("piece", "population", "grids possible", "why", "proposed fix", title="infeasible pieces")
+        table = table_view("piece", "population", "grids possible", "why", "proposed fix", title="infeasible pieces")
         for row in result.infeasible.itertuples(index=False):
             table.add_row(str(row.piece), f"{row.population:,.0f}", f"{row.min_grids}-{row.max_grids}",
                           row.reason, row.proposed_fix)
@@ -127,7 +130,7 @@ def _print_partition(result) -> None:
                   + ", ".join(f"{c} ({p:,.0f})" for c, p in zip(stuck["grid_code"], stuck["population"])))
 
 
-def _write_partition(result, output: Path) -> None:
+def _write_partition(result, output: Path) -> list[str]:
     layers = ["grids", "units"]
     io.write_any(result.grids, output, layer="grids")
     io.write_any(result.units, output, layer="units")
@@ -137,7 +140,7 @@ def _write_partition(result, output: Path) -> None:
     if len(result.infeasible) and output.suffix.lower() == ".gpkg":
         io.write_any(result.infeasible, output, layer="infeasible")
         layers.append("infeasible")
-    out.print(f"wrote {output} (layers: {', '.join(layers)})")
+    return layers
 
 
 @app.command()
@@ -162,10 +165,10 @@ def rebalance(
     table = _read_new_population(new_pop, key) if new_pop is not None else None
     result = run_rebalance(units, pop, min_pop=min_pop, max_pop=max_pop, new_pop=table, key=key,
                            retired_codes=read_retired_codes(partition_file))
-    print_lines("rebalance", [*result.summary_lines(), band_note(units, min_pop, max_pop)])
     io.write_any(result.grids, output, layer="grids")
     io.write_any(result.units, output, layer="units")
     io.write_any(pd.DataFrame({"grid_code": result.retired_codes}, dtype=str), output, layer="retired_codes")
+    print_lines("rebalance", [*result.summary_lines(), band_note(units, min_pop, max_pop)])
     out.print(f"wrote {output} (layers: grids, units, retired_codes)")
 
 
@@ -211,9 +214,10 @@ def population_estimate(
 
     The estimate is column pop_est: inspect it, edit it, and pass it to 'gridtools partition --pop pop_est'.
     """
-    from gridtools.population import estimate_building_population
+    from gridtools.population import estimate_building_population, excluded_summary
 
     buildings = io.read_any(buildings_file, layer=layer, crs=crs)
     estimated = estimate_building_population(buildings, total=total)
     io.write_any(estimated, output, layer="buildings" if output.suffix == ".gpkg" else None)
     out.print(f"wrote {output}: {len(estimated):,} buildings, {estimated['pop_est'].sum():,} residents")
+    out.print(excluded_summary(estimated) + " (column 'excluded' says why, per building)")

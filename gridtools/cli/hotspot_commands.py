@@ -148,16 +148,19 @@ def hotspots_backtest(
     """Rolling-origin backtest: hit rate, PAI and PEI at 1, 2, 5, 10% of the area for every method."""
     from gridtools import hotspots
 
-    events, cells, covariates, lines = _read_inputs(
-        events_file, time=time, lon=lon, lat=lat, x=x, y=y, crs=crs, layer=layer, category_col=category_col,
-        category=category, cell=cell, boundary=boundary, area=area, grids=grids, grid_id=grid_id, poi=poi,
-        dayfirst=dayfirst)
     with progress_bar() as progress:
+        progress("reading and preparing the events", 0, 1)
+        events, cells, covariates, lines = _read_inputs(
+            events_file, time=time, lon=lon, lat=lat, x=x, y=y, crs=crs, layer=layer, category_col=category_col,
+            category=category, cell=cell, boundary=boundary, area=area, grids=grids, grid_id=grid_id, poi=poi,
+            dayfirst=dayfirst)
+        progress("reading and preparing the events", 1, 1)
         result = hotspots.backtest(events, cells, start=start, folds=folds, horizon_days=horizon_days,
                                    step_days=step_days, methods=methods, progress=progress, covariates=covariates)
-    top = hotspots.forecast(events, cells, cutoff=result.last_cutoff, horizon_days=horizon_days,
-                            method=result.best_method(), covariates=covariates)
-    result.save(output, top_cells=top, covariates=[str(p) for p in poi or []])
+        progress(f"forecast with the best method ({result.best_method()}) and saving", 0, 1)
+        top = hotspots.forecast(events, cells, cutoff=result.last_cutoff, horizon_days=horizon_days,
+                                method=result.best_method(), covariates=covariates)
+        result.save(output, top_cells=top, covariates=[str(p) for p in poi or []])
     print_lines("hotspots backtest", lines)
     out.print(_pai_table(result, folds, horizon_days))
     out.print(f"wrote {output}/metrics.csv, summary.csv, summary.json, pai_vs_coverage.png, top_cells_map.html, "

@@ -11,6 +11,7 @@ import typer
 from gridtools import io
 from gridtools.cli._common import (
     DayfirstOption,
+    DedupeOption,
     MapRoadsOption,
     OutOption,
     TilesOption,
@@ -19,6 +20,7 @@ from gridtools.cli._common import (
     out,
     pick_grids_layer,
     print_lines,
+    require_database,
     write_or_print,
 )
 from gridtools.errors import GridtoolsError
@@ -28,11 +30,20 @@ app.add_typer(incidents_app, name="incidents")
 
 #: A plain string, passed as-is to the store: a path or a sqlite:/// or postgresql:// URL.
 CaseDbArgument = Annotated[str, typer.Argument(
-    help="Case database: a SQLite file (created if absent) or a postgresql://user@host/dbname URL.")]
+    help="Case database: a SQLite file ('incidents import' creates it) or a postgresql://user@host/dbname URL.")]
 AtOption = Annotated[Optional[str], typer.Option("--at", help="Time 'YYYY-MM-DD HH:MM' (default: now).")]
 CheckTimeOption = Annotated[Optional[str], typer.Option("--now", help="Time to check at (default: now).")]
 StatsTimeOption = Annotated[Optional[str], typer.Option("--now", help="Time for the overdue count (default: now).")]
 GridsOption = Annotated[Path, typer.Option("--grids", help="Grid polygons (GeoPackage from 'gridtools partition').")]
+
+
+def _existing_cases(db: str):
+    """The case database *db* opened for a command that reads or updates cases: it must exist."""
+    from gridtools.incidents import IncidentStore
+
+    require_database(db, f"case database not found: {db} (check the path; 'gridtools incidents import {db} ...' "
+                         "creates one)")
+    return IncidentStore(db)
 
 
 @incidents_app.command("types")
@@ -58,6 +69,7 @@ def incidents_import(
     id_col: Annotated[Optional[str], typer.Option("--id", help="Column with the caller's own id.")] = None,
     types_file: Annotated[Optional[Path], typer.Option("--types", help="A city's own event-type CSV.")] = None,
     dayfirst: DayfirstOption = None,
+    dedupe: DedupeOption = False,
 ):
     """Record every event of a table as a reported case (grid codes taken from the table)."""
     from gridtools.incidents import IncidentStore, event_types
@@ -65,9 +77,11 @@ def incidents_import(
     table = io.read_text_table(events_file)
     with IncidentStore(db, types=event_types(types_file) if types_file else None) as store:
         ids = store.report_many(table, type_col=type_col, time_col=time_col, lon=lon, lat=lat, id_col=id_col,
-                                dayfirst=dayfirst)
+                                dayfirst=dayfirst, dedupe=dedupe)
     out.print(f"recorded {len(ids):,} cases in {store.path} (case ids {ids.min() if len(ids) else '-'}-"
               f"{ids.max() if len(ids) else '-'})")
+    if len(ids) < len(table):
+        out.print(f"skipped {len(table) - len(ids):,} rows whose --id was repeated or already recorded (--dedupe)")
 
 
 @incidents_app.command("step")
@@ -82,9 +96,8 @@ def incidents_step(
     note: Annotated[Optional[str], typer.Option("--note")] = None,
 ):
     """Move one case a step along report -> register -> dispatch -> handle -> verify -> close."""
-    from gridtools.incidents import IncidentStore
 
-    with IncidentStore(db) as store:
+    with _existing_cases(db) as store:
         steps = {
             "register": lambda: store.register(case_id, at=at, actor=actor, note=note),
             "reject": lambda: store.register(case_id, at=at, accept=False, actor=actor, note=note),
@@ -109,9 +122,8 @@ def incidents_overdue(
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write the list (CSV).")] = None,
 ):
     """List open cases past their dispatch limit or handling deadline."""
-    from gridtools.incidents import IncidentStore
 
-    with IncidentStore(db) as store:
+    with _existing_cases(db) as store:
         late = store.overdue(now)
     write_or_print(late[["case_id", "type_code", "grid_code", "status", "level", "assignee", "stage", "due_at",
                          "overdue_hours"]], output, "overdue cases")
@@ -123,9 +135,8 @@ def incidents_escalate(
     now: CheckTimeOption = None,
 ):
     """Move cases overdue in handling up a level: grid team -> community -> street."""
-    from gridtools.incidents import IncidentStore
 
-    with IncidentStore(db) as store:
+    with _existing_cases(db) as store:
         moved = store.escalate(now)
     out.print(f"escalated {len(moved)} case(s)" + (f": {', '.join(map(str, moved))}" if moved else ""))
 
@@ -137,9 +148,8 @@ def incidents_stats(
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write the table (CSV).")] = None,
 ):
     """Per grid: cases, closed, share solved inside the grid, hours to close, on-time share, overdue."""
-    from gridtools.incidents import IncidentStore
 
-    with IncidentStore(db) as store:
+    with _existing_cases(db) as store:
         stats = store.grid_stats(now)
     write_or_print(stats.reset_index().round(3), output, "cases per grid")
 
@@ -152,7 +162,8 @@ def incidents_addresses(
     gazetteer_file: Annotated[Path, typer.Option("--gazetteer", help="Named features: an OSM file (.osm/.pbf: "
                                                                       "roads and points are read) or any vector file.")],
     name: Annotated[str, typer.Option("--name", help="Name column of the gazetteer features.")] = "name",
-    cutoff: Annotated[float, typer.Option("--cutoff", help="Fuzzy score (0-100) a name must reach.")] = 80.0,
+    cutoff: Annotated[float, typer.Option("--cutoff", min=0, max=100,
+                                          help="Fuzzy score (0-100) a name must reach.")] = 80.0,
 ):
     """Find coordinates for address texts offline (roads, crossings, places) with fuzzy matching.
 
@@ -180,9 +191,9 @@ def incidents_open311(
     """Export cases (or event types) as Open311 GeoReport v2 JSON."""
     import json
 
-    from gridtools.incidents.workflow import IncidentStore, open311_requests, open311_services
+    from gridtools.incidents.workflow import open311_requests, open311_services
 
-    with IncidentStore(db) as store:
+    with _existing_cases(db) as store:
         items = open311_services(store, language=language) if services else open311_requests(store, language=language)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(items, ensure_ascii=False, indent=1), encoding="utf-8")
@@ -202,11 +213,10 @@ def incidents_map(
     """Map the grids coloured by their cases (or another per-grid statistic), with the case points (works offline)."""
     import geopandas as gpd
 
-    from gridtools.incidents import IncidentStore
     from gridtools.maps import incident_map, save_map
 
     polygons = io.read_any(grids, layer=pick_grids_layer(grids, None))
-    with IncidentStore(db) as store:
+    with _existing_cases(db) as store:
         stats = store.grid_stats(now)
         cases = store.cases()
     located = cases.dropna(subset=["lon", "lat"])

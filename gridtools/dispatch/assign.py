@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import warnings
 
 import numpy as np
 
@@ -41,7 +42,7 @@ from gridtools.dispatch.loads import SlotLoads
 from gridtools.dispatch.menus import Menu, RouteMenus
 from gridtools.dispatch.park import Park
 from gridtools.dispatch.trips import Assignment, RouteOption, TripRequest
-from gridtools.errors import InputError
+from gridtools.errors import GridtoolsError, InputError, InputWarning
 from gridtools.routing import Router, Vehicle
 
 __all__ = ["Assignment", "Dispatcher", "RouteOption", "TripRequest"]  # the records live in dispatch.trips
@@ -109,6 +110,35 @@ class Dispatcher(SlotLoads):
         self.wait_weight = settings.dispatch_wait_weight if wait_weight is None else wait_weight
         self.max_wait_slots = settings.dispatch_max_wait_slots if max_wait_slots is None else max_wait_slots
         self._gate_xy = {g.id: (g.lon, g.lat) for g in park.gates}
+        for message in self.unreachable_gates():
+            warnings.warn(InputWarning(message), stacklevel=2)
+
+    def unreachable_gates(self) -> list[str]:
+        """One message per gate from which no dock can be reached by any vehicle (checked at load).
+
+        A gate on a road cut off from the docks (a one-way loop, a missing link in the extract)
+        would refuse every trip that enters by it; saying so when the park is loaded points at
+        the park file or the network instead of at the trips.
+
+        Examples
+        --------
+        >>> Dispatcher(net, park).unreachable_gates()       # doctest: +SKIP
+        ["park.yaml: gate 'G2' (121.4800, 31.2200) reaches no dock: ..."]
+        """
+        messages = []
+        for gate in self.park.gates:
+            reason = "the park has no docks"
+            for dock in self.park.docks:
+                try:
+                    self.menus.routes((gate.lon, gate.lat), dock.id, Vehicle())
+                    break
+                except GridtoolsError as exc:
+                    reason = str(exc)
+            else:
+                messages.append(f"gate {gate.id!r} ({gate.lon:.5f}, {gate.lat:.5f}) reaches no dock by road "
+                                f"({reason}); trips entering by it will be refused: move the gate onto a road "
+                                "that leads into the park, or fix the network")
+        return messages
 
     # ------------------------------------------------------------------ routes
     def option(self, arcs: np.ndarray, arc_t: np.ndarray) -> RouteOption:

@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gridtools import io
 from gridtools.errors import InputError
+from gridtools.validate import unknown_keys
 
 
 @dataclass(frozen=True)
@@ -142,6 +143,8 @@ def _places(items, kind: str, source: str, need_capacity: bool) -> list[Place]:
         where = f"{source}: {kind} entry {i}"
         if not isinstance(item, dict):
             raise InputError(f"{where} must be a mapping with id, lon, lat, got {item!r}")
+        # a typo ('capcity') must be named, not read as "no capacity"
+        unknown_keys(item, ("id", "lon", "lat", "capacity", "name", "kind"), where)
         missing = [k for k in ("id", "lon", "lat") + (("capacity",) if need_capacity else ()) if item.get(k) is None]
         if missing:
             raise InputError(f"{where} has no {', '.join(missing)}")
@@ -197,9 +200,7 @@ def park_from_dict(data: dict, source: str = "park") -> Park:
                 "waiting_areas": groups["waiting"]}
     known = {"name", "timezone", "slot_minutes", "segment_capacity", "segment_capacities", "gates", "docks",
              "waiting_areas"}
-    unknown = set(data) - known
-    if unknown:
-        raise InputError(f"{source}: unknown park field(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
+    unknown_keys(data, known, source)
     slot = _number(data.get("slot_minutes", 30), "slot_minutes", source, integer=True, minimum=1)
     if 1440 % slot:
         raise InputError(f"{source}: slot_minutes must divide a day (e.g. 15, 20, 30, 60), got {slot}")

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from gridtools import settings
+from gridtools.identifiers import row_names
 from gridtools.errors import InputError
 from gridtools.grids.balance import Band, split_piece
 from gridtools.grids.codes import CodeLayout, check_prefix, parent_codes, serials_in_reading_order
@@ -57,7 +58,9 @@ class PartitionResult:
     infeasible : pandas.DataFrame
         Nesting pieces whose population admits no grid count in the band, with a proposed fix.
     oversize : pandas.DataFrame
-        Units whose own population is above the maximum (each is a grid of its own).
+        Units whose own population is above the maximum (each is a grid of its own): ``unit``
+        (index label), ``unit_name`` (its id column and value, e.g. ``GEOID20 3608701...``, or
+        ``row N``), ``population``, ``grid_code``.
     summary : dict
         Counts, shares and timings (see :meth:`summary_lines`).
     blocks : geopandas.GeoDataFrame or None
@@ -86,7 +89,8 @@ class PartitionResult:
             f"over-size units (own grid): {s['oversize_units']}  infeasible pieces: {s['infeasible_pieces']}",
             f"contiguous: {s['all_contiguous']}  median Polsby-Popper: {s['median_polsby_popper']:.3f}",
             f"seconds: {s['seconds']:.2f}",
-        ]
+        ] + ([f"duplicate units dropped (same geometry as an earlier unit): {s['duplicate_units_dropped']:,}"]
+             if s.get("duplicate_units_dropped") else [])
 
     def _repr_html_(self) -> str:
         rows = "".join(f"<li>{line}</li>" for line in self.summary_lines())
@@ -227,7 +231,8 @@ def partition(units: gpd.GeoDataFrame, pop: str, *, min_pop: float | None = None
               barriers: gpd.GeoDataFrame | None = None, code_prefix: str | None = None,
               code_layout: tuple[int, ...] | None = None, tolerance: float | None = None,
               n_jobs: int | None = None, scheduler: str | None = None,
-              random_state: int | None = None, progress: ProgressCallback | None = None) -> PartitionResult:
+              random_state: int | None = None, progress: ProgressCallback | None = None,
+              dedupe: bool = False) -> PartitionResult:
     """Cut units into contiguous management grids of ``min_pop``-``max_pop`` residents.
 
     Units (census blocks, residential compounds, street blocks) are never split.  Every grid is
@@ -263,6 +268,9 @@ def partition(units: gpd.GeoDataFrame, pop: str, *, min_pop: float | None = None
         Seed; the same input and seed give the same grids.
     progress : callable, optional
         Called as ``progress(stage, done, total)``.
+    dedupe : bool
+        Units with the same geometry are refused (their residents would count twice); True keeps
+        the first of each and ``summary["duplicate_units_dropped"]`` says how many went.
 
     Returns
     -------
@@ -284,7 +292,8 @@ def partition(units: gpd.GeoDataFrame, pop: str, *, min_pop: float | None = None
     layout = CodeLayout(tuple(code_layout) if code_layout else settings.code_layout)
     prefix = check_prefix(code_prefix, layout)
     seed = settings.random_state if random_state is None else int(random_state)
-    units = check_units(units, pop, within)
+    n_given = len(units)
+    units = check_units(units, pop, within, dedupe=dedupe)
     population = units[pop].to_numpy(dtype=float)
     metric = to_metric(units)
     metric_crs = metric.crs
@@ -338,7 +347,8 @@ def partition(units: gpd.GeoDataFrame, pop: str, *, min_pop: float | None = None
     grids = grids[columns].sort_values("grid_code").reset_index(drop=True)
 
     infeasible = _proposed_fixes(graph_all, groups, group_values, population, band)
-    oversize = pd.DataFrame({"unit": units.index[oversize_units], "population": population[oversize_units],
+    oversize = pd.DataFrame({"unit": units.index[oversize_units], "unit_name": row_names(units, oversize_units),
+                             "population": population[oversize_units],
                              "grid_code": out_units["grid_code"].to_numpy()[oversize_units]})
     feasible = grids["status"].isin(["ok", "out_of_band"])
     summary = {
@@ -348,7 +358,7 @@ def partition(units: gpd.GeoDataFrame, pop: str, *, min_pop: float | None = None
         "oversize_units": len(oversize_units), "infeasible_pieces": len(infeasible),
         "all_contiguous": _all_contiguous(graph, label),
         "median_polsby_popper": float(grids["polsby_popper"].median()),
-        "seconds": time.perf_counter() - started,
+        "seconds": time.perf_counter() - started, "duplicate_units_dropped": n_given - len(units),
     }
     params = dict(command="partition", min_pop=band.lo, max_pop=band.hi, pop=pop, within=within,
                   code_prefix=prefix, barriers=barriers is not None, random_state=seed)

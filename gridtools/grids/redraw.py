@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from gridtools import settings
+from gridtools.identifiers import check_unique_keys
 from gridtools.errors import InputError, rows_where
 from gridtools.grids.balance import make_contiguous, repair
 from gridtools.grids.codes import CodeLayout, serials_in_reading_order
@@ -75,6 +76,8 @@ def _join_new_population(units: gpd.GeoDataFrame, table: pd.DataFrame, pop: str,
     source = table.attrs.get("source", "new_pop")
     validate.require_columns(table, {key: "key", pop: "pop"}, source)
     validate.require_columns(units, {key: "key"}, units.attrs.get("source", "units"))
+    # a repeated key would give a unit two populations (pandas: "Reindexing only valid with uniquely valued Index")
+    table = check_unique_keys(table.assign(**{key: table[key].astype(str)}), key, source, option=None)
     joined = units[key].astype(str).map(table.set_index(table[key].astype(str))[pop])
     missing = joined.isna()
     if missing.any():

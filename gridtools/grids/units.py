@@ -8,13 +8,14 @@ import geopandas as gpd
 import shapely
 import numpy as np
 
+from gridtools.identifiers import check_duplicate_geometries
 from gridtools.errors import InputError, rows_where
 from gridtools.validate import check_coordinates, check_geometries, numeric_column, require_columns
 
 __all__ = ["check_units", "measure_grids"]
 
 
-def check_units(units: gpd.GeoDataFrame, pop: str, within: str | None) -> gpd.GeoDataFrame:
+def check_units(units: gpd.GeoDataFrame, pop: str, within: str | None, dedupe: bool = False) -> gpd.GeoDataFrame:
     """Step 1 of the pipeline: refuse units that cannot be partitioned, repair invalid polygons.
 
     Parameters
@@ -25,6 +26,9 @@ def check_units(units: gpd.GeoDataFrame, pop: str, within: str | None) -> gpd.Ge
         Population column (numbers >= 0 in every row).
     within : str or None
         Nesting column (community, ward); every unit needs a value.
+    dedupe : bool
+        Keep the first of units with the same geometry instead of refusing them (their
+        residents would be counted twice).
 
     Returns
     -------
@@ -61,7 +65,7 @@ def check_units(units: gpd.GeoDataFrame, pop: str, within: str | None) -> gpd.Ge
                 "every unit needs the community/ward it belongs to"
             )
     check_coordinates(units, source)
-    return units
+    return check_duplicate_geometries(units, source, dedupe=dedupe)
 
 
 def measure_grids(units: gpd.GeoDataFrame, label: np.ndarray, pop: np.ndarray, metric_crs) -> gpd.GeoDataFrame:

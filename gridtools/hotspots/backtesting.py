@@ -248,7 +248,9 @@ def backtest(
         history = events.before(c)
         actual = np.bincount(events.between(c, c + h).unit, minlength=len(cells))
         preds, took = {}, {}
-        for name in sorted(estimators, key=lambda n: isinstance(estimators[n], Ensemble)):
+        for j, name in enumerate(sorted(estimators, key=lambda n: isinstance(estimators[n], Ensemble))):
+            if progress is not None:  # one tick per method: a fold of a slow method takes a while
+                progress("backtest: folds x methods", k * len(estimators) + j, folds * len(estimators))
             proto = estimators[name]
             tic = time.perf_counter()
             reuse = _reusable_members(proto, estimators, preds)
@@ -269,7 +271,7 @@ def backtest(
             m.insert(0, "method", name)
             rows.append(m)
         if progress is not None:
-            progress("backtest folds", k + 1, folds)
+            progress("backtest: folds x methods", (k + 1) * len(estimators), folds * len(estimators))
     metrics = pd.concat(rows, ignore_index=True)
     params = {
         "start": from_day(c0).date().isoformat(),

@@ -381,6 +381,9 @@ def geocode(
             f"{gsource}: {code} is not unique ({rows_where(dup, grids.index)}); a point could "
             "not be given one grid. Dissolve grids by code first."
         )
+    if len(events) == 0:
+        raise InputError(f"{source} has no events (0 rows): check that it is the right file and that it has "
+                         "data rows below its header")
     x, y, problem, ecrs = _event_coordinates(events, lon, lat, crs, source)
     good = problem == ""
     if len(events) and not good.any():
@@ -401,6 +404,8 @@ def geocode(
         raise CRSError(_nothing_inside(x, y, good, ecrs, grids, target, source, gsource))
     flag = problem.astype(object)
     flag[good & ~inside] = "outside_grids"
+    swapped = _swapped_into_grids(x, y, good & ~inside, ecrs, target, polygons, engine)
+    flag[swapped] = "swapped"
     # Look codes up per grid (thousands), not per event (millions); an extra "" slot for
     # events outside every grid.  Object columns: converting millions of strings to a string
     # dtype costs more than the point-in-polygon test.
@@ -411,12 +416,12 @@ def geocode(
                            ("community_code", levels["community_code"].to_numpy())):
         table[column] = pd.Series(np.append(values.astype(object), "")[pick], index=events.index, dtype=object)
     table["geocode_flag"] = pd.Series(flag, index=events.index, dtype=object)
-    bad = {k: int(v) for k, v in zip(*np.unique(problem[~good], return_counts=True), strict=True)}
+    bad = {k: int(v) for k, v in zip(*np.unique(flag[~good | swapped].astype(str), return_counts=True), strict=True)}
     summary = {
         "rows": len(events),
         "located": int(inside.sum()),
         "share_located": float(inside.mean()) if len(events) else 0.0,
-        "outside_grids": int((good & ~inside).sum()),
+        "outside_grids": int((good & ~inside & ~swapped).sum()),
         "bad": bad,
         "ties": ties,
         "grids": len(grids),
@@ -446,3 +451,22 @@ def _nothing_inside(x, y, good, ecrs, grids, target, source, gsource) -> str:
         "EPSG:nnnn), "
         "and that the events and grids cover the same district."
     )
+
+
+def _swapped_into_grids(x, y, outside, ecrs, target, polygons, engine) -> np.ndarray:
+    """Events outside every grid that land in one when longitude and latitude are read the other way round.
+
+    A row typed lat,lon in a lon,lat file is in range both ways in much of the world, so only
+    the grids can tell: such rows are flagged ``swapped`` (with the fix in the message) instead
+    of ``outside_grids``.
+    """
+    swapped = np.zeros(len(x), dtype=bool)
+    if not ecrs.is_geographic or not outside.any():
+        return swapped
+    idx = np.flatnonzero(outside & (np.abs(x) <= 90) & (np.abs(y) <= 180))
+    if not idx.size:
+        return swapped
+    sx, sy = coords.convert(y[idx], x[idx], ecrs, target)
+    hit, _ = _locate(sx, sy, polygons, rank=None, engine=engine)
+    swapped[idx[hit >= 0]] = True
+    return swapped

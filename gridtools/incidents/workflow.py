@@ -222,13 +222,18 @@ class IncidentStore:
 
     def report_many(self, table: pd.DataFrame, *, type_col: str, time_col: str, lon: str | None = None,
                     lat: str | None = None, id_col: str | None = None, description_col: str | None = None,
-                    source: str = "import", dayfirst: bool | None = None) -> np.ndarray:
+                    source: str = "import", dayfirst: bool | None = None, dedupe: bool = False) -> np.ndarray:
         """Record many cases at once, e.g. the output of :func:`gridtools.incidents.locate`.
 
         Uses the table's ``grid_code`` / ``community_code`` / ``street_code`` columns when present.
         Times are read by :func:`gridtools.timeparse.parse_column` (day-first or month-first
         detected per column; *dayfirst* settles a column no value settles) at their local wall
         clock.
+
+        With *id_col* each case is named by the caller's id: an id repeated in the table, or
+        already recorded in this store (the same file imported twice), would count one event
+        twice and is refused; ``dedupe=True`` records only the first row of each id that is not
+        in the store yet.
 
         Returns
         -------
@@ -238,7 +243,7 @@ class IncidentStore:
         Raises
         ------
         InputError
-            Missing columns, unknown type codes or unreadable times (listing the rows).
+            Missing columns, unknown type codes, unreadable times, or repeated ids (listing the rows).
         """
         from gridtools.errors import rows_where
 
@@ -246,6 +251,8 @@ class IncidentStore:
         optional = {"lon": lon, "lat": lat, "id_col": id_col, "description_col": description_col}
         needed.update({col: name for name, col in optional.items() if col})
         validate.require_columns(table, needed, table.attrs.get("source", "events"))
+        if id_col:
+            table = self._new_ids_only(table, id_col, dedupe)
         codes = table[type_col].astype(str).str.strip()
         known = {r["code"] for r in self._db.rows("SELECT code FROM event_types")}
         unknown = ~codes.isin(known).to_numpy()
@@ -283,6 +290,25 @@ class IncidentStore:
                 [(int(i), s, source) for i, s in zip(ids, stamps, strict=True)],
             )
         return ids
+
+    def _new_ids_only(self, table: pd.DataFrame, id_col: str, dedupe: bool) -> pd.DataFrame:
+        """*table* without ids repeated in it or already in the store (with *dedupe*), else refused."""
+        from gridtools.identifiers import check_unique_keys
+
+        source = table.attrs.get("source", "events")
+        keys = table[id_col].astype(str)
+        table = check_unique_keys(table.assign(**{id_col: keys}), id_col, source, dedupe=dedupe)
+        known = {r["external_id"] for r in self._db.rows(
+            "SELECT external_id FROM cases WHERE external_id IS NOT NULL")}
+        again = table[id_col].isin(known).to_numpy()
+        if again.any() and not dedupe:
+            from gridtools.errors import rows_where
+
+            raise InputError(
+                f"{source}: {int(again.sum())} id(s) in column {id_col!r} are already recorded in {self.path} "
+                f"(e.g. {table[id_col][again].iloc[0]!r}; {rows_where(again, table.index)}): importing them again "
+                "would count those events twice. Leave them out, or pass dedupe=True to record only new ids.")
+        return table.loc[~again]
 
     def _case(self, case_id: int, lock: bool = False) -> dict:
         # lock: inside a write transaction, so the status checked is the status updated

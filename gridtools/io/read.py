@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import shapely
 
 from gridtools import coords
 from gridtools.crs import chinese_datum, label, parse_crs, same_crs
-from gridtools.errors import CRSError, InputError
+from gridtools.errors import CRSError, InputError, InputWarning, describe_rows
 from gridtools.io.formats import PARAMS_ATTR, PARQUET_SUFFIXES, READ_ERRORS, TABLE_SUFFIXES, file_suffix, reason
 from gridtools.io.points import read_table_points, table_to_points
 from gridtools.validate import check_coordinates, require_datum
@@ -236,6 +237,9 @@ def _read_vector(path: Path, layer: str | None) -> tuple[gpd.GeoDataFrame, pypro
     layer = _pick_layer(_list_layers(target, path), layer, path)
     try:
         gdf = gpd.read_file(target, layer=layer, engine="pyogrio", use_arrow=_USE_ARROW)
+    except shapely.errors.GEOSException:
+        # A geometry GEOS cannot build (OSM multipolygons hold rings of 2 points): repair or skip it
+        gdf = _read_repairing(target, layer, path)
     except READ_ERRORS as exc:
         raise InputError(f"cannot read {path}: {reason(exc)}.") from exc
     implied = None
@@ -275,6 +279,32 @@ def layer_params(path, layer: str | None = None) -> dict:
         return json.loads(metadata[PARAMS_ATTR]) if PARAMS_ATTR in metadata else {}
     except (*READ_ERRORS, ValueError):  # unreadable or hand-edited metadata: no parameters
         return {}
+
+
+def _read_repairing(target: str, layer: str | None, path: Path) -> gpd.GeoDataFrame:
+    """Read a layer whose geometries GEOS refuses: repair those it can, skip the rest, and warn.
+
+    ``attrs["skipped_geometries"]`` lists the rows (counting from 1) left out and
+    ``attrs["repaired_geometries"]`` how many were repaired.
+    """
+    try:
+        meta, _, wkb, fields = pyogrio.raw.read(target, layer=layer)
+    except READ_ERRORS as exc:
+        raise InputError(f"cannot read {path}: {reason(exc)}.") from exc
+    strict = shapely.from_wkb(wkb, on_invalid="ignore")
+    fixed = shapely.from_wkb(wkb, on_invalid="fix")
+    broken = shapely.is_missing(strict) & (np.asarray(wkb, dtype=object) != None)  # noqa: E711
+    skipped = broken & shapely.is_missing(fixed)
+    table = pd.DataFrame(dict(zip(meta["fields"], fields)))
+    gdf = gpd.GeoDataFrame(table, geometry=gpd.GeoSeries(fixed), crs=meta["crs"])
+    gdf = gdf.loc[~skipped].reset_index(drop=True)
+    rows = [int(r) + 1 for r in np.flatnonzero(skipped)]
+    gdf.attrs.update(skipped_geometries=rows, repaired_geometries=int((broken & ~skipped).sum()))
+    warnings.warn(InputWarning(
+        f"{path}{f' layer {layer!r}' if layer else ''}: {int(broken.sum())} of {len(table):,} features have "
+        f"an invalid geometry (e.g. a ring of fewer than 3 points); {int((broken & ~skipped).sum())} repaired, "
+        f"{len(rows)} left out ({describe_rows(rows)}, counting from 1)"), stacklevel=3)
+    return gdf
 
 
 def _geojson_declares_crs(path: Path) -> bool:

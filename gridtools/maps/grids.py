@@ -98,8 +98,10 @@ def grid_map(
     if grids.empty:
         raise InputError("grids is empty: there is nothing to map.")
     if column not in grids.columns:
-        others = [c for c in grids.columns if c != grids.geometry.name]
-        raise InputError(f"grids has no column {column!r}; pass column= one of {others}.")
+        others = ", ".join(str(c) for c in grids.columns if c != grids.geometry.name)
+        raise InputError(f"{grids.attrs.get('source', 'grids')} has no column {column!r} (the population of each "
+                         f"grid); its columns are: {others}. Map the 'grids' layer written by 'gridtools partition'"
+                         ", or pass column=... naming the population column.")
 
     pop = pd.to_numeric(grids[column], errors="coerce").to_numpy(dtype=float)
     fields = [f if f != "population" else column for f in GRID_FIELDS]

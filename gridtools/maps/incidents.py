@@ -86,6 +86,9 @@ def incident_map(
     if stats is not None:
         table = stats.reset_index() if "grid_code" not in stats.columns else stats
         data = data.merge(table, on="grid_code", how="left")
+    if column not in data.columns and stats is not None and len(stats):
+        known = ", ".join(str(c) for c in data.columns if c not in ("grid_code", grids.geometry.name))
+        raise InputError(f"column={column!r} is not a statistic of the grids; use one of: {known}.")
     if column not in data.columns:
         data[column] = 0
     value = pd.to_numeric(data[column], errors="coerce").fillna(0).to_numpy(dtype=float)

@@ -155,6 +155,10 @@ def vehicle_from_options(weight_t=None, height_m=None, width_m=None, length_m=No
     >>> vehicle_from_options().kind
     'car'
     """
+    if kind not in (None, "car", "van", "hgv"):
+        from gridtools.errors import ParameterError
+
+        raise ParameterError(f"kind={kind!r} is not a vehicle kind: use 'car', 'van' or 'hgv'", parameter="kind")
     given = {k: v for k, v in dict(weight_t=weight_t, height_m=height_m, width_m=width_m, length_m=length_m,
                                    axle_load_t=axle_load_t).items() if v is not None}
     if kind == "hgv" or (kind is None and given.get("weight_t", 0) > HGV_THRESHOLD_T):

@@ -66,7 +66,7 @@ waiting_areas: [{id: W1, lon: 121.48, lat: 31.23, capacity: 10}]
     ({"slot_minutes": 7}, "must divide a day"),
     ({"timezone": "Mars/Olympus"}, "unknown timezone"),
     ({"gates": [{"id": "G", "lon": 200, "lat": 49}]}, "not a longitude"),
-    ({"dockz": []}, "unknown park field"),
+    ({"dockz": []}, r"unknown key .dockz. \(did you mean .docks.\?\)"),
 ])
 def test_park_errors_name_the_entry(change, words):
     base = {"gates": [{"id": "G", "lon": 8.0, "lat": 49.0}], "docks": [{"id": "D", "lon": 8.0, "lat": 49.0,

@@ -366,6 +366,10 @@ def test_cli_backtest_writes_report(tmp_path, capsys):
           "--cell", "250", "--area", "hull", "--methods", "etas,ensemble", "-o", str(out)], capsys)
     assert code == 0, text
     assert "PAI at 2%" in " ".join(text.split())
+    # never silent (issue 11: 88 s without a word): each step says where it is, even off a terminal
+    assert "reading and preparing the events: 0/1" in text
+    assert "backtest: folds x methods: 0/18" in text and "backtest: folds x methods: 18/18" in text
+    assert "forecast with the best method" in text
     m = pd.read_csv(out / "metrics.csv")
     assert list(m.columns[:6]) == ["method", "fold", "coverage", "hit_rate", "pai", "pei"][:2] + ["cutoff"] + [
         "coverage", "hit_rate", "pai"]

@@ -1,0 +1,473 @@
+"""The cases of the bad-input suite: one everyday mistake each, per command.
+
+``Case.args(kit)`` builds the command line from the kit of good inputs (see ``kit.py``), making one
+mistake; ``expect`` are words the message must contain (case-insensitive): the file, column,
+rows or option at fault and the fix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import geopandas as gpd
+import pandas as pd
+
+from badinput.kit import derive
+
+
+@dataclass
+class Case:
+    command: str
+    mistake: str
+    args: Callable[[dict], list]
+    expect: tuple[str, ...] = ()
+    check: Callable[[dict, str], None] | None = field(default=None, repr=False)
+
+
+def _events(kit, name: str, change) -> str:
+    """A variant of the events table."""
+    frame = pd.read_csv(kit["events"], dtype=str)
+    return derive(kit, name, change(frame))
+
+
+def _blocks(kit, name: str, change, **to_file):
+    frame = gpd.read_file(kit["blocks"])
+    return derive(kit, name, change(frame), **to_file)
+
+
+def _swap(frame):
+    frame = frame.copy()
+    frame.loc[:9, ["lon", "lat"]] = frame.loc[:9, ["lat", "lon"]].to_numpy()
+    return frame
+
+
+def _set(column, rows, value):
+    def change(frame):
+        frame = frame.copy()
+        frame[column] = frame[column].astype(object)
+        frame.loc[rows, column] = value
+        return frame
+    return change
+
+
+def _dup_rows(frame):
+    return pd.concat([frame, frame.iloc[[3]]], ignore_index=True)
+
+
+def _renamed(old, new):
+    return lambda frame: frame.rename(columns={old: new})
+
+
+P = ["partition"]
+PARTITION = lambda kit, *more: [*P, kit["blocks"], "--pop", "pop", "--min", "800", "--max", "1200",  # noqa: E731
+                                "-o", kit["out"].with_suffix(".gpkg"), *more]
+GEOCODE = lambda kit, events, *more: ["geocode", events, "--grids", kit["grids"], "--lon", "lon", "--lat", "lat",  # noqa: E731
+                                      "--crs", "wgs84", "-o", kit["out"].with_suffix(".csv"), *more]
+PREDICT = lambda kit, events, *more: ["hotspots", "predict", events, "--time", "reported", "--cutoff", "2025-05-01",  # noqa: E731
+                                      "--lon", "lon", "--lat", "lat", "--cell", "100", "--method", "naive_all",
+                                      "-o", kit["out"].with_suffix(".gpkg"), *more]
+BACKTEST = lambda kit, events, *more: ["hotspots", "backtest", events, "--time", "reported", "--start",  # noqa: E731
+                                       "2025-03-01", "--folds", "2", "--lon", "lon", "--lat", "lat", "--cell", "100",
+                                       "--methods", "naive_all", "-o", kit["out"], *more]
+IMPORT = lambda kit, events, *more: ["incidents", "import", kit["out"].with_suffix(".db"), events, "--type", "type",  # noqa: E731
+                                     "--time", "reported", "--lon", "lon", "--lat", "lat", *more]
+COMPONENTS = lambda kit, events, *more: ["components", "import", kit["out"].with_suffix(".gpkg"), events,  # noqa: E731
+                                         "--grids", kit["grids"], "--class", "0101", "--admin-code", "320508", *more]
+ASSIGN = lambda kit, *more: ["dispatch", "assign", "--network", kit["roads"], "--park", kit["park"], *more]  # noqa: E731
+ROUTE = lambda kit, *more: ["route", kit["roads"], "-o", kit["out"].with_suffix(".gpkg"), *more]  # noqa: E731
+
+CASES: list[Case] = [
+    # ---------------------------------------------------------------- partition
+    Case("partition", "missing file", lambda k: [*P, k["not_a_file"], "--pop", "pop", "-o", k["out"]],
+         ("file not found", "no_such_file.gpkg")),
+    Case("partition", "wrong population column", lambda k: PARTITION(k)[:3] + ["popp"] + PARTITION(k)[4:],
+         ("no column 'popp'", "did you mean 'pop'", "--pop")),
+    Case("partition", "no population column given", lambda k: [*P, k["blocks"], "-o", k["out"]], ("--pop",)),
+    Case("partition", "text in the population column",
+         lambda k: PARTITION(k)[:1] + [_blocks(k, "text_pop.gpkg", _set("pop", [2], "many"))] + PARTITION(k)[2:],
+         ("pop", "row 3")),
+    Case("partition", "negative population",
+         lambda k: PARTITION(k)[:1] + [_blocks(k, "neg_pop.gpkg", _set("pop", [4], -5))] + PARTITION(k)[2:],
+         ("pop", "row 5")),
+    Case("partition", "min above max", lambda k: [*P, k["blocks"], "--pop", "pop", "--min", "1200", "--max", "800",
+                                                 "-o", k["out"]], ("--min", "--max")),
+    Case("partition", "zero max", lambda k: [*P, k["blocks"], "--pop", "pop", "--min", "0", "--max", "0",
+                                            "-o", k["out"]], ("--max",)),
+    Case("partition", "empty file", lambda k: [*P, k["empty_csv"], "--pop", "pop", "-o", k["out"]],
+         ("empty.csv",)),
+    Case("partition", "WKT table without a CRS", lambda k: [*P, k["blocks_csv"], "--pop", "pop", "-o", k["out"]],
+         ("blocks_wkt.csv", "--crs")),
+    Case("partition", "unknown CRS", lambda k: PARTITION(k, "--crs", "EPSG:999999"), ("EPSG:999999",)),
+    Case("partition", "duplicated blocks",
+         lambda k: PARTITION(k)[:1] + [_blocks(k, "dup_blocks.gpkg", _dup_rows)] + PARTITION(k)[2:],
+         ("row 17", "same feature entered twice", "--dedupe")),
+    Case("partition", "unknown --within column", lambda k: PARTITION(k, "--within", "wards"),
+         ("no column 'wards'", "did you mean 'ward'", "--within")),
+    Case("partition", "bad code prefix", lambda k: PARTITION(k, "--code-prefix", "32x5"), ("32x5",)),
+    # ---------------------------------------------------------------- rebalance
+    Case("rebalance", "missing partition file", lambda k: ["rebalance", k["not_a_file"], "--pop", "pop", "-o",
+                                                          k["out"]], ("no_such_file.gpkg",)),
+    Case("rebalance", "not a partition file", lambda k: ["rebalance", k["blocks"], "--pop", "pop", "-o", k["out"]],
+         ("blocks.gpkg", "units")),
+    Case("rebalance", "duplicated key in --new-pop",
+         lambda k: ["rebalance", k["grids"], "--new-pop", derive(k, "dup_new_pop.csv", _dup_rows(pd.read_csv(
+             k["new_pop"], dtype=str))), "--key", "block_id", "--pop", "pop2030", "-o", k["out"]],
+         ("dup_new_pop.csv", "'block_id'", "rows 4, 17")),
+    Case("rebalance", "--new-pop without --key", lambda k: ["rebalance", k["grids"], "--new-pop", k["new_pop"],
+                                                           "--pop", "pop2030", "-o", k["out"]], ("--key",)),
+    Case("rebalance", "wrong --key", lambda k: ["rebalance", k["grids"], "--new-pop", k["new_pop"], "--key", "blockid",
+                                               "--pop", "pop2030", "-o", k["out"]], ("blockid", "block_id")),
+    Case("rebalance", "missing --new-pop file", lambda k: ["rebalance", k["grids"], "--new-pop", k["missing_db"],
+                                                          "--key", "block_id", "--pop", "p", "-o", k["out"]],
+         ("no_such.db",)),
+    Case("rebalance", "a unit missing from --new-pop",
+         lambda k: ["rebalance", k["grids"], "--new-pop", derive(k, "short_new_pop.csv", pd.read_csv(
+             k["new_pop"], dtype=str).iloc[:-1]), "--key", "block_id", "--pop", "pop2030", "-o", k["out"]],
+         ("short_new_pop.csv", "block_id")),
+    Case("rebalance", "negative --min", lambda k: ["rebalance", k["grids"], "--pop", "pop", "--min", "-5", "-o",
+                                                  k["out"]], ("--min",)),
+    # ---------------------------------------------------------------- map
+    Case("map", "missing file", lambda k: ["map", k["not_a_file"], "-o", k["out"].with_suffix(".html")],
+         ("file not found",)),
+    Case("map", "wrong layer", lambda k: ["map", k["grids"], "--layer", "grid", "-o", k["out"].with_suffix(".html")],
+         ("grid", "grids")),
+    Case("map", "not grids (no population)", lambda k: ["map", k["roads"], "--layer", "roads", "-o",
+                                                       k["out"].with_suffix(".html")],
+         ("roads.gpkg", "no column 'population'", "partition")),
+    Case("map", "empty layer", lambda k: ["map", derive(k, "empty.gpkg", gpd.read_file(k["blocks"]).iloc[:0],
+                                                        layer="grids"), "-o", k["out"].with_suffix(".html")],
+         ("0 rows",)),
+    # ---------------------------------------------------------------- demo
+    Case("demo", "unknown language", lambda k: ["demo", "-o", k["out"], "--lang", "fr"], ("--lang", "fr")),
+    Case("demo", "output is a file", lambda k: ["demo", "-o", k["events"]], ("events.csv",)),
+    # ---------------------------------------------------------------- geocode
+    Case("geocode", "missing events file", lambda k: GEOCODE(k, k["not_a_file"]), ("no_such_file.gpkg",)),
+    Case("geocode", "wrong lon column", lambda k: GEOCODE(k, k["events"])[:5] + ["lng"] + GEOCODE(k, k["events"])[6:],
+         ("lng", "lon")),
+    Case("geocode", "missing grids", lambda k: ["geocode", k["events"], "--grids", k["not_a_file"], "--crs", "wgs84",
+                                               "-o", k["out"]], ("no_such_file.gpkg",)),
+    Case("geocode", "all lon/lat swapped", lambda k: GEOCODE(k, _events(k, "all_swapped.csv",
+                                                                        _renamed("lon", "tmp")) if False else
+                                                           derive(k, "all_swapped.csv", pd.read_csv(k["events"]).rename(
+                                                               columns={"lon": "lat", "lat": "lon"}))),
+         ("swapped",)),
+    Case("geocode", "unknown datum", lambda k: GEOCODE(k, k["events"])[:9] + ["wgs-84x"] + GEOCODE(k, k["events"])[10:],
+         ("wgs-84x",)),
+    Case("geocode", "text in a coordinate (--strict)",
+         lambda k: GEOCODE(k, _events(k, "text_lon.csv", _set("lon", [5], "east")), "--strict"), ("row 6",)),
+    Case("geocode", "empty events file", lambda k: GEOCODE(k, k["header_only"]), ("header_only.csv",)),
+    Case("geocode", "wrong code column", lambda k: GEOCODE(k, k["events"], "--code", "gridcode"),
+         ("gridcode", "grid_code")),
+    # ---------------------------------------------------------------- route
+    Case("route", "missing network", lambda k: ["route", k["not_a_file"], "--from", "8.0,49.0", "--to", "8.04,49.0",
+                                               "-o", k["out"]], ("no_such_file.gpkg",)),
+    Case("route", "point not LON,LAT", lambda k: ROUTE(k, "--from", "8.0;49.0", "--to", "8.04,49.0"),
+         ("--from", "LON,LAT")),
+    Case("route", "lat,lon swapped", lambda k: ROUTE(k, "--from", "49.0,8.0", "--to", "49.0,8.04"),
+         ("(49.000000, 8.000000)", "LON,LAT order", "roads.gpkg")),
+    Case("route", "point far from every road", lambda k: ROUTE(k, "--from", "9.0,49.5", "--to", "8.04,49.0"),
+         ("road",)),
+    Case("route", "negative weight", lambda k: ROUTE(k, "--from", "8.0,49.0", "--to", "8.04,49.0", "--weight-t", "-3"),
+         ("--weight-t",)),
+    Case("route", "unknown vehicle", lambda k: ROUTE(k, "--from", "8.0,49.0", "--to", "8.04,49.0", "--vehicle", "tank"),
+         ("tank",)),
+    Case("route", "bad --at time", lambda k: ROUTE(k, "--from", "8.0,49.0", "--to", "8.04,49.0", "--at", "31/31/2026"),
+         ("31/31/2026",)),
+    # ---------------------------------------------------------------- population estimate
+    Case("population estimate", "missing file", lambda k: ["population", "estimate", k["not_a_file"], "--total", "10",
+                                                           "-o", k["out"]], ("file not found",)),
+    Case("population estimate", "negative total", lambda k: ["population", "estimate", k["blocks"], "--total", "-10",
+                                                             "-o", k["out"].with_suffix(".gpkg")], ("--total",)),
+    Case("population estimate", "points, not footprints", lambda k: ["population", "estimate", k["events"], "--total",
+                                                                     "10", "--crs", "wgs84",
+                                                                     "-o", k["out"].with_suffix(".gpkg")],
+         ("polygons", "rows")),
+    Case("population estimate", "wrong layer", lambda k: ["population", "estimate", k["blocks"], "--layer", "houses",
+                                                          "--total", "10", "-o", k["out"].with_suffix(".gpkg")],
+         ("houses", "blocks")),
+    # ---------------------------------------------------------------- report partition / hotspots / incidents
+    Case("report partition", "missing file", lambda k: ["report", "partition", k["not_a_file"], "-o", k["out"]],
+         ("no_such_file.gpkg",)),
+    Case("report partition", "not a partition", lambda k: ["report", "partition", k["roads"], "-o", k["out"]],
+         ("roads.gpkg",)),
+    Case("report partition", "unknown language", lambda k: ["report", "partition", k["grids"], "--lang", "de",
+                                                            "-o", k["out"]], ("--lang",)),
+    Case("report hotspots", "missing backtest folder", lambda k: ["report", "hotspots", k["not_a_file"], "-o",
+                                                                  k["out"]], ("no_such_file.gpkg",)),
+    Case("report hotspots", "folder without a backtest", lambda k: ["report", "hotspots", k["blocks"].parent,
+                                                                    "-o", k["out"]], ("metrics.csv",)),
+    Case("report incidents", "database that does not exist", lambda k: ["report", "incidents", k["missing_db"],
+                                                                        "--grids", k["grids"], "-o", k["out"]],
+         ("no_such.db", "not found")),
+    Case("report incidents", "bad --from date", lambda k: ["report", "incidents", k["cases"], "--grids", k["grids"],
+                                                           "--from", "2024-13-45", "-o", k["out"]], ("2024-13-45",)),
+    Case("report incidents", "missing grids", lambda k: ["report", "incidents", k["cases"], "--grids", k["not_a_file"],
+                                                         "-o", k["out"]], ("no_such_file.gpkg",)),
+    # ---------------------------------------------------------------- coords convert
+    Case("coords convert", "missing file", lambda k: ["coords", "convert", k["not_a_file"], "--lon", "lon", "--lat",
+                                                      "lat", "--from", "gcj02", "--to", "wgs84", "-o", k["out"]],
+         ("no_such_file.gpkg",)),
+    Case("coords convert", "wrong column", lambda k: ["coords", "convert", k["events"], "--lon", "lng", "--lat", "lat",
+                                                      "--from", "gcj02", "--to", "wgs84", "-o", k["out"]],
+         ("lng", "lon")),
+    Case("coords convert", "unknown datum", lambda k: ["coords", "convert", k["events"], "--lon", "lon", "--lat",
+                                                       "lat", "--from", "gcj2", "--to", "wgs84", "-o", k["out"]],
+         ("gcj2",)),
+    Case("coords convert", "projected target", lambda k: ["coords", "convert", k["events"], "--lon", "lon", "--lat",
+                                                          "lat", "--from", "wgs84", "--to", "EPSG:3857", "-o",
+                                                          k["out"]], ("EPSG:3857", "projected")),
+    Case("coords convert", "text in a coordinate (--strict)",
+         lambda k: ["coords", "convert", _events(k, "text_lon.csv", _set("lon", [5], "east")), "--lon", "lon",
+                    "--lat", "lat", "--from", "wgs84", "--to", "gcj02", "--strict", "-o", k["out"]],
+         ("row 6",)),
+    Case("coords convert", "negative decimals", lambda k: ["coords", "convert", k["events"], "--lon", "lon", "--lat",
+                                                           "lat", "--from", "wgs84", "--to", "gcj02", "--decimals",
+                                                           "-1", "-o", k["out"]], ("--decimals",)),
+    # ---------------------------------------------------------------- incidents
+    Case("incidents types", "unknown output format",
+         lambda k: ["incidents", "types", "-o", k["blocks"].parent / "types.xlsx"], ("types.xlsx",)),
+    Case("incidents import", "missing file", lambda k: IMPORT(k, k["not_a_file"]), ("no_such_file.gpkg",)),
+    Case("incidents import", "wrong time column", lambda k: IMPORT(k, k["events"])[:7] + ["time"] +
+         IMPORT(k, k["events"])[8:], ("time", "reported")),
+    Case("incidents import", "unknown type code", lambda k: IMPORT(k, _events(k, "bad_type.csv",
+                                                                              _set("type", [3], "9999"))),
+         ("9999", "row 4", "incidents types")),
+    Case("incidents import", "unreadable date", lambda k: IMPORT(k, _events(k, "bad_date.csv",
+                                                                            _set("reported", [7], "yesterday"))),
+         ("yesterday", "row 8")),
+    Case("incidents import", "ambiguous day-first dates",
+         lambda k: IMPORT(k, _events(k, "dmy.csv", lambda f: f.assign(reported=["03/04/2024 10:00"] * len(f)))),
+         ("--dayfirst",)),
+    Case("incidents import", "repeated --id", lambda k: IMPORT(k, _events(k, "dup_ids.csv", _dup_rows), "--id",
+                                                              "event_id"), ("'E0003'", "--dedupe")),
+    Case("incidents import", "same file imported twice",
+         lambda k: ["incidents", "import", k["cases"], k["events"], "--type", "type", "--time", "reported",
+                    "--lon", "lon", "--lat", "lat", "--id", "event_id"], ("already recorded", "--dedupe")),
+    Case("incidents import", "empty file", lambda k: IMPORT(k, k["empty_csv"]), ("empty.csv",)),
+    Case("incidents step", "database that does not exist",
+         lambda k: ["incidents", "step", k["missing_db"], "1", "accept"], ("no_such.db", "not found")),
+    Case("incidents step", "unknown case", lambda k: ["incidents", "step", k["cases"], "999999", "register"],
+         ("999999",)),
+    Case("incidents step", "unknown action", lambda k: ["incidents", "step", k["cases"], "1", "acept"], ("acept",)),
+    Case("incidents step", "bad --at time", lambda k: ["incidents", "step", k["cases"], "1", "register", "--at",
+                                                       "noon"], ("noon",)),
+    Case("incidents overdue", "database that does not exist", lambda k: ["incidents", "overdue", k["missing_db"]],
+         ("no_such.db", "not found")),
+    Case("incidents overdue", "bad --now", lambda k: ["incidents", "overdue", k["cases"], "--now", "2024-02-30"],
+         ("2024-02-30",)),
+    Case("incidents escalate", "database that does not exist", lambda k: ["incidents", "escalate", k["missing_db"]],
+         ("no_such.db", "not found")),
+    Case("incidents stats", "database that does not exist", lambda k: ["incidents", "stats", k["missing_db"]],
+         ("no_such.db", "not found")),
+    Case("incidents stats", "bad --now", lambda k: ["incidents", "stats", k["cases"], "--now", "tomorrow"],
+         ("tomorrow",)),
+    Case("incidents addresses", "missing gazetteer", lambda k: ["incidents", "addresses", k["events"], "--address",
+                                                                "address", "--gazetteer", k["not_a_file"],
+                                                                "-o", k["out"]], ("no_such_file.gpkg",)),
+    Case("incidents addresses", "wrong address column", lambda k: ["incidents", "addresses", k["events"], "--address",
+                                                                   "addr", "--gazetteer", k["gazetteer"],
+                                                                   "-o", k["out"]], ("addr", "address")),
+    Case("incidents addresses", "cutoff above 100", lambda k: ["incidents", "addresses", k["events"], "--address",
+                                                               "address", "--gazetteer", k["gazetteer"], "--cutoff",
+                                                               "150", "-o", k["out"]], ("--cutoff",)),
+    Case("incidents open311", "database that does not exist",
+         lambda k: ["incidents", "open311", k["missing_db"], "-o", k["out"]], ("no_such.db", "not found")),
+    Case("incidents map", "database that does not exist",
+         lambda k: ["incidents", "map", k["missing_db"], "--grids", k["grids"], "-o", k["out"]],
+         ("no_such.db", "not found")),
+    Case("incidents map", "unknown --column", lambda k: ["incidents", "map", k["cases"], "--grids", k["grids"],
+                                                         "--column", "casess", "-o", k["out"]], ("casess",)),
+    # ---------------------------------------------------------------- components
+    Case("components import", "missing file", lambda k: COMPONENTS(k, k["not_a_file"]), ("no_such_file.gpkg",)),
+    Case("components import", "unknown class code", lambda k: COMPONENTS(k, k["events"])[:6] + ["9999"] +
+         COMPONENTS(k, k["events"])[7:], ("9999",)),
+    Case("components import", "wrong --key-col", lambda k: COMPONENTS(k, k["events"], "--key-col", "eventid"),
+         ("eventid", "event_id")),
+    Case("components import", "swapped lon/lat rows",
+         lambda k: COMPONENTS(k, _events(k, "swapped.csv", _swap), "--key-col", "event_id"),
+         ("swapped", "rows 1, 2, 3", "--skip-bad")),
+    Case("components import", "repeated key", lambda k: COMPONENTS(k, _events(k, "dup_ids.csv", _dup_rows),
+                                                                   "--key-col", "event_id"),
+         ("row 401", "same as row 4")),
+    Case("components import", "bad admin code", lambda k: COMPONENTS(k, k["events"])[:-1] + ["3205"], ("3205",)),
+    Case("components export", "register that does not exist",
+         lambda k: ["components", "export", k["missing_db"], "-o", k["out"]], ("no_such.db", "not found")),
+    Case("components export", "unknown status", lambda k: ["components", "export", k["register"], "--status", "dead",
+                                                           "-o", k["out"].with_suffix(".csv")], ("dead",)),
+    Case("components map", "register that does not exist",
+         lambda k: ["components", "map", k["missing_db"], "-o", k["out"]], ("no_such.db", "not found")),
+    Case("components query", "register that does not exist",
+         lambda k: ["components", "query", k["missing_db"], "--code", "x"], ("no_such.db", "not found")),
+    Case("components query", "--near not LON,LAT", lambda k: ["components", "query", k["register"], "--near",
+                                                              "8.68 49.40"], ("--near",)),
+    Case("components query", "zero -k", lambda k: ["components", "query", k["register"], "--near", "8.681,49.401",
+                                                   "-k", "0"], ("-k",)),
+    Case("components update", "register that does not exist",
+         lambda k: ["components", "update", k["missing_db"], "X", "--set", "owner=me"], ("no_such.db", "not found")),
+    Case("components update", "unknown code", lambda k: ["components", "update", k["register"], "NOPE", "--set",
+                                                         "owner=me"], ("NOPE",)),
+    Case("components update", "--set without =", lambda k: ["components", "update", k["register"], "NOPE", "--set",
+                                                            "owner"], ("--set",)),
+    Case("components regrid", "register that does not exist",
+         lambda k: ["components", "regrid", k["missing_db"], "--grids", k["grids"]], ("no_such.db", "not found")),
+    Case("components regrid", "missing grids", lambda k: ["components", "regrid", k["register"], "--grids",
+                                                          k["not_a_file"]], ("no_such_file.gpkg",)),
+    Case("components retire", "register that does not exist",
+         lambda k: ["components", "retire", k["missing_db"], "X"], ("no_such.db", "not found")),
+    Case("components retire", "unknown code", lambda k: ["components", "retire", k["register"], "NOPE"], ("NOPE",)),
+    # ---------------------------------------------------------------- hotspots
+    Case("hotspots predict", "missing file", lambda k: PREDICT(k, k["not_a_file"]), ("no_such_file.gpkg",)),
+    Case("hotspots predict", "wrong time column", lambda k: PREDICT(k, k["events"])[:3] + ["--time", "date"] +
+         PREDICT(k, k["events"])[5:], ("date", "reported")),
+    Case("hotspots predict", "unreadable dates", lambda k: PREDICT(k, _events(k, "bad_date.csv",
+                                                                              _set("reported", [7], "yesterday"))),
+         ("yesterday", "row 8")),
+    Case("hotspots predict", "ambiguous day-first dates",
+         lambda k: PREDICT(k, _events(k, "dmy_ambiguous.csv", lambda f: f.assign(
+             reported=pd.to_datetime(f["reported"]).dt.strftime("%m/%d/%Y").where(
+                 pd.to_datetime(f["reported"]).dt.day <= 12, "01/01/2024")))), ("--dayfirst",)),
+    Case("hotspots predict", "bad cutoff", lambda k: PREDICT(k, k["events"])[:5] + ["--cutoff", "2025-02-30"] +
+         PREDICT(k, k["events"])[7:], ("2025-02-30",)),
+    Case("hotspots predict", "zero cell size", lambda k: PREDICT(k, k["events"], "--cell", "0"), ("cell size", "0.0")),
+    Case("hotspots predict", "negative horizon", lambda k: PREDICT(k, k["events"], "--horizon-days", "-7"),
+         ("--horizon-days",)),
+    Case("hotspots predict", "unknown method", lambda k: PREDICT(k, k["events"], "--method", "magic"), ("magic",)),
+    Case("hotspots predict", "x/y without --crs", lambda k: ["hotspots", "predict", k["events"], "--time", "reported",
+                                                             "--cutoff", "2025-05-01", "--x", "lon", "--y", "lat",
+                                                             "-o", k["out"]], ("--crs",)),
+    Case("hotspots predict", "patrol share above 1", lambda k: PREDICT(k, k["events"], "--patrol-share", "2"),
+         ("--patrol-share",)),
+    Case("hotspots predict", "unknown category", lambda k: PREDICT(k, k["events"], "--category-col", "type",
+                                                                   "--category", "9999"), ("9999",)),
+    Case("hotspots backtest", "missing file", lambda k: BACKTEST(k, k["not_a_file"]), ("no_such_file.gpkg",)),
+    Case("hotspots backtest", "zero folds", lambda k: BACKTEST(k, k["events"], "--folds", "0"), ("--folds",)),
+    Case("hotspots backtest", "folds past the last event", lambda k: BACKTEST(k, k["events"], "--folds", "90"),
+         ("past the last event", "fewer folds")),
+    Case("hotspots backtest", "bad start date", lambda k: BACKTEST(k, k["events"])[:5] + ["--start", "2025-31-01"] +
+         BACKTEST(k, k["events"])[7:], ("2025-31-01",)),
+    Case("hotspots backtest", "unknown method", lambda k: BACKTEST(k, k["events"])[:-3] + ["--methods", "naive_all,xyz",
+                                                                                         "-o", k["out"]], ("xyz",)),
+    Case("hotspots backtest", "missing --grids file", lambda k: BACKTEST(k, k["events"], "--grids", k["not_a_file"]),
+         ("no_such_file.gpkg",)),
+    # ---------------------------------------------------------------- dispatch
+    Case("dispatch serve", "missing network", lambda k: ["dispatch", "serve", "--network", k["not_a_file"], "--park",
+                                                         k["park"], "--db", k["out"].with_suffix(".db")],
+         ("no_such_file.gpkg",)),
+    Case("dispatch serve", "missing park", lambda k: ["dispatch", "serve", "--network", k["roads"], "--park",
+                                                      k["not_a_file"], "--db", k["out"].with_suffix(".db")],
+         ("no_such_file.gpkg",)),
+    Case("dispatch token", "unknown role", lambda k: ["dispatch", "token", "--db", k["out"].with_suffix(".db"),
+                                                      "--name", "x", "--role", "admin"], ("admin",)),
+    Case("dispatch token", "empty name", lambda k: ["dispatch", "token", "--db", k["out"].with_suffix(".db"),
+                                                    "--name", "", "--role", "driver"], ("name",)),
+    Case("dispatch assign", "missing trips file", lambda k: ASSIGN(k, k["not_a_file"], "-o", k["out"]),
+         ("no_such_file.gpkg",)),
+    Case("dispatch assign", "park key typo", lambda k: ["dispatch", "assign", "--network", k["roads"], "--park",
+                                                        derive(k, "typo_park.csv", pd.DataFrame()) and
+                                                        _typo_park(k), k["trips"], "-o", k["out"]],
+         ("capcity", "did you mean 'capacity'")),
+    Case("dispatch assign", "bad arrival time", lambda k: ASSIGN(k, _trips(k, "bad_time.csv",
+                                                                           _set("earliest_arrival", [0], "8am")),
+                                                                 "-o", k["out"].with_suffix(".gpkg")), ("8am",)),
+    Case("dispatch assign", "negative weight", lambda k: ASSIGN(k, _trips(k, "neg_weight.csv",
+                                                                          _set("weight_t", [0], -2)),
+                                                                "-o", k["out"].with_suffix(".gpkg")), ("weight_t",)),
+    Case("dispatch assign", "no gate and no origin", lambda k: ASSIGN(k, _trips(k, "no_gate.csv",
+                                                                                lambda f: f.drop(columns="gate")),
+                                                                      "-o", k["out"].with_suffix(".gpkg")),
+         ("gate", "origin_lon")),
+    # ---------------------------------------------------------------- more of the same kinds
+    Case("incidents escalate", "bad --now", lambda k: ["incidents", "escalate", k["cases"], "--now", "2024-02-30 10:00"],
+         ("2024-02-30",)),
+    Case("incidents open311", "missing --services file", lambda k: ["incidents", "open311", k["cases"], "--services",
+                                                                    k["not_a_file"], "-o", k["out"]],
+         ("no_such_file.gpkg",)),
+    Case("incidents overdue", "unknown output format", lambda k: ["incidents", "overdue", k["cases"], "-o",
+                                                                  k["out"].with_suffix(".xlsx")], (".xlsx",)),
+    Case("incidents import", "missing --types file", lambda k: IMPORT(k, k["events"], "--types", k["not_a_file"]),
+         ("no_such_file.gpkg",)),
+    Case("incidents types", "output is a folder", lambda k: ["incidents", "types", "-o", k["blocks"].parent],
+         ("badinput",)),
+    Case("components map", "missing --grids file", lambda k: ["components", "map", k["register"], "--grids",
+                                                              k["not_a_file"], "-o", k["out"]],
+         ("no_such_file.gpkg",)),
+    Case("components map", "unknown status", lambda k: ["components", "map", k["register"], "--status", "gone",
+                                                        "-o", k["out"]], ("gone",)),
+    Case("components export", "unknown output format", lambda k: ["components", "export", k["register"], "-o",
+                                                                  k["out"].with_suffix(".xlsx")], (".xlsx",)),
+    Case("components regrid", "wrong --grid-col", lambda k: ["components", "regrid", k["register"], "--grids",
+                                                             k["grids"], "--grid-col", "gridcode"],
+         ("gridcode", "grid_code")),
+    Case("dispatch serve", "park key typo", lambda k: ["dispatch", "serve", "--network", k["roads"], "--park",
+                                                       _typo_park(k), "--db", k["out"].with_suffix(".db")],
+         ("capcity", "did you mean 'capacity'")),
+    Case("dispatch token", "database that is a folder", lambda k: ["dispatch", "token", "--db", k["blocks"].parent,
+                                                                   "--name", "x"], ("badinput",)),
+    Case("report partition", "empty file", lambda k: ["report", "partition", k["empty_csv"], "-o", k["out"]],
+         ("empty.csv",)),
+    Case("map", "table without geometry", lambda k: ["map", k["new_pop"], "-o", k["out"].with_suffix(".html")],
+         ("new_pop.csv",)),
+    Case("hotspots backtest", "ambiguous day-first dates",
+         lambda k: BACKTEST(k, _events(k, "dmy_ambiguous_bt.csv", lambda f: f.assign(
+             reported=pd.to_datetime(f["reported"]).dt.strftime("%m/%d/%Y").where(
+                 pd.to_datetime(f["reported"]).dt.day <= 12, "01/01/2024")))), ("--dayfirst",)),
+    Case("hotspots backtest", "unknown category", lambda k: BACKTEST(k, k["events"], "--category-col", "type",
+                                                                     "--category", "9999"), ("9999",)),
+    Case("route", "missing --from", lambda k: ["route", k["roads"], "--to", "8.04,49.0", "-o", k["out"]],
+         ("--from",)),
+    Case("components query", "unknown status", lambda k: ["components", "query", k["register"], "--grid", "x",
+                                                          "--status", "actve"], ("actve",)),
+    Case("rebalance", "wrong --pop column", lambda k: ["rebalance", k["grids"], "--pop", "pop2031", "-o", k["out"]],
+         ("pop2031", "--pop")),
+]
+
+
+def _trips(kit, name, change):
+    return derive(kit, name, change(pd.read_csv(kit["trips"], dtype=str)))
+
+
+def _typo_park(kit):
+    import json
+
+    park = json.loads(kit["park"].read_text())
+    park["docks"][0]["capcity"] = park["docks"][0].pop("capacity")
+    path = kit["park"].with_name("typo_park.json")
+    path.write_text(json.dumps(park))
+    return path
+
+
+def _check_geocoded_swapped(kit, text):
+    table = pd.read_csv(kit["out"].with_suffix(".csv"), dtype=str)
+    assert (table["geocode_flag"].iloc[:10] == "swapped").all() and table["grid_code"].iloc[10:].notna().all()
+
+
+def _check_deduped(kit, text):
+    grids = gpd.read_file(kit["out"].with_suffix(".gpkg"), layer="grids")
+    assert grids["population"].sum() == 16 * 300 and "duplicate units dropped" in text
+
+
+def _check_refused_dock(kit, text):
+    trips = gpd.read_file(kit["out"].with_suffix(".gpkg"))
+    assert trips["status"].tolist() == ["assigned", "refused"]
+    assert "1 of 2 trips refused" in text and "D9" in text
+
+
+def _check_estimate(kit, text):
+    assert "10 residents" in text and "all 16 buildings can house residents" in text
+
+
+OK_CASES: list[Case] = [
+    Case("dispatch assign", "a trip to an unknown dock (refused, listed on the terminal)",
+         lambda k: ASSIGN(k, _trips(k, "bad_dock.csv", _set("dock", [1], "D9")), "-o", k["out"].with_suffix(".gpkg")),
+         check=_check_refused_dock),
+    Case("population estimate", "footprints without tags", lambda k: ["population", "estimate", k["blocks"],
+                                                                      "--total", "10", "-o",
+                                                                      k["out"].with_suffix(".gpkg")],
+         check=_check_estimate),
+    Case("geocode", "ten rows with lon/lat swapped", lambda k: GEOCODE(k, _events(k, "swapped.csv", _swap)),
+         check=_check_geocoded_swapped),
+    Case("partition", "duplicated blocks with --dedupe",
+         lambda k: PARTITION(k, "--dedupe")[:1] + [_blocks(k, "dup_blocks.gpkg", _dup_rows)] + PARTITION(k, "--dedupe")[2:],
+         check=_check_deduped),
+]
