@@ -381,7 +381,7 @@ def geocode(
             f"{gsource}: {code} is not unique ({rows_where(dup, grids.index)}); a point could "
             "not be given one grid. Dissolve grids by code first."
         )
-    if len(events) == 0:
+    if len(events) == 0 and {lon, lat} <= set(events.columns):  # a wrong column name is the likelier mistake
         raise InputError(f"{source} has no events (0 rows): check that it is the right file and that it has "
                          "data rows below its header")
     x, y, problem, ecrs = _event_coordinates(events, lon, lat, crs, source)
