@@ -68,9 +68,13 @@ def postgres_url(what: str, variable: str = "GRIDTOOLS_TEST_POSTGRES_URL") -> st
     return url
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """A headless Chromium for page tests (see tests/browser.py); skips where none is installed."""
+    """A headless Chromium for page tests (see tests/browser.py); skips where none is installed.
+
+    Module-scoped, not session-scoped: Playwright's sync API keeps an event loop running while it is
+    open, and a later test in the same worker that calls ``asyncio.run`` (the live-server tests) fails.
+    """
     from browser import start_browser
 
     manager, chromium = start_browser()
