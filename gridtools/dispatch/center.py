@@ -66,7 +66,9 @@ class DispatchCenter:
         self.dispatcher = Dispatcher(network, park, router=router, base_time=self.clock(), **options)
         self.lock = store.write_lock
         self.restored = 0
-        for row in store.active_trips():
+        # trips that left the dock before the horizon (a day of margin) no longer load anything
+        since = self.dispatcher.slot_start(self.dispatcher.base_slot) - dt.timedelta(days=1)
+        for row in store.active_trips(since=since.isoformat()):
             self.dispatcher.book(self._assignment(row))
             self.restored += 1
 
@@ -191,7 +193,9 @@ class DispatchCenter:
                     return self.public(old), False
             trip_id = TripStore.new_trip_id()
             req = self._request(user, plate, dock, earliest, gate, origin, cargo, trip_id)
-            a = self.dispatcher.assign(req, now=self.clock())
+            now = self.clock()
+            self.dispatcher.roll(now)  # the horizon follows the clock: months of uptime book as day 1
+            a = self.dispatcher.assign(req, now=now)
             try:
                 self.store.insert_trip(con, TripStore.trip_values(trip_id, user["id"], request_key, req, a))
             except BaseException:
@@ -243,10 +247,12 @@ class DispatchCenter:
             req = self._request(owner, row["plate"], dock or row["dock"], earliest or row["earliest"],
                                 gate=None if origin is not None else (gate or row["gate"]), origin=use_origin,
                                 cargo=row["cargo"] if cargo is None else cargo, trip_id=trip_id)
+            now = self.clock()
+            self.dispatcher.roll(now)
             self.dispatcher.release(old)
             new = None
             with self._rollback_guard(old, None):
-                new = self.dispatcher.assign(req, now=self.clock())
+                new = self.dispatcher.assign(req, now=now)
             with self._rollback_guard(old, new):
                 self.store.replace_assignment(con, trip_id,
                                               TripStore.trip_values(trip_id, row["owner"], None, req, new))

@@ -250,10 +250,14 @@ class TripStore:
         sql += " ORDER BY created, id LIMIT ? OFFSET ?"
         return [dict(r) for r in self.connection().execute(sql, (*args, int(limit), int(offset)))]
 
-    def active_trips(self) -> list[dict]:
+    def active_trips(self, since: str | None = None) -> list[dict]:
+        """Assigned or arrived trips (with their routes), oldest first; ``since``: only those whose
+        dock time is at or after this ISO time (trips long gone load nothing)."""
         marks = ", ".join("?" * len(ACTIVE))
-        return [dict(r) for r in self.connection().execute(
-            f"SELECT * FROM trips WHERE status IN ({marks}) ORDER BY created, id", ACTIVE)]
+        sql, args = f"SELECT * FROM trips WHERE status IN ({marks})", list(ACTIVE)
+        if since is not None:
+            sql, args = sql + " AND dock_time >= ?", args + [since]
+        return [dict(r) for r in self.connection().execute(sql + " ORDER BY created, id", tuple(args))]
 
     def count(self, status: str | None = None) -> int:
         if status is None:
