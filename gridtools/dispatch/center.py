@@ -9,9 +9,12 @@ loads are rolled back.  On start the loads are rebuilt from the active trips in 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 
 import numpy as np
 
+from gridtools import validate
 from gridtools.dispatch.assign import Assignment, Dispatcher, TripRequest
 from gridtools.dispatch.park import Park
 from gridtools.dispatch.store import TripStore
@@ -29,6 +32,20 @@ class ForbiddenError(GridtoolsError, PermissionError):
 
 class ConflictError(GridtoolsError):
     """The request conflicts with the trip's state (e.g. cancelling a departed trip)."""
+
+
+def request_fingerprint(plate, dock, earliest, gate, origin, cargo) -> str:
+    """A hash of what a trip request asked for: a retried key must come with the same request.
+
+    Examples
+    --------
+    >>> request_fingerprint("A1", "D", "2026-11-24T08:00", "G", None, "") == request_fingerprint(
+    ...     "A1", "D", "2026-11-24T08:00", "G", None, "")
+    True
+    """
+    text = json.dumps([str(plate), str(dock), str(earliest), gate, list(origin) if origin is not None else None,
+                       cargo or ""], ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def vehicle_of(truck_row: dict) -> Vehicle:
@@ -81,7 +98,9 @@ class DispatchCenter:
                         for t in self.store.trucks()}
             vehicles = [truck()] + [vehicle_of(dict(zip(("weight_t", "height_m", "width_m", "length_m",
                                                          "axle_load_t"), p))) for p in sorted(profiles)]
-            vehicles = list({v.key(): v for v in vehicles}.values())
+            # one menu per bucket of profiles the network cannot tell apart, not one per truck
+            buckets = self.dispatcher.menus.profiles
+            vehicles = list({buckets.key(v): v for v in vehicles}.values())
         pairs = [(g, d, v) for g in self.park.gates for d in self.park.docks for v in vehicles]
         when = at or self.clock()
         done = 0
@@ -141,15 +160,29 @@ class DispatchCenter:
 
     # ------------------------------------------------------------------ trucks
     def register_truck(self, user: dict, truck_info: dict) -> dict:
-        """Register (or update) a truck for the calling account."""
-        plate = str(truck_info.get("plate") or "").strip()
-        if not plate:
-            raise InputError("give the truck's plate")
+        """Register (or update) a truck for the calling account.
+
+        Raises
+        ------
+        InputError
+            Not a plate (:func:`gridtools.validate.plate`), a dimension of 0 or less (it would pass
+            every limit), or more than ``settings.dispatch_max_trucks_per_account`` trucks.
+        """
+        from gridtools import settings
+
+        plate = validate.plate(truck_info.get("plate"))
         dims = {k: truck_info.get(k) for k in ("weight_t", "height_m", "width_m", "length_m", "axle_load_t")}
         default = truck()
         for k in ("weight_t", "height_m", "width_m", "length_m"):
-            dims[k] = getattr(default, k) if dims[k] is None else dims[k]
+            dims[k] = getattr(default, k) if dims[k] is None else float(dims[k])
+            if not dims[k] > 0:
+                raise InputError(f"truck {k} must be above 0 (a 0 would pass every limit), got {dims[k]:g}")
         vehicle_of(dims)  # validates the numbers
+        known = self.store.truck(plate)
+        cap = settings.dispatch_max_trucks_per_account
+        if known is None and user["role"] != "dispatcher" and self.store.truck_count(user["id"]) >= cap:
+            raise InputError(f"this account has {cap} trucks registered, the most allowed "
+                             f"(settings.dispatch_max_trucks_per_account); ask a dispatcher")
         try:
             return self.store.upsert_truck(user["id"], plate, dims)
         except PermissionError as exc:
@@ -161,6 +194,9 @@ class DispatchCenter:
     # ------------------------------------------------------------------ trips
     def _request(self, user: dict, plate: str, dock: str, earliest, gate=None, origin=None, cargo: str = "",
                  trip_id=None) -> TripRequest:
+        from gridtools import settings
+
+        plate = validate.plate(plate)
         row = self.store.truck(plate)
         if row is None or (user["role"] != "dispatcher" and row["owner"] != user["id"]):
             raise NotFoundError(f"truck {plate!r} is not registered" +
@@ -168,6 +204,10 @@ class DispatchCenter:
                                 "; register it first (POST /trucks)")
         if gate is None and origin is None:
             raise InputError("give a gate id or an origin [lon, lat] for the trip")
+        if gate is not None and origin is not None:
+            raise InputError("give a gate id or an origin [lon, lat] for the trip, not both")
+        if len(cargo or "") > settings.dispatch_max_cargo_chars:
+            raise InputError(f"cargo is {len(cargo)} characters; at most {settings.dispatch_max_cargo_chars}")
         self.park.dock(dock)
         if gate is not None:
             self.park.gate(gate)
@@ -184,20 +224,28 @@ class DispatchCenter:
         ------
         InputError, NoRouteError, NotFoundError
         """
+        fingerprint = request_fingerprint(plate, dock, earliest, gate, origin, cargo)
+        # keys are per account: another account cannot squat (or read) a predictable key
+        key = f"{user['id']}:{request_key}" if request_key else None
         with self.store.transaction() as con:
-            if request_key:
-                old = self.store.trip_by_key(request_key, con)
+            if key:
+                old = self.store.trip_by_key(key, con)
                 if old is not None:
-                    if old["owner"] != user["id"]:
-                        raise ConflictError(f"request key {request_key!r} is already used by another account")
+                    if old.get("request_hash") not in (None, fingerprint):
+                        raise ConflictError(f"Idempotency-Key {request_key!r} was used for a different request "
+                                            f"(trip {old['id']}); use a new key for a new trip")
                     return self.public(old), False
             trip_id = TripStore.new_trip_id()
             req = self._request(user, plate, dock, earliest, gate, origin, cargo, trip_id)
+            # a trip booked on a driver's truck belongs to the truck's owner (a dispatcher booking
+            # for a driver): the driver sees it and reports its arrival
+            owner = self.store.truck(req.plate)["owner"]
             now = self.clock()
             self.dispatcher.roll(now)  # the horizon follows the clock: months of uptime book as day 1
             a = self.dispatcher.assign(req, now=now)
             try:
-                self.store.insert_trip(con, TripStore.trip_values(trip_id, user["id"], request_key, req, a))
+                self._check_truck_free(con, req.plate, a)
+                self.store.insert_trip(con, TripStore.trip_values(trip_id, owner, key, req, a, fingerprint))
             except BaseException:
                 self.dispatcher.release(a)
                 raise
@@ -206,6 +254,23 @@ class DispatchCenter:
         out = self.public(row)
         out["times"] = a.times_along(self.network)
         return out, True
+
+    def _check_truck_free(self, con, plate: str, a: Assignment, skip: str | None = None) -> None:
+        """Refuse a trip that overlaps another active trip of the same truck (from leaving its
+        origin to one slot after its dock time), or one over the truck's quota."""
+        from gridtools import settings
+
+        others = [t for t in self.store.trips_of_truck(plate, con) if t["id"] != skip]
+        if len(others) >= settings.dispatch_max_active_trips_per_truck:
+            raise ConflictError(f"truck {plate} has {len(others)} active trips, the most allowed "
+                                f"(settings.dispatch_max_active_trips_per_truck); cancel or finish one first")
+        pad = dt.timedelta(seconds=self.park.slot_s)
+        for t in others:
+            start, end = dt.datetime.fromisoformat(t["departure"]), dt.datetime.fromisoformat(t["dock_time"]) + pad
+            if a.departure < end and start < a.dock_time + pad:
+                raise ConflictError(f"truck {plate} is already on trip {t['id']} from "
+                                    f"{start.isoformat(timespec='minutes')} to {end.isoformat(timespec='minutes')}; "
+                                    f"a truck cannot make two trips at once: choose another time or truck")
 
     def _rollback_guard(self, released: Assignment | None, booked: Assignment | None):
         class _Guard:
@@ -254,6 +319,7 @@ class DispatchCenter:
             with self._rollback_guard(old, None):
                 new = self.dispatcher.assign(req, now=now)
             with self._rollback_guard(old, new):
+                self._check_truck_free(con, row["plate"], new, skip=trip_id)
                 self.store.replace_assignment(con, trip_id,
                                               TripStore.trip_values(trip_id, row["owner"], None, req, new))
         out = self.public(self.store.trip(trip_id))
@@ -277,9 +343,15 @@ class DispatchCenter:
     def trip(self, user: dict, trip_id: str) -> dict:
         return self.public(self._visible(user, trip_id), times=True)
 
-    def trips(self, user: dict, status: str | None = None, limit: int = 1000, offset: int = 0) -> list[dict]:
+    def trips(self, user: dict, status=None, limit: int = 1000, offset: int = 0, day: str | None = None) -> list[dict]:
+        """The trips the caller may see (a driver: their own), oldest first; ``status`` one or a tuple."""
         owner = None if user["role"] == "dispatcher" else user["id"]
-        return [self.public(r) for r in self.store.trips(owner, status, limit, offset)]
+        return [self.public(r) for r in self.store.trips(owner, status, limit, offset, day=day)]
+
+    def count(self, user: dict, status=None, day: str | None = None) -> int:
+        """How many trips the caller may see (all of them, not one page of them)."""
+        owner = None if user["role"] == "dispatcher" else user["id"]
+        return self.store.count(status, day=day, owner=owner)
 
     def route_frame(self, user: dict, trip_id: str):
         """The trip's route as a GeoDataFrame (one LineString per way run, with expected times)."""
@@ -314,7 +386,8 @@ class DispatchCenter:
         """Load per road segment and slot (GeoDataFrame, one row per loaded segment-slot)."""
         import geopandas as gpd
 
-        table = self.dispatcher.load_table()
+        with self.lock:  # a consistent copy: a booking in the worker may grow the arrays meanwhile
+            table = self.dispatcher.load_table()
         if day is not None:
             day = str(day)
             table = table[table["slot_start"].str.startswith(day)]
