@@ -44,6 +44,7 @@ def dispatch_serve(
     from gridtools.dispatch.store import TripStore
     from gridtools.routing import Router, load_network
     from gridtools.service.app import create_app
+    from gridtools.service.factory import tune_interpreter
 
     parsed = read_park(park)
     with progress_bar() as progress:
@@ -53,6 +54,7 @@ def dispatch_serve(
         center.warm(progress=progress)
     console.print(f"dispatch service for {parsed.name}: {center.restored} active trips restored from "
                   f"{center.store.path}; http://{host}:{port}/docs", highlight=False)
+    tune_interpreter()
     uvicorn.run(create_app(center), host=host, port=port, log_level=workers_log)
 
 

@@ -82,11 +82,18 @@ class DispatchCenter:
         self.clock = clock or (lambda: dt.datetime.now(park.tz))
         self.dispatcher = Dispatcher(network, park, router=router, base_time=self.clock(), **options)
         self.lock = store.write_lock
+        self._frames: dict = {}  # route frames by (trip id, updated)
         self.restored = 0
         # trips that left the dock before the horizon (a day of margin) no longer load anything
         since = self.dispatcher.slot_start(self.dispatcher.base_slot) - dt.timedelta(days=1)
+        #: Stored trips that could not be put back on the horizon (the clock went back), with why.
+        self.not_restored: list[tuple[str, str]] = []
         for row in store.active_trips(since=since.isoformat()):
-            self.dispatcher.book(self._assignment(row))
+            try:
+                self.dispatcher.book(self._assignment(row))
+            except InputError as exc:  # a start must not fail on one trip; the dispatcher sees the list
+                self.not_restored.append((row["id"], str(exc)))
+                continue
             self.restored += 1
 
     def warm(self, vehicles=None, at=None, progress=None) -> int:
@@ -336,8 +343,15 @@ class DispatchCenter:
             if row["status"] != want:
                 raise ConflictError(f"trip {trip_id} is {row['status']}; a {event} can be reported only for "
                                     f"a trip that is {want}")
-            self.store.set_status(con, trip_id, "arrived" if event == "arrival" else "departed",
-                                  "arrived_at" if event == "arrival" else "departed_at")
+            if event == "arrival":
+                self.store.set_status(con, trip_id, "arrived", "arrived_at")
+            else:
+                # a departed truck books nothing any more: its loads leave the index, as they
+                # would on a restart (which rebuilds only assigned and arrived trips)
+                a = self._assignment(row)
+                self.dispatcher.release(a)
+                with self._rollback_guard(a, None):
+                    self.store.set_status(con, trip_id, "departed", "departed_at")
         return self.public(self.store.trip(trip_id))
 
     def trip(self, user: dict, trip_id: str) -> dict:
@@ -360,6 +374,10 @@ class DispatchCenter:
         import shapely
 
         row = self._visible(user, trip_id)
+        key = (trip_id, row["updated"])
+        hit = self._frames.get(key)
+        if hit is not None:  # routes change only when the trip is re-planned (a new 'updated')
+            return hit.copy()
         a = self._assignment(row)
         net = self.network
         arcs = a.route.arcs
@@ -373,14 +391,23 @@ class DispatchCenter:
         tab = pd.DataFrame({"run": run, "way": way, "length_m": net.arc_length[arcs], "time_s": t, "enter": enter})
         agg = tab.groupby("run").agg(way=("way", "first"), length_m=("length_m", "sum"), time_s=("time_s", "sum"),
                                      enter=("enter", "first"))
-        geoms = [shapely.line_merge(shapely.union_all(lines[run == r])) for r in agg.index]
+        # the segments of a run follow each other along the route: chain their points (the
+        # first point of each segment after the first repeats the last of the one before)
+        xy, owner = shapely.get_coordinates(lines, return_index=True)
+        first = np.r_[True, owner[1:] != owner[:-1]]
+        keep = ~first | (np.r_[-1, run][owner] != run[owner])  # drop repeated joints inside a run
+        geoms = [shapely.LineString(xy[keep & (run[owner] == r)]) for r in agg.index]
         ways = net.ways.iloc[agg["way"].to_numpy()]
         at = [(a.departure + dt.timedelta(seconds=float(e))).isoformat(timespec="seconds") for e in agg["enter"]]
-        return gpd.GeoDataFrame({"trip": trip_id, "plate": row["plate"], "seq": np.arange(len(agg)),
-                                 "osmid": ways["osmid"].to_numpy(np.int64), "name": ways["name"].to_numpy(object),
-                                 "length_m": agg["length_m"].round(1).to_numpy(),
-                                 "time_s": agg["time_s"].round(1).to_numpy(), "enter_at": at},
+        frame = gpd.GeoDataFrame({"trip": trip_id, "plate": row["plate"], "seq": np.arange(len(agg)),
+                                  "osmid": ways["osmid"].to_numpy(np.int64), "name": ways["name"].to_numpy(object),
+                                  "length_m": agg["length_m"].round(1).to_numpy(),
+                                  "time_s": agg["time_s"].round(1).to_numpy(), "enter_at": at},
                                 geometry=geoms, crs="EPSG:4326")
+        if len(self._frames) > 5000:
+            self._frames.clear()
+        self._frames[key] = frame
+        return frame.copy()
 
     def load_frame(self, day=None):
         """Load per road segment and slot (GeoDataFrame, one row per loaded segment-slot)."""

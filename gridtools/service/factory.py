@@ -78,7 +78,7 @@ def new_service(title: str, store, *, description: str = "", version: str = "1",
     app = FastAPI(title=title, version=version, description=description, docs_url=None, redoc_url=None)
     install(app, status_of=status_of)
     work = WorkerPool("work", 1, settings.service_worker_queue)
-    read = WorkerPool("read", settings.service_worker_threads, settings.service_worker_queue)
+    read = WorkerPool("read", settings.service_worker_threads, settings.service_worker_queue, nice=10)
     auth = Auth(store, read, admin_role=admin_role)
     svc = Service(app=app, auth=auth, work=work, read=read)
     app.include_router(token_router(auth))
@@ -100,6 +100,25 @@ def new_service(title: str, store, *, description: str = "", version: str = "1",
 
     _offline_docs(app)
     return svc
+
+
+def tune_interpreter(switch_interval_s: float = 0.001) -> None:
+    """Make the event loop thread win the GIL sooner while workers render pages.
+
+    CPython hands the GIL between threads every ``sys.getswitchinterval()`` seconds (5 ms by
+    default); a request on the event loop that needs it a few dozen times waits that long each
+    time a worker thread is busy in Python code.  1 ms keeps ``/health`` and small requests fast
+    next to a heavy page render.  Called by the process that runs the service
+    (``gridtools dispatch serve``), not by :func:`new_service` (a library should not change the
+    interpreter of a process it does not own).
+
+    Examples
+    --------
+    >>> tune_interpreter()   # doctest: +SKIP
+    """
+    import sys
+
+    sys.setswitchinterval(switch_interval_s)
 
 
 def _offline_docs(app: FastAPI) -> None:

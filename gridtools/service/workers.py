@@ -18,11 +18,21 @@ Examples
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
 from gridtools.service.middleware import ServiceError
+
+
+def _lower_priority(nice: int) -> None:
+    """Runs in each new worker thread: lower its own CPU priority (Linux threads are tasks)."""
+    if nice > 0 and hasattr(os, "setpriority") and hasattr(threading, "get_native_id"):
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+        except OSError:  # not permitted or not supported: keep the default priority
+            pass
 
 
 class WorkerPool:
@@ -36,11 +46,15 @@ class WorkerPool:
         Worker threads.  One thread serialises its work (the dispatch state is serialised anyway).
     max_queue : int
         Calls admitted at once (running + waiting); the next gets 503.
+    nice : int
+        Raise the threads' scheduling niceness by this much (Linux; ignored elsewhere), so that
+        a long page render yields the CPU to the event loop and ``/health`` stays fast.
     """
 
-    def __init__(self, name: str, threads: int, max_queue: int):
+    def __init__(self, name: str, threads: int, max_queue: int, nice: int = 0):
         self.name, self.max_queue = name, int(max_queue)
-        self._pool = ThreadPoolExecutor(int(threads), thread_name_prefix=f"gridtools-{name}")
+        self._pool = ThreadPoolExecutor(int(threads), thread_name_prefix=f"gridtools-{name}",
+                                        initializer=_lower_priority, initargs=(int(nice),))
         self._admitted = 0
         self._lock = threading.Lock()
 
