@@ -311,3 +311,23 @@ def test_damaged_sqlite_file_is_refused_on_open(tmp_path):
     junk.write_bytes(b"not a database" * 1000)
     with pytest.raises(InputError, match="is damaged"):
         Database(junk).connection()
+
+
+def test_damaged_databases_give_one_line_in_every_command(tmp_path, capsys):
+    """Issue 12 defect 5: damaged files gave raw tracebacks in `dispatch serve`, `components
+    query/export`, `incidents step/overdue/stats`; now one line that says how to recover."""
+    from conftest import run_cli
+
+    path = tmp_path / "cases.sqlite"
+    db = Database(path)
+    db.create_tables("CREATE TABLE IF NOT EXISTS filler (id INTEGER PRIMARY KEY, x TEXT);")
+    with db.write() as con:
+        con.executemany("INSERT INTO filler (x) VALUES (?)", [(f"row {i} " * 20,) for i in range(20000)])
+    db.close()
+    _damage(path)
+    park = tmp_path / "park.yaml"
+    park.write_text("docks: [{id: D, lon: 8.04, lat: 49.0}]\ngates: [{id: G, lon: 8.0, lat: 49.0}]\n")
+    for args in (["incidents", "stats", path], ["incidents", "overdue", path],
+                 ["components", "query", path], ["dispatch", "token", "--db", path, "--list"]):
+        code, text = run_cli(args, capsys)
+        assert code != 0 and "is damaged" in text and ".recover" in text and "Traceback" not in text, (args, text)
