@@ -152,7 +152,7 @@ def trucks_and_trips(svc: Service, center: DispatchCenter) -> APIRouter:
 
     @router.get("/trips/{trip_id}/route.geojson")
     async def trip_route(trip_id: str, who: User):
-        frame = await read(center.route_frame, who, trip_id)
+        frame = await svc.pages.run(center.route_frame, who, trip_id)
         return JSONResponse(json.loads(frame.to_json()), media_type="application/geo+json")
 
     @router.post("/trips/{trip_id}/map-link")
@@ -167,7 +167,7 @@ def trucks_and_trips(svc: Service, center: DispatchCenter) -> APIRouter:
     @router.get("/trips/{trip_id}/map", response_class=HTMLResponse)
     async def trip_map(trip_id: str, who: Annotated[dict, Depends(_link_or_token(svc, signer))]):
         """The trip's map: with the bearer token, or opened from a link of ``POST /trips/{id}/map-link``."""
-        return HTMLResponse(await read(pages.trip_map, center, who, trip_id))
+        return HTMLResponse(await svc.pages.run(pages.trip_map, center, who, trip_id))
 
     return router
 
@@ -201,7 +201,7 @@ def dispatcher_routes(svc: Service, center: DispatchCenter) -> APIRouter:
 
     @router.get("/dispatcher/load")
     async def load(who: Admin, day: Day = None):
-        return JSONResponse(await svc.read.run(_load, day))
+        return JSONResponse(await svc.pages.run(_load, day))
 
     @router.post("/dispatcher/warm")
     async def warm(who: Admin):
@@ -214,6 +214,6 @@ def dispatcher_routes(svc: Service, center: DispatchCenter) -> APIRouter:
                               slot: Annotated[str | None, Query(max_length=16)] = None,
                               max_routes: Annotated[int, Query(ge=0, le=2000)] = 200):
         """All routes and the load per segment: peak over the day, or one slot (``slot=2026-11-24T08:30``)."""
-        return HTMLResponse(await svc.read.run(pages.dispatcher, center, who, day, max_routes, slot))
+        return HTMLResponse(await svc.pages.run(pages.dispatcher, center, who, day, max_routes, slot))
 
     return router

@@ -2,8 +2,8 @@
 
 :func:`new_service` returns a :class:`Service`: a FastAPI app with the middleware stack of
 :mod:`gridtools.service.middleware`, the two worker pools of :mod:`gridtools.service.workers`
-(``work``: one thread, for the state that must change one request at a time; ``read``: for
-queries, lists and pages), the :class:`~gridtools.service.auth.Auth` dependencies and token
+(``work``: one thread, for the state that must change one request at a time; ``read``: token
+checks and quick queries; ``pages``: maps, pages and load tables at a lower CPU priority), the :class:`~gridtools.service.auth.Auth` dependencies and token
 endpoints over the given token store, ``/health`` (answered on the event loop, touching nothing),
 and ``/docs`` served with its assets from this process (offline).  A service then adds its own
 routers:
@@ -41,7 +41,10 @@ class Service:
     work : WorkerPool
         One thread: changes of state, in order.
     read : WorkerPool
-        Queries and pages.
+        Token checks and quick queries.
+    pages : WorkerPool
+        Slow read-only work (maps, pages, load tables), at a lower CPU priority, so that it
+        never keeps a token check or a booking waiting.
     health : dict
         Extra fields ``/health`` shows to an authenticated administrator (callables are called on
         a worker).
@@ -51,6 +54,7 @@ class Service:
     auth: Auth
     work: WorkerPool
     read: WorkerPool
+    pages: WorkerPool
     health: dict = field(default_factory=dict)
 
 
@@ -78,9 +82,10 @@ def new_service(title: str, store, *, description: str = "", version: str = "1",
     app = FastAPI(title=title, version=version, description=description, docs_url=None, redoc_url=None)
     install(app, status_of=status_of)
     work = WorkerPool("work", 1, settings.service_worker_queue)
-    read = WorkerPool("read", settings.service_worker_threads, settings.service_worker_queue, nice=10)
+    read = WorkerPool("read", settings.service_worker_threads, settings.service_worker_queue)
+    heavy = WorkerPool("pages", settings.service_worker_threads, settings.service_worker_queue, nice=10)
     auth = Auth(store, read, admin_role=admin_role)
-    svc = Service(app=app, auth=auth, work=work, read=read)
+    svc = Service(app=app, auth=auth, work=work, read=read, pages=heavy)
     app.include_router(token_router(auth))
     started = time.time()
 
@@ -93,7 +98,8 @@ def new_service(title: str, store, *, description: str = "", version: str = "1",
         if token:
             who = await auth.authenticate(request, token)
             if who["role"] == admin_role:
-                out.update(uptime_s=round(time.time() - started, 1), queued={"work": work.pending, "read": read.pending})
+                out.update(uptime_s=round(time.time() - started, 1),
+                           queued={"work": work.pending, "read": read.pending, "pages": heavy.pending})
                 for name, value in svc.health.items():
                     out[name] = await read.run(value) if callable(value) else value
         return JSONResponse(out)
