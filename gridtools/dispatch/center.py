@@ -267,7 +267,8 @@ class DispatchCenter:
         origin to one slot after its dock time), or one over the truck's quota."""
         from gridtools import settings
 
-        others = [t for t in self.store.trips_of_truck(plate, con) if t["id"] != skip]
+        since = self.dispatcher.slot_start(self.dispatcher.base_slot).isoformat()  # the horizon's start
+        others = [t for t in self.store.trips_of_truck(plate, since, con) if t["id"] != skip]
         if len(others) >= settings.dispatch_max_active_trips_per_truck:
             raise ConflictError(f"truck {plate} has {len(others)} active trips, the most allowed "
                                 f"(settings.dispatch_max_active_trips_per_truck); cancel or finish one first")

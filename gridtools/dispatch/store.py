@@ -46,6 +46,7 @@ CREATE TABLE IF NOT EXISTS trips (
     created TEXT NOT NULL, updated TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS trips_owner ON trips(owner);
 CREATE INDEX IF NOT EXISTS trips_status ON trips(status);
+CREATE INDEX IF NOT EXISTS trips_plate ON trips(plate, status);
 """
 
 #: Advisory lock key taken by every writer of a PostgreSQL dispatch database ("gridtrip").
@@ -302,11 +303,13 @@ class TripStore:
         sql = f"SELECT {cols} FROM trips{where} ORDER BY created, id LIMIT ? OFFSET ?"
         return [dict(r) for r in self.connection().execute(sql, (*args, int(limit), int(offset)))]
 
-    def trips_of_truck(self, plate: str, con=None) -> list[dict]:
-        """Active trips of one truck (times only), for the overlap check."""
+    def trips_of_truck(self, plate: str, since: str, con=None) -> list[dict]:
+        """Active trips of one truck (times only) docking at or after ``since`` (ISO time), for the
+        overlap check and the quota: a trip never reported as departed stops counting once its day is gone."""
         marks = ", ".join("?" * len(ACTIVE))
         return [dict(r) for r in (con or self.connection()).execute(
-            f"SELECT id, departure, dock_time FROM trips WHERE plate = ? AND status IN ({marks})", (plate, *ACTIVE))]
+            f"SELECT id, departure, dock_time FROM trips WHERE plate = ? AND status IN ({marks}) AND dock_time >= ?",
+            (plate, *ACTIVE, since))]
 
     def active_trips(self, since: str | None = None) -> list[dict]:
         """Assigned or arrived trips (with their routes), oldest first; ``since``: only those whose
