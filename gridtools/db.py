@@ -36,7 +36,9 @@ index by position and by column name (``row[0]``, ``row["code"]``; ``dict(row)``
   lock before ``sqlite3.OperationalError: database is locked``); the file's journal mode
   (``journal_mode="WAL"`` lets readers run beside the writer) and ``synchronous`` level
   (``"NORMAL"`` in WAL mode survives a crash of the process, ``"FULL"`` also a power cut) when
-  given; the folder is created on the first connection unless ``make_folder=False``.
+  given; the folder is created on the first connection unless ``make_folder=False``.  The first
+  connection to an existing file runs ``PRAGMA quick_check``: a damaged file is an
+  :class:`~gridtools.errors.InputError` that says how to recover, before anything is read or written.
   ``on_connect(connection)`` runs on every new connection (the component register registers
   its GeoPackage SQL functions there).
 * PostgreSQL: ``?`` placeholders become ``%s`` and a literal ``%`` is doubled (only when the
@@ -366,6 +368,7 @@ class Database:
         self._make_folder = make_folder
         self.lock = threading.RLock()
         self._local = threading.local()
+        self._checked = False  # SQLite: PRAGMA quick_check passed on the first connection
         if self.path is not None and not make_folder and not self.path.parent.exists():
             raise InputError(f"folder {self.path.parent} for {what} {self.path} does not exist")
 
@@ -402,6 +405,7 @@ class Database:
     def _connect_sqlite(self) -> sqlite3.Connection:
         if self._make_folder:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+        existed = self.path.exists() and self.path.stat().st_size > 0
         try:
             # isolation_level=None: autocommit; transactions are explicit (write() / read())
             con = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None)
@@ -409,9 +413,23 @@ class Database:
             con.execute("PRAGMA foreign_keys = ON")
             for pragma in self._pragmas:
                 con.execute(pragma)
-        except sqlite3.Error as exc:
-            raise InputError(f"cannot open {self.what} {self.label}: {exc}") from None
+            if existed and not self._checked:
+                # a damaged file must be refused before anything reads or writes it, not after
+                # an import reported success into it (quick_check: O(file) without index checks)
+                found = [r[0] for r in con.execute("PRAGMA quick_check(5)")]
+                if found != ["ok"]:
+                    con.close()
+                    raise InputError(self._damaged("; ".join(found)))
+                self._checked = True
+        except sqlite3.DatabaseError as exc:
+            raise InputError(self._damaged(exc) if existed else f"cannot open {self.what} {self.label}: {exc}") from None
         return con
+
+    def _damaged(self, found) -> str:
+        found = " ".join(str(found).replace("*** in database main ***", "").split())[:200]
+        return (f"{self.what} {self.label} is damaged ({found}); nothing was read or written.  Restore it from a "
+                f"backup, or salvage what is left: sqlite3 {self.label} .recover | sqlite3 recovered.db, then use "
+                f"recovered.db")
 
     def close(self) -> None:
         """Close this thread's connection (a later call opens a new one)."""
@@ -639,6 +657,24 @@ class Database:
             return
         with self.lock:
             self.connection().executescript(schema)
+
+
+    def ensure_column(self, table: str, column: str, sql_type: str) -> None:
+        """Add ``column`` to ``table`` when an older database lacks it (a store's schema grew).
+
+        Examples
+        --------
+        >>> db = Database(":memory:")                                  # doctest: +SKIP
+        >>> db.ensure_column("tokens", "expires", "TEXT")              # doctest: +SKIP
+        """
+        if self.postgres:
+            with self.write() as con:
+                con.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {postgres_schema(sql_type)}")
+            return
+        with self.lock:
+            con = self.connection()
+            if column not in [r[1] for r in con.execute(f"PRAGMA table_info({table})")]:
+                con.execute(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}")
 
 
 def _choice(value: str, allowed: tuple[str, ...], name: str) -> str:

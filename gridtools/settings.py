@@ -128,5 +128,29 @@ dispatch_horizon_slots: int = 96
 #: Dispatch service: SQLite ``synchronous`` level.  NORMAL (with WAL) keeps every committed trip
 #: through a crash or kill of the service process; FULL also through a power cut (slower commits).
 dispatch_sqlite_synchronous: str = "NORMAL"
-#: Dispatch: how many days ahead (from yesterday, when the dispatcher started) trips may be booked.
+#: Dispatch: how many days ahead (from yesterday: the horizon rolls with the clock) trips may be booked.
 dispatch_booking_days: int = 14
+#: Dispatch: trucks one account may register (a driver's token cannot flood the route menus).
+dispatch_max_trucks_per_account: int = 50
+#: Dispatch: active (assigned or arrived) trips one truck may have at once.
+dispatch_max_active_trips_per_truck: int = 20
+#: Dispatch: longest free text (``cargo``) of a trip, in characters.
+dispatch_max_cargo_chars: int = 500
+
+#: Services: days an issued token stays valid (0: no expiry).
+service_token_days: float = 90.0
+#: Services: largest request body accepted, in bytes (413 beyond).
+service_max_body_bytes: int = 64 * 1024
+#: Services: requests per second one token (or one address without a valid token) may make, and
+#: the burst allowed above that rate (429 with Retry-After beyond).
+service_rate_per_s: float = 50.0
+service_rate_burst: int = 200
+#: Services: failed authentications one address may make per minute before it gets 429.
+service_auth_failures_per_min: int = 20
+#: Services: seconds a request may take before it gets 503 (the work it started is not undone).
+service_request_timeout_s: float = 30.0
+#: Services: worker threads for blocking work and how many requests may wait for one (503 beyond).
+service_worker_threads: int = 2
+service_worker_queue: int = 64
+#: Dispatch service: seconds a write waits for a database lock another process holds (then 503).
+dispatch_lock_timeout_s: float = 10.0

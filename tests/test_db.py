@@ -283,3 +283,51 @@ def test_postgres_reconnects_after_the_server_closed_the_connection(pg):
     first = pg.connection()
     first.close()  # as after a server restart
     assert pg.connection() is not first and pg.scalar("SELECT 1") == 1
+
+
+def _damage(path) -> None:
+    """Overwrite the middle pages of a SQLite file with junk (as a disk fault or a bad copy would)."""
+    size = path.stat().st_size
+    with open(path, "r+b") as f:
+        f.seek(size // 2)
+        f.write(b"\xde\xad\xbe\xef" * 2048)
+
+
+def test_damaged_sqlite_file_is_refused_on_open(tmp_path):
+    """Issue 12 defect 5: importing into a damaged database reported success; now the first
+    connection runs quick_check and refuses with the way to recover."""
+    path = tmp_path / "cases.sqlite"
+    db = Database(path)
+    db.create_tables("CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, x TEXT);")
+    with db.write() as con:
+        con.executemany("INSERT INTO t (x) VALUES (?)", [(f"row {i} " * 20,) for i in range(20000)])
+    db.close()
+    _damage(path)
+    again = Database(path, what="the case database")
+    with pytest.raises(InputError, match=r"the case database .*cases.sqlite is damaged.*\.recover"):
+        again.connection()
+    # a file that is not SQLite at all says the same
+    junk = tmp_path / "junk.sqlite"
+    junk.write_bytes(b"not a database" * 1000)
+    with pytest.raises(InputError, match="is damaged"):
+        Database(junk).connection()
+
+
+def test_damaged_databases_give_one_line_in_every_command(tmp_path, capsys):
+    """Issue 12 defect 5: damaged files gave raw tracebacks in `dispatch serve`, `components
+    query/export`, `incidents step/overdue/stats`; now one line that says how to recover."""
+    from conftest import run_cli
+
+    path = tmp_path / "cases.sqlite"
+    db = Database(path)
+    db.create_tables("CREATE TABLE IF NOT EXISTS filler (id INTEGER PRIMARY KEY, x TEXT);")
+    with db.write() as con:
+        con.executemany("INSERT INTO filler (x) VALUES (?)", [(f"row {i} " * 20,) for i in range(20000)])
+    db.close()
+    _damage(path)
+    park = tmp_path / "park.yaml"
+    park.write_text("docks: [{id: D, lon: 8.04, lat: 49.0}]\ngates: [{id: G, lon: 8.0, lat: 49.0}]\n")
+    for args in (["incidents", "stats", path], ["incidents", "overdue", path],
+                 ["components", "query", path], ["dispatch", "token", "--db", path, "--list"]):
+        code, text = run_cli(args, capsys)
+        assert code != 0 and "is damaged" in text and ".recover" in text and "Traceback" not in text, (args, text)

@@ -44,6 +44,7 @@ def dispatch_serve(
     from gridtools.dispatch.store import TripStore
     from gridtools.routing import Router, load_network
     from gridtools.service.app import create_app
+    from gridtools.service.factory import tune_interpreter
 
     parsed = read_park(park)
     with progress_bar() as progress:
@@ -53,19 +54,39 @@ def dispatch_serve(
         center.warm(progress=progress)
     console.print(f"dispatch service for {parsed.name}: {center.restored} active trips restored from "
                   f"{center.store.path}; http://{host}:{port}/docs", highlight=False)
+    tune_interpreter()
     uvicorn.run(create_app(center), host=host, port=port, log_level=workers_log)
 
 
 @dispatch_app.command("token")
 def dispatch_token(
     db: TokenDbOption,
-    name: Annotated[str, typer.Option("--name", help="Who holds the token (driver, company, dispatcher).")],
+    name: Annotated[Optional[str], typer.Option("--name", help="Who holds the new token (driver, company, "
+                                                               "dispatcher).")] = None,
     role: Annotated[str, typer.Option("--role", help="driver or dispatcher.")] = "driver",
+    days: Annotated[Optional[float], typer.Option("--days", help="Days the new token is valid (default 90; 0: "
+                                                                 "no expiry).")] = None,
+    revoke: Annotated[Optional[int], typer.Option("--revoke", help="Revoke the token with this id (see "
+                                                                   "--list).")] = None,
+    list_tokens: Annotated[bool, typer.Option("--list", help="List the tokens (ids, holders, expiry; never "
+                                                             "the tokens).")] = False,
 ):
-    """Issue an access token (printed once; only its hash is stored)."""
+    """Issue an access token (printed once; only its hash is stored), or list or revoke tokens."""
     from gridtools.dispatch.store import TripStore
 
-    out.print(TripStore(db).issue_token(role, name))
+    store = TripStore(db)
+    if list_tokens:
+        rows = [f"{t['id']:>5}  {t['role']:<10}  {'revoked' if t['revoked'] else 'active ':<8} "
+                f"expires {t['expires'] or 'never':<25}  {t['name']}" for t in store.tokens()]
+        print_lines("tokens", rows or ["no tokens"])
+    elif revoke is not None:
+        if not store.revoke_token(revoke):
+            raise GridtoolsError(f"no token with id {revoke} (see --list)")
+        out.print(f"token {revoke} revoked")
+    elif name is None:
+        raise GridtoolsError("give --name to issue a token, or --list / --revoke ID")
+    else:
+        out.print(store.issue_token(role, name, days))
 
 
 @dispatch_app.command("assign")

@@ -394,7 +394,7 @@ class Dispatcher(SlotLoads):
             for cost, j, i in options:
                 rows = c["menu"][j].rows
                 ss = ss_all[starts[j]:starts[j] + sizes[j], i]
-                full = self.load[rows, ss - self.base_slot] >= self.cap[rows]
+                full = self.load[rows, np.maximum(ss - self.base_slot, 0)] >= self.cap[rows]
                 blocked = list(zip(rows[full].tolist(), ss[full].tolist()))
                 common = set.intersection(*[index.get(b, set()) for b in blocked]) if blocked else set()
                 for u in sorted(common)[:max_blockers]:

@@ -9,9 +9,12 @@ loads are rolled back.  On start the loads are rebuilt from the active trips in 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 
 import numpy as np
 
+from gridtools import validate
 from gridtools.dispatch.assign import Assignment, Dispatcher, TripRequest
 from gridtools.dispatch.park import Park
 from gridtools.dispatch.store import TripStore
@@ -29,6 +32,20 @@ class ForbiddenError(GridtoolsError, PermissionError):
 
 class ConflictError(GridtoolsError):
     """The request conflicts with the trip's state (e.g. cancelling a departed trip)."""
+
+
+def request_fingerprint(plate, dock, earliest, gate, origin, cargo) -> str:
+    """A hash of what a trip request asked for: a retried key must come with the same request.
+
+    Examples
+    --------
+    >>> request_fingerprint("A1", "D", "2026-11-24T08:00", "G", None, "") == request_fingerprint(
+    ...     "A1", "D", "2026-11-24T08:00", "G", None, "")
+    True
+    """
+    text = json.dumps([str(plate), str(dock), str(earliest), gate, list(origin) if origin is not None else None,
+                       cargo or ""], ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def vehicle_of(truck_row: dict) -> Vehicle:
@@ -65,9 +82,18 @@ class DispatchCenter:
         self.clock = clock or (lambda: dt.datetime.now(park.tz))
         self.dispatcher = Dispatcher(network, park, router=router, base_time=self.clock(), **options)
         self.lock = store.write_lock
+        self._frames: dict = {}  # route frames by (trip id, updated)
         self.restored = 0
-        for row in store.active_trips():
-            self.dispatcher.book(self._assignment(row))
+        # trips that left the dock before the horizon (a day of margin) no longer load anything
+        since = self.dispatcher.slot_start(self.dispatcher.base_slot) - dt.timedelta(days=1)
+        #: Stored trips that could not be put back on the horizon (the clock went back), with why.
+        self.not_restored: list[tuple[str, str]] = []
+        for row in store.active_trips(since=since.isoformat()):
+            try:
+                self.dispatcher.book(self._assignment(row))
+            except InputError as exc:  # a start must not fail on one trip; the dispatcher sees the list
+                self.not_restored.append((row["id"], str(exc)))
+                continue
             self.restored += 1
 
     def warm(self, vehicles=None, at=None, progress=None) -> int:
@@ -79,7 +105,9 @@ class DispatchCenter:
                         for t in self.store.trucks()}
             vehicles = [truck()] + [vehicle_of(dict(zip(("weight_t", "height_m", "width_m", "length_m",
                                                          "axle_load_t"), p))) for p in sorted(profiles)]
-            vehicles = list({v.key(): v for v in vehicles}.values())
+            # one menu per bucket of profiles the network cannot tell apart, not one per truck
+            buckets = self.dispatcher.menus.profiles
+            vehicles = list({buckets.key(v): v for v in vehicles}.values())
         pairs = [(g, d, v) for g in self.park.gates for d in self.park.docks for v in vehicles]
         when = at or self.clock()
         done = 0
@@ -139,15 +167,29 @@ class DispatchCenter:
 
     # ------------------------------------------------------------------ trucks
     def register_truck(self, user: dict, truck_info: dict) -> dict:
-        """Register (or update) a truck for the calling account."""
-        plate = str(truck_info.get("plate") or "").strip()
-        if not plate:
-            raise InputError("give the truck's plate")
+        """Register (or update) a truck for the calling account.
+
+        Raises
+        ------
+        InputError
+            Not a plate (:func:`gridtools.validate.plate`), a dimension of 0 or less (it would pass
+            every limit), or more than ``settings.dispatch_max_trucks_per_account`` trucks.
+        """
+        from gridtools import settings
+
+        plate = validate.plate(truck_info.get("plate"))
         dims = {k: truck_info.get(k) for k in ("weight_t", "height_m", "width_m", "length_m", "axle_load_t")}
         default = truck()
         for k in ("weight_t", "height_m", "width_m", "length_m"):
-            dims[k] = getattr(default, k) if dims[k] is None else dims[k]
+            dims[k] = getattr(default, k) if dims[k] is None else float(dims[k])
+            if not dims[k] > 0:
+                raise InputError(f"truck {k} must be above 0 (a 0 would pass every limit), got {dims[k]:g}")
         vehicle_of(dims)  # validates the numbers
+        known = self.store.truck(plate)
+        cap = settings.dispatch_max_trucks_per_account
+        if known is None and user["role"] != "dispatcher" and self.store.truck_count(user["id"]) >= cap:
+            raise InputError(f"this account has {cap} trucks registered, the most allowed "
+                             f"(settings.dispatch_max_trucks_per_account); ask a dispatcher")
         try:
             return self.store.upsert_truck(user["id"], plate, dims)
         except PermissionError as exc:
@@ -159,6 +201,9 @@ class DispatchCenter:
     # ------------------------------------------------------------------ trips
     def _request(self, user: dict, plate: str, dock: str, earliest, gate=None, origin=None, cargo: str = "",
                  trip_id=None) -> TripRequest:
+        from gridtools import settings
+
+        plate = validate.plate(plate)
         row = self.store.truck(plate)
         if row is None or (user["role"] != "dispatcher" and row["owner"] != user["id"]):
             raise NotFoundError(f"truck {plate!r} is not registered" +
@@ -166,6 +211,10 @@ class DispatchCenter:
                                 "; register it first (POST /trucks)")
         if gate is None and origin is None:
             raise InputError("give a gate id or an origin [lon, lat] for the trip")
+        if gate is not None and origin is not None:
+            raise InputError("give a gate id or an origin [lon, lat] for the trip, not both")
+        if len(cargo or "") > settings.dispatch_max_cargo_chars:
+            raise InputError(f"cargo is {len(cargo)} characters; at most {settings.dispatch_max_cargo_chars}")
         self.park.dock(dock)
         if gate is not None:
             self.park.gate(gate)
@@ -182,18 +231,28 @@ class DispatchCenter:
         ------
         InputError, NoRouteError, NotFoundError
         """
+        fingerprint = request_fingerprint(plate, dock, earliest, gate, origin, cargo)
+        # keys are per account: another account cannot squat (or read) a predictable key
+        key = f"{user['id']}:{request_key}" if request_key else None
         with self.store.transaction() as con:
-            if request_key:
-                old = self.store.trip_by_key(request_key, con)
+            if key:
+                old = self.store.trip_by_key(key, con)
                 if old is not None:
-                    if old["owner"] != user["id"]:
-                        raise ConflictError(f"request key {request_key!r} is already used by another account")
+                    if old.get("request_hash") not in (None, fingerprint):
+                        raise ConflictError(f"Idempotency-Key {request_key!r} was used for a different request "
+                                            f"(trip {old['id']}); use a new key for a new trip")
                     return self.public(old), False
             trip_id = TripStore.new_trip_id()
             req = self._request(user, plate, dock, earliest, gate, origin, cargo, trip_id)
-            a = self.dispatcher.assign(req, now=self.clock())
+            # a trip booked on a driver's truck belongs to the truck's owner (a dispatcher booking
+            # for a driver): the driver sees it and reports its arrival
+            owner = self.store.truck(req.plate)["owner"]
+            now = self.clock()
+            self.dispatcher.roll(now)  # the horizon follows the clock: months of uptime book as day 1
+            a = self.dispatcher.assign(req, now=now)
             try:
-                self.store.insert_trip(con, TripStore.trip_values(trip_id, user["id"], request_key, req, a))
+                self._check_truck_free(con, req.plate, a)
+                self.store.insert_trip(con, TripStore.trip_values(trip_id, owner, key, req, a, fingerprint))
             except BaseException:
                 self.dispatcher.release(a)
                 raise
@@ -202,6 +261,24 @@ class DispatchCenter:
         out = self.public(row)
         out["times"] = a.times_along(self.network)
         return out, True
+
+    def _check_truck_free(self, con, plate: str, a: Assignment, skip: str | None = None) -> None:
+        """Refuse a trip that overlaps another active trip of the same truck (from leaving its
+        origin to one slot after its dock time), or one over the truck's quota."""
+        from gridtools import settings
+
+        since = self.dispatcher.slot_start(self.dispatcher.base_slot).isoformat()  # the horizon's start
+        others = [t for t in self.store.trips_of_truck(plate, since, con) if t["id"] != skip]
+        if len(others) >= settings.dispatch_max_active_trips_per_truck:
+            raise ConflictError(f"truck {plate} has {len(others)} active trips, the most allowed "
+                                f"(settings.dispatch_max_active_trips_per_truck); cancel or finish one first")
+        pad = dt.timedelta(seconds=self.park.slot_s)
+        for t in others:
+            start, end = dt.datetime.fromisoformat(t["departure"]), dt.datetime.fromisoformat(t["dock_time"]) + pad
+            if a.departure < end and start < a.dock_time + pad:
+                raise ConflictError(f"truck {plate} is already on trip {t['id']} from "
+                                    f"{start.isoformat(timespec='minutes')} to {end.isoformat(timespec='minutes')}; "
+                                    f"a truck cannot make two trips at once: choose another time or truck")
 
     def _rollback_guard(self, released: Assignment | None, booked: Assignment | None):
         class _Guard:
@@ -243,11 +320,14 @@ class DispatchCenter:
             req = self._request(owner, row["plate"], dock or row["dock"], earliest or row["earliest"],
                                 gate=None if origin is not None else (gate or row["gate"]), origin=use_origin,
                                 cargo=row["cargo"] if cargo is None else cargo, trip_id=trip_id)
+            now = self.clock()
+            self.dispatcher.roll(now)
             self.dispatcher.release(old)
             new = None
             with self._rollback_guard(old, None):
-                new = self.dispatcher.assign(req, now=self.clock())
+                new = self.dispatcher.assign(req, now=now)
             with self._rollback_guard(old, new):
+                self._check_truck_free(con, row["plate"], new, skip=trip_id)
                 self.store.replace_assignment(con, trip_id,
                                               TripStore.trip_values(trip_id, row["owner"], None, req, new))
         out = self.public(self.store.trip(trip_id))
@@ -264,16 +344,29 @@ class DispatchCenter:
             if row["status"] != want:
                 raise ConflictError(f"trip {trip_id} is {row['status']}; a {event} can be reported only for "
                                     f"a trip that is {want}")
-            self.store.set_status(con, trip_id, "arrived" if event == "arrival" else "departed",
-                                  "arrived_at" if event == "arrival" else "departed_at")
+            if event == "arrival":
+                self.store.set_status(con, trip_id, "arrived", "arrived_at")
+            else:
+                # a departed truck books nothing any more: its loads leave the index, as they
+                # would on a restart (which rebuilds only assigned and arrived trips)
+                a = self._assignment(row)
+                self.dispatcher.release(a)
+                with self._rollback_guard(a, None):
+                    self.store.set_status(con, trip_id, "departed", "departed_at")
         return self.public(self.store.trip(trip_id))
 
     def trip(self, user: dict, trip_id: str) -> dict:
         return self.public(self._visible(user, trip_id), times=True)
 
-    def trips(self, user: dict, status: str | None = None, limit: int = 1000, offset: int = 0) -> list[dict]:
+    def trips(self, user: dict, status=None, limit: int = 1000, offset: int = 0, day: str | None = None) -> list[dict]:
+        """The trips the caller may see (a driver: their own), oldest first; ``status`` one or a tuple."""
         owner = None if user["role"] == "dispatcher" else user["id"]
-        return [self.public(r) for r in self.store.trips(owner, status, limit, offset)]
+        return [self.public(r) for r in self.store.trips(owner, status, limit, offset, day=day)]
+
+    def count(self, user: dict, status=None, day: str | None = None) -> int:
+        """How many trips the caller may see (all of them, not one page of them)."""
+        owner = None if user["role"] == "dispatcher" else user["id"]
+        return self.store.count(status, day=day, owner=owner)
 
     def route_frame(self, user: dict, trip_id: str):
         """The trip's route as a GeoDataFrame (one LineString per way run, with expected times)."""
@@ -282,6 +375,10 @@ class DispatchCenter:
         import shapely
 
         row = self._visible(user, trip_id)
+        key = (trip_id, row["updated"])
+        hit = self._frames.get(key)
+        if hit is not None:  # routes change only when the trip is re-planned (a new 'updated')
+            return hit.copy()
         a = self._assignment(row)
         net = self.network
         arcs = a.route.arcs
@@ -295,20 +392,30 @@ class DispatchCenter:
         tab = pd.DataFrame({"run": run, "way": way, "length_m": net.arc_length[arcs], "time_s": t, "enter": enter})
         agg = tab.groupby("run").agg(way=("way", "first"), length_m=("length_m", "sum"), time_s=("time_s", "sum"),
                                      enter=("enter", "first"))
-        geoms = [shapely.line_merge(shapely.union_all(lines[run == r])) for r in agg.index]
+        # the segments of a run follow each other along the route: chain their points (the
+        # first point of each segment after the first repeats the last of the one before)
+        xy, owner = shapely.get_coordinates(lines, return_index=True)
+        first = np.r_[True, owner[1:] != owner[:-1]]
+        keep = ~first | (np.r_[-1, run][owner] != run[owner])  # drop repeated joints inside a run
+        geoms = [shapely.LineString(xy[keep & (run[owner] == r)]) for r in agg.index]
         ways = net.ways.iloc[agg["way"].to_numpy()]
         at = [(a.departure + dt.timedelta(seconds=float(e))).isoformat(timespec="seconds") for e in agg["enter"]]
-        return gpd.GeoDataFrame({"trip": trip_id, "plate": row["plate"], "seq": np.arange(len(agg)),
-                                 "osmid": ways["osmid"].to_numpy(np.int64), "name": ways["name"].to_numpy(object),
-                                 "length_m": agg["length_m"].round(1).to_numpy(),
-                                 "time_s": agg["time_s"].round(1).to_numpy(), "enter_at": at},
+        frame = gpd.GeoDataFrame({"trip": trip_id, "plate": row["plate"], "seq": np.arange(len(agg)),
+                                  "osmid": ways["osmid"].to_numpy(np.int64), "name": ways["name"].to_numpy(object),
+                                  "length_m": agg["length_m"].round(1).to_numpy(),
+                                  "time_s": agg["time_s"].round(1).to_numpy(), "enter_at": at},
                                 geometry=geoms, crs="EPSG:4326")
+        if len(self._frames) > 5000:
+            self._frames.clear()
+        self._frames[key] = frame
+        return frame.copy()
 
     def load_frame(self, day=None):
         """Load per road segment and slot (GeoDataFrame, one row per loaded segment-slot)."""
         import geopandas as gpd
 
-        table = self.dispatcher.load_table()
+        with self.lock:  # a consistent copy: a booking in the worker may grow the arrays meanwhile
+            table = self.dispatcher.load_table()
         if day is not None:
             day = str(day)
             table = table[table["slot_start"].str.startswith(day)]

@@ -3,7 +3,9 @@
 Time is cut into slots of ``park.slot_minutes``; slot numbers are absolute (seconds since 1970 //
 slot length).  The load arrays start at :attr:`SlotLoads.base_slot`, midnight (park time) of the
 day before the dispatcher's base time, and grow as later slots are booked, up to
-``settings.dispatch_booking_days`` ahead.
+``settings.dispatch_booking_days`` ahead.  The horizon rolls: :meth:`SlotLoads.roll` moves
+``base_slot`` to the day before "now" and drops the columns of days gone by, so a service that
+runs for months books as well on day 200 as on day 1.
 
 * ``load`` (rows x slots): large trucks entering a road segment in a slot, against ``cap``.
   Rows exist only for segments on some route of a menu (:meth:`SlotLoads.rows_for`), so a city
@@ -80,6 +82,43 @@ class SlotLoads:
         self.n_assigned = 0
 
     # ------------------------------------------------------------------ arrays
+    def roll(self, now) -> int:
+        """Move the start of the horizon to midnight (park time) of the day before ``now``.
+
+        Columns of the slots before the new start are dropped (their loads no longer matter for
+        any booking), so ``settings.dispatch_booking_days`` always counts from yesterday.  Loads
+        of trips that end before the new start are forgotten; releasing such a trip later is
+        harmless (:meth:`book` ignores slots before the horizon).
+
+        Parameters
+        ----------
+        now : datetime or str
+            The current time (naive / text: park local time).
+
+        Returns
+        -------
+        int
+            Slots the horizon moved forward (0 when it was already current).
+
+        Examples
+        --------
+        >>> loads.roll("2026-12-24 06:00")   # doctest: +SKIP
+        1440
+        """
+        now = self.park.localize(now)
+        day0 = now.astimezone(self.park.tz).replace(hour=0, minute=0, second=0, microsecond=0) - dt.timedelta(days=1)
+        shift = int(day0.timestamp()) // self.park.slot_s - self.base_slot
+        if shift <= 0:
+            return 0
+        for name in ("load", "dock_load", "wait_load"):
+            old = getattr(self, name)
+            new = np.zeros_like(old)
+            if shift < old.shape[1]:
+                new[:, :old.shape[1] - shift] = old[:, shift:]
+            setattr(self, name, new)
+        self.base_slot += shift
+        return shift
+
     def rows_for(self, segs: np.ndarray) -> np.ndarray:
         """Rows of the load table for road segments, adding rows for new ones.
 
@@ -179,7 +218,8 @@ class SlotLoads:
         if not a.large or not len(a.route.segs):
             return 0
         rel = a.seg_slots - self.base_slot
-        return int((self.load[a.route.rows, rel] > self.cap[a.route.rows]).sum())
+        now = rel >= 0  # slots before the horizon are gone (rolled off)
+        return int((self.load[a.route.rows[now], rel[now]] > self.cap[a.route.rows[now]]).sum())
 
     # ------------------------------------------------------------------ reporting
     def load_table(self):

@@ -6,9 +6,11 @@ the routes already found cost ``1 + penalty`` times more (per use, both directio
 segment), and an alternative is kept when it is at most ``max_detour`` slower than the fastest
 and not a near copy (at most 90 % of its segments shared with a route of the menu).
 
-Menus are cached per (origin node, dock, vehicle, set of time-conditional restrictions in force),
-and the (lon, lat) of a known origin skips snapping, so a repeat gate-dock-vehicle request costs
-only the load check.
+Menus are cached per (origin node, dock, vehicle profile, set of time-conditional restrictions in
+force), and the (lon, lat) of a known origin skips snapping, so a repeat gate-dock-vehicle request
+costs only the load check.  A *profile* is a bucket of vehicles the network cannot tell apart
+(:class:`ProfileBuckets`): 200 trucks of 30.000 to 30.199 t meet the same weight limits, so they
+share one menu instead of building 200.
 """
 
 from __future__ import annotations
@@ -46,6 +48,82 @@ class Menu(list):
             starts = np.r_[0, np.cumsum(sizes)[:-1]].astype(np.int64)
             self._stack = (rows, before, starts, sizes, np.array([o.time_s for o in self]))
         return self._stack
+
+
+#: Vehicle dimensions and the names restrictions give them (tags ``max<name>``, conditions ``<name> > x``).
+_DIMENSIONS = (("weight_t", "weight", "t"), ("height_m", "height", "m"), ("width_m", "width", "m"),
+               ("length_m", "length", "m"), ("axle_load_t", "axleload", "t"))
+
+
+class ProfileBuckets:
+    """Vehicles grouped by the restrictions that actually bind on one network.
+
+    Every limit of the network (``maxweight`` and the other ``max*`` tags on ways and nodes, their
+    ``:conditional`` values, and vehicle comparisons such as ``weight>7.5`` in conditions) is a
+    threshold.  Two vehicles on the same side of every threshold, of the same kind and with the
+    same preferences get the same legal mask and the same travel times, so they share route
+    menus: :meth:`canonical` returns the first vehicle seen of each bucket.
+
+    Parameters
+    ----------
+    network : RoadNetwork
+
+    Examples
+    --------
+    >>> buckets = ProfileBuckets(network)                                   # doctest: +SKIP
+    >>> buckets.canonical(truck(weight_t=30.1)) is buckets.canonical(truck(weight_t=30.2))  # doctest: +SKIP
+    True
+    """
+
+    def __init__(self, network):
+        self.thresholds = self._thresholds(network)
+        self._first: dict = {}
+
+    @staticmethod
+    def _thresholds(network) -> dict[str, np.ndarray]:
+        from gridtools.routing import tags as T
+
+        found: dict[str, set] = {attr: set() for attr, _, _ in _DIMENSIONS}
+        tables = [t for t in (network.ways, network.node_tags, network.turns) if t is not None and len(t)]
+        for attr, word, unit in _DIMENSIONS:
+            for table in tables:
+                column = f"max{word}_{unit}"
+                if column in table:
+                    found[attr].update(table[column].to_numpy(float).tolist())
+        parse = {"t": T.parse_weight, "m": T.parse_length}
+        for table in tables:
+            for column in [c for c in table.columns if str(c).endswith("conditional")]:
+                limit_of = next(((a, u) for a, w, u in _DIMENSIONS if str(column).startswith(f"max{w}:")), None)
+                for text in table[column].dropna().unique().tolist():
+                    for value, cond in T.parse_conditional(text):
+                        if limit_of is not None:
+                            found[limit_of[0]].add(parse[limit_of[1]](value)[0])
+                        for name, _op, limit in cond.vehicle:
+                            attr = next((a for a, w, _ in _DIMENSIONS if w == name), None)
+                            if attr is not None:
+                                found[attr].add(float(limit))
+        out = {}
+        for attr, values in found.items():
+            finite = np.array(sorted(v for v in values if np.isfinite(v)))
+            # limits compare as have > limit + 1e-9, conditions as >, >=, <, <=, =: both edges count
+            out[attr] = np.unique(np.r_[finite, finite + 1e-9])
+        return out
+
+    def key(self, vehicle: Vehicle) -> tuple:
+        """What the network can tell about ``vehicle``: its side of every threshold, its kind and
+        its preferences."""
+        sides = tuple((int(np.searchsorted(th, getattr(vehicle, attr), "left")),
+                       int(np.searchsorted(th, getattr(vehicle, attr), "right")))
+                      for attr, th in self.thresholds.items())
+        return (vehicle.kind, vehicle.max_speed_kmh, tuple(sorted(vehicle.road_factors.items())),
+                vehicle.truck_route_factor, vehicle.destination_factor, sides)
+
+    def canonical(self, vehicle: Vehicle) -> Vehicle:
+        """The first vehicle seen of ``vehicle``'s bucket (``vehicle`` itself when it is new)."""
+        return self._first.setdefault(self.key(vehicle), vehicle)
+
+    def __len__(self) -> int:
+        return len(self._first)
 
 
 class RouteMenus:
@@ -87,6 +165,7 @@ class RouteMenus:
         self.max_detour = max_detour
         self.penalty = penalty
         self.cache: dict = {}
+        self.profiles = ProfileBuckets(network)
         self._dock_nodes: dict = {}
         self._weights: dict = {}
 
@@ -159,6 +238,7 @@ class RouteMenus:
         """
         net = self.network
         d = self.park.dock(dock)
+        asked, vehicle = vehicle, self.profiles.canonical(vehicle)  # same restrictions, same menu
         naive_at = at.astimezone(self.park.tz).replace(tzinfo=None) if isinstance(at, dt.datetime) else at
         dkey = (d.id, vehicle.key(), R.condition_key(net, vehicle, naive_at))
         fast = (tuple(origin), dkey)  # gates repeat: skip snapping for a known origin
@@ -171,9 +251,10 @@ class RouteMenus:
         try:
             first = self.router.route(origin, (d.lon, d.lat), vehicle, at=naive_at, explain=False)
         except NoRouteError as exc:
-            if exc.blocking:
+            if exc.blocking and asked is vehicle:
                 raise
-            first = self.router.route(origin, (d.lon, d.lat), vehicle, at=naive_at, explain=True)
+            # explained for the truck that asked (its own weight in the message, not its bucket's)
+            first = self.router.route(origin, (d.lon, d.lat), asked, at=naive_at, explain=True)
         w, time_s = self.legal_weights(vehicle, naive_at)
         menu = Menu([self.option(first.arcs, time_s[first.arcs])])
         if len(first.arcs) and self.k_routes > 1:

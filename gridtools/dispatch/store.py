@@ -46,6 +46,7 @@ CREATE TABLE IF NOT EXISTS trips (
     created TEXT NOT NULL, updated TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS trips_owner ON trips(owner);
 CREATE INDEX IF NOT EXISTS trips_status ON trips(status);
+CREATE INDEX IF NOT EXISTS trips_plate ON trips(plate, status);
 """
 
 #: Advisory lock key taken by every writer of a PostgreSQL dispatch database ("gridtrip").
@@ -53,12 +54,10 @@ PG_LOCK_KEY = 0x6772_6964_7472_6970
 
 
 ACTIVE = ("assigned", "arrived")
-#: Seconds a checked token is trusted without asking the database again.
-AUTH_CACHE_S = 30.0
 TRIP_COLUMNS = ("id", "request_key", "owner", "plate", "cargo", "gate", "origin_lon", "origin_lat", "dock",
                 "earliest", "status", "road_slot", "dock_slot", "waiting_area", "arrival", "dock_time", "departure",
                 "route_rank", "time_s", "length_m", "fastest_time_s", "over_capacity", "large", "arcs", "segs",
-                "seg_slots", "arc_time_s", "osmids", "arrived_at", "departed_at", "created", "updated")
+                "seg_slots", "arc_time_s", "osmids", "arrived_at", "departed_at", "created", "updated", "request_hash")
 
 
 def _now() -> str:
@@ -98,12 +97,15 @@ class TripStore:
     def __init__(self, path):
         from gridtools import settings
 
-        self._db = Database(path, what="the dispatch database", timeout=30.0, journal_mode="WAL",
+        self._db = Database(path, what="the dispatch database", timeout=settings.dispatch_lock_timeout_s, journal_mode="WAL",
                             synchronous=settings.dispatch_sqlite_synchronous, make_folder=False)
         #: The SQLite file (a Path), or host/dbname of a PostgreSQL URL (never the password).
         self.path = self._db.path if self._db.path is not None else self._db.label
-        self._auth: dict = {}
         self._db.create_tables(SCHEMA, lock=PG_LOCK_KEY)
+        # columns added since the first release (older databases get them on open)
+        self._db.ensure_column("tokens", "expires", "TEXT")
+        self._db.ensure_column("tokens", "last_used", "TEXT")
+        self._db.ensure_column("trips", "request_hash", "TEXT")
 
     @property
     def write_lock(self):
@@ -127,41 +129,76 @@ class TripStore:
         return self._db.write(lock=PG_LOCK_KEY)
 
     # ------------------------------------------------------------------ tokens
-    def issue_token(self, role: str, name: str) -> str:
-        """A new random token for a ``driver`` or ``dispatcher``; only its hash is stored."""
+    def issue_token(self, role: str, name: str, days: float | None = None) -> str:
+        """A new random token for a ``driver`` or ``dispatcher``, valid ``days`` (default
+        ``settings.service_token_days``; 0: never expires); only its hash is stored."""
+        from gridtools import settings
+
         if role not in ("driver", "dispatcher"):
             raise InputError(f"role must be driver or dispatcher, got {role!r}")
         if not str(name).strip():
             raise InputError("give a name for the token holder (a driver, a company or a dispatcher)")
+        days = settings.service_token_days if days is None else float(days)
+        if not 0 <= days <= 3650:
+            raise InputError(f"a token lives 0 (no expiry) to 3650 days, got {days:g}")
+        expires = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=days)).isoformat(timespec="seconds") \
+            if days else None
         token = secrets.token_urlsafe(24)
         with self.transaction() as con:
-            con.execute("INSERT INTO tokens(hash, role, name, created) VALUES (?, ?, ?, ?)",
-                        (hash_token(token), role, str(name).strip(), _now()))
+            con.execute("INSERT INTO tokens(hash, role, name, created, expires) VALUES (?, ?, ?, ?, ?)",
+                        (hash_token(token), role, str(name).strip(), _now(), expires))
         return token
 
     def authenticate(self, token: str | None) -> dict | None:
-        """The token holder (``id``, ``role``, ``name``) or None; valid tokens are cached for
-        ``AUTH_CACHE_S`` seconds (revoking through this store clears the cache)."""
-        if not token:
+        """The token holder (``id``, ``role``, ``name``, ``expires``) or None for an unknown, revoked
+        or expired token.  Asked of the database every time (one indexed lookup), so a revocation,
+        by this process, the CLI or another service process, takes effect on the next request."""
+        if not token or len(token) > 200:
             return None
-        key = hash_token(token)
-        hit = self._auth.get(key)
-        if hit is not None and hit[0] > time.monotonic():
-            return dict(hit[1])
-        row = self.connection().execute("SELECT id, role, name FROM tokens WHERE hash = ? AND revoked = 0",
-                                        (key,)).fetchone()
-        if row is None:
+        row = self.connection().execute("SELECT id, role, name, expires FROM tokens WHERE hash = ? AND revoked = 0",
+                                        (hash_token(token),)).fetchone()
+        if row is None or (row["expires"] and row["expires"] <= dt.datetime.now(dt.timezone.utc).isoformat()):
             return None
-        if len(self._auth) > 10000:
-            self._auth.clear()
-        self._auth[key] = (time.monotonic() + AUTH_CACHE_S, dict(row))
         return dict(row)
 
+    def holder(self, token_id: int) -> dict | None:
+        """The holder of an active (not revoked, not expired) token by its id, as :meth:`authenticate`."""
+        row = self.connection().execute("SELECT id, role, name, expires FROM tokens WHERE id = ? AND revoked = 0",
+                                        (int(token_id),)).fetchone()
+        if row is None or (row["expires"] and row["expires"] <= dt.datetime.now(dt.timezone.utc).isoformat()):
+            return None
+        return dict(row)
+
+    def secret(self, name: str) -> bytes:
+        """A random 32-byte server secret kept in the database (created on first use), e.g. for
+        signing links: every service process on the database shares it and it survives restarts."""
+        key = f"secret:{name}"
+        row = self.connection().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            with self.transaction() as con:
+                con.execute("INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO NOTHING",
+                            (key, secrets.token_hex(32)))
+            row = self.connection().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return bytes.fromhex(row["value"])
+
+    def tokens(self) -> list[dict]:
+        """Every token's id, role, holder, creation, expiry and whether it is revoked (never the token)."""
+        return [dict(r) for r in self.connection().execute(
+            "SELECT id, role, name, created, expires, revoked FROM tokens ORDER BY id")]
+
     def revoke_token(self, token_id: int) -> bool:
+        """Revoke a token by its id (:meth:`tokens`); False when there is no such token."""
         with self.transaction() as con:
-            done = con.execute("UPDATE tokens SET revoked = 1 WHERE id = ?", (int(token_id),)).rowcount > 0
-        self._auth.clear()
-        return done
+            return con.execute("UPDATE tokens SET revoked = 1 WHERE id = ?", (int(token_id),)).rowcount > 0
+
+    def rotate_token(self, token_id: int, days: float | None = None) -> str:
+        """A new token for the holder of token ``token_id`` (same role and name), and the old one revoked."""
+        row = self.connection().execute("SELECT role, name, revoked FROM tokens WHERE id = ?", (int(token_id),)).fetchone()
+        if row is None or row["revoked"]:
+            raise InputError(f"no active token with id {token_id}")
+        new = self.issue_token(row["role"], row["name"], days)
+        self.revoke_token(token_id)
+        return new
 
     # ------------------------------------------------------------------ trucks
     def upsert_truck(self, owner: int, plate: str, dims: dict) -> dict:
@@ -176,6 +213,10 @@ class TripStore:
                         (plate, owner, dims["weight_t"], dims["height_m"], dims["width_m"], dims["length_m"],
                          dims.get("axle_load_t") or 0.0, _now()))
         return self.truck(plate)
+
+    def truck_count(self, owner: int) -> int:
+        """Trucks registered by one account."""
+        return self.connection().execute("SELECT COUNT(*) AS n FROM trucks WHERE owner = ?", (owner,)).fetchone()["n"]
 
     def truck(self, plate: str) -> dict | None:
         row = self.connection().execute("SELECT * FROM trucks WHERE plate = ?", (plate,)).fetchone()
@@ -193,10 +234,10 @@ class TripStore:
         return uuid.uuid4().hex[:16]
 
     @staticmethod
-    def trip_values(trip_id: str, owner: int, request_key, req, a) -> dict:
+    def trip_values(trip_id: str, owner: int, request_key, req, a, request_hash: str | None = None) -> dict:
         """Row values of an assigned trip (``req``: TripRequest, ``a``: Assignment)."""
         now = _now()
-        return {"id": trip_id, "request_key": request_key, "owner": owner, "plate": req.plate, "cargo": req.cargo,
+        return {"id": trip_id, "request_key": request_key, "request_hash": request_hash, "owner": owner, "plate": req.plate, "cargo": req.cargo,
                 "gate": req.gate, "origin_lon": a.origin[0], "origin_lat": a.origin[1], "dock": a.dock,
                 "earliest": a.earliest.isoformat(), "status": "assigned", "road_slot": a.road_slot,
                 "dock_slot": a.dock_slot, "waiting_area": a.waiting_area, "arrival": a.arrival.isoformat(),
@@ -215,7 +256,7 @@ class TripStore:
         con.execute(f"INSERT INTO trips({cols}) VALUES ({', '.join('?' * len(values))})", tuple(values.values()))
 
     def replace_assignment(self, con, trip_id: str, values: dict) -> None:
-        keep = ("id", "request_key", "owner", "created", "status", "arrived_at", "departed_at")
+        keep = ("id", "request_key", "request_hash", "owner", "created", "status", "arrived_at", "departed_at")
         sets = {k: v for k, v in values.items() if k not in keep}
         sets["updated"] = _now()
         con.execute(f"UPDATE trips SET {', '.join(k + ' = ?' for k in sets)} WHERE id = ?",
@@ -236,27 +277,50 @@ class TripStore:
         row = (con or self.connection()).execute("SELECT * FROM trips WHERE request_key = ?", (request_key,)).fetchone()
         return dict(row) if row else None
 
-    def trips(self, owner: int | None = None, status: str | None = None, limit: int = 1000, offset: int = 0,
-              with_route: bool = False) -> list[dict]:
-        cols = "*" if with_route else ", ".join(c for c in TRIP_COLUMNS if c not in ("arcs", "segs", "seg_slots",
-                                                                                       "arc_time_s"))
-        sql, where, args = f"SELECT {cols} FROM trips", [], []
+    @staticmethod
+    def _where(owner=None, status=None, day=None, plate=None) -> tuple[str, list]:
+        """WHERE clause of the trip listings; ``status`` is one status or a tuple of them."""
+        where, args = [], []
         if owner is not None:
             where.append("owner = ?"), args.append(owner)
-        if status is not None:
+        if isinstance(status, (tuple, list)):
+            where.append(f"status IN ({', '.join('?' * len(status))})"), args.extend(status)
+        elif status is not None:
             where.append("status = ?"), args.append(status)
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY created, id LIMIT ? OFFSET ?"
+        if day is not None:  # dock times are stored in park local time: the date is their first 10 characters
+            where.append("substr(dock_time, 1, 10) = ?"), args.append(str(day)[:10])
+        if plate is not None:
+            where.append("plate = ?"), args.append(plate)
+        return (" WHERE " + " AND ".join(where)) if where else "", args
+
+    def trips(self, owner: int | None = None, status=None, limit: int = 1000, offset: int = 0,
+              with_route: bool = False, day: str | None = None) -> list[dict]:
+        """Trips oldest first: of one ``owner`` (None: all), one status or a tuple of statuses, one
+        dock ``day`` (``"2026-11-24"``, park local time), at most ``limit`` from ``offset``."""
+        cols = "*" if with_route else ", ".join(c for c in TRIP_COLUMNS if c not in ("arcs", "segs", "seg_slots",
+                                                                                       "arc_time_s"))
+        where, args = self._where(owner, status, day)
+        sql = f"SELECT {cols} FROM trips{where} ORDER BY created, id LIMIT ? OFFSET ?"
         return [dict(r) for r in self.connection().execute(sql, (*args, int(limit), int(offset)))]
 
-    def active_trips(self) -> list[dict]:
+    def trips_of_truck(self, plate: str, since: str, con=None) -> list[dict]:
+        """Active trips of one truck (times only) docking at or after ``since`` (ISO time), for the
+        overlap check and the quota: a trip never reported as departed stops counting once its day is gone."""
         marks = ", ".join("?" * len(ACTIVE))
-        return [dict(r) for r in self.connection().execute(
-            f"SELECT * FROM trips WHERE status IN ({marks}) ORDER BY created, id", ACTIVE)]
+        return [dict(r) for r in (con or self.connection()).execute(
+            f"SELECT id, departure, dock_time FROM trips WHERE plate = ? AND status IN ({marks}) AND dock_time >= ?",
+            (plate, *ACTIVE, since))]
 
-    def count(self, status: str | None = None) -> int:
-        if status is None:
-            return self.connection().execute("SELECT COUNT(*) AS n FROM trips").fetchone()["n"]
-        return self.connection().execute("SELECT COUNT(*) AS n FROM trips WHERE status = ?",
-                                         (status,)).fetchone()["n"]
+    def active_trips(self, since: str | None = None) -> list[dict]:
+        """Assigned or arrived trips (with their routes), oldest first; ``since``: only those whose
+        dock time is at or after this ISO time (trips long gone load nothing)."""
+        marks = ", ".join("?" * len(ACTIVE))
+        sql, args = f"SELECT * FROM trips WHERE status IN ({marks})", list(ACTIVE)
+        if since is not None:
+            sql, args = sql + " AND dock_time >= ?", args + [since]
+        return [dict(r) for r in self.connection().execute(sql + " ORDER BY created, id", tuple(args))]
+
+    def count(self, status=None, day: str | None = None, owner: int | None = None) -> int:
+        """Number of trips (all, or of one status / tuple of statuses, dock day and owner)."""
+        where, args = self._where(owner, status, day)
+        return self.connection().execute(f"SELECT COUNT(*) AS n FROM trips{where}", tuple(args)).fetchone()["n"]

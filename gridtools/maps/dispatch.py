@@ -13,14 +13,26 @@ import html
 import folium
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 
 from gridtools.maps.base import LOAD_COLORS, Legend, add_layer_control, fit_to, load_color, new_map, to_wgs84
 from gridtools.maps.basemap import draw_base
 
-__all__ = ["ROUTE_COLORS", "dispatch_map"]
+__all__ = ["ROUTE_COLORS", "dispatch_map", "escaped"]
 
 #: Colours of routes, cycled per trip (ColorBrewer Paired).
 ROUTE_COLORS = ("#1f78b4", "#33a02c", "#6a3d9a", "#ff7f00", "#b15928", "#e31a1c", "#a6cee3", "#b2df8a")
+
+
+def escaped(values) -> np.ndarray:
+    """Text values HTML-escaped for a tooltip or popup (folium writes them with ``innerHTML``).
+
+    Examples
+    --------
+    >>> escaped(["<img src=x onerror=alert(7)>", None]).tolist()
+    ['&lt;img src=x onerror=alert(7)&gt;', '']
+    """
+    return np.array(["" if v is None or v != v else html.escape(str(v)) for v in values], dtype=object)
 
 
 def dispatch_map(routes: gpd.GeoDataFrame | None = None, load: gpd.GeoDataFrame | None = None, park=None,
@@ -65,7 +77,7 @@ def dispatch_map(routes: gpd.GeoDataFrame | None = None, load: gpd.GeoDataFrame 
         per_seg = peak.first()
         slots = peak.apply(lambda g: "; ".join(f"{s[11:16]}: {int(v)}/{int(c)}" for s, v, c in
                                                zip(g["slot_start"], g["load"], g["capacity"])), include_groups=False)
-        seg = gpd.GeoDataFrame({"segment": per_seg.index, "name": per_seg["name"].fillna("").astype(str),
+        seg = gpd.GeoDataFrame({"segment": per_seg.index, "name": escaped(per_seg["name"].fillna("")),
                                 "peak": per_seg["ratio"].round(2), "slots": slots.reindex(per_seg.index).to_numpy(),
                                 "colour": load_color(per_seg["ratio"].to_numpy())},
                                geometry=per_seg.geometry.values, crs="EPSG:4326")
@@ -82,6 +94,8 @@ def dispatch_map(routes: gpd.GeoDataFrame | None = None, load: gpd.GeoDataFrame 
         colour = {t: ROUTE_COLORS[i % len(ROUTE_COLORS)] for i, t in enumerate(trips)}
         rg = rg.assign(colour=rg["trip"].astype(str).map(colour))
         fields = [f for f in ("plate", "trip", "name", "enter_at", "time_s") if f in rg.columns]
+        # folium's tooltips set innerHTML: every text a user gave (plate, road name) goes in escaped
+        rg = rg.assign(**{f: escaped(rg[f]) for f in fields if not pd.api.types.is_numeric_dtype(rg[f])})
         layer = folium.FeatureGroup(name=f"Routes ({len(trips)})")
         folium.GeoJson(rg[fields + ["colour", "geometry"]],
                        style_function=lambda f: {"color": f["properties"]["colour"], "weight": 4, "opacity": 0.8},

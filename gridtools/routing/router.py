@@ -293,7 +293,8 @@ class Router:
         pts = _lonlat_array(points)
         bad = ~np.isfinite(pts).all(axis=1) | (np.abs(pts[:, 0]) > 180) | (np.abs(pts[:, 1]) > 90)
         if bad.any():
-            raise InputError(f"{role} {tuple(pts[bad][0])} is not a longitude, latitude pair in degrees "
+            lon, lat = (float(v) for v in pts[bad][0])  # plain floats: no np.float64(...) in the message
+            raise InputError(f"{role} ({lon:g}, {lat:g}) is not a longitude, latitude pair in degrees "
                              "(give LON,LAT, e.g. 8.69,49.41)")
         if self._tree is None:
             base = np.flatnonzero(net.node_base == np.arange(net.n_nodes))

@@ -250,15 +250,16 @@ def test_live_server_load_and_kill9(tmp_path, dispatch_db):
         proc.wait(10)
     proc = _start(tmp_path, port, dispatch_db)
     try:
-        health = httpx.get(f"{url}/health").json()
+        health = httpx.get(f"{url}/health", headers=head).json()
         assert health["trips"] == n and health["restored_on_start"] == n
         after = httpx.get(f"{url}/trips", headers=head).json()
         assert sorted(t["id"] for t in after) == sorted(ids)
         assert httpx.get(f"{url}/dispatcher/load", headers=head).json() == load
         # a retried request after the restart returns the stored trip, not a new one
         k = 7
+        when = tomorrow(f"{6 + minutes[k] // 60:02d}:{minutes[k] % 60:02d}")
         r = httpx.post(f"{url}/trips", json={"plate": f"P{k:03d}", "dock": "D", "gate": "G",
-                                             "earliest_arrival": tomorrow()},
+                                             "earliest_arrival": when},
                        headers={**head, "Idempotency-Key": f"req-{k}"})
         assert r.status_code == 200 and r.json()["id"] == dict((kk, b["id"]) for kk, _, b in results)[k]
     finally:
