@@ -1,4 +1,4 @@
-"""Incidents: ``gridtools incidents types | import | step | overdue | escalate | stats | addresses |
+"""Incidents: ``gridtools incidents types | import | dedupe | step | overdue | escalate | stats | addresses |
 open311 | map``."""
 
 from __future__ import annotations
@@ -62,10 +62,33 @@ def incidents_import(
 
     table = io.read_text_table(events_file)
     with IncidentStore(db, types=event_types(types_file) if types_file else None) as store:
-        ids = store.report_many(table, type_col=type_col, time_col=time_col, lon=lon, lat=lat, id_col=id_col,
-                                dayfirst=dayfirst)
-    out.print(f"recorded {len(ids):,} cases in {store.path} (case ids {ids.min() if len(ids) else '-'}-"
-              f"{ids.max() if len(ids) else '-'})")
+        result = store.import_table(table, type_col=type_col, time_col=time_col, lon=lon, lat=lat, id_col=id_col,
+                                    dayfirst=dayfirst)
+    out.print(import_summary(result, store.path, id_col))
+
+
+def import_summary(result, where: str, id_col: str | None) -> str:
+    """The line `incidents import` ends with: what was added, and what was there already."""
+    new = result.case_ids[result.added]
+    text = (f"recorded {len(new):,} new cases in {where} (case ids {new.min()}-{new.max()})" if len(new)
+            else f"nothing added to {where}")
+    repeats = int((~result.added).sum())
+    if repeats:
+        text += (f"; {repeats:,} rows skipped: their --id {id_col!r} value is already recorded "
+                 "(from an earlier run or an earlier row of the file)")
+    return text
+
+
+@incidents_app.command("dedupe")
+def incidents_dedupe(db: CaseDbArgument):
+    """Delete the second copies an import run twice made (before gridtools refused repeated --id values)."""
+    from gridtools.incidents import IncidentStore
+
+    with IncidentStore(db) as store:
+        dropped = store.drop_repeated_imports()
+        left = store.repeated_external_ids
+    out.print(f"deleted {dropped:,} repeated imported cases from {store.path}"
+              + (f"; {left:,} repeated ids were worked on and are kept: resolve them by hand" if left else ""))
 
 
 @incidents_app.command("step")
@@ -178,7 +201,8 @@ def incidents_open311(
     """Export cases (or event types) as Open311 GeoReport v2 JSON."""
     import json
 
-    from gridtools.incidents.workflow import IncidentStore, open311_requests, open311_services
+    from gridtools.incidents import IncidentStore
+    from gridtools.incidents.open311 import open311_requests, open311_services
 
     with IncidentStore(db) as store:
         items = open311_services(store, language=language) if services else open311_requests(store, language=language)
