@@ -56,13 +56,21 @@ def open311_services(store, *, language: str = "en") -> list[dict]:
     ]
 
 
-def open311_requests(store, *, utc_offset: str | None = None, language: str = "en") -> list[dict]:
+def open311_requests(store, *, utc_offset: str | None = None, language: str = "en", cases=None) -> list[dict]:
     """Cases as Open311 GeoReport v2 service requests (``GET requests``).
 
     Status is ``closed`` for closed or rejected cases and ``open`` otherwise; ``status_notes`` holds
     the gridtools state (and the rejection); ``agency_responsible`` the current assignee;
     ``expected_datetime`` the deadline; ``updated_datetime`` the last logged step.  Times get
     *utc_offset* (default ``settings.incident_utc_offset``) since the store keeps local time.
+
+    Parameters
+    ----------
+    store : IncidentStore
+    utc_offset : str, optional
+    language : {"en", "zh"}
+    cases : pandas.DataFrame, optional
+        Rows of ``store.cases()`` to export (default: all).
 
     Returns
     -------
@@ -73,9 +81,14 @@ def open311_requests(store, *, utc_offset: str | None = None, language: str = "e
     >>> requests = open311_requests(store)                       # doctest: +SKIP
     """
     offset = settings.incident_utc_offset if utc_offset is None else utc_offset
-    cases = store.cases()
+    cases = store.cases() if cases is None else cases
     types = store.types().set_index("code")
-    last = store.log().groupby("case_id")["at"].max()
+    if len(cases) > 1000:
+        last = store.log().groupby("case_id")["at"].max()
+    else:  # a page of cases: their own log rows only
+        ids = [int(c) for c in cases["case_id"]] or [0]
+        last = store.database.frame(f"SELECT case_id, MAX(at) AS at FROM case_log WHERE case_id IN "
+                                    f"({', '.join('?' * len(ids))}) GROUP BY case_id", ids).set_index("case_id")["at"]
     suffix = "zh" if language == "zh" else "en"
     out = []
     for _, row in cases.iterrows():
@@ -97,6 +110,6 @@ def open311_requests(store, *, utc_offset: str | None = None, language: str = "e
             "zipcode": "",
             "lat": None if pd.isna(row["lat"]) else float(row["lat"]),
             "long": None if pd.isna(row["lon"]) else float(row["lon"]),
-            "media_url": "",
+            "media_url": row["media_url"] if isinstance(row.get("media_url"), str) else "",
         })
     return out

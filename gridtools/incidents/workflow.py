@@ -32,14 +32,15 @@ import pandas as pd
 from gridtools import settings, timeparse
 from gridtools.db import Database
 from gridtools.errors import InputError
+from gridtools.incidents.states import CaseControls
 from gridtools.incidents.types import TYPE_COLUMNS, WorkCalendar, event_types
 from gridtools import validate
 
 __all__ = ["IncidentStore", "ImportResult", "STATES", "LEVELS", "open311_services", "open311_requests"]
 
-STATES = ("reported", "registered", "dispatched", "handled", "verified", "closed", "rejected")
+STATES = ("reported", "registered", "dispatched", "handled", "verified", "closed", "rejected", "suspended")
 LEVELS = ("grid", "community", "street")
-_OPEN = ("reported", "registered", "dispatched", "handled", "verified")
+_OPEN = ("reported", "registered", "dispatched", "handled", "verified", "suspended")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS event_types (
@@ -115,7 +116,7 @@ def _text(moment: dt.datetime) -> str:
     return moment.isoformat(sep=" ", timespec="seconds")
 
 
-class IncidentStore:
+class IncidentStore(CaseControls):
     """A case database (SQLite file or PostgreSQL) with the closed-loop workflow.
 
     Parameters
@@ -143,6 +144,7 @@ class IncidentStore:
         self._db = Database(path, what="the case database")
         self._db.create_tables(_SCHEMA, lock=_SCHEMA_LOCK_KEY)
         self.path = self._db.label  # file path, or host/dbname of the URL (never the password)
+        self.add_missing_columns()
         self.repeated_external_ids = self._make_external_ids_unique()
         have_types = self._db.scalar("SELECT COUNT(*) FROM event_types")
         if types is not None or not have_types:
@@ -203,6 +205,15 @@ class IncidentStore:
                 self._db.execute(f"DELETE FROM cases WHERE case_id IN ({marks})", chunk)
         self.repeated_external_ids = self._make_external_ids_unique()
         return len(ids)
+
+    @property
+    def database(self) -> Database:
+        """The :class:`gridtools.db.Database` holding the cases (for modules adding their own tables)."""
+        return self._db
+
+    @staticmethod
+    def _moment(value) -> dt.datetime:
+        return _time(value)
 
     def close(self) -> None:
         """Close the database connection."""
@@ -266,7 +277,8 @@ class IncidentStore:
 
     def report(self, type_code: str, *, at=None, lon=None, lat=None, grid_code: str | None = None,
                community_code: str | None = None, street_code: str | None = None,
-               description: str = "", source: str = "inspector", external_id: str | None = None) -> int:
+               description: str = "", source: str = "inspector", external_id: str | None = None,
+               reporter: str | None = None) -> int:
         """Record a new case (status ``reported``); returns its ``case_id``.
 
         Community and street codes default to the prefixes of *grid_code*
@@ -293,7 +305,9 @@ class IncidentStore:
                 (external_id, str(type_code), description, source, lon, lat, grid_code or None,
                  community_code, street_code, _text(moment)),
             )["case_id"])
-            self._log(case_id, moment, "report", None, "reported", "grid", source, description)
+            if reporter is not None:
+                self._db.execute("UPDATE cases SET reporter = ? WHERE case_id = ?", (reporter, case_id))
+            self._log(case_id, moment, "report", None, "reported", "grid", reporter or source, description)
         return case_id
 
     def _known_external_ids(self, source: str, external_ids) -> dict[str, int]:
