@@ -1,5 +1,5 @@
 """Incidents: ``gridtools incidents types | import | dedupe | step | overdue | escalate | stats | addresses |
-open311 | map``."""
+open311 | map | assess | token | serve``."""
 
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ from gridtools.cli._common import (
 )
 from gridtools.errors import GridtoolsError
 
-incidents_app = group("Incidents: event types and the closed-loop case workflow (SQLite).")
+incidents_app = group("Incidents: event types, the closed-loop case workflow, assessment and the grid-operations "
+                      "service.")
 app.add_typer(incidents_app, name="incidents")
 
 #: A plain string, passed as-is to the store: a path or a sqlite:/// or postgresql:// URL.
@@ -234,3 +235,69 @@ def incidents_map(
                               geometry=gpd.points_from_xy(located["lon"], located["lat"]), crs=4326)
     save_map(incident_map(polygons, stats, events=points, column=column), output)
     out.print(f"wrote {output}")
+
+
+@incidents_app.command("assess")
+def incidents_assess(
+    db: CaseDbArgument,
+    subject: Annotated[str, typer.Option("--subject", help="department | reporter | dispatcher | grid | community")],
+    start: Annotated[str, typer.Option("--from", help="First day (or time) of the period.")],
+    end: Annotated[str, typer.Option("--to", help="End of the period (not included).")],
+    weights: Annotated[Optional[Path], typer.Option("--weights", help="A city's weights table (CSV: subject, "
+                                                                      "indicator, weight, better).")] = None,
+    compare: Annotated[bool, typer.Option("--compare", help="Add the previous period's score and the "
+                                                            "change (month-on-month for a month).")] = False,
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write the table (CSV).")] = None,
+):
+    """Assessment in the manner of GB/T 30428.4: indicators, score and grade per subject over a period."""
+    from gridtools.incidents import IncidentStore
+    from gridtools.incidents.assess import assess, load_weights
+
+    with IncidentStore(db) as store:
+        table = assess(store, subject, period=(start, end), weights=load_weights(weights) if weights else None,
+                       compare=compare)
+    write_or_print(table.reset_index().round(3), output, f"assessment per {subject}")
+
+
+@incidents_app.command("token")
+def incidents_token(
+    db: CaseDbArgument,
+    role: Annotated[str, typer.Option("--role", help="reporter | grid_head | department | dispatcher | supervisor")],
+    name: Annotated[str, typer.Option("--name", help="Who holds the token.")],
+    grid: Annotated[Optional[str], typer.Option("--grid", help="grid_head: the grid code.")] = None,
+    department: Annotated[Optional[str], typer.Option("--department", help="department: its name.")] = None,
+):
+    """Issue a token for the grid-operations service; the token is the last line printed."""
+    from gridtools.incidents import IncidentStore
+    from gridtools.incidents.access import TokenStore
+
+    with IncidentStore(db) as store:
+        token = TokenStore(store.database).issue(role, name, grid=grid, department=department)
+    out.print(f"token for {role} {name} in {store.path} (send it as 'Authorization: Bearer <token>'):",
+              highlight=False)
+    print(token)
+
+
+@incidents_app.command("serve")
+def incidents_serve(
+    db: CaseDbArgument,
+    grids: GridsOption,
+    components: Annotated[Optional[Path], typer.Option("--components", help="Component register (GeoPackage) "
+                                                                            "whose departments take reports.")] = None,
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port")] = 8000,
+    log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "warning",
+):
+    """Serve the grid-operations HTTP API, Open311 and the phone pages until killed."""
+    try:
+        import uvicorn
+    except ImportError:
+        from gridtools.errors import missing_dependency
+
+        raise missing_dependency("uvicorn", "service") from None
+    from gridtools.service.incidents_app import open_operations, create_incidents_app
+
+    ops = open_operations(db, io.read_any(grids, layer=pick_grids_layer(grids, None)), components)
+    out.print(f"grid operations on {ops.store.path}: http://{host}:{port}/incidents/pages/report, "
+              f"Open311 at /open311/v2/, API docs at /docs", highlight=False)
+    uvicorn.run(create_incidents_app(ops), host=host, port=port, log_level=log_level)

@@ -20,6 +20,7 @@ import pandas as pd
 
 from gridtools.coords import distance_m
 from gridtools.errors import InputError
+from gridtools.incidents.states import StateError
 
 __all__ = ["suggest_duplicates", "merge_duplicate", "merged_reporters", "DUPLICATE_METRES", "DUPLICATE_HOURS"]
 
@@ -85,7 +86,7 @@ def merge_duplicate(store, case_id: int, *, into: int, at=None, actor=None) -> N
         raise InputError(f"case {case_id} cannot be merged into itself.")
     target = store.case(into)
     if target["status"] not in _OPEN or target["merged_into"] is not None:
-        raise InputError(f"case {into} is {target['status']}: merge into an open case.")
+        raise StateError(f"case {into} is {target['status']}: merge into an open case.")
     store.close_as_duplicate(case_id, into=int(into), at=at, actor=actor)
 
 

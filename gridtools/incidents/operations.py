@@ -41,7 +41,7 @@ CASE_FIELDS = ("case_id", "type_code", "description", "source", "lon", "lat", "g
                "street_code", "status", "level", "assignee", "department", "component_code", "reporter",
                "reported_at", "registered_at", "dispatched_at", "handled_at", "verified_at", "closed_at",
                "deadline_at", "escalations", "reworks", "postponements", "reassignments", "suspended_hours",
-               "resolution", "merged_into")
+               "resolution", "merged_into", "media_url")
 _ATTACHMENTS = """
 CREATE TABLE IF NOT EXISTS case_attachments (
     attachment_id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -91,6 +91,8 @@ class GridOperations:
         if who["role"] not in ("reporter", "grid_head", "dispatcher"):
             raise ForbiddenError(f"a {who['role']} may not file reports")
         description = str(description or "")
+        if media_url and not str(media_url).lower().startswith(("http://", "https://")):
+            raise InputError("media_url: give an http:// or https:// address.")
         if len(description) > 4000:
             raise InputError("description: at most 4000 characters.")
         route = self.router.route(lon, lat, crs=crs, component_code=component_code or None)

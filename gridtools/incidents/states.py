@@ -23,7 +23,7 @@ import datetime as dt
 
 from gridtools.errors import InputError
 
-__all__ = ["CaseControls", "EXTRA_COLUMNS", "SUSPENDABLE", "SOURCES"]
+__all__ = ["StateError", "CaseControls", "EXTRA_COLUMNS", "SUSPENDABLE", "SOURCES"]
 
 #: Columns of ``cases`` beyond the first schema; added to an older database when it is opened.
 EXTRA_COLUMNS = {
@@ -43,6 +43,10 @@ EXTRA_COLUMNS = {
 SUSPENDABLE = ("registered", "dispatched", "handled")
 #: Where a case came from (``source`` of a report made by a person or device).
 SOURCES = ("inspector", "public", "hotline", "camera", "import")
+
+
+class StateError(InputError):
+    """A step the case's current state does not allow (HTTP 409)."""
 
 
 def _reason(reason, action: str) -> str:
@@ -72,7 +76,7 @@ class CaseControls:
         """Restart a suspended case where it was; its deadline moves by the time it was suspended."""
         case = self._case(case_id)
         if case["status"] != "suspended":
-            raise InputError(f"case {case_id} is {case['status']}: only a suspended case can be resumed.")
+            raise StateError(f"case {case_id} is {case['status']}: only a suspended case can be resumed.")
         start = dt.datetime.fromisoformat(case["suspended_at"])
         moment = self._moment(at)
         extra = {"suspended_hours": float(case["suspended_hours"] or 0) + (moment - start).total_seconds() / 3600,
@@ -88,7 +92,7 @@ class CaseControls:
             raise InputError(f"postpone needs hours > 0 (hours={hours!r}).")
         case = self._case(case_id)
         if not case["deadline_at"]:
-            raise InputError(f"case {case_id} is {case['status']}: only a dispatched case has a deadline to postpone.")
+            raise StateError(f"case {case_id} is {case['status']}: only a dispatched case has a deadline to postpone.")
         old = dt.datetime.fromisoformat(case["deadline_at"])
         _, basis, _, _ = self._type(case["type_code"])
         new = old + dt.timedelta(hours=float(hours)) if basis == "calendar" else self.calendar.add(old, float(hours))

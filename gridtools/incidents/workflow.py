@@ -32,11 +32,11 @@ import pandas as pd
 from gridtools import settings, timeparse
 from gridtools.db import Database
 from gridtools.errors import InputError
-from gridtools.incidents.states import CaseControls
+from gridtools.incidents.states import CaseControls, StateError
 from gridtools.incidents.types import TYPE_COLUMNS, WorkCalendar, event_types
 from gridtools import validate
 
-__all__ = ["IncidentStore", "ImportResult", "STATES", "LEVELS", "open311_services", "open311_requests"]
+__all__ = ["IncidentStore", "ImportResult", "StateError", "STATES", "LEVELS", "open311_services", "open311_requests"]
 
 STATES = ("reported", "registered", "dispatched", "handled", "verified", "closed", "rejected", "suspended")
 LEVELS = ("grid", "community", "street")
@@ -444,7 +444,7 @@ class IncidentStore(CaseControls):
         with self._db.write():
             case = self._case(case_id, lock=True)
             if case["status"] not in allowed:
-                raise InputError(
+                raise StateError(
                     f"case {case_id} is {case['status']}: the step '{action}' needs a case that is "
                     f"{' or '.join(allowed)}. The loop is report -> register -> dispatch -> handle -> "
                     "verify -> close."
