@@ -151,7 +151,7 @@ window.gtBoard = async () => {
 _STYLE = """
 body{font-family:sans-serif;margin:0;padding:8px;font-size:16px} #map{height:45vh;margin:8px 0}
 input,select,textarea,button{font-size:16px;margin:4px 0;max-width:100%} textarea{width:100%}
-table{border-collapse:collapse;width:100%;font-size:14px} td{border-bottom:1px solid #ddd;padding:4px;vertical-align:top}
+table{border-collapse:collapse;width:100%;font-size:14px;display:block;overflow-x:auto} td{border-bottom:1px solid #ddd;padding:4px;vertical-align:top}
 .thumb{max-width:80px;max-height:80px} .bad{color:#b00} .ok{color:#070}
 """
 
