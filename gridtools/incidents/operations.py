@@ -101,16 +101,19 @@ class GridOperations:
         source = source or _REPORTER_SOURCE[who["role"]]
         known = self.store.database.scalar("SELECT case_id FROM cases WHERE source = ? AND external_id = ?",
                                            (source, external)) if external else None
+        routing = {"assignee": route.assignee, "department": route.department,
+                   "component_code": route.component_code, "reporter": holder, "media_url": media_url}
         case_id = self.store.report(type_code, at=at, lon=route.lon, lat=route.lat, grid_code=route.grid_code,
                                     community_code=route.community_code, street_code=route.street_code,
-                                    description=description, source=source, external_id=external, reporter=holder)
+                                    description=description, source=source, external_id=external, reporter=holder,
+                                    route=routing)
         case = self.store.case(case_id)
         created = known is None
         if external and (case["type_code"] != str(type_code) or (case["description"] or "") != description
                          or abs(case["lon"] - route.lon) > 1e-7 or abs(case["lat"] - route.lat) > 1e-7):
             raise ConflictError(f"idempotency key {key!r} was used for another report (case {case_id})")
-        case = self.store.route_new(case_id, assignee=route.assignee, department=route.department,
-                                    component_code=route.component_code, reporter=holder, media_url=media_url, at=at)
+        if case["status"] == "reported":  # filed before routing was part of the report's transaction
+            case = self.store.route_new(case_id, **routing, at=at)
         return _public(case), created
 
     # -- reading ---------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ Examples
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -66,16 +67,27 @@ class ReportRouter:
         The component register (:func:`gridtools.components.open_store`).
     component_metres : float
         How close a report must be to a component to be about it.
+    refresh_seconds : float
+        The active components' points are held in memory (a spatial lookup per report instead
+        of a register query) and read again after this many seconds, so components added to
+        the register are found within a minute.
     """
 
-    def __init__(self, grids, components=None, *, component_metres: float = COMPONENT_METRES):
+    def __init__(self, grids, components=None, *, component_metres: float = COMPONENT_METRES,
+                 refresh_seconds: float = 60.0):
         if "grid_code" not in grids.columns:
             raise InputError(f"the grids have no grid_code column (columns: {', '.join(map(str, grids.columns))})")
         self.grids = grids
         self._codes = grids["grid_code"].astype(str).to_numpy()
         self._polygons = grids.geometry.to_numpy()
+        levels = code_levels(self._codes)  # once: the per-report lookup is a dict
+        self._levels = dict(zip(self._codes, zip(levels["community_code"], levels["street_code"], strict=True),
+                                strict=True))
         self.components = components
         self.component_metres = float(component_metres)
+        self.refresh_seconds = float(refresh_seconds)
+        self._snapshot_at = -np.inf
+        self._lamps = None
 
     def grid_of(self, lon: float, lat: float) -> str | None:
         """The grid code at a WGS-84 point (None outside every grid)."""
@@ -96,18 +108,39 @@ class ReportRouter:
         lon, lat = _wgs84(lon, lat, crs)
         department, code = None, None
         if self.components is not None:
-            found = (self.components.get(component_code) if component_code
-                     else self.components.nearest(lon, lat, k=1, max_distance_m=self.component_metres))
-            if len(found):
+            if component_code:
+                found = self.components.get(component_code)
                 code, department = str(found["code"].iloc[0]), _text(found["dept_in_charge"].iloc[0])
+            else:
+                code, department = self.component_at(lon, lat)
         elif component_code:
             raise InputError(f"component {component_code!r} given but the service has no component register "
                              "(--components).")
         grid = self.grid_of(lon, lat)
-        levels = code_levels([grid]).iloc[0] if grid else {"community_code": None, "street_code": None}
+        community, street = self._levels.get(grid, (None, None))
         assignee = f"department:{department}" if department else (f"grid:{grid}" if grid else None)
-        return Route(lon, lat, grid, levels["community_code"] or None, levels["street_code"] or None, assignee,
-                     department, code)
+        return Route(lon, lat, grid, community or None, street or None, assignee, department, code)
+
+    def component_at(self, lon: float, lat: float) -> tuple[str | None, str | None]:
+        """``(code, department)`` of the nearest active component within the distance, else Nones."""
+        now = time.monotonic()
+        if self._lamps is None or now - self._snapshot_at > self.refresh_seconds:
+            table = self.components.query(status="active")
+            self._lamps = (table["code"].astype(str).to_numpy(), table.geometry.x.to_numpy(),
+                           table.geometry.y.to_numpy(), table["dept_in_charge"].to_numpy(object))
+            self._snapshot_at = now
+        codes, xs, ys, departments = self._lamps
+        if not len(codes):
+            return None, None
+        window = self.component_metres / 111_000.0 * 2
+        close = np.flatnonzero((np.abs(ys - lat) < window) & (np.abs(xs - lon) < window * 3))
+        if not len(close):
+            return None, None
+        d = coords.distance_m(lon, lat, xs[close], ys[close])
+        best = int(np.argmin(d))
+        if d[best] > self.component_metres:
+            return None, None
+        return codes[close[best]], _text(departments[close[best]])
 
 
 def _text(value) -> str | None:

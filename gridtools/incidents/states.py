@@ -126,22 +126,30 @@ class CaseControls:
         """
         moment = self._moment(at)
         with self.database.write():
-            case = self._case(case_id, lock=True)
-            if case["status"] != "reported":
-                return case
-            stamp = moment.isoformat(sep=" ", timespec="seconds")
-            sets = {"status": "registered", "registered_at": stamp, "department": department,
-                    "component_code": component_code, "reporter": reporter, "media_url": media_url}
-            if assignee:
-                deadline = self._deadline(case["type_code"], moment).isoformat(sep=" ", timespec="seconds")
-                sets.update(status="dispatched", dispatched_at=stamp, assignee=assignee, deadline_at=deadline,
-                            dispatcher=actor)
-            self.database.execute(f"UPDATE cases SET {', '.join(f'{k} = ?' for k in sets)} WHERE case_id = ?",
-                                  (*sets.values(), int(case_id)))
-            self._log(case_id, moment, "register", "reported", "registered", "grid", actor, None)
-            if assignee:
-                self._log(case_id, moment, "dispatch", "registered", "dispatched", "grid", actor, f"to {assignee}")
-            return self._case(case_id)
+            return self.route_in_transaction(case_id, moment, assignee=assignee, department=department,
+                                             component_code=component_code, reporter=reporter, media_url=media_url,
+                                             actor=actor)
+
+    def route_in_transaction(self, case_id: int, moment: dt.datetime, *, assignee: str | None,
+                             department: str | None = None, component_code: str | None = None,
+                             reporter: str | None = None, media_url: str | None = None, actor: str = "auto") -> dict:
+        """The step of :meth:`route_new`, inside a write transaction the caller holds."""
+        case = self._case(case_id, lock=True)
+        if case["status"] != "reported":
+            return case
+        stamp = moment.isoformat(sep=" ", timespec="seconds")
+        sets = {"status": "registered", "registered_at": stamp, "department": department,
+                "component_code": component_code, "reporter": reporter or case["reporter"], "media_url": media_url}
+        if assignee:
+            deadline = self._deadline(case["type_code"], moment).isoformat(sep=" ", timespec="seconds")
+            sets.update(status="dispatched", dispatched_at=stamp, assignee=assignee, deadline_at=deadline,
+                        dispatcher=actor)
+        self.database.execute(f"UPDATE cases SET {', '.join(f'{k} = ?' for k in sets)} WHERE case_id = ?",
+                              (*sets.values(), int(case_id)))
+        self._log(case_id, moment, "register", "reported", "registered", "grid", actor, None)
+        if assignee:
+            self._log(case_id, moment, "dispatch", "registered", "dispatched", "grid", actor, f"to {assignee}")
+        return self._case(case_id)
 
     def case(self, case_id: int) -> dict:
         """One case as a dict (every column of ``cases``).

@@ -129,6 +129,9 @@ class IncidentStore(CaseControls):
         table is installed into a new database and an existing database keeps its own.
     calendar : WorkCalendar, optional
         Office periods and weekdays; holidays / make-up days stored in the database are added.
+    journal_mode : {"WAL", "DELETE", ...}, optional
+        SQLite journal mode (with ``synchronous=FULL``: every commit survives a crash and a power
+        cut); the service uses WAL (one fsync per commit, readers never wait for writers).
 
     Examples
     --------
@@ -138,10 +141,12 @@ class IncidentStore(CaseControls):
     >>> store.register(case, at="2026-11-23 09:05"); store.dispatch(case, at="2026-11-23 09:10")  # doctest: +SKIP
     """
 
-    def __init__(self, path, *, types: pd.DataFrame | None = None, calendar: WorkCalendar | None = None):
+    def __init__(self, path, *, types: pd.DataFrame | None = None, calendar: WorkCalendar | None = None,
+                 journal_mode: str | None = None):
         # a write transaction holds the write lock from its start: BEGIN IMMEDIATE in SQLite, and in
         # PostgreSQL the case row read by _step is locked with SELECT ... FOR UPDATE
-        self._db = Database(path, what="the case database")
+        self._db = Database(path, what="the case database", journal_mode=journal_mode,
+                            synchronous="FULL" if journal_mode else None)
         self._db.create_tables(_SCHEMA, lock=_SCHEMA_LOCK_KEY)
         self.path = self._db.label  # file path, or host/dbname of the URL (never the password)
         self.add_missing_columns()
@@ -278,12 +283,15 @@ class IncidentStore(CaseControls):
     def report(self, type_code: str, *, at=None, lon=None, lat=None, grid_code: str | None = None,
                community_code: str | None = None, street_code: str | None = None,
                description: str = "", source: str = "inspector", external_id: str | None = None,
-               reporter: str | None = None) -> int:
+               reporter: str | None = None, route: dict | None = None) -> int:
         """Record a new case (status ``reported``); returns its ``case_id``.
 
         Community and street codes default to the prefixes of *grid_code*
         (:func:`gridtools.incidents.code_levels`).  An *external_id* already recorded from
-        *source* adds nothing and returns that case's id (a retry is harmless).
+        *source* adds nothing and returns that case's id (a retry is harmless).  *reporter* names
+        who filed it; *route* (the keyword arguments of :meth:`route_new`) registers and
+        dispatches the new case in the same transaction, so a crash leaves it either absent or
+        routed.
         """
         from gridtools.incidents.locate import code_levels
 
@@ -308,6 +316,8 @@ class IncidentStore(CaseControls):
             if reporter is not None:
                 self._db.execute("UPDATE cases SET reporter = ? WHERE case_id = ?", (reporter, case_id))
             self._log(case_id, moment, "report", None, "reported", "grid", reporter or source, description)
+            if route is not None:
+                self.route_in_transaction(case_id, moment, **route)
         return case_id
 
     def _known_external_ids(self, source: str, external_ids) -> dict[str, int]:

@@ -56,7 +56,8 @@ def open_operations(db, grids, components=None):
         from gridtools.components import open_store
 
         register = open_store(components, create=False)
-    return GridOperations(IncidentStore(db), ReportRouter(grids, register))
+    # WAL + synchronous FULL: each commit is one fsync and survives kill -9 and power cuts alike
+    return GridOperations(IncidentStore(db, journal_mode="WAL"), ReportRouter(grids, register))
 
 
 def _is_open311(request: Request) -> bool:

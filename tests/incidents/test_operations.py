@@ -82,20 +82,18 @@ def test_duplicates_are_suggested_within_the_window_and_merged_on_request(store)
         merge_duplicate(store, far, into=near)
 
 
-def test_routing_to_grid_head_or_component_department_with_phone_datums():
+def test_routing_to_grid_head_or_component_department_with_phone_datums(tmp_path):
     grids = gpd.GeoDataFrame({"grid_code": [GRID_A, GRID_B]}, geometry=[
         shapely.box(120.600, 31.300, 120.610, 31.310), shapely.box(120.610, 31.300, 120.620, 31.310)], crs=4326)
 
-    class Register:  # the two calls of ComponentStore the router makes
-        def nearest(self, lon, lat, k, max_distance_m):
-            d = coords.distance_m(lon, lat, 120.615, 31.305)
-            rows = [{"code": "320509011800001", "dept_in_charge": "Municipal lighting"}] if d <= max_distance_m else []
-            return pd.DataFrame(rows, columns=["code", "dept_in_charge"])
+    from gridtools.components import open_store
 
-        def get(self, code):
-            return pd.DataFrame([{"code": code, "dept_in_charge": "Water"}])
-
-    router = ReportRouter(grids, Register())
+    register = open_store(tmp_path / "components.gpkg")
+    register.insert_batch(gpd.GeoDataFrame(
+        {"class_code": ["0118", "0101"], "source_key": ["lamp", "manhole"], "dept_in_charge": ["Municipal lighting", "Water"]},
+        geometry=gpd.points_from_xy([120.615, 120.601], [31.305, 31.301]), crs=4326), admin_code="320509")
+    water = register.query(class_code="0101")["code"].iloc[0]
+    router = ReportRouter(grids, register)
     assert router.route(120.605, 31.305).assignee == f"grid:{GRID_A}"
     # the same ground point as a GCJ-02 phone reading lands in the same grid
     gx, gy = coords.convert(120.605, 31.305, "wgs84", "gcj02")
@@ -106,7 +104,8 @@ def test_routing_to_grid_head_or_component_department_with_phone_datums():
     at_lamp = router.route(120.615, 31.305 + 3 / 111_000)  # 3 m from the lamp
     assert at_lamp.assignee == "department:Municipal lighting" and at_lamp.grid_code == GRID_B
     assert router.route(120.615, 31.305 + 20 / 111_000).assignee == f"grid:{GRID_B}"  # 20 m: not about it
-    assert router.route(120.605, 31.305, component_code="320509020100002").assignee == "department:Water"
+    named = router.route(120.605, 31.305, component_code=water)
+    assert (named.assignee, named.component_code, named.grid_code) == ("department:Water", water, GRID_A)
     outside = router.route(121.0, 31.0)
     assert outside.assignee is None and outside.grid_code is None
     with pytest.raises(InputError, match="wgs84, gcj02"):
