@@ -37,7 +37,7 @@ from gridtools.incidents import IncidentStore, WorkCalendar  # noqa: E402
 
 def _wipe() -> None:
     with psycopg.connect(URL, autocommit=True) as con:
-        con.execute("DROP TABLE IF EXISTS case_log, cases, calendar_days, event_types")
+        con.execute("DROP TABLE IF EXISTS case_attachments, incident_tokens, case_log, cases, calendar_days, event_types")
 
 
 @pytest.fixture
