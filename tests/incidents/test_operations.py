@@ -204,3 +204,15 @@ def test_cli_assess(store, tmp_path, capsys):
     code, text = run_cli(["incidents", "assess", store.path, "--subject", "planet", "--from", NOV[0], "--to", NOV[1]],
                          capsys)
     assert code != 0 and "--subject" in text and "Traceback" not in text
+
+
+def test_incident_report_has_the_assessment_section(store):
+    from gridtools.report import incident_report
+
+    assessment_month(store)
+    grids = gpd.GeoDataFrame({"grid_code": [GRID_A, GRID_B]}, geometry=[
+        shapely.box(120.600, 31.300, 120.610, 31.310), shapely.box(120.610, 31.300, 120.620, 31.310)], crs=4326)
+    html = incident_report(store, grids, period=("2026-11-01", "2026-11-30"), now=f"{WED} 12:00").to_html()
+    assert "Assessment per department" in html and "Assessment per grid" in html
+    section = html[html.index("<h2>Assessment per grid"):]
+    assert "<td>Sanitation</td>" in html and "<td>55</td>" in section and "<td>-45</td>" in section
