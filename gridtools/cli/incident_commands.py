@@ -19,7 +19,6 @@ from gridtools.cli._common import (
     print_lines,
     write_or_print,
 )
-from gridtools.errors import GridtoolsError
 
 incidents_app = group("Incidents: event types, the closed-loop case workflow, assessment and the grid-operations "
                       "service.")
@@ -96,30 +95,25 @@ def incidents_dedupe(db: CaseDbArgument):
 def incidents_step(
     db: CaseDbArgument,
     case_id: Annotated[int, typer.Argument(help="Case id.")],
-    action: Annotated[str, typer.Argument(help="register | reject | dispatch | handle | verify | rework | close")],
+    action: Annotated[str, typer.Argument(help="register | reject | dispatch | handle | verify | rework | close | "
+                                               "suspend | resume | postpone | reassign | merge")],
     at: AtOption = None,
-    to: Annotated[Optional[str], typer.Option("--to", help="dispatch: department or team (default: "
-                                                           "the grid team).")] = None,
+    to: Annotated[Optional[str], typer.Option("--to", help="dispatch / reassign: department or team (dispatch "
+                                                           "default: the grid team).")] = None,
     actor: Annotated[Optional[str], typer.Option("--actor")] = None,
     note: Annotated[Optional[str], typer.Option("--note")] = None,
+    reason: Annotated[Optional[str], typer.Option("--reason", help="suspend / postpone / reassign: why.")] = None,
+    hours: Annotated[Optional[float], typer.Option("--hours", help="postpone: extra hours.")] = None,
+    into: Annotated[Optional[int], typer.Option("--into", help="merge: the case this one duplicates.")] = None,
 ):
-    """Move one case a step along report -> register -> dispatch -> handle -> verify -> close."""
+    """Move one case a step along report -> register -> dispatch -> handle -> verify -> close (or suspend,
+    resume, postpone, reassign, merge as a duplicate)."""
     from gridtools.incidents import IncidentStore
+    from gridtools.incidents.operations import take_step
 
     with IncidentStore(db) as store:
-        steps = {
-            "register": lambda: store.register(case_id, at=at, actor=actor, note=note),
-            "reject": lambda: store.register(case_id, at=at, accept=False, actor=actor, note=note),
-            "dispatch": lambda: store.dispatch(case_id, to=to, at=at, actor=actor, note=note),
-            "handle": lambda: store.handle(case_id, at=at, actor=actor, note=note),
-            "verify": lambda: store.verify(case_id, at=at, actor=actor, note=note),
-            "rework": lambda: store.verify(case_id, ok=False, at=at, actor=actor, note=note),
-            "close": lambda: store.close_case(case_id, at=at, actor=actor, note=note),
-        }
-        if action not in steps:
-            raise GridtoolsError(f"unknown action {action!r}; use one of: {', '.join(steps)}")
-        steps[action]()
-        case = store.cases().set_index("case_id").loc[case_id]
+        take_step(store, case_id, action, to=to, reason=reason, hours=hours, into=into, note=note, at=at, actor=actor)
+        case = store.case(case_id)
     out.print(f"case {case_id}: {case['status']} (level {case['level']}, assignee {case['assignee']}, "
               f"deadline {case['deadline_at']})")
 

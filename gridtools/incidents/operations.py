@@ -31,7 +31,7 @@ from gridtools.incidents.access import (
 )
 from gridtools.incidents.duplicates import merge_duplicate, merged_reporters, suggest_duplicates
 
-__all__ = ["GridOperations", "ATTACHMENT_TYPES", "MAX_ATTACHMENT_BYTES", "CASE_FIELDS"]
+__all__ = ["GridOperations", "STEPS", "take_step", "ATTACHMENT_TYPES", "MAX_ATTACHMENT_BYTES", "CASE_FIELDS"]
 
 #: Photo types accepted, by their first bytes (the declared type is not trusted).
 ATTACHMENT_TYPES = {b"\xff\xd8\xff": "image/jpeg", b"\x89PNG\r\n\x1a\n": "image/png"}
@@ -177,21 +177,7 @@ class GridOperations:
                 f"grid:{who['grid']}", f"department:{who['department']}"):
             raise ForbiddenError(f"case {case_id} is assigned to {case['assignee']}, not to you")
         store = self.store
-        steps = {
-            "register": lambda: store.register(case_id, at=at, actor=actor, note=note),
-            "reject": lambda: store.register(case_id, accept=False, at=at, actor=actor, note=note or reason),
-            "dispatch": lambda: store.dispatch(case_id, to=to, at=at, actor=actor, note=note),
-            "handle": lambda: store.handle(case_id, at=at, actor=actor, note=note),
-            "verify": lambda: store.verify(case_id, at=at, actor=actor, note=note),
-            "rework": lambda: store.verify(case_id, ok=False, at=at, actor=actor, note=note or reason),
-            "close": lambda: store.close_case(case_id, at=at, actor=actor, note=note),
-            "suspend": lambda: store.suspend(case_id, reason=reason, at=at, actor=actor),
-            "resume": lambda: store.resume(case_id, at=at, actor=actor, note=note),
-            "postpone": lambda: store.postpone(case_id, hours=hours, reason=reason, at=at, actor=actor),
-            "reassign": lambda: store.reassign(case_id, to=to, reason=reason, at=at, actor=actor),
-            "merge": lambda: merge_duplicate(store, case_id, into=_int(into, "into"), at=at, actor=actor),
-        }
-        steps[action]()
+        take_step(store, case_id, action, to=to, reason=reason, hours=hours, into=into, note=note, at=at, actor=actor)
         if action == "dispatch":
             store.database.execute("UPDATE cases SET dispatcher = ? WHERE case_id = ?", (actor, int(case_id)))
         return _public(store.case(case_id))
@@ -242,6 +228,38 @@ class GridOperations:
         if not can_see(who, case):
             raise NotFoundError(f"no case {case_id}")
         return case
+
+
+#: Every step :func:`take_step` knows, in loop order.
+STEPS = ("register", "reject", "dispatch", "handle", "verify", "rework", "close", "suspend", "resume", "postpone",
+         "reassign", "merge")
+
+
+def take_step(store, case_id: int, action: str, *, to=None, reason=None, hours=None, into=None, note=None, at=None,
+              actor=None) -> None:
+    """Take the step named *action* (one of :data:`STEPS`) on a case, with no role check.
+
+    Examples
+    --------
+    >>> take_step(store, 12, "postpone", hours=4, reason="rain")      # doctest: +SKIP
+    """
+    steps = {
+        "register": lambda: store.register(case_id, at=at, actor=actor, note=note),
+        "reject": lambda: store.register(case_id, accept=False, at=at, actor=actor, note=note or reason),
+        "dispatch": lambda: store.dispatch(case_id, to=to, at=at, actor=actor, note=note),
+        "handle": lambda: store.handle(case_id, at=at, actor=actor, note=note),
+        "verify": lambda: store.verify(case_id, at=at, actor=actor, note=note),
+        "rework": lambda: store.verify(case_id, ok=False, at=at, actor=actor, note=note or reason),
+        "close": lambda: store.close_case(case_id, at=at, actor=actor, note=note),
+        "suspend": lambda: store.suspend(case_id, reason=reason, at=at, actor=actor),
+        "resume": lambda: store.resume(case_id, at=at, actor=actor, note=note),
+        "postpone": lambda: store.postpone(case_id, hours=hours, reason=reason, at=at, actor=actor),
+        "reassign": lambda: store.reassign(case_id, to=to, reason=reason, at=at, actor=actor),
+        "merge": lambda: merge_duplicate(store, case_id, into=_int(into, "into"), at=at, actor=actor),
+    }
+    if action not in steps:
+        raise InputError(f"unknown action {action!r}; use one of: {', '.join(STEPS)}")
+    steps[action]()
 
 
 def _int(value, name: str) -> int:

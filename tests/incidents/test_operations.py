@@ -216,3 +216,18 @@ def test_incident_report_has_the_assessment_section(store):
     assert "Assessment per department" in html and "Assessment per grid" in html
     section = html[html.index("<h2>Assessment per grid"):]
     assert "<td>Sanitation</td>" in html and "<td>55</td>" in section and "<td>-45</td>" in section
+
+
+def test_cli_step_suspend_resume_postpone_reassign(store, capsys):
+    case = _dispatched(store)
+    db = store.path
+    run = lambda *a: run_cli(["incidents", "step", db, case, *a], capsys)  # noqa: E731
+    code, text = run("suspend", "--at", f"{MON} 10:00")
+    assert code != 0 and "needs a reason (--reason" in text  # the library's reason= as the CLI's flag
+    assert run("suspend", "--reason", "waiting", "--at", f"{MON} 10:00")[1].startswith(f"case {case}: suspended")
+    assert "dispatched" in run("resume", "--at", f"{MON} 11:00")[1]
+    assert run("postpone", "--hours", "2", "--reason", "rain", "--at", f"{MON} 11:10")[0] == 0
+    code, text = run("reassign", "--to", "department:Water", "--reason", "a pipe", "--at", f"{MON} 11:20")
+    assert code == 0 and "department:Water" in text
+    code, text = run("fly")
+    assert code != 0 and "unknown action 'fly'" in text
