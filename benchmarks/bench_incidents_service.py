@@ -303,6 +303,9 @@ def main() -> None:
         if url:
             lines.append(run("postgresql", url, events, args.clients, Path(tmp)))
             print(lines[-1], flush=True)
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    lines.append(f"({os.cpu_count()} cores, load average {load} at the end: the clients, the server and other work "
+                 "share the machine)")
     OUT.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
