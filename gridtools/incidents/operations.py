@@ -99,14 +99,18 @@ class GridOperations:
         holder = _holder(who)
         external = f"{holder}:{key}" if key else None
         source = source or _REPORTER_SOURCE[who["role"]]
-        known = self.store.database.scalar("SELECT case_id FROM cases WHERE source = ? AND external_id = ?",
-                                           (source, external)) if external else None
+        # a key names one report of its holder whatever else the retry says (its holder is in the id)
+        known = self.store.database.scalar("SELECT MIN(case_id) FROM cases WHERE external_id = ?",
+                                           (external,)) if external else None
         routing = {"assignee": route.assignee, "department": route.department,
                    "component_code": route.component_code, "reporter": holder, "media_url": media_url}
-        case_id = self.store.report(type_code, at=at, lon=route.lon, lat=route.lat, grid_code=route.grid_code,
-                                    community_code=route.community_code, street_code=route.street_code,
-                                    description=description, source=source, external_id=external, reporter=holder,
-                                    route=routing)
+        if known is None:
+            case_id = self.store.report(type_code, at=at, lon=route.lon, lat=route.lat, grid_code=route.grid_code,
+                                        community_code=route.community_code, street_code=route.street_code,
+                                        description=description, source=source, external_id=external,
+                                        reporter=holder, route=routing)
+        else:
+            case_id = int(known)
         case = self.store.case(case_id)
         created = known is None
         if external and (case["type_code"] != str(type_code) or (case["description"] or "") != description

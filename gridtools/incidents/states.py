@@ -189,3 +189,6 @@ class CaseControls:
                 for name, kind in missing.items():
                     kind = kind.replace("REAL", "DOUBLE PRECISION").replace("INTEGER", "BIGINT") if db.postgres else kind
                     db.execute(f"ALTER TABLE cases ADD COLUMN {'IF NOT EXISTS ' if db.postgres else ''}{name} {kind}")
+                # the lists of reporters and departments select by these
+                db.execute("CREATE INDEX IF NOT EXISTS cases_reporter ON cases(reporter)")
+                db.execute("CREATE INDEX IF NOT EXISTS cases_department ON cases(department)")

@@ -78,6 +78,8 @@ CREATE TABLE IF NOT EXISTS case_log (
 CREATE INDEX IF NOT EXISTS cases_status ON cases(status);
 CREATE INDEX IF NOT EXISTS cases_grid ON cases(grid_code);
 CREATE INDEX IF NOT EXISTS log_case ON case_log(case_id);
+CREATE INDEX IF NOT EXISTS cases_external ON cases(external_id);
+CREATE INDEX IF NOT EXISTS cases_assignee ON cases(assignee);
 """
 
 #: External ids are unique per source: an import re-run (after a crash, say) adds nothing.  Made

@@ -231,3 +231,25 @@ def test_cli_step_suspend_resume_postpone_reassign(store, capsys):
     assert code == 0 and "department:Water" in text
     code, text = run("fly")
     assert code != 0 and "unknown action 'fly'" in text
+
+
+OLD_CASES = """CREATE TABLE cases (case_id INTEGER PRIMARY KEY AUTOINCREMENT, external_id TEXT,
+    type_code TEXT NOT NULL, description TEXT, source TEXT, lon REAL, lat REAL, grid_code TEXT, community_code TEXT,
+    street_code TEXT, status TEXT NOT NULL, level TEXT NOT NULL DEFAULT 'grid', assignee TEXT, reported_at TEXT NOT NULL,
+    registered_at TEXT, dispatched_at TEXT, handled_at TEXT, verified_at TEXT, closed_at TEXT, deadline_at TEXT,
+    escalations INTEGER NOT NULL DEFAULT 0, reworks INTEGER NOT NULL DEFAULT 0, resolution TEXT)"""
+
+
+def test_a_database_of_the_first_schema_gets_the_new_columns(tmp_path):
+    import sqlite3
+
+    db = tmp_path / "old.sqlite"
+    with sqlite3.connect(db) as con:  # a case database written before the new states
+        con.execute(OLD_CASES)
+        con.execute("INSERT INTO cases (type_code, status, reported_at, grid_code) "
+                    f"VALUES ('0104', 'registered', '{MON} 09:00:00', '{GRID_A}')")
+    with IncidentStore(db, calendar=CAL) as store:
+        store.dispatch(1, at=f"{MON} 09:00")
+        store.suspend(1, reason="waiting", at=f"{MON} 10:00")
+        case = store.case(1)
+        assert case["status"] == "suspended" and case["suspended_hours"] == 0 and case["reporter"] is None

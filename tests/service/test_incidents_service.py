@@ -68,6 +68,7 @@ def check_report_routing_loop_and_idempotency(service) -> None:
     again = service.report(key="k1")  # a retry
     assert again.status_code == 200 and again.json()["case_id"] == case["case_id"]
     assert service.report(key="k1", description="something else").status_code == 409
+    assert service.report(key="k1", source="hotline").json()["case_id"] == case["case_id"]  # still the same report
     # the same key from another reporter is another report
     assert service.report(who="reporter2", key="k1").json()["case_id"] != case["case_id"]
     assert len(service.ops.store.cases()) == 2
