@@ -289,7 +289,7 @@ def incidents_serve(
         from gridtools.errors import missing_dependency
 
         raise missing_dependency("uvicorn", "service") from None
-    from gridtools.service.incidents_app import open_operations, create_incidents_app
+    from gridtools.service.incidents_app import create_incidents_app, open_operations
 
     ops = open_operations(db, io.read_any(grids, layer=pick_grids_layer(grids, None)), components)
     out.print(f"grid operations on {ops.store.path}: http://{host}:{port}/incidents/pages/report, "

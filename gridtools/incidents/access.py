@@ -23,8 +23,17 @@ import secrets
 
 from gridtools.errors import GridtoolsError, InputError
 
-__all__ = ["ROLES", "ACTIONS", "TokenStore", "ForbiddenError", "NotFoundError", "ConflictError", "can_see",
-           "check_action", "visible_clause"]
+__all__ = [
+    "ACTIONS",
+    "ROLES",
+    "ConflictError",
+    "ForbiddenError",
+    "NotFoundError",
+    "TokenStore",
+    "can_see",
+    "check_action",
+    "visible_clause",
+]
 
 ROLES = ("reporter", "grid_head", "department", "dispatcher", "supervisor")
 #: Which roles may take each step (grid heads and departments only on cases they may see).

@@ -40,7 +40,7 @@ import pandas as pd
 from gridtools import io, settings, validate
 from gridtools.errors import InputError
 
-__all__ = ["SUBJECTS", "INDICATORS", "GRADES", "VERIFY_HOURS", "load_weights", "assess", "previous_period"]
+__all__ = ["GRADES", "INDICATORS", "SUBJECTS", "VERIFY_HOURS", "assess", "load_weights", "previous_period"]
 
 SUBJECTS = ("department", "reporter", "dispatcher", "grid", "community")
 #: (lowest score, grade), best first.

@@ -22,7 +22,7 @@ from gridtools.coords import distance_m
 from gridtools.errors import InputError
 from gridtools.incidents.states import StateError
 
-__all__ = ["suggest_duplicates", "merge_duplicate", "merged_reporters", "DUPLICATE_METRES", "DUPLICATE_HOURS"]
+__all__ = ["DUPLICATE_HOURS", "DUPLICATE_METRES", "merge_duplicate", "merged_reporters", "suggest_duplicates"]
 
 #: Default window: within this many metres ...
 DUPLICATE_METRES = 50.0

@@ -13,7 +13,7 @@ import pandas as pd
 
 from gridtools import settings
 
-__all__ = ["open311_services", "open311_requests"]
+__all__ = ["open311_requests", "open311_services"]
 
 
 def _iso(text, offset: str):

@@ -29,9 +29,13 @@ from gridtools.incidents.access import (
     check_action,
     visible_clause,
 )
-from gridtools.incidents.duplicates import merge_duplicate, merged_reporters, suggest_duplicates
+from gridtools.incidents.duplicates import (
+    merge_duplicate,
+    merged_reporters,
+    suggest_duplicates,
+)
 
-__all__ = ["GridOperations", "STEPS", "take_step", "ATTACHMENT_TYPES", "MAX_ATTACHMENT_BYTES", "CASE_FIELDS"]
+__all__ = ["ATTACHMENT_TYPES", "CASE_FIELDS", "MAX_ATTACHMENT_BYTES", "STEPS", "GridOperations", "take_step"]
 
 #: Photo types accepted, by their first bytes (the declared type is not trusted).
 ATTACHMENT_TYPES = {b"\xff\xd8\xff": "image/jpeg", b"\x89PNG\r\n\x1a\n": "image/png"}

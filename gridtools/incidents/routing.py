@@ -23,7 +23,7 @@ from gridtools import coords
 from gridtools.errors import InputError
 from gridtools.incidents.locate import code_levels, locate_points
 
-__all__ = ["ReportRouter", "Route", "COMPONENT_METRES"]
+__all__ = ["COMPONENT_METRES", "ReportRouter", "Route"]
 
 #: A report this close to a component (great-circle metres) is about that component.
 COMPONENT_METRES = 5.0

@@ -23,7 +23,7 @@ import datetime as dt
 
 from gridtools.errors import InputError
 
-__all__ = ["StateError", "CaseControls", "EXTRA_COLUMNS", "SUSPENDABLE", "SOURCES"]
+__all__ = ["EXTRA_COLUMNS", "SOURCES", "SUSPENDABLE", "CaseControls", "StateError"]
 
 #: Columns of ``cases`` beyond the first schema; added to an older database when it is opened.
 EXTRA_COLUMNS = {

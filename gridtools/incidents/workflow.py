@@ -29,14 +29,13 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from gridtools import settings, timeparse
+from gridtools import settings, timeparse, validate
 from gridtools.db import Database
 from gridtools.errors import InputError
 from gridtools.incidents.states import CaseControls, StateError
 from gridtools.incidents.types import TYPE_COLUMNS, WorkCalendar, event_types
-from gridtools import validate
 
-__all__ = ["IncidentStore", "ImportResult", "StateError", "STATES", "LEVELS", "open311_services", "open311_requests"]
+__all__ = ["LEVELS", "STATES", "ImportResult", "IncidentStore", "StateError", "open311_requests", "open311_services"]
 
 STATES = ("reported", "registered", "dispatched", "handled", "verified", "closed", "rejected", "suspended")
 LEVELS = ("grid", "community", "street")
@@ -635,4 +634,4 @@ class IncidentStore(CaseControls):
 
 
 # the Open311 export lives in its own module; re-exported here, where it was first
-from gridtools.incidents.open311 import open311_requests, open311_services  # noqa: E402
+from gridtools.incidents.open311 import open311_requests, open311_services

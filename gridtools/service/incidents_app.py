@@ -72,7 +72,12 @@ def _error(request: Request, status: int, detail: str, kind: str, headers=None) 
 
 def include_incident_routes(app: FastAPI, ops) -> None:
     """Add the grid-operations routes and error handlers to *app* (one app may serve dispatch too)."""
-    from gridtools.service import incidents_attachments, incidents_cases, incidents_open311, incidents_pages
+    from gridtools.service import (
+        incidents_attachments,
+        incidents_cases,
+        incidents_open311,
+        incidents_pages,
+    )
 
     app.state.incidents = ops
     # one worker thread: store calls queue in order off the event loop (a connection per thread)

@@ -9,7 +9,7 @@ from fastapi.responses import Response
 from gridtools.incidents.operations import MAX_ATTACHMENT_BYTES
 from gridtools.service.incidents_auth import IncidentUser, TooLarge, run_blocking
 
-__all__ = ["router", "read_limited"]
+__all__ = ["read_limited", "router"]
 
 router = APIRouter(prefix="/incidents", tags=["attachments"])
 

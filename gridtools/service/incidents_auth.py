@@ -19,7 +19,7 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise missing_dependency("fastapi", "service") from exc
 
-__all__ = ["Unauthorized", "TooLarge", "incident_user", "IncidentUser", "run_blocking", "bearer_token"]
+__all__ = ["IncidentUser", "TooLarge", "Unauthorized", "bearer_token", "incident_user", "run_blocking"]
 
 
 class Unauthorized(GridtoolsError):

@@ -14,7 +14,7 @@ from gridtools.errors import InputError
 from gridtools.incidents.access import ACTIONS, ForbiddenError
 from gridtools.service.incidents_auth import IncidentUser, run_blocking
 
-__all__ = ["router", "ReportIn", "StepIn"]
+__all__ = ["ReportIn", "StepIn", "router"]
 
 router = APIRouter(prefix="/incidents", tags=["cases"])
 

@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from gridtools.incidents.access import NotFoundError
 
-__all__ = ["router", "page"]
+__all__ = ["page", "router"]
 
 router = APIRouter(prefix="/incidents", tags=["pages"])
 

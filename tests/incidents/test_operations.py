@@ -12,9 +12,18 @@ from conftest import run_cli
 from gridtools import coords
 from gridtools.errors import InputError
 from gridtools.incidents import IncidentStore, WorkCalendar
-from gridtools.incidents.access import ForbiddenError, NotFoundError, TokenStore, can_see
+from gridtools.incidents.access import (
+    ForbiddenError,
+    NotFoundError,
+    TokenStore,
+    can_see,
+)
 from gridtools.incidents.assess import assess, load_weights
-from gridtools.incidents.duplicates import merge_duplicate, merged_reporters, suggest_duplicates
+from gridtools.incidents.duplicates import (
+    merge_duplicate,
+    merged_reporters,
+    suggest_duplicates,
+)
 from gridtools.incidents.routing import ReportRouter
 
 GRID_A, GRID_B = "32050901900200100", "32050901900300100"
@@ -221,7 +230,7 @@ def test_incident_report_has_the_assessment_section(store):
 def test_cli_step_suspend_resume_postpone_reassign(store, capsys):
     case = _dispatched(store)
     db = store.path
-    run = lambda *a: run_cli(["incidents", "step", db, case, *a], capsys)  # noqa: E731
+    run = lambda *a: run_cli(["incidents", "step", db, case, *a], capsys)
     code, text = run("suspend", "--at", f"{MON} 10:00")
     assert code != 0 and "needs a reason (--reason" in text  # the library's reason= as the CLI's flag
     assert run("suspend", "--reason", "waiting", "--at", f"{MON} 10:00")[1].startswith(f"case {case}: suspended")

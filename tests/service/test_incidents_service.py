@@ -14,9 +14,9 @@ import shapely
 from conftest import run_cli
 
 pytest.importorskip("fastapi")
-from fastapi.testclient import TestClient  # noqa: E402
+from fastapi.testclient import TestClient
 
-from gridtools.service.incidents_app import create_incidents_app, open_operations  # noqa: E402
+from gridtools.service.incidents_app import create_incidents_app, open_operations
 
 GRID_A, GRID_B = "32050901900200100", "32050901900300100"
 IN_A, IN_B = (120.605, 31.305), (120.615, 31.305)
@@ -134,7 +134,7 @@ def test_suspend_postpone_reassign_and_duplicates_over_http(service):
 
 def test_photos_are_checked_and_served_only_to_who_may_see_the_case(service):
     cid = service.report().json()["case_id"]
-    up = lambda who, data, kind="image/jpeg": service.call(  # noqa: E731
+    up = lambda who, data, kind="image/jpeg": service.call(
         "POST", f"/incidents/cases/{cid}/attachments", who, content=data, headers={"Content-Type": kind})
     assert up("reporter", b"<script>alert(1)</script>", "image/jpeg").status_code == 422  # bytes, not the header
     assert up("reporter", b"\xff\xd8\xff" + b"0" * (5 * 1024 * 1024)).status_code == 413
@@ -181,7 +181,7 @@ def test_role_isolation_on_every_endpoint(service):
                 assert r.status_code in (403, 404), (method, url, who)  # case b is grid B's and wu's
     assert seen > 100
     # lists carry only what the role may see
-    ids = lambda who: {c["case_id"] for c in service.call("GET", "/incidents/cases", who).json()}  # noqa: E731
+    ids = lambda who: {c["case_id"] for c in service.call("GET", "/incidents/cases", who).json()}
     assert ids("head_a") == {a} and ids("head_b") == {b} and ids("reporter") == {a} and ids("department") == set()
     assert ids("dispatcher") == ids("supervisor") == {a, b}
     # a revoked token is refused at once

@@ -11,9 +11,8 @@ from conftest import postgres_url
 
 URL = postgres_url("the grid-operations service tests")
 pytest.importorskip("fastapi")
-import psycopg  # noqa: E402
-
-from test_incidents_service import (  # noqa: E402
+import psycopg
+from test_incidents_service import (
     Service,
     check_open311_client,
     check_report_routing_loop_and_idempotency,
