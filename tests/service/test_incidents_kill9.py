@@ -44,7 +44,7 @@ def test_kill9_mid_reports_loses_and_doubles_nothing(tmp_path):
         token = TokenStore(store.database).issue("reporter", "zhang")
     port = _port()
     server = {"proc": _serve(db, grids, port)}
-    reports = [(f"k{i}", 120.601 + (i % 19) * 0.001, 31.301 + (i % 7) * 0.001) for i in range(120)]
+    reports = [(f"k{i}", 120.601 + (i % 19) * 0.001, 31.301 + (i % 7) * 0.001) for i in range(60)]
     acked, lock, killed = {}, threading.Lock(), threading.Event()
 
     def send(key, lon, lat):
@@ -71,7 +71,7 @@ def test_kill9_mid_reports_loses_and_doubles_nothing(tmp_path):
                     server["proc"].wait()
                     server["proc"] = _serve(db, grids, port)
 
-    threads = [threading.Thread(target=client, args=(reports[i::10],)) for i in range(10)]
+    threads = [threading.Thread(target=client, args=(reports[i::6],)) for i in range(6)]
     for t in threads:
         t.start()
     for t in threads:
