@@ -54,7 +54,7 @@ def load_weights(path=None) -> pd.DataFrame:
 
     Examples
     --------
-    >>> load_weights().query("subject == 'department'")["weight"].sum()
+    >>> float(load_weights().query("subject == 'department'")["weight"].sum())
     1.0
     """
     if path is None:
