@@ -1,5 +1,5 @@
-"""Incidents: ``gridtools incidents types | import | step | overdue | escalate | stats | addresses |
-open311 | map``."""
+"""Incidents: ``gridtools incidents types | import | dedupe | step | overdue | escalate | stats | addresses |
+open311 | map | assess | token | serve``."""
 
 from __future__ import annotations
 
@@ -23,9 +23,9 @@ from gridtools.cli._common import (
     require_database,
     write_or_print,
 )
-from gridtools.errors import GridtoolsError
 
-incidents_app = group("Incidents: event types and the closed-loop case workflow (SQLite).")
+incidents_app = group("Incidents: event types, the closed-loop case workflow, assessment and the grid-operations "
+                      "service.")
 app.add_typer(incidents_app, name="incidents")
 
 #: A plain string, passed as-is to the store: a path or a sqlite:/// or postgresql:// URL.
@@ -76,41 +76,57 @@ def incidents_import(
 
     table = io.read_text_table(events_file)
     with IncidentStore(db, types=event_types(types_file) if types_file else None) as store:
-        ids = store.report_many(table, type_col=type_col, time_col=time_col, lon=lon, lat=lat, id_col=id_col,
-                                dayfirst=dayfirst, dedupe=dedupe)
-    out.print(f"recorded {len(ids):,} cases in {store.path} (case ids {ids.min() if len(ids) else '-'}-"
-              f"{ids.max() if len(ids) else '-'})")
-    if len(ids) < len(table):
-        out.print(f"skipped {len(table) - len(ids):,} rows whose --id was repeated or already recorded (--dedupe)")
+        result = store.import_table(table, type_col=type_col, time_col=time_col, lon=lon, lat=lat, id_col=id_col,
+                                    dayfirst=dayfirst, dedupe=dedupe)
+    out.print(import_summary(result, store.path, id_col))
+
+
+def import_summary(result, where: str, id_col: str | None) -> str:
+    """The line `incidents import` ends with: what was added, and what was there already."""
+    new = result.case_ids[result.added]
+    text = (f"recorded {len(new):,} new cases in {where} (case ids {new.min()}-{new.max()})" if len(new)
+            else f"nothing added to {where}")
+    repeats = int((~result.added).sum())
+    if repeats:
+        text += (f"; {repeats:,} rows skipped: their --id {id_col!r} value is already recorded "
+                 "(from an earlier run or an earlier row of the file)")
+    return text
+
+
+@incidents_app.command("dedupe")
+def incidents_dedupe(db: CaseDbArgument):
+    """Delete the second copies an import run twice made (before gridtools refused repeated --id values)."""
+    from gridtools.incidents import IncidentStore
+
+    with IncidentStore(db) as store:
+        dropped = store.drop_repeated_imports()
+        left = store.repeated_external_ids
+    out.print(f"deleted {dropped:,} repeated imported cases from {store.path}"
+              + (f"; {left:,} repeated ids were worked on and are kept: resolve them by hand" if left else ""))
 
 
 @incidents_app.command("step")
 def incidents_step(
     db: CaseDbArgument,
     case_id: Annotated[int, typer.Argument(help="Case id.")],
-    action: Annotated[str, typer.Argument(help="register | reject | dispatch | handle | verify | rework | close")],
+    action: Annotated[str, typer.Argument(help="register | reject | dispatch | handle | verify | rework | close | "
+                                               "suspend | resume | postpone | reassign | merge")],
     at: AtOption = None,
-    to: Annotated[Optional[str], typer.Option("--to", help="dispatch: department or team (default: "
-                                                           "the grid team).")] = None,
+    to: Annotated[Optional[str], typer.Option("--to", help="dispatch / reassign: department or team (dispatch "
+                                                           "default: the grid team).")] = None,
     actor: Annotated[Optional[str], typer.Option("--actor")] = None,
     note: Annotated[Optional[str], typer.Option("--note")] = None,
+    reason: Annotated[Optional[str], typer.Option("--reason", help="suspend / postpone / reassign: why.")] = None,
+    hours: Annotated[Optional[float], typer.Option("--hours", help="postpone: extra hours.")] = None,
+    into: Annotated[Optional[int], typer.Option("--into", help="merge: the case this one duplicates.")] = None,
 ):
-    """Move one case a step along report -> register -> dispatch -> handle -> verify -> close."""
+    """Move one case a step along report -> register -> dispatch -> handle -> verify -> close (or suspend,
+    resume, postpone, reassign, merge as a duplicate)."""
+    from gridtools.incidents.operations import take_step
 
     with _existing_cases(db) as store:
-        steps = {
-            "register": lambda: store.register(case_id, at=at, actor=actor, note=note),
-            "reject": lambda: store.register(case_id, at=at, accept=False, actor=actor, note=note),
-            "dispatch": lambda: store.dispatch(case_id, to=to, at=at, actor=actor, note=note),
-            "handle": lambda: store.handle(case_id, at=at, actor=actor, note=note),
-            "verify": lambda: store.verify(case_id, at=at, actor=actor, note=note),
-            "rework": lambda: store.verify(case_id, ok=False, at=at, actor=actor, note=note),
-            "close": lambda: store.close_case(case_id, at=at, actor=actor, note=note),
-        }
-        if action not in steps:
-            raise GridtoolsError(f"unknown action {action!r}; use one of: {', '.join(steps)}")
-        steps[action]()
-        case = store.cases().set_index("case_id").loc[case_id]
+        take_step(store, case_id, action, to=to, reason=reason, hours=hours, into=into, note=note, at=at, actor=actor)
+        case = store.case(case_id)
     out.print(f"case {case_id}: {case['status']} (level {case['level']}, assignee {case['assignee']}, "
               f"deadline {case['deadline_at']})")
 
@@ -191,7 +207,7 @@ def incidents_open311(
     """Export cases (or event types) as Open311 GeoReport v2 JSON."""
     import json
 
-    from gridtools.incidents.workflow import open311_requests, open311_services
+    from gridtools.incidents.open311 import open311_requests, open311_services
 
     with _existing_cases(db) as store:
         items = open311_services(store, language=language) if services else open311_requests(store, language=language)
@@ -225,3 +241,69 @@ def incidents_map(
     save_map(incident_map(polygons, stats, events=points, column=column, roads=io.read_any(roads) if roads else None,
                           tiles=tiles), output)
     out.print(f"wrote {output}")
+
+
+@incidents_app.command("assess")
+def incidents_assess(
+    db: CaseDbArgument,
+    subject: Annotated[str, typer.Option("--subject", help="department | reporter | dispatcher | grid | community")],
+    start: Annotated[str, typer.Option("--from", help="First day (or time) of the period.")],
+    end: Annotated[str, typer.Option("--to", help="End of the period (not included).")],
+    weights: Annotated[Optional[Path], typer.Option("--weights", help="A city's weights table (CSV: subject, "
+                                                                      "indicator, weight, better).")] = None,
+    compare: Annotated[bool, typer.Option("--compare", help="Add the previous period's score and the "
+                                                            "change (month-on-month for a month).")] = False,
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write the table (CSV).")] = None,
+):
+    """Assessment in the manner of GB/T 30428.4: indicators, score and grade per subject over a period."""
+    from gridtools.incidents import IncidentStore
+    from gridtools.incidents.assess import assess, load_weights
+
+    with IncidentStore(db) as store:
+        table = assess(store, subject, period=(start, end), weights=load_weights(weights) if weights else None,
+                       compare=compare)
+    write_or_print(table.reset_index().round(3), output, f"assessment per {subject}")
+
+
+@incidents_app.command("token")
+def incidents_token(
+    db: CaseDbArgument,
+    role: Annotated[str, typer.Option("--role", help="reporter | grid_head | department | dispatcher | supervisor")],
+    name: Annotated[str, typer.Option("--name", help="Who holds the token.")],
+    grid: Annotated[Optional[str], typer.Option("--grid", help="grid_head: the grid code.")] = None,
+    department: Annotated[Optional[str], typer.Option("--department", help="department: its name.")] = None,
+):
+    """Issue a token for the grid-operations service; the token is the last line printed."""
+    from gridtools.incidents import IncidentStore
+    from gridtools.incidents.access import TokenStore
+
+    with IncidentStore(db) as store:
+        token = TokenStore(store.database).issue(role, name, grid=grid, department=department)
+    out.print(f"token for {role} {name} in {store.path} (send it as 'Authorization: Bearer <token>'):",
+              highlight=False)
+    print(token)
+
+
+@incidents_app.command("serve")
+def incidents_serve(
+    db: CaseDbArgument,
+    grids: GridsOption,
+    components: Annotated[Optional[Path], typer.Option("--components", help="Component register (GeoPackage) "
+                                                                            "whose departments take reports.")] = None,
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port")] = 8000,
+    log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "warning",
+):
+    """Serve the grid-operations HTTP API, Open311 and the phone pages until killed."""
+    try:
+        import uvicorn
+    except ImportError:
+        from gridtools.errors import missing_dependency
+
+        raise missing_dependency("uvicorn", "service") from None
+    from gridtools.service.incidents_app import create_incidents_app, open_operations
+
+    ops = open_operations(db, io.read_any(grids, layer=pick_grids_layer(grids, None)), components)
+    out.print(f"grid operations on {ops.store.path}: http://{host}:{port}/incidents/pages/report, "
+              f"Open311 at /open311/v2/, API docs at /docs", highlight=False)
+    uvicorn.run(create_incidents_app(ops), host=host, port=port, log_level=log_level)

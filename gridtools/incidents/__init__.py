@@ -5,12 +5,18 @@ Examples
 >>> from gridtools.incidents import geocode, event_types, IncidentStore
 """
 
-from gridtools.incidents.locate import GeocodeResult, code_levels, geocode, locate_points
+from gridtools.incidents.locate import (
+    GeocodeResult,
+    code_levels,
+    geocode,
+    locate_points,
+)
 from gridtools.incidents.types import WorkCalendar, event_types
-from gridtools.incidents.workflow import IncidentStore
+from gridtools.incidents.workflow import ImportResult, IncidentStore
 
 __all__ = [
     "GeocodeResult",
+    "ImportResult",
     "IncidentStore",
     "WorkCalendar",
     "code_levels",

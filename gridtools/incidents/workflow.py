@@ -24,21 +24,22 @@ PostgreSQL database given by URL (``IncidentStore("postgresql://user@host/cases"
 from __future__ import annotations
 
 import datetime as dt
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
-from gridtools import settings, timeparse
+from gridtools import settings, timeparse, validate
 from gridtools.db import Database
 from gridtools.errors import InputError
+from gridtools.incidents.states import CaseControls, StateError
 from gridtools.incidents.types import TYPE_COLUMNS, WorkCalendar, event_types
-from gridtools import validate
 
-__all__ = ["IncidentStore", "STATES", "LEVELS", "open311_services", "open311_requests"]
+__all__ = ["LEVELS", "STATES", "ImportResult", "IncidentStore", "StateError", "open311_requests", "open311_services"]
 
-STATES = ("reported", "registered", "dispatched", "handled", "verified", "closed", "rejected")
+STATES = ("reported", "registered", "dispatched", "handled", "verified", "closed", "rejected", "suspended")
 LEVELS = ("grid", "community", "street")
-_OPEN = ("reported", "registered", "dispatched", "handled", "verified")
+_OPEN = ("reported", "registered", "dispatched", "handled", "verified", "suspended")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS event_types (
@@ -76,16 +77,33 @@ CREATE TABLE IF NOT EXISTS case_log (
 CREATE INDEX IF NOT EXISTS cases_status ON cases(status);
 CREATE INDEX IF NOT EXISTS cases_grid ON cases(grid_code);
 CREATE INDEX IF NOT EXISTS log_case ON case_log(case_id);
+CREATE INDEX IF NOT EXISTS cases_external ON cases(external_id);
+CREATE INDEX IF NOT EXISTS cases_assignee ON cases(assignee);
 """
+
+#: External ids are unique per source: an import re-run (after a crash, say) adds nothing.  Made
+#: apart from the tables because a database written before this rule may hold repeats.
+_UNIQUE_EXTERNAL = "CREATE UNIQUE INDEX IF NOT EXISTS cases_source_external ON cases(source, external_id)"
+_REPEATS = ("SELECT COUNT(*) FROM (SELECT 1 FROM cases WHERE external_id IS NOT NULL "
+            "GROUP BY source, external_id HAVING COUNT(*) > 1) AS d")
 
 #: Advisory lock key held while the case tables are created in PostgreSQL ("gridcase").
 _SCHEMA_LOCK_KEY = 0x6772_6964_6361_7365
+#: Advisory lock key serialising writers of external ids in PostgreSQL ("gridimpt").
+_IMPORT_LOCK_KEY = 0x6772_6964_696D_7074
 
 _INSERT_CASE = (
     "INSERT INTO cases (external_id, type_code, description, source, lon, lat, grid_code, "
     "community_code, street_code, status, level, reported_at) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'reported', 'grid', ?) RETURNING case_id"
 )
+
+
+class ImportResult(NamedTuple):
+    """What :meth:`IncidentStore.import_table` did: each row's case id and whether it was new."""
+
+    case_ids: np.ndarray
+    added: np.ndarray
 
 
 def _time(value) -> dt.datetime:
@@ -99,7 +117,7 @@ def _text(moment: dt.datetime) -> str:
     return moment.isoformat(sep=" ", timespec="seconds")
 
 
-class IncidentStore:
+class IncidentStore(CaseControls):
     """A case database (SQLite file or PostgreSQL) with the closed-loop workflow.
 
     Parameters
@@ -112,6 +130,9 @@ class IncidentStore:
         table is installed into a new database and an existing database keeps its own.
     calendar : WorkCalendar, optional
         Office periods and weekdays; holidays / make-up days stored in the database are added.
+    journal_mode : {"WAL", "DELETE", ...}, optional
+        SQLite journal mode (with ``synchronous=FULL``: every commit survives a crash and a power
+        cut); the service uses WAL (one fsync per commit, readers never wait for writers).
 
     Examples
     --------
@@ -121,12 +142,16 @@ class IncidentStore:
     >>> store.register(case, at="2026-11-23 09:05"); store.dispatch(case, at="2026-11-23 09:10")  # doctest: +SKIP
     """
 
-    def __init__(self, path, *, types: pd.DataFrame | None = None, calendar: WorkCalendar | None = None):
+    def __init__(self, path, *, types: pd.DataFrame | None = None, calendar: WorkCalendar | None = None,
+                 journal_mode: str | None = None):
         # a write transaction holds the write lock from its start: BEGIN IMMEDIATE in SQLite, and in
         # PostgreSQL the case row read by _step is locked with SELECT ... FOR UPDATE
-        self._db = Database(path, what="the case database")
+        self._db = Database(path, what="the case database", journal_mode=journal_mode,
+                            synchronous="FULL" if journal_mode else None)
         self._db.create_tables(_SCHEMA, lock=_SCHEMA_LOCK_KEY)
         self.path = self._db.label  # file path, or host/dbname of the URL (never the password)
+        self.add_missing_columns()
+        self.repeated_external_ids = self._make_external_ids_unique()
         have_types = self._db.scalar("SELECT COUNT(*) FROM event_types")
         if types is not None or not have_types:
             self.set_types(event_types() if types is None else types)
@@ -134,6 +159,67 @@ class IncidentStore:
 
     # ----------------------------------------------------------------------------------------
     # setup
+
+    def _make_external_ids_unique(self) -> int:
+        """Create the UNIQUE index on (source, external_id); the number of repeated ids blocking it."""
+        with self._db.write(lock=_SCHEMA_LOCK_KEY):
+            repeats = int(self._db.scalar(_REPEATS)) if not self._has_unique_index() else 0
+            if not repeats:
+                self._db.execute(_UNIQUE_EXTERNAL)
+        return repeats
+
+    def _has_unique_index(self) -> bool:
+        if self._db.postgres:
+            return self._db.scalar("SELECT to_regclass('cases_source_external') IS NOT NULL")
+        return bool(self._db.scalar("SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' "
+                                    "AND name = 'cases_source_external'"))
+
+    def _refuse_repeats(self) -> None:
+        if self.repeated_external_ids:
+            raise InputError(
+                f"{self.path} holds {self.repeated_external_ids:,} external ids recorded more than once in one "
+                "source (an import re-run before gridtools refused repeats); remove the later copies with "
+                "IncidentStore.drop_repeated_imports() ('gridtools incidents dedupe'), then import again.")
+
+    def drop_repeated_imports(self) -> int:
+        """Delete the later copies of cases whose (source, external_id) was recorded more than once.
+
+        Only copies still ``reported`` with nothing but their report step logged are deleted (an
+        import run twice made them); a repeat that has been worked on is kept and counted in
+        :attr:`repeated_external_ids`, for a person to decide.
+
+        Returns
+        -------
+        int
+            Cases deleted.
+
+        Examples
+        --------
+        >>> IncidentStore("old.sqlite").drop_repeated_imports()          # doctest: +SKIP
+        600000
+        """
+        later = ("SELECT c.case_id FROM cases c WHERE c.external_id IS NOT NULL AND c.status = 'reported' "
+                 "AND EXISTS (SELECT 1 FROM cases o WHERE o.source = c.source AND o.external_id = c.external_id "
+                 "AND o.case_id < c.case_id) "
+                 "AND NOT EXISTS (SELECT 1 FROM case_log l WHERE l.case_id = c.case_id AND l.action <> 'report')")
+        with self._db.write(lock=_IMPORT_LOCK_KEY):
+            ids = [int(r["case_id"]) for r in self._db.rows(later)]
+            for start in range(0, len(ids), 500):
+                chunk = ids[start:start + 500]
+                marks = ", ".join("?" * len(chunk))
+                self._db.execute(f"DELETE FROM case_log WHERE case_id IN ({marks})", chunk)
+                self._db.execute(f"DELETE FROM cases WHERE case_id IN ({marks})", chunk)
+        self.repeated_external_ids = self._make_external_ids_unique()
+        return len(ids)
+
+    @property
+    def database(self) -> Database:
+        """The :class:`gridtools.db.Database` holding the cases (for modules adding their own tables)."""
+        return self._db
+
+    @staticmethod
+    def _moment(value) -> dt.datetime:
+        return _time(value)
 
     def close(self) -> None:
         """Close the database connection."""
@@ -197,11 +283,16 @@ class IncidentStore:
 
     def report(self, type_code: str, *, at=None, lon=None, lat=None, grid_code: str | None = None,
                community_code: str | None = None, street_code: str | None = None,
-               description: str = "", source: str = "inspector", external_id: str | None = None) -> int:
+               description: str = "", source: str = "inspector", external_id: str | None = None,
+               reporter: str | None = None, route: dict | None = None) -> int:
         """Record a new case (status ``reported``); returns its ``case_id``.
 
         Community and street codes default to the prefixes of *grid_code*
-        (:func:`gridtools.incidents.code_levels`).
+        (:func:`gridtools.incidents.code_levels`).  An *external_id* already recorded from
+        *source* adds nothing and returns that case's id (a retry is harmless).  *reporter* names
+        who filed it; *route* (the keyword arguments of :meth:`route_new`) registers and
+        dispatches the new case in the same transaction, so a crash leaves it either absent or
+        routed.
         """
         from gridtools.incidents.locate import code_levels
 
@@ -211,34 +302,77 @@ class IncidentStore:
             levels = code_levels([grid_code]).iloc[0]
             community_code = community_code or levels["community_code"] or None
             street_code = street_code or levels["street_code"] or None
-        with self._db.write():
+        external_id = None if external_id is None else str(external_id)
+        with self._db.write(lock=_IMPORT_LOCK_KEY if external_id is not None else None):
+            if external_id is not None:
+                self._refuse_repeats()
+                known = self._known_external_ids(source, [external_id])
+                if known:  # recorded before (a retry): the same case, nothing added
+                    return known[external_id]
             case_id = int(self._db.one(
                 _INSERT_CASE,
                 (external_id, str(type_code), description, source, lon, lat, grid_code or None,
                  community_code, street_code, _text(moment)),
             )["case_id"])
-            self._log(case_id, moment, "report", None, "reported", "grid", source, description)
+            if reporter is not None:
+                self._db.execute("UPDATE cases SET reporter = ? WHERE case_id = ?", (reporter, case_id))
+            self._log(case_id, moment, "report", None, "reported", "grid", reporter or source, description)
+            if route is not None:
+                self.route_in_transaction(case_id, moment, **route)
         return case_id
+
+    def _known_external_ids(self, source: str, external_ids) -> dict[str, int]:
+        """{external id: case id} of the given ids already recorded from *source*."""
+        known = {}
+        ids = list(external_ids)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            rows = self._db.rows(f"SELECT external_id, case_id FROM cases WHERE source = ? AND external_id IN "
+                                 f"({', '.join('?' * len(chunk))})", (source, *chunk))
+            known.update({r["external_id"]: int(r["case_id"]) for r in rows})
+        return known
 
     def report_many(self, table: pd.DataFrame, *, type_col: str, time_col: str, lon: str | None = None,
                     lat: str | None = None, id_col: str | None = None, description_col: str | None = None,
                     source: str = "import", dayfirst: bool | None = None, dedupe: bool = False) -> np.ndarray:
         """Record many cases at once, e.g. the output of :func:`gridtools.incidents.locate`.
 
+        The case ids of :meth:`import_table` (rows whose *id_col* value was recorded before from
+        *source* give that earlier case's id; nothing is added for them).
+        """
+        return self.import_table(table, type_col=type_col, time_col=time_col, lon=lon, lat=lat, id_col=id_col,
+                                 description_col=description_col, source=source, dayfirst=dayfirst,
+                                 dedupe=dedupe).case_ids
+
+    def import_table(self, table: pd.DataFrame, *, type_col: str, time_col: str, lon: str | None = None,
+                     lat: str | None = None, id_col: str | None = None, description_col: str | None = None,
+                     source: str = "import", dayfirst: bool | None = None, dedupe: bool = False) -> ImportResult:
+        """Record many cases at once, adding none twice: what :meth:`report_many` does, and what was new.
+
+        External ids (*id_col*) are unique per *source* (a UNIQUE index in the database): a row
+        whose id was recorded before, in an earlier run or earlier in the same table, adds
+        nothing, so re-running an import after a crash (even one after COMMIT but before the
+        "recorded" line) is harmless.
+
         Uses the table's ``grid_code`` / ``community_code`` / ``street_code`` columns when present.
         Times are read by :func:`gridtools.timeparse.parse_column` (day-first or month-first
         detected per column; *dayfirst* settles a column no value settles) at their local wall
         clock.
 
-        With *id_col* each case is named by the caller's id: an id repeated in the table, or
-        already recorded in this store (the same file imported twice), would count one event
-        twice and is refused; ``dedupe=True`` records only the first row of each id that is not
-        in the store yet.
+        With *id_col* each case is named by the caller's id. An id repeated inside the table is
+        refused (naming the rows) unless ``dedupe=True``, which records it once; an id recorded
+        by an earlier run adds nothing and gives that earlier case's id.
 
         Returns
         -------
-        numpy.ndarray
-            The new case ids, in table order.
+        ImportResult
+            ``case_ids`` (each row's case, in table order) and ``added`` (True where the row made
+            a new case).
+
+        Examples
+        --------
+        >>> store.import_table(table, type_col="type", time_col="time", id_col="id").added.sum()  # doctest: +SKIP
+        0
 
         Raises
         ------
@@ -252,7 +386,7 @@ class IncidentStore:
         needed.update({col: name for name, col in optional.items() if col})
         validate.require_columns(table, needed, table.attrs.get("source", "events"))
         if id_col:
-            table = self._new_ids_only(table, id_col, dedupe)
+            self._refuse_repeated_ids(table, id_col, dedupe)
         codes = table[type_col].astype(str).str.strip()
         known = {r["code"] for r in self._db.rows("SELECT code FROM event_types")}
         unknown = ~codes.isin(known).to_numpy()
@@ -278,37 +412,45 @@ class IncidentStore:
             return [None if pd.isna(v) else float(v) for v in values]
 
         stamps = times.dt.strftime("%Y-%m-%d %H:%M:%S").tolist()
-        rows = list(zip(column(id_col), codes.tolist(), column(description_col), [source] * len(table),
+        external = [None if v is None else str(v) for v in column(id_col)]
+        rows = list(zip(external, codes.tolist(), column(description_col), [source] * len(table),
                         number(lon), number(lat), column("grid_code"), column("community_code"),
                         column("street_code"), stamps, strict=True))
-        with self._db.write():
+        with self._db.write(lock=_IMPORT_LOCK_KEY if id_col else None):
+            self._refuse_repeats()
+            case_of = self._known_external_ids(source, sorted({e for e in external if e is not None}))
+            added = np.zeros(len(rows), dtype=bool)
+            for i, key in enumerate(external):
+                if key is None or key not in case_of:
+                    added[i] = True
+                    if key is not None:
+                        case_of[key] = -1  # a later row with this id repeats this one
+            fresh = [r for r, a in zip(rows, added, strict=True) if a]
             # the ids the database gave, whatever other writers do
-            ids = np.array(self._db.insert_many(_INSERT_CASE, rows, "cases"), dtype=np.int64)
+            new_ids = self._db.insert_many(_INSERT_CASE, fresh, "cases")
             self._db.executemany(
                 "INSERT INTO case_log (case_id, at, action, from_status, to_status, level, actor) "
                 "VALUES (?, ?, 'report', NULL, 'reported', 'grid', ?)",
-                [(int(i), s, source) for i, s in zip(ids, stamps, strict=True)],
+                [(int(i), r[-1], source) for i, r in zip(new_ids, fresh, strict=True)],
             )
-        return ids
+        ids = np.zeros(len(rows), dtype=np.int64)
+        ids[added] = new_ids
+        for i, key in enumerate(external):
+            if key is not None and case_of[key] == -1:
+                case_of[key] = int(ids[i])
+            if not added[i]:
+                ids[i] = case_of[key]
+        return ImportResult(ids, added)
 
-    def _new_ids_only(self, table: pd.DataFrame, id_col: str, dedupe: bool) -> pd.DataFrame:
-        """*table* without ids repeated in it or already in the store (with *dedupe*), else refused."""
+    @staticmethod
+    def _refuse_repeated_ids(table: pd.DataFrame, id_col: str, dedupe: bool) -> None:
+        """Refuse ids repeated inside *table* (naming them and their rows) unless *dedupe* says to
+        count each id once; ids recorded by an earlier run are not an error (a re-run adds nothing)."""
         from gridtools.identifiers import check_unique_keys
 
-        source = table.attrs.get("source", "events")
-        keys = table[id_col].astype(str)
-        table = check_unique_keys(table.assign(**{id_col: keys}), id_col, source, dedupe=dedupe)
-        known = {r["external_id"] for r in self._db.rows(
-            "SELECT external_id FROM cases WHERE external_id IS NOT NULL")}
-        again = table[id_col].isin(known).to_numpy()
-        if again.any() and not dedupe:
-            from gridtools.errors import rows_where
-
-            raise InputError(
-                f"{source}: {int(again.sum())} id(s) in column {id_col!r} are already recorded in {self.path} "
-                f"(e.g. {table[id_col][again].iloc[0]!r}; {rows_where(again, table.index)}): importing them again "
-                "would count those events twice. Leave them out, or pass dedupe=True to record only new ids.")
-        return table.loc[~again]
+        if not dedupe:
+            check_unique_keys(table.assign(**{id_col: table[id_col].astype(str)}), id_col,
+                              table.attrs.get("source", "events"))
 
     def _case(self, case_id: int, lock: bool = False) -> dict:
         # lock: inside a write transaction, so the status checked is the status updated
@@ -330,7 +472,7 @@ class IncidentStore:
         with self._db.write():
             case = self._case(case_id, lock=True)
             if case["status"] not in allowed:
-                raise InputError(
+                raise StateError(
                     f"case {case_id} is {case['status']}: the step '{action}' needs a case that is "
                     f"{' or '.join(allowed)}. The loop is report -> register -> dispatch -> handle -> "
                     "verify -> close."
@@ -508,92 +650,5 @@ class IncidentStore:
         return stats
 
 
-# --------------------------------------------------------------------------------------------
-# Open311 GeoReport v2 (the interchange format of municipal issue trackers)
-# --------------------------------------------------------------------------------------------
-
-
-def _iso(text, offset: str):
-    return None if text is None or (isinstance(text, float) and np.isnan(text)) else f"{text.replace(' ', 'T')}{offset}"
-
-
-def open311_services(store: IncidentStore, *, language: str = "en") -> list[dict]:
-    """The event types as an Open311 GeoReport v2 service list (``GET services``).
-
-    Parameters
-    ----------
-    store : IncidentStore
-    language : {"en", "zh"}
-        Language of names and groups.
-
-    Returns
-    -------
-    list of dict
-        ``service_code``, ``service_name``, ``description``, ``metadata`` (False), ``type``
-        (``realtime``), ``keywords``, ``group``.
-
-    Examples
-    --------
-    >>> services = open311_services(store)                       # doctest: +SKIP
-    """
-    types = store.types()
-    suffix = "zh" if language == "zh" else "en"
-    return [
-        {
-            "service_code": row["code"],
-            "service_name": row[f"name_{suffix}"],
-            "description": f"{row[f'name_{suffix}']}: handled within {row['deadline_hours']:g} "
-                           f"{'working ' if row['basis'] == 'working' else ''}hours by {row[f'department_{suffix}']}",
-            "metadata": False,
-            "type": "realtime",
-            "keywords": ", ".join([row["name_zh"], row["name_en"]]),
-            "group": row[f"major_{suffix}"],
-        }
-        for _, row in types.iterrows()
-    ]
-
-
-def open311_requests(store: IncidentStore, *, utc_offset: str | None = None, language: str = "en") -> list[dict]:
-    """Cases as Open311 GeoReport v2 service requests (``GET requests``).
-
-    Status is ``closed`` for closed or rejected cases and ``open`` otherwise; ``status_notes`` holds
-    the gridtools state (and the rejection); ``agency_responsible`` the current assignee;
-    ``expected_datetime`` the deadline; ``updated_datetime`` the last logged step.  Times get
-    *utc_offset* (default ``settings.incident_utc_offset``) since the store keeps local time.
-
-    Returns
-    -------
-    list of dict
-
-    Examples
-    --------
-    >>> requests = open311_requests(store)                       # doctest: +SKIP
-    """
-    offset = settings.incident_utc_offset if utc_offset is None else utc_offset
-    cases = store.cases()
-    types = store.types().set_index("code")
-    last = store.log().groupby("case_id")["at"].max()
-    suffix = "zh" if language == "zh" else "en"
-    out = []
-    for _, row in cases.iterrows():
-        closed = row["status"] in ("closed", "rejected")
-        out.append({
-            "service_request_id": str(row["case_id"]),
-            "status": "closed" if closed else "open",
-            "status_notes": row["status"] + (f" ({row['resolution']})" if isinstance(row["resolution"], str) else ""),
-            "service_name": types.at[row["type_code"], f"name_{suffix}"],
-            "service_code": row["type_code"],
-            "description": row["description"] or "",
-            "agency_responsible": row["assignee"] if isinstance(row["assignee"], str) else "",
-            "service_notice": "",
-            "requested_datetime": _iso(row["reported_at"], offset),
-            "updated_datetime": _iso(last.get(row["case_id"]), offset),
-            "expected_datetime": _iso(row["deadline_at"], offset),
-            "address": "",
-            "address_id": row["grid_code"] if isinstance(row["grid_code"], str) else "",
-            "zipcode": "",
-            "lat": None if pd.isna(row["lat"]) else float(row["lat"]),
-            "long": None if pd.isna(row["lon"]) else float(row["lon"]),
-            "media_url": "",
-        })
-    return out
+# the Open311 export lives in its own module; re-exported here, where it was first
+from gridtools.incidents.open311 import open311_requests, open311_services

@@ -32,6 +32,7 @@ _INCIDENT_TEXT = {
         "overdue": "Overdue cases", "none": "No case is overdue.", "hours": "Hours from report to close",
         "xlabel": "hours from report to close", "ylabel": "closed cases",
         "type_name": "name_en",
+        "assess": "Assessment per {0} (GB/T 30428.4 style: score, grade, change on the previous period)",
     },
     "zh": {
         "title": "城市管理案件报告",
@@ -44,6 +45,7 @@ _INCIDENT_TEXT = {
         "overdue": "超期案件", "none": "没有超期案件。", "hours": "上报至结案用时",
         "xlabel": "上报至结案小时数", "ylabel": "已结案件数",
         "type_name": "name_zh",
+        "assess": "考评：{0}（参照 GB/T 30428.4：得分、等级、环比）",
     },
 }
 _OUTSIDE = "(outside grids)"
@@ -263,6 +265,13 @@ def incident_report(cases, grids, *, period=None, now=None, types: pd.DataFrame 
         report.add_table(words["overdue"], localize_headers(late[columns], lang))
     else:
         report.add_text(words["overdue"], words["none"])
+    if not isinstance(cases, pd.DataFrame) and start is not None and end is not None:
+        from gridtools.incidents.assess import SUBJECTS, assess
+
+        for subject in SUBJECTS:  # a store and a closed period: the assessment tables
+            table = assess(cases, subject, period=(start, end + pd.Timedelta(seconds=1)), compare=True)
+            if len(table):
+                report.add_table(words["assess"].format(subject), localize_headers(table.reset_index().round(3), lang))
     return report
 
 

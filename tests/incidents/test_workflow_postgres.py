@@ -26,12 +26,18 @@ from test_workflow import (  # noqa: E402,F401
     test_rework_overdue_escalation_and_grid_stats,
 )
 
+from test_import_idempotent import (  # noqa: E402
+    check_cli_rerun_adds_nothing,
+    check_kill_after_commit_then_rerun,
+    check_library_ids_unique_per_source,
+)
+
 from gridtools.incidents import IncidentStore, WorkCalendar  # noqa: E402
 
 
 def _wipe() -> None:
     with psycopg.connect(URL, autocommit=True) as con:
-        con.execute("DROP TABLE IF EXISTS case_log, cases, calendar_days, event_types")
+        con.execute("DROP TABLE IF EXISTS case_attachments, incident_tokens, case_log, cases, calendar_days, event_types")
 
 
 @pytest.fixture
@@ -73,3 +79,21 @@ def test_postgres_cli_workflow(tmp_path, capsys, monkeypatch):
     assert not list(tmp_path.glob("postgres*"))
     with psycopg.connect(URL) as con:
         assert con.execute("SELECT COUNT(*) FROM cases").fetchone()[0] == 2
+
+
+def test_postgres_import_rerun_adds_nothing(tmp_path, capsys):
+    _wipe()
+    check_cli_rerun_adds_nothing(tmp_path, capsys, URL)
+
+
+def test_postgres_ids_unique_per_source(tmp_path):
+    _wipe()
+    check_library_ids_unique_per_source(URL)
+    with psycopg.connect(URL) as con, pytest.raises(psycopg.errors.UniqueViolation):
+        con.execute("INSERT INTO cases (external_id, type_code, source, status, reported_at) "
+                    "SELECT external_id, type_code, source, status, reported_at FROM cases LIMIT 1")
+
+
+def test_postgres_kill_after_commit_then_rerun(tmp_path, capsys):
+    _wipe()
+    check_kill_after_commit_then_rerun(tmp_path, capsys, URL)
