@@ -9,6 +9,7 @@ right in a notebook and in a shell.
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import sys
@@ -95,6 +96,15 @@ def run(argv: list[str] | None = None) -> None:
             sys.exit(exc.exit_code)
         except BrokenPipeError:
             _close_broken_pipe()
+        except Exception as exc:  # a bug, not bad input: still one line, unless asked for the traceback
+            if os.environ.get("GRIDTOOLS_DEBUG"):
+                raise
+            from rich.markup import escape
+
+            console.print(f"[bold red]error:[/bold red] internal error ({type(exc).__name__}: {escape(str(exc))}). "
+                          "This is a bug in gridtools: please report it with the command line; set "
+                          "GRIDTOOLS_DEBUG=1 to see the traceback.", highlight=False, soft_wrap=True)
+            sys.exit(70)  # EX_SOFTWARE
 
 
 def _close_broken_pipe() -> None:

@@ -96,9 +96,7 @@ def import_summary(result, where: str, id_col: str | None) -> str:
 @incidents_app.command("dedupe")
 def incidents_dedupe(db: CaseDbArgument):
     """Delete the second copies an import run twice made (before gridtools refused repeated --id values)."""
-    from gridtools.incidents import IncidentStore
-
-    with IncidentStore(db) as store:
+    with _existing_cases(db) as store:
         dropped = store.drop_repeated_imports()
         left = store.repeated_external_ids
     out.print(f"deleted {dropped:,} repeated imported cases from {store.path}"
@@ -256,10 +254,9 @@ def incidents_assess(
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write the table (CSV).")] = None,
 ):
     """Assessment in the manner of GB/T 30428.4: indicators, score and grade per subject over a period."""
-    from gridtools.incidents import IncidentStore
     from gridtools.incidents.assess import assess, load_weights
 
-    with IncidentStore(db) as store:
+    with _existing_cases(db) as store:
         table = assess(store, subject, period=(start, end), weights=load_weights(weights) if weights else None,
                        compare=compare)
     write_or_print(table.reset_index().round(3), output, f"assessment per {subject}")

@@ -37,7 +37,7 @@ from importlib import resources
 import numpy as np
 import pandas as pd
 
-from gridtools import io, settings, validate
+from gridtools import io, settings, timeparse, validate
 from gridtools.errors import InputError
 
 __all__ = ["GRADES", "INDICATORS", "SUBJECTS", "VERIFY_HOURS", "assess", "load_weights", "previous_period"]
@@ -229,7 +229,8 @@ def assess(store, subject: str, *, period, weights: pd.DataFrame | None = None, 
     """
     if subject not in SUBJECTS:
         raise InputError(f"subject={subject!r}: use one of {', '.join(SUBJECTS)}.")
-    start, end = (pd.Timestamp(p) for p in period)
+    start, end = (timeparse.parse_moment(p, what=f"period {which}", aware="local")
+                  for p, which in zip(period, ("start", "end"), strict=True))
     if not start < end:
         raise InputError(f"period=({period[0]!r}, {period[1]!r}): the start must come before the end.")
     weights = load_weights() if weights is None else weights

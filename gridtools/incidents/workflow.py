@@ -448,8 +448,9 @@ class IncidentStore(CaseControls):
         count each id once; ids recorded by an earlier run are not an error (a re-run adds nothing)."""
         from gridtools.identifiers import check_unique_keys
 
+        named = table[id_col].notna() & (table[id_col].astype(str).str.strip() != "")  # rows without an id are new
         if not dedupe:
-            check_unique_keys(table.assign(**{id_col: table[id_col].astype(str)}), id_col,
+            check_unique_keys(table.loc[named].assign(**{id_col: table.loc[named, id_col].astype(str)}), id_col,
                               table.attrs.get("source", "events"))
 
     def _case(self, case_id: int, lock: bool = False) -> dict:

@@ -241,9 +241,27 @@ CASES: list[Case] = [
          ("--dayfirst",)),
     Case("incidents import", "repeated --id", lambda k: IMPORT(k, _events(k, "dup_ids.csv", _dup_rows), "--id",
                                                               "event_id"), ("'E0003'", "--dedupe")),
-    Case("incidents import", "same file imported twice",
-         lambda k: ["incidents", "import", k["cases"], k["events"], "--type", "type", "--time", "reported",
-                    "--lon", "lon", "--lat", "lat", "--id", "event_id"], ("already recorded", "--dedupe")),
+    Case("incidents dedupe", "database that does not exist", lambda k: ["incidents", "dedupe", k["missing_db"]],
+         ("no_such.db", "not found")),
+    Case("incidents assess", "database that does not exist",
+         lambda k: ["incidents", "assess", k["missing_db"], "--subject", "grid", "--from", "2025-01-01", "--to",
+                    "2025-02-01"], ("no_such.db", "not found")),
+    Case("incidents assess", "unknown --subject",
+         lambda k: ["incidents", "assess", k["cases"], "--subject", "planet", "--from", "2025-01-01", "--to",
+                    "2025-02-01"], ("--subject", "planet", "grid")),
+    Case("incidents assess", "impossible --from date",
+         lambda k: ["incidents", "assess", k["cases"], "--subject", "grid", "--from", "2025-13-01", "--to",
+                    "2025-02-01"], ("2025-13-01", "YYYY-MM-DD")),
+    Case("incidents assess", "period that ends before it starts",
+         lambda k: ["incidents", "assess", k["cases"], "--subject", "grid", "--from", "2025-03-01", "--to",
+                    "2025-02-01"], ("--from", "before")),
+    Case("incidents token", "unknown --role", lambda k: ["incidents", "token", k["cases"], "--role", "boss",
+                                                         "--name", "x"], ("--role", "boss", "grid_head")),
+    Case("incidents token", "grid head without --grid", lambda k: ["incidents", "token", k["cases"], "--role",
+                                                                  "grid_head", "--name", "x"], ("--grid",)),
+    Case("incidents serve", "grids file that does not exist",
+         lambda k: ["incidents", "serve", k["cases"], "--grids", k["missing_db"].with_suffix(".gpkg"), "--port", "0"],
+         ("no_such.gpkg",)),
     Case("incidents import", "empty file", lambda k: IMPORT(k, k["empty_csv"]), ("empty.csv",)),
     Case("incidents step", "database that does not exist",
          lambda k: ["incidents", "step", k["missing_db"], "1", "accept"], ("no_such.db", "not found")),
@@ -457,7 +475,18 @@ def _check_estimate(kit, text):
     assert "10 residents" in text and "all 16 buildings can house residents" in text
 
 
+def _check_import_rerun(kit, text):
+    from gridtools.incidents import IncidentStore
+
+    with IncidentStore(str(kit["cases"])) as store:
+        recorded = len(store.cases())
+    assert "nothing added" in text and recorded == len(pd.read_csv(kit["events"])), (recorded, text)
+
+
 OK_CASES: list[Case] = [
+    Case("incidents import", "the same file imported twice (adds nothing, says so)",
+         lambda k: ["incidents", "import", k["cases"], k["events"], "--type", "type", "--time", "reported",
+                    "--lon", "lon", "--lat", "lat", "--id", "event_id"], check=_check_import_rerun),
     Case("dispatch assign", "a trip to an unknown dock (refused, listed on the terminal)",
          lambda k: ASSIGN(k, _trips(k, "bad_dock.csv", _set("dock", [1], "D9")), "-o", k["out"].with_suffix(".gpkg")),
          check=_check_refused_dock),

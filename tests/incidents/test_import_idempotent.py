@@ -57,11 +57,15 @@ def check_library_ids_unique_per_source(db) -> None:
     table = pd.DataFrame({"id": ["a", "b", "a", None, None], "type": "0104", "time": "2026-11-23 09:00",
                           "grid_code": GRID})
     with IncidentStore(db) as store:
-        first = store.import_table(table, type_col="type", time_col="time", id_col="id")
-        # a repeated id inside one file is the same case; rows without an id are always new
+        # an id repeated inside one file is refused, naming the rows ...
+        with pytest.raises(InputError, match=r"'a' \(rows 1, 3"):
+            store.import_table(table, type_col="type", time_col="time", id_col="id")
+        assert len(store.cases()) == 0
+        # ... or with dedupe=True it is the same case; rows without an id are always new
+        first = store.import_table(table, type_col="type", time_col="time", id_col="id", dedupe=True)
         assert first.added.tolist() == [True, True, False, True, True]
         assert first.case_ids[0] == first.case_ids[2] and len(set(first.case_ids.tolist())) == 4
-        again = store.report_many(table, type_col="type", time_col="time", id_col="id")
+        again = store.report_many(table, type_col="type", time_col="time", id_col="id", dedupe=True)
         assert again[:3].tolist() == first.case_ids[:3].tolist() and len(store.cases()) == 6
         # the same id from another source is another case
         other = store.report_many(table.head(1), type_col="type", time_col="time", id_col="id", source="hotline")
