@@ -24,6 +24,7 @@ from gridtools.errors import GridtoolsError, InputError
 from gridtools.routing import restrictions as R
 from gridtools.routing.engines import INF, Metric, engine_for
 from gridtools.routing.network import RoadNetwork
+from gridtools.routing.snapping import EdgeSnap, SegmentIndex, best_path, matrix_costs, segment_arcs
 from gridtools.routing.tags import parse_time
 from gridtools.routing.vehicle import Vehicle, car
 
@@ -64,17 +65,35 @@ class Route:
     avoided: list = field(default_factory=list)
     arc_time_s: np.ndarray | None = field(default=None, repr=False)
     _network: RoadNetwork | None = field(default=None, repr=False)
+    start_at: float = 0.0
+    end_at: float = 1.0
+    warnings: list = field(default_factory=list)
+    snap_osmids: tuple = (None, None)
+
+    @property
+    def arc_share(self) -> np.ndarray:
+        """Share of each arc driven: the first and last arcs are driven only from / up to the snapped points."""
+        share = np.ones(len(self.arcs))
+        if len(self.arcs) == 1:
+            share[0] = max(self.end_at - self.start_at, 0.0)
+        elif len(self.arcs):
+            share[0], share[-1] = 1.0 - self.start_at, self.end_at
+        return share
 
     @property
     def summary(self) -> dict:
         return {"length_m": round(self.length_m, 1), "time_s": round(self.time_s, 1), "ways": len(self.osmids),
                 "vehicle": self.vehicle.name or self.vehicle.kind, "at": str(self.at) if self.at else None,
-                "avoided": len(self.avoided), "snap_m": [round(s, 1) for s in self.snap_m]}
+                "avoided": len(self.avoided), "snap_m": [round(s, 1) for s in self.snap_m],
+                "warnings": len(self.warnings)}
 
     def summary_lines(self) -> list[str]:
         s = self.summary
         lines = [f"{s['length_m'] / 1000:.2f} km, {s['time_s'] / 60:.1f} min over {s['ways']} ways "
                  f"(vehicle: {s['vehicle']}{', at ' + s['at'] if s['at'] else ''})"]
+        lines.append(f"snapped {s['snap_m'][0]:g} m (origin, way {self.snap_osmids[0]}) and {s['snap_m'][1]:g} m "
+                     f"(destination, way {self.snap_osmids[1]}) onto the road")
+        lines += [f"warning: {w}" for w in self.warnings]
         for item in self.avoided:
             lines.append(f"avoided way {item['osmid']} ({item['name'] or 'unnamed'}): {item['why']}"
                          if item["osmid"] is not None else f"avoided {item['why']}")
@@ -111,8 +130,19 @@ class Route:
         way = net.arc_way[road]
         run = np.r_[0, np.cumsum(way[1:] != way[:-1])]
         lines = net.segment_lines(net.arc_seg[road], net.arc_back[road])
-        table = pd.DataFrame({"run": run, "way": way, "length_m": net.arc_length[road],
-                              "time_s": self.arc_time_s[net.arc_seg[self.arcs] >= 0]})
+        is_road = net.arc_seg[self.arcs] >= 0
+        share = self.arc_share[is_road]
+        if is_road[0] or is_road[-1]:  # the route starts / ends part-way along its first / last arc
+            lines = lines.copy()
+            if len(self.arcs) == 1:
+                lines[0] = _cut(lines[0], self.start_at, self.end_at)
+            else:
+                if is_road[0]:
+                    lines[0] = _cut(lines[0], self.start_at, 1.0)
+                if is_road[-1]:
+                    lines[-1] = _cut(lines[-1], 0.0, self.end_at)
+        table = pd.DataFrame({"run": run, "way": way, "length_m": net.arc_length[road] * share,
+                              "time_s": self.arc_time_s[is_road]})
         agg = table.groupby("run").agg(way=("way", "first"), length_m=("length_m", "sum"), time_s=("time_s", "sum"))
         merged = [shapely.line_merge(shapely.union_all(lines[run == r])) for r in agg.index]
         ways = net.ways.iloc[agg["way"].to_numpy()]
@@ -135,6 +165,15 @@ class Route:
                                  "restriction": [a["restriction"] for a in rows], "why": [a["why"] for a in rows]},
                                 geometry=net.segment_lines(net.arc_seg[arcs], net.arc_back[arcs]) if len(arcs)
                                 else [], crs="EPSG:4326")
+
+
+def _cut(line, start: float, end: float):
+    """The part of ``line`` between two fractions of its length (a zero-length line when they meet)."""
+    import shapely
+    import shapely.ops
+
+    part = shapely.ops.substring(line, start, max(end, start), normalized=True)
+    return part if part.geom_type == "LineString" else shapely.LineString([part.coords[0], part.coords[0]])
 
 
 @dataclass
@@ -251,9 +290,14 @@ class Router:
             return self._metrics[key]
         rules = self.rules(vehicle, at)
         w = np.clip(np.rint(rules.time_s * rules.factor * 1000.0), 1, INF - 1).astype(np.int64)
+        # a route may end part-way along an arc blocked only at its head node (before the bollard)
+        at_head = np.isin(rules.blocked, (R.BARRIER, R.NODE_ACCESS, R.NODE_LIMIT))
+        arrive = w.copy()
         if not relaxed:
             w[rules.blocked > 0] = INF
+            arrive[(rules.blocked > 0) & ~at_head] = INF
         metric = self._engine.customise(w)
+        metric.arrive_weights = arrive
         self._metrics[key] = metric
         while len(self._metrics) > self._cache_size:
             self._metrics.popitem(last=False)
@@ -277,8 +321,25 @@ class Router:
 
         return net.derived("main_component", compute)
 
+    def _metric_xy(self, points, role: str) -> tuple[np.ndarray, np.ndarray]:
+        """(lon/lat, metric x/y) of points, after checking they are lon/lat pairs."""
+        import pyproj
+
+        pts = _lonlat_array(points)
+        bad = ~np.isfinite(pts).all(axis=1) | (np.abs(pts[:, 0]) > 180) | (np.abs(pts[:, 1]) > 90)
+        if bad.any():
+            raise InputError(f"{role} {tuple(pts[bad][0])} is not a longitude, latitude pair in degrees "
+                             "(give LON,LAT, e.g. 8.69,49.41)")
+        if self._to_metric is None:  # building a transformer costs ~0.5 ms: once per router
+            self._to_metric = pyproj.Transformer.from_crs(4326, self.network.crs, always_xy=True)
+        x, y = self._to_metric.transform(pts[:, 0], pts[:, 1])
+        return pts, np.column_stack([x, y])
+
     def snap(self, points, vehicle: Vehicle | None = None, at=None, role: str = "origin"):
-        """Nearest usable network node of each (lon, lat) point: (nodes, distances in metres).
+        """Nearest usable network *junction* of each (lon, lat) point: (nodes, distances in metres).
+
+        Routes and matrices snap onto roads instead (:meth:`snap_edges`); this junction snap is kept
+        for callers that need a graph node (dispatch alternatives).
 
         Raises
         ------
@@ -286,22 +347,14 @@ class Router:
             A point is farther than ``max_snap_m`` from every usable road (the message gives the
             distance), or is not a valid lon/lat pair.
         """
-        import pyproj
         from scipy.spatial import cKDTree
 
         net = self.network
-        pts = _lonlat_array(points)
-        bad = ~np.isfinite(pts).all(axis=1) | (np.abs(pts[:, 0]) > 180) | (np.abs(pts[:, 1]) > 90)
-        if bad.any():
-            raise InputError(f"{role} {tuple(pts[bad][0])} is not a longitude, latitude pair in degrees "
-                             "(give LON,LAT, e.g. 8.69,49.41)")
+        pts, xy = self._metric_xy(points, role)
         if self._tree is None:
             base = np.flatnonzero(net.node_base == np.arange(net.n_nodes))
             self._tree = (cKDTree(np.column_stack([net.node_x[base], net.node_y[base]])), base)
         tree, base = self._tree
-        if self._to_metric is None:  # building a transformer costs ~0.5 ms: once per router
-            self._to_metric = pyproj.Transformer.from_crs(4326, net.crs, always_xy=True)
-        x, y = self._to_metric.transform(pts[:, 0], pts[:, 1])
         rules = self.rules(vehicle or car(), at)
         usable = rules.cache.get(role)
         if usable is None:  # nodes with a usable arc leaving (origin) / entering (destination)
@@ -309,7 +362,6 @@ class Router:
             ok = rules.blocked == 0
             usable[net.node_base[net.arc_u[ok] if role == "origin" else net.arc_v[ok]]] = True
             rules.cache[role] = usable
-        xy = np.column_stack([x, y])
         k = min(32, len(base))
         dist, idx = tree.query(xy, k=k)
         dist, idx = dist.reshape(len(pts), k), idx.reshape(len(pts), k)
@@ -324,17 +376,108 @@ class Router:
         far = snap > self.max_snap_m
         if far.any():
             i = int(np.flatnonzero(far)[0])
-            lon0, lat0, lon1, lat1 = net.node_lon.min(), net.node_lat.min(), net.node_lon.max(), net.node_lat.max()
-            raise InputError(
-                f"{role} ({pts[i, 0]:.6f}, {pts[i, 1]:.6f}) is {snap[i]:,.0f} m from the nearest road usable by this "
-                f"vehicle in {net.source or 'the network'} (limit {self.max_snap_m:,.0f} m); the network covers "
-                f"lon {lon0:.4f}..{lon1:.4f}, lat {lat0:.4f}..{lat1:.4f}. Check the point (LON,LAT order) or "
-                "load a larger network.")
+            raise InputError(self._far_message(pts[i], xy[i], snap[i], vehicle or car(), at, role))
         return nodes, snap
+
+    def _edge_tree(self, rules: R.ArcRules, main_only: bool = False):
+        """Snapping index over the segments ``rules`` lets the vehicle drive in some direction."""
+        key = "edge_tree_main" if main_only else "edge_tree"
+        if key not in rules.cache:
+            net = self.network
+            table = segment_arcs(net)
+            usable = ((table >= 0) & (rules.blocked[np.maximum(table, 0)] == 0)).any(axis=1)
+            if main_only:
+                usable &= self._main_segments()
+            rules.cache[key] = self._segment_index().tree(usable)
+        return rules.cache[key]
+
+    def _segment_index(self) -> SegmentIndex:
+        return self.network.derived("segment_index", lambda: SegmentIndex(self.network))
+
+    def _main_segments(self) -> np.ndarray:
+        """Segments whose ends lie in the network's main strongly connected part."""
+        net = self.network
+
+        def compute():
+            arc = segment_arcs(net).max(axis=1)
+            main = self._main_component()
+            return (arc >= 0) & main[net.node_base[net.arc_u[np.maximum(arc, 0)]]] & \
+                main[net.node_base[net.arc_v[np.maximum(arc, 0)]]]
+
+        return net.derived("main_segments", compute)
+
+    def snap_edges(self, points, vehicle: Vehicle | None = None, at=None, role: str = "origin",
+                   main_only: bool = False) -> EdgeSnap:
+        """Project each (lon, lat) point onto the nearest road segment ``vehicle`` may drive.
+
+        Parameters
+        ----------
+        points : (lon, lat) pairs, shapely Points or a GeoSeries
+        vehicle : Vehicle, optional
+        at : datetime, optional
+        role : str
+            ``origin`` or ``destination`` (used in messages).
+        main_only : bool
+            Only roads of the network's main strongly connected part (skips clipped fragments).
+
+        Returns
+        -------
+        EdgeSnap
+            Segment, position along it and snap distance of every point.
+
+        Raises
+        ------
+        InputError
+            A point is farther than ``max_snap_m`` from every road the vehicle may use; the message
+            names the nearest road, its distance and why the vehicle may not use it.
+
+        Examples
+        --------
+        >>> snap = router.snap_edges([(8.69, 49.41)], truck())             # doctest: +SKIP
+        >>> snap.seg, snap.fraction, snap.distance_m                       # doctest: +SKIP
+        """
+        vehicle = vehicle or car()
+        pts, xy = self._metric_xy(points, role)
+        rules = self.rules(vehicle, at)
+        snap = self._segment_index().nearest(xy, self._edge_tree(rules, main_only), self.max_snap_m)
+        far = snap.seg < 0
+        if far.any() and not main_only:
+            i = int(np.flatnonzero(far)[0])
+            index = self._segment_index()
+            usable = index.nearest(xy[i:i + 1], self._edge_tree(rules))
+            raise InputError(self._far_message(pts[i], xy[i], float(usable.distance_m[0]), vehicle, at, role))
+        return snap
+
+    def _far_message(self, lonlat, xy, usable_m: float, vehicle: Vehicle, at, role: str) -> str:
+        """Why a point cannot be snapped: the nearest road, how far, and why this vehicle may not use it."""
+        net = self.network
+        index = self._segment_index()
+        every = net.derived("edge_tree_all", lambda: index.tree(np.ones(len(net.seg_start), bool)))
+        near = index.nearest(np.asarray([xy]), every)
+        lon0, lat0, lon1, lat1 = net.node_lon.min(), net.node_lat.min(), net.node_lon.max(), net.node_lat.max()
+        head = f"{role} ({lonlat[0]:.6f}, {lonlat[1]:.6f})"
+        usable = (f"{usable_m:,.0f} m from the nearest road usable by this vehicle" if np.isfinite(usable_m)
+                  else "far from every road: no road of the network is usable by this vehicle")
+        tail = (f" (limit {self.max_snap_m:,.0f} m, settings.route_max_snap_m or Router(max_snap_m=...)); the "
+                f"network ({net.source or 'loaded'}) covers lon {lon0:.4f}..{lon1:.4f}, lat {lat0:.4f}..{lat1:.4f}.")
+        seg = int(near.seg[0])
+        if seg >= 0 and near.distance_m[0] < usable_m:
+            arcs = segment_arcs(net)[seg]
+            why = R.explain_arcs(net, arcs[arcs >= 0], vehicle, at, rules=self.rules(vehicle, at))
+            way = int(net.seg_way[seg])
+            name = net.ways["name"].iloc[way]
+            road = f"way {int(net.way_osmid[way])}" + (f" ({name})" if isinstance(name, str) and name else "")
+            reason = "; ".join(dict.fromkeys(w["why"] for w in why)) or "closed to this vehicle"
+            return (f"{head} is {near.distance_m[0]:,.0f} m from {road}, which this vehicle may not use ({reason}), "
+                    f"and {usable}{tail} Check the point (LON,LAT order), the vehicle, or load a larger network.")
+        return f"{head} is {usable}{tail} Check the point (LON,LAT order) or load a larger network."
 
     # ---------------------------------------------------------------- queries
     def route(self, origin, destination, vehicle: Vehicle | None = None, at=None, explain: bool = True) -> Route:
         """Fastest legal route for ``vehicle`` from ``origin`` to ``destination`` (lon, lat), departing ``at``.
+
+        Both points are snapped onto the nearest road the vehicle may use (not onto a junction); the
+        route starts and ends part-way along those roads, in whichever direction is legal and cheaper.
 
         Parameters
         ----------
@@ -360,34 +503,59 @@ class Router:
         at = parse_time(at)
         origin, destination = (tuple(map(float, _lonlat_array(p)[0])) for p in (origin, destination))
         try:
-            (s,), (snap_s,) = self.snap([origin], vehicle, at, "origin")
-            (t,), (snap_t,) = self.snap([destination], vehicle, at, "destination")
+            o = self.snap_edges([origin], vehicle, at, "origin")
+            d = self.snap_edges([destination], vehicle, at, "destination")
         except InputError:
             self.explain_unreachable(origin, destination, vehicle, at)
             raise
         net = self.network
         metric = self._metric(vehicle, at)
-        cost, arcs = metric.query(int(net.node_depart[s]), int(t))
+        cost, arcs, start_at, end_at = best_path(self.network, metric, o, d, metric.arrive_weights)
+        warnings: list = []
+        pairs = [(o, d)]
+        if not math.isfinite(cost):  # a point on a clipped fragment or one-way stub: try the main network
+            o2 = self.snap_edges([origin], vehicle, at, "origin", main_only=True)
+            d2 = self.snap_edges([destination], vehicle, at, "destination", main_only=True)
+            if (o2.seg[0] >= 0 and d2.seg[0] >= 0) and (o2.seg[0] != o.seg[0] or d2.seg[0] != d.seg[0]):
+                pairs.append((o2, d2))
+                found = best_path(self.network, metric, o2, d2, metric.arrive_weights)
+                if math.isfinite(found[0]):
+                    for role, old, new in (("origin", o, o2), ("destination", d, d2)):
+                        if old.seg[0] != new.seg[0]:
+                            warnings.append(f"the {role}'s nearest road ({old.distance_m[0]:.0f} m) is cut off from "
+                                            f"the rest of the network; snapped {new.distance_m[0]:.0f} m instead")
+                    o, d = o2, d2
+                    cost, arcs, start_at, end_at = found
         avoided: list = []
         if not math.isfinite(cost) and not explain:
             raise NoRouteError(f"no legal route for {vehicle.name or vehicle.kind} from {tuple(map(float, origin))} "
                                f"to {tuple(map(float, destination))} (route again with explain=True to name the "
                                "blocking restrictions)")
-        if explain and s != t:
-            rcost, rarcs = self._metric(vehicle, at, relaxed=True).query(int(net.node_depart[s]), int(t))
+        for po, pd_ in (pairs if explain and not math.isfinite(cost) else [(o, d)] if explain else []):
+            rcost, rarcs, _, _ = best_path(self.network, self._metric(vehicle, at, relaxed=True), po, pd_)
             if math.isfinite(rcost) and (not math.isfinite(cost) or rcost < cost):
                 avoided = R.explain_arcs(net, rarcs, vehicle, at, rules=self.rules(vehicle, at))
+            if math.isfinite(rcost):
+                break
         if not math.isfinite(cost):
             raise NoRouteError(self._no_route_message(origin, destination, vehicle, at, avoided), avoided)
         rules = self.rules(vehicle, at)
         way = net.arc_way[arcs]
         way = way[way >= 0]
         osm = net.way_osmid[way]
-        osmids = [int(o) for i, o in enumerate(osm) if i == 0 or o != osm[i - 1]]
-        return Route(origin=tuple(map(float, origin)), destination=tuple(map(float, destination)), arcs=arcs, osmids=osmids,
-                     length_m=float(net.arc_length[arcs].sum()), time_s=float(rules.time_s[arcs].sum()),
-                     cost=cost / 1000.0, snap_m=(float(snap_s), float(snap_t)), vehicle=vehicle, at=at,
-                     avoided=avoided, arc_time_s=rules.time_s[arcs], _network=net)
+        osmids = [int(x) for i, x in enumerate(osm) if i == 0 or x != osm[i - 1]]
+        snap_osm = tuple(int(net.way_osmid[net.seg_way[s.seg[0]]]) for s in (o, d))
+        r = Route(origin=origin, destination=destination, arcs=arcs, osmids=osmids, length_m=0.0, time_s=0.0,
+                  cost=cost / 1000.0, snap_m=(float(o.distance_m[0]), float(d.distance_m[0])), vehicle=vehicle,
+                  at=at, avoided=avoided, _network=net, start_at=start_at, end_at=end_at, warnings=warnings,
+                  snap_osmids=snap_osm)
+        share = r.arc_share
+        r.arc_time_s = rules.time_s[arcs] * share
+        r.length_m, r.time_s = float((net.arc_length[arcs] * share).sum()), float(r.arc_time_s.sum())
+        if r.length_m < 0.5:
+            r.warnings.append(f"origin and destination snap to the same place on way {snap_osm[0]}: the route is "
+                              f"{r.length_m:.1f} m long (nothing to drive)")
+        return r
 
     def explain_unreachable(self, origin, destination, vehicle: Vehicle, at=None, suffix: str = "") -> None:
         """Raise :class:`NoRouteError` when a point is near roads, but none ``vehicle`` may use.
@@ -441,12 +609,11 @@ class Router:
         vehicle = (vehicle or car()).without_preferences()
         at = parse_time(at)
         origins, destinations = _lonlat_array(origins), _lonlat_array(destinations)
-        s, snap_s = self.snap(origins, vehicle, at, "origin")
-        t, snap_t = self.snap(destinations, vehicle, at, "destination")
+        o = self.snap_edges(origins, vehicle, at, "origin")
+        d = self.snap_edges(destinations, vehicle, at, "destination")
         metric = self._metric(vehicle, at)
-        ms = metric.many_to_many(self.network.node_depart[s], t)
-        seconds = ms / 1000.0
-        seconds[s[:, None] == t[None, :]] = 0.0
+        seconds = matrix_costs(self.network, metric, o, d, metric.arrive_weights) / 1000.0
+        snap_s, snap_t = o.distance_m, d.distance_m
         return TravelTimeMatrix(seconds=seconds, origins=np.asarray(origins, float),
                                 destinations=np.asarray(destinations, float), origin_snap_m=snap_s,
                                 destination_snap_m=snap_t)
