@@ -37,9 +37,10 @@ import pandas as pd
 
 from gridtools.routing import tags as T
 
-OK, ACCESS, ONEWAY, LIMIT, UNREADABLE, BARRIER, NODE_ACCESS, NODE_LIMIT, TURN = range(9)
+OK, ACCESS, ONEWAY, LIMIT, UNREADABLE, BARRIER, NODE_ACCESS, NODE_LIMIT, TURN, ZONE = range(10)
 REASON_NAMES = {OK: "", ACCESS: "access", ONEWAY: "oneway", LIMIT: "limit", UNREADABLE: "unreadable limit",
-                BARRIER: "barrier", NODE_ACCESS: "node access", NODE_LIMIT: "node limit", TURN: "turn restriction"}
+                BARRIER: "barrier", NODE_ACCESS: "node access", NODE_LIMIT: "node limit", TURN: "turn restriction",
+                ZONE: "ban zone"}
 
 #: ``barrier=*`` values that stop motor vehicles unless the node's access tags allow them.
 BLOCKING_BARRIERS = frozenset({
@@ -63,6 +64,7 @@ class ArcRules:
     factor: np.ndarray   # preference multiplier on travel time (1 = neutral)
     time_s: np.ndarray   # travel time in seconds at the vehicle's speed
     cache: dict = field(default_factory=dict, repr=False)  # derived arrays (snapping masks)
+    zone_why: np.ndarray | None = field(default=None, repr=False)  # ban-zone rule per arc (ZONE code)
 
 
 def _conditional(value, cache: dict):
@@ -323,6 +325,8 @@ def explain_arcs(net, arcs, vehicle, at: dt.datetime | None = None, rules: ArcRu
         _, why = node_blocks(sub, vehicle, at, detail=True)
         lookup = dict(zip(sub["node"].to_numpy(), why))
         text[pick] = [lookup[n] for n in want]
+    if rules.zone_why is not None:
+        text[codes == ZONE] = rules.zone_why[arcs[codes == ZONE]]
     pick = np.flatnonzero(codes == TURN)
     if len(pick):
         rows, inv = np.unique(net.arc_turn[arcs[pick]], return_inverse=True)

@@ -13,10 +13,8 @@ fallback is SciPy's C Dijkstra on the masked graph.  The engines themselves live
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 from collections import OrderedDict
-from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -24,9 +22,11 @@ from gridtools.errors import GridtoolsError, InputError
 from gridtools.routing import restrictions as R
 from gridtools.routing.engines import INF, Metric, engine_for
 from gridtools.routing.network import RoadNetwork
+from gridtools.routing.result import Route, TravelTimeMatrix
 from gridtools.routing.snapping import EdgeSnap, SegmentIndex, best_path, matrix_costs, segment_arcs
 from gridtools.routing.tags import parse_time
 from gridtools.routing.vehicle import Vehicle, car
+from gridtools.routing.zones import active_zones, apply_zones
 
 
 class NoRouteError(GridtoolsError):
@@ -35,168 +35,6 @@ class NoRouteError(GridtoolsError):
     def __init__(self, message: str, blocking: list | None = None):
         super().__init__(message)
         self.blocking = blocking or []
-
-
-@dataclass
-class Route:
-    """One route.  Lengths in metres, times in seconds (at the vehicle's speeds, no penalties).
-
-    Attributes
-    ----------
-    arcs : numpy.ndarray
-        Arc ids of the network, in order (turn connectors included).
-    osmids : list of int
-        OSM way ids used, in order (consecutive repeats merged).
-    avoided : list of dict
-        Roads and turns the unrestricted fastest route would use but this vehicle may not, each with
-        ``osmid``, ``name``, ``restriction`` and ``why``.  Empty when nothing was avoided.
-    """
-
-    origin: tuple
-    destination: tuple
-    arcs: np.ndarray
-    osmids: list
-    length_m: float
-    time_s: float
-    cost: float
-    snap_m: tuple
-    vehicle: Vehicle
-    at: dt.datetime | None
-    avoided: list = field(default_factory=list)
-    arc_time_s: np.ndarray | None = field(default=None, repr=False)
-    _network: RoadNetwork | None = field(default=None, repr=False)
-    start_at: float = 0.0
-    end_at: float = 1.0
-    warnings: list = field(default_factory=list)
-    snap_osmids: tuple = (None, None)
-
-    @property
-    def arc_share(self) -> np.ndarray:
-        """Share of each arc driven: the first and last arcs are driven only from / up to the snapped points."""
-        share = np.ones(len(self.arcs))
-        if len(self.arcs) == 1:
-            share[0] = max(self.end_at - self.start_at, 0.0)
-        elif len(self.arcs):
-            share[0], share[-1] = 1.0 - self.start_at, self.end_at
-        return share
-
-    @property
-    def summary(self) -> dict:
-        return {"length_m": round(self.length_m, 1), "time_s": round(self.time_s, 1), "ways": len(self.osmids),
-                "vehicle": self.vehicle.name or self.vehicle.kind, "at": str(self.at) if self.at else None,
-                "avoided": len(self.avoided), "snap_m": [round(s, 1) for s in self.snap_m],
-                "warnings": len(self.warnings)}
-
-    def summary_lines(self) -> list[str]:
-        s = self.summary
-        lines = [f"{s['length_m'] / 1000:.2f} km, {s['time_s'] / 60:.1f} min over {s['ways']} ways "
-                 f"(vehicle: {s['vehicle']}{', at ' + s['at'] if s['at'] else ''})"]
-        lines.append(f"snapped {s['snap_m'][0]:g} m (origin, way {self.snap_osmids[0]}) and {s['snap_m'][1]:g} m "
-                     f"(destination, way {self.snap_osmids[1]}) onto the road")
-        lines += [f"warning: {w}" for w in self.warnings]
-        for item in self.avoided:
-            lines.append(f"avoided way {item['osmid']} ({item['name'] or 'unnamed'}): {item['why']}"
-                         if item["osmid"] is not None else f"avoided {item['why']}")
-        return lines
-
-    def _repr_html_(self) -> str:
-        rows = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in self.summary.items())
-        avoided = "".join(f"<li>{a['osmid']}: {a['why']}</li>" for a in self.avoided)
-        return f"<table><caption>Route</caption>{rows}</table>" + (f"<ul>{avoided}</ul>" if avoided else "")
-
-    @property
-    def geometry(self):
-        """The whole route as one LineString in lon/lat."""
-        import shapely
-
-        lines = self.to_geodataframe().geometry.values
-        return shapely.line_merge(shapely.union_all(lines)) if len(lines) else shapely.LineString()
-
-    def to_geodataframe(self):
-        """One LineString feature per run of consecutive arcs on the same way (lon/lat).
-
-        Columns: ``seq``, ``osmid``, ``name``, ``highway``, ``length_m``, ``time_s`` and the route
-        totals ``route_length_m``, ``route_time_s``.
-        """
-        import geopandas as gpd
-        import pandas as pd
-        import shapely
-
-        net = self._network
-        road = self.arcs[net.arc_seg[self.arcs] >= 0]
-        cols = ["seq", "osmid", "name", "highway", "length_m", "time_s", "route_length_m", "route_time_s"]
-        if not len(road):
-            return gpd.GeoDataFrame({c: [] for c in cols}, geometry=[], crs="EPSG:4326")
-        way = net.arc_way[road]
-        run = np.r_[0, np.cumsum(way[1:] != way[:-1])]
-        lines = net.segment_lines(net.arc_seg[road], net.arc_back[road])
-        is_road = net.arc_seg[self.arcs] >= 0
-        share = self.arc_share[is_road]
-        if is_road[0] or is_road[-1]:  # the route starts / ends part-way along its first / last arc
-            lines = lines.copy()
-            if len(self.arcs) == 1:
-                lines[0] = _cut(lines[0], self.start_at, self.end_at)
-            else:
-                if is_road[0]:
-                    lines[0] = _cut(lines[0], self.start_at, 1.0)
-                if is_road[-1]:
-                    lines[-1] = _cut(lines[-1], 0.0, self.end_at)
-        table = pd.DataFrame({"run": run, "way": way, "length_m": net.arc_length[road] * share,
-                              "time_s": self.arc_time_s[is_road]})
-        agg = table.groupby("run").agg(way=("way", "first"), length_m=("length_m", "sum"), time_s=("time_s", "sum"))
-        merged = [shapely.line_merge(shapely.union_all(lines[run == r])) for r in agg.index]
-        ways = net.ways.iloc[agg["way"].to_numpy()]
-        return gpd.GeoDataFrame({
-            "seq": np.arange(len(agg)), "osmid": ways["osmid"].to_numpy(np.int64),
-            "name": ways["name"].to_numpy(object), "highway": ways["highway"].to_numpy(object),
-            "length_m": agg["length_m"].round(1).to_numpy(), "time_s": agg["time_s"].round(1).to_numpy(),
-            "route_length_m": round(self.length_m, 1), "route_time_s": round(self.time_s, 1)},
-            geometry=merged, crs="EPSG:4326")
-
-
-    def avoided_geodataframe(self):
-        """The roads in ``avoided`` as lon/lat lines with ``osmid``, ``restriction``, ``why``."""
-        import geopandas as gpd
-
-        net = self._network
-        rows = [a for a in self.avoided if net.arc_seg[a["arc"]] >= 0]
-        arcs = np.asarray([a["arc"] for a in rows], np.int64)
-        return gpd.GeoDataFrame({"osmid": [a["osmid"] for a in rows], "name": [a["name"] for a in rows],
-                                 "restriction": [a["restriction"] for a in rows], "why": [a["why"] for a in rows]},
-                                geometry=net.segment_lines(net.arc_seg[arcs], net.arc_back[arcs]) if len(arcs)
-                                else [], crs="EPSG:4326")
-
-
-def _cut(line, start: float, end: float):
-    """The part of ``line`` between two fractions of its length (a zero-length line when they meet)."""
-    import shapely
-    import shapely.ops
-
-    part = shapely.ops.substring(line, start, max(end, start), normalized=True)
-    return part if part.geom_type == "LineString" else shapely.LineString([part.coords[0], part.coords[0]])
-
-
-@dataclass
-class TravelTimeMatrix:
-    """Fastest legal travel times (seconds) between origins (rows) and destinations (columns).
-
-    ``inf`` where no legal route exists.  ``snap_m`` holds the snapping distances of the points.
-    """
-
-    seconds: np.ndarray
-    origins: np.ndarray
-    destinations: np.ndarray
-    origin_snap_m: np.ndarray
-    destination_snap_m: np.ndarray
-
-    @property
-    def summary(self) -> dict:
-        finite = np.isfinite(self.seconds)
-        return {"shape": list(self.seconds.shape), "reachable_share": float(finite.mean()) if finite.size else 0.0,
-                "median_s": float(np.median(self.seconds[finite])) if finite.any() else None}
-
-    def _repr_html_(self) -> str:
-        return f"<p>TravelTimeMatrix {self.summary}</p>"
 
 
 def _lonlat_array(points) -> np.ndarray:
@@ -230,6 +68,9 @@ class Router:
         ``auto``: CCH when ``pyroutingkit`` is installed, else SciPy Dijkstra (exact, slower).
     max_snap_m : float, optional
         Farthest a point may be from the nearest usable road (default ``settings.route_max_snap_m``).
+    zones : list of BanZone, optional
+        Truck-ban zones (:func:`gridtools.routing.read_ban_zones`), applied per request to the
+        vehicles and times they cover (``Router.zones`` may be changed between requests).
 
     Examples
     --------
@@ -239,7 +80,7 @@ class Router:
     """
 
     def __init__(self, network: RoadNetwork, engine: str = "auto", max_snap_m: float | None = None,
-                 metric_cache_size: int | None = None):
+                 metric_cache_size: int | None = None, zones=None):
         from gridtools import settings
 
         self._engine = engine_for(network, engine)  # the only place that knows which engine runs
@@ -251,6 +92,7 @@ class Router:
         self._cache_size = metric_cache_size or settings.route_metric_cache
         self._tree = None
         self._to_metric = None
+        self.zones = list(zones or [])
 
     # ---------------------------------------------------------------- structure
     def prepare(self) -> "Router":
@@ -276,15 +118,23 @@ class Router:
         --------
         >>> router.rules(truck(), None).blocked.any()               # doctest: +SKIP
         """
-        key = (vehicle.key(), R.condition_key(self.network, vehicle, at))
+        key = self._rules_key(vehicle, at)
         if key not in self._rules:
-            self._rules[key] = R.arc_rules(self.network, vehicle, at)
+            rules = R.arc_rules(self.network, vehicle, at)
+            if key[-1]:  # ban zones in force for this vehicle at this time
+                rules.blocked, rules.zone_why = apply_zones(self.network, rules.blocked,
+                                                            [self.zones[i] for i, _ in key[-1]], R.ZONE)
+            self._rules[key] = rules
             while len(self._rules) > self._cache_size * 2:
                 self._rules.popitem(last=False)
         return self._rules[key]
 
+    def _rules_key(self, vehicle: Vehicle, at) -> tuple:
+        zones = tuple((i, id(self.zones[i])) for i in active_zones(self.zones, vehicle, at))
+        return vehicle.key(), R.condition_key(self.network, vehicle, at), zones
+
     def _metric(self, vehicle: Vehicle, at, relaxed: bool = False) -> Metric:
-        key = (vehicle.key(), R.condition_key(self.network, vehicle, at), relaxed)
+        key = (self._rules_key(vehicle, at), relaxed)
         if key in self._metrics:
             self._metrics.move_to_end(key)
             return self._metrics[key]
@@ -448,29 +298,47 @@ class Router:
             raise InputError(self._far_message(pts[i], xy[i], float(usable.distance_m[0]), vehicle, at, role))
         return snap
 
-    def _far_message(self, lonlat, xy, usable_m: float, vehicle: Vehicle, at, role: str) -> str:
-        """Why a point cannot be snapped: the nearest road, how far, and why this vehicle may not use it."""
+    def _closed_road_nearby(self, xy, usable_m: float, vehicle: Vehicle, at) -> str | None:
+        """"D m from way X (name), which this vehicle may not use (why)" when a closed road is nearer."""
         net = self.network
         index = self._segment_index()
         every = net.derived("edge_tree_all", lambda: index.tree(np.ones(len(net.seg_start), bool)))
         near = index.nearest(np.asarray([xy]), every)
+        seg = int(near.seg[0])
+        if seg < 0 or not near.distance_m[0] < usable_m - 1.0:
+            return None
+        arcs = segment_arcs(net)[seg]
+        why = R.explain_arcs(net, arcs[arcs >= 0], vehicle, at, rules=self.rules(vehicle, at))
+        way = int(net.seg_way[seg])
+        name = net.ways["name"].iloc[way]
+        road = f"way {int(net.way_osmid[way])}" + (f" ({name})" if isinstance(name, str) and name else "")
+        reason = "; ".join(dict.fromkeys(w["why"] for w in why)) or "closed to this vehicle"
+        return f"{near.distance_m[0]:,.0f} m from {road}, which this vehicle may not use ({reason})"
+
+    def _far_message(self, lonlat, xy, usable_m: float, vehicle: Vehicle, at, role: str) -> str:
+        """Why a point cannot be snapped: the nearest road, how far, and why this vehicle may not use it."""
+        net = self.network
         lon0, lat0, lon1, lat1 = net.node_lon.min(), net.node_lat.min(), net.node_lon.max(), net.node_lat.max()
         head = f"{role} ({lonlat[0]:.6f}, {lonlat[1]:.6f})"
         usable = (f"{usable_m:,.0f} m from the nearest road usable by this vehicle" if np.isfinite(usable_m)
                   else "far from every road: no road of the network is usable by this vehicle")
         tail = (f" (limit {self.max_snap_m:,.0f} m, settings.route_max_snap_m or Router(max_snap_m=...)); the "
                 f"network ({net.source or 'loaded'}) covers lon {lon0:.4f}..{lon1:.4f}, lat {lat0:.4f}..{lat1:.4f}.")
-        seg = int(near.seg[0])
-        if seg >= 0 and near.distance_m[0] < usable_m:
-            arcs = segment_arcs(net)[seg]
-            why = R.explain_arcs(net, arcs[arcs >= 0], vehicle, at, rules=self.rules(vehicle, at))
-            way = int(net.seg_way[seg])
-            name = net.ways["name"].iloc[way]
-            road = f"way {int(net.way_osmid[way])}" + (f" ({name})" if isinstance(name, str) and name else "")
-            reason = "; ".join(dict.fromkeys(w["why"] for w in why)) or "closed to this vehicle"
-            return (f"{head} is {near.distance_m[0]:,.0f} m from {road}, which this vehicle may not use ({reason}), "
-                    f"and {usable}{tail} Check the point (LON,LAT order), the vehicle, or load a larger network.")
+        closed = self._closed_road_nearby(xy, usable_m, vehicle, at)
+        if closed:
+            return (f"{head} is {closed}, and {usable}{tail} Check the point (LON,LAT order), the vehicle, or load "
+                    "a larger network.")
         return f"{head} is {usable}{tail} Check the point (LON,LAT order) or load a larger network."
+
+    def _closed_ends(self, points, snaps, vehicle: Vehicle, at) -> str:
+        """Sentences for route ends that snapped past a nearer road the vehicle may not use."""
+        parts = []
+        for role, point, snap in zip(("origin", "destination"), points, snaps):
+            _, xy = self._metric_xy([point], role)
+            closed = self._closed_road_nearby(xy[0], float(snap.distance_m[0]), vehicle, at)
+            if closed:
+                parts.append(f"; the {role} is {closed} and was snapped {snap.distance_m[0]:,.0f} m to a road it may use")
+        return "".join(parts)
 
     # ---------------------------------------------------------------- queries
     def route(self, origin, destination, vehicle: Vehicle | None = None, at=None, explain: bool = True) -> Route:
@@ -538,7 +406,8 @@ class Router:
             if math.isfinite(rcost):
                 break
         if not math.isfinite(cost):
-            raise NoRouteError(self._no_route_message(origin, destination, vehicle, at, avoided), avoided)
+            raise NoRouteError(self._no_route_message(origin, destination, vehicle, at, avoided)
+                               + self._closed_ends((origin, destination), (o, d), vehicle, at), avoided)
         rules = self.rules(vehicle, at)
         way = net.arc_way[arcs]
         way = way[way >= 0]
