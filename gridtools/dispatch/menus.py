@@ -175,7 +175,8 @@ class RouteMenus:
                 raise
             first = self.router.route(origin, (d.lon, d.lat), vehicle, at=naive_at, explain=True)
         w, time_s = self.legal_weights(vehicle, naive_at)
-        menu = Menu([self.option(first.arcs, time_s[first.arcs])])
+        # the first route starts and ends part-way along its end arcs (snapped onto the roads)
+        menu = Menu([self.option(first.arcs, first.arc_time_s)])
         if len(first.arcs) and self.k_routes > 1:
             self._add_alternatives(menu, w, time_s, int(net.node_depart[s]), t)
         self.cache[key] = menu

@@ -44,8 +44,9 @@ class Vehicle:
         Carries dangerous goods: ``hazmat=no`` (and ``hazmat:water=no`` / ``hazmat:water=permissive``)
         ways are closed to it.
     adr_tunnel_code : {"", "B", "C", "D", "E"}
-        ADR tunnel restriction code of the load (implies ``hazmat``); a tunnel of category
-        (``hazmat:adr_tunnel`` / ``tunnel:category``) equal to or stricter than... see docs/routing.md.
+        ADR tunnel restriction code of the load (implies ``hazmat``): tunnels whose category
+        (``hazmat:adr_tunnel`` / ``tunnel:category``) is that letter or a later one are closed
+        (code D: tunnels of category D and E).
 
     Examples
     --------
@@ -164,8 +165,10 @@ def truck(weight_t: float = 40.0, height_m: float = 4.0, width_m: float = 2.55, 
 
 
 def vehicle_from_options(weight_t=None, height_m=None, width_m=None, length_m=None, axle_load_t=None,
-                         kind: str | None = None) -> Vehicle:
+                         kind: str | None = None, **extra) -> Vehicle:
     """Vehicle for the CLI: a car unless a dimension or weight makes it a van or truck.
+
+    ``extra`` (``hazmat``, ``adr_tunnel_code``, ``permits``) is passed on to :class:`Vehicle`.
 
     Examples
     --------
@@ -176,6 +179,7 @@ def vehicle_from_options(weight_t=None, height_m=None, width_m=None, length_m=No
     """
     given = {k: v for k, v in dict(weight_t=weight_t, height_m=height_m, width_m=width_m, length_m=length_m,
                                    axle_load_t=axle_load_t).items() if v is not None}
+    given.update(extra)
     if kind == "hgv" or (kind is None and given.get("weight_t", 0) > HGV_THRESHOLD_T):
         return truck(**given)
     if kind == "van":

@@ -14,7 +14,6 @@ import math
 import re
 
 import geopandas as gpd
-import networkx as nx
 import numpy as np
 import pytest
 import shapely
