@@ -44,6 +44,24 @@ class Route:
     warnings: list = field(default_factory=list)
     snap_osmids: tuple = (None, None)
 
+    @classmethod
+    def from_arcs(cls, network: RoadNetwork, arcs, arc_time_s, vehicle: Vehicle, origin=None, destination=None):
+        """A route over whole arcs of ``network`` (a stored assignment), lengths and times from the arcs.
+
+        Examples
+        --------
+        >>> r = Route.from_arcs(net, arcs, arc_times, truck())            # doctest: +SKIP
+        """
+        arcs = np.asarray(arcs, np.int64)
+        arc_time_s = np.asarray(arc_time_s, float)
+        way = network.arc_way[arcs]
+        osm = network.way_osmid[way[way >= 0]]
+        osmids = [int(x) for i, x in enumerate(osm) if i == 0 or x != osm[i - 1]]
+        return cls(origin=origin, destination=destination, arcs=arcs, osmids=osmids,
+                   length_m=float(network.arc_length[arcs].sum()), time_s=float(arc_time_s.sum()),
+                   cost=float(arc_time_s.sum()), snap_m=(0.0, 0.0), vehicle=vehicle, at=None,
+                   arc_time_s=arc_time_s, _network=network)
+
     @property
     def arc_share(self) -> np.ndarray:
         """Share of each arc driven: the first and last arcs are driven only from / up to the snapped points."""
