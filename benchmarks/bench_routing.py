@@ -156,7 +156,7 @@ def split_graph_check(net, router, vehicle, pts) -> dict:
             r = router.route(o, d, vehicle, explain=False)
         except NoRouteError:
             r = None
-        if r is not None and r.warnings and "cut off" in r.warnings[0]:
+        if r is not None and r.warnings and "does not connect" in r.warnings[0]:
             continue  # re-snapped onto the main network: a different pair from the reference's
         ref = split_cost(graph, net, metric.weights, metric.arrive_weights, int(os_.seg[0]), float(os_.fraction[0]),
                          int(ds.seg[0]), float(ds.fraction[0]))

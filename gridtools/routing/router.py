@@ -229,35 +229,20 @@ class Router:
             raise InputError(self._far_message(pts[i], xy[i], snap[i], vehicle or car(), at, role))
         return nodes, snap
 
-    def _edge_tree(self, rules: R.ArcRules, main_only: bool = False):
+    def _edge_tree(self, rules: R.ArcRules):
         """Snapping index over the segments ``rules`` lets the vehicle drive in some direction."""
-        key = "edge_tree_main" if main_only else "edge_tree"
+        key = "edge_tree"
         if key not in rules.cache:
             net = self.network
             table = segment_arcs(net)
             usable = ((table >= 0) & (rules.blocked[np.maximum(table, 0)] == 0)).any(axis=1)
-            if main_only:
-                usable &= self._main_segments()
             rules.cache[key] = self._segment_index().tree(usable)
         return rules.cache[key]
 
     def _segment_index(self) -> SegmentIndex:
         return self.network.derived("segment_index", lambda: SegmentIndex(self.network))
 
-    def _main_segments(self) -> np.ndarray:
-        """Segments whose ends lie in the network's main strongly connected part."""
-        net = self.network
-
-        def compute():
-            arc = segment_arcs(net).max(axis=1)
-            main = self._main_component()
-            return (arc >= 0) & main[net.node_base[net.arc_u[np.maximum(arc, 0)]]] & \
-                main[net.node_base[net.arc_v[np.maximum(arc, 0)]]]
-
-        return net.derived("main_segments", compute)
-
-    def snap_edges(self, points, vehicle: Vehicle | None = None, at=None, role: str = "origin",
-                   main_only: bool = False) -> EdgeSnap:
+    def snap_edges(self, points, vehicle: Vehicle | None = None, at=None, role: str = "origin") -> EdgeSnap:
         """Project each (lon, lat) point onto the nearest road segment ``vehicle`` may drive.
 
         Parameters
@@ -267,8 +252,6 @@ class Router:
         at : datetime, optional
         role : str
             ``origin`` or ``destination`` (used in messages).
-        main_only : bool
-            Only roads of the network's main strongly connected part (skips clipped fragments).
 
         Returns
         -------
@@ -289,9 +272,9 @@ class Router:
         vehicle = vehicle or car()
         pts, xy = self._metric_xy(points, role)
         rules = self.rules(vehicle, at)
-        snap = self._segment_index().nearest(xy, self._edge_tree(rules, main_only), self.max_snap_m)
+        snap = self._segment_index().nearest(xy, self._edge_tree(rules), self.max_snap_m)
         far = snap.seg < 0
-        if far.any() and not main_only:
+        if far.any():
             i = int(np.flatnonzero(far)[0])
             index = self._segment_index()
             usable = index.nearest(xy[i:i + 1], self._edge_tree(rules))
@@ -341,6 +324,30 @@ class Router:
         return "".join(parts)
 
     # ---------------------------------------------------------------- queries
+    def _reachable_snaps(self, origin, destination, vehicle: Vehicle, at, metric: Metric):
+        """(origin snap, destination snap, path) on the nearest roads within reach that connect, or None.
+
+        The nearest road can be a clipped fragment or a one-way stub; like Valhalla's reachability
+        filter, the other usable roads within ``max_snap_m`` are tried, nearest first: the pair with the
+        smallest total snap distance that has a route wins.
+        """
+        rules = self.rules(vehicle, at)
+        tree, index = self._edge_tree(rules), self._segment_index()
+        _, oxy = self._metric_xy([origin], "origin")
+        _, dxy = self._metric_xy([destination], "destination")
+        co, cd = index.candidates(oxy[0], tree, self.max_snap_m), index.candidates(dxy[0], tree, self.max_snap_m)
+        if not len(co.seg) or not len(cd.seg):
+            return None
+        costs = matrix_costs(self.network, metric, co, cd, metric.arrive_weights)
+        total = np.where(np.isfinite(costs), co.distance_m[:, None] + cd.distance_m[None, :], np.inf)
+        i, j = np.unravel_index(int(np.argmin(total)), total.shape)
+        if not np.isfinite(total[i, j]):
+            return None
+        pick = lambda s, k: EdgeSnap(*(np.asarray(getattr(s, f)[k:k + 1]) for f in  # noqa: E731
+                                       ("seg", "fraction", "distance_m", "x", "y")))
+        o, d = pick(co, i), pick(cd, j)
+        return o, d, best_path(self.network, metric, o, d, metric.arrive_weights)
+
     def route(self, origin, destination, vehicle: Vehicle | None = None, at=None, explain: bool = True) -> Route:
         """Fastest legal route for ``vehicle`` from ``origin`` to ``destination`` (lon, lat), departing ``at``.
 
@@ -380,31 +387,29 @@ class Router:
         metric = self._metric(vehicle, at)
         cost, arcs, start_at, end_at = best_path(self.network, metric, o, d, metric.arrive_weights)
         warnings: list = []
-        pairs = [(o, d)]
-        if not math.isfinite(cost):  # a point on a clipped fragment or one-way stub: try the main network
-            o2 = self.snap_edges([origin], vehicle, at, "origin", main_only=True)
-            d2 = self.snap_edges([destination], vehicle, at, "destination", main_only=True)
-            if (o2.seg[0] >= 0 and d2.seg[0] >= 0) and (o2.seg[0] != o.seg[0] or d2.seg[0] != d.seg[0]):
-                pairs.append((o2, d2))
-                found = best_path(self.network, metric, o2, d2, metric.arrive_weights)
-                if math.isfinite(found[0]):
-                    for role, old, new in (("origin", o, o2), ("destination", d, d2)):
-                        if old.seg[0] != new.seg[0]:
-                            warnings.append(f"the {role}'s nearest road ({old.distance_m[0]:.0f} m) is cut off from "
-                                            f"the rest of the network; snapped {new.distance_m[0]:.0f} m instead")
-                    o, d = o2, d2
-                    cost, arcs, start_at, end_at = found
+        if not math.isfinite(cost):  # a clipped fragment or one-way stub: try the other roads within reach
+            found = self._reachable_snaps(origin, destination, vehicle, at, metric)
+            if found is not None:
+                o2, d2, path = found
+                for role, old, new in (("origin", o, o2), ("destination", d, d2)):
+                    if old.seg[0] != new.seg[0]:
+                        warnings.append(f"the {role}'s nearest road ({old.distance_m[0]:.0f} m) does not connect to "
+                                        f"the other end; snapped {new.distance_m[0]:.0f} m onto the nearest one that does")
+                o, d = o2, d2
+                cost, arcs, start_at, end_at = path
         avoided: list = []
         if not math.isfinite(cost) and not explain:
             raise NoRouteError(f"no legal route for {vehicle.name or vehicle.kind} from {tuple(map(float, origin))} "
                                f"to {tuple(map(float, destination))} (route again with explain=True to name the "
                                "blocking restrictions)")
-        for po, pd_ in (pairs if explain and not math.isfinite(cost) else [(o, d)] if explain else []):
-            rcost, rarcs, _, _ = best_path(self.network, self._metric(vehicle, at, relaxed=True), po, pd_)
+        if explain:
+            relaxed = self._metric(vehicle, at, relaxed=True)
+            rcost, rarcs, _, _ = best_path(self.network, relaxed, o, d)
+            if not math.isfinite(rcost) and not math.isfinite(cost):  # nearest ends cut off: other roads near
+                found = self._reachable_snaps(origin, destination, vehicle, at, relaxed)
+                rcost, rarcs = (found[2][0], found[2][1]) if found is not None else (rcost, rarcs)
             if math.isfinite(rcost) and (not math.isfinite(cost) or rcost < cost):
                 avoided = R.explain_arcs(net, rarcs, vehicle, at, rules=self.rules(vehicle, at))
-            if math.isfinite(rcost):
-                break
         if not math.isfinite(cost):
             raise NoRouteError(self._no_route_message(origin, destination, vehicle, at, avoided)
                                + self._closed_ends((origin, destination), (o, d), vehicle, at), avoided)

@@ -155,6 +155,22 @@ class SegmentIndex:
         out_piece[far], out_d[far] = -1, np.inf
         return self._snap(out_piece, out_d, out_t, qx, qy)
 
+    def candidates(self, xy: np.ndarray, tree_pieces, max_m: float, k: int = 12) -> EdgeSnap:
+        """Up to ``k`` distinct segments within ``max_m`` of one point, nearest first (one entry each)."""
+        tree, pieces = tree_pieces
+        if tree is None:
+            return self._snap(np.full(0, -1, np.int64), np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0))
+        near = np.asarray(tree.query_ball_point(xy, max_m + self.half), np.int64)
+        if not len(near):
+            return self._snap(np.full(0, -1, np.int64), np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0))
+        d, t, qx, qy = self._project(xy[0], xy[1], pieces[near])
+        order = np.argsort(d, kind="stable")
+        segs = self.seg[pieces[near][order]]
+        _, first = np.unique(segs, return_index=True)  # the nearest piece of every segment
+        keep = order[np.sort(first)][:k]
+        keep = keep[d[keep] <= max_m]
+        return self._snap(pieces[near][keep], d[keep], t[keep], qx[keep], qy[keep])
+
     def _snap(self, piece, d, t, qx, qy) -> EdgeSnap:
         ok = piece >= 0
         p = np.maximum(piece, 0)
