@@ -280,6 +280,7 @@ def main():
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--pairs", type=int, default=None)
     parser.add_argument("--pandana-city", action="store_true", help="also build pandana's CH for the 200k city")
+    parser.add_argument("--city-only", action="store_true", help="only the generated 200k city")
     args = parser.parse_args()
     args.pairs = args.pairs or (200 if args.quick else 1000)
     args.baseline_pairs = 20 if args.quick else 50
@@ -287,7 +288,7 @@ def main():
     print(f"# gridtools routing benchmark\n\n{platform.machine()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}; cache in {cache}\n")
     results = []
-    for name, path in REAL:
+    for name, path in [] if args.city_only else REAL:
         if not path.exists():
             print(f"SKIPPED {name}: {path} not present (see ../shared/data/README.md)")
             continue

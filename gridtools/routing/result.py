@@ -56,7 +56,7 @@ class Route:
         arc_time_s = np.asarray(arc_time_s, float)
         way = network.arc_way[arcs]
         osm = network.way_osmid[way[way >= 0]]
-        osmids = [int(x) for i, x in enumerate(osm) if i == 0 or x != osm[i - 1]]
+        osmids = osm[np.r_[True, osm[1:] != osm[:-1]]].tolist() if len(osm) else []  # runs merged
         return cls(origin=origin, destination=destination, arcs=arcs, osmids=osmids,
                    length_m=float(network.arc_length[arcs].sum()), time_s=float(arc_time_s.sum()),
                    cost=float(arc_time_s.sum()), snap_m=(0.0, 0.0), vehicle=vehicle, at=None,

@@ -417,7 +417,7 @@ class Router:
         way = net.arc_way[arcs]
         way = way[way >= 0]
         osm = net.way_osmid[way]
-        osmids = [int(x) for i, x in enumerate(osm) if i == 0 or x != osm[i - 1]]
+        osmids = osm[np.r_[True, osm[1:] != osm[:-1]]].tolist() if len(osm) else []  # runs merged
         snap_osm = tuple(int(net.way_osmid[net.seg_way[s.seg[0]]]) for s in (o, d))
         r = Route(origin=origin, destination=destination, arcs=arcs, osmids=osmids, length_m=0.0, time_s=0.0,
                   cost=cost / 1000.0, snap_m=(float(o.distance_m[0]), float(d.distance_m[0])), vehicle=vehicle,
