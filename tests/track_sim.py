@@ -15,11 +15,24 @@ import numpy as np
 
 
 def _metric_line(net, route):
-    import pyproj
+    """The route as one metric LineString in driving order (first / last arcs cut at the snapped points)."""
     import shapely
+    import shapely.ops
 
-    to_m = pyproj.Transformer.from_crs(4326, net.crs, always_xy=True)
-    return shapely.transform(route.geometry, lambda c: np.column_stack(to_m.transform(c[:, 0], c[:, 1])))
+    road = route.arcs[net.arc_seg[route.arcs] >= 0]
+    if not len(road):
+        return shapely.LineString()
+    lines = list(net.segment_lines(net.arc_seg[road], net.arc_back[road], lonlat=False))
+    first_road, last_road = net.arc_seg[route.arcs[0]] >= 0, net.arc_seg[route.arcs[-1]] >= 0
+    if len(route.arcs) == 1:
+        lines[0] = shapely.ops.substring(lines[0], route.start_at, route.end_at, normalized=True)
+    else:
+        if first_road:
+            lines[0] = shapely.ops.substring(lines[0], route.start_at, 1.0, normalized=True)
+        if last_road:
+            lines[-1] = shapely.ops.substring(lines[-1], 0.0, route.end_at, normalized=True)
+    coords = [np.asarray(g.coords) for g in lines if g.geom_type == "LineString" and len(g.coords)]
+    return shapely.LineString(np.vstack(coords)) if coords else shapely.LineString()
 
 
 def simulate(router, assigned, legs, vehicle, *, start=dt.datetime(2026, 11, 23, 9, 0), speed_ms=8.0,
@@ -39,7 +52,7 @@ def simulate(router, assigned, legs, vehicle, *, start=dt.datetime(2026, 11, 23,
     net = router.network
     rng = np.random.default_rng(seed)
     lines = [_metric_line(net, router.route(a, b, vehicle, explain=False)) for a, b in zip(legs[:-1], legs[1:])]
-    coords = np.vstack([np.asarray(line.coords) for line in lines])
+    coords = np.vstack([np.asarray(line.coords) for line in lines if not line.is_empty])
     path = shapely.LineString(coords)
     duration = path.length / speed_ms
     t = np.arange(0.0, duration, interval_s)

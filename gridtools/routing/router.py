@@ -250,8 +250,8 @@ class Router:
         points : (lon, lat) pairs, shapely Points or a GeoSeries
         vehicle : Vehicle, optional
         at : datetime, optional
-        role : str
-            ``origin`` or ``destination`` (used in messages).
+        role : str or sequence of str
+            ``origin`` or ``destination`` (used in messages), or one role per point.
 
         Returns
         -------
@@ -270,7 +270,7 @@ class Router:
         >>> snap.seg, snap.fraction, snap.distance_m                       # doctest: +SKIP
         """
         vehicle = vehicle or car()
-        pts, xy = self._metric_xy(points, role)
+        pts, xy = self._metric_xy(points, role if isinstance(role, str) else "point")
         rules = self.rules(vehicle, at)
         snap = self._segment_index().nearest(xy, self._edge_tree(rules), self.max_snap_m)
         far = snap.seg < 0
@@ -278,7 +278,8 @@ class Router:
             i = int(np.flatnonzero(far)[0])
             index = self._segment_index()
             usable = index.nearest(xy[i:i + 1], self._edge_tree(rules))
-            raise InputError(self._far_message(pts[i], xy[i], float(usable.distance_m[0]), vehicle, at, role))
+            who = role[i] if isinstance(role, (tuple, list)) else role
+            raise InputError(self._far_message(pts[i], xy[i], float(usable.distance_m[0]), vehicle, at, who))
         return snap
 
     def _closed_road_nearby(self, xy, usable_m: float, vehicle: Vehicle, at) -> str | None:
@@ -343,9 +344,7 @@ class Router:
         i, j = np.unravel_index(int(np.argmin(total)), total.shape)
         if not np.isfinite(total[i, j]):
             return None
-        pick = lambda s, k: EdgeSnap(*(np.asarray(getattr(s, f)[k:k + 1]) for f in  # noqa: E731
-                                       ("seg", "fraction", "distance_m", "x", "y")))
-        o, d = pick(co, i), pick(cd, j)
+        o, d = co.take(i), cd.take(j)
         return o, d, best_path(self.network, metric, o, d, metric.arrive_weights)
 
     def route(self, origin, destination, vehicle: Vehicle | None = None, at=None, explain: bool = True) -> Route:
@@ -377,9 +376,9 @@ class Router:
         vehicle = vehicle or car()
         at = parse_time(at)
         origin, destination = (tuple(map(float, _lonlat_array(p)[0])) for p in (origin, destination))
-        try:
-            o = self.snap_edges([origin], vehicle, at, "origin")
-            d = self.snap_edges([destination], vehicle, at, "destination")
+        try:  # both points in one query of the index
+            both = self.snap_edges([origin, destination], vehicle, at, ("origin", "destination"))
+            o, d = both.take(0), both.take(1)
         except InputError:
             self.explain_unreachable(origin, destination, vehicle, at)
             raise

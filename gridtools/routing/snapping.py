@@ -50,6 +50,10 @@ class EdgeSnap:
     x: np.ndarray
     y: np.ndarray
 
+    def take(self, i: int) -> "EdgeSnap":
+        """The snap of point ``i`` alone."""
+        return EdgeSnap(*(getattr(self, f)[i:i + 1] for f in ("seg", "fraction", "distance_m", "x", "y")))
+
 
 class SegmentIndex:
     """Pieces of every road segment of a network, for nearest-segment queries.
