@@ -13,8 +13,9 @@ alarms).  This answers "did it follow the assigned route" exactly for the route 
 hidden-Markov model to tune; which roads the truck took *while* off the route is not reconstructed
 (the off-route points are returned for that).
 
-Stops: a run of fixes that stay within ``stop_radius_m`` of where the run began (the median of its
-first ten fixes; two stray fixes do not end it) for at least ``min_stop_s``.
+Stops: positions smoothed by a 30 s centred rolling median; a fix is stationary when the smoothed
+position 30 s later is less than ``stop_radius_m`` / 2 away (moving gaps up to 10 s bridged); a stop is a run of stationary fixes
+lasting at least ``min_stop_s``.
 """
 
 from __future__ import annotations
@@ -124,7 +125,8 @@ def check_route(route, track, *, parking=None, zones=None, time_column: str = "t
     min_off_s : float
         Shortest off-route stretch reported.
     stop_radius_m, min_stop_s : float
-        A stop: fixes within this radius for at least this long.
+        A stop: the smoothed track moves less than half this radius in 30 s, for at least this
+        long; a parking point (not a polygon) counts within this radius.
 
     Returns
     -------
@@ -178,30 +180,33 @@ def check_route(route, track, *, parking=None, zones=None, time_column: str = "t
     return Compliance(share, off_route, entries, stops, parked, points)
 
 
-def _stops(x, y, secs, times, lon, lat, radius: float, min_s: float, outliers: int = 3) -> list[dict]:
-    """Runs of fixes staying within ``radius`` of where they began for at least ``min_s`` seconds.
+def _stops(x, y, secs, times, lon, lat, radius: float, min_s: float, window_s: float = 30.0) -> list[dict]:
+    """Stretches where the track does not move for at least ``min_s`` seconds (vectorised).
 
-    Where a run began is the median of its first ten fixes (robust to GPS noise); up to
-    ``outliers - 1`` consecutive fixes outside the radius do not end a stop (a noisy fix or two).
+    Positions are smoothed by a centred rolling median over ``window_s`` seconds (robust to GPS
+    noise and stray fixes); a fix is stationary when the smoothed position ``window_s`` later is
+    less than ``radius`` / 2 away (under 0.5 m/s for the defaults; gaps of up to 10 s are bridged); a stop is a run of stationary
+    fixes lasting ``min_s``, and is located at the median of its fixes.
     """
-    stops, i, n = [], 0, len(x)
-    while i < n - 1:
-        k = min(i + 10, n)
-        cx, cy = np.median(x[i:k]), np.median(y[i:k])
-        j, last_in, outside = i, i, 0
-        while j + 1 < n and outside < outliers:
-            j += 1
-            if np.hypot(x[j] - cx, y[j] - cy) <= radius:
-                last_in, outside = j, 0
-            else:
-                outside += 1
-        if last_in > i and secs[last_in] - secs[i] >= min_s:
-            stops.append({"start": pd.Timestamp(times[i]), "end": pd.Timestamp(times[last_in]),
-                          "duration_s": float(secs[last_in] - secs[i]), "lon": float(np.median(lon[i:last_in + 1])),
-                          "lat": float(np.median(lat[i:last_in + 1]))})
-            i = last_in + 1
-        else:
-            i += 1
+    index = pd.to_datetime(times)
+    mx = pd.Series(x, index=index).rolling(f"{window_s}s", center=True).median().to_numpy()
+    my = pd.Series(y, index=index).rolling(f"{window_s}s", center=True).median().to_numpy()
+    ahead = np.minimum(np.searchsorted(secs, secs + window_s), len(secs) - 1)
+    moved = np.hypot(mx[ahead] - mx, my[ahead] - my)
+    still = (moved < radius / 2.0) & (secs[ahead] - secs >= window_s / 2)
+    # the last window_s of the track has no fix that far ahead: it keeps the state of the fix before
+    tail = secs > secs[-1] - window_s
+    if tail.any() and (~tail).any():
+        still[tail] = still[~tail][-1] & (np.hypot(mx[tail] - mx[~tail][-1], my[tail] - my[~tail][-1]) < radius)
+    for a, b in _runs(~still):  # a few noisy seconds inside a stop do not end it
+        if 0 < a and b < len(still) - 1 and secs[b + 1] - secs[a - 1] <= 10.0 + 2:
+            still[a:b + 1] = True
+    stops = []
+    for a, b in _runs(still):
+        if secs[b] - secs[a] >= min_s:
+            stops.append({"start": pd.Timestamp(times[a]), "end": pd.Timestamp(times[b]),
+                          "duration_s": float(secs[b] - secs[a]), "lon": float(np.median(lon[a:b + 1])),
+                          "lat": float(np.median(lat[a:b + 1]))})
     return stops
 
 
