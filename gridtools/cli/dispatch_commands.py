@@ -1,4 +1,4 @@
-"""Dispatch: ``gridtools dispatch serve | token | assign`` (trucks in an industrial park)."""
+"""Dispatch: ``gridtools dispatch serve | token | assign | check`` (trucks in an industrial park)."""
 
 from __future__ import annotations
 
@@ -134,6 +134,29 @@ def _print_refused(trips, output: Path, limit: int = 5) -> None:
                       highlight=False, soft_wrap=True, markup=False)
     if len(refused) > limit:
         console.print(f"  ... and {len(refused) - limit:,} more", highlight=False)
+
+
+@dispatch_app.command("check")
+def dispatch_check(
+    trip: Annotated[str, typer.Argument(help="Trip id (as the service returned it).")],
+    db: TokenDbOption,
+    network: NetworkOption,
+    park: ParkOption,
+    track: Annotated[Path, typer.Option("--track", help="GPS fixes: CSV (lon/lat + time columns) or GPX.")],
+    crs: Annotated[Optional[str], typer.Option("--crs", help="Datum of the track when the file does not say, "
+                                                             "e.g. wgs84 or gcj02.")] = None,
+    time_column: Annotated[str, typer.Option("--time-column", help="Column with the fix times.")] = "time",
+):
+    """Did the truck follow its assigned route and park where told?  Off-route stretches, stops, parking."""
+    from gridtools.dispatch.checks import check_trip
+    from gridtools.dispatch.store import TripStore
+    from gridtools.routing import load_network, read_track
+
+    fixes = read_track(track, crs=crs, time_column=time_column)
+    with progress_bar() as progress:
+        net = load_network(network, progress=progress)
+    report = check_trip(TripStore(db), net, read_park(park), trip, fixes)
+    print_lines(f"trip {trip}", report.summary_lines())
 
 
 def _read_trips(path: Path):

@@ -28,6 +28,17 @@ DepartureOption = Annotated[Optional[str], typer.Option("--at", help="Departure 
 NoCacheOption = Annotated[bool, typer.Option("--no-cache", help="Do not read or write the network cache.")]
 RouteMapOption = Annotated[Optional[Path], typer.Option("--map", help="Also write an HTML map of the route and "
                                                                       "the roads it avoided.")]
+HazmatOption = Annotated[bool, typer.Option("--hazmat", help="Carries dangerous goods: hazmat=no / hazmat:water=no "
+                                                               "ways are closed to it.")]
+AdrOption = Annotated[Optional[str], typer.Option("--adr-tunnel-code", help="ADR tunnel restriction code of the load "
+                                                                            "(B, C, D or E; implies --hazmat).")]
+ZonesOption = Annotated[Optional[Path], typer.Option("--zones", help="Truck-ban zone polygons (columns: name, vehicles, "
+                                                                     "weight_over_t, when, permits; docs/routing.md).")]
+ZonesCrsOption = Annotated[Optional[str], typer.Option("--zones-crs", help="CRS of a zone file that declares none, "
+                                                                           "e.g. gcj02.")]
+PermitOption = Annotated[Optional[list[str]], typer.Option("--permit", help="Permit id the vehicle carries "
+                                                                            "(repeatable); exempts it from zones "
+                                                                            "listing it.")]
 ColumnsOption = Annotated[Optional[str], typer.Option("--columns", help="Edge files: rename columns to OSM names, "
                                                                         "e.g. link_id=osmid,road_name=name,dir=oneway.")]
 
@@ -48,20 +59,24 @@ def route_cmd(
     weight_t: WeightOption = None, height_m: HeightOption = None, width_m: WidthOption = None,
     length_m: LengthOption = None, axle_load_t: AxleLoadOption = None, vehicle_kind: VehicleOption = None,
     at: DepartureOption = None, crs: CrsOption = None, no_cache: NoCacheOption = False,
-    map_file: RouteMapOption = None, columns: ColumnsOption = None,
+    map_file: RouteMapOption = None, columns: ColumnsOption = None, hazmat: HazmatOption = False,
+    adr_tunnel_code: AdrOption = None, zones: ZonesOption = None, zones_crs: ZonesCrsOption = None,
+    permit: PermitOption = None,
 ):
     """Fastest legal route for a car, van or truck; writes LineStrings with the OSM osmid of each way.
 
     Every feature carries osmid, name, highway, length_m, time_s and the totals route_length_m,
     route_time_s.  Roads the vehicle had to avoid are listed with the restriction that blocked them.
     """
-    from gridtools.routing import Router, load_network, parse_time, vehicle_from_options
+    from gridtools.routing import Router, load_network, parse_time, read_ban_zones, vehicle_from_options
 
     when = parse_time(at)
-    vehicle = vehicle_from_options(weight_t, height_m, width_m, length_m, axle_load_t, kind=vehicle_kind)
+    vehicle = vehicle_from_options(weight_t, height_m, width_m, length_m, axle_load_t, kind=vehicle_kind,
+                                   hazmat=hazmat, adr_tunnel_code=adr_tunnel_code or "", permits=permit or ())
+    ban_zones = read_ban_zones(zones, crs=zones_crs) if zones is not None else None
     with progress_bar() as progress:
         net = load_network(network_file, cache=not no_cache, crs=crs, columns=renames(columns), progress=progress)
-    result = Router(net).route(lonlat(origin, "--from"), lonlat(destination, "--to"), vehicle, at=when)
+    result = Router(net, zones=ban_zones).route(lonlat(origin, "--from"), lonlat(destination, "--to"), vehicle, at=when)
     print_lines("route", result.summary_lines())
     io.write_any(result.to_geodataframe(), output, layer="route")
     out.print(f"wrote {output}: {len(result.osmids)} ways")

@@ -256,7 +256,8 @@ class RouteMenus:
             # explained for the truck that asked (its own weight in the message, not its bucket's)
             first = self.router.route(origin, (d.lon, d.lat), asked, at=naive_at, explain=True)
         w, time_s = self.legal_weights(vehicle, naive_at)
-        menu = Menu([self.option(first.arcs, time_s[first.arcs])])
+        # the first route starts and ends part-way along its end arcs (snapped onto the roads)
+        menu = Menu([self.option(first.arcs, first.arc_time_s)])
         if len(first.arcs) and self.k_routes > 1:
             self._add_alternatives(menu, w, time_s, int(net.node_depart[s]), t)
         self.cache[key] = menu

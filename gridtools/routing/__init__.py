@@ -12,12 +12,15 @@
 See docs/routing.md for the restriction model and the benchmark.
 """
 
+from gridtools.routing.compliance import Compliance, check_route, read_track
 from gridtools.routing.network import RoadNetwork, load_network, network_from_frames, network_from_osm
 from gridtools.routing.restrictions import arc_rules, explain_arcs
-from gridtools.routing.router import NoRouteError, Route, Router, TravelTimeMatrix, route, travel_time_matrix
+from gridtools.routing.result import Route, TravelTimeMatrix
+from gridtools.routing.router import NoRouteError, Router, route, travel_time_matrix
 from gridtools.routing.tags import parse_length, parse_speed, parse_time, parse_weight
 from gridtools.routing.vehicle import Vehicle, car, truck, van, vehicle_from_options
+from gridtools.routing.zones import BanZone, read_ban_zones
 
-__all__ = ["NoRouteError", "RoadNetwork", "Route", "Router", "TravelTimeMatrix", "Vehicle", "arc_rules", "car",
+__all__ = ["BanZone", "Compliance", "NoRouteError", "RoadNetwork", "Route", "Router", "TravelTimeMatrix", "Vehicle", "arc_rules", "car", "check_route",
            "explain_arcs", "load_network", "network_from_frames", "network_from_osm", "parse_length", "parse_speed",
-           "parse_time", "parse_weight", "route", "travel_time_matrix", "truck", "van", "vehicle_from_options"]
+           "parse_time", "parse_weight", "read_ban_zones", "read_track", "route", "travel_time_matrix", "truck", "van", "vehicle_from_options"]

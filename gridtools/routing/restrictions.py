@@ -37,9 +37,13 @@ import pandas as pd
 
 from gridtools.routing import tags as T
 
-OK, ACCESS, ONEWAY, LIMIT, UNREADABLE, BARRIER, NODE_ACCESS, NODE_LIMIT, TURN = range(9)
+OK, ACCESS, ONEWAY, LIMIT, UNREADABLE, BARRIER, NODE_ACCESS, NODE_LIMIT, TURN, ZONE, HAZMAT = range(11)
 REASON_NAMES = {OK: "", ACCESS: "access", ONEWAY: "oneway", LIMIT: "limit", UNREADABLE: "unreadable limit",
-                BARRIER: "barrier", NODE_ACCESS: "node access", NODE_LIMIT: "node limit", TURN: "turn restriction"}
+                BARRIER: "barrier", NODE_ACCESS: "node access", NODE_LIMIT: "node limit", TURN: "turn restriction",
+                ZONE: "ban zone", HAZMAT: "dangerous goods"}
+
+#: ADR tunnel categories from the least to the most restrictive (A: no restriction).
+ADR_CATEGORIES = "ABCDE"
 
 #: ``barrier=*`` values that stop motor vehicles unless the node's access tags allow them.
 BLOCKING_BARRIERS = frozenset({
@@ -63,6 +67,7 @@ class ArcRules:
     factor: np.ndarray   # preference multiplier on travel time (1 = neutral)
     time_s: np.ndarray   # travel time in seconds at the vehicle's speed
     cache: dict = field(default_factory=dict, repr=False)  # derived arrays (snapping masks)
+    zone_why: np.ndarray | None = field(default=None, repr=False)  # ban-zone rule per arc (ZONE code)
 
 
 def _conditional(value, cache: dict):
@@ -145,6 +150,42 @@ def way_limits(ways: pd.DataFrame, vehicle, at, detail: bool = False):
                     why[i] = (f"{raw_key}={raw} ({limit[i]:g} {unit}) is below the vehicle's {word} "
                               f"{have:g} {unit}")
     return code, why
+
+
+def way_hazmat(ways: pd.DataFrame, vehicle, detail: bool = False):
+    """Ways closed to a vehicle carrying dangerous goods: (blocked, why).
+
+    ``hazmat=no`` and ``hazmat:water=no`` close a way to any dangerous-goods vehicle; a tunnel
+    (``tunnel=yes``/``building_passage``...) with an ADR category (``hazmat:adr_tunnel`` or
+    ``tunnel:category``, A-E) closes it to loads whose tunnel restriction code is that category or
+    a less restrictive one (code D: tunnels of category D and E are closed).
+    """
+    n = len(ways)
+    closed = np.zeros(n, bool)
+    why = np.full(n, "", dtype=object) if detail else None
+    if not vehicle.hazmat:
+        return closed, why
+    for key in ("hazmat", "hazmat:water"):
+        raw = _col(ways, key)
+        if raw is not None:
+            hit = np.asarray([v == "no" for v in raw]) & ~closed
+            closed |= hit
+            if detail:
+                why[hit] = f"{key}=no closes it to vehicles carrying dangerous goods"
+    code = vehicle.adr_tunnel_code
+    tunnel = _col(ways, "tunnel")
+    if code and tunnel is not None:
+        for key in ("hazmat:adr_tunnel", "tunnel:category"):
+            raw = _col(ways, key)
+            if raw is None:
+                continue
+            cat = np.asarray([str(v).strip().upper() if isinstance(v, str) else "" for v in raw], dtype=object)
+            in_tunnel = np.asarray([isinstance(t, str) and t != "no" for t in tunnel])
+            hit = in_tunnel & np.isin(cat, list(ADR_CATEGORIES[ADR_CATEGORIES.index(code):])) & ~closed
+            closed |= hit
+            if detail:
+                why[hit] = [f"{key}={c} tunnel is closed to tunnel restriction code {code}" for c in cat[hit]]
+    return closed, why
 
 
 def node_blocks(node_tags: pd.DataFrame, vehicle, at, detail: bool = False):
@@ -255,6 +296,9 @@ def arc_rules(net, vehicle, at: dt.datetime | None = None) -> ArcRules:
     lim = lcode[w]
     blocked[road & (lim > 0) & (blocked == 0)] = lim[road & (lim > 0) & (blocked == 0)]
 
+    hz, _ = way_hazmat(ways, vehicle)
+    blocked[road & hz[w] & (blocked == 0)] = HAZMAT
+
     # node restrictions stop a vehicle from entering the node
     ncode, _ = node_blocks(net.node_tags, vehicle, at)
     if len(ncode):
@@ -323,6 +367,13 @@ def explain_arcs(net, arcs, vehicle, at: dt.datetime | None = None, rules: ArcRu
         _, why = node_blocks(sub, vehicle, at, detail=True)
         lookup = dict(zip(sub["node"].to_numpy(), why))
         text[pick] = [lookup[n] for n in want]
+    pick = np.flatnonzero(codes == HAZMAT)
+    if len(pick):
+        rows, inv = np.unique(arc_way[pick], return_inverse=True)
+        _, why = way_hazmat(net.ways.iloc[rows], vehicle, detail=True)
+        text[pick] = why[inv]
+    if rules.zone_why is not None:
+        text[codes == ZONE] = rules.zone_why[arcs[codes == ZONE]]
     pick = np.flatnonzero(codes == TURN)
     if len(pick):
         rows, inv = np.unique(net.arc_turn[arcs[pick]], return_inverse=True)

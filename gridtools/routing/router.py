@@ -13,10 +13,8 @@ fallback is SciPy's C Dijkstra on the masked graph.  The engines themselves live
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 from collections import OrderedDict
-from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -24,8 +22,11 @@ from gridtools.errors import GridtoolsError, InputError
 from gridtools.routing import restrictions as R
 from gridtools.routing.engines import INF, Metric, engine_for
 from gridtools.routing.network import RoadNetwork
+from gridtools.routing.result import Route, TravelTimeMatrix
+from gridtools.routing.snapping import EdgeSnap, SegmentIndex, best_path, matrix_costs, segment_arcs
 from gridtools.routing.tags import parse_time
 from gridtools.routing.vehicle import Vehicle, car
+from gridtools.routing.zones import active_zones, apply_zones
 
 
 class NoRouteError(GridtoolsError):
@@ -34,130 +35,6 @@ class NoRouteError(GridtoolsError):
     def __init__(self, message: str, blocking: list | None = None):
         super().__init__(message)
         self.blocking = blocking or []
-
-
-@dataclass
-class Route:
-    """One route.  Lengths in metres, times in seconds (at the vehicle's speeds, no penalties).
-
-    Attributes
-    ----------
-    arcs : numpy.ndarray
-        Arc ids of the network, in order (turn connectors included).
-    osmids : list of int
-        OSM way ids used, in order (consecutive repeats merged).
-    avoided : list of dict
-        Roads and turns the unrestricted fastest route would use but this vehicle may not, each with
-        ``osmid``, ``name``, ``restriction`` and ``why``.  Empty when nothing was avoided.
-    """
-
-    origin: tuple
-    destination: tuple
-    arcs: np.ndarray
-    osmids: list
-    length_m: float
-    time_s: float
-    cost: float
-    snap_m: tuple
-    vehicle: Vehicle
-    at: dt.datetime | None
-    avoided: list = field(default_factory=list)
-    arc_time_s: np.ndarray | None = field(default=None, repr=False)
-    _network: RoadNetwork | None = field(default=None, repr=False)
-
-    @property
-    def summary(self) -> dict:
-        return {"length_m": round(self.length_m, 1), "time_s": round(self.time_s, 1), "ways": len(self.osmids),
-                "vehicle": self.vehicle.name or self.vehicle.kind, "at": str(self.at) if self.at else None,
-                "avoided": len(self.avoided), "snap_m": [round(s, 1) for s in self.snap_m]}
-
-    def summary_lines(self) -> list[str]:
-        s = self.summary
-        lines = [f"{s['length_m'] / 1000:.2f} km, {s['time_s'] / 60:.1f} min over {s['ways']} ways "
-                 f"(vehicle: {s['vehicle']}{', at ' + s['at'] if s['at'] else ''})"]
-        for item in self.avoided:
-            lines.append(f"avoided way {item['osmid']} ({item['name'] or 'unnamed'}): {item['why']}"
-                         if item["osmid"] is not None else f"avoided {item['why']}")
-        return lines
-
-    def _repr_html_(self) -> str:
-        rows = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in self.summary.items())
-        avoided = "".join(f"<li>{a['osmid']}: {a['why']}</li>" for a in self.avoided)
-        return f"<table><caption>Route</caption>{rows}</table>" + (f"<ul>{avoided}</ul>" if avoided else "")
-
-    @property
-    def geometry(self):
-        """The whole route as one LineString in lon/lat."""
-        import shapely
-
-        lines = self.to_geodataframe().geometry.values
-        return shapely.line_merge(shapely.union_all(lines)) if len(lines) else shapely.LineString()
-
-    def to_geodataframe(self):
-        """One LineString feature per run of consecutive arcs on the same way (lon/lat).
-
-        Columns: ``seq``, ``osmid``, ``name``, ``highway``, ``length_m``, ``time_s`` and the route
-        totals ``route_length_m``, ``route_time_s``.
-        """
-        import geopandas as gpd
-        import pandas as pd
-        import shapely
-
-        net = self._network
-        road = self.arcs[net.arc_seg[self.arcs] >= 0]
-        cols = ["seq", "osmid", "name", "highway", "length_m", "time_s", "route_length_m", "route_time_s"]
-        if not len(road):
-            return gpd.GeoDataFrame({c: [] for c in cols}, geometry=[], crs="EPSG:4326")
-        way = net.arc_way[road]
-        run = np.r_[0, np.cumsum(way[1:] != way[:-1])]
-        lines = net.segment_lines(net.arc_seg[road], net.arc_back[road])
-        table = pd.DataFrame({"run": run, "way": way, "length_m": net.arc_length[road],
-                              "time_s": self.arc_time_s[net.arc_seg[self.arcs] >= 0]})
-        agg = table.groupby("run").agg(way=("way", "first"), length_m=("length_m", "sum"), time_s=("time_s", "sum"))
-        merged = [shapely.line_merge(shapely.union_all(lines[run == r])) for r in agg.index]
-        ways = net.ways.iloc[agg["way"].to_numpy()]
-        return gpd.GeoDataFrame({
-            "seq": np.arange(len(agg)), "osmid": ways["osmid"].to_numpy(np.int64),
-            "name": ways["name"].to_numpy(object), "highway": ways["highway"].to_numpy(object),
-            "length_m": agg["length_m"].round(1).to_numpy(), "time_s": agg["time_s"].round(1).to_numpy(),
-            "route_length_m": round(self.length_m, 1), "route_time_s": round(self.time_s, 1)},
-            geometry=merged, crs="EPSG:4326")
-
-
-    def avoided_geodataframe(self):
-        """The roads in ``avoided`` as lon/lat lines with ``osmid``, ``restriction``, ``why``."""
-        import geopandas as gpd
-
-        net = self._network
-        rows = [a for a in self.avoided if net.arc_seg[a["arc"]] >= 0]
-        arcs = np.asarray([a["arc"] for a in rows], np.int64)
-        return gpd.GeoDataFrame({"osmid": [a["osmid"] for a in rows], "name": [a["name"] for a in rows],
-                                 "restriction": [a["restriction"] for a in rows], "why": [a["why"] for a in rows]},
-                                geometry=net.segment_lines(net.arc_seg[arcs], net.arc_back[arcs]) if len(arcs)
-                                else [], crs="EPSG:4326")
-
-
-@dataclass
-class TravelTimeMatrix:
-    """Fastest legal travel times (seconds) between origins (rows) and destinations (columns).
-
-    ``inf`` where no legal route exists.  ``snap_m`` holds the snapping distances of the points.
-    """
-
-    seconds: np.ndarray
-    origins: np.ndarray
-    destinations: np.ndarray
-    origin_snap_m: np.ndarray
-    destination_snap_m: np.ndarray
-
-    @property
-    def summary(self) -> dict:
-        finite = np.isfinite(self.seconds)
-        return {"shape": list(self.seconds.shape), "reachable_share": float(finite.mean()) if finite.size else 0.0,
-                "median_s": float(np.median(self.seconds[finite])) if finite.any() else None}
-
-    def _repr_html_(self) -> str:
-        return f"<p>TravelTimeMatrix {self.summary}</p>"
 
 
 def _lonlat_array(points) -> np.ndarray:
@@ -191,6 +68,9 @@ class Router:
         ``auto``: CCH when ``pyroutingkit`` is installed, else SciPy Dijkstra (exact, slower).
     max_snap_m : float, optional
         Farthest a point may be from the nearest usable road (default ``settings.route_max_snap_m``).
+    zones : list of BanZone, optional
+        Truck-ban zones (:func:`gridtools.routing.read_ban_zones`), applied per request to the
+        vehicles and times they cover (``Router.zones`` may be changed between requests).
 
     Examples
     --------
@@ -200,7 +80,7 @@ class Router:
     """
 
     def __init__(self, network: RoadNetwork, engine: str = "auto", max_snap_m: float | None = None,
-                 metric_cache_size: int | None = None):
+                 metric_cache_size: int | None = None, zones=None):
         from gridtools import settings
 
         self._engine = engine_for(network, engine)  # the only place that knows which engine runs
@@ -212,6 +92,7 @@ class Router:
         self._cache_size = metric_cache_size or settings.route_metric_cache
         self._tree = None
         self._to_metric = None
+        self.zones = list(zones or [])
 
     # ---------------------------------------------------------------- structure
     def prepare(self) -> "Router":
@@ -237,23 +118,36 @@ class Router:
         --------
         >>> router.rules(truck(), None).blocked.any()               # doctest: +SKIP
         """
-        key = (vehicle.key(), R.condition_key(self.network, vehicle, at))
+        key = self._rules_key(vehicle, at)
         if key not in self._rules:
-            self._rules[key] = R.arc_rules(self.network, vehicle, at)
+            rules = R.arc_rules(self.network, vehicle, at)
+            if key[-1]:  # ban zones in force for this vehicle at this time
+                rules.blocked, rules.zone_why = apply_zones(self.network, rules.blocked,
+                                                            [self.zones[i] for i, _ in key[-1]], R.ZONE)
+            self._rules[key] = rules
             while len(self._rules) > self._cache_size * 2:
                 self._rules.popitem(last=False)
         return self._rules[key]
 
+    def _rules_key(self, vehicle: Vehicle, at) -> tuple:
+        zones = tuple((i, id(self.zones[i])) for i in active_zones(self.zones, vehicle, at))
+        return vehicle.key(), R.condition_key(self.network, vehicle, at), zones
+
     def _metric(self, vehicle: Vehicle, at, relaxed: bool = False) -> Metric:
-        key = (vehicle.key(), R.condition_key(self.network, vehicle, at), relaxed)
+        key = (self._rules_key(vehicle, at), relaxed)
         if key in self._metrics:
             self._metrics.move_to_end(key)
             return self._metrics[key]
         rules = self.rules(vehicle, at)
         w = np.clip(np.rint(rules.time_s * rules.factor * 1000.0), 1, INF - 1).astype(np.int64)
+        # a route may end part-way along an arc blocked only at its head node (before the bollard)
+        at_head = np.isin(rules.blocked, (R.BARRIER, R.NODE_ACCESS, R.NODE_LIMIT))
+        arrive = w.copy()
         if not relaxed:
             w[rules.blocked > 0] = INF
+            arrive[(rules.blocked > 0) & ~at_head] = INF
         metric = self._engine.customise(w)
+        metric.arrive_weights = arrive
         self._metrics[key] = metric
         while len(self._metrics) > self._cache_size:
             self._metrics.popitem(last=False)
@@ -277,8 +171,26 @@ class Router:
 
         return net.derived("main_component", compute)
 
+    def _metric_xy(self, points, role: str) -> tuple[np.ndarray, np.ndarray]:
+        """(lon/lat, metric x/y) of points, after checking they are lon/lat pairs."""
+        import pyproj
+
+        pts = _lonlat_array(points)
+        bad = ~np.isfinite(pts).all(axis=1) | (np.abs(pts[:, 0]) > 180) | (np.abs(pts[:, 1]) > 90)
+        if bad.any():
+            lon, lat = (float(v) for v in pts[bad][0])  # plain floats: no np.float64(...) in the message
+            raise InputError(f"{role} ({lon:g}, {lat:g}) is not a longitude, latitude pair in degrees "
+                             "(give LON,LAT, e.g. 8.69,49.41)")
+        if self._to_metric is None:  # building a transformer costs ~0.5 ms: once per router
+            self._to_metric = pyproj.Transformer.from_crs(4326, self.network.crs, always_xy=True)
+        x, y = self._to_metric.transform(pts[:, 0], pts[:, 1])
+        return pts, np.column_stack([x, y])
+
     def snap(self, points, vehicle: Vehicle | None = None, at=None, role: str = "origin"):
-        """Nearest usable network node of each (lon, lat) point: (nodes, distances in metres).
+        """Nearest usable network *junction* of each (lon, lat) point: (nodes, distances in metres).
+
+        Routes and matrices snap onto roads instead (:meth:`snap_edges`); this junction snap is kept
+        for callers that need a graph node (dispatch alternatives).
 
         Raises
         ------
@@ -286,23 +198,14 @@ class Router:
             A point is farther than ``max_snap_m`` from every usable road (the message gives the
             distance), or is not a valid lon/lat pair.
         """
-        import pyproj
         from scipy.spatial import cKDTree
 
         net = self.network
-        pts = _lonlat_array(points)
-        bad = ~np.isfinite(pts).all(axis=1) | (np.abs(pts[:, 0]) > 180) | (np.abs(pts[:, 1]) > 90)
-        if bad.any():
-            lon, lat = (float(v) for v in pts[bad][0])  # plain floats: no np.float64(...) in the message
-            raise InputError(f"{role} ({lon:g}, {lat:g}) is not a longitude, latitude pair in degrees "
-                             "(give LON,LAT, e.g. 8.69,49.41)")
+        pts, xy = self._metric_xy(points, role)
         if self._tree is None:
             base = np.flatnonzero(net.node_base == np.arange(net.n_nodes))
             self._tree = (cKDTree(np.column_stack([net.node_x[base], net.node_y[base]])), base)
         tree, base = self._tree
-        if self._to_metric is None:  # building a transformer costs ~0.5 ms: once per router
-            self._to_metric = pyproj.Transformer.from_crs(4326, net.crs, always_xy=True)
-        x, y = self._to_metric.transform(pts[:, 0], pts[:, 1])
         rules = self.rules(vehicle or car(), at)
         usable = rules.cache.get(role)
         if usable is None:  # nodes with a usable arc leaving (origin) / entering (destination)
@@ -310,7 +213,6 @@ class Router:
             ok = rules.blocked == 0
             usable[net.node_base[net.arc_u[ok] if role == "origin" else net.arc_v[ok]]] = True
             rules.cache[role] = usable
-        xy = np.column_stack([x, y])
         k = min(32, len(base))
         dist, idx = tree.query(xy, k=k)
         dist, idx = dist.reshape(len(pts), k), idx.reshape(len(pts), k)
@@ -325,17 +227,132 @@ class Router:
         far = snap > self.max_snap_m
         if far.any():
             i = int(np.flatnonzero(far)[0])
-            lon0, lat0, lon1, lat1 = net.node_lon.min(), net.node_lat.min(), net.node_lon.max(), net.node_lat.max()
-            raise InputError(
-                f"{role} ({pts[i, 0]:.6f}, {pts[i, 1]:.6f}) is {snap[i]:,.0f} m from the nearest road usable by this "
-                f"vehicle in {net.source or 'the network'} (limit {self.max_snap_m:,.0f} m); the network covers "
-                f"lon {lon0:.4f}..{lon1:.4f}, lat {lat0:.4f}..{lat1:.4f}. Check the point (LON,LAT order) or "
-                "load a larger network.")
+            raise InputError(self._far_message(pts[i], xy[i], snap[i], vehicle or car(), at, role))
         return nodes, snap
 
+    def _edge_tree(self, rules: R.ArcRules):
+        """Snapping index over the segments ``rules`` lets the vehicle drive in some direction."""
+        key = "edge_tree"
+        if key not in rules.cache:
+            net = self.network
+            table = segment_arcs(net)
+            usable = ((table >= 0) & (rules.blocked[np.maximum(table, 0)] == 0)).any(axis=1)
+            rules.cache[key] = self._segment_index().tree(usable)
+        return rules.cache[key]
+
+    def _segment_index(self) -> SegmentIndex:
+        return self.network.derived("segment_index", lambda: SegmentIndex(self.network))
+
+    def snap_edges(self, points, vehicle: Vehicle | None = None, at=None, role: str = "origin") -> EdgeSnap:
+        """Project each (lon, lat) point onto the nearest road segment ``vehicle`` may drive.
+
+        Parameters
+        ----------
+        points : (lon, lat) pairs, shapely Points or a GeoSeries
+        vehicle : Vehicle, optional
+        at : datetime, optional
+        role : str or sequence of str
+            ``origin`` or ``destination`` (used in messages), or one role per point.
+
+        Returns
+        -------
+        EdgeSnap
+            Segment, position along it and snap distance of every point.
+
+        Raises
+        ------
+        InputError
+            A point is farther than ``max_snap_m`` from every road the vehicle may use; the message
+            names the nearest road, its distance and why the vehicle may not use it.
+
+        Examples
+        --------
+        >>> snap = router.snap_edges([(8.69, 49.41)], truck())             # doctest: +SKIP
+        >>> snap.seg, snap.fraction, snap.distance_m                       # doctest: +SKIP
+        """
+        vehicle = vehicle or car()
+        pts, xy = self._metric_xy(points, role if isinstance(role, str) else "point")
+        rules = self.rules(vehicle, at)
+        snap = self._segment_index().nearest(xy, self._edge_tree(rules), self.max_snap_m)
+        far = snap.seg < 0
+        if far.any():
+            i = int(np.flatnonzero(far)[0])
+            index = self._segment_index()
+            usable = index.nearest(xy[i:i + 1], self._edge_tree(rules))
+            who = role[i] if isinstance(role, (tuple, list)) else role
+            raise InputError(self._far_message(pts[i], xy[i], float(usable.distance_m[0]), vehicle, at, who))
+        return snap
+
+    def _closed_road_nearby(self, xy, usable_m: float, vehicle: Vehicle, at) -> str | None:
+        """"D m from way X (name), which this vehicle may not use (why)" when a closed road is nearer."""
+        net = self.network
+        index = self._segment_index()
+        every = net.derived("edge_tree_all", lambda: index.tree(np.ones(len(net.seg_start), bool)))
+        near = index.nearest(np.asarray([xy]), every)
+        seg = int(near.seg[0])
+        if seg < 0 or not near.distance_m[0] < usable_m - 1.0:
+            return None
+        arcs = segment_arcs(net)[seg]
+        why = R.explain_arcs(net, arcs[arcs >= 0], vehicle, at, rules=self.rules(vehicle, at))
+        way = int(net.seg_way[seg])
+        name = net.ways["name"].iloc[way]
+        road = f"way {int(net.way_osmid[way])}" + (f" ({name})" if isinstance(name, str) and name else "")
+        reason = "; ".join(dict.fromkeys(w["why"] for w in why)) or "closed to this vehicle"
+        return f"{near.distance_m[0]:,.0f} m from {road}, which this vehicle may not use ({reason})"
+
+    def _far_message(self, lonlat, xy, usable_m: float, vehicle: Vehicle, at, role: str) -> str:
+        """Why a point cannot be snapped: the nearest road, how far, and why this vehicle may not use it."""
+        net = self.network
+        lon0, lat0, lon1, lat1 = net.node_lon.min(), net.node_lat.min(), net.node_lon.max(), net.node_lat.max()
+        head = f"{role} ({lonlat[0]:.6f}, {lonlat[1]:.6f})"
+        usable = (f"{usable_m:,.0f} m from the nearest road usable by this vehicle" if np.isfinite(usable_m)
+                  else "far from every road: no road of the network is usable by this vehicle")
+        tail = (f" (limit {self.max_snap_m:,.0f} m, settings.route_max_snap_m or Router(max_snap_m=...)); the "
+                f"network ({net.source or 'loaded'}) covers lon {lon0:.4f}..{lon1:.4f}, lat {lat0:.4f}..{lat1:.4f}.")
+        closed = self._closed_road_nearby(xy, usable_m, vehicle, at)
+        if closed:
+            return (f"{head} is {closed}, and {usable}{tail} Check the point (LON,LAT order), the vehicle, or load "
+                    "a larger network.")
+        return f"{head} is {usable}{tail} Check the point (LON,LAT order) or load a larger network."
+
+    def _closed_ends(self, points, snaps, vehicle: Vehicle, at) -> str:
+        """Sentences for route ends that snapped past a nearer road the vehicle may not use."""
+        parts = []
+        for role, point, snap in zip(("origin", "destination"), points, snaps):
+            _, xy = self._metric_xy([point], role)
+            closed = self._closed_road_nearby(xy[0], float(snap.distance_m[0]), vehicle, at)
+            if closed:
+                parts.append(f"; the {role} is {closed} and was snapped {snap.distance_m[0]:,.0f} m to a road it may use")
+        return "".join(parts)
+
     # ---------------------------------------------------------------- queries
+    def _reachable_snaps(self, origin, destination, vehicle: Vehicle, at, metric: Metric):
+        """(origin snap, destination snap, path) on the nearest roads within reach that connect, or None.
+
+        The nearest road can be a clipped fragment or a one-way stub; like Valhalla's reachability
+        filter, the other usable roads within ``max_snap_m`` are tried, nearest first: the pair with the
+        smallest total snap distance that has a route wins.
+        """
+        rules = self.rules(vehicle, at)
+        tree, index = self._edge_tree(rules), self._segment_index()
+        _, oxy = self._metric_xy([origin], "origin")
+        _, dxy = self._metric_xy([destination], "destination")
+        co, cd = index.candidates(oxy[0], tree, self.max_snap_m), index.candidates(dxy[0], tree, self.max_snap_m)
+        if not len(co.seg) or not len(cd.seg):
+            return None
+        costs = matrix_costs(self.network, metric, co, cd, metric.arrive_weights)
+        total = np.where(np.isfinite(costs), co.distance_m[:, None] + cd.distance_m[None, :], np.inf)
+        i, j = np.unravel_index(int(np.argmin(total)), total.shape)
+        if not np.isfinite(total[i, j]):
+            return None
+        o, d = co.take(i), cd.take(j)
+        return o, d, best_path(self.network, metric, o, d, metric.arrive_weights)
+
     def route(self, origin, destination, vehicle: Vehicle | None = None, at=None, explain: bool = True) -> Route:
         """Fastest legal route for ``vehicle`` from ``origin`` to ``destination`` (lon, lat), departing ``at``.
+
+        Both points are snapped onto the nearest road the vehicle may use (not onto a junction); the
+        route starts and ends part-way along those roads, in whichever direction is legal and cheaper.
 
         Parameters
         ----------
@@ -360,35 +377,59 @@ class Router:
         vehicle = vehicle or car()
         at = parse_time(at)
         origin, destination = (tuple(map(float, _lonlat_array(p)[0])) for p in (origin, destination))
-        try:
-            (s,), (snap_s,) = self.snap([origin], vehicle, at, "origin")
-            (t,), (snap_t,) = self.snap([destination], vehicle, at, "destination")
+        try:  # both points in one query of the index
+            both = self.snap_edges([origin, destination], vehicle, at, ("origin", "destination"))
+            o, d = both.take(0), both.take(1)
         except InputError:
             self.explain_unreachable(origin, destination, vehicle, at)
             raise
         net = self.network
         metric = self._metric(vehicle, at)
-        cost, arcs = metric.query(int(net.node_depart[s]), int(t))
+        cost, arcs, start_at, end_at = best_path(self.network, metric, o, d, metric.arrive_weights)
+        warnings: list = []
+        if not math.isfinite(cost):  # a clipped fragment or one-way stub: try the other roads within reach
+            found = self._reachable_snaps(origin, destination, vehicle, at, metric)
+            if found is not None:
+                o2, d2, path = found
+                for role, old, new in (("origin", o, o2), ("destination", d, d2)):
+                    if old.seg[0] != new.seg[0]:
+                        warnings.append(f"the {role}'s nearest road ({old.distance_m[0]:.0f} m) does not connect to "
+                                        f"the other end; snapped {new.distance_m[0]:.0f} m onto the nearest one that does")
+                o, d = o2, d2
+                cost, arcs, start_at, end_at = path
         avoided: list = []
         if not math.isfinite(cost) and not explain:
             raise NoRouteError(f"no legal route for {vehicle.name or vehicle.kind} from {tuple(map(float, origin))} "
                                f"to {tuple(map(float, destination))} (route again with explain=True to name the "
                                "blocking restrictions)")
-        if explain and s != t:
-            rcost, rarcs = self._metric(vehicle, at, relaxed=True).query(int(net.node_depart[s]), int(t))
+        if explain:
+            relaxed = self._metric(vehicle, at, relaxed=True)
+            rcost, rarcs, _, _ = best_path(self.network, relaxed, o, d)
+            if not math.isfinite(rcost) and not math.isfinite(cost):  # nearest ends cut off: other roads near
+                found = self._reachable_snaps(origin, destination, vehicle, at, relaxed)
+                rcost, rarcs = (found[2][0], found[2][1]) if found is not None else (rcost, rarcs)
             if math.isfinite(rcost) and (not math.isfinite(cost) or rcost < cost):
                 avoided = R.explain_arcs(net, rarcs, vehicle, at, rules=self.rules(vehicle, at))
         if not math.isfinite(cost):
-            raise NoRouteError(self._no_route_message(origin, destination, vehicle, at, avoided), avoided)
+            raise NoRouteError(self._no_route_message(origin, destination, vehicle, at, avoided)
+                               + self._closed_ends((origin, destination), (o, d), vehicle, at), avoided)
         rules = self.rules(vehicle, at)
         way = net.arc_way[arcs]
         way = way[way >= 0]
         osm = net.way_osmid[way]
-        osmids = [int(o) for i, o in enumerate(osm) if i == 0 or o != osm[i - 1]]
-        return Route(origin=tuple(map(float, origin)), destination=tuple(map(float, destination)), arcs=arcs, osmids=osmids,
-                     length_m=float(net.arc_length[arcs].sum()), time_s=float(rules.time_s[arcs].sum()),
-                     cost=cost / 1000.0, snap_m=(float(snap_s), float(snap_t)), vehicle=vehicle, at=at,
-                     avoided=avoided, arc_time_s=rules.time_s[arcs], _network=net)
+        osmids = osm[np.r_[True, osm[1:] != osm[:-1]]].tolist() if len(osm) else []  # runs merged
+        snap_osm = tuple(int(net.way_osmid[net.seg_way[s.seg[0]]]) for s in (o, d))
+        r = Route(origin=origin, destination=destination, arcs=arcs, osmids=osmids, length_m=0.0, time_s=0.0,
+                  cost=cost / 1000.0, snap_m=(float(o.distance_m[0]), float(d.distance_m[0])), vehicle=vehicle,
+                  at=at, avoided=avoided, _network=net, start_at=start_at, end_at=end_at, warnings=warnings,
+                  snap_osmids=snap_osm)
+        share = r.arc_share
+        r.arc_time_s = rules.time_s[arcs] * share
+        r.length_m, r.time_s = float((net.arc_length[arcs] * share).sum()), float(r.arc_time_s.sum())
+        if r.length_m < 0.5:
+            r.warnings.append(f"origin and destination snap to the same place on way {snap_osm[0]}: the route is "
+                              f"{r.length_m:.1f} m long (nothing to drive)")
+        return r
 
     def explain_unreachable(self, origin, destination, vehicle: Vehicle, at=None, suffix: str = "") -> None:
         """Raise :class:`NoRouteError` when a point is near roads, but none ``vehicle`` may use.
@@ -442,12 +483,11 @@ class Router:
         vehicle = (vehicle or car()).without_preferences()
         at = parse_time(at)
         origins, destinations = _lonlat_array(origins), _lonlat_array(destinations)
-        s, snap_s = self.snap(origins, vehicle, at, "origin")
-        t, snap_t = self.snap(destinations, vehicle, at, "destination")
+        o = self.snap_edges(origins, vehicle, at, "origin")
+        d = self.snap_edges(destinations, vehicle, at, "destination")
         metric = self._metric(vehicle, at)
-        ms = metric.many_to_many(self.network.node_depart[s], t)
-        seconds = ms / 1000.0
-        seconds[s[:, None] == t[None, :]] = 0.0
+        seconds = matrix_costs(self.network, metric, o, d, metric.arrive_weights) / 1000.0
+        snap_s, snap_t = o.distance_m, d.distance_m
         return TravelTimeMatrix(seconds=seconds, origins=np.asarray(origins, float),
                                 destinations=np.asarray(destinations, float), origin_snap_m=snap_s,
                                 destination_snap_m=snap_t)

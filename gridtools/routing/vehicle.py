@@ -38,6 +38,15 @@ class Vehicle:
         ``hgv=local`` gets half of the preference.
     destination_factor : float
         Multiplier for ways open to this vehicle "for destination/delivery only".
+    permits : set of str
+        Permit ids the vehicle carries; a ban zone listing one of them does not apply.
+    hazmat : bool
+        Carries dangerous goods: ``hazmat=no`` (and ``hazmat:water=no`` / ``hazmat:water=permissive``)
+        ways are closed to it.
+    adr_tunnel_code : {"", "B", "C", "D", "E"}
+        ADR tunnel restriction code of the load (implies ``hazmat``): tunnels whose category
+        (``hazmat:adr_tunnel`` / ``tunnel:category``) is that letter or a later one are closed
+        (code D: tunnels of category D and E).
 
     Examples
     --------
@@ -58,6 +67,9 @@ class Vehicle:
     truck_route_factor: float = 1.0
     destination_factor: float = 5.0
     name: str = ""
+    permits: frozenset = frozenset()
+    hazmat: bool = False
+    adr_tunnel_code: str = ""
 
     def __post_init__(self):
         from gridtools.errors import InputError
@@ -66,6 +78,14 @@ class Vehicle:
             value = getattr(self, key)
             if not isinstance(value, (int, float)) or math.isnan(value) or value < 0:
                 raise InputError(f"vehicle {key} must be a number >= 0, got {value!r}")
+        object.__setattr__(self, "permits", frozenset(self.permits))
+        code = (self.adr_tunnel_code or "").strip().upper()
+        if code not in ("", "B", "C", "D", "E"):
+            raise InputError(f"vehicle adr_tunnel_code must be B, C, D or E (the ADR tunnel restriction code of the "
+                             f"load), got {self.adr_tunnel_code!r}")
+        object.__setattr__(self, "adr_tunnel_code", code)
+        if code:
+            object.__setattr__(self, "hazmat", True)
         if self.kind is None:
             object.__setattr__(self, "kind", "hgv" if self.weight_t > HGV_THRESHOLD_T else "car")
         if self.kind not in ("car", "van", "hgv"):
@@ -90,7 +110,7 @@ class Vehicle:
         """Hashable identity used to cache customised weights."""
         return (self.weight_t, self.height_m, self.width_m, self.length_m, self.axle_load_t, self.kind,
                 self.max_speed_kmh, tuple(sorted(self.road_factors.items())), self.truck_route_factor,
-                self.destination_factor)
+                self.destination_factor, tuple(sorted(self.permits)), self.hazmat, self.adr_tunnel_code)
 
     def without_preferences(self) -> "Vehicle":
         """Same legal mask, plain travel time (for travel-time matrices)."""
@@ -145,8 +165,10 @@ def truck(weight_t: float = 40.0, height_m: float = 4.0, width_m: float = 2.55, 
 
 
 def vehicle_from_options(weight_t=None, height_m=None, width_m=None, length_m=None, axle_load_t=None,
-                         kind: str | None = None) -> Vehicle:
+                         kind: str | None = None, **extra) -> Vehicle:
     """Vehicle for the CLI: a car unless a dimension or weight makes it a van or truck.
+
+    ``extra`` (``hazmat``, ``adr_tunnel_code``, ``permits``) is passed on to :class:`Vehicle`.
 
     Examples
     --------
@@ -161,6 +183,7 @@ def vehicle_from_options(weight_t=None, height_m=None, width_m=None, length_m=No
         raise ParameterError(f"kind={kind!r} is not a vehicle kind: use 'car', 'van' or 'hgv'", parameter="kind")
     given = {k: v for k, v in dict(weight_t=weight_t, height_m=height_m, width_m=width_m, length_m=length_m,
                                    axle_load_t=axle_load_t).items() if v is not None}
+    given.update(extra)
     if kind == "hgv" or (kind is None and given.get("weight_t", 0) > HGV_THRESHOLD_T):
         return truck(**given)
     if kind == "van":

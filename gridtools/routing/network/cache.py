@@ -21,7 +21,7 @@ import pyproj
 from gridtools.routing.network.roadnetwork import ARRAY_FIELDS, TABLE_FIELDS, RoadNetwork
 
 #: Bump when the cached layout changes so stale caches are rebuilt.
-CACHE_VERSION = 5
+CACHE_VERSION = 6  # 6: hazmat and tunnel-category tags kept
 
 
 def cache_folder(path: Path, *, crs=None, columns: dict | None = None, cache_dir=None) -> Path:

@@ -37,7 +37,8 @@ LIMIT_UNITS = {"maxweight": "t", "maxheight": "m", "maxwidth": "m", "maxlength":
 #: Way tags kept in ``RoadNetwork.ways`` (with their direction and ``:conditional`` forms).
 WAY_KEYS = tuple(
     ["highway", "name", "ref", "oneway", "oneway:motor_vehicle", "oneway:vehicle", "junction", "maxspeed",
-     "service", "area", "hgv:national_network", "maxheight:physical"]
+     "service", "area", "hgv:national_network", "maxheight:physical", "hazmat", "hazmat:water", "tunnel",
+     "hazmat:adr_tunnel", "tunnel:category"]
     + [f"{b}{s}" for b in ACCESS_KEYS for s in ("", ":forward", ":backward", ":conditional",
                                                ":forward:conditional", ":backward:conditional")]
     + [f"{k}{s}" for k in LIMIT_UNITS for s in ("", ":conditional")]

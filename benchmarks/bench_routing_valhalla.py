@@ -1,0 +1,182 @@
+"""gridtools truck routes beside Valhalla's on the same random points along real OSM ways.
+
+For every extract: random points anywhere along drivable ways (not at junctions), paired; a 40 t,
+4.2 m high, 2.6 m wide, 16.5 m long truck.  gridtools routes in this process; Valhalla (pyvalhalla,
+truck costing with the same dimensions) in a worker started with a Python that has pyvalhalla
+(its wheels are cp312-abi3: Python >= 3.12; ``--valhalla-python``), on tiles built from the same
+file with ``valhalla_build_tiles``.  Every way either engine drives is judged from the raw OSM tags
+by tests/truck_judge.py (osmium, no gridtools code): closed mid-route, or closed at an end (the
+first / last way, which a point on a private road legitimately needs).  Reported per engine:
+routed / refused pairs, closed ways used, snap distance p50 / p95 / max, query p50; and the pairs
+Valhalla routes legally that gridtools refuses (must be none), with gridtools' reason.
+
+Run from the repository root (tiles are built once under --tiles, about 1 s per extract)::
+
+    python benchmarks/bench_routing_valhalla.py --valhalla-python /path/to/py312/bin/python
+
+Results: stdout (markdown) and ``benchmarks/results/routing_valhalla.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "data"
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))
+
+from split_graph import points_on_roads  # noqa: E402
+from truck_judge import way_tags, why_closed, why_closed_one_way  # noqa: E402
+from gridtools.errors import GridtoolsError  # noqa: E402
+from gridtools.routing import Router, load_network, truck  # noqa: E402
+
+EXTRACTS = [
+    ("Heidelberg", SHARED / "roads" / "truck_restrictions" / "bus.osm.pbf"),
+    ("Harrisburg", SHARED / "roads" / "truck_restrictions" / "harrisburg.osm.pbf"),
+    ("NYC", SHARED / "roads" / "truck_restrictions" / "nyc.osm.pbf"),
+    ("NY access", SHARED / "roads" / "truck_restrictions" / "ny-access-restriction.osm.pbf"),
+    ("Helsinki", SHARED / "roads" / "helsinki" / "Helsinki.osm.pbf"),
+    ("Hsinchu (unseen)", SHARED / "roads" / "hsinchu" / "NCTU_Taiwan.osm.pbf"),
+]
+DIMS = dict(weight=40.0, height=4.2, width=2.6, length=16.5)
+
+
+def build_tiles(py: str, pbf: Path, folder: Path) -> Path:
+    """Valhalla config + tiles for one extract (kept between runs)."""
+    config = folder / "valhalla.json"
+    if config.exists() and any((folder / "tiles").glob("*")):
+        return config
+    bin_dir = str(Path(py).parent)
+    env = {**os.environ, "PATH": bin_dir + os.pathsep + os.environ.get("PATH", "")}
+    (folder / "tiles").mkdir(parents=True, exist_ok=True)
+    text = subprocess.run([str(Path(bin_dir) / "valhalla_build_config"), "--mjolnir-tile-dir", str(folder / "tiles"),
+                           "--mjolnir-tile-extract", str(folder / "tiles.tar"), "--mjolnir-concurrency", "1"],
+                          env=env, capture_output=True, text=True, check=True).stdout
+    config.write_text(text)
+    subprocess.run([str(Path(bin_dir) / "valhalla_build_tiles"), "-c", str(config), str(pbf)], env=env,
+                   capture_output=True, check=True)
+    return config
+
+
+def valhalla_routes(py: str, config: Path, pairs) -> list[dict]:
+    job = {"config": str(config), "truck": DIMS, "pairs": [[*o, *d] for o, d in pairs]}
+    out = subprocess.run([py, str(REPO / "benchmarks" / "valhalla_worker.py")], input=json.dumps(job),
+                         capture_output=True, text=True, check=True).stdout
+    return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+
+
+def judge(ways, tags) -> dict:
+    """Closed ways of a route: mid-route, at an end, and one-direction closures (direction not checked)."""
+    closed = [(i, w, why_closed(tags.get(w, {}), **DIMS)) for i, w in enumerate(ways)]
+    closed = [(i, w, why) for i, w, why in closed if why]
+    ends = {0, len(ways) - 1}
+    return {"mid": [(w, why) for i, w, why in closed if i not in ends],
+            "end": [(w, why) for i, w, why in closed if i in ends],
+            "one_way": [(w, why_closed_one_way(tags.get(w, {}))) for w in ways if why_closed_one_way(tags.get(w, {}))]}
+
+
+def pct(values, q):
+    return float(np.percentile(values, q)) if len(values) else math.nan
+
+
+def bench(name, path, args) -> dict:
+    net = load_network(path, cache_dir=args.cache)
+    router = Router(net)
+    vehicle = truck(weight_t=DIMS["weight"], height_m=DIMS["height"], width_m=DIMS["width"], length_m=DIMS["length"])
+    router._metric(vehicle, None)
+    pts = points_on_roads(net, 2 * args.pairs, seed=args.seed)
+    pairs = list(zip(pts[::2], pts[1::2]))
+    tags = way_tags(path)
+    ours = []
+    for o, d in pairs:
+        t0 = time.perf_counter()
+        try:
+            r = router.route(o, d, vehicle, explain=False)
+            ms = (time.perf_counter() - t0) * 1000
+            ours.append({"status": "routed", "ms": ms, "ways": r.osmids, "snap_m": list(r.snap_m),
+                         "length_km": r.length_m / 1000, "warnings": r.warnings})
+        except GridtoolsError as exc:
+            ours.append({"status": "refused", "ms": (time.perf_counter() - t0) * 1000, "why": str(exc)[:300]})
+    config = build_tiles(args.valhalla_python, path, args.tiles / path.stem)
+    theirs = valhalla_routes(args.valhalla_python, config, pairs)
+    report = {"extract": name, "pairs": len(pairs)}
+    for label, rows in (("gridtools", ours), ("valhalla", theirs)):
+        routed = [r for r in rows if r["status"] == "routed"]
+        judged = [judge(r["ways"] or [], tags) for r in routed]
+        snaps = [s for r in routed for s in r["snap_m"]]
+        report[label] = {
+            "routed": len(routed), "refused": len(rows) - len(routed),
+            "routes_with_closed_way_mid_route": sum(bool(j["mid"]) for j in judged),
+            "routes_ending_on_closed_way": sum(bool(j["end"]) and not j["mid"] for j in judged),
+            "routes_over_one_direction_closure": sum(bool(j["one_way"]) for j in judged),
+            "closed_examples": sorted({f"{w} {why}" for j in judged for w, why in j["mid"]})[:6],
+            "snap_p50_m": pct(snaps, 50), "snap_p95_m": pct(snaps, 95), "snap_max_m": max(snaps) if snaps else None,
+            "query_p50_ms": pct([r["ms"] for r in routed], 50),
+            "no_way_ids": sum(r["ways"] is None for r in routed)}
+        for r, j in zip(routed, judged):
+            r["legal"] = not j["mid"] and not j["end"]
+    missed = [(i, ours[i].get("why", "")) for i, v in enumerate(theirs)
+              if v["status"] == "routed" and v.get("legal") and v["ways"] and ours[i]["status"] != "routed"]
+    report["valhalla_legal_but_gridtools_refused"] = len(missed)
+    report["missed_examples"] = [{"pair": pairs[i], "gridtools": why} for i, why in missed[:5]]
+    both = [(a["length_km"], b["length_km"]) for a, b in zip(ours, theirs)
+            if a["status"] == b["status"] == "routed" and b["length_km"] > 0.05]
+    report["median_length_ratio_gridtools_over_valhalla"] = float(np.median([a / b for a, b in both])) if both else None
+    return report
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--valhalla-python", default=os.environ.get("GRIDTOOLS_VALHALLA_PYTHON", "python3.12"))
+    parser.add_argument("--pairs", type=int, default=300)
+    parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument("--tiles", type=Path, default=Path(tempfile.gettempdir()) / "gridtools-valhalla-tiles")
+    args = parser.parse_args()
+    args.cache = Path(tempfile.mkdtemp(prefix="gridtools-bench-valhalla-"))
+    try:
+        subprocess.run([args.valhalla_python, "-c", "import valhalla"], check=True, capture_output=True)
+    except (OSError, subprocess.CalledProcessError):
+        print(f"SKIPPED: {args.valhalla_python} cannot import valhalla (pip install pyvalhalla into a Python >= 3.12 "
+              "and pass --valhalla-python)")
+        return
+    results = []
+    for name, path in EXTRACTS:
+        if not path.exists():
+            print(f"SKIPPED {name}: {path} not present")
+            continue
+        results.append(bench(name, path, args))
+        print(f"done: {name}", file=sys.stderr)
+    cols = ["routed", "refused", "routes_with_closed_way_mid_route", "routes_ending_on_closed_way",
+            "routes_over_one_direction_closure", "snap_p50_m", "snap_p95_m", "snap_max_m", "query_p50_ms"]
+    print("| extract | engine | " + " | ".join(cols) + " |\n|" + "---|" * (len(cols) + 2))
+    for r in results:
+        for eng in ("gridtools", "valhalla"):
+            row = r[eng]
+            print(f"| {r['extract']} | {eng} | " + " | ".join(
+                f"{row[c]:.2f}" if isinstance(row[c], float) else str(row[c]) for c in cols) + " |")
+    for r in results:
+        print(f"\n{r['extract']}: Valhalla routed legally but gridtools refused: {r['valhalla_legal_but_gridtools_refused']}"
+              f"; median length ratio (gridtools / Valhalla, both routed) "
+              f"{r['median_length_ratio_gridtools_over_valhalla']}; Valhalla closed ways mid-route e.g. "
+              f"{r['valhalla']['closed_examples'][:3]}; gridtools {r['gridtools']['closed_examples'][:3]}")
+        for m in r["missed_examples"]:
+            print(f"  missed {m['pair']}: {m['gridtools'][:200]}")
+    out = REPO / "benchmarks" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "routing_valhalla.json").write_text(json.dumps(results, indent=2, ensure_ascii=False, default=str))
+    print(f"\nwrote {out / 'routing_valhalla.json'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,379 @@
+"""Snapping points onto roads (phantom nodes), as OSRM, Valhalla and GraphHopper do.
+
+A point is projected onto the nearest *road segment* the vehicle may use, not onto the nearest
+junction: a destination in the middle of a 600 m tunnel is 0 m from its road.  The result is an
+:class:`EdgeSnap`: the segment, how far along it the projection lies (``fraction`` of the segment in
+its drawing direction) and how far the point moved.  A route then starts and ends part-way along
+the segment's arcs: :func:`departures` and :func:`arrivals` give, per usable direction, the graph
+node where the partial arc meets the rest of the network and the integer cost of the part driven.
+
+Index: every segment's polyline is cut into pieces of at most :data:`PIECE_M` metres; a k-d tree
+holds the piece midpoints of the segments a vehicle may use (one tree per vehicle and time slot,
+kept with its :class:`~gridtools.routing.restrictions.ArcRules`).  A query looks at the ``k``
+nearest midpoints and is exact: a piece not looked at has its midpoint at least as far as the
+``k``-th one, so it lies at least that distance minus half a piece away; when that bound does not
+beat the best distance found, the query falls back to every piece within the bound.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from gridtools.routing.engines import INF
+
+#: Longest piece of a segment in the snapping index (metres).
+PIECE_M = 40.0
+
+
+@dataclass
+class EdgeSnap:
+    """Where points were snapped onto roads (one entry per point; numpy arrays).
+
+    Attributes
+    ----------
+    seg : numpy.ndarray
+        Road segment of each point (-1: nothing usable within reach).
+    fraction : numpy.ndarray
+        Position of the projection along the segment, 0 at its first point, 1 at its last.
+    distance_m : numpy.ndarray
+        How far each point moved onto the road (metres; ``inf`` where ``seg`` is -1).
+    x, y : numpy.ndarray
+        The projected points in the network's metric CRS.
+    """
+
+    seg: np.ndarray
+    fraction: np.ndarray
+    distance_m: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+
+    def take(self, i: int) -> "EdgeSnap":
+        """The snap of point ``i`` alone."""
+        return EdgeSnap(*(getattr(self, f)[i:i + 1] for f in ("seg", "fraction", "distance_m", "x", "y")))
+
+
+class SegmentIndex:
+    """Pieces of every road segment of a network, for nearest-segment queries.
+
+    Parameters
+    ----------
+    network : RoadNetwork
+
+    Examples
+    --------
+    >>> index = SegmentIndex(net)                                          # doctest: +SKIP
+    >>> snap = index.nearest(xy, usable_segments)                           # doctest: +SKIP
+    """
+
+    def __init__(self, network):
+        net = network
+        n_seg = len(net.seg_start)
+        # one piece per pair of consecutive coordinates of a segment
+        count = net.seg_end - net.seg_start  # pieces per segment
+        seg = np.repeat(np.arange(n_seg), count)
+        head = np.repeat(net.seg_start - (np.cumsum(count) - count), count) + np.arange(count.sum())
+        x0, y0 = net.coord_x[head], net.coord_y[head]
+        x1, y1 = net.coord_x[head + 1], net.coord_y[head + 1]
+        length = np.hypot(x1 - x0, y1 - y0)
+        # offset of every piece's start along its segment; segment length as the sum of its pieces
+        start_pos = np.cumsum(length) - length
+        first = np.minimum(np.cumsum(count) - count, max(len(seg) - 1, 0))
+        offset = start_pos - np.repeat(start_pos[first] if len(seg) else np.zeros(n_seg), count)
+        self.seg_total = np.bincount(seg, weights=length, minlength=n_seg)
+        # cut long pieces so that every indexed piece is at most PIECE_M long
+        cuts = np.maximum(1, np.ceil(length / PIECE_M)).astype(np.int64)
+        rep = np.repeat(np.arange(len(seg)), cuts)
+        k = np.arange(len(rep)) - np.repeat(np.cumsum(cuts) - cuts, cuts)
+        t0, t1 = k / cuts[rep], (k + 1) / cuts[rep]
+        dx, dy = x1 - x0, y1 - y0
+        self.x0, self.y0 = x0[rep] + t0 * dx[rep], y0[rep] + t0 * dy[rep]
+        self.x1, self.y1 = x0[rep] + t1 * dx[rep], y0[rep] + t1 * dy[rep]
+        self.seg = seg[rep]
+        self.offset = offset[rep] + t0 * length[rep]
+        self.length = length[rep] / cuts[rep]
+        self.half = float(self.length.max() / 2) if len(self.length) else 0.0
+
+    def tree(self, usable_seg: np.ndarray):
+        """(k-d tree, piece ids) over the pieces of the segments marked in ``usable_seg``."""
+        from scipy.spatial import cKDTree
+
+        pieces = np.flatnonzero(usable_seg[self.seg])
+        mid = np.column_stack([(self.x0[pieces] + self.x1[pieces]) / 2, (self.y0[pieces] + self.y1[pieces]) / 2])
+        return (cKDTree(mid) if len(pieces) else None), pieces
+
+    def _project(self, px, py, pieces):
+        """Distance and position (t in 0..1) of points on pieces (arrays of equal shape)."""
+        dx, dy = self.x1[pieces] - self.x0[pieces], self.y1[pieces] - self.y0[pieces]
+        den = dx * dx + dy * dy
+        t = np.where(den > 0, ((px - self.x0[pieces]) * dx + (py - self.y0[pieces]) * dy) / np.where(den > 0, den, 1),
+                     0.0)
+        t = np.clip(t, 0.0, 1.0)
+        qx, qy = self.x0[pieces] + t * dx, self.y0[pieces] + t * dy
+        return np.hypot(px - qx, py - qy), t, qx, qy
+
+    def nearest(self, xy: np.ndarray, tree_pieces, max_m: float = np.inf, k: int = 8) -> EdgeSnap:
+        """The nearest indexed segment of each point (exact; -1 where none lies within ``max_m``).
+
+        Parameters
+        ----------
+        xy : (n, 2) numpy.ndarray
+            Points in the network's metric CRS.
+        tree_pieces : tuple
+            From :meth:`tree`.
+        max_m : float
+            Farthest distance to look (points without a segment that close get ``seg`` -1).
+        k : int
+            Midpoints looked at first.
+        """
+        tree, pieces = tree_pieces
+        n = len(xy)
+        out_piece = np.full(n, -1, np.int64)
+        out_d, out_t = np.full(n, np.inf), np.zeros(n)
+        qx, qy = np.zeros(n), np.zeros(n)
+        if tree is None or not n:
+            return self._snap(out_piece, out_d, out_t, qx, qy)
+        k = min(k, len(pieces))
+        mid_d, idx = tree.query(xy, k=k)
+        mid_d, idx = mid_d.reshape(n, k), idx.reshape(n, k)
+        cand = pieces[idx]
+        d, t, cx, cy = self._project(xy[:, :1], xy[:, 1:], cand)
+        best = d.argmin(axis=1)
+        rows = np.arange(n)
+        out_piece, out_d, out_t = cand[rows, best], d[rows, best], t[rows, best]
+        qx, qy = cx[rows, best], cy[rows, best]
+        # exact: an unseen piece is at least (k-th midpoint distance - half a piece) away
+        unsure = np.flatnonzero((mid_d[:, -1] - self.half < out_d) & (k < len(pieces)))
+        for i in unsure:
+            reach = min(out_d[i], max_m) + self.half
+            near = np.asarray(tree.query_ball_point(xy[i], reach), np.int64)
+            if not len(near):
+                continue
+            dd, tt, xx, yy = self._project(xy[i, 0], xy[i, 1], pieces[near])
+            j = int(dd.argmin())
+            if dd[j] < out_d[i]:
+                out_piece[i], out_d[i], out_t[i], qx[i], qy[i] = pieces[near[j]], dd[j], tt[j], xx[j], yy[j]
+        far = out_d > max_m
+        out_piece[far], out_d[far] = -1, np.inf
+        return self._snap(out_piece, out_d, out_t, qx, qy)
+
+    def candidates(self, xy: np.ndarray, tree_pieces, max_m: float, k: int = 12) -> EdgeSnap:
+        """Up to ``k`` distinct segments within ``max_m`` of one point, nearest first (one entry each)."""
+        tree, pieces = tree_pieces
+        if tree is None:
+            return self._snap(np.full(0, -1, np.int64), np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0))
+        near = np.asarray(tree.query_ball_point(xy, max_m + self.half), np.int64)
+        if not len(near):
+            return self._snap(np.full(0, -1, np.int64), np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0))
+        d, t, qx, qy = self._project(xy[0], xy[1], pieces[near])
+        order = np.argsort(d, kind="stable")
+        segs = self.seg[pieces[near][order]]
+        _, first = np.unique(segs, return_index=True)  # the nearest piece of every segment
+        keep = order[np.sort(first)][:k]
+        keep = keep[d[keep] <= max_m]
+        return self._snap(pieces[near][keep], d[keep], t[keep], qx[keep], qy[keep])
+
+    def _snap(self, piece, d, t, qx, qy) -> EdgeSnap:
+        ok = piece >= 0
+        p = np.maximum(piece, 0)
+        seg = np.where(ok, self.seg[p], -1)
+        along = self.offset[p] + t * self.length[p]
+        total = self.seg_total[np.maximum(seg, 0)]
+        frac = np.where(ok & (total > 0), along / np.where(total > 0, total, 1), 0.0)
+        # a point on a junction is exactly at the segment's end (no rounding left over)
+        frac = np.where(along <= 1e-6, 0.0, np.where(total - along <= 1e-6, 1.0, frac))
+        return EdgeSnap(seg=seg, fraction=np.clip(frac, 0.0, 1.0), distance_m=d, x=qx, y=qy)
+
+
+def segment_arcs(network) -> np.ndarray:
+    """(n_segments, 2) original arc of every segment along (column 0) and against (1) its drawing; -1 none.
+
+    Path duplication for via-way turn restrictions adds copies of arcs with the same segment; the
+    original (lowest id) is the one a route starting or ending on the road uses.
+    """
+    net = network
+
+    def compute():
+        table = np.full((len(net.seg_start), 2), -1, np.int64)
+        road = np.flatnonzero(net.arc_seg >= 0)[::-1]  # reversed: the lowest id is written last
+        table[net.arc_seg[road], net.arc_back[road].astype(np.int64)] = road
+        return table
+
+    return net.derived("segment_arcs", compute)
+
+
+def segment_ends(network) -> np.ndarray:
+    """(n_segments, 2) base node at the first and at the last point of every segment."""
+    net = network
+
+    def compute():
+        table = segment_arcs(net)
+        fwd, bwd = table[:, 0], table[:, 1]
+        first = np.where(fwd >= 0, net.arc_u[np.maximum(fwd, 0)], net.arc_v[np.maximum(bwd, 0)])
+        last = np.where(fwd >= 0, net.arc_v[np.maximum(fwd, 0)], net.arc_u[np.maximum(bwd, 0)])
+        return np.column_stack([net.node_base[first], net.node_base[last]])
+
+    return net.derived("segment_ends", compute)
+
+
+def positions(weights: np.ndarray, arcs: np.ndarray, fraction: np.ndarray, back) -> np.ndarray:
+    """Integer cost from the start of each arc to the snapped point on it (same rounding everywhere)."""
+    w = weights[np.maximum(arcs, 0)].astype(np.int64)
+    share = np.where(back, 1.0 - fraction, fraction)
+    return np.rint(share * w).astype(np.int64)
+
+
+def at_junction(snap: EdgeSnap) -> np.ndarray:
+    """Per point: 0 / 1 when it snapped onto the first / last point of its segment (a junction), else -1."""
+    return np.where(snap.fraction <= 0.0, 0, np.where(snap.fraction >= 1.0, 1, -1))
+
+
+def departures(network, weights: np.ndarray, snap: EdgeSnap):
+    """Ways to leave each snapped point: (arc, node reached, cost of the rest of the arc), shape (n, 3).
+
+    Column 0 drives along the segment's drawing direction, column 1 against it, column 2 starts
+    at the junction itself when the point snapped onto a segment's end (arc -1, cost 0).  An
+    unusable way has cost ``INF``.
+    """
+    return _ends(network, weights, weights, snap, leave=True)
+
+
+def arrivals(network, weights: np.ndarray, arrive_weights: np.ndarray, snap: EdgeSnap):
+    """Ways to reach each snapped point: (arc, node it is entered from, cost of the part driven), (n, 3).
+
+    ``arrive_weights`` may open arcs blocked only at their head node (a bollard, a height
+    restrictor): a destination before the barrier is reached without passing it.
+    """
+    return _ends(network, weights, arrive_weights, snap, leave=False)
+
+
+def _ends(network, weights, part_weights, snap: EdgeSnap, leave: bool):
+    table = segment_arcs(network)
+    n = len(snap.seg)
+    ok = snap.seg >= 0
+    seg = np.maximum(snap.seg, 0)
+    arcs = np.full((n, 3), -1, np.int64)
+    arcs[:, :2] = np.where(ok[:, None], table[seg], -1)
+    cost = np.full((n, 3), INF, np.int64)
+    node = np.zeros((n, 3), np.int64)
+    w_use = part_weights if not leave else weights
+    for col in (0, 1):
+        a = np.maximum(arcs[:, col], 0)
+        usable = (arcs[:, col] >= 0) & (w_use[a] < INF)
+        pos = positions(w_use, a, snap.fraction, col == 1)
+        w = w_use[a].astype(np.int64)
+        cost[:, col] = np.where(usable, (w - pos) if leave else pos, INF)
+        node[:, col] = network.arc_v[a] if leave else network.arc_u[a]
+        arcs[~usable, col] = -1
+    end = at_junction(snap)
+    there = ok & (end >= 0)
+    base = segment_ends(network)[seg, np.maximum(end, 0)]
+    node[:, 2] = network.node_depart[base] if leave else base
+    cost[there, 2] = 0
+    return arcs, node, cost
+
+
+def same_arc_cost(weights, o: EdgeSnap, d: EdgeSnap, i: int, j: int, table: np.ndarray):
+    """(cost, arc, column) of driving straight from origin ``i`` to destination ``j`` along one arc, or None.
+
+    ``weights`` should be the arrival weights: the drive stops before the arc's head node.
+    """
+    if o.seg[i] < 0 or o.seg[i] != d.seg[j]:
+        return None
+    best = None
+    for col in (0, 1):
+        a = int(table[o.seg[i], col])
+        if a < 0 or weights[a] >= INF:
+            continue
+        po = positions(weights, np.array([a]), o.fraction[i:i + 1], col == 1)[0]
+        pd_ = positions(weights, np.array([a]), d.fraction[j:j + 1], col == 1)[0]
+        ahead = d.fraction[j] >= o.fraction[i] if col == 0 else d.fraction[j] <= o.fraction[i]
+        if ahead and pd_ >= po and (best is None or pd_ - po < best[0]):
+            best = (int(pd_ - po), a, col)
+    return best
+
+
+def best_path(network, metric, o: EdgeSnap, d: EdgeSnap, arrive_weights: np.ndarray | None = None):
+    """Cheapest path between two snapped points (first point of ``o`` and ``d``).
+
+    Parameters
+    ----------
+    network : RoadNetwork
+    metric : Metric
+        Weights of the vehicle (``INF`` blocked).
+    o, d : EdgeSnap
+    arrive_weights : numpy.ndarray, optional
+        Weights for the part of an arc driven up to the destination (default: the metric's).
+
+    Returns
+    -------
+    tuple
+        ``(cost, arcs, start_at, end_at)``: cost in metric units (``inf`` when there is no path),
+        arcs in order, and the fractions of the first and last arc (in their direction) where the
+        route starts and ends.
+    """
+    net, w = network, metric.weights
+    aw = w if arrive_weights is None else arrive_weights
+    dep_arc, dep_node, dep_cost = departures(net, w, o)
+    arr_arc, arr_node, arr_cost = arrivals(net, w, aw, d)
+    best = (math.inf, np.zeros(0, np.int64), 0.0, 1.0)
+    direct = same_arc_cost(aw, o, d, 0, 0, segment_arcs(net))
+    if direct is not None:
+        along = (lambda f: f) if direct[2] == 0 else (lambda f: 1.0 - f)
+        same_place = o.fraction[0] == d.fraction[0]  # nothing to drive: no arc at all
+        best = (float(direct[0]), np.zeros(0, np.int64) if same_place else np.array([direct[1]]),
+                along(o.fraction[0]), along(d.fraction[0]))
+    cols_o, cols_d = np.flatnonzero(dep_cost[0] < INF), np.flatnonzero(arr_cost[0] < INF)
+    if not len(cols_o) or not len(cols_d):
+        return best
+    src, dst = dep_node[0, cols_o], arr_node[0, cols_d]
+    if len(src) * len(dst) == 1:
+        between = np.array([[metric.query(int(src[0]), int(dst[0]))[0]]])
+    else:
+        between = metric.many_to_many(src, dst)
+    total = dep_cost[0, cols_o][:, None] + between + arr_cost[0, cols_d][None, :]
+    i, j = np.unravel_index(int(np.argmin(total)), total.shape)
+    if not total[i, j] < best[0]:
+        return best
+    _, mid = metric.query(int(src[i]), int(dst[j]))
+    ci, cj = cols_o[i], cols_d[j]
+    arcs = np.r_[[dep_arc[0, ci]] if ci < 2 else [], mid, [arr_arc[0, cj]] if cj < 2 else []].astype(np.int64)
+    start = (o.fraction[0] if ci == 0 else 1.0 - o.fraction[0]) if ci < 2 else 0.0
+    end = (d.fraction[0] if cj == 0 else 1.0 - d.fraction[0]) if cj < 2 else 1.0
+    if len(arcs) > 1 and start >= 1.0:  # started at the very end of the first arc: nothing driven on it
+        arcs, start = arcs[1:], 0.0
+    if len(arcs) > 1 and end <= 0.0:
+        arcs, end = arcs[:-1], 1.0
+    return float(total[i, j]), arcs, float(start), float(end)
+
+
+def matrix_costs(network, metric, o: EdgeSnap, d: EdgeSnap, arrive_weights: np.ndarray | None = None) -> np.ndarray:
+    """Costs (metric units) from every snapped origin (rows) to every snapped destination; ``inf`` if none.
+
+    Every origin leaves along each usable direction of its road, every destination is reached along
+    each usable direction of its road; one many-to-many query covers all of them, and a destination
+    ahead of its origin on the same arc is reached directly.
+    """
+    w = metric.weights
+    aw = w if arrive_weights is None else arrive_weights
+    dep_arc, dep_node, dep_cost = departures(network, w, o)
+    arr_arc, arr_node, arr_cost = arrivals(network, w, aw, d)
+    src, src_inv = np.unique(dep_node.ravel(), return_inverse=True)
+    dst, dst_inv = np.unique(arr_node.ravel(), return_inverse=True)
+    between = metric.many_to_many(src, dst)
+    n, m = len(o.seg), len(d.seg)
+    si, di = src_inv.reshape(n, 3), dst_inv.reshape(m, 3)
+    dep = np.where(dep_cost < INF, dep_cost, np.inf)
+    arr = np.where(arr_cost < INF, arr_cost, np.inf)
+    out = np.full((n, m), np.inf)
+    for c in range(3):
+        for e in range(3):
+            out = np.minimum(out, dep[:, c][:, None] + between[si[:, c]][:, di[:, e]] + arr[:, e][None, :])
+    table = segment_arcs(network)
+    for i, j in zip(*np.nonzero((o.seg[:, None] == d.seg[None, :]) & (o.seg[:, None] >= 0))):
+        direct = same_arc_cost(aw, o, d, int(i), int(j), table)
+        if direct is not None:
+            out[i, j] = min(out[i, j], direct[0])
+    return out

@@ -1,0 +1,116 @@
+"""Snapping onto roads (phantom nodes): routes start and end part-way along a road.
+
+Checked against networkx on the *split graph* (tests/split_graph.py): the same arcs and weights,
+with the origin and destination spliced into their roads.
+"""
+
+from __future__ import annotations
+
+import math
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import shapely
+
+from conftest import shared_data
+from gridtools.errors import InputError
+from gridtools.routing import NoRouteError, Router, car, load_network, network_from_frames, truck
+from split_graph import points_on_roads, road_graph, split_cost
+
+
+def _line_roads(tags: dict | None = None):
+    """One 1.46 km primary road (way 1) from (8.0, 49.0) to (8.02, 49.0), plus a side road (way 2)."""
+    rows = [dict(osmid=1, highway="primary", geometry=shapely.LineString([(8.0, 49.0), (8.02, 49.0)]),
+                 **(tags or {})),
+            dict(osmid=2, highway="residential", geometry=shapely.LineString([(8.02, 49.0), (8.02, 49.01)]))]
+    return network_from_frames(gpd.GeoDataFrame(rows, crs=4326))
+
+
+def test_point_in_the_middle_of_a_long_road_snaps_onto_it():
+    router = Router(_line_roads(), max_snap_m=100)
+    r = router.route((8.005, 49.0003), (8.015, 49.0003), truck())  # 33 m off the road, 360 m from a junction
+    assert r.snap_m[0] == pytest.approx(33.4, abs=0.5) and r.snap_m[1] == pytest.approx(33.4, abs=0.5)
+    assert r.osmids == [1] and r.length_m == pytest.approx(731, abs=2)  # a quarter ... three quarters
+    assert r.geometry.length == pytest.approx(0.01, rel=1e-3)  # the drawn line is cut at the points
+    assert r.to_geodataframe()["length_m"].sum() == pytest.approx(r.length_m, abs=0.2)
+
+
+def test_one_way_road_routes_around_or_refuses():
+    router = Router(_line_roads({"oneway": "yes"}))
+    ahead = router.route((8.005, 49.0), (8.015, 49.0), car())
+    assert ahead.length_m == pytest.approx(731, abs=2)
+    with pytest.raises(NoRouteError):  # backwards along a one-way dead end: no legal route
+        router.route((8.015, 49.0), (8.005, 49.0), car(), explain=False)
+
+
+def test_same_point_is_never_silent():
+    r = Router(_line_roads()).route((8.01, 49.0), (8.01, 49.0), car())
+    assert r.length_m == 0 and r.warnings and "same place on way 1" in r.warnings[0]
+    assert any("warning" in line for line in r.summary_lines())
+
+
+def test_far_point_names_the_nearest_road_and_why():
+    router = Router(_line_roads({"maxheight": "3.5"}), max_snap_m=200)
+    with pytest.raises(InputError) as exc:
+        router.route((8.005, 49.0), (8.0199, 49.009), truck(height_m=4.2))
+    text = str(exc.value)
+    assert "0 m from way 1" in text and "maxheight=3.5" in text and "from the nearest road usable" in text
+
+
+def test_matrix_matches_routes_on_edges():
+    router = Router(_line_roads())
+    pts = [(8.003, 49.0), (8.011, 49.0001), (8.0201, 49.006)]
+    m = router.matrix(pts, pts, car())
+    for i, o in enumerate(pts):
+        for j, d in enumerate(pts):
+            r = router.route(o, d, car().without_preferences(), explain=False)
+            assert m.seconds[i, j] == pytest.approx(r.cost, abs=0.002)
+
+
+NETWORKS = [("roads", "truck_restrictions", "bus.osm.pbf"),
+            ("china", "shanghai_huangpu_osm", "shanghai_huangpu_drive.osm")]
+
+
+@pytest.mark.parametrize("parts", NETWORKS, ids=["heidelberg", "huangpu"])
+@pytest.mark.parametrize("engine", ["cch", "dijkstra"])
+def test_points_anywhere_on_roads_match_networkx_on_the_split_graph(tmp_path, parts, engine):
+    net = load_network(shared_data(*parts), cache_dir=tmp_path)
+    router = Router(net, engine=engine)
+    big = truck(weight_t=40, height_m=4.2)
+    rules = router.rules(big)
+    w = np.clip(np.rint(rules.time_s * rules.factor * 1000.0), 1, 2147483646).astype(np.int64)
+    arrive = w.copy()
+    w[rules.blocked > 0] = 2147483647
+    arrive[(rules.blocked > 0) & ~np.isin(rules.blocked, (6, 7, 8))] = 2147483647
+    graph = road_graph(net, w)
+    pts = points_on_roads(net, 120, seed=3)
+    # independent check of the snap distance: shapely's nearest usable segment line
+    usable = np.unique(net.arc_seg[(rules.blocked == 0) & (net.arc_seg >= 0)])
+    tree = shapely.STRtree(net.segment_lines(usable, lonlat=False))
+    to_xy = __import__("pyproj").Transformer.from_crs(4326, net.crs, always_xy=True)
+    routed = refused = 0
+    for o, d in zip(pts[::2], pts[1::2]):
+        try:
+            os_ = router.snap_edges([o], big, role="origin")
+            ds = router.snap_edges([d], big, role="destination")
+        except InputError:
+            refused += 1
+            continue
+        ref = split_cost(graph, net, w, arrive, int(os_.seg[0]), float(os_.fraction[0]), int(ds.seg[0]),
+                         float(ds.fraction[0]))
+        try:
+            r = router.route(o, d, big, explain=False)
+        except NoRouteError:
+            r = None
+        if r is None or r.warnings and "does not connect" in r.warnings[0]:
+            assert r is not None or math.isinf(ref), f"router refused a pair networkx routes ({ref})"
+            refused += 1
+            continue
+        assert r.cost * 1000 == pytest.approx(ref, abs=0.5), (o, d)
+        for p, snap in ((o, r.snap_m[0]), (d, r.snap_m[1])):
+            point = shapely.Point(*to_xy.transform(*p))
+            nearest = tree.geometries[tree.nearest(point)]
+            assert snap == pytest.approx(point.distance(nearest), abs=0.01)
+        routed += 1
+    assert routed >= 20 and routed + refused == 60
