@@ -11,7 +11,7 @@ from gridtools.hotspots.estimators import make_estimator, with_covariates
 from gridtools.hotspots.events import EventSet, from_day, prepare_events, to_day
 from gridtools.hotspots.metrics import rank_cells
 
-__all__ = ["prepare", "forecast"]
+__all__ = ["prepare", "forecast", "drop_far_events"]
 
 
 def prepare(
@@ -25,6 +25,8 @@ def prepare(
     grids: gpd.GeoDataFrame | None = None,
     grid_id: str | None = None,
     dayfirst: bool | None = None,
+    hour_col: str | None = None,
+    tz: str | None = None,
 ) -> tuple[EventSet, CellSet]:
     """Events as arrays in a metric CRS, and the forecast units they fall in.
 
@@ -32,13 +34,17 @@ def prepare(
     ----------
     events : geopandas.GeoDataFrame
         Incident points (e.g. :func:`gridtools.io.read_events`).
-    time, category_col, categories, dayfirst
+    time, category_col, categories, dayfirst, hour_col, tz
         See :func:`~gridtools.hotspots.events.prepare_events`.
     cell : float, default ``settings.hotspot_cell_m``
         Side of square cells (metres); ignored when *grids* are given.
     area : "extent", "hull" or GeoDataFrame/GeoSeries/shapely geometry
         Study area: the events' bounding box, their convex hull, or a boundary (any CRS with a
         GeoDataFrame; the metric CRS with a bare geometry).  Square cells are clipped to it.
+        With "extent" or "hull", events far from all the others (bad geocoding: more than
+        ``settings.hotspot_far_factor`` times the 99th-percentile distance from the events'
+        median point) are left out and listed in ``report["far"]``, so that one stray point
+        cannot stretch the grid over a whole region.
     grids : geopandas.GeoDataFrame, optional
         Management grids to use as units instead of square cells.
     grid_id : str, optional
@@ -58,7 +64,10 @@ def prepare(
     >>> len(cs), ev.unit.tolist()
     (3, [0, 2])
     """
-    ev = prepare_events(events, time=time, category_col=category_col, categories=categories, dayfirst=dayfirst)
+    ev = prepare_events(events, time=time, category_col=category_col, categories=categories, dayfirst=dayfirst,
+                        hour_col=hour_col, tz=tz)
+    if grids is None and isinstance(area, str):
+        ev = drop_far_events(ev)
     if grids is not None:
         cells = unit_cells(grids, id_col=grid_id, crs=ev.crs)
     else:
@@ -83,6 +92,32 @@ def prepare(
             "boundary or grids cover the events (and their CRS)."
         )
     return ev, cells
+
+
+def drop_far_events(events: EventSet, factor: float | None = None) -> EventSet:
+    """The events without those far from all others; their input rows go to ``report["far"]``.
+
+    An event is far when its distance from the events' median point exceeds *factor* (default
+    ``settings.hotspot_far_factor``) times the 99th-percentile distance.
+
+    Examples
+    --------
+    >>> ev = EventSet(t=np.zeros(101), x=np.r_[np.linspace(0, 1000, 100), 1e6], y=np.zeros(101),
+    ...               row=np.arange(1, 102), crs=32617)
+    >>> kept = drop_far_events(ev)
+    >>> len(kept), kept.report["far"]
+    (100, [101])
+    """
+    from gridtools import settings
+
+    factor = settings.hotspot_far_factor if factor is None else float(factor)
+    if len(events) < 20:  # too few to say what is far
+        return events
+    dist = np.hypot(events.x - np.median(events.x), events.y - np.median(events.y))
+    far = dist > factor * max(np.quantile(dist, 0.99), 1.0)
+    out = events.take(~far)
+    out.report = {**events.report, "far": [int(r) for r in events.row[far]]}
+    return out
 
 
 def forecast(
