@@ -26,16 +26,27 @@ HorizonOption = Annotated[float, typer.Option("--horizon-days", help="Length of 
 CellOption = Annotated[float, typer.Option("--cell", help="Side of the square cells (metres).")]
 BoundaryOption = Annotated[Optional[Path], typer.Option("--boundary", help="Study-area boundary file (cells are "
                                                                            "clipped to it).")]
-AreaOption = Annotated[str, typer.Option("--area", help="Study area without --boundary: 'extent' (bounding box) "
-                                                        "or 'hull'.")]
+AreaOption = Annotated[str, typer.Option("--area", help="Study area: 'extent' (bounding box), 'hull', or a "
+                                                        "boundary file (as --boundary).")]
+HoursOption = Annotated[Optional[float], typer.Option(
+    "--horizon-hours", help="Sub-day forecast: length of each window in hours (must divide a day: 1, 2, 3, 4, 6, 8, "
+                            "12); needs times of day.")]
+WindowsOption = Annotated[int, typer.Option("--windows", help="Number of consecutive windows after --cutoff "
+                                                              "(with --horizon-hours; 84 x 2 h = a week).")]
+HourColOption = Annotated[Optional[str], typer.Option("--hour-col", help="Column with the hour of day (0-23), added "
+                                                                         "to a date-only --time column.")]
+TzOption = Annotated[Optional[str], typer.Option("--tz", help="Time zone whose wall clock times with a UTC offset "
+                                                              "are converted to (e.g. Europe/Paris).")]
 GridsOption = Annotated[Optional[Path], typer.Option("--grids", help="Management grids to forecast for instead of "
                                                                      "square cells.")]
 GridIdOption = Annotated[Optional[str], typer.Option("--grid-id", help="Column naming the grids.")]
 PoiOption = Annotated[Optional[list[Path]], typer.Option(
     "--poi", help="Points of interest (shops, bars, car parks; any vector file or lon/lat CSV): their density per "
                   "cell becomes a covariate of gbm and the ensemble (repeatable: one covariate per file).")]
-MethodOption = Annotated[str, typer.Option("--method", help="naive_4w, naive_1y, naive_all, smoothed, kde, "
-                                                            "prospective, etas, gbm, ensemble.")]
+MethodOption = Annotated[Optional[str], typer.Option(
+    "--method", help="Days: naive_4w, naive_1y, naive_all, smoothed, kde, prospective, etas, gbm, ensemble (default). "
+                     "Sub-day: naive_all, naive_hour, naive_dayhour, smoothed, kde, etas, profile (default), "
+                     "profile_etas.")]
 MethodsOption = Annotated[str, typer.Option("--methods", help="Comma-separated methods; the naive baselines and kde "
                                                               "are always added.")]
 PatrolShareOption = Annotated[float, typer.Option(
@@ -45,16 +56,19 @@ MapOption = Annotated[Optional[Path], typer.Option("--map", help="Also write a f
 
 
 def _read_inputs(events_file, *, time, lon, lat, x, y, crs, layer, category_col, category, cell, boundary, area,
-                 grids, grid_id, poi, dayfirst=None):
+                 grids, grid_id, poi, dayfirst=None, hour_col=None, tz=None):
     """Events and cells (:func:`gridtools.hotspots.prepare`), the --poi covariates, and lines for the summary."""
     from gridtools import hotspots
     from gridtools.hotspots.cells import density_covariates
 
     raw = io.read_events(events_file, layer=layer, crs=crs, lon=lon, lat=lat, x=x, y=y)
+    if boundary is None and area not in ("extent", "hull"):
+        boundary = Path(area)  # --area FILE
     study = io.read_any(boundary) if boundary is not None else area
     units = io.read_any(grids) if grids is not None else None
     events, cells = hotspots.prepare(raw, time=time, category_col=category_col, categories=category or None,
-                                     cell=cell, area=study, grids=units, grid_id=grid_id, dayfirst=dayfirst)
+                                     cell=cell, area=study, grids=units, grid_id=grid_id, dayfirst=dayfirst,
+                                     hour_col=hour_col, tz=tz)
     rep = events.report
     lines = [f"{len(events):,} events in the study area ({rep['rows']:,} rows read"
              + (f", categories {', '.join(rep['categories'])}" if rep.get("categories") else "") + ")",
@@ -76,6 +90,10 @@ def _warn_left_out(report: dict) -> None:
     missing = missing_rows_text(report)
     if missing:
         warn(missing)
+    if report.get("far"):
+        warn(f"{len(report['far']):,} events lie far from all the others (bad coordinates?) and were left out "
+             f"({describe_rows(report['far'])}, counting from 1 after the header); give --area FILE to set the "
+             "study area yourself")
     if report.get("outside"):
         warn(f"{len(report['outside']):,} events lie outside the study area and were left out "
              f"({describe_rows(report['outside'])}, counting from 1 after the header)")
@@ -86,34 +104,65 @@ def hotspots_predict(
     events_file: EventsArgument,
     output: OutOption,
     time: TimeOption,
-    cutoff: Annotated[str, typer.Option("--cutoff", help="Forecast from this date (YYYY-MM-DD); only earlier events are used.")],
-    horizon_days: HorizonOption = 7.0, cell: CellOption = settings.hotspot_cell_m, method: MethodOption = "ensemble",
+    cutoff: Annotated[str, typer.Option("--cutoff", help="Forecast from this time ('YYYY-MM-DD' or 'YYYY-MM-DD HH:MM'); "
+                                                         "only earlier events are used.")],
+    horizon_days: HorizonOption = 7.0, horizon_hours: HoursOption = None, windows: WindowsOption = 1,
+    cell: CellOption = settings.hotspot_cell_m, method: MethodOption = None,
     lon: LonOption = None, lat: LatOption = None, x: XOption = None, y: YOption = None,
     crs: CrsOption = None, layer: LayerOption = None, dayfirst: DayfirstOption = None,
+    hour_col: HourColOption = None, tz: TzOption = None,
     category_col: CategoryColOption = None, category: CategoryOption = None,
     boundary: BoundaryOption = None, area: AreaOption = "extent",
     grids: GridsOption = None, grid_id: GridIdOption = None, poi: PoiOption = None,
     patrol_share: PatrolShareOption = 0.02, map_file: MapOption = None,
 ):
-    """Risk of every cell for the days after --cutoff; writes layer 'cells' (cell_id, risk, rank, geometry)
-    and layer 'patrol_areas' (the riskiest --patrol-share of the area joined into contiguous areas)."""
+    """Risk of every cell after --cutoff: layer 'cells' (cell_id, risk, rank, geometry) and layer 'patrol_areas'
+    (the riskiest --patrol-share joined into contiguous areas); with --horizon-hours also table 'windows'
+    (cell_id, window_start, risk) for --windows windows."""
     from gridtools import hotspots
 
     events, cells, covariates, lines = _read_inputs(
         events_file, time=time, lon=lon, lat=lat, x=x, y=y, crs=crs, layer=layer, category_col=category_col,
         category=category, cell=cell, boundary=boundary, area=area, grids=grids, grid_id=grid_id, poi=poi,
-        dayfirst=dayfirst)
+        dayfirst=dayfirst, hour_col=hour_col, tz=tz)
+    if horizon_hours is not None:
+        return _predict_windows(events, cells, lines, cutoff=cutoff, hours=horizon_hours, windows=windows,
+                                method=method or "profile", output=output, map_file=map_file, share=patrol_share)
+    method = method or "ensemble"
     result = hotspots.forecast(events, cells, cutoff=cutoff, horizon_days=horizon_days, method=method,
                                covariates=covariates)
     areas = hotspots.patrol_areas(result, share=patrol_share)
     areas_file = _write_forecast(result, areas, output, map_file, patrol_share)
     used = int((events.t < hotspots.to_day(cutoff)).sum())
     print_lines(f"hotspots predict ({method}, cutoff {cutoff}, {horizon_days:g} days)",
-                [*lines, f"{used:,} events before the cutoff used",
-                 f"riskiest {patrol_share:.0%} of the area: {int(areas['n_cells'].sum()):,} cells in {len(areas):,} "
-                 f"patrol areas, {areas['expected_events'].sum():,.1f} expected events",
+                [*lines, f"{used:,} events before the cutoff used", _areas_line(areas, patrol_share),
                  f"wrote {output} (layer cells)" + (", layer patrol_areas" if areas_file == output
                                                     else f" and {areas_file}")])
+
+
+def _areas_line(areas, share: float) -> str:
+    return (f"riskiest {share:.0%} of the area: {int(areas['n_cells'].sum()):,} cells in {len(areas):,} "
+            f"patrol areas, {areas['expected_events'].sum():,.1f} expected events")
+
+
+def _predict_windows(events, cells, lines, *, cutoff, hours, windows, method, output: Path, map_file, share):
+    """The sub-day branch of predict: forecast the windows, write cells, patrol areas and the windows table."""
+    from gridtools import hotspots
+    from gridtools.errors import InputError
+    from gridtools.hotspots.subday import forecast_windows
+
+    if output.suffix.lower() != ".gpkg":
+        raise InputError(f"a sub-day forecast writes a layer and a table: give -o a .gpkg file, not {output.name}.")
+    result = forecast_windows(events, cells, cutoff=cutoff, horizon_hours=hours, windows=windows, method=method)
+    areas = hotspots.patrol_areas(result.cells, share=share)
+    _write_forecast(result.cells, areas, output, map_file, share)
+    io.write_any(result.windows, output, layer="windows")
+    p = result.params
+    print_lines(f"hotspots predict ({method}, cutoff {p['cutoff']}, {windows} x {hours:g} h)",
+                [*lines, f"{p['used_events']:,} events before the cutoff used",
+                 _areas_line(areas, share) + " (first window)",
+                 f"wrote {output} (layer cells: risk in the first window; layer patrol_areas; table windows: "
+                 f"{len(result.windows):,} rows)"])
 
 
 def _write_forecast(result, areas, output: Path, map_file: Optional[Path], share: float) -> Path:

@@ -116,7 +116,7 @@ def drop_far_events(events: EventSet, factor: float | None = None) -> EventSet:
     dist = np.hypot(events.x - np.median(events.x), events.y - np.median(events.y))
     far = dist > factor * max(np.quantile(dist, 0.99), 1.0)
     out = events.take(~far)
-    out.report = {**events.report, "far": [int(r) for r in events.row[far]]}
+    out.report = {**events.report, "far": sorted(int(r) for r in events.row[far])}
     return out
 
 

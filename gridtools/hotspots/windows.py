@@ -51,7 +51,7 @@ def check_window_hours(hours) -> float:
     (2.0, 48.0)
     >>> check_window_hours(5)  # doctest: +IGNORE_EXCEPTION_DETAIL
     Traceback (most recent call last):
-    gridtools.errors.InputError: horizon_hours=5 does not divide a day ...
+    gridtools.errors.InputError: horizon_hours=... is 5 hours, which does not divide a day ...
     """
     ok = isinstance(hours, (int, float, np.integer, np.floating)) and np.isfinite(hours) and hours > 0
     if not ok:
@@ -61,7 +61,7 @@ def check_window_hours(hours) -> float:
         (minutes <= 1440 and 1440 % round(minutes) == 0) or round(minutes) % 1440 == 0)
     if not tiles:
         raise InputError(
-            f"horizon_hours={hours:g} does not divide a day: windows would start at different hours on "
+            f"horizon_hours=... is {hours:g} hours, which does not divide a day: windows would start at different hours on "
             "different days. Use 1, 2, 3, 4, 6, 8, 12 or 24 hours (or whole days)."
         )
     return float(hours)
