@@ -35,6 +35,12 @@ WindowsOption = Annotated[int, typer.Option("--windows", help="Number of consecu
                                                               "(with --horizon-hours; 84 x 2 h = a week).")]
 HourColOption = Annotated[Optional[str], typer.Option("--hour-col", help="Column with the hour of day (0-23), added "
                                                                          "to a date-only --time column.")]
+UnitsOption = Annotated[Optional[Path], typer.Option(
+    "--units", help="Road segments (any line file or OSM-derived layer) as units: events snap to the nearest "
+                    "within --snap-m; PAI and hit rate are by length share.")]
+UnitIdOption = Annotated[Optional[str], typer.Option("--unit-id", help="Column naming the road segments.")]
+SnapOption = Annotated[Optional[float], typer.Option("--snap-m", help="Events further than this (metres) from every "
+                                                                      "segment are left out and counted (default 30).")]
 TzOption = Annotated[Optional[str], typer.Option("--tz", help="Time zone whose wall clock times with a UTC offset "
                                                               "are converted to (e.g. Europe/Paris).")]
 GridsOption = Annotated[Optional[Path], typer.Option("--grids", help="Management grids to forecast for instead of "
@@ -56,7 +62,7 @@ MapOption = Annotated[Optional[Path], typer.Option("--map", help="Also write a f
 
 
 def _read_inputs(events_file, *, time, lon, lat, x, y, crs, layer, category_col, category, cell, boundary, area,
-                 grids, grid_id, poi, dayfirst=None, hour_col=None, tz=None):
+                 grids, grid_id, poi, dayfirst=None, hour_col=None, tz=None, units=None, unit_id=None, snap_m=None):
     """Events and cells (:func:`gridtools.hotspots.prepare`), the --poi covariates, and lines for the summary."""
     from gridtools import hotspots
     from gridtools.hotspots.cells import density_covariates
@@ -65,21 +71,28 @@ def _read_inputs(events_file, *, time, lon, lat, x, y, crs, layer, category_col,
     if boundary is None and area not in ("extent", "hull"):
         boundary = Path(area)  # --area FILE
     study = io.read_any(boundary) if boundary is not None else area
-    units = io.read_any(grids) if grids is not None else None
+    polygons = io.read_any(grids) if grids is not None else None
+    roads = io.read_any(units) if units is not None else None
     events, cells = hotspots.prepare(raw, time=time, category_col=category_col, categories=category or None,
-                                     cell=cell, area=study, grids=units, grid_id=grid_id, dayfirst=dayfirst,
-                                     hour_col=hour_col, tz=tz)
+                                     cell=cell, area=study, grids=polygons, grid_id=grid_id, dayfirst=dayfirst,
+                                     hour_col=hour_col, tz=tz, segments=roads, segment_id=unit_id, snap_m=snap_m)
     rep = events.report
     lines = [f"{len(events):,} events in the study area ({rep['rows']:,} rows read"
              + (f", categories {', '.join(rep['categories'])}" if rep.get("categories") else "") + ")",
-             f"{len(cells):,} {'cells of ' + format(cell, 'g') + ' m' if grids is None else 'grids'}, "
-             f"{cells.total_area / 1e6:,.1f} km²"]
+             _units_line(cells, cell)]
     _warn_left_out(rep)
     covariates = density_covariates([io.read_any(path) for path in poi or []], cells)
     for path, density in zip(poi or [], covariates.T if covariates is not None else []):
         inside = float((density * cells.area / 1e6).sum())
         lines.append(f"covariate: density of {path.name} ({inside:,.0f} points in the study area)")
     return events, cells, covariates, lines
+
+
+def _units_line(cells, cell: float) -> str:
+    if cells.kind == "segments":
+        return f"{len(cells):,} road segments, {cells.total_area / 1e3:,.1f} km of road (snapped within {cells.snap_m:g} m)"
+    what = "cells of " + format(cell, "g") + " m" if cells.kind == "square" else "grids"
+    return f"{len(cells):,} {what}, {cells.total_area / 1e6:,.1f} km²"
 
 
 def _warn_left_out(report: dict) -> None:
@@ -114,6 +127,7 @@ def hotspots_predict(
     category_col: CategoryColOption = None, category: CategoryOption = None,
     boundary: BoundaryOption = None, area: AreaOption = "extent",
     grids: GridsOption = None, grid_id: GridIdOption = None, poi: PoiOption = None,
+    units: UnitsOption = None, unit_id: UnitIdOption = None, snap_m: SnapOption = None,
     patrol_share: PatrolShareOption = 0.02, map_file: MapOption = None,
 ):
     """Risk of every cell after --cutoff: layer 'cells' (cell_id, risk, rank, geometry) and layer 'patrol_areas'
@@ -124,7 +138,7 @@ def hotspots_predict(
     events, cells, covariates, lines = _read_inputs(
         events_file, time=time, lon=lon, lat=lat, x=x, y=y, crs=crs, layer=layer, category_col=category_col,
         category=category, cell=cell, boundary=boundary, area=area, grids=grids, grid_id=grid_id, poi=poi,
-        dayfirst=dayfirst, hour_col=hour_col, tz=tz)
+        dayfirst=dayfirst, hour_col=hour_col, tz=tz, units=units, unit_id=unit_id, snap_m=snap_m)
     if horizon_hours is not None:
         return _predict_windows(events, cells, lines, cutoff=cutoff, hours=horizon_hours, windows=windows,
                                 method=method or "profile", output=output, map_file=map_file, share=patrol_share)

@@ -10,6 +10,7 @@ from gridtools.hotspots.cells import CellSet, assign_events, square_cells, study
 from gridtools.hotspots.estimators import make_estimator, with_covariates
 from gridtools.hotspots.events import EventSet, from_day, prepare_events, to_day
 from gridtools.hotspots.metrics import rank_cells
+from gridtools.hotspots.segments import segment_units
 
 __all__ = ["prepare", "forecast", "drop_far_events"]
 
@@ -27,6 +28,9 @@ def prepare(
     dayfirst: bool | None = None,
     hour_col: str | None = None,
     tz: str | None = None,
+    segments: gpd.GeoDataFrame | None = None,
+    segment_id: str | None = None,
+    snap_m: float | None = None,
 ) -> tuple[EventSet, CellSet]:
     """Events as arrays in a metric CRS, and the forecast units they fall in.
 
@@ -49,6 +53,12 @@ def prepare(
         Management grids to use as units instead of square cells.
     grid_id : str, optional
         Column naming the grids.
+    segments : geopandas.GeoDataFrame, optional
+        Road segments (lines) as units: events snap to the nearest within *snap_m* metres and
+        metrics share out length instead of area (:func:`~gridtools.hotspots.segments.segment_units`).
+    segment_id : str, optional
+        Column naming the segments.
+    snap_m : float, default ``settings.hotspot_snap_m``
 
     Returns
     -------
@@ -66,9 +76,11 @@ def prepare(
     """
     ev = prepare_events(events, time=time, category_col=category_col, categories=categories, dayfirst=dayfirst,
                         hour_col=hour_col, tz=tz)
-    if grids is None and isinstance(area, str):
+    if grids is None and segments is None and isinstance(area, str):
         ev = drop_far_events(ev)
-    if grids is not None:
+    if segments is not None:
+        cells = segment_units(segments, crs=ev.crs, id_col=segment_id, snap_m=snap_m)
+    elif grids is not None:
         cells = unit_cells(grids, id_col=grid_id, crs=ev.crs)
     else:
         if isinstance(area, str):

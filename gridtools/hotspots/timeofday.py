@@ -123,7 +123,7 @@ class TimeProfile(SlotEstimator):
         ``prior_weight`` of the spatial shrinkage of the long-term count (0 = raw count).
     spatial_bandwidth : float or None, default None
         Its kernel (metres; None = two cells).
-    half_life_days : float or None, default 730
+    half_life_days : float or None, default 365
         Old events count half every this many days (the long-term count goes stale: roadworks,
         new cycle lanes); None = all equal.
     holidays : list of dates, optional
@@ -132,7 +132,7 @@ class TimeProfile(SlotEstimator):
 
     def __init__(self, prior_events: float = 200.0, neighbourhood_bandwidth: float = 1000.0,
                  neighbourhood_prior: float = 20.0, hour_bandwidth: float = 1.0, spatial_weight: float = 0.3,
-                 spatial_bandwidth: float | None = None, half_life_days: float | None = 730.0, holidays=None):
+                 spatial_bandwidth: float | None = None, half_life_days: float | None = 365.0, holidays=None):
         self.prior_events = prior_events
         self.neighbourhood_bandwidth = neighbourhood_bandwidth
         self.neighbourhood_prior = neighbourhood_prior

@@ -189,3 +189,35 @@ def test_paris_two_hour_backtest_on_a_slice_scores_the_naive_baselines():
     t = r.pai_table(0.02).set_index("method")
     assert set(t.index) == {"profile", "naive_all", "naive_hour", "naive_dayhour"}
     assert (t["pai"] > 1).all() and (t["windows"] == 168).all()
+
+
+def test_segments_snap_events_within_the_distance_and_share_out_length():
+    roads = gpd.GeoDataFrame({"name": ["long", "short"]}, crs=32631, geometry=[
+        shapely.LineString([(0, 0), (1000, 0)]), shapely.LineString([(0, 500), (100, 500)])])
+    g = _points(["2019-01-01 08:00", "2019-01-01 09:00", "2019-01-02 10:00", "2019-01-02 11:00"],
+                [[500, 10], [50, 490], [60, 510], [500, 300]])            # the last is 200 m from any road
+    ev, cs = hotspots.prepare(g, time="t", segments=roads, segment_id="name", snap_m=30)
+    assert ev.unit.tolist() == [0, 1, 1] and ev.report["outside"] == [4]
+    assert cs.area.tolist() == [1000.0, 100.0] and cs.kind == "segments"
+    f = forecast_windows(ev, cs, cutoff="2019-01-03 00:00", horizon_hours=24, windows=1, method="naive_all")
+    assert f.cells.sort_values("rank")["cell_id"].tolist() == ["short", "long"]   # 2 events on 100 m first
+    # PAI by length share: flagging the short road (100 of 1100 m) catching 2 of 3 events
+    from gridtools.hotspots.metrics import window_hits
+    m = window_hits([[1.0, 2.0]], cs.area, [[1.0, 2.0]], coverages=[0.05])
+    assert m["area_share"][0.05][0] == pytest.approx(100 / 1100) and m["hits"][0.05][0] == 2
+
+
+@pytest.mark.slow
+def test_segments_on_a_real_network_xian_links_and_gps_fixes(tmp_path, capsys):
+    roads = shared_data("china", "xian_roads", "modifiedConn_link.shp")
+    fixes = shared_data("china", "xian_roads", "example_gps.csv")
+    out = tmp_path / "x.gpkg"
+    code, text = run_cli(["hotspots", "predict", fixes, "--time", "time", "--lon", "lng", "--lat", "lat",
+                          "--crs", "wgs84", "--cutoff", "2022-05-12 16:30", "--horizon-hours", "1", "--windows", "4",
+                          "--units", roads, "--unit-id", "link_id", "--method", "smoothed", "-o", out], capsys)
+    assert code == 0, text
+    assert "9,842 road segments" in text and "1,891 events in the study area" in text
+    assert "350 events lie outside the study area" in text           # GPS fixes > 30 m from any link, counted
+    cells = gpd.read_file(out, layer="cells")
+    assert len(cells) == 9842 and cells.geom_type.eq("LineString").all()
+    assert len(gpd.read_file(out, layer="windows")) == 4 * 9842
