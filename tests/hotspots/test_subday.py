@@ -221,3 +221,16 @@ def test_segments_on_a_real_network_xian_links_and_gps_fixes(tmp_path, capsys):
     cells = gpd.read_file(out, layer="cells")
     assert len(cells) == 9842 and cells.geom_type.eq("LineString").all()
     assert len(gpd.read_file(out, layer="windows")) == 4 * 9842
+
+
+def test_backtest_cli_with_horizon_hours_pools_over_windows(tmp_path, capsys):
+    csv = tmp_path / "acc.csv"
+    g = _city(600, seed=5).to_crs(4326)
+    pd.DataFrame({"when": g["t"], "lon": g.geometry.x, "lat": g.geometry.y}).to_csv(csv, index=False)
+    code, text = run_cli(["hotspots", "backtest", csv, "--time", "when", "--lon", "lon", "--lat", "lat",
+                          "--start", "2019-03-01 00:00", "--folds", "2", "--step-days", "7", "--horizon-hours", "2",
+                          "--windows", "84", "--methods", "profile", "--cell", "200", "-o", tmp_path / "bt"], capsys)
+    assert code == 0, text
+    summary = pd.read_csv(tmp_path / "bt" / "summary.csv")
+    assert set(summary["method"]) == {"profile", "naive_all", "naive_hour", "naive_dayhour"}
+    assert "pooled PAI at 2%" in text
