@@ -16,6 +16,9 @@ Prints tables and writes ``benchmarks/results/hotspots_*.csv`` and ``hotspots_su
 
     python benchmarks/bench_hotspots.py            # everything (about 30 min on 2 cores)
     python benchmarks/bench_hotspots.py toronto    # one part: toronto | toronto2021 | portland | speed
+    python benchmarks/bench_hotspots.py subday     # Paris accidents in 2-hour windows (bench_subday.py)
+    python benchmarks/bench_hotspots.py shifts     # Toronto thefts in 8-hour shifts (bench_subday.py)
+    python benchmarks/bench_hotspots.py subday_bound  # the leaky bound of the Paris gains
 """
 
 from __future__ import annotations
@@ -190,6 +193,15 @@ def main(parts: list[str]) -> None:
         if s is not None:
             print(s.round(2).to_string())
             md += ["## Speed: 241k events, 50 weekly folds", "", _markdown(s, index=True), ""]
+    for part, run in (("subday", "paris"), ("shifts", "toronto"), ("subday_bound", "paris_bound")):
+        if part in parts:
+            import bench_subday
+
+            t = getattr(bench_subday, run)()
+            if t is not None:
+                t.to_csv(RESULTS / f"subday_{run}.csv", index=False)
+                print(t.round(3).to_string(index=False))
+                md += [f"## Sub-day ({run}), pooled PAI", "", _markdown(t), ""]
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"hotspots_summary_{'_'.join(parts)}.md").write_text("\n".join(md))
 

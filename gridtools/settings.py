@@ -93,6 +93,14 @@ components_map_max_markers: int = 50_000
 #: two: the size most published predictive-policing evaluations use (150-250 m).
 hotspot_cell_m: float = 200.0
 
+#: Events further from the events' median point than this many times the 99th-percentile
+#: distance are bad geocoding (Paris accidents placed in Toulouse), left out and reported.
+hotspot_far_factor: float = 2.0
+
+#: Events further than this (metres) from every road segment are off the network when the
+#: units are road segments (accidents are geocoded to the carriageway, give or take a junction).
+hotspot_snap_m: float = 30.0
+
 #: Shares of the study area at which hit rate, PAI and PEI are reported.
 hotspot_coverages: tuple[float, ...] = (0.01, 0.02, 0.05, 0.10)
 

@@ -14,7 +14,12 @@ A time column is read once, here, with three rules:
    without a time of day may mix.
 3. **Time zones are explicit.**  Values with an offset (``+08:00``, ``Z``) are converted to UTC
    (``aware="utc"``) or keep their wall clock (``aware="local"``), as the caller says; naive
-   values are taken as written.  The result is always naive ``datetime64[ns]``.
+   values are taken as written.  ``tz="Europe/Paris"`` converts them to that zone's wall clock
+   instead (what sub-day forecasts need: their windows are wall-clock hours, so a DST day has
+   the same windows as any other).  The result is always naive ``datetime64[ns]``.
+
+A separate hour column (Toronto's ``occurrencehour``) is added to a date column with
+``hour=``; :func:`time_of_day_rows` says which rows carry a time of day at all.
 
 Examples
 --------
@@ -36,7 +41,7 @@ import pandas as pd
 
 from gridtools.errors import InputError, describe_rows
 
-__all__ = ["parse_column", "parse_moment", "has_time_of_day", "AWARE"]
+__all__ = ["parse_column", "parse_moment", "has_time_of_day", "time_of_day_rows", "AWARE"]
 
 #: What to do with values that carry a UTC offset.
 AWARE = ("utc", "local")
@@ -53,7 +58,7 @@ _TIME_OF_DAY = re.compile(r"\d{1,2}:\d{2}")
 
 
 def parse_column(values, *, column: str = "time", source: str = "data", rows=None, dayfirst: bool | None = None,
-                 aware: str = "utc") -> np.ndarray:
+                 aware: str = "utc", tz: str | None = None, hour=None, hour_column: str = "hour") -> np.ndarray:
     """Parse a column of dates or timestamps, refusing what cannot be read unambiguously.
 
     Parameters
@@ -69,6 +74,14 @@ def parse_column(values, *, column: str = "time", source: str = "data", rows=Non
         value of the column settles it; a value that contradicts it is refused.
     aware : {"utc", "local"}, default "utc"
         Values with a UTC offset: converted to UTC, or kept at their local wall clock.
+    tz : str, optional
+        An IANA zone (``"Europe/Paris"``): values with a UTC offset are converted to its wall
+        clock (this overrides *aware*); naive values are taken as that wall clock already.
+    hour : array-like of int, optional
+        Hour of day (0-23) of each row, added to dates that carry no time of day (a column
+        such as Toronto's ``occurrencehour``); a value outside 0-23 is refused by row.
+    hour_column : str
+        Name of the hour column, for messages.
 
     Returns
     -------
@@ -87,7 +100,13 @@ def parse_column(values, *, column: str = "time", source: str = "data", rows=Non
     >>> parse_column(["01/02/2019"], column="t")  # doctest: +IGNORE_EXCEPTION_DETAIL
     Traceback (most recent call last):
     gridtools.errors.InputError: data: column 't' holds dates like '01/02/2019' ...
+    >>> parse_column(["2019-03-31T03:30+02:00"], tz="Europe/Paris").astype(str).tolist()
+    ['2019-03-31T03:30:00.000000000']
+    >>> parse_column(["2019-01-02"], hour=[7]).astype(str).tolist()
+    ['2019-01-02T07:00:00.000000000']
     """
+    if tz is not None:
+        _check_zone(tz)
     if aware not in AWARE:
         raise InputError(f"aware={aware!r}: use one of {', '.join(map(repr, AWARE))}")
     series = values if isinstance(values, pd.Series) else pd.Series(values)
@@ -101,7 +120,10 @@ def parse_column(values, *, column: str = "time", source: str = "data", rows=Non
         text = text.mask(text == "")
         parsed = _parse_text(text, where, rows, dayfirst, aware)
     if getattr(parsed.dt, "tz", None) is not None:
-        parsed = parsed.dt.tz_convert("UTC") if aware == "utc" else parsed
+        if tz is not None:
+            parsed = parsed.dt.tz_convert(tz)
+        elif aware == "utc":
+            parsed = parsed.dt.tz_convert("UTC")
         parsed = parsed.dt.tz_localize(None)
     bad = parsed.isna().to_numpy()
     if bad.any():
@@ -112,7 +134,51 @@ def parse_column(values, *, column: str = "time", source: str = "data", rows=Non
             f"({examples}). Fix or delete those rows (rows count from 1 after the header), or choose "
             "the right column."
         )
-    return parsed.to_numpy(dtype="datetime64[ns]")
+    out = parsed.to_numpy(dtype="datetime64[ns]")
+    if hour is not None:
+        out = _add_hours(out, hour, f"{source}: column {hour_column!r}", rows, where)
+    return out
+
+
+def _check_zone(tz: str) -> None:
+    import zoneinfo
+
+    try:
+        zoneinfo.ZoneInfo(str(tz))
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise InputError(f"tz={tz!r} is not a time zone; use an IANA name such as 'Europe/Paris'.") from None
+
+
+def _add_hours(stamps: np.ndarray, hour, where: str, rows: np.ndarray, date_where: str) -> np.ndarray:
+    """Dates plus an hour-of-day column; a date that already has a time of day is refused."""
+    hours = pd.to_numeric(pd.Series(hour).reset_index(drop=True), errors="coerce").to_numpy(dtype=float)
+    bad = ~np.isfinite(hours) | (hours < 0) | (hours > 23) | (hours != np.floor(hours))
+    if bad.any():
+        raise InputError(f"{where} has {int(bad.sum())} value(s) that are not hours 0-23 in "
+                         f"{describe_rows(rows[np.flatnonzero(bad)])}. Fix those rows.")
+    clock = stamps - stamps.astype("datetime64[D]")
+    timed = clock != np.timedelta64(0, "ns")
+    if timed.any():
+        raise InputError(f"{date_where} already has a time of day in {describe_rows(rows[np.flatnonzero(timed)])}; "
+                         "give either dates plus an hour column, or full timestamps without it.")
+    return stamps + (hours.astype(np.int64) * 3600 * 10**9).astype("timedelta64[ns]")
+
+
+def time_of_day_rows(values) -> np.ndarray:
+    """Per row, whether a text time carries a time of day (``10:30``).
+
+    Datetime values count as timed unless every one of them is at midnight (dates read
+    as datetimes).
+
+    Examples
+    --------
+    >>> time_of_day_rows(["2019-01-02 10:30", "2019-01-03", None]).tolist()
+    [True, False, False]
+    """
+    series = values if isinstance(values, pd.Series) else pd.Series(values)
+    if pd.api.types.is_datetime64_any_dtype(series):
+        return np.full(len(series), has_time_of_day(series))
+    return series.astype("string").str.contains(_TIME_OF_DAY, regex=True, na=False).to_numpy(dtype=bool)
 
 
 def _parse_text(text: pd.Series, where: str, rows: np.ndarray, dayfirst: bool | None,

@@ -26,16 +26,33 @@ HorizonOption = Annotated[float, typer.Option("--horizon-days", help="Length of 
 CellOption = Annotated[float, typer.Option("--cell", help="Side of the square cells (metres).")]
 BoundaryOption = Annotated[Optional[Path], typer.Option("--boundary", help="Study-area boundary file (cells are "
                                                                            "clipped to it).")]
-AreaOption = Annotated[str, typer.Option("--area", help="Study area without --boundary: 'extent' (bounding box) "
-                                                        "or 'hull'.")]
+AreaOption = Annotated[str, typer.Option("--area", help="Study area: 'extent' (bounding box), 'hull', or a "
+                                                        "boundary file (as --boundary).")]
+HoursOption = Annotated[Optional[float], typer.Option(
+    "--horizon-hours", help="Sub-day forecast: length of each window in hours (must divide a day: 1, 2, 3, 4, 6, 8, "
+                            "12); needs times of day.")]
+WindowsOption = Annotated[int, typer.Option("--windows", help="Number of consecutive windows after --cutoff "
+                                                              "(with --horizon-hours; 84 x 2 h = a week).")]
+HourColOption = Annotated[Optional[str], typer.Option("--hour-col", help="Column with the hour of day (0-23), added "
+                                                                         "to a date-only --time column.")]
+UnitsOption = Annotated[Optional[Path], typer.Option(
+    "--units", help="Road segments (any line file or OSM-derived layer) as units: events snap to the nearest "
+                    "within --snap-m; PAI and hit rate are by length share.")]
+UnitIdOption = Annotated[Optional[str], typer.Option("--unit-id", help="Column naming the road segments.")]
+SnapOption = Annotated[Optional[float], typer.Option("--snap-m", help="Events further than this (metres) from every "
+                                                                      "segment are left out and counted (default 30).")]
+TzOption = Annotated[Optional[str], typer.Option("--tz", help="Time zone whose wall clock times with a UTC offset "
+                                                              "are converted to (e.g. Europe/Paris).")]
 GridsOption = Annotated[Optional[Path], typer.Option("--grids", help="Management grids to forecast for instead of "
                                                                      "square cells.")]
 GridIdOption = Annotated[Optional[str], typer.Option("--grid-id", help="Column naming the grids.")]
 PoiOption = Annotated[Optional[list[Path]], typer.Option(
     "--poi", help="Points of interest (shops, bars, car parks; any vector file or lon/lat CSV): their density per "
                   "cell becomes a covariate of gbm and the ensemble (repeatable: one covariate per file).")]
-MethodOption = Annotated[str, typer.Option("--method", help="naive_4w, naive_1y, naive_all, smoothed, kde, "
-                                                            "prospective, etas, gbm, ensemble.")]
+MethodOption = Annotated[Optional[str], typer.Option(
+    "--method", help="Days: naive_4w, naive_1y, naive_all, smoothed, kde, prospective, etas, gbm, ensemble (default). "
+                     "Sub-day: naive_all, naive_hour, naive_dayhour, smoothed, kde, etas, profile (default), "
+                     "profile_etas.")]
 MethodsOption = Annotated[str, typer.Option("--methods", help="Comma-separated methods; the naive baselines and kde "
                                                               "are always added.")]
 PatrolShareOption = Annotated[float, typer.Option(
@@ -45,27 +62,37 @@ MapOption = Annotated[Optional[Path], typer.Option("--map", help="Also write a f
 
 
 def _read_inputs(events_file, *, time, lon, lat, x, y, crs, layer, category_col, category, cell, boundary, area,
-                 grids, grid_id, poi, dayfirst=None):
+                 grids, grid_id, poi, dayfirst=None, hour_col=None, tz=None, units=None, unit_id=None, snap_m=None):
     """Events and cells (:func:`gridtools.hotspots.prepare`), the --poi covariates, and lines for the summary."""
     from gridtools import hotspots
     from gridtools.hotspots.cells import density_covariates
 
     raw = io.read_events(events_file, layer=layer, crs=crs, lon=lon, lat=lat, x=x, y=y)
+    if boundary is None and area not in ("extent", "hull"):
+        boundary = Path(area)  # --area FILE
     study = io.read_any(boundary) if boundary is not None else area
-    units = io.read_any(grids) if grids is not None else None
+    polygons = io.read_any(grids) if grids is not None else None
+    roads = io.read_any(units) if units is not None else None
     events, cells = hotspots.prepare(raw, time=time, category_col=category_col, categories=category or None,
-                                     cell=cell, area=study, grids=units, grid_id=grid_id, dayfirst=dayfirst)
+                                     cell=cell, area=study, grids=polygons, grid_id=grid_id, dayfirst=dayfirst,
+                                     hour_col=hour_col, tz=tz, segments=roads, segment_id=unit_id, snap_m=snap_m)
     rep = events.report
     lines = [f"{len(events):,} events in the study area ({rep['rows']:,} rows read"
              + (f", categories {', '.join(rep['categories'])}" if rep.get("categories") else "") + ")",
-             f"{len(cells):,} {'cells of ' + format(cell, 'g') + ' m' if grids is None else 'grids'}, "
-             f"{cells.total_area / 1e6:,.1f} km²"]
+             _units_line(cells, cell)]
     _warn_left_out(rep)
     covariates = density_covariates([io.read_any(path) for path in poi or []], cells)
     for path, density in zip(poi or [], covariates.T if covariates is not None else []):
         inside = float((density * cells.area / 1e6).sum())
         lines.append(f"covariate: density of {path.name} ({inside:,.0f} points in the study area)")
     return events, cells, covariates, lines
+
+
+def _units_line(cells, cell: float) -> str:
+    if cells.kind == "segments":
+        return f"{len(cells):,} road segments, {cells.total_area / 1e3:,.1f} km of road (snapped within {cells.snap_m:g} m)"
+    what = "cells of " + format(cell, "g") + " m" if cells.kind == "square" else "grids"
+    return f"{len(cells):,} {what}, {cells.total_area / 1e6:,.1f} km²"
 
 
 def _warn_left_out(report: dict) -> None:
@@ -76,6 +103,10 @@ def _warn_left_out(report: dict) -> None:
     missing = missing_rows_text(report)
     if missing:
         warn(missing)
+    if report.get("far"):
+        warn(f"{len(report['far']):,} events lie far from all the others (bad coordinates?) and were left out "
+             f"({describe_rows(report['far'])}, counting from 1 after the header); give --area FILE to set the "
+             "study area yourself")
     if report.get("outside"):
         warn(f"{len(report['outside']):,} events lie outside the study area and were left out "
              f"({describe_rows(report['outside'])}, counting from 1 after the header)")
@@ -86,34 +117,66 @@ def hotspots_predict(
     events_file: EventsArgument,
     output: OutOption,
     time: TimeOption,
-    cutoff: Annotated[str, typer.Option("--cutoff", help="Forecast from this date (YYYY-MM-DD); only earlier events are used.")],
-    horizon_days: HorizonOption = 7.0, cell: CellOption = settings.hotspot_cell_m, method: MethodOption = "ensemble",
+    cutoff: Annotated[str, typer.Option("--cutoff", help="Forecast from this time ('YYYY-MM-DD' or 'YYYY-MM-DD HH:MM'); "
+                                                         "only earlier events are used.")],
+    horizon_days: HorizonOption = 7.0, horizon_hours: HoursOption = None, windows: WindowsOption = 1,
+    cell: CellOption = settings.hotspot_cell_m, method: MethodOption = None,
     lon: LonOption = None, lat: LatOption = None, x: XOption = None, y: YOption = None,
     crs: CrsOption = None, layer: LayerOption = None, dayfirst: DayfirstOption = None,
+    hour_col: HourColOption = None, tz: TzOption = None,
     category_col: CategoryColOption = None, category: CategoryOption = None,
     boundary: BoundaryOption = None, area: AreaOption = "extent",
     grids: GridsOption = None, grid_id: GridIdOption = None, poi: PoiOption = None,
+    units: UnitsOption = None, unit_id: UnitIdOption = None, snap_m: SnapOption = None,
     patrol_share: PatrolShareOption = 0.02, map_file: MapOption = None,
 ):
-    """Risk of every cell for the days after --cutoff; writes layer 'cells' (cell_id, risk, rank, geometry)
-    and layer 'patrol_areas' (the riskiest --patrol-share of the area joined into contiguous areas)."""
+    """Risk of every cell after --cutoff: layer 'cells' (cell_id, risk, rank, geometry) and layer 'patrol_areas'
+    (the riskiest --patrol-share joined into contiguous areas); with --horizon-hours also table 'windows'
+    (cell_id, window_start, risk) for --windows windows."""
     from gridtools import hotspots
 
     events, cells, covariates, lines = _read_inputs(
         events_file, time=time, lon=lon, lat=lat, x=x, y=y, crs=crs, layer=layer, category_col=category_col,
         category=category, cell=cell, boundary=boundary, area=area, grids=grids, grid_id=grid_id, poi=poi,
-        dayfirst=dayfirst)
+        dayfirst=dayfirst, hour_col=hour_col, tz=tz, units=units, unit_id=unit_id, snap_m=snap_m)
+    if horizon_hours is not None:
+        return _predict_windows(events, cells, lines, cutoff=cutoff, hours=horizon_hours, windows=windows,
+                                method=method or "profile", output=output, map_file=map_file, share=patrol_share)
+    method = method or "ensemble"
     result = hotspots.forecast(events, cells, cutoff=cutoff, horizon_days=horizon_days, method=method,
                                covariates=covariates)
     areas = hotspots.patrol_areas(result, share=patrol_share)
     areas_file = _write_forecast(result, areas, output, map_file, patrol_share)
     used = int((events.t < hotspots.to_day(cutoff)).sum())
     print_lines(f"hotspots predict ({method}, cutoff {cutoff}, {horizon_days:g} days)",
-                [*lines, f"{used:,} events before the cutoff used",
-                 f"riskiest {patrol_share:.0%} of the area: {int(areas['n_cells'].sum()):,} cells in {len(areas):,} "
-                 f"patrol areas, {areas['expected_events'].sum():,.1f} expected events",
+                [*lines, f"{used:,} events before the cutoff used", _areas_line(areas, patrol_share),
                  f"wrote {output} (layer cells)" + (", layer patrol_areas" if areas_file == output
                                                     else f" and {areas_file}")])
+
+
+def _areas_line(areas, share: float) -> str:
+    return (f"riskiest {share:.0%} of the area: {int(areas['n_cells'].sum()):,} cells in {len(areas):,} "
+            f"patrol areas, {areas['expected_events'].sum():,.1f} expected events")
+
+
+def _predict_windows(events, cells, lines, *, cutoff, hours, windows, method, output: Path, map_file, share):
+    """The sub-day branch of predict: forecast the windows, write cells, patrol areas and the windows table."""
+    from gridtools import hotspots
+    from gridtools.errors import InputError
+    from gridtools.hotspots.subday import forecast_windows
+
+    if output.suffix.lower() != ".gpkg":
+        raise InputError(f"a sub-day forecast writes a layer and a table: give -o a .gpkg file, not {output.name}.")
+    result = forecast_windows(events, cells, cutoff=cutoff, horizon_hours=hours, windows=windows, method=method)
+    areas = hotspots.patrol_areas(result.cells, share=share)
+    _write_forecast(result.cells, areas, output, map_file, share)
+    io.write_any(result.windows, output, layer="windows")
+    p = result.params
+    print_lines(f"hotspots predict ({method}, cutoff {p['cutoff']}, {windows} x {hours:g} h)",
+                [*lines, f"{p['used_events']:,} events before the cutoff used",
+                 _areas_line(areas, share) + " (first window)",
+                 f"wrote {output} (layer cells: risk in the first window; layer patrol_areas; table windows: "
+                 f"{len(result.windows):,} rows)"])
 
 
 def _write_forecast(result, areas, output: Path, map_file: Optional[Path], share: float) -> Path:
@@ -136,16 +199,19 @@ def hotspots_backtest(
     time: TimeOption,
     start: Annotated[str, typer.Option("--start", help="Cutoff of the first fold (YYYY-MM-DD).")],
     folds: Annotated[int, typer.Option("--folds", help="Number of rolling origins.")] = 26,
-    horizon_days: HorizonOption = 7.0,
+    horizon_days: HorizonOption = 7.0, horizon_hours: HoursOption = None, windows: WindowsOption = 84,
     step_days: Annotated[Optional[float], typer.Option("--step-days", help="Days between cutoffs (default: the horizon).")] = None,
     cell: CellOption = settings.hotspot_cell_m, methods: MethodsOption = "smoothed,prospective,etas,gbm,ensemble",
     lon: LonOption = None, lat: LatOption = None, x: XOption = None, y: YOption = None,
     crs: CrsOption = None, layer: LayerOption = None, dayfirst: DayfirstOption = None,
+    hour_col: HourColOption = None, tz: TzOption = None,
     category_col: CategoryColOption = None, category: CategoryOption = None,
     boundary: BoundaryOption = None, area: AreaOption = "extent",
     grids: GridsOption = None, grid_id: GridIdOption = None, poi: PoiOption = None,
+    units: UnitsOption = None, unit_id: UnitIdOption = None, snap_m: SnapOption = None,
 ):
-    """Rolling-origin backtest: hit rate, PAI and PEI at 1, 2, 5, 10% of the area for every method."""
+    """Rolling-origin backtest: hit rate, PAI and PEI at 1, 2, 5, 10% of the area for every method (with
+    --horizon-hours: pooled over --windows windows per cutoff, every sub-day method unless --methods names some)."""
     from gridtools import hotspots
 
     with progress_bar() as progress:
@@ -153,8 +219,12 @@ def hotspots_backtest(
         events, cells, covariates, lines = _read_inputs(
             events_file, time=time, lon=lon, lat=lat, x=x, y=y, crs=crs, layer=layer, category_col=category_col,
             category=category, cell=cell, boundary=boundary, area=area, grids=grids, grid_id=grid_id, poi=poi,
-            dayfirst=dayfirst)
+            dayfirst=dayfirst, hour_col=hour_col, tz=tz, units=units, unit_id=unit_id, snap_m=snap_m)
         progress("reading and preparing the events", 1, 1)
+    if horizon_hours is not None:
+        return _backtest_windows(events, cells, lines, start=start, folds=folds, hours=horizon_hours, windows=windows,
+                                 step_days=step_days, methods=methods, output=output)
+    with progress_bar() as progress:
         result = hotspots.backtest(events, cells, start=start, folds=folds, horizon_days=horizon_days,
                                    step_days=step_days, methods=methods, progress=progress, covariates=covariates)
         progress(f"forecast with the best method ({result.best_method()}) and saving", 0, 1)
@@ -165,6 +235,27 @@ def hotspots_backtest(
     out.print(_pai_table(result, folds, horizon_days))
     out.print(f"wrote {output}/metrics.csv, summary.csv, summary.json, pai_vs_coverage.png, top_cells_map.html, "
               "top_cells.gpkg")
+
+
+def _backtest_windows(events, cells, lines, *, start, folds, hours, windows, step_days, methods, output: Path):
+    """The sub-day branch of backtest: pooled metrics over every window, saved to *output*."""
+    from gridtools.hotspots.subday import backtest_windows
+
+    chosen = None if methods == "smoothed,prospective,etas,gbm,ensemble" else [m.strip() for m in methods.split(",")]
+    with progress_bar() as progress:
+        result = backtest_windows(events, cells, start=start, folds=folds, horizon_hours=hours, windows=windows,
+                                  step_days=step_days, methods=chosen, progress=progress)
+    result.save(output)
+    print_lines("hotspots backtest (sub-day)", lines)
+    table = Table(title=f"pooled PAI at 2% ({folds} cutoffs x {windows} windows of {hours:g} h)")
+    for c in ("method", "PAI", "hit rate", "PEI", "vs best naive [95% CI]", "seconds"):
+        table.add_column(c)
+    for _, r in result.pai_table(0.02).iterrows():
+        table.add_row(str(r["method"]), f"{r['pai']:.2f}", f"{r['hit_rate']:.3f}", f"{r['pei']:.3f}",
+                      f"{r['gain_vs_best_naive']:+.1%} [{r['gain_ci_low']:+.1%}, {r['gain_ci_high']:+.1%}]",
+                      f"{result.seconds.get(r['method'], 0):.1f}")
+    out.print(table)
+    out.print(f"wrote {output}/windows.csv, summary.csv, by_hour.csv, summary.json")
 
 
 def _pai_table(result, folds: int, horizon_days: float) -> Table:

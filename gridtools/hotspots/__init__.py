@@ -10,6 +10,7 @@ Typical use::
     top = hotspots.forecast(events, cells, cutoff="2019-06-03", horizon_days=7, method="ensemble")
     result = hotspots.backtest(events, cells, start="2019-01-07", folds=52, horizon_days=7)
     result.pai_table(0.02)
+    week = hotspots.forecast_windows(events, cells, cutoff="2019-06-03 05:00", horizon_hours=2, windows=84)
 
 See ``docs/hotspots.md`` for the metrics' definitions and the published figures to compare with.
 """
@@ -36,6 +37,9 @@ from gridtools.hotspots.events import EventSet, from_day, prepare_events, to_day
 from gridtools.hotspots.forecasting import forecast, prepare
 from gridtools.hotspots.metrics import hit_metrics, rank_cells
 from gridtools.hotspots.patrol import flagged_cells, patrol_areas
+from gridtools.hotspots.segments import segment_units
+from gridtools.hotspots.subday import WindowBacktest, WindowForecast, backtest_windows, forecast_windows
+from gridtools.hotspots.timeofday import HourBinCounts, TimeProfile, make_subday_estimator
 
 __all__ = [
     "prepare",
@@ -69,4 +73,12 @@ __all__ = [
     "point_density",
     "to_day",
     "from_day",
+    "forecast_windows",
+    "backtest_windows",
+    "WindowForecast",
+    "WindowBacktest",
+    "HourBinCounts",
+    "TimeProfile",
+    "make_subday_estimator",
+    "segment_units",
 ]

@@ -47,7 +47,9 @@ class CellSet:
     weights : scipy.sparse.csr_matrix
         Units x pixels: share of each pixel's area in each unit.
     kind : str
-        ``"square"`` or ``"units"``.
+        ``"square"``, ``"units"`` or ``"segments"`` (road segments: ``area`` is their length).
+    snap_m : float, optional
+        Segments only: events further than this from every segment are outside.
     """
 
     cells: gpd.GeoDataFrame
@@ -59,6 +61,7 @@ class CellSet:
     ny: int
     weights: sp.csr_matrix
     kind: str = "square"
+    snap_m: float | None = None
 
     def __len__(self) -> int:
         return len(self.area)
@@ -257,6 +260,12 @@ def assign_events(events: EventSet, cells: CellSet) -> EventSet:
             idx = np.flatnonzero(partial)
             ok = shapely.intersects_xy(geoms[unit[idx]], events.x[idx], events.y[idx])
             unit[idx[~ok]] = -1
+    elif cells.kind == "segments":  # the nearest segment within the snapping distance
+        tree = shapely.STRtree(cells.cells.geometry.to_numpy())
+        ev_idx, unit_idx = tree.query_nearest(shapely.points(events.x, events.y), max_distance=cells.snap_m,
+                                              all_matches=False)
+        unit = np.full(len(events), -1, dtype=np.int64)
+        unit[ev_idx] = unit_idx
     else:
         tree = shapely.STRtree(cells.cells.geometry.to_numpy())
         ev_idx, unit_idx = tree.query(shapely.points(events.x, events.y), predicate="intersects")

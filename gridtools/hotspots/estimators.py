@@ -42,10 +42,10 @@ import numpy as np
 from scipy import ndimage
 from sklearn.base import BaseEstimator, clone
 
-from gridtools import settings
 from gridtools.errors import InputError
 from gridtools.hotspots.cells import CellSet
 from gridtools.hotspots.events import EventSet, from_day, to_day
+from gridtools.hotspots.kernels import counts, gauss, raster, smoothed_counts
 
 __all__ = [
     "HotspotEstimator",
@@ -106,22 +106,20 @@ class HotspotEstimator(BaseEstimator):
         _positive(horizon_days, "horizon_days")
         return np.asarray(self._predict(float(horizon_days)), dtype=float)
 
+    def predict_windows(self, starts, hours: float) -> np.ndarray:
+        """Expected events per window and cell: windows ``[s, s + hours)`` for each start *s* (days).
+
+        A method that knows no time of day spreads its horizon's forecast evenly over the
+        windows; sub-day methods (:mod:`gridtools.hotspots.timeofday`) and :class:`ETAS`
+        override this.  Returns an array of shape ``(len(starts), n_cells)``.
+        """
+        starts = np.atleast_1d(np.asarray(starts, dtype=float))
+        span = (starts.max() - self.cutoff_) + hours / 24.0
+        per_hour = self.predict(max(span, hours / 24.0)) / (max(span, hours / 24.0) * 24.0)
+        return np.repeat((per_hour * hours)[None, :], len(starts), axis=0)
+
     def _validate(self) -> None:  # pragma: no cover - overridden
         pass
-
-
-def _counts(ev: EventSet, n: int, start: float = -np.inf, end: float = np.inf) -> np.ndarray:
-    return np.bincount(ev.between(start, end).unit, minlength=n).astype(float)
-
-
-def _raster(ev: EventSet, cells: CellSet, weights=None) -> np.ndarray:
-    flat = np.bincount(ev.pixel, weights=weights, minlength=cells.nx * cells.ny)
-    return flat.reshape(cells.ny, cells.nx).astype(float)
-
-
-def _gauss(raster: np.ndarray, sigma_px: float) -> np.ndarray:
-    # Mass leaving the raster is lost, as for a kernel cut at the edge of the study area.
-    return ndimage.gaussian_filter(raster, sigma=sigma_px, mode="constant", truncate=3.0)
 
 
 class NaiveCounts(HotspotEstimator):
@@ -151,26 +149,14 @@ class NaiveCounts(HotspotEstimator):
     def _fit(self, ev, cells, c):
         if self.window_days is None:
             span = max(c - ev.t[0], 1.0)
-            counts = _counts(ev, len(cells))
+            n = counts(ev, len(cells))
         else:
             span = float(self.window_days)
-            counts = _counts(ev, len(cells), c - span, c)
-        self.rate_ = counts / span
+            n = counts(ev, len(cells), c - span, c)
+        self.rate_ = n / span
 
     def _predict(self, h):
         return self.rate_ * h
-
-
-def _smoothed_counts(ev: EventSet, cells: CellSet, c: float, prior_weight: float, bandwidth: float | None,
-                     half_life_days: float | None) -> np.ndarray:
-    """Each cell's count shrunk towards the Gaussian-smoothed count of its neighbourhood."""
-    weights = None if half_life_days is None else np.exp2(-(c - ev.t) / half_life_days)
-    own = np.bincount(ev.unit, weights=weights, minlength=len(cells)).astype(float)
-    if bandwidth is None:  # two cells; for management grids, two default-sized cells
-        bandwidth = 2.0 * (cells.pixel if cells.kind == "square" else settings.hotspot_cell_m)
-    sigma_px = bandwidth / cells.pixel
-    near = cells.to_units(_gauss(_raster(ev, cells, weights), sigma_px))
-    return (own + prior_weight * near) / (1.0 + prior_weight)
 
 
 class SmoothedRate(HotspotEstimator):
@@ -220,8 +206,8 @@ class SmoothedRate(HotspotEstimator):
         span = max(c - ev.t[0], 1.0)
         if self.half_life_days is not None:  # the weighted count covers an effective span
             span = float(self.half_life_days / np.log(2) * (1 - np.exp2(-span / self.half_life_days)))
-        counts = _smoothed_counts(ev, cells, c, float(self.prior_weight), self.bandwidth, self.half_life_days)
-        self.rate_ = counts / span
+        n = smoothed_counts(ev, cells, c, float(self.prior_weight), self.bandwidth, self.half_life_days)
+        self.rate_ = n / span
 
     def _predict(self, h):
         return self.rate_ * h
@@ -252,7 +238,7 @@ class KDE(HotspotEstimator):
         span = max(c - ev.t[0], 1.0) if self.window_days is None else float(self.window_days)
         sel = ev.between(c - span, c)
         bandwidth = cells.pixel / 2 if self.bandwidth is None else float(self.bandwidth)
-        smooth = _gauss(_raster(sel, cells), bandwidth / cells.pixel)
+        smooth = gauss(raster(sel, cells), bandwidth / cells.pixel)
         self.rate_ = cells.to_units(smooth) / span
 
     def _predict(self, h):
@@ -285,13 +271,13 @@ class Prospective(HotspotEstimator):
     def _fit(self, ev, cells, c):
         sel = ev.between(c - self.window_days, c)
         weeks = np.floor((c - sel.t) / 7.0)
-        raster = _raster(sel, cells, weights=1.0 / (1.0 + weeks))
+        grid = raster(sel, cells, weights=1.0 / (1.0 + weeks))
         reach = int(np.floor(self.bandwidth / cells.pixel))
         dy, dx = np.mgrid[-reach : reach + 1, -reach : reach + 1]
         dist = np.hypot(dx, dy)
         kernel = np.where(dist * cells.pixel <= self.bandwidth, 1.0 / (1.0 + dist), 0.0)
         kernel /= kernel.sum()
-        smooth = ndimage.convolve(raster, kernel, mode="constant")
+        smooth = ndimage.convolve(grid, kernel, mode="constant")
         n_weeks = int(np.ceil(self.window_days / 7.0))
         # each week's weight times its length: the weighted count becomes a rate per day
         self.rate_ = cells.to_units(smooth) / (7.0 * np.sum(1.0 / (1.0 + np.arange(n_weeks))))
@@ -376,6 +362,16 @@ class ETAS(HotspotEstimator):
         boost = np.exp(-w * (c - self._t)) - np.exp(-w * (c + h - self._t))
         excite = np.bincount(self._u, weights=self.theta_ * boost, minlength=len(self.mu_))
         return self.mu_ * h + excite
+
+    def predict_windows(self, starts, hours: float) -> np.ndarray:
+        """Exact window integrals of the intensity: the excitation decays within the horizon."""
+        a = np.atleast_1d(np.asarray(starts, dtype=float)) - self.cutoff_
+        b = a + hours / 24.0
+        w = self.omega_
+        decay = np.exp(-w * (self.cutoff_ - self._t))  # each recent event's kernel at the cutoff
+        share = np.exp(-w * a)[:, None] - np.exp(-w * b)[:, None]  # windows x 1
+        per_cell = np.bincount(self._u, weights=self.theta_ * decay, minlength=len(self.mu_))
+        return self.mu_[None, :] * (hours / 24.0) + share * per_cell[None, :]
 
 
 def _pairs(t: np.ndarray, u: np.ndarray, max_lag: float) -> tuple[np.ndarray, np.ndarray]:
@@ -491,7 +487,7 @@ class GBM(HotspotEstimator):
             if o - ev.t[0] < 28:
                 break
             feats, seen, base = _features(ev, cells, o, span, self._cov)
-            target = _counts(ev, len(cells), o, o + span)
+            target = counts(ev, len(cells), o, o + span)
             X.append(feats[seen])
             y.append(target[seen])
             B.append(base[seen])
@@ -546,10 +542,10 @@ def _features(ev: EventSet, cells: CellSet, o: float, h: float, cov=None):
     the baseline expected count over *h* days (long-term rate, lightly smoothed)."""
     n = len(cells)
     hist = ev.before(o)
-    cols = [_counts(hist, n, o - d, o) for d in (7, 28, 91, 365, 730)]
-    everything = _counts(hist, n)
+    cols = [counts(hist, n, o - d, o) for d in (7, 28, 91, 365, 730)]
+    everything = counts(hist, n)
     cols.append(everything / max(o - ev.t[0], 1.0) * 365.0)
-    cols.append(_counts(hist, n, o - 365 - 14, o - 365 + h + 14))
+    cols.append(counts(hist, n, o - 365 - 14, o - 365 + h + 14))
     last = np.full(n, -np.inf)
     np.maximum.at(last, hist.unit, hist.t)
     cols.append(np.minimum(o - last, 3650.0))
@@ -559,8 +555,8 @@ def _features(ev: EventSet, cells: CellSet, o: float, h: float, cov=None):
     km2 = np.maximum(cells.area / 1e6, 1e-9)
     pixel_cells = 1.0 / (cells.pixel**2 / 1e6)
     for days, sigma_m in ((7, 1.0), (28, 1.0), (365, 1.0), (365, 3.0), (None, 1.0)):
-        r = _raster(hist if days is None else hist.between(o - days, o), cells)
-        sm = _gauss(r, sigma_m * max(200.0 / cells.pixel, 1.0))
+        r = raster(hist if days is None else hist.between(o - days, o), cells)
+        sm = gauss(r, sigma_m * max(200.0 / cells.pixel, 1.0))
         cols.append(cells.to_units(sm) / km2 / pixel_cells)
     cols.append(km2)
     doy = 2 * np.pi * ((o % 365.25) / 365.25)
@@ -569,7 +565,7 @@ def _features(ev: EventSet, cells: CellSet, o: float, h: float, cov=None):
     if cov is not None:
         X = np.column_stack([X, cov])
     # the baseline is SmoothedRate's default: the trees learn the departures from it
-    smoothed = _smoothed_counts(hist, cells, o, prior_weight=1.0, bandwidth=None, half_life_days=None)
+    smoothed = smoothed_counts(hist, cells, o, prior_weight=1.0, bandwidth=None, half_life_days=None)
     base = (smoothed + 0.02) / max(o - ev.t[0], 1.0) * h
     return X, everything > 0, base
 
@@ -612,6 +608,10 @@ class Ensemble(HotspotEstimator):
 
     def _predict(self, h):
         return self.combine([est.predict(h) for _, est in self.fitted_])
+
+    def predict_windows(self, starts, hours: float) -> np.ndarray:
+        """The members' window forecasts, combined cell by cell and window by window."""
+        return self.combine([est.predict_windows(starts, hours) for _, est in self.fitted_])
 
     def member_names(self) -> list[str]:
         """Names of the members."""

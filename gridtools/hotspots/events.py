@@ -120,13 +120,15 @@ class EventSet:
 
 
 def parse_times(values: pd.Series, column: str, source: str, rows: np.ndarray, *,
-                dayfirst: bool | None = None) -> np.ndarray:
+                dayfirst: bool | None = None, tz: str | None = None, hour=None,
+                hour_column: str = "hour") -> np.ndarray:
     """Parse a date/time column to float days, refusing unparseable values by row.
 
     :func:`gridtools.timeparse.parse_column` reads the column (day-first or month-first
     detected, one format per column); time-zone-aware values are converted to UTC, naive ones
-    are taken as they are.  Empty values are refused like unparseable ones: an incident without
-    a date cannot be placed in a fold.
+    are taken as they are (with *tz*: aware values become that zone's wall clock).  *hour* adds
+    an hour-of-day column to dates.  Empty values are refused like unparseable ones: an incident
+    without a date cannot be placed in a fold.
 
     Examples
     --------
@@ -134,7 +136,8 @@ def parse_times(values: pd.Series, column: str, source: str, rows: np.ndarray, *
     ...             np.array([1, 2])).tolist()
     [1.0, 2.5]
     """
-    parsed = timeparse.parse_column(values, column=column, source=source, rows=rows, dayfirst=dayfirst, aware="utc")
+    parsed = timeparse.parse_column(values, column=column, source=source, rows=rows, dayfirst=dayfirst, aware="utc",
+                                    tz=tz, hour=hour, hour_column=hour_column)
     return parsed.astype(np.int64) / _NS_PER_DAY
 
 
@@ -146,6 +149,8 @@ def prepare_events(
     categories=None,
     crs=None,
     dayfirst: bool | None = None,
+    hour_col: str | None = None,
+    tz: str | None = None,
 ) -> EventSet:
     """Turn incident records into an :class:`EventSet` in a metric CRS, sorted by time.
 
@@ -166,10 +171,17 @@ def prepare_events(
     dayfirst : bool, optional
         Whether ``03/12/2019`` is 3 December (True) or March 12 (False); needed only when no value
         of the time column settles it (see :func:`gridtools.timeparse.parse_column`).
+    hour_col : str, optional
+        Column with the hour of day (0-23) of each event, added to a date-only *time* column.
+    tz : str, optional
+        IANA zone whose wall clock times with a UTC offset are converted to (sub-day windows
+        are wall-clock); default: such times are converted to UTC.
 
     Returns
     -------
     EventSet
+        ``report["untimed_rows"]`` lists the input rows whose time has no time of day (a
+        sub-day forecast refuses them).
 
     Raises
     ------
@@ -223,7 +235,15 @@ def prepare_events(
             report["categories"] = wanted
     elif categories is not None:
         raise InputError("categories=... were given without category_col=...; name the column that holds them.")
-    t = parse_times(events[time].reset_index(drop=True), time, source, rows, dayfirst=dayfirst)
+    if hour_col is not None:
+        validate.require_columns(events, {hour_col: "hour_col"}, source)
+        report["untimed_rows"] = []
+    else:
+        timed = timeparse.time_of_day_rows(events[time].reset_index(drop=True))
+        report["untimed_rows"] = [int(r) for r in rows[~timed]]
+    hours = None if hour_col is None else events[hour_col].reset_index(drop=True)
+    t = parse_times(events[time].reset_index(drop=True), time, source, rows, dayfirst=dayfirst, tz=tz,
+                    hour=hours, hour_column=hour_col or "hour")
     target = parse_crs(crs) if crs is not None else local_metric_crs(events)
     metric = events.geometry.to_crs(target)
     xy = shapely.get_coordinates(shapely.centroid(metric.to_numpy()))

@@ -10,8 +10,9 @@ from gridtools.hotspots.cells import CellSet, assign_events, square_cells, study
 from gridtools.hotspots.estimators import make_estimator, with_covariates
 from gridtools.hotspots.events import EventSet, from_day, prepare_events, to_day
 from gridtools.hotspots.metrics import rank_cells
+from gridtools.hotspots.segments import segment_units
 
-__all__ = ["prepare", "forecast"]
+__all__ = ["prepare", "forecast", "drop_far_events"]
 
 
 def prepare(
@@ -25,6 +26,11 @@ def prepare(
     grids: gpd.GeoDataFrame | None = None,
     grid_id: str | None = None,
     dayfirst: bool | None = None,
+    hour_col: str | None = None,
+    tz: str | None = None,
+    segments: gpd.GeoDataFrame | None = None,
+    segment_id: str | None = None,
+    snap_m: float | None = None,
 ) -> tuple[EventSet, CellSet]:
     """Events as arrays in a metric CRS, and the forecast units they fall in.
 
@@ -32,17 +38,27 @@ def prepare(
     ----------
     events : geopandas.GeoDataFrame
         Incident points (e.g. :func:`gridtools.io.read_events`).
-    time, category_col, categories, dayfirst
+    time, category_col, categories, dayfirst, hour_col, tz
         See :func:`~gridtools.hotspots.events.prepare_events`.
     cell : float, default ``settings.hotspot_cell_m``
         Side of square cells (metres); ignored when *grids* are given.
     area : "extent", "hull" or GeoDataFrame/GeoSeries/shapely geometry
         Study area: the events' bounding box, their convex hull, or a boundary (any CRS with a
         GeoDataFrame; the metric CRS with a bare geometry).  Square cells are clipped to it.
+        With "extent" or "hull", events far from all the others (bad geocoding: more than
+        ``settings.hotspot_far_factor`` times the 99th-percentile distance from the events'
+        median point) are left out and listed in ``report["far"]``, so that one stray point
+        cannot stretch the grid over a whole region.
     grids : geopandas.GeoDataFrame, optional
         Management grids to use as units instead of square cells.
     grid_id : str, optional
         Column naming the grids.
+    segments : geopandas.GeoDataFrame, optional
+        Road segments (lines) as units: events snap to the nearest within *snap_m* metres and
+        metrics share out length instead of area (:func:`~gridtools.hotspots.segments.segment_units`).
+    segment_id : str, optional
+        Column naming the segments.
+    snap_m : float, default ``settings.hotspot_snap_m``
 
     Returns
     -------
@@ -58,8 +74,13 @@ def prepare(
     >>> len(cs), ev.unit.tolist()
     (3, [0, 2])
     """
-    ev = prepare_events(events, time=time, category_col=category_col, categories=categories, dayfirst=dayfirst)
-    if grids is not None:
+    ev = prepare_events(events, time=time, category_col=category_col, categories=categories, dayfirst=dayfirst,
+                        hour_col=hour_col, tz=tz)
+    if grids is None and segments is None and isinstance(area, str):
+        ev = drop_far_events(ev)
+    if segments is not None:
+        cells = segment_units(segments, crs=ev.crs, id_col=segment_id, snap_m=snap_m)
+    elif grids is not None:
         cells = unit_cells(grids, id_col=grid_id, crs=ev.crs)
     else:
         if isinstance(area, str):
@@ -83,6 +104,32 @@ def prepare(
             "boundary or grids cover the events (and their CRS)."
         )
     return ev, cells
+
+
+def drop_far_events(events: EventSet, factor: float | None = None) -> EventSet:
+    """The events without those far from all others; their input rows go to ``report["far"]``.
+
+    An event is far when its distance from the events' median point exceeds *factor* (default
+    ``settings.hotspot_far_factor``) times the 99th-percentile distance.
+
+    Examples
+    --------
+    >>> ev = EventSet(t=np.zeros(101), x=np.r_[np.linspace(0, 1000, 100), 1e6], y=np.zeros(101),
+    ...               row=np.arange(1, 102), crs=32617)
+    >>> kept = drop_far_events(ev)
+    >>> len(kept), kept.report["far"]
+    (100, [101])
+    """
+    from gridtools import settings
+
+    factor = settings.hotspot_far_factor if factor is None else float(factor)
+    if len(events) < 20:  # too few to say what is far
+        return events
+    dist = np.hypot(events.x - np.median(events.x), events.y - np.median(events.y))
+    far = dist > factor * max(np.quantile(dist, 0.99), 1.0)
+    out = events.take(~far)
+    out.report = {**events.report, "far": sorted(int(r) for r in events.row[far])}
+    return out
 
 
 def forecast(

@@ -26,7 +26,7 @@ import pandas as pd
 
 from gridtools import settings
 
-__all__ = ["rank_cells", "hit_metrics", "flagged_count"]
+__all__ = ["rank_cells", "hit_metrics", "flagged_count", "window_hits"]
 
 
 def _tiebreak(n: int, random_state: int | None) -> np.ndarray:
@@ -121,3 +121,57 @@ def hit_metrics(
             }
         )
     return pd.DataFrame(rows)
+
+
+def window_hits(risk, area, actual, coverages=None, *, random_state: int | None = None) -> dict:
+    """:func:`hit_metrics` for many windows at once: hits, events and oracle hits per window.
+
+    Parameters
+    ----------
+    risk, actual : array-like (n_windows, n_cells)
+        Forecast and observed events per window and cell.
+    area : array-like (n_cells,)
+    coverages : sequence of float, default ``settings.hotspot_coverages``
+
+    Returns
+    -------
+    dict
+        ``n_events`` (n_windows,), and per coverage ``p``: ``hits[p]``, ``oracle[p]`` (the most
+        any cells of the same area could catch) and ``area_share[p]`` (n_windows,), so metrics
+        can be pooled over windows (sum of hits over sum of events) or taken per window.
+
+    Examples
+    --------
+    >>> m = window_hits([[5, 1, 0, 0]], [1, 1, 1, 1], [[3, 0, 1, 0]], coverages=[0.25])
+    >>> m["hits"][0.25].tolist(), m["oracle"][0.25].tolist(), m["n_events"].tolist()
+    ([3.0], [3.0], [4.0])
+    """
+    coverages = settings.hotspot_coverages if coverages is None else coverages
+    risk, actual = np.atleast_2d(np.asarray(risk, dtype=float)), np.atleast_2d(np.asarray(actual, dtype=float))
+    area = np.asarray(area, dtype=float)
+    density = np.where(area > 0, risk / np.where(area > 0, area, 1.0), -np.inf)
+    density = np.nan_to_num(density, nan=-np.inf)
+    tie = np.broadcast_to(_tiebreak(area.size, random_state), density.shape)
+    order = np.lexsort((tie, -density), axis=-1)
+    rows = np.arange(len(risk))[:, None]
+    cum_area = np.cumsum(area[order], axis=1)
+    cum_hits = np.cumsum(actual[rows, order], axis=1)
+    best = np.argsort(-(actual / np.where(area > 0, area, np.inf)), axis=1, kind="stable")
+    best_area = np.cumsum(area[best], axis=1)
+    best_hits = np.cumsum(actual[rows, best], axis=1)
+    out = {"n_events": actual.sum(axis=1), "hits": {}, "oracle": {}, "area_share": {}}
+    total = area.sum()
+    for p in coverages:
+        k = np.minimum((cum_area < p * total * (1 - 1e-12)).sum(axis=1), area.size - 1)
+        sel = cum_area[np.arange(len(risk)), k]
+        out["hits"][p] = cum_hits[np.arange(len(risk)), k]
+        out["area_share"][p] = sel / total
+        # oracle: densest cells first, the last one taken fractionally (the LP bound)
+        j = np.minimum((best_area < sel[:, None]).sum(axis=1), area.size - 1)
+        prev_area = np.where(j > 0, best_area[np.arange(len(risk)), j - 1], 0.0)
+        prev_hits = np.where(j > 0, best_hits[np.arange(len(risk)), j - 1], 0.0)
+        a_j = area[best[np.arange(len(risk)), j]]
+        n_j = actual[np.arange(len(risk)), best[np.arange(len(risk)), j]]
+        frac = np.clip((sel - prev_area) / np.where(a_j > 0, a_j, np.inf), 0, 1)
+        out["oracle"][p] = prev_hits + frac * n_j
+    return out

@@ -1,0 +1,223 @@
+"""Estimators that know the hour of day and the day type, for sub-day windows.
+
+Each keeps an expected rate per cell and *slot* (hour of day x day type, see
+:mod:`gridtools.hotspots.windows`) and forecasts a window by summing the slots it covers::
+
+    est = TimeProfile().fit(events, cells, cutoff="2019-06-03 05:00")
+    risk = est.predict_windows(window_starts("2019-06-03 05:00", 2, 84), 2)   # 84 x n_cells
+
+Methods
+-------
+``naive_hour``, ``naive_dayhour``
+    :class:`HourBinCounts`: each cell's count in the window's bin of the day (bins as long as
+    the window), over all days or per day type: the time-of-day baselines.
+``profile``
+    :class:`TimeProfile`: the spatially smoothed long-term rate of ``smoothed`` times the
+    cell's own time-of-day profile, shrunk (empirical Bayes) towards its neighbourhood's
+    profile and that towards the city's.  Sparse cells borrow the shape of the day from
+    around them and from neighbouring hours; busy cells keep their own.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+from gridtools.errors import InputError
+from gridtools.hotspots.estimators import ETAS, Ensemble, HotspotEstimator, NaiveCounts, SmoothedRate, KDE
+from gridtools.hotspots.kernels import gauss, smoothed_counts
+from gridtools.hotspots.windows import N_DAY_TYPES, N_SLOTS, slot_exposure, slot_of, slot_weights
+
+__all__ = ["SlotEstimator", "HourBinCounts", "TimeProfile", "SUBDAY_BASELINES", "subday_methods",
+           "make_subday_estimator"]
+
+
+class SlotEstimator(HotspotEstimator):
+    """Base of the time-of-day methods: ``rate_`` is events per hour, per cell and slot."""
+
+    def predict_windows(self, starts, hours: float) -> np.ndarray:
+        """Expected events per window (rows) and cell (columns)."""
+        if not hasattr(self, "rate_"):
+            raise InputError(f"{type(self).__name__} is not fitted: call fit(events, cells, cutoff) first.")
+        weights = slot_weights(starts, float(hours), getattr(self, "holidays", None))
+        return weights @ self.rate_.T
+
+    def _predict(self, h):
+        return self.predict_windows([self.cutoff_], h * 24.0)[0]
+
+    def slot_counts(self, ev, cells) -> np.ndarray:
+        """Events per cell and slot (n_cells x N_SLOTS)."""
+        flat = ev.unit * N_SLOTS + slot_of(ev.t, getattr(self, "holidays", None))
+        return np.bincount(flat, minlength=len(cells) * N_SLOTS).reshape(len(cells), N_SLOTS).astype(float)
+
+
+class HourBinCounts(SlotEstimator):
+    """Naive time-of-day rate: the cell's events in the same bin of the day, per hour of history.
+
+    Parameters
+    ----------
+    bin_hours : float, default 2
+        Length of the bins (aligned to midnight); use the window length.
+    by_day_type : bool, default False
+        Separate rates for working days and weekends / holidays.
+    holidays : list of dates, optional
+        Days counted as weekend days.
+
+    Examples
+    --------
+    >>> from gridtools.hotspots.cells import square_cells, assign_events
+    >>> from gridtools.hotspots.events import EventSet
+    >>> cs = square_cells((0, 0, 199, 199), 200, crs=32617)
+    >>> ev = assign_events(EventSet(t=np.array([0.3, 1.3]), x=np.array([10., 10]), y=np.array([10., 10]),
+    ...                    row=np.arange(1, 3), crs=32617), cs)
+    >>> est = HourBinCounts(bin_hours=12).fit(ev, cs, cutoff=2.0)
+    >>> est.predict_windows([2.0, 2.5], 12).round(3).tolist()   # both events were mornings
+    [[1.0], [0.0]]
+    """
+
+    def __init__(self, bin_hours: float = 2.0, by_day_type: bool = False, holidays=None):
+        self.bin_hours = bin_hours
+        self.by_day_type = by_day_type
+        self.holidays = holidays
+
+    def _validate(self):
+        ok = isinstance(self.bin_hours, (int, float, np.integer, np.floating)) and 0 < self.bin_hours <= 24
+        if not ok or abs(24 / self.bin_hours - round(24 / self.bin_hours)) > 1e-9:
+            raise InputError(f"bin_hours must divide 24, not {self.bin_hours!r}.")
+
+    def _fit(self, ev, cells, c):
+        n = self.slot_counts(ev, cells)
+        exposure = slot_exposure(np.floor(ev.t[0]), c, self.holidays)
+        hour = np.arange(N_SLOTS) % 24
+        day = np.arange(N_SLOTS) // 24 if self.by_day_type else np.zeros(N_SLOTS, dtype=np.int64)
+        group = day * 24 + (hour // int(round(self.bin_hours)))
+        group_n = np.zeros((len(cells), group.max() + 1))
+        np.add.at(group_n.T, group, n.T)
+        group_e = np.bincount(group, weights=exposure, minlength=group.max() + 1)
+        self.rate_ = group_n[:, group] / np.maximum(group_e[group], 1.0)
+
+
+class TimeProfile(SlotEstimator):
+    """Smoothed long-term rate x a time-of-day profile shrunk cell -> neighbourhood -> city.
+
+    ``rate[c, s] = S_c / E x p[c, s] / e_s``, where ``S_c`` is the cell's count shrunk towards
+    its neighbourhood (:class:`~gridtools.hotspots.estimators.SmoothedRate`), ``E`` the hours
+    of history, ``e_s`` the share of those hours in slot ``s``, and ``p[c, s]`` the cell's
+    share of events in slot ``s`` (after smoothing over neighbouring hours), with
+    ``prior_events`` pseudo-events spread like its neighbourhood's share, which itself has
+    ``neighbourhood_prior`` pseudo-events spread like the whole city's.
+
+    Parameters
+    ----------
+    prior_events : float, default 200
+        Strength of the neighbourhood profile against a cell's own (in events).  Paris accidents
+        (2-hour windows, 2019-2020 folds) need a strong prior: at 20 pseudo-events the cells'
+        own profiles were noise and pooled PAI@2% fell 9% below the all-history count.
+    neighbourhood_bandwidth : float, default 1000
+        Gaussian kernel of the neighbourhood profile (metres).
+    neighbourhood_prior : float, default 20
+        Strength of the city's profile against the neighbourhood's (in events).
+    hour_bandwidth : float, default 1.0
+        Gaussian smoothing over neighbouring hours of the same day type (hours; 0 = none).
+    spatial_weight : float, default 0.3
+        ``prior_weight`` of the spatial shrinkage of the long-term count (0 = raw count).
+    spatial_bandwidth : float or None, default None
+        Its kernel (metres; None = two cells).
+    half_life_days : float or None, default 365
+        Old events count half every this many days (the long-term count goes stale: roadworks,
+        new cycle lanes); None = all equal.
+    holidays : list of dates, optional
+        Days treated as weekend days.
+    """
+
+    def __init__(self, prior_events: float = 200.0, neighbourhood_bandwidth: float = 1000.0,
+                 neighbourhood_prior: float = 20.0, hour_bandwidth: float = 1.0, spatial_weight: float = 0.3,
+                 spatial_bandwidth: float | None = None, half_life_days: float | None = 365.0, holidays=None):
+        self.prior_events = prior_events
+        self.neighbourhood_bandwidth = neighbourhood_bandwidth
+        self.neighbourhood_prior = neighbourhood_prior
+        self.hour_bandwidth = hour_bandwidth
+        self.spatial_weight = spatial_weight
+        self.spatial_bandwidth = spatial_bandwidth
+        self.half_life_days = half_life_days
+        self.holidays = holidays
+
+    def _validate(self):
+        if self.half_life_days is not None and not (
+                isinstance(self.half_life_days, (int, float, np.integer, np.floating)) and self.half_life_days > 0):
+            raise InputError(f"half_life_days must be a positive number or None, not {self.half_life_days!r}.")
+        for name in ("prior_events", "neighbourhood_prior", "hour_bandwidth", "spatial_weight"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float, np.integer, np.floating)) and np.isfinite(v) and v >= 0):
+                raise InputError(f"{name} must be a number >= 0, not {v!r}.")
+        if not (isinstance(self.neighbourhood_bandwidth, (int, float, np.integer, np.floating))
+                and self.neighbourhood_bandwidth > 0):
+            raise InputError(f"neighbourhood_bandwidth must be a positive number, not {self.neighbourhood_bandwidth!r}.")
+
+    def _fit(self, ev, cells, c):
+        exposure = slot_exposure(np.floor(ev.t[0]), c, self.holidays)
+        e_share = exposure / max(exposure.sum(), 1.0)
+        own = self._hour_smooth(self.slot_counts(ev, cells))
+        city = own.sum(axis=0)
+        city_share = city / max(city.sum(), 1e-12)
+        near = self._neighbourhood(ev, cells)
+        near_share = (near + self.neighbourhood_prior * city_share) / (
+            near.sum(axis=1, keepdims=True) + self.neighbourhood_prior)
+        share = (own + self.prior_events * near_share) / (own.sum(axis=1, keepdims=True) + self.prior_events)
+        total = smoothed_counts(ev, cells, c, float(self.spatial_weight), self.spatial_bandwidth, self.half_life_days)
+        hours = max(exposure.sum(), 24.0)
+        if self.half_life_days is not None:  # the weighted count covers an effective span
+            hl_hours = self.half_life_days * 24.0
+            hours = hl_hours / np.log(2) * (1 - np.exp2(-hours / hl_hours))
+        self.rate_ = (total / hours)[:, None] * share / np.where(e_share > 0, e_share, np.inf)
+
+    def _hour_smooth(self, n: np.ndarray) -> np.ndarray:
+        """Counts smoothed over neighbouring hours (circular within each day type)."""
+        if self.hour_bandwidth <= 0:
+            return n
+        cube = n.reshape(len(n), N_DAY_TYPES, 24)
+        return ndimage.gaussian_filter1d(cube, self.hour_bandwidth, axis=2, mode="wrap").reshape(len(n), N_SLOTS)
+
+    def _neighbourhood(self, ev, cells) -> np.ndarray:
+        """Events per cell and slot spread by the neighbourhood kernel."""
+        slots = slot_of(ev.t, self.holidays)
+        flat = np.bincount(slots * (cells.nx * cells.ny) + ev.pixel, minlength=N_SLOTS * cells.nx * cells.ny)
+        cube = flat.reshape(N_SLOTS, cells.ny, cells.nx).astype(float)
+        sigma = self.neighbourhood_bandwidth / cells.pixel
+        spread = np.stack([gauss(cube[s], sigma).ravel() for s in range(N_SLOTS)], axis=1)  # pixels x slots
+        return self._hour_smooth(np.asarray(cells.weights @ spread))
+
+
+#: Baselines of every sub-day backtest.
+SUBDAY_BASELINES = ("naive_all", "naive_hour", "naive_dayhour")
+
+
+def subday_methods(hours: float) -> dict:
+    """Named sub-day methods with their defaults for windows of *hours* (a factory per name)."""
+    bin_hours = float(min(hours, 24.0))
+    return {
+        "naive_all": lambda: NaiveCounts(),
+        "naive_hour": lambda: HourBinCounts(bin_hours=bin_hours),
+        "naive_dayhour": lambda: HourBinCounts(bin_hours=bin_hours, by_day_type=True),
+        "smoothed": lambda: SmoothedRate(),
+        "kde": lambda: KDE(),
+        "etas": lambda: ETAS(),
+        "profile": lambda: TimeProfile(),
+        "profile_etas": lambda: Ensemble(members=[("profile", TimeProfile()), ("etas", ETAS())],
+                                         weights=[0.8, 0.2]),
+    }
+
+
+def make_subday_estimator(name: str, hours: float, **params) -> HotspotEstimator:
+    """A sub-day method by name (see :func:`subday_methods`), optionally with other parameters.
+
+    Examples
+    --------
+    >>> make_subday_estimator("naive_hour", 8)
+    HourBinCounts(bin_hours=8.0)
+    """
+    methods = subday_methods(hours)
+    if name not in methods:
+        raise InputError(f"unknown method {name!r} for sub-day windows; choose one of: {', '.join(methods)}.")
+    est = methods[name]()
+    return est.set_params(**params) if params else est
