@@ -183,3 +183,21 @@ def test_target_population_narrows_one_grid():
     editor.set_target("g1", 2000, tolerance=0.05)
     unit = editor.units.index[(editor.units["col"] == 1) & (editor.units["row"] == 0)][0]
     assert "above the maximum 2,100" in editor.move([unit], "g1").reason
+
+
+def test_cli_score_compare_balance(tmp_path, capsys):
+    units = lattice(6, 4, households=np.where(np.arange(24) % 6 < 2, 100.0, 50.0))
+    units["plan"] = column_plan(units, 2)
+    units["rows"] = "r" + (units["row"] // 2).astype(str)
+    path = tmp_path / "units.gpkg"
+    units.to_file(path, layer="units")
+    code, text = run_cli(["grids", "score", path, "--pop", "pop", "--plan", "plan", "--min", 1750, "--max", 2250,
+                          "--quantity", "households", "-o", tmp_path / "score.csv"], capsys)
+    assert code == 0 and "in band 1,750-2,250: 100.0%" in text and "households: min 1,200 max 1,600" in text
+    code, text = run_cli(["grids", "compare", path, "--a", "plan", "--b", "rows", "--pop", "pop"], capsys)
+    assert code == 0 and "grids: 3 -> 2" in text
+    code, text = run_cli(["grids", "balance", path, "-o", tmp_path / "b.gpkg", "--pop", "pop", "--quantity",
+                          "households=2", "--min", 1500, "--max", 2500], capsys)
+    assert code == 0 and "households: cv" in text
+    code, text = run_cli(["grids", "score", path, "--pop", "pop"], capsys)
+    assert code != 0 and "--plan COL" in text and "Traceback" not in text
