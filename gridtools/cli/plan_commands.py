@@ -176,7 +176,7 @@ def balance(
     output: OutOption,
     pop: UnitPopOption,
     quantity: QuantityOption = None,
-    plan: Annotated[str, typer.Option("--plan", help="Column naming each unit's grid.")] = "grid_code",
+    assignment: Annotated[str, typer.Option("--plan", help="Column naming each unit's grid.")] = "grid_code",
     min_pop: BandMin = 1000,
     max_pop: BandMax = 1500,
     lock: Annotated[Optional[list[str]], typer.Option("--lock", help="Grid never changed (repeatable).")] = None,
@@ -190,7 +190,7 @@ def balance(
 
     units = _read_units(units_file, layer)
     weights = {q.split("=")[0]: float(q.split("=")[1]) if "=" in q else 1.0 for q in quantity or []}
-    result = balance_workload(units, plan, pop, weights, min_pop=min_pop, max_pop=max_pop, locked=lock or ())
+    result = balance_workload(units, assignment, pop, weights, min_pop=min_pop, max_pop=max_pop, locked=lock or ())
     print_lines("workload balance", result.summary_lines())
     units = units.assign(grid_code=result.assignment.to_numpy())
     io.write_any(units, output, layer="units")

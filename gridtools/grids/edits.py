@@ -91,6 +91,9 @@ class PlanEditor:
                  max_pop: float | None = None, within: str | None = None, quantities: list[str] | None = None,
                  graph: UnitGraph | None = None):
         units = check_units(units, pop, within)
+        if isinstance(assignment, str) and assignment not in units.columns:
+            raise InputError(f"{units.attrs.get('source', 'units')} has no column '{assignment}' (assignment=...): "
+                             "name the column holding each unit's grid")
         labels = units[assignment] if isinstance(assignment, str) else pd.Series(np.asarray(assignment), index=units.index)
         if labels.isna().any():
             raise InputError(f"{int(labels.isna().sum())} units have no grid (assignment=...); give every unit a grid")

@@ -117,6 +117,9 @@ def balance_workload(units: gpd.GeoDataFrame, assignment, pop: str, quantities: 
     >>> r = balance_workload(blocks, plan, "pop", {"housing_units": 1.0})   # doctest: +SKIP
     >>> r.before["housing_units"]["cv"], r.after["housing_units"]["cv"]     # doctest: +SKIP
     """
+    missing = [c for c in quantities if c not in units.columns]
+    if missing:
+        raise InputError(f"{units.attrs.get('source', 'units')} has no column '{missing[0]}' (quantities=...)")
     weights, bands = {pop: 1.0}, {pop: None}
     for column, spec in quantities.items():
         weight, band = (spec, None) if np.isscalar(spec) else spec

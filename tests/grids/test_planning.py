@@ -193,11 +193,13 @@ def test_cli_score_compare_balance(tmp_path, capsys):
     units.to_file(path, layer="units")
     code, text = run_cli(["grids", "score", path, "--pop", "pop", "--plan", "plan", "--min", 1750, "--max", 2250,
                           "--quantity", "households", "-o", tmp_path / "score.csv"], capsys)
-    assert code == 0 and "in band 1,750-2,250: 100.0%" in text and "households: min 1,200 max 1,600" in text
+    assert code == 0 and "in band 1,750-2,250: 100.0%" in text and "households: min 400 max 800" in text
     code, text = run_cli(["grids", "compare", path, "--a", "plan", "--b", "rows", "--pop", "pop"], capsys)
     assert code == 0 and "grids: 3 -> 2" in text
     code, text = run_cli(["grids", "balance", path, "-o", tmp_path / "b.gpkg", "--pop", "pop", "--quantity",
-                          "households=2", "--min", 1500, "--max", 2500], capsys)
+                          "households=2", "--min", 1500, "--max", 2500, "--plan", "plan"], capsys)
     assert code == 0 and "households: cv" in text
+    code, text = run_cli(["grids", "balance", path, "-o", tmp_path / "c.gpkg", "--pop", "pop"], capsys)
+    assert code != 0 and "no column 'grid_code'" in text and "--plan" in text
     code, text = run_cli(["grids", "score", path, "--pop", "pop"], capsys)
     assert code != 0 and "--plan COL" in text and "Traceback" not in text
