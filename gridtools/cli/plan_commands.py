@@ -196,3 +196,31 @@ def balance(
     io.write_any(units, output, layer="units")
     io.write_any(result.tallies, output, layer="tallies")
     out.print(f"wrote {output} (layers: units, tallies)")
+
+
+@grids_app.command("edit")
+def edit(
+    grids_file: Annotated[Path, typer.Argument(help="GeoPackage of 'gridtools partition' (layers units, grids).")],
+    pop: UnitPopOption,
+    assignment: Annotated[str, typer.Option("--plan", help="Column naming each unit's grid.")] = "grid_code",
+    min_pop: BandMin = 1000,
+    max_pop: BandMax = 1500,
+    port: Annotated[int, typer.Option("--port", help="Local port of the editor.")] = 8765,
+):
+    """Edit grids by hand in the browser (served on 127.0.0.1, works offline); Save writes back to the file.
+
+    Click or box-select units, move them to a grid, watch the tallies, lock grids, undo / redo.  Saving
+    replaces layers [bold]units[/bold] and [bold]grids[/bold] and appends to [bold]edit_history[/bold].
+    """
+    import uvicorn
+
+    from gridtools.service.editor import EditSession, create_editor_app
+
+    layers = gpkg_layers(grids_file)
+    if "units" not in layers:
+        raise GridtoolsError(f"{grids_file} has no 'units' layer: give the GeoPackage 'gridtools partition' wrote")
+    history = io.read_any(grids_file, layer="edit_history") if "edit_history" in layers else None
+    session = EditSession(io.read_any(grids_file, layer="units"), pop, grids_file, assignment=assignment,
+                          min_pop=min_pop, max_pop=max_pop, history=history)
+    out.print(f"editing {grids_file}: open http://127.0.0.1:{port}/ (Ctrl-C to stop)")
+    uvicorn.run(create_editor_app(session), host="127.0.0.1", port=port, log_level="warning")
