@@ -27,7 +27,7 @@ import pandas as pd
 from gridtools import settings
 from gridtools.crs import to_metric
 from gridtools.errors import InputError
-from gridtools.grids.balance import PieceGraph
+from gridtools.grids.balance import Band, PieceGraph, repair
 from gridtools.grids.codes import CodeLayout
 from gridtools.grids.graph import UnitGraph
 from gridtools.grids.levels import halve
@@ -318,22 +318,66 @@ class PlanEditor:
                                   {new: self.next_code(self.names[g])}), [g, new])
 
     def _piece(self, members: np.ndarray) -> PieceGraph:
+        """The adjacency of ``members`` without edges across nesting boundaries."""
         import scipy.sparse as sp
 
         n = len(self.labels)
-        matrix = sp.csr_matrix((self.lengths, self.indices, self.indptr), shape=(n, n))[members][:, members]
+        rows = np.repeat(np.arange(n), np.diff(self.indptr))
+        same = self.group[rows] == self.group[self.indices]
+        matrix = sp.csr_matrix((self.lengths * same, self.indices, self.indptr), shape=(n, n))
+        matrix.eliminate_zeros()
+        matrix = matrix[members][:, members]
         return PieceGraph.from_matrices(matrix, matrix, self.values[members, 0])
 
-    def next_code(self, name: str) -> str:
+    def rebalance(self, seed: int | None = None) -> EditResult:
+        """Bring out-of-band grids into the band by local redraws that never touch a locked grid.
+
+        The unlocked grids are repaired as :func:`gridtools.partition` repairs its own grids
+        (boundary moves, then local re-splits); the result is one edit (undo reverts it) and is
+        kept only if it breaks no rule the plan did not already break.
+        """
+        free = np.flatnonzero(~np.isin(self.labels, list(self.locked)))
+        if len(free) == 0:
+            return EditResult(False, "every grid is locked")
+        grids, local = np.unique(self.labels[free], return_inverse=True)
+        outcome = repair(self._piece(free), local, Band(self.lo, self.hi, (self.lo + self.hi) / 2),
+                         np.random.default_rng(settings.random_state if seed is None else seed), allow_recount=False)
+        new_names = {}
+        target = np.empty(len(free), dtype=np.int64)
+        for part in np.unique(outcome.labels):
+            if part < len(grids):
+                target[outcome.labels == part] = grids[part]
+            else:  # a re-split may add a grid: it gets a new code next to the first grid of its units
+                grid = len(self.names) + len(new_names)
+                new_names[grid] = self.next_code(self.names[self.labels[free[outcome.labels == part][0]]],
+                                                 taken=list(new_names.values()))
+                target[outcome.labels == part] = grid
+        moved = target != self.labels[free]
+        if not moved.any():
+            return EditResult(False, "no redraw of the unlocked grids brings a grid closer to the band")
+        before = set(self.problems())
+        touched = sorted(set(target[moved].tolist()) | set(self.labels[free[moved]].tolist()))
+        result = self._commit(_Edit("rebalance", free[moved], self.labels[free[moved]].copy(), target[moved],
+                                    new_names), touched)
+        new_problems = sorted(set(self.problems()) - before)
+        if new_problems:
+            self.undo()
+            self.redo_stack.pop()
+            del self.log[-2:]  # neither the redraw nor its revert happened for the planner
+            return EditResult(False, "the redraw would break: " + "; ".join(new_problems[:3]))
+        return result
+
+    def next_code(self, name: str, taken: list[str] | None = None) -> str:
         """The name of a new grid split off ``name``: the next unused serial of the same parent code."""
         layout = CodeLayout(settings.code_layout)
+        names = self.names + list(taken or [])
         if name.isdigit() and len(name) == layout.total:
-            same = [n for n in self.names if n.isdigit() and len(n) == layout.total and n[:layout.parent_width]
+            same = [n for n in names if n.isdigit() and len(n) == layout.total and n[:layout.parent_width]
                     == name[:layout.parent_width]]
             serial = max(int(layout.serial_of(pd.Series(same)).max()), 0) + 1
             return layout.make(pd.Series([name[:layout.parent_width]]), [serial]).iloc[0]
         k = 2
-        while f"{name}-{k}" in self.names:
+        while f"{name}-{k}" in names:
             k += 1
         return f"{name}-{k}"
 

@@ -203,3 +203,45 @@ def test_cli_score_compare_balance(tmp_path, capsys):
     assert code != 0 and "no column 'grid_code'" in text and "--plan" in text
     code, text = run_cli(["grids", "score", path, "--pop", "pop"], capsys)
     assert code != 0 and "--plan COL" in text and "Traceback" not in text
+
+
+def test_rebalance_fixes_unlocked_grids_and_leaves_locked_ones():
+    units = lattice(6, 4)
+    labels = column_plan(units, 2).to_numpy().copy()
+    labels[(units["col"] == 2).to_numpy() & (units["row"] < 2).to_numpy()] = "g0"   # g0 2,500, g1 1,500
+    editor = PlanEditor(units, labels, "pop", min_pop=1750, max_pop=2250)
+    editor.lock("g2")
+    locked_before = editor.members(editor.grid_id("g2")).tolist()
+    result = editor.rebalance()
+    assert result.ok and editor.tallies()["in_band"].all()
+    assert editor.members(editor.grid_id("g2")).tolist() == locked_before
+    assert editor.undo().ok and editor.tallies().set_index("grid").loc["g0", "population"] == 2500
+
+
+@pytest.mark.slow
+def test_rockland_planner_session_every_state_valid():
+    import gridtools
+
+    blocks = gpd.read_file(shared_data("population", "rockland", "rockland_blocks.gpkg"))
+    plan = gridtools.partition(blocks, pop="pop", min_pop=1000, max_pop=1500)
+    editor = PlanEditor(plan.units, "grid_code", "pop", min_pop=1000, max_pop=1500)
+    names = editor.tallies()["grid"].tolist()
+    rng = np.random.default_rng(3)
+    locked = [names[i] for i in rng.choice(len(names), 20, replace=False)]
+    editor.lock(*locked)
+    before = {g: editor.members(editor.grid_id(g)).tolist() for g in locked}
+    free = [g for g in names if g not in locked]
+    moved = refused = 0
+    while moved < 50:
+        unit, to = editor.boundary_moves(free[rng.integers(len(free))])[0]
+        result = editor.move([unit], to)
+        if result.ok:
+            moved += 1
+            assert editor.problems() == []
+        else:
+            refused += 1
+            assert result.reason
+    for _ in range(10):
+        assert editor.undo().ok and editor.problems() == []
+    assert all(editor.members(editor.grid_id(g)).tolist() == before[g] for g in locked)
+    assert len(editor.history) == 40 and refused > 0
