@@ -205,6 +205,8 @@ def edit(
     assignment: Annotated[str, typer.Option("--plan", help="Column naming each unit's grid.")] = "grid_code",
     min_pop: BandMin = 1000,
     max_pop: BandMax = 1500,
+    within: Annotated[Optional[str], typer.Option("--within", help="Nesting column: units never move "
+                                                                   "across it.")] = None,
     port: Annotated[int, typer.Option("--port", help="Local port of the editor.")] = 8765,
 ):
     """Edit grids by hand in the browser (served on 127.0.0.1, works offline); Save writes back to the file.
@@ -221,6 +223,6 @@ def edit(
         raise GridtoolsError(f"{grids_file} has no 'units' layer: give the GeoPackage 'gridtools partition' wrote")
     history = io.read_any(grids_file, layer="edit_history") if "edit_history" in layers else None
     session = EditSession(io.read_any(grids_file, layer="units"), pop, grids_file, assignment=assignment,
-                          min_pop=min_pop, max_pop=max_pop, history=history)
+                          min_pop=min_pop, max_pop=max_pop, within=within, history=history)
     out.print(f"editing {grids_file}: open http://127.0.0.1:{port}/ (Ctrl-C to stop)")
     uvicorn.run(create_editor_app(session), host="127.0.0.1", port=port, log_level="warning")

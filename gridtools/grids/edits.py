@@ -390,8 +390,17 @@ class PlanEditor:
         self.locked -= {self.grid_id(g) for g in grids}
 
     def set_seed(self, grid, unit) -> EditResult:
-        """Pin a unit (a community office) to a grid: the grid must always contain it."""
-        g, position = self.grid_id(grid), int(self._positions([unit])[0])
+        """Pin a unit (a community office) to a grid: the grid must always contain it.
+
+        ``unit`` is a unit's index label, or a shapely point (in the units' CRS) inside a unit.
+        """
+        g = self.grid_id(grid)
+        if hasattr(unit, "geom_type"):
+            hits = np.flatnonzero(self.units.geometry.contains(unit).to_numpy())
+            if len(hits) == 0:
+                return EditResult(False, f"the point {unit.wkt} lies in no unit")
+            unit = self.units.index[hits[0]]
+        position = int(self._positions([unit])[0])
         if self.labels[position] != g:
             return EditResult(False, f"unit {unit} is not in grid {grid}; move it there first")
         self.seeds[g] = position

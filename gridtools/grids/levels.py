@@ -161,7 +161,7 @@ def _area_codes(areas: gpd.GeoDataFrame, group_of_area: np.ndarray, group_values
 def aggregate(grids: gpd.GeoDataFrame, pop: str = "population", *, min_pop: float | None = None,
               max_pop: float | None = None, n_areas: int | None = None, within: str | None = None,
               barriers: gpd.GeoDataFrame | None = None, code_prefix: str | None = None,
-              random_state: int | None = None) -> AggregateResult:
+              balance_by: str = "population", random_state: int | None = None) -> AggregateResult:
     """Merge grids into contiguous areas, by a population band or by a number of areas.
 
     Parameters
@@ -182,6 +182,8 @@ def aggregate(grids: gpd.GeoDataFrame, pop: str = "population", *, min_pop: floa
         Lines areas should follow (roads, ward boundaries), as in :func:`gridtools.partition`.
     code_prefix : str, optional
         Leading digits of the area codes.
+    balance_by : {"population", "grids"}
+        With ``n_areas``: make areas of equal population (default) or of equal numbers of grids.
     random_state : int, optional
         Seed.
 
@@ -220,9 +222,12 @@ def aggregate(grids: gpd.GeoDataFrame, pop: str = "population", *, min_pop: floa
         label, codes_of_label = pd.factorize(result.units["grid_code"])
         lo, hi = float(min_pop), float(max_pop)
     else:
-        label = _labels_by_count(metric, population, groups, int(n_areas), seed)
+        if balance_by not in ("population", "grids"):
+            raise InputError(f"balance_by={balance_by!r}: use 'population' or 'grids'")
+        weight = population if balance_by == "population" else np.ones(len(grids))
+        label = _labels_by_count(metric, weight, groups, int(n_areas), seed)
         codes_of_label = None
-        mean = population.sum() / int(n_areas)
+        mean = weight.sum() / int(n_areas)
         lo, hi = mean * (1 - _COUNT_TOLERANCE), mean * (1 + _COUNT_TOLERANCE)
     areas = measure_grids(grids, label, population, metric.crs).rename(columns={"n_units": "n_grids"})
     group_of_area = pd.Series(groups).groupby(label).first().loc[areas.index].to_numpy()
@@ -231,7 +236,8 @@ def aggregate(grids: gpd.GeoDataFrame, pop: str = "population", *, min_pop: floa
         areas["area_code"] = _area_codes(areas, group_of_area, pd.Series(values), prefix, layout, metric.crs).to_numpy()
     else:
         areas["area_code"] = np.asarray(codes_of_label)[areas.index.to_numpy()]
-    areas["in_band"] = (areas["population"] >= lo) & (areas["population"] <= hi)
+    balanced = areas["n_grids"] if n_areas is not None and balance_by == "grids" else areas["population"]
+    areas["in_band"] = (balanced >= lo) & (balanced <= hi)
     out_grids = grids.copy()
     out_grids["area_code"] = pd.Series(areas["area_code"].to_numpy(), index=areas.index).loc[label].to_numpy()
     areas = areas[["area_code", "population", "n_grids", "in_band", "area_m2", "polsby_popper", "piece",

@@ -95,6 +95,8 @@ def balance_workload(units: gpd.GeoDataFrame, assignment, pop: str, quantities: 
     quantities : dict
         Column -> weight (a number) or ``(weight, (lo, hi))`` with a band of its own, e.g.
         ``{"housing_units": 1.0}``.  Population is always balanced with weight 1 unless listed.
+        Any numeric column works (households, component counts, case load joined from the
+        incident store); ``area_m2`` is measured when the units have no such column.
     min_pop, max_pop : float, optional
         Population band.
     within : str, optional
@@ -117,6 +119,8 @@ def balance_workload(units: gpd.GeoDataFrame, assignment, pop: str, quantities: 
     >>> r = balance_workload(blocks, plan, "pop", {"housing_units": 1.0})   # doctest: +SKIP
     >>> r.before["housing_units"]["cv"], r.after["housing_units"]["cv"]     # doctest: +SKIP
     """
+    if "area_m2" in quantities and "area_m2" not in units.columns:
+        units = units.assign(area_m2=to_metric(units).area.to_numpy())
     missing = [c for c in quantities if c not in units.columns]
     if missing:
         raise InputError(f"{units.attrs.get('source', 'units')} has no column '{missing[0]}' (quantities=...)")

@@ -10,7 +10,7 @@ GeoPackage: layer ``units`` (with ``grid_code``), ``grids`` (dissolved, with tal
 
 Endpoints: ``GET /`` (page), ``/units.geojson``, ``/state``; ``POST /move`` ``{"units": [ids],
 "to": grid}``, ``/neighbours`` ``{"units": [ids]}``, ``/lock`` ``{"grid": g, "locked": bool}``,
-``/undo``, ``/redo``, ``/save``.  Refused edits answer 200 with ``ok: false`` and the reason.
+``/rebalance``, ``/undo``, ``/redo``, ``/save``.  Refused edits answer 200 with ``ok: false`` and the reason.
 """
 
 from __future__ import annotations
@@ -59,6 +59,8 @@ class EditSession:
         Column naming each unit's grid.
     min_pop, max_pop : float, optional
         Band.
+    within : str, optional
+        Nesting column: units never move across it.
     history : pandas.DataFrame, optional
         The ``edit_history`` layer saved by earlier sessions (kept and appended to).
 
@@ -69,11 +71,12 @@ class EditSession:
     """
 
     def __init__(self, units: gpd.GeoDataFrame, pop: str, path: Path, *, assignment: str = "grid_code",
-                 min_pop: float | None = None, max_pop: float | None = None, history: pd.DataFrame | None = None):
+                 min_pop: float | None = None, max_pop: float | None = None, within: str | None = None,
+                 history: pd.DataFrame | None = None):
         self.units = units.reset_index(drop=True)
         self.path = Path(path)
         self.assignment = assignment
-        self.editor = PlanEditor(self.units, assignment, pop, min_pop=min_pop, max_pop=max_pop)
+        self.editor = PlanEditor(self.units, assignment, pop, min_pop=min_pop, max_pop=max_pop, within=within)
         self.history = history if history is not None else pd.DataFrame(columns=["time", "edit", "units", "grids"])
         self.started = len(self.editor.log)
         wgs = to_wgs84(self.units[["geometry"]], "units")
@@ -122,6 +125,10 @@ class EditSession:
         """Lock or unlock a grid."""
         (self.editor.lock if locked else self.editor.unlock)(grid)
         return {"ok": True, "reason": "", "state": self.state()}
+
+    def rebalance(self) -> dict:
+        """Redraw the unlocked grids towards the band (locked grids untouched)."""
+        return self._answer(self.editor.rebalance())
 
     def undo(self) -> dict:
         return self._answer(self.editor.undo())
@@ -203,6 +210,10 @@ def create_editor_app(session: EditSession) -> FastAPI:
     @app.post("/lock")
     def lock(body: _Lock):
         return session.lock(body.grid, body.locked)
+
+    @app.post("/rebalance")
+    def rebalance():
+        return session.rebalance()
 
     @app.post("/undo")
     def undo():

@@ -245,3 +245,25 @@ def test_rockland_planner_session_every_state_valid():
         assert editor.undo().ok and editor.problems() == []
     assert all(editor.members(editor.grid_id(g)).tolist() == before[g] for g in locked)
     assert len(editor.history) == 40 and refused > 0
+
+
+def test_aggregate_by_number_of_grids():
+    grids = lattice(6, 6, size=500, pop=1000).rename(columns={"pop": "population"})
+    grids.loc[grids["col"] < 2, "population"] = 3000        # a dense west: equal-population areas differ in size
+    by_grids = aggregate(grids, n_areas=4, balance_by="grids")
+    assert sorted(by_grids.areas["n_grids"]) == [9, 9, 9, 9] and by_grids.areas["in_band"].all()
+    by_pop = aggregate(grids, n_areas=4)
+    assert by_pop.areas["n_grids"].std() > 0
+
+
+def test_seed_by_point_and_area_quantity():
+    from shapely import Point
+
+    from gridtools.grids.workload import balance_workload
+
+    editor = strips()
+    assert editor.set_seed("g0", Point(150, 50)).ok
+    assert "seed" in editor.move([editor.units.index[1]], "g1").reason
+    result = balance_workload(lattice(6, 4).assign(plan=lambda f: column_plan(f, 2)), "plan", "pop",
+                              {"area_m2": 1.0}, min_pop=1750, max_pop=2250)
+    assert result.before["area_m2"]["max"] == 80000

@@ -106,3 +106,23 @@ def test_session_lock_undo_redo(tmp_path):
     assert session.move([1], "<b>g1</b>")["ok"]
     assert session.undo()["state"]["labels"][1] == "<b>g0</b>"
     assert session.redo()["state"]["labels"][1] == "<b>g1</b>"
+
+
+def test_cli_edit_needs_a_units_layer(tmp_path, capsys):
+    from conftest import run_cli
+
+    path = tmp_path / "only_grids.gpkg"
+    gpd.GeoDataFrame({"population": [1.0]}, geometry=[box(0, 0, 1, 1)], crs="EPSG:32650").to_file(path, layer="grids")
+    code, text = run_cli(["grids", "edit", path, "--pop", "pop"], capsys)
+    assert code != 0 and "no 'units' layer" in text and "Traceback" not in text
+
+
+def test_session_rebalance_keeps_locked_grid(tmp_path):
+    path = plan_file(tmp_path)
+    units = gpd.read_file(path, layer="units")
+    units.loc[[2, 8], "grid_code"] = "<b>g0</b>"          # g0 2,500 and g1 1,500: both out of band
+    session = EditSession(units, "pop", path, min_pop=1750, max_pop=2250)
+    session.lock("<b>g2</b>", True)
+    answer = session.rebalance()
+    assert answer["ok"] and all(g["in_band"] for g in answer["state"]["grids"])
+    assert [answer["state"]["labels"][i] for i in (4, 5, 10, 11)] == ["<b>g2</b>"] * 4
