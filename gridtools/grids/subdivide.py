@@ -167,7 +167,8 @@ def subdivide(grids: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, *, pop: str 
                                _building_population(buildings.iloc[inside], building_pop, total), inside)
         result = partition(cells, "population", min_pop=lo, max_pop=hi,
                            random_state=settings.random_state if random_state is None else random_state)
-        serial, labels = np.unique(result.units["grid_code"].to_numpy(), return_inverse=True)
+        plan = _polish(cells, result, lo, hi)
+        serial, labels = np.unique(plan, return_inverse=True)
         parent = row["grid_code"]
         sub_codes = np.array([_sub_code(parent, s + 1, layout) for s in range(len(serial))], dtype=object)
         cells["grid_code"] = sub_codes[labels]
@@ -177,12 +178,29 @@ def subdivide(grids: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, *, pop: str 
         all_cells.append(cells)
         replaced.append(g)
         in_band = ((sub["population"] >= lo) & (sub["population"] <= hi)).sum()
-        feasible = result.grids["status"].isin(["ok", "out_of_band"])
+        n_feasible = len(sub) - int(result.summary["oversize_units"])
         row.update(sub_grids=len(sub), in_band=int(in_band), oversize_buildings=int(result.summary["oversize_units"]),
-                   feasible_in_band=float(result.grids.loc[feasible, "in_band"].mean()) if feasible.any() else 1.0,
-                   outcome="subdivided")
+                   feasible_in_band=float(in_band / n_feasible) if n_feasible > 0 else 1.0, outcome="subdivided")
         rows.append(row)
     return _assemble(grids, metric_grids.crs, pop, code, replaced, new_grids, all_cells, rows, lo, hi)
+
+
+def _polish(cells: gpd.GeoDataFrame, result, lo: float, hi: float) -> np.ndarray:
+    """Sub-grid of each cell: the partition's, or after validated boundary moves when a sub-grid missed the band."""
+    plan = result.units["grid_code"].to_numpy()
+    feasible = result.grids["status"].isin(["ok", "out_of_band"])
+    if result.grids.loc[feasible, "in_band"].all():
+        return plan
+    from gridtools.grids.workload import balance_workload
+
+    polished = balance_workload(cells.assign(_plan=plan), "_plan", "population", {}, min_pop=lo, max_pop=hi)
+
+    def gap(pops) -> float:  # residents outside the band, summed over sub-grids
+        pops = np.asarray(pops, dtype=float)
+        return float(np.maximum(np.maximum(lo - pops, pops - hi), 0).sum())
+
+    better = gap(polished.tallies["population"]) < gap(result.grids["population"])
+    return polished.assignment.to_numpy() if better else plan
 
 
 def _cells_of_grid(area, buildings: gpd.GeoDataFrame, points: np.ndarray, population: np.ndarray,

@@ -124,7 +124,7 @@ def balance_workload(units: gpd.GeoDataFrame, assignment, pop: str, quantities: 
     missing = [c for c in quantities if c not in units.columns]
     if missing:
         raise InputError(f"{units.attrs.get('source', 'units')} has no column '{missing[0]}' (quantities=...)")
-    weights, bands = {pop: 1.0}, {pop: None}
+    weights, bands = {pop: 1.0}, {pop: None}  # the population band is set below, from the editor
     for column, spec in quantities.items():
         weight, band = (spec, None) if np.isscalar(spec) else spec
         weights[column], bands[column] = float(weight), band
@@ -132,6 +132,7 @@ def balance_workload(units: gpd.GeoDataFrame, assignment, pop: str, quantities: 
     editor = PlanEditor(units, assignment, pop, min_pop=min_pop, max_pop=max_pop, within=within, quantities=extra)
     editor.lock(*locked)
     names = editor.quantities  # "population" first, then extra
+    bands[pop] = bands[pop] or (editor.lo, editor.hi)  # out-of-band grids pull hardest
     objective = _Objective(editor.tally[np.bincount(editor.labels) > 0].mean(axis=0),
                            np.array([weights[pop], *[weights[q] for q in extra]]),
                            [bands[pop], *[bands[q] for q in extra]])
