@@ -40,6 +40,8 @@ def aggregate(
                                                                    "--min/--max).")] = None,
     within: Annotated[Optional[str], typer.Option("--within", help="Column of the upper level: areas "
                                                                    "never cross it.")] = None,
+    boundaries: Annotated[Optional[Path], typer.Option("--within-file", help="Polygons of the upper level "
+                                                       "holding the --within column.")] = None,
     barriers: Annotated[Optional[Path], typer.Option("--barriers", help="Lines areas should follow.")] = None,
     code_prefix: Annotated[str, typer.Option("--code-prefix", help="Leading digits of area codes.")] = "",
 ):
@@ -52,6 +54,7 @@ def aggregate(
 
     grids = io.read_any(grids_file, layer="grids")
     result = run_aggregate(grids, pop, min_pop=min_pop, max_pop=max_pop, n_areas=n_areas, within=within,
+                           boundaries=io.read_any(boundaries) if boundaries else None,
                            barriers=io.read_any(barriers) if barriers else None, code_prefix=code_prefix)
     print_lines("aggregate", result.summary_lines())
     io.write_any(result.areas, output, layer="areas")

@@ -161,7 +161,8 @@ def _area_codes(areas: gpd.GeoDataFrame, group_of_area: np.ndarray, group_values
 def aggregate(grids: gpd.GeoDataFrame, pop: str = "population", *, min_pop: float | None = None,
               max_pop: float | None = None, n_areas: int | None = None, within: str | None = None,
               barriers: gpd.GeoDataFrame | None = None, code_prefix: str | None = None,
-              balance_by: str = "population", random_state: int | None = None) -> AggregateResult:
+              balance_by: str = "population", boundaries: gpd.GeoDataFrame | None = None,
+              random_state: int | None = None) -> AggregateResult:
     """Merge grids into contiguous areas, by a population band or by a number of areas.
 
     Parameters
@@ -182,6 +183,9 @@ def aggregate(grids: gpd.GeoDataFrame, pop: str = "population", *, min_pop: floa
         Lines areas should follow (roads, ward boundaries), as in :func:`gridtools.partition`.
     code_prefix : str, optional
         Leading digits of the area codes.
+    boundaries : geopandas.GeoDataFrame, optional
+        Polygons of the upper level (streets, wards) with the column ``within``: each grid takes
+        the value of the polygon holding its representative point (the nearest when in none).
     balance_by : {"population", "grids"}
         With ``n_areas``: make areas of equal population (default) or of equal numbers of grids.
     random_state : int, optional
@@ -206,6 +210,12 @@ def aggregate(grids: gpd.GeoDataFrame, pop: str = "population", *, min_pop: floa
         raise InputError("give either a band (min_pop=..., max_pop=...) or a number of areas (n_areas=...)")
     if n_areas is not None and not (1 <= int(n_areas) <= len(grids)):
         raise InputError(f"n_areas={n_areas} must lie between 1 and the number of grids ({len(grids)})")
+    if boundaries is not None:
+        if within is None:
+            raise InputError("boundaries=... needs within=...: the column of the boundaries naming each area")
+        from gridtools.grids.plans import plan_from_polygons
+
+        grids = grids.assign(**{within: plan_from_polygons(grids, boundaries, within).to_numpy()})
     grids = check_units(grids, pop, within)
     seed = settings.random_state if random_state is None else int(random_state)
     layout = CodeLayout(settings.code_layout)

@@ -267,3 +267,17 @@ def test_seed_by_point_and_area_quantity():
     result = balance_workload(lattice(6, 4).assign(plan=lambda f: column_plan(f, 2)), "plan", "pop",
                               {"area_m2": 1.0}, min_pop=1750, max_pop=2250)
     assert result.before["area_m2"]["max"] == 80000
+
+
+def test_aggregate_nested_in_boundary_polygons(tmp_path, capsys):
+    grids = lattice(8, 4, size=500, pop=1000).rename(columns={"pop": "population"})
+    streets = gpd.GeoDataFrame({"street": ["320508019044", "320508019045"]},
+                               geometry=[box(0, 0, 2000, 2000), box(2000, 0, 4000, 2000)], crs="EPSG:32650")
+    result = aggregate(grids, min_pop=3000, max_pop=5000, within="street", boundaries=streets)
+    assert (result.grids.groupby("area_code")["street"].nunique() == 1).all()
+    assert set(result.areas["area_code"].str[:12]) == {"320508019044", "320508019045"}
+    grids.to_file(tmp_path / "g.gpkg", layer="grids")
+    streets.to_file(tmp_path / "streets.gpkg")
+    code, text = run_cli(["grids", "aggregate", tmp_path / "g.gpkg", "--min", 3000, "--max", 5000, "--within", "street",
+                          "--within-file", tmp_path / "streets.gpkg", "-o", tmp_path / "a.gpkg"], capsys)
+    assert code == 0 and gpd.read_file(tmp_path / "a.gpkg", layer="areas")["area_code"].str[:12].nunique() == 2
