@@ -225,7 +225,9 @@ def edit(
     if "units" not in layers:
         raise GridtoolsError(f"{grids_file} has no 'units' layer: give the GeoPackage 'gridtools partition' wrote")
     history = io.read_any(grids_file, layer="edit_history") if "edit_history" in layers else None
+    saved = io.read_any(grids_file, layer="grids") if "grids" in layers else None
     session = EditSession(io.read_any(grids_file, layer="units"), pop, grids_file, assignment=assignment,
-                          min_pop=min_pop, max_pop=max_pop, within=within, history=history)
+                          min_pop=min_pop, max_pop=max_pop, within=within, history=history,
+                          locked=EditSession.locked_in(saved))
     out.print(f"editing {grids_file}: open http://127.0.0.1:{port}/ (Ctrl-C to stop)")
     uvicorn.run(create_editor_app(session), host="127.0.0.1", port=port, log_level="warning")

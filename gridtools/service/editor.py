@@ -63,6 +63,8 @@ class EditSession:
         Nesting column: units never move across it.
     history : pandas.DataFrame, optional
         The ``edit_history`` layer saved by earlier sessions (kept and appended to).
+    locked : iterable of str
+        Grids locked in an earlier session (the ``locked`` column of the saved ``grids`` layer).
 
     Examples
     --------
@@ -72,17 +74,25 @@ class EditSession:
 
     def __init__(self, units: gpd.GeoDataFrame, pop: str, path: Path, *, assignment: str = "grid_code",
                  min_pop: float | None = None, max_pop: float | None = None, within: str | None = None,
-                 history: pd.DataFrame | None = None):
+                 history: pd.DataFrame | None = None, locked=()):
         self.units = units.reset_index(drop=True)
         self.path = Path(path)
         self.assignment = assignment
         self.editor = PlanEditor(self.units, assignment, pop, min_pop=min_pop, max_pop=max_pop, within=within)
+        self.editor.lock(*[g for g in locked if str(g) in self.editor.names])
         self.history = history if history is not None else pd.DataFrame(columns=["time", "edit", "units", "grids"])
         self.started = len(self.editor.log)
         wgs = to_wgs84(self.units[["geometry"]], "units")
         self._geojson = json.loads(gpd.GeoDataFrame({"id": np.asarray(wgs.index, dtype=np.int64)}, geometry=wgs.geometry.values,
                                                     crs=wgs.crs).to_json(drop_id=True))
         self.times: list[str] = []
+
+    @staticmethod
+    def locked_in(grids: pd.DataFrame | None) -> list[str]:
+        """Grids marked locked in a ``grids`` layer an earlier :meth:`save` wrote (empty when none)."""
+        if grids is None or "locked" not in grids.columns or "grid_code" not in grids.columns:
+            return []
+        return grids.loc[grids["locked"].astype(str).isin(["True", "1"]), "grid_code"].astype(str).tolist()
 
     def geojson(self) -> dict:
         """The units in WGS-84, each with its ``id`` (position)."""

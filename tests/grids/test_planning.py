@@ -281,3 +281,14 @@ def test_aggregate_nested_in_boundary_polygons(tmp_path, capsys):
     code, text = run_cli(["grids", "aggregate", tmp_path / "g.gpkg", "--min", 3000, "--max", 5000, "--within", "street",
                           "--within-file", tmp_path / "streets.gpkg", "-o", tmp_path / "a.gpkg"], capsys)
     assert code == 0 and gpd.read_file(tmp_path / "a.gpkg", layer="areas")["area_code"].str[:12].nunique() == 2
+
+
+def test_score_counts_barrier_crossings():
+    from shapely import LineString
+
+    units = lattice(4, 2)
+    river = gpd.GeoDataFrame({"major": [True]}, geometry=[LineString([(200, -10), (200, 210)])], crs="EPSG:32650")
+    one = score_plan(units, ["all"] * 8, "pop", min_pop=100, max_pop=5000, barriers=river)
+    two = score_plan(units, column_plan(units, 2), "pop", min_pop=100, max_pop=5000, barriers=river)
+    assert one.summary["barrier_crossings"] == 2 and one.summary["grids_crossing_barriers"] == 1
+    assert two.summary["barrier_crossings"] == 0

@@ -97,6 +97,17 @@ def test_editor_move_tally_save_reload(browser, tmp_path):
         assert page.locator("b").count() == 1   # only the page's own title is bold: no injected markup
 
 
+def test_locks_survive_save_and_reload(tmp_path):
+    path = plan_file(tmp_path)
+    session = session_of(path)
+    session.lock("<b>g2</b>", True)
+    session.save()
+    locked = EditSession.locked_in(gpd.read_file(path, layer="grids"))
+    assert locked == ["<b>g2</b>"]
+    again = EditSession(gpd.read_file(path, layer="units"), "pop", path, min_pop=1750, max_pop=2250, locked=locked)
+    assert "locked" in again.move([4], "<b>g1</b>")["reason"]
+
+
 def test_session_lock_undo_redo(tmp_path):
     session = session_of(plan_file(tmp_path))
     assert session.lock("<b>g1</b>", True)["state"]["grids"][1]["locked"]
