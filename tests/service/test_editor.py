@@ -14,8 +14,19 @@ from shapely import box
 pytest.importorskip("fastapi")
 uvicorn = pytest.importorskip("uvicorn")
 
-from browser import open_page, screenshot  # noqa: E402
+from browser import open_page, screenshot, start_browser  # noqa: E402
 from gridtools.service.editor import EditSession, create_editor_app  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Chromium for this module only, stopped at its end: Playwright's sync API keeps an event loop
+    running in the main thread while it is started, which breaks later ``asyncio.run`` calls in the
+    same worker (the dispatch service's live-server test)."""
+    manager, chromium = start_browser()
+    yield chromium
+    chromium.close()
+    manager.stop()
 
 
 def plan_file(tmp_path):
