@@ -287,11 +287,9 @@ class PlanEditor:
         why = self.check_move(positions, keep, emptying=True)
         if why:
             return EditResult(False, why)
-        result = self._commit(_Edit("merge", positions, self.labels[positions].copy(),
-                                    np.full(len(positions), keep), {}), [keep, drop])
-        if drop in self.seeds:
-            self.seeds[keep] = self.seeds.pop(drop)
-        return result
+        # the seed stays registered on the emptied grid, so undo brings grid and seed back together
+        return self._commit(_Edit("merge", positions, self.labels[positions].copy(),
+                                  np.full(len(positions), keep), {}), [keep, drop])
 
     def split(self, grid, seed: int | None = None) -> EditResult:
         """Split a grid in two contiguous parts, both in band where arithmetic allows."""

@@ -174,8 +174,10 @@ def test_split_and_merge_keep_codes_stable():
     assert result.ok and set(result.tallies) == {"32050801904400100", "32050801904400300"}
     assert all(t["population"] == 500 for t in result.tallies.values())
     assert editor.problems() == []
+    editor.set_seed("32050801904400300", editor.members(editor.grid_id("32050801904400300"))[0])
     merged = editor.merge("32050801904400100", "32050801904400300")
     assert merged.ok and merged.tallies["32050801904400100"]["population"] == 1000
+    assert editor.problems() == [] and editor.undo().ok and editor.problems() == []
 
 
 def test_target_population_narrows_one_grid():
