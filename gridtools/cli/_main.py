@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from gridtools.cli import (  # noqa: F401  (imported for the commands they register)
     grid_commands,
+    plan_commands,
     report_commands,
     demo_command,
     coords_commands,
