@@ -15,13 +15,10 @@ Rules
 
 How it is fast
 --------------
-No shapely Point objects are made.  Grid bounding boxes are hashed into a regular cell index
-(cell = half the median grid size) built with numpy sorts; each point finds its candidate grids
-by ``searchsorted`` on its cell number, candidates are filtered by bounding box, and the exact
-test is :func:`shapely.intersects_xy` on prepared polygons.  Work is done in chunks so memory
-stays bounded for 10M+ points.  ``engine="strtree"`` uses shapely's STRtree bulk
-``query(points, predicate="intersects")`` instead (same answer; slower because it must build a
-Point per event).
+:class:`gridtools.incidents.pointindex.GridIndex` does the point-in-polygon work: no shapely
+Point objects, a numpy cell hash of the grid boxes, cells inside one grid answered without a
+geometric test, prepared ``shapely.intersects_xy`` for the rest.  ``engine="strtree"`` uses
+shapely's STRtree bulk query instead (same answer; slower because it must build a Point per event).
 """
 
 from __future__ import annotations
@@ -37,6 +34,7 @@ import shapely
 from gridtools import coords, settings, validate
 from gridtools import crs as crs_module
 from gridtools.errors import CRSError, InputError, rows_where
+from gridtools.incidents.pointindex import GridIndex
 
 __all__ = ["locate_points", "geocode", "GeocodeResult", "code_levels", "FLAGS"]
 
@@ -44,60 +42,6 @@ __all__ = ["locate_points", "geocode", "GeocodeResult", "code_levels", "FLAGS"]
 FLAGS = {"outside_grids": "outside every grid", **coords.PROBLEMS}
 
 _CHUNK = 1_000_000
-
-
-def _cell_index(bounds: np.ndarray, max_entries: int):
-    """Hash polygon bounding boxes into square cells: sorted (cell key, polygon) arrays."""
-    size = np.maximum(bounds[:, 2] - bounds[:, 0], bounds[:, 3] - bounds[:, 1])
-    cell = float(np.median(size)) / 2.0
-    extent = max(bounds[:, 2].max() - bounds[:, 0].min(), bounds[:, 3].max() - bounds[:, 1].min())
-    cell = max(cell, extent / 4096.0, 1e-12)  # at most 4096 x 4096 cells
-    x0, y0 = bounds[:, 0].min(), bounds[:, 1].min()
-    while True:
-        ix0 = np.floor((bounds[:, 0] - x0) / cell).astype(np.int64)
-        ix1 = np.floor((bounds[:, 2] - x0) / cell).astype(np.int64)
-        iy0 = np.floor((bounds[:, 1] - y0) / cell).astype(np.int64)
-        iy1 = np.floor((bounds[:, 3] - y0) / cell).astype(np.int64)
-        nx, ny = ix1 - ix0 + 1, iy1 - iy0 + 1
-        per = nx * ny
-        # A few huge polygons could register in millions of cells: coarsen the cells instead.
-        if per.sum() <= max_entries:
-            break
-        cell *= 2.0
-    ncol = int(ix1.max()) + 1
-    nrow = int(iy1.max()) + 1
-    poly = np.repeat(np.arange(len(bounds)), per)
-    offset = np.arange(per.sum()) - np.repeat(np.cumsum(per) - per, per)
-    rep_nx = np.repeat(nx, per)
-    keys = (np.repeat(iy0, per) + offset // rep_nx) * ncol + np.repeat(ix0, per) + offset % rep_nx
-    order = np.argsort(keys, kind="stable")
-    keys, poly = keys[order], poly[order]
-    # Compressed rows (start of each cell's run) turn the per-point lookup into plain indexing;
-    # for a huge cell count fall back to binary search.
-    starts = np.searchsorted(keys, np.arange(ncol * nrow + 1)) if ncol * nrow <= 8_000_000 else None
-    return keys, poly, starts, (x0, y0, cell, ncol, nrow)
-
-
-def _candidates_cells(x, y, bounds, index):
-    keys, poly, starts, (x0, y0, cell, ncol, nrow) = index
-    with np.errstate(invalid="ignore"):
-        px = np.floor((x - x0) / cell)
-        py = np.floor((y - y0) / cell)
-    ok = (px >= 0) & (px < ncol) & (py >= 0) & (py < nrow)
-    key = np.where(ok, py * ncol + px, 0).astype(np.int64)
-    if starts is not None:
-        start = starts[key]
-        count = np.where(ok, starts[key + 1] - start, 0)
-    else:
-        start = np.searchsorted(keys, key, "left")
-        count = np.where(ok, np.searchsorted(keys, key, "right") - start, 0)
-    pts = np.repeat(np.arange(len(x)), count)
-    offset = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
-    grid = poly[np.repeat(start, count) + offset]
-    b = bounds[grid]
-    px, py = x[pts], y[pts]
-    inside = (px >= b[:, 0]) & (px <= b[:, 2]) & (py >= b[:, 1]) & (py <= b[:, 3])
-    return pts[inside], grid[inside]
 
 
 def locate_points(x, y, polygons, *, rank=None, engine: str = "cells", chunk: int = _CHUNK):
@@ -130,54 +74,8 @@ def locate_points(x, y, polygons, *, rank=None, engine: str = "cells", chunk: in
     >>> locate_points([1.0], [0.5], squares, rank=[1, 0]).tolist()   # shared edge: lower rank
     [1]
     """
-    located, _ = _locate(x, y, polygons, rank=rank, engine=engine, chunk=chunk)
+    located, _ = GridIndex(polygons, rank=rank, engine=engine).locate(x, y, chunk=chunk)
     return located
-
-
-def _locate(x, y, polygons, *, rank=None, engine="cells", chunk=_CHUNK):
-    """(position per point or -1, number of points that were in more than one polygon)."""
-    x = np.asarray(x, dtype=float)
-    y = np.asarray(y, dtype=float)
-    polygons = np.asarray(polygons, dtype=object)
-    rank = np.arange(len(polygons)) if rank is None else np.asarray(rank)
-    out = np.full(len(x), -1, dtype=np.int64)
-    if not len(polygons) or not len(x):
-        return out, 0
-    if engine not in ("cells", "strtree"):
-        raise ValueError(f"engine must be 'cells' or 'strtree', not {engine!r}")
-    shapely.prepare(polygons)
-    bounds = shapely.bounds(polygons)
-    if engine == "cells":
-        index = _cell_index(bounds, max_entries=max(8 * len(polygons), 4_000_000))
-    else:
-        tree = shapely.STRtree(polygons)
-    ties = 0
-    for lo in range(0, len(x), chunk):
-        cx, cy = x[lo : lo + chunk], y[lo : lo + chunk]
-        if engine == "cells":
-            pts, grid = _candidates_cells(cx, cy, bounds, index)
-            hit = shapely.intersects_xy(polygons[grid], cx[pts], cy[pts])
-            pts, grid = pts[hit], grid[hit]
-        else:
-            pts, grid = tree.query(shapely.points(cx, cy), predicate="intersects")
-        if not len(pts):
-            continue
-        # one polygon per point: the lowest rank among its hits.  Hits come grouped by point
-        # (both engines); only points with several hits (rare: boundaries) need sorting.
-        if np.any(pts[1:] < pts[:-1]):
-            order = np.argsort(pts, kind="stable")
-            pts, grid = pts[order], grid[order]
-        repeated = np.r_[pts[1:] == pts[:-1], False] | np.r_[False, pts[1:] == pts[:-1]]
-        single = ~repeated
-        out[lo + pts[single]] = grid[single]
-        if repeated.any():
-            tp, tg = pts[repeated], grid[repeated]
-            order = np.lexsort((rank[tg], tp))
-            tp, tg = tp[order], tg[order]
-            first = np.r_[True, tp[1:] != tp[:-1]]
-            ties += int(first.sum())
-            out[lo + tp[first]] = tg[first]
-    return out, ties
 
 
 def code_levels(codes, layout=None) -> pd.DataFrame:
@@ -395,7 +293,7 @@ def geocode(
         gx[good], gy[good] = coords.convert(x[good], y[good], ecrs, target)
     rank = np.argsort(np.argsort(codes.astype(str), kind="stable"))
     polygons = grids.geometry.to_numpy()
-    located, ties = _locate(gx, gy, polygons, rank=rank, engine=engine)
+    located, ties = GridIndex(polygons, rank=rank, engine=engine).locate(gx, gy)
     inside = located >= 0
     if good.any() and not inside.any():
         raise CRSError(_nothing_inside(x, y, good, ecrs, grids, target, source, gsource))
