@@ -11,6 +11,7 @@ from rich.table import Table
 from gridtools import io, settings
 from gridtools.cli._common import (
     CrsOption,
+    JobsOption,
     LayerOption,
     OutOption,
     app,
@@ -18,6 +19,7 @@ from gridtools.cli._common import (
     out,
     print_lines,
     progress_bar,
+    SchedulerOption,
 )
 from gridtools.errors import GridtoolsError, InputError
 
@@ -40,8 +42,6 @@ EstimateTotalOption = Annotated[Optional[int], typer.Option("--estimate-total", 
                                                             "spread this many residents over them by floor area.")]
 CodePrefixOption = Annotated[str, typer.Option("--code-prefix", help="Leading code digits, e.g. the 6-digit "
                                                                       "county code.")]
-JobsOption = Annotated[Optional[int], typer.Option("--jobs", help="Worker processes (default: all cores).")]
-SchedulerOption = Annotated[Optional[str], typer.Option("--scheduler", help="Dask scheduler address.")]
 SeedOption = Annotated[int, typer.Option("--seed", help="Random seed.")]
 
 

@@ -5,16 +5,27 @@ Examples
 >>> from gridtools.incidents import geocode, event_types, IncidentStore
 """
 
-from gridtools.incidents.locate import GeocodeResult, code_levels, geocode, locate_points
+from gridtools.incidents.locate import (
+    GeocodeResult,
+    PreparedGrids,
+    code_levels,
+    geocode,
+    geocode_prepared,
+    locate_points,
+    prepare_grids,
+)
 from gridtools.incidents.types import WorkCalendar, event_types
 from gridtools.incidents.workflow import IncidentStore
 
 __all__ = [
     "GeocodeResult",
     "IncidentStore",
+    "PreparedGrids",
     "WorkCalendar",
     "code_levels",
     "event_types",
     "geocode",
+    "geocode_prepared",
     "locate_points",
+    "prepare_grids",
 ]

@@ -36,7 +36,8 @@ from gridtools import crs as crs_module
 from gridtools.errors import CRSError, InputError, rows_where
 from gridtools.incidents.pointindex import GridIndex
 
-__all__ = ["locate_points", "geocode", "GeocodeResult", "code_levels", "FLAGS"]
+__all__ = ["locate_points", "geocode", "geocode_prepared", "prepare_grids", "PreparedGrids", "GeocodeResult",
+           "code_levels", "FLAGS", "ADDED_COLUMNS"]
 
 #: ``geocode_flag`` values besides ``""`` (located) and their meaning.
 FLAGS = {"outside_grids": "outside every grid", **coords.PROBLEMS}
@@ -202,7 +203,7 @@ def _event_coordinates(events, lon, lat, crs, source):
 
 def geocode(
     events: pd.DataFrame,
-    grids: gpd.GeoDataFrame,
+    grids,
     *,
     lon: str | None = None,
     lat: str | None = None,
@@ -217,8 +218,10 @@ def geocode(
     ----------
     events : pandas.DataFrame or geopandas.GeoDataFrame
         A table with coordinate columns *lon*/*lat* (text or numbers), or point geometries.
-    grids : geopandas.GeoDataFrame
-        Grid polygons with a CRS and a *code* column (``gridtools partition`` layer ``grids``).
+    grids : geopandas.GeoDataFrame or PreparedGrids
+        Grid polygons with a CRS and a *code* column (``gridtools partition`` layer ``grids``),
+        or grids already prepared by :func:`prepare_grids` (then *code*, *layout*, *engine*
+        are those given there).
     lon, lat : str, optional
         Coordinate columns (x/y for a projected *crs*).
     crs : str, int or pyproj.CRS, optional
@@ -257,18 +260,57 @@ def geocode(
     [[1, '32050801904400100', '320508019044', ''], [2, '32050801904400200', '320508019044', ''], [3, '', '', 'outside_grids']]
     """
 
-    source = events.attrs.get("source", "events")
+    prepared = grids if isinstance(grids, PreparedGrids) else prepare_grids(grids, code=code, layout=layout,
+                                                                             engine=engine)
+    return geocode_prepared(events, prepared, lon=lon, lat=lat, crs=crs)
+
+
+@dataclass
+class PreparedGrids:
+    """Grids ready for geocoding: the point index, codes and their prefixes, the CRS.
+
+    Made once by :func:`prepare_grids` and reused for every batch of events (a chunk of a large
+    file, a partition on a Dask worker: it pickles small and rebuilds its index on arrival).
+    """
+
+    index: GridIndex
+    codes: np.ndarray
+    street: np.ndarray
+    community: np.ndarray
+    crs: crs_module.CRS
+    source: str = "grids"
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+
+def prepare_grids(grids: gpd.GeoDataFrame, *, code: str = "grid_code", layout=None,
+                  engine: str = "cells") -> PreparedGrids:
+    """Check the grids once and build their point index (see :func:`geocode` for the rules).
+
+    Parameters
+    ----------
+    grids : geopandas.GeoDataFrame
+        Grid polygons with a CRS and a unique *code* column.
+    code, layout, engine
+        As in :func:`geocode`.
+
+    Returns
+    -------
+    PreparedGrids
+
+    Examples
+    --------
+    >>> import geopandas as gpd, shapely
+    >>> grids = gpd.GeoDataFrame({"grid_code": ["32050801904400100"]},
+    ...     geometry=[shapely.box(120.60, 31.30, 120.61, 31.31)], crs=4326)
+    >>> len(prepare_grids(grids))
+    1
+    """
     gsource = grids.attrs.get("source", "grids")
     validate.require_columns(grids, {code: "code"}, gsource)
     if grids.crs is None:
         raise CRSError(f"{gsource} has no CRS; grids must carry one (gridtools partition writes it).")
-    added = ["grid_code", "street_code", "community_code", "geocode_flag"]
-    clash = [c for c in added if c in events.columns]
-    if clash:
-        raise InputError(
-            f"{source} already has column(s) {', '.join(clash)}; rename or drop them so the "
-            "geocoded codes do not overwrite them."
-        )
     grids, _ = validate.check_geometries(grids, gsource)
     codes = grids[code].astype("string").fillna("").str.strip().to_numpy(dtype=object)
     if (codes == "").any():
@@ -279,35 +321,78 @@ def geocode(
             f"{gsource}: {code} is not unique ({rows_where(dup, grids.index)}); a point could "
             "not be given one grid. Dissolve grids by code first."
         )
+    rank = np.argsort(np.argsort(codes.astype(str), kind="stable"))
+    levels = code_levels(codes, layout)
+    # an extra "" slot at the end for events outside every grid
+    return PreparedGrids(
+        index=GridIndex(grids.geometry.to_numpy(), rank=rank, engine=engine),
+        codes=np.append(codes.astype(object), ""),
+        street=np.append(levels["street_code"].to_numpy(dtype=object), ""),
+        community=np.append(levels["community_code"].to_numpy(dtype=object), ""),
+        crs=crs_module.parse(grids.crs), source=gsource,
+    )
+
+
+ADDED_COLUMNS = ("grid_code", "street_code", "community_code", "geocode_flag")
+
+
+def geocode_prepared(events: pd.DataFrame, grids: PreparedGrids, *, lon: str | None = None,
+                     lat: str | None = None, crs=None, require_located: bool = True) -> GeocodeResult:
+    """:func:`geocode` with grids already prepared by :func:`prepare_grids`.
+
+    Parameters
+    ----------
+    events, lon, lat, crs
+        As in :func:`geocode`.
+    grids : PreparedGrids
+    require_located : bool, default True
+        Refuse a table of which no event lands in a grid (a wrong CRS or swapped columns).  A
+        chunk of a large dataset passes False: the whole dataset is checked at the end.
+
+    Returns
+    -------
+    GeocodeResult
+
+    Examples
+    --------
+    >>> import geopandas as gpd, pandas as pd, shapely
+    >>> grids = prepare_grids(gpd.GeoDataFrame({"grid_code": ["32050801904400100"]},
+    ...     geometry=[shapely.box(120.60, 31.30, 120.61, 31.31)], crs=4326))
+    >>> events = pd.DataFrame({"lng": [120.605], "lat": [31.305]})
+    >>> geocode_prepared(events, grids, lon="lng", lat="lat", crs="wgs84").table["grid_code"].tolist()
+    ['32050801904400100']
+    """
+    source = events.attrs.get("source", "events")
+    clash = [c for c in ADDED_COLUMNS if c in events.columns]
+    if clash:
+        raise InputError(
+            f"{source} already has column(s) {', '.join(clash)}; rename or drop them so the "
+            "geocoded codes do not overwrite them."
+        )
     x, y, problem, ecrs = _event_coordinates(events, lon, lat, crs, source)
     good = problem == ""
-    if len(events) and not good.any():
+    if require_located and len(events) and not good.any():
         kinds = "; ".join(f"{FLAGS[k]}: {rows_where(problem == k, events.index)}" for k in np.unique(problem))
         raise CRSError(
             f"{source}: none of the {len(events):,} events has usable coordinates ({kinds}). Check "
             "the coordinate columns (lon=..., lat=...) and their CRS (crs=..., one of wgs84, gcj02, bd09, EPSG:nnnn)."
         )
-    target = crs_module.parse(grids.crs)
     gx, gy = np.full(len(x), np.nan), np.full(len(x), np.nan)
     if good.any():
-        gx[good], gy[good] = coords.convert(x[good], y[good], ecrs, target)
-    rank = np.argsort(np.argsort(codes.astype(str), kind="stable"))
-    polygons = grids.geometry.to_numpy()
-    located, ties = GridIndex(polygons, rank=rank, engine=engine).locate(gx, gy)
+        gx[good], gy[good] = coords.convert(x[good], y[good], ecrs, grids.crs)
+    located, ties = grids.index.locate(gx, gy)
     inside = located >= 0
-    if good.any() and not inside.any():
-        raise CRSError(_nothing_inside(x, y, good, ecrs, grids, target, source, gsource))
+    if require_located and good.any() and not inside.any():
+        raise CRSError(_nothing_inside(x, y, good, ecrs, grids, source))
     flag = problem.astype(object)
     flag[good & ~inside] = "outside_grids"
-    # Look codes up per grid (thousands), not per event (millions); an extra "" slot for
-    # events outside every grid.  Object columns: converting millions of strings to a string
-    # dtype costs more than the point-in-polygon test.
-    levels = code_levels(codes, layout)
-    pick = np.where(inside, located, len(codes))
-    table = events.copy()
-    for column, values in (("grid_code", codes), ("street_code", levels["street_code"].to_numpy()),
-                           ("community_code", levels["community_code"].to_numpy())):
-        table[column] = pd.Series(np.append(values.astype(object), "")[pick], index=events.index, dtype=object)
+    # Look codes up per grid (thousands), not per event (millions).  Object columns: converting
+    # millions of strings to a string dtype costs more than the point-in-polygon test.
+    pick = np.where(inside, located, len(grids))
+    table = events.copy(deep=False)  # copy-on-write: the caller's frame is not changed
+    for column, values in (("grid_code", grids.codes), ("street_code", grids.street),
+                           ("community_code", grids.community)):
+        table[column] = pd.Series(values[pick], index=events.index, dtype=object)
     table["geocode_flag"] = pd.Series(flag, index=events.index, dtype=object)
     bad = {k: int(v) for k, v in zip(*np.unique(problem[~good], return_counts=True), strict=True)}
     summary = {
@@ -323,19 +408,21 @@ def geocode(
     return GeocodeResult(table, summary)
 
 
-def _nothing_inside(x, y, good, ecrs, grids, target, source, gsource) -> str:
+def _nothing_inside(x, y, good, ecrs, grids: PreparedGrids, source) -> str:
     """Explain why no event is in any grid: swapped columns, wrong CRS, or another place."""
-    x0, y0, x1, y1 = grids.total_bounds
+    bounds = grids.index.bounds
+    x0, y0 = bounds[:, 0].min(), bounds[:, 1].min()
+    x1, y1 = bounds[:, 2].max(), bounds[:, 3].max()
     message = (
         f"none of the {int(good.sum()):,} events with usable coordinates in {source} falls in "
-        f"any of the {len(grids):,} grids of {gsource}. Events span x {np.nanmin(x[good]):.6g}.."
+        f"any of the {len(grids):,} grids of {grids.source}. Events span x {np.nanmin(x[good]):.6g}.."
         f"{np.nanmax(x[good]):.6g}, y {np.nanmin(y[good]):.6g}..{np.nanmax(y[good]):.6g} "
         f"(CRS {ecrs.name}); the grids span "
-        f"{x0:.6g}..{x1:.6g}, {y0:.6g}..{y1:.6g} ({pyproj.CRS(grids.crs).to_string()})."
+        f"{x0:.6g}..{x1:.6g}, {y0:.6g}..{y1:.6g} ({grids.crs.pyproj.to_string()})."
     )
     try:
-        sx, sy = coords.convert(y[good], x[good], ecrs, target)
-        if (locate_points(sx, sy, grids.geometry.to_numpy()) >= 0).any():
+        sx, sy = coords.convert(y[good], x[good], ecrs, grids.crs)
+        if (grids.index.locate(sx, sy)[0] >= 0).any():
             return message + " With the two columns swapped they do fall in the grids: swap the lon=..., lat=... columns."
     except Exception:  # noqa: BLE001 - a hint only; the main message stands
         pass
