@@ -74,7 +74,8 @@ def dask_client(scheduler) -> Iterator:
     """A :class:`dask.distributed.Client` for *scheduler* (see the module docstring).
 
     A Client passed in is yielded as is; one made here (an address, ``local:N``) is closed, with
-    its LocalCluster, on exit.
+    its LocalCluster, on exit.  ``None`` yields ``None`` (work stays on this machine), so a caller
+    running several rounds of :func:`map_tasks` can open the cluster once around them.
 
     Examples
     --------
@@ -82,6 +83,9 @@ def dask_client(scheduler) -> Iterator:
     ...     client.submit(sum, [1, 2]).result()
     3
     """
+    if not is_distributed(scheduler):
+        yield None
+        return
     try:
         from dask.distributed import Client, LocalCluster
     except ImportError as exc:

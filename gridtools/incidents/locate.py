@@ -394,7 +394,7 @@ def geocode_prepared(events: pd.DataFrame, grids: PreparedGrids, *, lon: str | N
                            ("community_code", grids.community)):
         table[column] = pd.Series(values[pick], index=events.index, dtype=object)
     table["geocode_flag"] = pd.Series(flag, index=events.index, dtype=object)
-    bad = {k: int(v) for k, v in zip(*np.unique(problem[~good], return_counts=True), strict=True)}
+    bad = {str(k): int(v) for k, v in zip(*np.unique(problem[~good], return_counts=True), strict=True)}
     summary = {
         "rows": len(events),
         "located": int(inside.sum()),

@@ -108,21 +108,26 @@ def geocode_dataset(source, grids: PreparedGrids, output, *, lon: str | None = N
     kind = _output_kind(output)
     staging = Path(tempfile.mkdtemp(prefix=".geocode-", dir=output.parent if output.parent.exists() else None))
     try:
-        parts = _plan(source, chunk_rows)
         options = {"grids": grids, "options": {"lon": lon, "lat": lat, "crs": crs, "staging": str(staging),
                                                "source": str(source)}}
-        summaries = parallel.map_tasks(_geocode_part, parts, scheduler=scheduler, n_jobs=n_jobs, shared=options,
-                                       progress=progress)
+        summaries = []
+        # CSV blocks are read here: a window of them at a time keeps memory bounded
+        window = 1 if not (scheduler or (n_jobs or 1) > 1) else 4 * max(n_jobs or 2, 2)
+        with parallel.dask_client(scheduler) as client:
+            for parts in _windows(_plan(source, chunk_rows), window):
+                summaries += parallel.map_tasks(_geocode_part, parts, scheduler=client, n_jobs=n_jobs,
+                                                shared=options, progress=progress and (
+                                                    lambda done, _, base=len(summaries): progress(base + done, None)))
         summary = _add_up(summaries, parallel.describe(scheduler) if scheduler else
                           ("this process" if not n_jobs or n_jobs == 1 else f"{n_jobs} processes"))
         if summary["rows"] and summary["located"] == 0 and summary["rows"] > sum(summary["bad"].values()):
             raise CRSError(
                 f"none of the {summary['rows']:,} events of {source} falls in any of the {len(grids):,} grids "
                 f"of {grids.source}. Check the coordinate columns (lon=..., lat=...) and their CRS (crs=...).")
-        _assemble(staging, output, kind, len(parts))
+        _assemble(staging, output, kind, len(summaries))
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return DatasetResult(output, len(parts), summary)
+    return DatasetResult(output, len(summaries), summary)
 
 
 def _output_kind(output: Path) -> str:
@@ -136,7 +141,19 @@ def _output_kind(output: Path) -> str:
     return "dataset"
 
 
-def _plan(source: Path, chunk_rows: int) -> list[_Part]:
+def _windows(parts, size: int):
+    """Parquet parts (descriptors) in one window; CSV blocks (data) *size* at a time."""
+    batch = []
+    for part in parts:
+        batch.append(part)
+        if part.table is not None and len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _plan(source: Path, chunk_rows: int):
     """The chunks of *source*: Parquet row-group ranges, or blocks of CSV rows read here."""
     if source.is_dir():
         files = sorted(p for p in source.rglob("*") if p.suffix.lower() in (".parquet", ".geoparquet", ".pq"))
@@ -147,7 +164,7 @@ def _plan(source: Path, chunk_rows: int) -> list[_Part]:
     if suffix in (".parquet", ".geoparquet", ".pq"):
         return _parquet_parts([source], chunk_rows)
     if suffix in (".csv", ".tsv", ".txt"):
-        return [_Part(i, table=t) for i, t in enumerate(_csv_blocks(source, chunk_rows))]
+        return (_Part(i, table=t) for i, t in enumerate(_csv_blocks(source, chunk_rows)))
     raise InputError(f"{source}: geocode reads CSV/TSV, Parquet / GeoParquet files or folders of Parquet files.")
 
 
@@ -182,21 +199,24 @@ def _csv_blocks(path: Path, chunk_rows: int):
     names = [n.strip().strip('"') for n in header.rstrip("\r\n").split(sep)]
     try:
         reader = pacsv.open_csv(
-            path, read_options=pacsv.ReadOptions(block_size=64 << 20),
+            path, read_options=pacsv.ReadOptions(block_size=16 << 20),
             parse_options=pacsv.ParseOptions(delimiter=sep, newlines_in_values=True),
             convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()),
                                                  strings_can_be_null=False))
     except (pa.ArrowInvalid, OSError):
         yield read_text_table(path)  # gzip, GB18030, odd headers: the careful reader, whole file
         return
-    pending, rows = [], 0
+    pending, rows, blocks = [], 0, 0
     for batch in reader:
         pending.append(batch)
         rows += batch.num_rows
-        if rows >= chunk_rows:
-            yield pa.Table.from_batches(pending).to_pandas()
-            pending, rows = [], 0
-    if pending or rows == 0:
+        while rows >= chunk_rows:
+            table = pa.Table.from_batches(pending, schema=reader.schema)
+            yield table.slice(0, chunk_rows).to_pandas()
+            blocks += 1
+            rest = table.slice(chunk_rows)
+            pending, rows = rest.to_batches(), rest.num_rows
+    if rows or not blocks:
         yield pa.Table.from_batches(pending, schema=reader.schema).to_pandas()
 
 
