@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-import operator
-
 import pytest
 
 from gridtools import parallel
 from gridtools.errors import ParameterError
 
 
+def scale(item, factor):
+    return item * factor
+
+
 def test_serial_and_pool_give_the_same_ordered_results():
     items = list(range(12))
-    serial = parallel.map_tasks(operator.mul, items, shared={"b": 3})
-    pooled = parallel.map_tasks(operator.mul, items, n_jobs=2, shared={"b": 3})
+    serial = parallel.map_tasks(scale, items, shared={"factor": 3})
+    pooled = parallel.map_tasks(scale, items, n_jobs=2, shared={"factor": 3})
     assert serial == pooled == [3 * i for i in items]
 
 
