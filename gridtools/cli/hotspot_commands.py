@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from gridtools import io, settings
-from gridtools.cli._common import CrsOption, DayfirstOption, LayerOption, OutOption, app, group, out, print_lines, progress_bar, warn
+from gridtools.cli._common import CrsOption, DayfirstOption, JobsOption, LayerOption, OutOption, SchedulerOption, app, group, out, print_lines, progress_bar, warn
 
 hotspots_app = group("Theft hotspot forecasts per cell or grid, with honest backtests.")
 app.add_typer(hotspots_app, name="hotspots")
@@ -144,6 +144,7 @@ def hotspots_backtest(
     category_col: CategoryColOption = None, category: CategoryOption = None,
     boundary: BoundaryOption = None, area: AreaOption = "extent",
     grids: GridsOption = None, grid_id: GridIdOption = None, poi: PoiOption = None,
+    jobs: JobsOption = None, scheduler: SchedulerOption = None,
 ):
     """Rolling-origin backtest: hit rate, PAI and PEI at 1, 2, 5, 10% of the area for every method."""
     from gridtools import hotspots
@@ -154,7 +155,8 @@ def hotspots_backtest(
         dayfirst=dayfirst)
     with progress_bar() as progress:
         result = hotspots.backtest(events, cells, start=start, folds=folds, horizon_days=horizon_days,
-                                   step_days=step_days, methods=methods, progress=progress, covariates=covariates)
+                                   step_days=step_days, methods=methods, progress=progress, covariates=covariates,
+                                   n_jobs=jobs, scheduler=scheduler)
     top = hotspots.forecast(events, cells, cutoff=result.last_cutoff, horizon_days=horizon_days,
                             method=result.best_method(), covariates=covariates)
     result.save(output, top_cells=top, covariates=[str(p) for p in poi or []])
