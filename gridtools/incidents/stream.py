@@ -227,11 +227,10 @@ def _read_part(part: _Part) -> pd.DataFrame:
 
     handle = pq.ParquetFile(part.path)
     table = handle.read_row_groups(list(part.row_groups)) if part.row_groups else handle.schema_arrow.empty_table()
-    if b"geo" in (table.schema.metadata or {}):
+    if b"geo" in (table.schema.metadata or {}):  # GeoParquet: point geometries with their CRS
         import geopandas as gpd
 
-        return gpd.GeoDataFrame.from_arrow(table) if hasattr(gpd.GeoDataFrame, "from_arrow") else \
-            gpd.read_parquet(part.path)
+        return gpd.GeoDataFrame.from_arrow(table)
     return table.to_pandas()
 
 

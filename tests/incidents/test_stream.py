@@ -95,3 +95,22 @@ def test_local_cluster_cli_equals_serial(providence, tmp_path, capsys):
     assert sorted(p.name for p in out.iterdir()) == ["part-00000.parquet", "part-00001.parquet", "part-00002.parquet"]
     assert (got["grid_code"].to_numpy() == expected["grid_code"].to_numpy()).all()
     assert (got["id"].to_numpy() == expected["id"].to_numpy()).all()
+
+
+def test_geoparquet_points_in_geoparquet_out(providence, tmp_path):
+    """Point geometries carry their CRS: no coordinate columns, output parts are GeoParquet."""
+    import geopandas as gpd
+
+    grids, _, events_path = providence
+    table = io.read_text_table(events_path)
+    table = table[table["lon"] != ""].reset_index(drop=True)
+    points = gpd.GeoDataFrame(table[["id"]], geometry=gpd.points_from_xy(table["lon"].astype(float),
+                                                                           table["lat"].astype(float)), crs=4326)
+    points.to_parquet(tmp_path / "events.parquet", row_group_size=6_000)
+    expected = geocode(points, grids).table
+    result = geocode_dataset(tmp_path / "events.parquet", prepare_grids(grids), tmp_path / "out", chunk_rows=6_000)
+    got = gpd.read_parquet(tmp_path / "out")
+    assert result.parts == 5
+    assert got.crs.to_epsg() == 4326
+    assert (got["grid_code"].to_numpy() == expected["grid_code"].to_numpy()).all()
+    assert got.geometry.equals(expected.geometry.reset_index(drop=True))
