@@ -19,7 +19,6 @@ import json
 import time
 from pathlib import Path
 
-
 REPO = Path(__file__).resolve().parents[1]
 MCI = REPO.parent / "shared" / "data" / "crime" / "toronto_mci" / "toronto_mci_2014_2021.csv.gz"
 EVERY_METHOD = "naive_4w,naive_1y,naive_all,smoothed,kde,prospective,etas,gbm,ensemble"

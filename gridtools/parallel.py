@@ -26,7 +26,7 @@ from contextlib import contextmanager
 
 from gridtools.errors import ParameterError, missing_dependency
 
-__all__ = ["map_tasks", "dask_client", "describe", "is_distributed"]
+__all__ = ["dask_client", "describe", "is_distributed", "map_tasks"]
 
 _SHARED: dict = {}
 
@@ -98,9 +98,9 @@ def dask_client(scheduler) -> Iterator:
     workers = _local_workers(scheduler)
     if workers:
         # processes, one thread each: GEOS, numpy and METIS hold the GIL in places
-        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
-            with Client(cluster) as client:
-                yield client
+        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
+                Client(cluster) as client:
+            yield client
         return
     try:
         client = Client(scheduler, timeout="20s")

@@ -30,7 +30,7 @@ from gridtools import parallel
 from gridtools.errors import CRSError, InputError
 from gridtools.incidents.locate import GeocodeResult, PreparedGrids, geocode_prepared
 
-__all__ = ["geocode_dataset", "DatasetResult", "CHUNK_ROWS"]
+__all__ = ["CHUNK_ROWS", "DatasetResult", "geocode_dataset"]
 
 #: Rows per chunk of a CSV file or Parquet part (memory per worker ~ 0.5 KB x chunk).
 CHUNK_ROWS = 1_000_000
@@ -116,8 +116,7 @@ def geocode_dataset(source, grids: PreparedGrids, output, *, lon: str | None = N
         with parallel.dask_client(scheduler) as client:
             for parts in _windows(_plan(source, chunk_rows), window):
                 summaries += parallel.map_tasks(_geocode_part, parts, scheduler=client, n_jobs=n_jobs,
-                                                shared=options, progress=progress and (
-                                                    lambda done, _, base=len(summaries): progress(base + done, None)))
+                                                shared=options, progress=_after(progress, len(summaries)))
         summary = _add_up(summaries, parallel.describe(scheduler) if scheduler else
                           ("this process" if not n_jobs or n_jobs == 1 else f"{n_jobs} processes"))
         if summary["rows"] and summary["located"] == 0 and summary["rows"] > sum(summary["bad"].values()):
@@ -139,6 +138,13 @@ def _output_kind(output: Path) -> str:
     if suffix:
         raise InputError(f"{output}: write a folder (partitioned Parquet), a .csv/.tsv or a .parquet file.")
     return "dataset"
+
+
+def _after(progress, base: int):
+    """*progress* counting on from the chunks of earlier windows (the total is not known ahead)."""
+    if progress is None:
+        return None
+    return lambda done, _total: progress(base + done, None)
 
 
 def _windows(parts, size: int):
