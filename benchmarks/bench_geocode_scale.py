@@ -122,7 +122,7 @@ class WorkerMemory:
         self._thread.join(5)
 
 
-def dataset(n: int, workdir: Path) -> dict:
+def dataset(n: int, workdir: Path, reuse: bool = False) -> dict:
     from gridtools import parallel
     from gridtools.incidents import prepare_grids
     from gridtools.incidents.stream import geocode_dataset
@@ -130,9 +130,10 @@ def dataset(n: int, workdir: Path) -> dict:
     grids = grids_5000()
     prepared = prepare_grids(grids)
     source, out, serial_out = workdir / "events", workdir / "located", workdir / "serial"
-    for folder in (source, out, serial_out, workdir / "subset"):
+    have = len(list(source.glob("*.parquet"))) if source.exists() else 0
+    for folder in (out, serial_out, workdir / "subset") + (() if reuse and have == n // PER_FILE else (source,)):
         shutil.rmtree(folder, ignore_errors=True)
-    t_write = write_dataset(source, grids, n)
+    t_write = 0.0 if reuse and have == n // PER_FILE else write_dataset(source, grids, n)
     print(f"wrote {n:,} points in {n // PER_FILE} files in {t_write:.0f} s", file=sys.stderr)
     memory = WorkerMemory()
     with parallel.dask_client("local:2") as client:
@@ -172,12 +173,13 @@ def main() -> None:
     parser.add_argument("--dataset", action="store_true")
     parser.add_argument("--points", type=int, default=None)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/gridtools-geocode-scale"))
+    parser.add_argument("--reuse", action="store_true", help="keep a dataset of the same size already written")
     args = parser.parse_args()
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     if args.in_memory:
         results["in_memory"] = in_memory(args.points or 10_000_000)
     if args.dataset:
-        results["dataset"] = dataset(args.points or 100_000_000, args.workdir)
+        results["dataset"] = dataset(args.points or 100_000_000, args.workdir, reuse=args.reuse)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2))
 

@@ -112,7 +112,7 @@ def geocode_dataset(source, grids: PreparedGrids, output, *, lon: str | None = N
                                                "source": str(source)}}
         summaries = []
         # CSV blocks are read here: a window of them at a time keeps memory bounded
-        window = 1 if not (scheduler or (n_jobs or 1) > 1) else 4 * max(n_jobs or 2, 2)
+        window = 1 if not (scheduler or (n_jobs or 1) > 1) else max(n_jobs or 0, 4)
         with parallel.dask_client(scheduler) as client:
             for parts in _windows(_plan(source, chunk_rows), window):
                 summaries += parallel.map_tasks(_geocode_part, parts, scheduler=client, n_jobs=n_jobs,
