@@ -6,9 +6,9 @@ once (``Client.scatter(index, broadcast=True)``) and every partition of events r
 
 How it is fast
 --------------
-No shapely Point objects are made.  Bounding boxes are hashed into square cells (a quarter of
-the median polygon size) with numpy sorts.  A cell lying in the interior of exactly one polygon
-and touching no other is *resolved*: its points get that polygon by plain indexing, with no
+No shapely Point objects are made.  Bounding boxes are hashed into square cells (an eighth of
+the median polygon size) with numpy sorts.  A cell that no polygon boundary crosses is
+*resolved*: its points get the polygon holding the cell (or none) by plain indexing, with no
 geometric test (most points of a city fall in such cells).  Points in the other cells find
 their candidate polygons by their cell number, are filtered by bounding box, and the exact test
 is :func:`shapely.intersects_xy` on prepared polygons.
@@ -22,7 +22,7 @@ import shapely
 __all__ = ["GridIndex"]
 
 #: Cells per side of the median polygon's bounding box (finer: more resolved cells, more entries).
-CELLS_PER_POLYGON = 4
+CELLS_PER_POLYGON = 8
 #: Largest cell count for which a dense per-cell table (start offsets, resolved polygon) is kept.
 DENSE_CELLS = 8_000_000
 #: Resolved-cell value of a cell no polygon touches (its points are outside every polygon).
@@ -69,7 +69,7 @@ class GridIndex:
             self.tree = shapely.STRtree(self.polygons)
         else:
             self.cells = _cell_index(self.bounds, max_entries=max(40 * len(self.polygons), 4_000_000))
-            self.resolved = _resolved_cells(self.polygons, self.cells)
+            self.resolved = _resolved_cells(self.polygons, self.cells, self.bounds)
 
     # pickling: prepared geometries and the tree are rebuilt on arrival (cheap next to shipping them)
     def __getstate__(self):
@@ -176,23 +176,48 @@ def _cell_index(bounds: np.ndarray, max_entries: int):
     return keys, poly, starts, (x0, y0, cell, ncol, nrow)
 
 
-def _resolved_cells(polygons: np.ndarray, index) -> np.ndarray | None:
-    """Per cell: the one polygon touching it if that polygon's interior holds the whole cell,
-    :data:`EMPTY` if no polygon touches it, -1 where points need the exact test.
+def _resolved_cells(polygons: np.ndarray, index, bounds: np.ndarray) -> np.ndarray | None:
+    """Per cell: the one polygon holding the whole cell, :data:`EMPTY` if the cell is outside
+    every polygon, -1 where points need the exact test (a polygon boundary crosses the cell).
 
-    None when the cell table would be too large to keep dense.
+    No geometry is made per cell.  Boundaries are densified so that no segment is longer than half
+    a cell; a segment then touches only cells within the box of its end points' cells, which are
+    marked.  An unmarked cell holds no boundary point, so every point in it lies in the same
+    polygons as the cell's centre, which one exact test per cell decides.  None when the cell
+    table would be too large to keep dense.
     """
     keys, poly, starts, (x0, y0, cell, ncol, nrow) = index
     if starts is None:
         return None
-    col, row = keys % ncol, keys // ncol
-    boxes = shapely.box(x0 + col * cell, y0 + row * cell, x0 + (col + 1) * cell, y0 + (row + 1) * cell)
-    touching = shapely.intersects(polygons[poly], boxes)
-    count = np.bincount(keys[touching], minlength=ncol * nrow)
-    resolved = np.where(count == 0, EMPTY, -1).astype(np.int64)
-    alone = touching & (count[keys] == 1)
-    alone[alone] = shapely.contains_properly(polygons[poly[alone]], boxes[alone])
-    resolved[keys[alone]] = poly[alone]
+    lines = shapely.get_parts(shapely.segmentize(shapely.boundary(polygons), cell / 2.0))
+    xy, ring = shapely.get_coordinates(lines, return_index=True)
+    same = ring[1:] == ring[:-1]
+    a, b = xy[:-1][same], xy[1:][same]
+    marked = np.zeros(ncol * nrow, dtype=bool)
+    slack = cell * 1e-9  # a vertex a rounding error off its segment still marks the right cells
+    lo_x = np.floor((np.minimum(a[:, 0], b[:, 0]) - slack - x0) / cell).astype(np.int64)
+    hi_x = np.floor((np.maximum(a[:, 0], b[:, 0]) + slack - x0) / cell).astype(np.int64)
+    lo_y = np.floor((np.minimum(a[:, 1], b[:, 1]) - slack - y0) / cell).astype(np.int64)
+    hi_y = np.floor((np.maximum(a[:, 1], b[:, 1]) + slack - y0) / cell).astype(np.int64)
+    for cx in (lo_x, hi_x):
+        for cy in (lo_y, hi_y):
+            inside = (cx >= 0) & (cx < ncol) & (cy >= 0) & (cy < nrow)
+            marked[(cy * ncol + cx)[inside]] = True
+    resolved = np.full(ncol * nrow, EMPTY, dtype=np.int64)
+    resolved[marked] = -1
+    # unmarked cells that some bounding box reaches: decide by the centre
+    candidate = np.zeros(ncol * nrow, dtype=bool)
+    candidate[keys] = True
+    todo = np.flatnonzero(candidate & ~marked)
+    if len(todo):
+        cx = x0 + (todo % ncol + 0.5) * cell
+        cy = y0 + (todo // ncol + 0.5) * cell
+        pts, grid = _candidates_cells(cx, cy, bounds, index)
+        hit = shapely.intersects_xy(polygons[grid], cx[pts], cy[pts])
+        hits = np.bincount(pts[hit], minlength=len(todo))
+        first = np.full(len(todo), -1, dtype=np.int64)
+        first[pts[hit]] = grid[hit]
+        resolved[todo] = np.where(hits == 1, first, np.where(hits == 0, EMPTY, -1))
     return resolved
 
 
