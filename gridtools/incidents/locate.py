@@ -369,43 +369,64 @@ def geocode_prepared(events: pd.DataFrame, grids: PreparedGrids, *, lon: str | N
             f"{source} already has column(s) {', '.join(clash)}; rename or drop them so the "
             "geocoded codes do not overwrite them."
         )
-    x, y, problem, ecrs = _event_coordinates(events, lon, lat, crs, source)
-    good = problem == ""
-    if require_located and len(events) and not good.any():
-        kinds = "; ".join(f"{FLAGS[k]}: {rows_where(problem == k, events.index)}" for k in np.unique(problem))
+    pick, flag, ties, ecrs, sample = _locate_rows(events, grids, lon, lat, crs, source)
+    inside = pick < len(grids)
+    problem = flag[(flag != "") & (flag != "outside_grids")]
+    usable = len(events) - len(problem)
+    if require_located and len(events) and not usable:
+        kinds = "; ".join(f"{FLAGS[k]}: {rows_where(flag == k, events.index)}" for k in np.unique(problem))
         raise CRSError(
             f"{source}: none of the {len(events):,} events has usable coordinates ({kinds}). Check "
             "the coordinate columns (lon=..., lat=...) and their CRS (crs=..., one of wgs84, gcj02, bd09, EPSG:nnnn)."
         )
-    gx, gy = np.full(len(x), np.nan), np.full(len(x), np.nan)
-    if good.any():
-        gx[good], gy[good] = coords.convert(x[good], y[good], ecrs, grids.crs)
-    located, ties = grids.index.locate(gx, gy)
-    inside = located >= 0
-    if require_located and good.any() and not inside.any():
-        raise CRSError(_nothing_inside(x, y, good, ecrs, grids, source))
-    flag = problem.astype(object)
-    flag[good & ~inside] = "outside_grids"
+    if require_located and usable and not inside.any():
+        raise CRSError(_nothing_inside(*sample, ecrs, grids, source))
     # Look codes up per grid (thousands), not per event (millions).  Object columns: converting
     # millions of strings to a string dtype costs more than the point-in-polygon test.
-    pick = np.where(inside, located, len(grids))
     table = events.copy(deep=False)  # copy-on-write: the caller's frame is not changed
     for column, values in (("grid_code", grids.codes), ("street_code", grids.street),
                            ("community_code", grids.community)):
         table[column] = pd.Series(values[pick], index=events.index, dtype=object)
     table["geocode_flag"] = pd.Series(flag, index=events.index, dtype=object)
-    bad = {str(k): int(v) for k, v in zip(*np.unique(problem[~good], return_counts=True), strict=True)}
+    bad = {str(k): int(v) for k, v in zip(*np.unique(problem, return_counts=True), strict=True)}
+    located = int(inside.sum())
     summary = {
         "rows": len(events),
-        "located": int(inside.sum()),
-        "share_located": float(inside.mean()) if len(events) else 0.0,
-        "outside_grids": int((good & ~inside).sum()),
+        "located": located,
+        "share_located": located / len(events) if len(events) else 0.0,
+        "outside_grids": usable - located,
         "bad": bad,
         "ties": ties,
         "grids": len(grids),
         "crs": ecrs.name,
     }
     return GeocodeResult(table, summary)
+
+
+def _locate_rows(events, grids: PreparedGrids, lon, lat, crs, source):
+    """Per row the grid slot (``len(grids)``: none) and the flag, a million rows at a time so that
+    parsed coordinates and checks never exist for the whole table at once; also the tie count,
+    the events' CRS and (x, y, usable) of the first chunk with usable rows, for error messages."""
+    n = len(events)
+    pick = np.full(n, len(grids), dtype=np.int32 if len(grids) < 2**31 - 1 else np.int64)
+    flag = np.empty(n, dtype=object)
+    ties, ecrs, sample = 0, None, None
+    for lo in range(0, max(n, 1), _CHUNK):
+        part = events.iloc[lo : lo + _CHUNK]
+        x, y, problem, ecrs = _event_coordinates(part, lon, lat, crs, source)
+        good = problem == ""
+        gx, gy = np.full(len(x), np.nan), np.full(len(x), np.nan)
+        if good.any():
+            gx[good], gy[good] = coords.convert(x[good], y[good], ecrs, grids.crs)
+            sample = sample or (x, y, good)
+        located, chunk_ties = grids.index.locate(gx, gy)
+        ties += chunk_ties
+        inside = located >= 0
+        pick[lo : lo + len(part)][inside] = located[inside]
+        chunk_flag = problem.astype(object)
+        chunk_flag[good & ~inside] = "outside_grids"
+        flag[lo : lo + len(part)] = chunk_flag
+    return pick, flag, ties, ecrs, sample
 
 
 def _nothing_inside(x, y, good, ecrs, grids: PreparedGrids, source) -> str:
