@@ -8,6 +8,7 @@ imported on first use.
 from __future__ import annotations
 
 import importlib
+import sys
 
 __all__ = ["attach"]
 
@@ -40,6 +41,6 @@ def attach(package: str, names: dict[str, str]):
         return getattr(importlib.import_module(names[name]), name)
 
     def __dir__():
-        return sorted(set(names) | set(globals()))
+        return sorted(set(names) | set(vars(sys.modules[package])))
 
     return __getattr__, __dir__
