@@ -10,8 +10,13 @@ Capabilities live in their own packages (``gridtools.grids``, ``gridtools.compon
 see ``docs/architecture.md`` for the layers.
 """
 
-from gridtools.grids import PartitionResult, RebalanceResult, partition, partition_features, rebalance
-from gridtools.incidents import geocode
+from gridtools.lazy import attach
+
+# imported on first use: a command that only geocodes does not load METIS, scipy and networkx
+__getattr__, __dir__ = attach(__name__, {
+    "PartitionResult": "gridtools.grids", "RebalanceResult": "gridtools.grids", "partition": "gridtools.grids",
+    "partition_features": "gridtools.grids", "rebalance": "gridtools.grids", "geocode": "gridtools.incidents",
+})
 
 __version__ = "0.1.0"
 

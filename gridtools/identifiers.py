@@ -142,3 +142,39 @@ def check_duplicate_geometries(frame, source: str = "data", *, dedupe: bool = Fa
         f"({describe_rows(np.flatnonzero(first_copy) + 1)}, counting from 1): the same feature entered twice "
         f"would be counted twice. Remove them, or pass {option} to keep the first of each."
     )
+
+
+#: A vehicle plate: letters, digits and CJK characters (沪A12345, 京A·D12345, 粤B1234学), with
+#: single separators ("-", "·", space) between them; nothing that HTML or a shell gives meaning to.
+PLATE_PATTERN = r"^[0-9A-Za-z\u3400-\u9fff](?:[ ·-]?[0-9A-Za-z\u3400-\u9fff])*$"
+
+
+def plate(text, max_length: int = 16) -> str:
+    """A vehicle plate, stripped and upper-cased, or :class:`InputError` naming what is wrong.
+
+    Parameters
+    ----------
+    text : str
+    max_length : int
+        Longest plate accepted (Chinese plates have 7-8 characters, European ones up to 10).
+
+    Examples
+    --------
+    >>> plate(" 沪a12345 ")
+    '沪A12345'
+    >>> try:
+    ...     plate("<b>")
+    ... except InputError as exc:
+    ...     print(str(exc)[:39])
+    plate '<b>' is not a vehicle plate: use
+    """
+    raw = str(text if text is not None else "").strip()
+    value = raw.upper()
+    if not value:
+        raise InputError("give the truck's plate (e.g. 沪A12345)")
+    if len(value) > max_length or not re.match(PLATE_PATTERN, value):
+        shown = raw if len(raw) <= 40 else raw[:40] + "..."
+        raise InputError(f"plate {shown!r} is not a vehicle plate: use letters, digits and Chinese characters "
+                         f"(e.g. 沪A12345), with at most single '-', '·' or spaces between them"
+                         + (f" ({len(value)} characters; at most {max_length})" if len(value) > max_length else ""))
+    return value

@@ -285,6 +285,11 @@ def _flag(param, value: str = "...") -> str | None:
 # --------------------------------------------------------------------------------------------
 
 OutOption = Annotated[Path, typer.Option("-o", "--output", help="File to write.")]
+SchedulerOption = Annotated[Optional[str], typer.Option(
+    "--scheduler", help="Run on Dask: 'local:N' (a LocalCluster of N workers on this machine) or a scheduler "
+                        "address such as tcp://10.0.0.5:8786 (pip install 'gridtools[dask]').")]
+JobsOption = Annotated[Optional[int], typer.Option("--jobs", help="Worker processes on this machine (partition: "
+                                                                 "all cores by default; other commands: one).")]
 CrsOption = Annotated[Optional[str], typer.Option("--crs", help="CRS of input that has none, e.g. EPSG:4326; "
                                                    "gcj02 / bd09: Chinese web-map lon/lat, converted to WGS-84.")]
 LayerOption = Annotated[Optional[str], typer.Option("--layer", help="Layer to read from a multi-layer file.")]

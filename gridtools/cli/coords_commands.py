@@ -8,7 +8,18 @@ from typing import Annotated, Optional
 import typer
 
 from gridtools import io
-from gridtools.cli._common import OutOption, app, group, out, pick_grids_layer, print_lines, report_rows
+from gridtools.cli._common import (
+    JobsOption,
+    OutOption,
+    SchedulerOption,
+    app,
+    group,
+    out,
+    pick_grids_layer,
+    print_lines,
+    progress_bar,
+    report_rows,
+)
 
 coords_app = group("Coordinates: WGS-84 / GCJ-02 / BD-09 / EPSG conversions.")
 app.add_typer(coords_app, name="coords")
@@ -48,6 +59,13 @@ EventsCrsOption = Annotated[Optional[str], typer.Option(
     "--crs", help="CRS of the event coordinates: wgs84, gcj02, bd09 or EPSG:nnnn. Required for longitude/latitude "
                   "in China (the numbers do not say their datum); WGS-84 elsewhere by default.")]
 
+GridsLayerOption = Annotated[Optional[str], typer.Option("--grids-layer", help="Layer of --grids (default: 'grids' "
+                                                                               "if present).")]
+StrictOption = Annotated[bool, typer.Option("--strict", help="Fail (exit 2) if any event has unusable coordinates "
+                                                             "instead of flagging it.")]
+ChunkRowsOption = Annotated[Optional[int], typer.Option("--chunk-rows", help="Stream the events in chunks of this many "
+                                                                             "rows (bounded memory).")]
+
 
 @app.command()
 def geocode(
@@ -58,24 +76,27 @@ def geocode(
     lon: Annotated[Optional[str], typer.Option("--lon", help="Longitude (or x) column of a table.")] = None,
     lat: Annotated[Optional[str], typer.Option("--lat", help="Latitude (or y) column of a table.")] = None,
     crs: EventsCrsOption = None, grids_crs: GridsCrsOption = None,
-    grids_layer: Annotated[Optional[str], typer.Option("--grids-layer", help="Layer of --grids (default: "
-                                                                             "'grids' if present).")] = None,
+    grids_layer: GridsLayerOption = None,
     code: Annotated[str, typer.Option("--code", help="Code column of the grids.")] = "grid_code",
-    strict: Annotated[bool, typer.Option("--strict", help="Fail (exit 2) if any event has unusable "
-                                                          "coordinates instead of flagging it.")] = False,
+    strict: StrictOption = False,
+    scheduler: SchedulerOption = None, jobs: JobsOption = None, chunk_rows: ChunkRowsOption = None,
 ):
     """Add the grid_code of the grid containing each event (empty when outside every grid).
 
     Every input row and column is kept; added columns: grid_code, street_code, community_code (prefixes
     of the grid code) and geocode_flag (why a row has no grid: outside_grids, missing, non_numeric,
-    swapped, out_of_range, outside_china). A point on a boundary shared by grids goes to the smallest
-    grid_code.
+    swapped, out_of_range, outside_china); a point on a shared boundary goes to the smallest grid_code.
+    A folder of Parquet files, a folder output (a partitioned Parquet dataset), --chunk-rows, --jobs or
+    --scheduler stream the events chunk by chunk.
     """
     from gridtools.incidents import geocode as run_geocode
 
+    polygons = io.read_any(grids, layer=pick_grids_layer(grids, grids_layer), crs=grids_crs)
+    if scheduler or jobs or chunk_rows or _is_dataset(events_file, output):
+        return _geocode_in_chunks(events_file, output, polygons, code, lon=lon, lat=lat, crs=crs,
+                                  chunk_rows=chunk_rows, scheduler=scheduler, n_jobs=jobs)
     text_input = io.is_table_path(events_file)
     events = io.read_text_table(events_file) if text_input else io.read_any(events_file, crs=crs)
-    polygons = io.read_any(grids, layer=pick_grids_layer(grids, grids_layer), crs=grids_crs)
     result = run_geocode(events, polygons, lon=lon, lat=lat, crs=crs if text_input else None, code=code)
     report_rows([m for m in result.messages() if not m.startswith("outside every grid")], strict,
                 f"{events_file}: events with unusable coordinates")
@@ -83,5 +104,22 @@ def geocode(
         io.write_text_table(result.table, output, like=events.attrs.get("text_format"))
     else:
         io.write_any(result.table, output)
+    print_lines("geocode", result.summary_lines())
+    out.print(f"wrote {output}")
+
+
+def _is_dataset(events_file: Path, output: Path) -> bool:
+    """A folder in or out: the chunked path (the only one that reads and writes datasets)."""
+    return events_file.is_dir() or not output.suffix
+
+
+def _geocode_in_chunks(events_file, output, polygons, code, *, chunk_rows, **options) -> None:
+    from gridtools.incidents import prepare_grids
+    from gridtools.incidents.stream import CHUNK_ROWS, geocode_dataset
+
+    with progress_bar() as tick:
+        result = geocode_dataset(events_file, prepare_grids(polygons, code=code), output,
+                                 chunk_rows=chunk_rows or CHUNK_ROWS, progress=lambda d, n: tick("geocoding chunks", d, n),
+                                 **options)
     print_lines("geocode", result.summary_lines())
     out.print(f"wrote {output}")

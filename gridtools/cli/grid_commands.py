@@ -13,6 +13,7 @@ from gridtools.cli._common import (
     BandMinOption,
     CrsOption,
     DedupeOption,
+    JobsOption,
     LayerOption,
     MapRoadsOption,
     OutOption,
@@ -24,6 +25,7 @@ from gridtools.cli._common import (
     print_lines,
     progress_bar,
     table_view,
+    SchedulerOption,
 )
 from gridtools.errors import GridtoolsError, InputError
 
@@ -46,8 +48,6 @@ EstimateTotalOption = Annotated[Optional[int], typer.Option("--estimate-total", 
                                                             "spread this many residents over them by floor area.")]
 CodePrefixOption = Annotated[str, typer.Option("--code-prefix", help="Leading code digits, e.g. the 6-digit "
                                                                       "county code.")]
-JobsOption = Annotated[Optional[int], typer.Option("--jobs", help="Worker processes (default: all cores).")]
-SchedulerOption = Annotated[Optional[str], typer.Option("--scheduler", help="Dask scheduler address.")]
 SeedOption = Annotated[int, typer.Option("--seed", help="Random seed.")]
 
 

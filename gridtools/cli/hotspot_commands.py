@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from gridtools import io, settings
-from gridtools.cli._common import CrsOption, DayfirstOption, LayerOption, OutOption, app, group, out, print_lines, progress_bar, warn
+from gridtools.cli._common import CrsOption, DayfirstOption, JobsOption, LayerOption, OutOption, SchedulerOption, app, group, out, print_lines, progress_bar, warn
 
 hotspots_app = group("Theft hotspot forecasts per cell or grid, with honest backtests.")
 app.add_typer(hotspots_app, name="hotspots")
@@ -209,11 +209,10 @@ def hotspots_backtest(
     boundary: BoundaryOption = None, area: AreaOption = "extent",
     grids: GridsOption = None, grid_id: GridIdOption = None, poi: PoiOption = None,
     units: UnitsOption = None, unit_id: UnitIdOption = None, snap_m: SnapOption = None,
+    jobs: JobsOption = None, scheduler: SchedulerOption = None,
 ):
     """Rolling-origin backtest: hit rate, PAI and PEI at 1, 2, 5, 10% of the area for every method (with
     --horizon-hours: pooled over --windows windows per cutoff, every sub-day method unless --methods names some)."""
-    from gridtools import hotspots
-
     with progress_bar() as progress:
         progress("reading and preparing the events", 0, 1)
         events, cells, covariates, lines = _read_inputs(
@@ -224,9 +223,19 @@ def hotspots_backtest(
     if horizon_hours is not None:
         return _backtest_windows(events, cells, lines, start=start, folds=folds, hours=horizon_hours, windows=windows,
                                  step_days=step_days, methods=methods, output=output)
+    _backtest_days(events, cells, covariates, lines, start=start, folds=folds, horizon_days=horizon_days,
+                   step_days=step_days, methods=methods, output=output, poi=poi, jobs=jobs, scheduler=scheduler)
+
+
+def _backtest_days(events, cells, covariates, lines, *, start, folds, horizon_days, step_days, methods,
+                   output: Path, poi, jobs, scheduler) -> None:
+    """The day-based backtest, the best method's forecast and the artefacts of ``hotspots backtest``."""
+    from gridtools import hotspots
+
     with progress_bar() as progress:
         result = hotspots.backtest(events, cells, start=start, folds=folds, horizon_days=horizon_days,
-                                   step_days=step_days, methods=methods, progress=progress, covariates=covariates)
+                                   step_days=step_days, methods=methods, progress=progress, covariates=covariates,
+                                   n_jobs=jobs, scheduler=scheduler)
         progress(f"forecast with the best method ({result.best_method()}) and saving", 0, 1)
         top = hotspots.forecast(events, cells, cutoff=result.last_cutoff, horizon_days=horizon_days,
                                 method=result.best_method(), covariates=covariates)

@@ -14,7 +14,7 @@ import json
 
 import numpy as np
 
-from gridtools import validate
+from gridtools import identifiers
 from gridtools.dispatch.assign import Assignment, Dispatcher, TripRequest
 from gridtools.dispatch.park import Park
 from gridtools.dispatch.store import TripStore
@@ -172,12 +172,12 @@ class DispatchCenter:
         Raises
         ------
         InputError
-            Not a plate (:func:`gridtools.validate.plate`), a dimension of 0 or less (it would pass
+            Not a plate (:func:`gridtools.identifiers.plate`), a dimension of 0 or less (it would pass
             every limit), or more than ``settings.dispatch_max_trucks_per_account`` trucks.
         """
         from gridtools import settings
 
-        plate = validate.plate(truck_info.get("plate"))
+        plate = identifiers.plate(truck_info.get("plate"))
         dims = {k: truck_info.get(k) for k in ("weight_t", "height_m", "width_m", "length_m", "axle_load_t")}
         default = truck()
         for k in ("weight_t", "height_m", "width_m", "length_m"):
@@ -203,7 +203,7 @@ class DispatchCenter:
                  trip_id=None) -> TripRequest:
         from gridtools import settings
 
-        plate = validate.plate(plate)
+        plate = identifiers.plate(plate)
         row = self.store.truck(plate)
         if row is None or (user["role"] != "dispatcher" and row["owner"] != user["id"]):
             raise NotFoundError(f"truck {plate!r} is not registered" +

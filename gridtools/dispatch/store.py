@@ -21,7 +21,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
-import time
 import uuid
 
 import numpy as np

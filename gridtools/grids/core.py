@@ -26,7 +26,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from gridtools import settings
+from gridtools import parallel, settings
 from gridtools.identifiers import row_names
 from gridtools.errors import InputError
 from gridtools.grids.balance import Band, split_piece
@@ -131,7 +131,7 @@ def _solve(task: Task, band: Band) -> np.ndarray:
     return split_piece(task.graph, task.k, band, seed=task.seed).labels
 
 
-def _run_tasks(tasks: list[Task], band: Band, n_jobs: int | None, scheduler: str | None,
+def _run_tasks(tasks: list[Task], band: Band, n_jobs: int | None, scheduler,
                progress: ProgressCallback | None) -> list[np.ndarray]:
     """Solve independent pieces, in parallel when it pays."""
     total_units = sum(len(t.units) for t in tasks)
@@ -144,16 +144,8 @@ def _run_tasks(tasks: list[Task], band: Band, n_jobs: int | None, scheduler: str
         if progress:
             progress("partitioning pieces", done, len(tasks))
 
-    if scheduler:
-        try:
-            from dask.distributed import Client
-        except ImportError as exc:  # pragma: no cover - optional dependency
-            from gridtools.errors import missing_dependency
-
-            raise missing_dependency("dask[distributed]", "dask") from exc
-        with Client(scheduler) as client:
-            futures = client.map(_solve, tasks, band=band, pure=False)
-            results = client.gather(futures)
+    if parallel.is_distributed(scheduler):
+        results = parallel.map_tasks(_solve, tasks, scheduler=scheduler, shared={"band": band})
         tick(len(tasks))
         return results
     if workers > 1 and len(tasks) > 1 and total_units >= _MIN_UNITS_FOR_PROCESSES:
@@ -230,7 +222,7 @@ def partition(units: gpd.GeoDataFrame, pop: str, *, min_pop: float | None = None
               max_pop: float | None = None, within: str | None = None,
               barriers: gpd.GeoDataFrame | None = None, code_prefix: str | None = None,
               code_layout: tuple[int, ...] | None = None, tolerance: float | None = None,
-              n_jobs: int | None = None, scheduler: str | None = None,
+              n_jobs: int | None = None, scheduler=None,
               random_state: int | None = None, progress: ProgressCallback | None = None,
               dedupe: bool = False) -> PartitionResult:
     """Cut units into contiguous management grids of ``min_pop``-``max_pop`` residents.
@@ -262,8 +254,9 @@ def partition(units: gpd.GeoDataFrame, pop: str, *, min_pop: float | None = None
         Metres within which polygons count as touching (default ``settings.adjacency_tolerance_m``).
     n_jobs : int, optional
         Worker processes for independent pieces (default: all local cores).
-    scheduler : str, optional
-        Address of a Dask scheduler to spread pieces over a cluster.
+    scheduler : str or dask.distributed.Client, optional
+        Spread pieces over a Dask cluster: ``"local:N"``, ``"tcp://host:8786"`` or a Client (see
+        :mod:`gridtools.parallel`).
     random_state : int, optional
         Seed; the same input and seed give the same grids.
     progress : callable, optional

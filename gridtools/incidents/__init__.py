@@ -7,9 +7,12 @@ Examples
 
 from gridtools.incidents.locate import (
     GeocodeResult,
+    PreparedGrids,
     code_levels,
     geocode,
+    geocode_prepared,
     locate_points,
+    prepare_grids,
 )
 from gridtools.incidents.types import WorkCalendar, event_types
 from gridtools.incidents.workflow import ImportResult, IncidentStore
@@ -18,9 +21,12 @@ __all__ = [
     "GeocodeResult",
     "ImportResult",
     "IncidentStore",
+    "PreparedGrids",
     "WorkCalendar",
     "code_levels",
     "event_types",
     "geocode",
+    "geocode_prepared",
     "locate_points",
+    "prepare_grids",
 ]

@@ -15,13 +15,10 @@ Rules
 
 How it is fast
 --------------
-No shapely Point objects are made.  Grid bounding boxes are hashed into a regular cell index
-(cell = half the median grid size) built with numpy sorts; each point finds its candidate grids
-by ``searchsorted`` on its cell number, candidates are filtered by bounding box, and the exact
-test is :func:`shapely.intersects_xy` on prepared polygons.  Work is done in chunks so memory
-stays bounded for 10M+ points.  ``engine="strtree"`` uses shapely's STRtree bulk
-``query(points, predicate="intersects")`` instead (same answer; slower because it must build a
-Point per event).
+:class:`gridtools.incidents.pointindex.GridIndex` does the point-in-polygon work: no shapely
+Point objects, a numpy cell hash of the grid boxes, cells inside one grid answered without a
+geometric test, prepared ``shapely.intersects_xy`` for the rest.  ``engine="strtree"`` uses
+shapely's STRtree bulk query instead (same answer; slower because it must build a Point per event).
 """
 
 from __future__ import annotations
@@ -31,73 +28,20 @@ from dataclasses import dataclass, field
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import pyproj
 import shapely
 
 from gridtools import coords, settings, validate
 from gridtools import crs as crs_module
 from gridtools.errors import CRSError, InputError, rows_where
+from gridtools.incidents.pointindex import GridIndex
 
-__all__ = ["locate_points", "geocode", "GeocodeResult", "code_levels", "FLAGS"]
+__all__ = ["locate_points", "geocode", "geocode_prepared", "prepare_grids", "PreparedGrids", "GeocodeResult",
+           "code_levels", "FLAGS", "ADDED_COLUMNS"]
 
 #: ``geocode_flag`` values besides ``""`` (located) and their meaning.
 FLAGS = {"outside_grids": "outside every grid", **coords.PROBLEMS}
 
 _CHUNK = 1_000_000
-
-
-def _cell_index(bounds: np.ndarray, max_entries: int):
-    """Hash polygon bounding boxes into square cells: sorted (cell key, polygon) arrays."""
-    size = np.maximum(bounds[:, 2] - bounds[:, 0], bounds[:, 3] - bounds[:, 1])
-    cell = float(np.median(size)) / 2.0
-    extent = max(bounds[:, 2].max() - bounds[:, 0].min(), bounds[:, 3].max() - bounds[:, 1].min())
-    cell = max(cell, extent / 4096.0, 1e-12)  # at most 4096 x 4096 cells
-    x0, y0 = bounds[:, 0].min(), bounds[:, 1].min()
-    while True:
-        ix0 = np.floor((bounds[:, 0] - x0) / cell).astype(np.int64)
-        ix1 = np.floor((bounds[:, 2] - x0) / cell).astype(np.int64)
-        iy0 = np.floor((bounds[:, 1] - y0) / cell).astype(np.int64)
-        iy1 = np.floor((bounds[:, 3] - y0) / cell).astype(np.int64)
-        nx, ny = ix1 - ix0 + 1, iy1 - iy0 + 1
-        per = nx * ny
-        # A few huge polygons could register in millions of cells: coarsen the cells instead.
-        if per.sum() <= max_entries:
-            break
-        cell *= 2.0
-    ncol = int(ix1.max()) + 1
-    nrow = int(iy1.max()) + 1
-    poly = np.repeat(np.arange(len(bounds)), per)
-    offset = np.arange(per.sum()) - np.repeat(np.cumsum(per) - per, per)
-    rep_nx = np.repeat(nx, per)
-    keys = (np.repeat(iy0, per) + offset // rep_nx) * ncol + np.repeat(ix0, per) + offset % rep_nx
-    order = np.argsort(keys, kind="stable")
-    keys, poly = keys[order], poly[order]
-    # Compressed rows (start of each cell's run) turn the per-point lookup into plain indexing;
-    # for a huge cell count fall back to binary search.
-    starts = np.searchsorted(keys, np.arange(ncol * nrow + 1)) if ncol * nrow <= 8_000_000 else None
-    return keys, poly, starts, (x0, y0, cell, ncol, nrow)
-
-
-def _candidates_cells(x, y, bounds, index):
-    keys, poly, starts, (x0, y0, cell, ncol, nrow) = index
-    with np.errstate(invalid="ignore"):
-        px = np.floor((x - x0) / cell)
-        py = np.floor((y - y0) / cell)
-    ok = (px >= 0) & (px < ncol) & (py >= 0) & (py < nrow)
-    key = np.where(ok, py * ncol + px, 0).astype(np.int64)
-    if starts is not None:
-        start = starts[key]
-        count = np.where(ok, starts[key + 1] - start, 0)
-    else:
-        start = np.searchsorted(keys, key, "left")
-        count = np.where(ok, np.searchsorted(keys, key, "right") - start, 0)
-    pts = np.repeat(np.arange(len(x)), count)
-    offset = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
-    grid = poly[np.repeat(start, count) + offset]
-    b = bounds[grid]
-    px, py = x[pts], y[pts]
-    inside = (px >= b[:, 0]) & (px <= b[:, 2]) & (py >= b[:, 1]) & (py <= b[:, 3])
-    return pts[inside], grid[inside]
 
 
 def locate_points(x, y, polygons, *, rank=None, engine: str = "cells", chunk: int = _CHUNK):
@@ -130,54 +74,8 @@ def locate_points(x, y, polygons, *, rank=None, engine: str = "cells", chunk: in
     >>> locate_points([1.0], [0.5], squares, rank=[1, 0]).tolist()   # shared edge: lower rank
     [1]
     """
-    located, _ = _locate(x, y, polygons, rank=rank, engine=engine, chunk=chunk)
+    located, _ = GridIndex(polygons, rank=rank, engine=engine).locate(x, y, chunk=chunk)
     return located
-
-
-def _locate(x, y, polygons, *, rank=None, engine="cells", chunk=_CHUNK):
-    """(position per point or -1, number of points that were in more than one polygon)."""
-    x = np.asarray(x, dtype=float)
-    y = np.asarray(y, dtype=float)
-    polygons = np.asarray(polygons, dtype=object)
-    rank = np.arange(len(polygons)) if rank is None else np.asarray(rank)
-    out = np.full(len(x), -1, dtype=np.int64)
-    if not len(polygons) or not len(x):
-        return out, 0
-    if engine not in ("cells", "strtree"):
-        raise ValueError(f"engine must be 'cells' or 'strtree', not {engine!r}")
-    shapely.prepare(polygons)
-    bounds = shapely.bounds(polygons)
-    if engine == "cells":
-        index = _cell_index(bounds, max_entries=max(8 * len(polygons), 4_000_000))
-    else:
-        tree = shapely.STRtree(polygons)
-    ties = 0
-    for lo in range(0, len(x), chunk):
-        cx, cy = x[lo : lo + chunk], y[lo : lo + chunk]
-        if engine == "cells":
-            pts, grid = _candidates_cells(cx, cy, bounds, index)
-            hit = shapely.intersects_xy(polygons[grid], cx[pts], cy[pts])
-            pts, grid = pts[hit], grid[hit]
-        else:
-            pts, grid = tree.query(shapely.points(cx, cy), predicate="intersects")
-        if not len(pts):
-            continue
-        # one polygon per point: the lowest rank among its hits.  Hits come grouped by point
-        # (both engines); only points with several hits (rare: boundaries) need sorting.
-        if np.any(pts[1:] < pts[:-1]):
-            order = np.argsort(pts, kind="stable")
-            pts, grid = pts[order], grid[order]
-        repeated = np.r_[pts[1:] == pts[:-1], False] | np.r_[False, pts[1:] == pts[:-1]]
-        single = ~repeated
-        out[lo + pts[single]] = grid[single]
-        if repeated.any():
-            tp, tg = pts[repeated], grid[repeated]
-            order = np.lexsort((rank[tg], tp))
-            tp, tg = tp[order], tg[order]
-            first = np.r_[True, tp[1:] != tp[:-1]]
-            ties += int(first.sum())
-            out[lo + tp[first]] = tg[first]
-    return out, ties
 
 
 def code_levels(codes, layout=None) -> pd.DataFrame:
@@ -304,7 +202,7 @@ def _event_coordinates(events, lon, lat, crs, source):
 
 def geocode(
     events: pd.DataFrame,
-    grids: gpd.GeoDataFrame,
+    grids,
     *,
     lon: str | None = None,
     lat: str | None = None,
@@ -319,8 +217,10 @@ def geocode(
     ----------
     events : pandas.DataFrame or geopandas.GeoDataFrame
         A table with coordinate columns *lon*/*lat* (text or numbers), or point geometries.
-    grids : geopandas.GeoDataFrame
-        Grid polygons with a CRS and a *code* column (``gridtools partition`` layer ``grids``).
+    grids : geopandas.GeoDataFrame or PreparedGrids
+        Grid polygons with a CRS and a *code* column (``gridtools partition`` layer ``grids``),
+        or grids already prepared by :func:`prepare_grids` (then *code*, *layout*, *engine*
+        are those given there).
     lon, lat : str, optional
         Coordinate columns (x/y for a projected *crs*).
     crs : str, int or pyproj.CRS, optional
@@ -359,18 +259,57 @@ def geocode(
     [[1, '32050801904400100', '320508019044', ''], [2, '32050801904400200', '320508019044', ''], [3, '', '', 'outside_grids']]
     """
 
-    source = events.attrs.get("source", "events")
+    prepared = grids if isinstance(grids, PreparedGrids) else prepare_grids(grids, code=code, layout=layout,
+                                                                             engine=engine)
+    return geocode_prepared(events, prepared, lon=lon, lat=lat, crs=crs)
+
+
+@dataclass
+class PreparedGrids:
+    """Grids ready for geocoding: the point index, codes and their prefixes, the CRS.
+
+    Made once by :func:`prepare_grids` and reused for every batch of events (a chunk of a large
+    file, a partition on a Dask worker: it pickles small and rebuilds its index on arrival).
+    """
+
+    index: GridIndex
+    codes: np.ndarray
+    street: np.ndarray
+    community: np.ndarray
+    crs: crs_module.CRS
+    source: str = "grids"
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+
+def prepare_grids(grids: gpd.GeoDataFrame, *, code: str = "grid_code", layout=None,
+                  engine: str = "cells") -> PreparedGrids:
+    """Check the grids once and build their point index (see :func:`geocode` for the rules).
+
+    Parameters
+    ----------
+    grids : geopandas.GeoDataFrame
+        Grid polygons with a CRS and a unique *code* column.
+    code, layout, engine
+        As in :func:`geocode`.
+
+    Returns
+    -------
+    PreparedGrids
+
+    Examples
+    --------
+    >>> import geopandas as gpd, shapely
+    >>> grids = gpd.GeoDataFrame({"grid_code": ["32050801904400100"]},
+    ...     geometry=[shapely.box(120.60, 31.30, 120.61, 31.31)], crs=4326)
+    >>> len(prepare_grids(grids))
+    1
+    """
     gsource = grids.attrs.get("source", "grids")
     validate.require_columns(grids, {code: "code"}, gsource)
     if grids.crs is None:
         raise CRSError(f"{gsource} has no CRS; grids must carry one (gridtools partition writes it).")
-    added = ["grid_code", "street_code", "community_code", "geocode_flag"]
-    clash = [c for c in added if c in events.columns]
-    if clash:
-        raise InputError(
-            f"{source} already has column(s) {', '.join(clash)}; rename or drop them so the "
-            "geocoded codes do not overwrite them."
-        )
     grids, _ = validate.check_geometries(grids, gsource)
     codes = grids[code].astype("string").fillna("").str.strip().to_numpy(dtype=object)
     if (codes == "").any():
@@ -381,47 +320,85 @@ def geocode(
             f"{gsource}: {code} is not unique ({rows_where(dup, grids.index)}); a point could "
             "not be given one grid. Dissolve grids by code first."
         )
-    if len(events) == 0 and {lon, lat} <= set(events.columns):  # a wrong column name is the likelier mistake
+    rank = np.argsort(np.argsort(codes.astype(str), kind="stable"))
+    levels = code_levels(codes, layout)
+    # an extra "" slot at the end for events outside every grid
+    return PreparedGrids(
+        index=GridIndex(grids.geometry.to_numpy(), rank=rank, engine=engine),
+        codes=np.append(codes.astype(object), ""),
+        street=np.append(levels["street_code"].to_numpy(dtype=object), ""),
+        community=np.append(levels["community_code"].to_numpy(dtype=object), ""),
+        crs=crs_module.parse(grids.crs), source=gsource,
+    )
+
+
+ADDED_COLUMNS = ("grid_code", "street_code", "community_code", "geocode_flag")
+
+
+def geocode_prepared(events: pd.DataFrame, grids: PreparedGrids, *, lon: str | None = None,
+                     lat: str | None = None, crs=None, require_located: bool = True) -> GeocodeResult:
+    """:func:`geocode` with grids already prepared by :func:`prepare_grids`.
+
+    Parameters
+    ----------
+    events, lon, lat, crs
+        As in :func:`geocode`.
+    grids : PreparedGrids
+    require_located : bool, default True
+        Refuse a table of which no event lands in a grid (a wrong CRS or swapped columns).  A
+        chunk of a large dataset passes False: the whole dataset is checked at the end.
+
+    Returns
+    -------
+    GeocodeResult
+
+    Examples
+    --------
+    >>> import geopandas as gpd, pandas as pd, shapely
+    >>> grids = prepare_grids(gpd.GeoDataFrame({"grid_code": ["32050801904400100"]},
+    ...     geometry=[shapely.box(120.60, 31.30, 120.61, 31.31)], crs=4326))
+    >>> events = pd.DataFrame({"lng": [120.605], "lat": [31.305]})
+    >>> geocode_prepared(events, grids, lon="lng", lat="lat", crs="wgs84").table["grid_code"].tolist()
+    ['32050801904400100']
+    """
+    source = events.attrs.get("source", "events")
+    clash = [c for c in ADDED_COLUMNS if c in events.columns]
+    if clash:
+        raise InputError(
+            f"{source} already has column(s) {', '.join(clash)}; rename or drop them so the "
+            "geocoded codes do not overwrite them."
+        )
+    if require_located and len(events) == 0 and {lon, lat} <= set(events.columns):  # else: name the column
         raise InputError(f"{source} has no events (0 rows): check that it is the right file and that it has "
                          "data rows below its header")
-    x, y, problem, ecrs = _event_coordinates(events, lon, lat, crs, source)
-    good = problem == ""
-    if len(events) and not good.any():
-        kinds = "; ".join(f"{FLAGS[k]}: {rows_where(problem == k, events.index)}" for k in np.unique(problem))
+    pick, flag, ties, ecrs, sample = _locate_rows(events, grids, lon, lat, crs, source)
+    inside = pick < len(grids)
+    swapped = int((flag == "swapped").sum())  # usable numbers, outside every grid unless read lat, lon
+    problem = flag[(flag != "") & (flag != "outside_grids") & (flag != "swapped")]
+    usable = len(events) - len(problem)
+    if require_located and len(events) and not usable:
+        kinds = "; ".join(f"{FLAGS[k]}: {rows_where(flag == k, events.index)}" for k in np.unique(problem))
         raise CRSError(
             f"{source}: none of the {len(events):,} events has usable coordinates ({kinds}). Check "
             "the coordinate columns (lon=..., lat=...) and their CRS (crs=..., one of wgs84, gcj02, bd09, EPSG:nnnn)."
         )
-    target = crs_module.parse(grids.crs)
-    gx, gy = np.full(len(x), np.nan), np.full(len(x), np.nan)
-    if good.any():
-        gx[good], gy[good] = coords.convert(x[good], y[good], ecrs, target)
-    rank = np.argsort(np.argsort(codes.astype(str), kind="stable"))
-    polygons = grids.geometry.to_numpy()
-    located, ties = _locate(gx, gy, polygons, rank=rank, engine=engine)
-    inside = located >= 0
-    if good.any() and not inside.any():
-        raise CRSError(_nothing_inside(x, y, good, ecrs, grids, target, source, gsource))
-    flag = problem.astype(object)
-    flag[good & ~inside] = "outside_grids"
-    swapped = _swapped_into_grids(x, y, good & ~inside, ecrs, target, polygons, engine)
-    flag[swapped] = "swapped"
-    # Look codes up per grid (thousands), not per event (millions); an extra "" slot for
-    # events outside every grid.  Object columns: converting millions of strings to a string
-    # dtype costs more than the point-in-polygon test.
-    levels = code_levels(codes, layout)
-    pick = np.where(inside, located, len(codes))
-    table = events.copy()
-    for column, values in (("grid_code", codes), ("street_code", levels["street_code"].to_numpy()),
-                           ("community_code", levels["community_code"].to_numpy())):
-        table[column] = pd.Series(np.append(values.astype(object), "")[pick], index=events.index, dtype=object)
+    if require_located and usable and not inside.any():
+        raise CRSError(_nothing_inside(*sample, ecrs, grids, source))
+    # Look codes up per grid (thousands), not per event (millions).  Object columns: converting
+    # millions of strings to a string dtype costs more than the point-in-polygon test.
+    table = events.copy(deep=False)  # copy-on-write: the caller's frame is not changed
+    for column, values in (("grid_code", grids.codes), ("street_code", grids.street),
+                           ("community_code", grids.community)):
+        table[column] = pd.Series(values[pick], index=events.index, dtype=object)
     table["geocode_flag"] = pd.Series(flag, index=events.index, dtype=object)
-    bad = {k: int(v) for k, v in zip(*np.unique(flag[~good | swapped].astype(str), return_counts=True), strict=True)}
+    bad = {str(k): int(v) for k, v in zip(*np.unique(flag[(flag != "") & (flag != "outside_grids")].astype(str),
+                                                        return_counts=True), strict=True)}
+    located = int(inside.sum())
     summary = {
         "rows": len(events),
-        "located": int(inside.sum()),
-        "share_located": float(inside.mean()) if len(events) else 0.0,
-        "outside_grids": int((good & ~inside & ~swapped).sum()),
+        "located": located,
+        "share_located": located / len(events) if len(events) else 0.0,
+        "outside_grids": usable - located - swapped,
         "bad": bad,
         "ties": ties,
         "grids": len(grids),
@@ -430,19 +407,48 @@ def geocode(
     return GeocodeResult(table, summary)
 
 
-def _nothing_inside(x, y, good, ecrs, grids, target, source, gsource) -> str:
+def _locate_rows(events, grids: PreparedGrids, lon, lat, crs, source):
+    """Per row the grid slot (``len(grids)``: none) and the flag, a million rows at a time so that
+    parsed coordinates and checks never exist for the whole table at once; also the tie count,
+    the events' CRS and (x, y, usable) of the first chunk with usable rows, for error messages."""
+    n = len(events)
+    pick = np.full(n, len(grids), dtype=np.int32 if len(grids) < 2**31 - 1 else np.int64)
+    flag = np.empty(n, dtype=object)
+    ties, ecrs, sample = 0, None, None
+    for lo in range(0, max(n, 1), _CHUNK):
+        part = events.iloc[lo : lo + _CHUNK]
+        x, y, problem, ecrs = _event_coordinates(part, lon, lat, crs, source)
+        good = problem == ""
+        gx, gy = np.full(len(x), np.nan), np.full(len(x), np.nan)
+        if good.any():
+            gx[good], gy[good] = coords.convert(x[good], y[good], ecrs, grids.crs)
+            sample = sample or (x, y, good)
+        located, chunk_ties = grids.index.locate(gx, gy)
+        ties += chunk_ties
+        inside = located >= 0
+        pick[lo : lo + len(part)][inside] = located[inside]
+        chunk_flag = problem.astype(object)
+        chunk_flag[good & ~inside] = "outside_grids"
+        chunk_flag[_swapped_into_grids(x, y, good & ~inside, ecrs, grids)] = "swapped"
+        flag[lo : lo + len(part)] = chunk_flag
+    return pick, flag, ties, ecrs, sample
+
+
+def _nothing_inside(x, y, good, ecrs, grids: PreparedGrids, source) -> str:
     """Explain why no event is in any grid: swapped columns, wrong CRS, or another place."""
-    x0, y0, x1, y1 = grids.total_bounds
+    bounds = grids.index.bounds
+    x0, y0 = bounds[:, 0].min(), bounds[:, 1].min()
+    x1, y1 = bounds[:, 2].max(), bounds[:, 3].max()
     message = (
         f"none of the {int(good.sum()):,} events with usable coordinates in {source} falls in "
-        f"any of the {len(grids):,} grids of {gsource}. Events span x {np.nanmin(x[good]):.6g}.."
+        f"any of the {len(grids):,} grids of {grids.source}. Events span x {np.nanmin(x[good]):.6g}.."
         f"{np.nanmax(x[good]):.6g}, y {np.nanmin(y[good]):.6g}..{np.nanmax(y[good]):.6g} "
         f"(CRS {ecrs.name}); the grids span "
-        f"{x0:.6g}..{x1:.6g}, {y0:.6g}..{y1:.6g} ({pyproj.CRS(grids.crs).to_string()})."
+        f"{x0:.6g}..{x1:.6g}, {y0:.6g}..{y1:.6g} ({grids.crs.pyproj.to_string()})."
     )
     try:
-        sx, sy = coords.convert(y[good], x[good], ecrs, target)
-        if (locate_points(sx, sy, grids.geometry.to_numpy()) >= 0).any():
+        sx, sy = coords.convert(y[good], x[good], ecrs, grids.crs)
+        if (grids.index.locate(sx, sy)[0] >= 0).any():
             return message + " With the two columns swapped they do fall in the grids: swap the lon=..., lat=... columns."
     except Exception:  # noqa: BLE001 - a hint only; the main message stands
         pass
@@ -453,7 +459,7 @@ def _nothing_inside(x, y, good, ecrs, grids, target, source, gsource) -> str:
     )
 
 
-def _swapped_into_grids(x, y, outside, ecrs, target, polygons, engine) -> np.ndarray:
+def _swapped_into_grids(x, y, outside, ecrs, grids: PreparedGrids) -> np.ndarray:
     """Events outside every grid that land in one when longitude and latitude are read the other way round.
 
     A row typed lat,lon in a lon,lat file is in range both ways in much of the world, so only
@@ -464,9 +470,7 @@ def _swapped_into_grids(x, y, outside, ecrs, target, polygons, engine) -> np.nda
     if not ecrs.is_geographic or not outside.any():
         return swapped
     idx = np.flatnonzero(outside & (np.abs(x) <= 90) & (np.abs(y) <= 180))
-    if not idx.size:
-        return swapped
-    sx, sy = coords.convert(y[idx], x[idx], ecrs, target)
-    hit, _ = _locate(sx, sy, polygons, rank=None, engine=engine)
-    swapped[idx[hit >= 0]] = True
+    if idx.size:
+        sx, sy = coords.convert(y[idx], x[idx], ecrs, grids.crs)
+        swapped[idx[grids.index.locate(sx, sy)[0] >= 0]] = True
     return swapped

@@ -45,6 +45,73 @@ def read_text_table(path) -> pd.DataFrame:
     path = Path(path).expanduser()
     if not path.exists():
         raise InputError(f"file not found: {path}")
+    table = _read_with_arrow(path)
+    return table if table is not None else _read_with_pandas(path)
+
+
+def _head_format(path: Path, head: bytes, tail: bytes) -> dict:
+    """Encoding, delimiter and line ending of a UTF-8 text table from its first and last bytes."""
+    suffix = file_suffix(path)
+    text = head.decode("utf-8", errors="ignore")
+    first = text.lstrip("\ufeff").split("\n", 1)[0]
+    sep = "\t" if suffix.startswith(".tsv") or ("\t" in first and "," not in first) else ","
+    if suffix.startswith(".txt") and ";" in first and "," not in first and "\t" not in first:
+        sep = ";"
+    return {
+        "encoding": "utf-8",
+        "bom": text.startswith("\ufeff"),
+        "sep": sep,
+        "newline": "\r\n" if "\r\n" in text else "\n",
+        "trailing_newline": tail.endswith((b"\n", b"\r")),
+    }
+
+
+def _read_with_arrow(path: Path) -> pd.DataFrame | None:
+    """The table read by Arrow's multi-threaded CSV reader (every column as text), or None.
+
+    None means "let pandas read it": gzip files, GB18030 text, duplicate or empty column names,
+    ragged rows - the pandas reader names those problems in its messages or handles them (it
+    renames duplicate columns), and they are rare in large files where speed matters.
+    """
+    import csv
+
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    if file_suffix(path).endswith(".gz"):
+        return None
+    with open(path, "rb") as f:
+        head = f.read(65536)
+        f.seek(max(0, path.stat().st_size - 2))
+        tail = f.read()
+    if not head.strip():
+        raise InputError(f"{path} is empty: it has no header line and no data rows.")
+    fmt = _head_format(path, head, tail)
+    try:
+        header = head.decode("utf-8-sig").splitlines()[0]
+    except (UnicodeDecodeError, IndexError):
+        return None
+    names = next(csv.reader([header], delimiter=fmt["sep"]), [])
+    if not names or len(set(names)) != len(names) or "" in names:
+        return None
+    try:
+        table = pacsv.read_csv(
+            path,
+            parse_options=pacsv.ParseOptions(delimiter=fmt["sep"], newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(
+                column_types={name: pa.string() for name in names}, strings_can_be_null=False),
+        )
+    except (pa.ArrowInvalid, UnicodeDecodeError):
+        return None
+    if table.column_names != names:
+        return None
+    frame = table.to_pandas()
+    frame.attrs["source"] = str(path)
+    frame.attrs["text_format"] = fmt
+    return frame
+
+
+def _read_with_pandas(path: Path) -> pd.DataFrame:
     suffix = file_suffix(path)
     opener = gzip.open if suffix.endswith(".gz") else open
     with opener(path, "rb") as f:
@@ -111,18 +178,55 @@ def write_text_table(table: pd.DataFrame, path, *, like: dict | None = None) -> 
     path = Path(path).expanduser()
     fmt = {"encoding": "utf-8", "bom": False, "sep": ",", "newline": "\n", "trailing_newline": True}
     fmt.update(like or table.attrs.get("text_format", {}))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with staged_file(path, copy_existing=False) as staged:
+        if not _write_with_arrow(table, staged, fmt, gz=file_suffix(path).endswith(".gz")):
+            _write_with_pandas(table, staged, fmt, gz=file_suffix(path).endswith(".gz"))
+    return path
+
+
+def _write_with_arrow(table: pd.DataFrame, staged: Path, fmt: dict, gz: bool) -> bool:
+    """Write a table of text columns with Arrow's CSV writer; False when pandas must write it.
+
+    Arrow renders numbers and booleans differently from pandas (``1`` for ``1.0``, ``true``),
+    so only tables whose every column is text go this way; values that need quotes also go to
+    pandas, whose minimal quoting matches what :func:`read_text_table` read.
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    if gz or fmt["encoding"] != "utf-8" or not len(table.columns) or table.columns.duplicated().any():
+        return False
+    try:
+        arrow = pa.Table.from_pandas(table, preserve_index=False)
+    except (pa.ArrowException, TypeError, ValueError):
+        return False
+    if not all(pa.types.is_string(t) or pa.types.is_large_string(t) for t in arrow.schema.types):
+        return False
+    options = pacsv.WriteOptions(delimiter=fmt["sep"], eol=fmt["newline"], quoting_style="none",
+                                 quoting_header="none")
+    try:
+        with open(staged, "wb") as f:
+            if fmt["bom"]:
+                f.write("\ufeff".encode())
+            pacsv.write_csv(arrow, f, write_options=options)
+            if not fmt["trailing_newline"]:
+                f.truncate(f.tell() - len(fmt["newline"].encode()))
+    except pa.ArrowInvalid:  # a value holds the delimiter, a quote or a line break
+        return False
+    return True
+
+
+def _write_with_pandas(table: pd.DataFrame, staged: Path, fmt: dict, gz: bool) -> None:
     text = table.to_csv(index=False, sep=fmt["sep"], lineterminator=fmt["newline"])
     if not fmt["trailing_newline"] and text.endswith(fmt["newline"]):
         text = text[: -len(fmt["newline"])]
     data = (("\ufeff" if fmt["bom"] else "") + text).encode(fmt["encoding"])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with staged_file(path, copy_existing=False) as staged:
-        if file_suffix(path).endswith(".gz"):
-            with gzip.open(staged, "wb") as f:
-                f.write(data)
-        else:
-            staged.write_bytes(data)
-    return path
+    if gz:
+        with gzip.open(staged, "wb") as f:
+            f.write(data)
+    else:
+        staged.write_bytes(data)
 
 
 def read_mapping(path, *, what: str = "file") -> dict:
