@@ -333,7 +333,7 @@ def progress_bar():
                   TimeElapsedColumn(), console=console, transient=True) as bar:
         tasks: dict[str, int] = {}
 
-        def update(stage: str, done: int, total: int) -> None:
+        def update(stage: str, done: int, total: int | None) -> None:  # total None: a stream
             if stage not in tasks:
                 tasks[stage] = bar.add_task(stage, total=total)
             bar.update(tasks[stage], completed=done, total=total)
@@ -348,13 +348,15 @@ def _progress_lines(every_s: float = 5.0):
     started: dict[str, float] = {}
     shown: dict[str, float] = {}
 
-    def update(stage: str, done: int, total: int) -> None:
+    def update(stage: str, done: int, total: int | None) -> None:
         now = time.monotonic()
         first = stage not in started
         started.setdefault(stage, now)
-        if first or done >= total or now - shown.get(stage, 0) >= every_s:
+        finished = total is not None and done >= total
+        if first or finished or now - shown.get(stage, 0) >= every_s:
             shown[stage] = now
-            console.print(f"{stage}: {done:,}/{total:,} ({now - started[stage]:.0f} s)", highlight=False)
+            count = f"{done:,}" if total is None else f"{done:,}/{total:,}"  # a stream: total unknown
+            console.print(f"{stage}: {count} ({now - started[stage]:.0f} s)", highlight=False)
 
     return update
 

@@ -130,7 +130,8 @@ class Dispatcher(SlotLoads):
             reason = "the park has no docks"
             for dock in self.park.docks:
                 try:
-                    self.menus.routes((gate.lon, gate.lat), dock.id, Vehicle())
+                    # the router, not the menus: a check must not build or cache a car's menus
+                    self.menus.router.route((gate.lon, gate.lat), (dock.lon, dock.lat), Vehicle())
                     break
                 except GridtoolsError as exc:
                     reason = str(exc)

@@ -376,8 +376,9 @@ def geocode_prepared(events: pd.DataFrame, grids: PreparedGrids, *, lon: str | N
     swapped = int((flag == "swapped").sum())  # usable numbers, outside every grid unless read lat, lon
     problem = flag[(flag != "") & (flag != "outside_grids") & (flag != "swapped")]
     usable = len(events) - len(problem)
-    if require_located and len(events) and not usable:
-        kinds = "; ".join(f"{FLAGS[k]}: {rows_where(flag == k, events.index)}" for k in np.unique(problem))
+    if require_located and len(events) and (not usable or sample is None):  # sample: rows with usable numbers
+        flagged = flag[(flag != "") & (flag != "outside_grids")].astype(str)
+        kinds = "; ".join(f"{FLAGS[k]}: {rows_where(flag == k, events.index)}" for k in np.unique(flagged))
         raise CRSError(
             f"{source}: none of the {len(events):,} events has usable coordinates ({kinds}). Check "
             "the coordinate columns (lon=..., lat=...) and their CRS (crs=..., one of wgs84, gcj02, bd09, EPSG:nnnn)."

@@ -368,7 +368,7 @@ def test_cli_backtest_writes_report(tmp_path, capsys):
     assert "PAI at 2%" in " ".join(text.split())
     # never silent (issue 11: 88 s without a word): each step says where it is, even off a terminal
     assert "reading and preparing the events: 0/1" in text
-    assert "backtest: folds x methods: 0/18" in text and "backtest: folds x methods: 18/18" in text
+    assert "backtest folds: 1/3" in text and "backtest folds: 3/3" in text  # one task per fold (Dask-ready)
     assert "forecast with the best method" in text
     m = pd.read_csv(out / "metrics.csv")
     assert list(m.columns[:6]) == ["method", "fold", "coverage", "hit_rate", "pai", "pei"][:2] + ["cutoff"] + [

@@ -89,7 +89,7 @@ def test_truck_profiles_share_menus_and_are_bounded(api, monkeypatch):
         r = client.post("/trips", json={"plate": f"P{k:03d}", "dock": "D", "gate": "G",
                                         "earliest_arrival": tomorrow(f"{6 + k // 3:02d}:00")})
         assert r.status_code == 201, r.text
-    assert len(center.dispatcher.menus.profiles) == 1
+    assert len(center.dispatcher.menus.profiles) == 1, list(center.dispatcher.menus.profiles._first)
     # a light truck is another bucket: it may use the 7.5 t road
     client.post("/trucks", json={"plate": "L1", "weight_t": 7})
     assert client.post("/trips", json={"plate": "L1", "dock": "D2", "gate": "G",
