@@ -18,6 +18,9 @@ Examples
 from __future__ import annotations
 
 import shutil
+import socket
+import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
@@ -95,3 +98,33 @@ def leaflet_features(page) -> int:
         except Exception:  # noqa: BLE001 - a frame that went away counts nothing
             continue
     return total
+
+
+class LiveServer:
+    """An ASGI *app* served by uvicorn in a thread on a free loopback port; ``with`` gives its base URL.
+
+    Examples
+    --------
+    >>> with LiveServer(app) as url, open_page(browser, url + "docs") as (page, blocked):  # doctest: +SKIP
+    ...     assert blocked == []
+    """
+
+    def __init__(self, app):
+        uvicorn = pytest.importorskip("uvicorn")
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="error"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        while not self.server.started:
+            if not self.thread.is_alive():
+                raise RuntimeError(f"uvicorn did not start on 127.0.0.1:{self.port}")
+            time.sleep(0.05)
+        return f"http://127.0.0.1:{self.port}/"
+
+    def __exit__(self, *exc):
+        self.server.should_exit = True
+        self.thread.join(5)

@@ -126,6 +126,20 @@ def test_hotspot_map(browser, toronto_forecast, tmp_path):
     assert drawn == len(flagged_cells(forecast, 0.02)) + len(areas)
 
 
+def test_backtest_top_cells_map_from_the_cli(browser, tmp_path, capsys):
+    """``gridtools hotspots backtest``'s own page (the best method's riskiest 5 %), not the library's map."""
+    out = tmp_path / "report"
+    code, text = run_cli(["hotspots", "backtest", TORONTO, "--time", "occurrencedate", "--category-col", "MCI",
+                          "--category", "Auto Theft", "--start", "2019-09-02", "--folds", 2, "--horizon-days", 7,
+                          "--cell", 250, "--area", "hull", "--methods", "naive_all", "-o", out], capsys)
+    assert code == 0, text
+    from gridtools.hotspots.patrol import flagged_cells
+
+    cells = io.read_any(out / "top_cells.gpkg", layer="cells")  # the best method's forecast, which the page maps
+    drawn, _ = _offline(browser, out / "top_cells_map.html", "backtest_top_cells_map")
+    assert drawn == len(flagged_cells(cells, 0.05)) > 0  # one path per cell in the riskiest 5 %
+
+
 @pytest.fixture(scope="module")
 def helsinki_network(tmp_path_factory):
     from gridtools.demo import helsinki_pbf
@@ -178,3 +192,25 @@ def test_partition_report_from_the_cli(browser, helsinki, capsys):
     assert code == 0
     drawn, _ = _offline(browser, page_file, "partition_report", wait_ms=1500, focus="iframe")
     assert drawn == len(helsinki["grids"])  # the embedded map, inside its frame
+
+
+@pytest.mark.slow
+def test_demo_pages(browser, tmp_path, capsys):
+    """Every page ``gridtools demo`` writes (one map per capability and report.html, its maps in frames)."""
+    code, text = run_cli(["demo", "-o", tmp_path], capsys)
+    assert code == 0, text
+    pages = sorted(tmp_path.glob("*.html"))
+    assert {p.name for p in pages} >= {"grids_map.html", "components_map.html", "incidents_map.html",
+                                       "hotspots_map.html", "dispatch_map.html", "report.html"}
+    for page_file in pages:
+        with open_page(browser, page_file, wait_ms=1500) as (page, blocked):
+            assert blocked == [], f"{page_file.name} tried to fetch {blocked[:3]}"
+            assert page.js_errors == [], f"{page_file.name}: {page.js_errors[:3]}"
+            per_frame = [f.locator("path.leaflet-interactive").count() for f in page.frames]
+            if page_file.name == "report.html":  # every embedded map drew (one frame per capability's map)
+                maps_in_report = page.locator("iframe").count()
+                assert maps_in_report >= 5 and sum(n > 0 for n in per_frame) == maps_in_report, per_frame
+                page.locator("iframe").first.scroll_into_view_if_needed()
+                screenshot(page, "demo_report")
+            else:
+                assert leaflet_features(page) > 0, page_file.name

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
-
 import geopandas as gpd
 import numpy as np
 import pytest
@@ -14,7 +10,7 @@ from shapely import box
 pytest.importorskip("fastapi")
 uvicorn = pytest.importorskip("uvicorn")
 
-from browser import open_page, screenshot, start_browser  # noqa: E402
+from browser import LiveServer as Server, open_page, screenshot, start_browser  # noqa: E402
 from gridtools.service.editor import EditSession, create_editor_app  # noqa: E402
 
 
@@ -38,27 +34,6 @@ def plan_file(tmp_path):
     path = tmp_path / "grids.gpkg"
     units.to_file(path, layer="units")
     return path
-
-
-class Server:
-    """uvicorn in a thread on a free loopback port."""
-
-    def __init__(self, app):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="error"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        while not self.server.started:
-            time.sleep(0.05)
-        return f"http://127.0.0.1:{self.port}/"
-
-    def __exit__(self, *exc):
-        self.server.should_exit = True
-        self.thread.join(5)
 
 
 def session_of(path):

@@ -344,6 +344,24 @@ def test_docs_work_offline(api):
     assert client.get("/docs/openapi.json").json()["paths"]
 
 
+def test_docs_render_offline_in_a_browser(tmp_path, browser):
+    """Issue 11, in Chromium: /docs served by a live service on loopback asks the internet for
+    nothing (its Swagger UI assets come from the service, under its content security policy) and
+    draws every operation of the API."""
+    from browser import LiveServer, open_page, screenshot
+
+    center, *_ = _center(tmp_path)
+    app = create_app(center)
+    operations = sum(len(methods) for methods in app.openapi()["paths"].values())
+    with LiveServer(app) as url, open_page(browser, url + "docs", wait_ms=300) as (page, blocked):
+        page.wait_for_selector(".opblock", timeout=10_000)
+        assert blocked == [], blocked
+        assert page.js_errors == [], page.js_errors[:3]
+        assert page.locator(".opblock").count() == operations > 0
+        assert "gridtools" in page.locator(".information-container .title").inner_text().lower()
+        screenshot(page, "service_docs")
+
+
 def test_slow_work_and_a_locked_database_do_not_stall_the_service(tmp_path, monkeypatch):
     """Defect 7: /dispatcher/load (8.3 s) and an outside writer holding the SQLite lock stalled
     every request, /health included, and the POST ended in a 500 after 30 s."""
