@@ -145,12 +145,15 @@ def show_warning(message, category, filename, lineno, file=None, line=None) -> N
 #: try, first match wins (a name the command has under its own name needs no entry, e.g.
 #: ``min_pop`` is the ``--min`` option's parameter).
 PARAMETER_ALIASES: dict[str, tuple[str, ...]] = {
+    "assignment": ("plan",),
     "categories": ("category",),
     "classes": ("classes_file",),
     "covariates": ("poi",),
     "grids": ("grids", "grids_file"),
     "kind": ("vehicle_kind",),
+    "n_areas": ("areas",),
     "n_jobs": ("jobs",),
+    "quantities": ("quantity",),
     "random_state": ("seed",),
     "score_cutoff": ("cutoff",),
     "share": ("patrol_share",),

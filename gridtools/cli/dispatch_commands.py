@@ -9,7 +9,8 @@ import typer
 
 from gridtools import io
 from gridtools.dispatch.park import read_park
-from gridtools.cli._common import OutOption, app, console, group, out, print_lines, progress_bar, warn
+from gridtools.cli._common import (OutOption, app, console, group, out, print_lines, progress_bar,
+                                   require_database, warn)
 from gridtools.errors import GridtoolsError
 
 dispatch_app = group("Truck dispatch for an industrial park: routes, slots, waiting places; the HTTP service.")
@@ -152,6 +153,7 @@ def dispatch_check(
     from gridtools.dispatch.store import TripStore
     from gridtools.routing import load_network, read_track
 
+    require_database(db, f"dispatch database not found: {db} (give the --db that 'gridtools dispatch serve' uses)")
     fixes = read_track(track, crs=crs, time_column=time_column)
     with progress_bar() as progress:
         net = load_network(network, progress=progress)

@@ -15,6 +15,7 @@ from gridtools.cli._common import (
     gpkg_layers,
     group,
     out,
+    pick_grids_layer,
     print_lines,
     print_table,
     write_or_print,
@@ -52,7 +53,7 @@ def aggregate(
     """
     from gridtools.grids.levels import aggregate as run_aggregate
 
-    grids = io.read_any(grids_file, layer="grids")
+    grids = io.read_any(grids_file, layer=pick_grids_layer(grids_file, None))
     result = run_aggregate(grids, pop, min_pop=min_pop, max_pop=max_pop, n_areas=n_areas, within=within,
                            boundaries=io.read_any(boundaries) if boundaries else None,
                            barriers=io.read_any(barriers) if barriers else None, code_prefix=code_prefix)
@@ -134,12 +135,11 @@ def compare(
 ):
     """Units and residents that change grid between two plans of the same units."""
     from gridtools.grids.plans import compare_plans
+    from gridtools.validate import numeric_column, require_columns
 
     units = _read_units(units_file, layer)
-    for column in (plan_a, plan_b, pop):
-        if column not in units.columns:
-            raise GridtoolsError(f"{units_file} has no column '{column}'")
-    result = compare_plans(units[plan_a], units[plan_b], units[pop])
+    require_columns(units, {plan_a: "plan_a", plan_b: "plan_b", pop: "pop"}, str(units_file))
+    result = compare_plans(units[plan_a], units[plan_b], numeric_column(units, pop, str(units_file)))
     print_lines("plan comparison", result.summary_lines())
 
 
@@ -192,13 +192,26 @@ def balance(
     from gridtools.grids.workload import balance_workload
 
     units = _read_units(units_file, layer)
-    weights = {q.split("=")[0]: float(q.split("=")[1]) if "=" in q else 1.0 for q in quantity or []}
-    result = balance_workload(units, assignment, pop, weights, min_pop=min_pop, max_pop=max_pop, locked=lock or ())
+    result = balance_workload(units, assignment, pop, _weights(quantity), min_pop=min_pop, max_pop=max_pop,
+                              locked=lock or ())
     print_lines("workload balance", result.summary_lines())
     units = units.assign(grid_code=result.assignment.to_numpy())
     io.write_any(units, output, layer="units")
     io.write_any(result.tallies, output, layer="tallies")
     out.print(f"wrote {output} (layers: units, tallies)")
+
+
+def _weights(quantity: Optional[list[str]]) -> dict[str, float]:
+    """--quantity COL or COL=WEIGHT (repeatable) -> column -> weight."""
+    weights = {}
+    for text in quantity or []:
+        column, _, weight = text.partition("=")
+        try:
+            weights[column] = float(weight) if weight else 1.0
+        except ValueError:
+            raise GridtoolsError(f"--quantity takes COL or COL=WEIGHT with a number as the weight, "
+                                 f"e.g. housing_units=1; got {text!r}") from None
+    return weights
 
 
 @grids_app.command("edit")
@@ -221,6 +234,8 @@ def edit(
 
     from gridtools.service.editor import EditSession, create_editor_app
 
+    if not grids_file.exists():
+        raise GridtoolsError(f"file not found: {grids_file}")
     layers = gpkg_layers(grids_file)
     if "units" not in layers:
         raise GridtoolsError(f"{grids_file} has no 'units' layer: give the GeoPackage 'gridtools partition' wrote")

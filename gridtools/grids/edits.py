@@ -29,6 +29,7 @@ from gridtools.crs import to_metric
 from gridtools.errors import InputError
 from gridtools.grids.balance import Band, PieceGraph, repair
 from gridtools.grids.codes import CodeLayout
+from gridtools.grids.core import make_band
 from gridtools.grids.graph import UnitGraph
 from gridtools.grids.levels import halve
 from gridtools.grids.plans import unit_graph
@@ -99,8 +100,8 @@ class PlanEditor:
             raise InputError(f"{int(labels.isna().sum())} units have no grid (assignment=...); give every unit a grid")
         self.units = units
         self.pop_column = pop
-        self.lo = settings.min_pop if min_pop is None else float(min_pop)
-        self.hi = settings.max_pop if max_pop is None else float(max_pop)
+        band = make_band(min_pop, max_pop)
+        self.lo, self.hi = band.lo, band.hi
         ids, names = pd.factorize(labels.astype(str))
         self.labels = ids.astype(np.int64)
         self.names: list[str] = list(names)

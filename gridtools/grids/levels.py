@@ -63,7 +63,7 @@ class AggregateResult:
 def _counts_per_group(totals: pd.Series, n_areas: int) -> pd.Series:
     """Areas per nesting group: proportional to population, at least one each (largest remainder)."""
     if n_areas < len(totals):
-        raise InputError(f"n_areas={n_areas} is fewer than the {len(totals)} groups of within=...: every "
+        raise InputError(f"n_areas=... ({n_areas}) is fewer than the {len(totals)} groups of within=...: every "
                          "group needs at least one area")
     share = totals / max(totals.sum(), 1e-9) * n_areas
     counts = np.maximum(np.floor(share), 1).astype(int)
@@ -209,7 +209,7 @@ def aggregate(grids: gpd.GeoDataFrame, pop: str = "population", *, min_pop: floa
     if (n_areas is None) == (min_pop is None or max_pop is None):
         raise InputError("give either a band (min_pop=..., max_pop=...) or a number of areas (n_areas=...)")
     if n_areas is not None and not (1 <= int(n_areas) <= len(grids)):
-        raise InputError(f"n_areas={n_areas} must lie between 1 and the number of grids ({len(grids)})")
+        raise InputError(f"n_areas must lie between 1 and the number of grids ({len(grids)}), not {n_areas}")
     if boundaries is not None:
         if within is None:
             raise InputError("boundaries=... needs within=...: the column of the boundaries naming each area")

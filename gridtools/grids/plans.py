@@ -18,9 +18,11 @@ from scipy.optimize import linear_sum_assignment
 from gridtools import settings
 from gridtools.crs import to_metric
 from gridtools.errors import InputError, rows_where
+from gridtools.grids.core import make_band
 from gridtools.grids.graph import UnitGraph, build_unit_graph, link_islands
 from gridtools.grids.pieces import barrier_crossings
 from gridtools.grids.units import check_units, measure_grids
+from gridtools.validate import require_columns
 
 __all__ = ["PlanComparison", "PlanScore", "compare_plans", "plan_from_polygons", "score_plan",
            "spread", "unit_graph"]
@@ -167,9 +169,11 @@ def score_plan(units: gpd.GeoDataFrame, assignment, pop: str, *, min_pop: float 
     >>> score = score_plan(blocks, "ED_KEY", "pop", min_pop=1000, max_pop=1500)  # doctest: +SKIP
     >>> score.summary["share_in_band"]                                            # doctest: +SKIP
     """
+    if communities:  # named here, before check_units names it within=...
+        require_columns(units, {communities: "communities"}, units.attrs.get("source", "units"))
     units = check_units(units, pop, communities)
-    lo = settings.min_pop if min_pop is None else float(min_pop)
-    hi = settings.max_pop if max_pop is None else float(max_pop)
+    band = make_band(min_pop, max_pop)
+    lo, hi = band.lo, band.hi
     labels = _assignment(units, assignment)
     codes, names = pd.factorize(pd.Series(labels).astype(str))
     quantities = list(quantities or [])

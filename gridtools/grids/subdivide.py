@@ -22,7 +22,7 @@ from gridtools import settings
 from gridtools.crs import to_metric
 from gridtools.errors import InputError
 from gridtools.grids.codes import CodeLayout
-from gridtools.grids.core import partition
+from gridtools.grids.core import make_band, partition
 from gridtools.population import round_preserving_total
 from gridtools.validate import numeric_column, require_columns
 
@@ -137,8 +137,8 @@ def subdivide(grids: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, *, pop: str 
         raise InputError("grids and buildings need a coordinate reference system (crs='EPSG:nnnn')")
     if building_pop is not None:
         require_columns(buildings, {building_pop: "building_pop"}, buildings.attrs.get("source", "buildings"))
-    lo = settings.min_pop if min_pop is None else float(min_pop)
-    hi = settings.max_pop if max_pop is None else float(max_pop)
+    band = make_band(min_pop, max_pop)
+    lo, hi = band.lo, band.hi
     layout = CodeLayout(settings.code_layout)
     metric_grids = to_metric(grids)
     metric_buildings = buildings.to_crs(metric_grids.crs)

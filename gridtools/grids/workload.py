@@ -127,6 +127,8 @@ def balance_workload(units: gpd.GeoDataFrame, assignment, pop: str, quantities: 
     weights, bands = {pop: 1.0}, {pop: None}  # the population band is set below, from the editor
     for column, spec in quantities.items():
         weight, band = (spec, None) if np.isscalar(spec) else spec
+        if not (np.isfinite(float(weight)) and float(weight) >= 0):
+            raise InputError(f"the weight of '{column}' must be a number >= 0, not {weight} (quantities=...)")
         weights[column], bands[column] = float(weight), band
     extra = [q for q in weights if q != pop]
     editor = PlanEditor(units, assignment, pop, min_pop=min_pop, max_pop=max_pop, within=within, quantities=extra)

@@ -76,6 +76,20 @@ COMPONENTS = lambda kit, events, *more: ["components", "import", kit["out"].with
                                          "--grids", kit["grids"], "--class", "0101", "--admin-code", "320508", *more]
 ASSIGN = lambda kit, *more: ["dispatch", "assign", "--network", kit["roads"], "--park", kit["park"], *more]  # noqa: E731
 ROUTE = lambda kit, *more: ["route", kit["roads"], "-o", kit["out"].with_suffix(".gpkg"), *more]  # noqa: E731
+AGGREGATE = lambda kit, *more: ["grids", "aggregate", kit["grids"], "--min", "2000", "--max", "3000",  # noqa: E731
+                                "-o", kit["out"].with_suffix(".gpkg"), *more]
+SCORE = lambda kit, *more: ["grids", "score", kit["grids"], "--pop", "pop", "--plan", "grid_code", "--min", "800",  # noqa: E731
+                            "--max", "1200", *more]
+SUBDIVIDE = lambda kit, *more: ["grids", "subdivide", kit["grids"], kit["blocks"], "--min", "400", "--max", "700",  # noqa: E731
+                                "-o", kit["out"].with_suffix(".gpkg"), *more]
+BALANCE = lambda kit, *more: ["grids", "balance", kit["grids"], "--pop", "pop", "--min", "800", "--max", "1200",  # noqa: E731
+                              "-o", kit["out"].with_suffix(".gpkg"), *more]
+
+
+def CHECK(kit, trip, *more, db=None, track=None):
+    """``dispatch check TRIP`` on the kit's network and park, a trip database and a good track."""
+    return ["dispatch", "check", trip, "--db", db or _trip_db(kit), "--network", kit["roads"], "--park", kit["park"],
+            "--track", track or _track(kit, "track.csv", lambda f: f), "--crs", "wgs84", *more]
 
 CASES: list[Case] = [
     # ---------------------------------------------------------------- partition
@@ -438,7 +452,86 @@ CASES: list[Case] = [
                                                           "--status", "actve"], ("actve",)),
     Case("rebalance", "wrong --pop column", lambda k: ["rebalance", k["grids"], "--pop", "pop2031", "-o", k["out"]],
          ("pop2031", "--pop")),
+    # ---------------------------------------------------------------- grids (the planner's tools)
+    Case("grids aggregate", "missing file", lambda k: AGGREGATE(k)[:2] + [k["not_a_file"]] + AGGREGATE(k)[3:],
+         ("file not found", "no_such_file.gpkg")),
+    Case("grids aggregate", "wrong --pop column", lambda k: AGGREGATE(k, "--pop", "popp"),
+         ("no column 'popp'", "--pop")),
+    Case("grids aggregate", "min above max", lambda k: AGGREGATE(k, "--min", "3000", "--max", "2000"),
+         ("[3000, 2000] is empty", "--min/--max")),
+    Case("grids aggregate", "zero areas", lambda k: ["grids", "aggregate", k["grids"], "--areas", "0",
+                                                     "-o", k["out"].with_suffix(".gpkg")],
+         ("--areas must lie between 1 and the number of grids (5), not 0",)),
+    Case("grids score", "missing file", lambda k: ["grids", "score", k["not_a_file"], "--pop", "pop", "--plan",
+                                                   "grid_code"], ("file not found", "no_such_file.gpkg")),
+    Case("grids score", "wrong --plan column", lambda k: SCORE(k)[:6] + ["gridcode"] + SCORE(k)[7:],
+         ("no column 'gridcode' (--plan)", "grid_code")),
+    Case("grids score", "min above max", lambda k: SCORE(k)[:8] + ["1200", "--max", "800"],
+         ("[1200, 800] is empty", "--min/--max")),
+    Case("grids score", "wrong --communities column", lambda k: SCORE(k, "--communities", "wards"),
+         ("no column 'wards'", "did you mean 'ward'", "--communities")),
+    Case("grids compare", "missing file", lambda k: ["grids", "compare", k["not_a_file"], "--a", "grid_code", "--b",
+                                                     "ward", "--pop", "pop"], ("file not found", "no_such_file.gpkg")),
+    Case("grids compare", "wrong --a column", lambda k: ["grids", "compare", k["grids"], "--a", "gridcode", "--b",
+                                                         "ward", "--pop", "pop"],
+         ("no column 'gridcode'", "did you mean 'grid_code'", "--a")),
+    Case("grids compare", "text in the --pop column", lambda k: ["grids", "compare", k["grids"], "--a", "grid_code",
+                                                                 "--b", "ward", "--pop", "ward"],
+         ("column 'ward' must hold a number", "rows 1 ('W1')")),
+    Case("grids compare", "wrong layer", lambda k: ["grids", "compare", k["grids"], "--a", "grid_code", "--b", "ward",
+                                                    "--pop", "pop", "--layer", "unit"],
+         ("no layer 'unit'", "grids, units", "--layer")),
+    Case("grids subdivide", "missing buildings file", lambda k: SUBDIVIDE(k)[:3] + [k["not_a_file"]] + SUBDIVIDE(k)[4:],
+         ("file not found", "no_such_file.gpkg")),
+    Case("grids subdivide", "wrong --code column", lambda k: SUBDIVIDE(k, "--code", "gridcode"),
+         ("no column 'gridcode'", "did you mean 'grid_code'", "--code")),
+    Case("grids subdivide", "wrong --building-pop column", lambda k: SUBDIVIDE(k, "--building-pop", "popp"),
+         ("blocks.gpkg", "no column 'popp'", "--building-pop")),
+    Case("grids subdivide", "min above max", lambda k: SUBDIVIDE(k, "--min", "700", "--max", "400"),
+         ("[700, 400] is empty", "--min/--max")),
+    Case("grids balance", "unknown --quantity column", lambda k: BALANCE(k, "--quantity", "houses=1"),
+         ("no column 'houses'", "--quantity")),
+    Case("grids balance", "weight that is not a number", lambda k: BALANCE(k, "--quantity", "pop=x"),
+         ("--quantity", "COL=WEIGHT", "'pop=x'")),
+    Case("grids balance", "negative weight", lambda k: BALANCE(k, "--quantity", "pop=-1"),
+         ("weight of 'pop' must be a number >= 0", "--quantity")),
+    Case("grids balance", "min above max", lambda k: BALANCE(k, "--quantity", "pop=1", "--min", "1200", "--max", "800"),
+         ("[1200, 800] is empty", "--min/--max")),
+    # grids edit serves the editor once its input is good: only refusals made before serving
+    Case("grids edit", "missing file", lambda k: ["grids", "edit", k["not_a_file"], "--pop", "pop"],
+         ("file not found", "no_such_file.gpkg")),
+    Case("grids edit", "not a partition (no units layer)", lambda k: ["grids", "edit", k["blocks"], "--pop", "pop"],
+         ("blocks.gpkg", "no 'units' layer", "gridtools partition")),
+    Case("grids edit", "wrong --pop column", lambda k: ["grids", "edit", k["grids"], "--pop", "popp"],
+         ("no column 'popp'", "did you mean 'pop'", "--pop")),
+    Case("grids edit", "min above max", lambda k: ["grids", "edit", k["grids"], "--pop", "pop", "--min", "1500",
+                                                   "--max", "1000"], ("[1500, 1000] is empty", "--min/--max")),
+    # ---------------------------------------------------------------- dispatch check
+    Case("dispatch check", "database that does not exist", lambda k: CHECK(k, "T1", db=k["missing_db"]),
+         ("dispatch database not found", "no_such.db")),
+    Case("dispatch check", "trip id that does not exist", lambda k: CHECK(k, "NOPE"), ("no trip 'NOPE'", "trips.db")),
+    Case("dispatch check", "track with a time that is not a date",
+         lambda k: CHECK(k, "T1", track=_track(k, "bad_time_track.csv", _set("time", [1], "soon"))),
+         ("bad_time_track.csv", "column 'time'", "row 2", "soon")),
+    Case("dispatch check", "wrong --time-column", lambda k: CHECK(k, "T1", "--time-column", "ts"),
+         ("no time column 'ts'", "--time-column")),
 ]
+
+
+def _trip_db(kit):
+    """A dispatch database (no trips yet), as 'gridtools dispatch serve' makes it."""
+    from gridtools.dispatch.store import TripStore
+
+    path = kit["blocks"].parent / "trips.db"
+    TripStore(str(path))
+    return path
+
+
+def _track(kit, name, change):
+    """A GPS track along the kit's road network (lon/lat/time), changed by *change*."""
+    frame = pd.DataFrame({"lon": [8.0, 8.01, 8.02], "lat": [49.0, 49.0, 49.0],
+                          "time": ["2026-11-24 08:00", "2026-11-24 08:01", "2026-11-24 08:02"]})
+    return derive(kit, name, change(frame))
 
 
 def _trips(kit, name, change):
