@@ -241,6 +241,12 @@ def _settle_dayfirst(text, numeric, where, rows, dayfirst):
     parts = text[numeric].str.extract(_NUMERIC_DATE).astype(int)
     first, second = parts[0].to_numpy(), parts[1].to_numpy()
     numeric_rows = rows[np.flatnonzero(numeric)]
+    impossible = (first > 12) & (second > 12)  # neither part can be the month: not a date at all
+    if impossible.any():
+        example = text[numeric].iloc[int(np.flatnonzero(impossible)[0])]
+        raise InputError(f"{where} has values that are no date ({describe_rows(numeric_rows[impossible], limit=3)}, "
+                         f"e.g. {example!r}: neither of its first two numbers can be a month). Fix those rows; "
+                         "write dates as YYYY-MM-DD.")
     day_first_rows = numeric_rows[first > 12]
     month_first_rows = numeric_rows[second > 12]
     if len(day_first_rows) and len(month_first_rows):

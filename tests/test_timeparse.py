@@ -37,6 +37,14 @@ def test_contradictions_are_refused_with_the_rows():
         days(["03/12/2019", "25/12/2019"], dayfirst=False)
 
 
+def test_a_value_with_no_possible_month_is_named_not_called_a_mix():
+    # 31/31: neither number can be the month; it used to be reported as "mixes both orders (row 1)"
+    with pytest.raises(InputError, match=r"no date \(row 2, e.g. '31/31/2020'"):
+        days(["01/02/2020", "31/31/2020", "15/01/2020"])
+    with pytest.raises(InputError, match=r"--now has values that are no date \(row 1, e.g. '31/31/2024'"):
+        timeparse.parse_moment("31/31/2024", what="--now")
+
+
 def test_mixed_families_are_refused_naming_rows():
     with pytest.raises(InputError, match=r"mixes date formats: ISO \(YYYY-MM-DD\) in rows 1, 3.*row 2"):
         days(["2019-01-02", "02/01/2019", "2019-01-03"])
