@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import sqlite3
 import sys
 import warnings
 from contextlib import contextmanager
@@ -96,15 +97,28 @@ def run(argv: list[str] | None = None) -> None:
             sys.exit(exc.exit_code)
         except BrokenPipeError:
             _close_broken_pipe()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                _internal_error(exc)
+            # another program (a long import) holds the file's write lock longer than the busy timeout
+            console.print("[bold red]error:[/bold red] the database is busy: another program holds its write lock "
+                          "(a long import?); nothing was changed. Run the command again when it has finished.",
+                          highlight=False, soft_wrap=True)
+            sys.exit(75)  # EX_TEMPFAIL: try again later
         except Exception as exc:  # a bug, not bad input: still one line, unless asked for the traceback
-            if os.environ.get("GRIDTOOLS_DEBUG"):
-                raise
-            from rich.markup import escape
+            _internal_error(exc)
 
-            console.print(f"[bold red]error:[/bold red] internal error ({type(exc).__name__}: {escape(str(exc))}). "
-                          "This is a bug in gridtools: please report it with the command line; set "
-                          "GRIDTOOLS_DEBUG=1 to see the traceback.", highlight=False, soft_wrap=True)
-            sys.exit(70)  # EX_SOFTWARE
+
+def _internal_error(exc: Exception) -> None:
+    """One line for an exception gridtools did not expect (exit code 70); GRIDTOOLS_DEBUG=1 re-raises it."""
+    if os.environ.get("GRIDTOOLS_DEBUG"):
+        raise exc
+    from rich.markup import escape
+
+    console.print(f"[bold red]error:[/bold red] internal error ({type(exc).__name__}: {escape(str(exc))}). "
+                  "This is a bug in gridtools: please report it with the command line; set "
+                  "GRIDTOOLS_DEBUG=1 to see the traceback.", highlight=False, soft_wrap=True)
+    sys.exit(70)  # EX_SOFTWARE
 
 
 def _close_broken_pipe() -> None:
