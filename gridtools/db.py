@@ -98,7 +98,7 @@ from urllib.parse import urlsplit
 
 import pandas as pd
 
-from gridtools.errors import GridtoolsError, InputError, missing_dependency
+from gridtools.errors import BusyError, GridtoolsError, InputError, missing_dependency
 
 __all__ = ["Database", "Row", "is_postgres_url", "database_label", "postgres_schema", "PgConnection",
            "connect_postgres"]
@@ -484,7 +484,14 @@ class Database:
                         con.execute("SELECT pg_advisory_xact_lock(?)", (int(lock),))
                     yield con
                 return
-            con.execute("BEGIN IMMEDIATE")
+            try:
+                con.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                raise BusyError(f"{self.what} {self.label}: the database is busy (locked: another program holds "
+                                f"its write lock for more than {self._timeout:g} s, a long import?); nothing was "
+                                "changed. Run the command again when it has finished.") from None
             try:
                 yield con
                 con.execute("COMMIT")

@@ -7,6 +7,8 @@ with a non-zero code, without a Python traceback.
 
 from __future__ import annotations
 
+import sqlite3
+
 from collections.abc import Iterable
 
 
@@ -14,6 +16,16 @@ class GridtoolsError(Exception):
     """Base class of all user-facing errors (bad input, impossible request)."""
 
     exit_code = 2
+
+
+class BusyError(GridtoolsError, sqlite3.OperationalError):
+    """Another program holds a database's write lock longer than the busy timeout; retry later.
+
+    The CLI exits with 75 (EX_TEMPFAIL), a service answers 503 with ``Retry-After``.  It is still
+    the ``sqlite3.OperationalError`` SQLite raised, for callers that catch that.
+    """
+
+    exit_code = 75
 
 
 class InputError(GridtoolsError, ValueError):

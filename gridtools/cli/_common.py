@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import sqlite3
 import sys
 import warnings
 from contextlib import contextmanager
@@ -97,14 +96,6 @@ def run(argv: list[str] | None = None) -> None:
             sys.exit(exc.exit_code)
         except BrokenPipeError:
             _close_broken_pipe()
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) and "busy" not in str(exc):
-                _internal_error(exc)
-            # another program (a long import) holds the file's write lock longer than the busy timeout
-            console.print("[bold red]error:[/bold red] the database is busy: another program holds its write lock "
-                          "(a long import?); nothing was changed. Run the command again when it has finished.",
-                          highlight=False, soft_wrap=True)
-            sys.exit(75)  # EX_TEMPFAIL: try again later
         except Exception as exc:  # a bug, not bad input: still one line, unless asked for the traceback
             _internal_error(exc)
 

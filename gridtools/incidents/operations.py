@@ -127,13 +127,7 @@ class GridOperations:
     # -- reading ---------------------------------------------------------------------------------
     def case(self, who: dict, case_id: int) -> dict:
         """One case *who* may see, with its log, attachments, merged reports and (dispatchers) duplicates."""
-        try:
-            case = self.store.case(case_id)
-        except InputError:
-            raise NotFoundError(f"no case {case_id}") from None
-        if not can_see(who, case):
-            raise NotFoundError(f"no case {case_id}")
-        out = _public(case)
+        out = _public(self.case_row(who, case_id))
         out["log"] = self.store.log(case_id)[["at", "action", "from_status", "to_status", "actor", "note"]] \
             .astype(object).where(lambda f: f.notna(), None).to_dict("records")
         out["attachments"] = self.attachments(who, case_id)

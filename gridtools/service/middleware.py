@@ -30,7 +30,7 @@ import sqlite3
 import threading
 import time
 
-from gridtools.errors import GridtoolsError, missing_dependency
+from gridtools.errors import BusyError, GridtoolsError, missing_dependency
 
 try:
     from fastapi import FastAPI, Request
@@ -232,6 +232,8 @@ def install(app: FastAPI, *, max_body_bytes: int | None = None, timeout_s: float
 
     @app.exception_handler(GridtoolsError)
     async def _gridtools_error(request: Request, exc: GridtoolsError):
+        if isinstance(exc, BusyError):  # the database's write lock is held elsewhere: retry, nothing changed
+            return error_response(503, str(exc), "Unavailable", {"Retry-After": "5"})
         extra = {}
         blocking = getattr(exc, "blocking", None)
         if blocking:
