@@ -5,13 +5,17 @@ points), :func:`check_route` reports the share of the track driven on the route,
 stretch (times, length, how far off), entries into ban zones in force at the time, the stops (where
 and how long) and whether the last stop lies in the assigned parking area.
 
-How the track is matched: each fix is compared with the assigned route's line in the network's metric
-CRS (distance to the line), not map-matched onto the whole road graph.  A fix farther than
-``tolerance_m`` is off the route; a stretch counts only when it lasts ``min_off_s`` (GPS noise of
-10 m puts a fix on the route within 35 m 99.95 % of the time, so single outliers do not raise
-alarms).  This answers "did it follow the assigned route" exactly for the route it was given, with no
-hidden-Markov model to tune; which roads the truck took *while* off the route is not reconstructed
-(the off-route points are returned for that).
+How the track is matched: the fixes are map-matched onto the whole road network with a hidden
+Markov model (:func:`gridtools.routing.matching.match_track`; Newson & Krumm 2009, as Valhalla's
+Meili and OSRM's ``match`` do), so every fix gets the road the truck most likely drove.  A fix is on
+the route when its road is one of the route's roads (or its matched position lies within
+``ON_ROUTE_M`` of the route line: overlapping ways, the corner of a junction); a fix that matched no
+road (nothing within the radius) is off when it lies farther than ``tolerance_m`` from the route; an
+outlier fix takes the state of the fix before it.  A stretch counts only when it lasts ``min_off_s``.
+Lengths are driving distances along the matched path, not the zigzag between noisy fixes, and an
+off-route stretch names the ways it was matched to.  ``match="nearest"`` (each fix onto its nearest
+road alone) and ``match="none"`` (distance to the route line only, the method before map matching)
+are there to compare with.
 
 Stops: positions smoothed by a 30 s centred rolling median; a fix is stationary when the smoothed
 position 30 s later is less than ``stop_radius_m`` / 2 away (moving gaps up to 10 s bridged); a stop is a run of stationary fixes
@@ -27,6 +31,10 @@ import pandas as pd
 
 from gridtools.errors import InputError
 
+#: A matched position this close to the route line is on the route whatever road it matched.
+ON_ROUTE_M = 5.0
+MATCH_METHODS = ("hmm", "nearest", "none")
+
 
 @dataclass
 class Compliance:
@@ -38,7 +46,9 @@ class Compliance:
         Share of the track's length (between consecutive fixes) driven within ``tolerance_m`` of
         the assigned route.
     off_route : list of dict
-        ``start``, ``end``, ``duration_s``, ``length_m``, ``max_off_m`` per off-route stretch.
+        ``start``, ``end``, ``duration_s``, ``length_m`` (driven along the matched path), ``max_off_m``
+        (farthest fix from the route), ``osmids`` (the ways matched while off the route, in order)
+        per off-route stretch.
     zone_entries : list of dict
         ``zone``, ``start``, ``end``, ``duration_s`` per entry into a ban zone in force at the time.
     stops : list of dict
@@ -46,7 +56,9 @@ class Compliance:
     parked_in_place : bool or None
         Whether the last stop lies in the parking area (None when no area was given or no stop).
     points : pandas.DataFrame
-        Per fix: ``time``, ``lon``, ``lat``, ``off_m`` (distance to the route), ``off_route``.
+        Per fix: ``time``, ``lon``, ``lat``, ``off_m`` (distance of the fix to the route), ``off_route``,
+        ``matched`` (onto a road), ``osmid`` (way matched; -1 none), ``match_lon``, ``match_lat``
+        (matched position), ``match_m`` (fix to matched position), ``outlier``.
     """
 
     on_route_share: float
@@ -106,7 +118,8 @@ def _track_arrays(track, time_column: str):
 
 
 def check_route(route, track, *, parking=None, zones=None, time_column: str = "time", tolerance_m: float = 35.0,
-                min_off_s: float = 15.0, stop_radius_m: float = 30.0, min_stop_s: float = 120.0) -> Compliance:
+                min_off_s: float = 15.0, stop_radius_m: float = 30.0, min_stop_s: float = 120.0,
+                match: str = "hmm", gps_sigma_m: float = 10.0) -> Compliance:
     """Compare a GPS track with the route the driver was assigned.
 
     Parameters
@@ -121,12 +134,18 @@ def check_route(route, track, *, parking=None, zones=None, time_column: str = "t
         Ban zones; an entry counts when the zone applies to the route's vehicle at the fix's time.
     time_column : str
     tolerance_m : float
-        Farthest a fix may be from the route line and still be on it.
+        A fix that matched no road is off the route when farther than this from the route line
+        (with ``match="none"``: every fix).
     min_off_s : float
         Shortest off-route stretch reported.
     stop_radius_m, min_stop_s : float
         A stop: the smoothed track moves less than half this radius in 30 s, for at least this
         long; a parking point (not a polygon) counts within this radius.
+    match : {"hmm", "nearest", "none"}
+        How fixes are put on roads: hidden Markov map matching (default), each fix onto its nearest
+        road, or not at all (distance to the route line).
+    gps_sigma_m : float
+        GPS error of the map matcher's emission model (metres).
 
     Returns
     -------
@@ -140,6 +159,8 @@ def check_route(route, track, *, parking=None, zones=None, time_column: str = "t
     import pyproj
     import shapely
 
+    if match not in MATCH_METHODS:
+        raise InputError(f"match={match!r} is not one of {', '.join(map(repr, MATCH_METHODS))}")
     lon, lat, times = _track_arrays(track, time_column)
     if len(lon) < 2:
         raise InputError(f"track has {len(lon)} fix(es); at least 2 are needed")
@@ -147,37 +168,87 @@ def check_route(route, track, *, parking=None, zones=None, time_column: str = "t
     to_m = pyproj.Transformer.from_crs(4326, net.crs, always_xy=True)
     x, y = to_m.transform(lon, lat)
     line = shapely.transform(route.geometry, lambda c: np.column_stack(to_m.transform(c[:, 0], c[:, 1])))
-    pts = shapely.points(x, y)
-    off_m = shapely.distance(pts, line) if not line.is_empty else np.full(len(x), np.inf)
+    off_m = shapely.distance(shapely.points(x, y), line) if not line.is_empty else np.full(len(x), np.inf)
     secs = (times - times[0]) / np.timedelta64(1, "s")
-    step = np.r_[0.0, np.hypot(np.diff(x), np.diff(y))]
-    raw = off_m > tolerance_m
+    matched = _match(net, route, line, x, y, secs, match, gps_sigma_m)
+    raw = _off_flags(matched, off_m, tolerance_m)
+    step = np.where(np.isfinite(matched["step"]), matched["step"], np.r_[0.0, np.hypot(np.diff(x), np.diff(y))])
+    step[0] = 0.0
     off_flag = np.zeros(len(x), bool)
     off_route = []
     for a, b in _runs(raw):
         if secs[b] - secs[a] < min_off_s:
             continue
         off_flag[a:b + 1] = True
+        ways = matched["osmid"][a:b + 1]
+        ways = ways[ways >= 0]
         off_route.append({"start": pd.Timestamp(times[a]), "end": pd.Timestamp(times[b]),
-                          "duration_s": float(secs[b] - secs[a]), "length_m": float(step[a + 1:b + 1].sum()),
-                          "max_off_m": float(off_m[a:b + 1].max())})
+                          "duration_s": float(secs[b] - secs[a]), "length_m": float(max(step[a + 1:b + 1].sum(), 0)),
+                          "max_off_m": float(off_m[a:b + 1].max()),
+                          "osmids": [int(w) for k, w in enumerate(ways) if k == 0 or w != ways[k - 1]]})
     on_steps = ~off_flag[1:] & ~off_flag[:-1]
     total = step[1:].sum()
-    share = float(step[1:][on_steps].sum() / total) if total > 0 else float(not off_flag.any())
+    share = float(np.clip(step[1:][on_steps].sum() / total, 0, 1)) if total > 0 else float(not off_flag.any())
     stops = _stops(x, y, secs, times, lon, lat, stop_radius_m, min_stop_s)
-    parked = None
-    if parking is not None:
-        area = shapely.transform(parking, lambda c: np.column_stack(to_m.transform(c[:, 0], c[:, 1])))
-        for st in stops:
-            sx, sy = to_m.transform(st["lon"], st["lat"])
-            st["in_parking"] = bool(area.distance(shapely.Point(sx, sy)) <= (stop_radius_m if area.area == 0 else 0))
-        parked = stops[-1]["in_parking"] if stops else False
-    else:
+    parked = _parking(stops, parking, to_m, stop_radius_m)
+    # zones are judged where the truck was matched (a noisy fix outside a road does not enter a zone)
+    entries = _zone_entries(zones or [], route.vehicle, matched["lon"], matched["lat"], times, secs)
+    points = pd.DataFrame({"time": times, "lon": lon, "lat": lat, "off_m": off_m, "off_route": off_flag,
+                           "matched": matched["seg"] >= 0, "osmid": matched["osmid"], "match_lon": matched["lon"],
+                           "match_lat": matched["lat"], "match_m": matched["distance"], "outlier": matched["outlier"]})
+    return Compliance(share, off_route, entries, stops, parked, points)
+
+
+def _match(net, route, line, x, y, secs, method: str, sigma_m: float) -> dict:
+    """Per fix: matched segment, way id, position (lon/lat), distance, step, whether on the route's roads."""
+    import pyproj
+    import shapely
+
+    from gridtools.routing.matching import match_track, nearest_edge_match
+
+    n = len(x)
+    if method == "none":
+        return {"seg": np.full(n, -1), "osmid": np.full(n, -1), "distance": np.full(n, np.nan),
+                "step": np.full(n, np.nan), "outlier": np.zeros(n, bool), "on": np.zeros(n, bool), "none": True,
+                **dict(zip(("lon", "lat"), pyproj.Transformer.from_crs(net.crs, 4326, always_xy=True).transform(x, y)))}
+    m = match_track(net, x, y, secs, sigma_m=sigma_m) if method == "hmm" else nearest_edge_match(net, x, y)
+    ok = m.seg >= 0
+    osmid = np.where(ok, net.way_osmid[net.seg_way[np.maximum(m.seg, 0)]], -1)
+    route_segs = np.unique(net.arc_seg[route.arcs][net.arc_seg[route.arcs] >= 0])
+    near = shapely.distance(shapely.points(m.x, m.y), line) <= ON_ROUTE_M if not line.is_empty else np.zeros(n, bool)
+    mlon, mlat = pyproj.Transformer.from_crs(net.crs, 4326, always_xy=True).transform(m.x, m.y)
+    return {"seg": m.seg, "osmid": osmid, "lon": np.asarray(mlon), "lat": np.asarray(mlat), "distance": m.distance_m,
+            "step": m.step_m, "outlier": m.outlier, "on": ok & (np.isin(m.seg, route_segs) | near), "none": False}
+
+
+def _off_flags(matched: dict, off_m: np.ndarray, tolerance_m: float) -> np.ndarray:
+    """Off the route per fix: matched to a road not on it; unmatched and far from it; outliers as the fix before."""
+    far = off_m > tolerance_m
+    if matched["none"]:
+        return far
+    ok = matched["seg"] >= 0
+    flag = np.where(ok, ~matched["on"], far)
+    out = matched["outlier"]
+    if out.any():  # an outlier says nothing: it keeps the state of the last fix that was not one
+        keep = np.flatnonzero(~out)
+        prev = keep[np.maximum(np.searchsorted(keep, np.flatnonzero(out)) - 1, 0)] if len(keep) else None
+        flag[out] = flag[prev] if prev is not None else False
+    return flag
+
+
+def _parking(stops: list, parking, to_m, radius_m: float):
+    """Mark every stop in / out of the parking area; whether the last one is in it (None: no area given)."""
+    import shapely
+
+    if parking is None:
         for st in stops:
             st["in_parking"] = None
-    entries = _zone_entries(zones or [], route.vehicle, lon, lat, times, secs)
-    points = pd.DataFrame({"time": times, "lon": lon, "lat": lat, "off_m": off_m, "off_route": off_flag})
-    return Compliance(share, off_route, entries, stops, parked, points)
+        return None
+    area = shapely.transform(parking, lambda c: np.column_stack(to_m.transform(c[:, 0], c[:, 1])))
+    for st in stops:
+        sx, sy = to_m.transform(st["lon"], st["lat"])
+        st["in_parking"] = bool(area.distance(shapely.Point(sx, sy)) <= (radius_m if area.area == 0 else 0))
+    return stops[-1]["in_parking"] if stops else False
 
 
 def _stops(x, y, secs, times, lon, lat, radius: float, min_s: float, window_s: float = 30.0) -> list[dict]:

@@ -1,0 +1,398 @@
+"""Map-matching GPS tracks onto the road network: a hidden Markov model (Newson & Krumm 2009), in numpy.
+
+The model is the one Valhalla's Meili, OSRM's ``match`` service, GraphHopper's map matching and
+FMM use:
+
+* **States** of a fix are its candidate positions: the projection onto every road segment within
+  ``radius_m`` (at most ``max_candidates`` segments), once per direction the segment may be driven
+  (a one-way road gives one state, a two-way road two).
+* **Emission**: Gaussian on the fix's distance to the candidate, ``log p = -0.5 (d / sigma_m)^2``.
+* **Transition** between consecutive fixes: ``log p = -|route distance - straight distance| / beta_m``,
+  where the route distance is the shortest drive on the network from one state to the next.  A
+  drive on the same arc that goes back by less than ``backtrack_m`` counts as standing still (GPS
+  jitter of a parked or slow truck), as Meili's ``interpolation_distance`` and OSRM's jitter handling do.
+* **Viterbi** picks the most likely sequence.  The chain **breaks** (a new one starts, as OSRM's
+  ``gaps=split``) where no state of the next fix is reachable within ``2 x straight distance +
+  150 m`` (``route_factor``, ``route_slack_m``) or the fixes are more than ``breakage_m`` apart.
+* **Outliers**: a fix that implies more than ``max_speed_ms`` both from the fix before and to the
+  fix after, while those two agree with each other, is left out (as OSRM and Newson & Krumm drop them).
+
+Why our own matcher and not a library: the candidates in the package index (fastmm 0.3.2, FMM's
+fork, one maintainer, beta; leuvenmapmatching 1.1.4, last release 2022, pure Python; mappymatch 0.7.1,
+LCSS on an OSMnx graph; gotrackit 0.3.26, its own network format) each want the network in their own
+form, rebuilt per vehicle and time, and precompute tables (FMM's UBODT) or routes of their own; none
+reads our segments, one-way arcs and snapping pieces.  This module uses the network's arcs and the
+router's :class:`~gridtools.routing.snapping.SegmentIndex` as they are, so the roads a track is
+matched to are the roads a route is made of (docs/routing.md, "Map matching").
+
+Matching is physical, not legal: every road arc of the network is a candidate, also roads closed to
+the vehicle and turns a restriction forbids (a driver who broke a rule should be matched to where
+he drove; one-way roads are followed in their legal direction, as every matcher does).
+
+Shortest drives are computed per window of ``window`` fixes: the network's arcs within the window's
+bounding box widened by half the longest allowed drive go into a small sparse graph, and
+``scipy.sparse.csgraph.dijkstra`` runs once from the heads of all candidate arcs of the window,
+bounded by that longest drive (a drive of length L between two points stays within L / 2 of the
+segment joining them, so the box holds every drive that is allowed).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from gridtools.errors import InputError
+from gridtools.routing.snapping import SegmentIndex, segment_arcs
+
+
+@dataclass
+class TrackMatch:
+    """Where each fix of a track was matched (numpy arrays, one entry per fix).
+
+    Attributes
+    ----------
+    seg : numpy.ndarray
+        Road segment (-1: not matched: no road within the radius, or an outlier).
+    arc : numpy.ndarray
+        Directed arc the vehicle drove (-1 not matched; the nearest-edge matcher gives the
+        segment's first arc).
+    x, y : numpy.ndarray
+        The matched position (metric CRS of the network; the fix itself where not matched).
+    distance_m : numpy.ndarray
+        Distance from the fix to its matched position (NaN where not matched).
+    step_m : numpy.ndarray
+        Driving distance along the matched path from the previous matched fix (NaN at the first
+        fix of a chain and where not matched; negative for GPS jitter back along the same arc, so
+        that sums over a stretch give the distance driven).
+    chain : numpy.ndarray
+        Number of the matched stretch (a break starts a new one; -1 not matched).
+    outlier : numpy.ndarray
+        Fixes left out as outliers (implied speed above ``max_speed_ms``).
+    method : str
+        ``"hmm"`` or ``"nearest"``.
+    """
+
+    seg: np.ndarray
+    arc: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    distance_m: np.ndarray
+    step_m: np.ndarray
+    chain: np.ndarray
+    outlier: np.ndarray
+    method: str
+
+    @property
+    def matched(self) -> np.ndarray:
+        """Boolean per fix: matched onto a road."""
+        return self.seg >= 0
+
+    @property
+    def match_rate(self) -> float:
+        """Share of fixes matched onto a road."""
+        return float(self.matched.mean()) if len(self.seg) else 0.0
+
+
+def _segment_index(network) -> tuple:
+    """(SegmentIndex, k-d tree over every road segment) of a network, kept with it."""
+    index = network.derived("segment_index", lambda: SegmentIndex(network))
+    tree = network.derived("matching_tree", lambda: index.tree(np.ones(len(network.seg_start), bool)))
+    return index, tree
+
+
+def nearest_edge_match(network, x, y, *, radius_m: float = 50.0) -> TrackMatch:
+    """Match every fix to its nearest road segment on its own (the baseline the HMM is measured against).
+
+    Parameters
+    ----------
+    network : RoadNetwork
+    x, y : array-like
+        Fixes in the network's metric CRS.
+    radius_m : float
+        Farthest a road may be from a fix.
+
+    Returns
+    -------
+    TrackMatch
+        ``step_m`` is the straight distance between consecutive matched positions.
+
+    Examples
+    --------
+    >>> m = nearest_edge_match(net, x, y)        # doctest: +SKIP
+    >>> m.seg[:3], m.distance_m[:3]               # doctest: +SKIP
+    """
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    index, tree = _segment_index(network)
+    snap = index.nearest(np.column_stack([x, y]), tree, max_m=radius_m)
+    ok = snap.seg >= 0
+    table = segment_arcs(network)
+    arc = np.where(ok, np.where(table[np.maximum(snap.seg, 0), 0] >= 0, table[np.maximum(snap.seg, 0), 0],
+                                table[np.maximum(snap.seg, 0), 1]), -1)
+    mx, my = np.where(ok, snap.x, x), np.where(ok, snap.y, y)
+    step = np.r_[np.nan, np.hypot(np.diff(mx), np.diff(my))]
+    step[~ok] = np.nan
+    step[1:][~ok[:-1]] = np.nan
+    return TrackMatch(seg=snap.seg, arc=arc, x=mx, y=my, distance_m=np.where(ok, snap.distance_m, np.nan),
+                      step_m=step, chain=np.where(ok, 0, -1), outlier=np.zeros(len(x), bool), method="nearest")
+
+
+def _project(index, px, py, pieces):
+    """Distance, position on the piece (0..1) and projected point of fixes (n, 1) on pieces (n, k)."""
+    x0, y0 = index.x0[pieces], index.y0[pieces]
+    dx, dy = index.x1[pieces] - x0, index.y1[pieces] - y0
+    den = dx * dx + dy * dy
+    t = np.clip(((px - x0) * dx + (py - y0) * dy) / np.where(den > 0, den, 1.0), 0.0, 1.0)
+    qx, qy = x0 + t * dx, y0 + t * dy
+    return np.hypot(px - qx, py - qy), t, qx, qy
+
+
+def _candidates(network, x, y, radius_m: float, max_candidates: int, pieces_looked_at: int = 48) -> dict:
+    """Per fix up to ``max_candidates`` distinct segments within ``radius_m``, nearest first; arrays (n, m).
+
+    The ``pieces_looked_at`` nearest index pieces (at most 40 m each) are projected onto; in a
+    tangle of roads more than that many pieces within the radius, the farthest segments are missed.
+    """
+    index, (tree, pieces) = _segment_index(network)
+    n, m = len(x), max_candidates
+    empty = {"seg": np.full((n, m), -1), "fraction": np.zeros((n, m)), "d": np.full((n, m), np.inf),
+             "qx": np.zeros((n, m)), "qy": np.zeros((n, m))}
+    if tree is None or not n:
+        return empty
+    k = min(pieces_looked_at, len(pieces))
+    _, idx = tree.query(np.column_stack([x, y]), k=k, distance_upper_bound=radius_m + index.half)
+    idx = idx.reshape(n, k)
+    valid = idx < len(pieces)
+    piece = pieces[np.where(valid, idx, 0)]
+    d, t, qx, qy = _project(index, x[:, None], y[:, None], piece)
+    d = np.where(valid & (d <= radius_m), d, np.inf)
+    seg = index.seg[piece]
+    # the nearest piece of every segment: order each row by (segment, distance), blank the repeats
+    order = np.argsort(seg * 1e7 + np.minimum(d, 1e6), axis=1, kind="stable")
+    seg_o = np.take_along_axis(seg, order, 1)
+    d_o = np.take_along_axis(d, order, 1)
+    d_o[:, 1:] = np.where(seg_o[:, 1:] == seg_o[:, :-1], np.inf, d_o[:, 1:])
+    best = np.argsort(d_o, axis=1, kind="stable")[:, :m]
+    pick = np.take_along_axis(order, best, 1)
+    out_d = np.take_along_axis(d_o, best, 1)
+    rows = np.arange(n)[:, None]
+    out_piece = piece[rows, pick]
+    along = index.offset[out_piece] + t[rows, pick] * index.length[out_piece]
+    ok = out_d < np.inf
+    out_seg = np.where(ok, index.seg[out_piece], -1)
+    total = index.seg_total[np.maximum(out_seg, 0)]
+    frac = np.clip(along / np.where(total > 0, total, 1.0), 0.0, 1.0)
+    got = {"seg": out_seg, "fraction": frac, "d": out_d, "qx": qx[rows, pick], "qy": qy[rows, pick]}
+    if out_seg.shape[1] < m:  # fewer pieces in the network than candidates asked for
+        for key, fill in (("seg", -1), ("fraction", 0.0), ("d", np.inf), ("qx", 0.0), ("qy", 0.0)):
+            got[key] = np.pad(got[key], ((0, 0), (0, m - got[key].shape[1])), constant_values=fill)
+    return got
+
+
+def _states(network, cand: dict) -> dict:
+    """Candidate segments -> directed states (n, 2m): arc, base nodes at its ends, position along it."""
+    index, _ = _segment_index(network)
+    table = segment_arcs(network)
+    seg = cand["seg"]
+    ok = seg >= 0
+    s = np.maximum(seg, 0)
+    length = index.seg_total[s]
+    arcs = np.concatenate([np.where(ok, table[s, 0], -1), np.where(ok, table[s, 1], -1)], axis=1)
+    pos = np.concatenate([cand["fraction"] * length, (1.0 - cand["fraction"]) * length], axis=1)
+    live = arcs >= 0
+    a = np.maximum(arcs, 0)
+    base = network.node_base
+    return {"arc": arcs, "seg": np.where(live, np.tile(seg, 2), -1), "pos": pos, "len": np.tile(length, 2),
+            "tail": np.where(live, base[network.arc_u[a]], -1), "head": np.where(live, base[network.arc_v[a]], -1),
+            "d": np.where(live, np.tile(cand["d"], 2), np.inf), "qx": np.tile(cand["qx"], 2),
+            "qy": np.tile(cand["qy"], 2)}
+
+
+def _road_graph(network) -> dict:
+    """Road arcs between base nodes (turn restrictions ignored: matching follows what was driven)."""
+    def compute():
+        table = segment_arcs(network)
+        arcs = table[table >= 0]
+        index, _ = _segment_index(network)
+        u, v = network.node_base[network.arc_u[arcs]], network.node_base[network.arc_v[arcs]]
+        w = index.seg_total[network.arc_seg[arcs]]
+        # a sparse matrix adds up repeated entries: keep the shortest arc of every node pair
+        order = np.lexsort((w, v, u))
+        u, v, w = u[order], v[order], w[order]
+        first = np.r_[True, (u[1:] != u[:-1]) | (v[1:] != v[:-1])] & (u != v)
+        return {"u": u[first], "v": v[first], "w": w[first]}
+
+    return network.derived("matching_road_graph", compute)
+
+
+def _drive_lengths(network, st: dict, fx, fy, steps: np.ndarray, limit: float, margin: float) -> np.ndarray:
+    """Shortest drive (m) between the states of fix ``j`` and ``j + 1`` for every ``j`` in ``steps``: (len, S, S).
+
+    One bounded Dijkstra over the arcs inside the steps' bounding box (widened by ``margin``) from
+    the heads of every state of the steps' first fixes.
+    """
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import dijkstra
+
+    graph = _road_graph(network)
+    nx, ny = network.node_x, network.node_y
+    lo_x, hi_x = fx[steps[0]:steps[-1] + 2].min() - margin, fx[steps[0]:steps[-1] + 2].max() + margin
+    lo_y, hi_y = fy[steps[0]:steps[-1] + 2].min() - margin, fy[steps[0]:steps[-1] + 2].max() + margin
+    u, v = graph["u"], graph["v"]
+    inside = (nx[u] >= lo_x) & (nx[u] <= hi_x) & (ny[u] >= lo_y) & (ny[u] <= hi_y)
+    inside &= (nx[v] >= lo_x) & (nx[v] <= hi_x) & (ny[v] >= lo_y) & (ny[v] <= hi_y)
+    su, sv, sw = u[inside], v[inside], graph["w"][inside]
+    nodes = np.unique(np.r_[su, sv])
+    heads, tails = st["head"][steps], st["tail"][steps + 1]  # (len, S)
+    src = np.unique(heads[heads >= 0])
+    src_in = src[np.isin(src, nodes)]
+    local = np.searchsorted(nodes, src_in)
+    size = len(nodes)
+    if len(src_in) and size:
+        mat = csr_matrix((sw + 1e-9, (np.searchsorted(nodes, su), np.searchsorted(nodes, sv))), shape=(size, size))
+        dist = dijkstra(mat, directed=True, indices=local, limit=limit)
+    else:
+        dist = np.full((0, max(size, 1)), np.inf)
+    # look-up: state head -> row, state tail -> column (inf where outside the box)
+    row = np.full(heads.shape, -1)
+    hit = np.isin(heads, src_in)
+    row[hit] = np.searchsorted(src_in, heads[hit])
+    col = np.full(tails.shape, -1)
+    hit_t = np.isin(tails, nodes) if size else np.zeros(tails.shape, bool)
+    col[hit_t] = np.searchsorted(nodes, tails[hit_t])
+    r, c = row[:, :, None], col[:, None, :]
+    node_d = np.where((r >= 0) & (c >= 0), dist[np.maximum(r, 0), np.maximum(c, 0)] if dist.size else np.inf, np.inf)
+    return node_d
+
+
+def match_track(network, x, y, seconds, *, sigma_m: float = 10.0, beta_m: float = 10.0, radius_m: float = 50.0,
+                max_candidates: int = 16, backtrack_m: float = 50.0, route_factor: float = 2.0,
+                route_slack_m: float = 150.0, breakage_m: float = 2000.0, max_speed_ms: float = 45.0,
+                window: int = 64) -> TrackMatch:
+    """Map-match a GPS track onto the road network with a hidden Markov model (see the module text).
+
+    Parameters
+    ----------
+    network : RoadNetwork
+    x, y : array-like
+        Fixes in the network's metric CRS, in time order.
+    seconds : array-like
+        Time of each fix in seconds (any origin), non-decreasing.
+    sigma_m : float
+        GPS error (standard deviation of the fix's distance to the road) of the emission model.
+    beta_m : float
+        Scale of the transition model: how much longer than the straight line a drive may plausibly be.
+    radius_m : float
+        Farthest road looked at for a fix.
+    max_candidates : int
+        Nearest road segments kept per fix.
+    backtrack_m : float
+        A move back along the same arc by less than this is GPS jitter (scored by its length; its negative drive cancels the jitter forward).
+    route_factor, route_slack_m : float
+        A drive longer than ``route_factor`` x straight distance + ``route_slack_m`` is impossible.
+    breakage_m : float
+        Fixes farther apart than this are not connected (the match breaks into a new chain).
+    max_speed_ms : float
+        Outlier test: implied speed from the fix before and to the fix after.
+    window : int
+        Fixes per bounded Dijkstra (memory and speed; the result does not depend on it).
+
+    Returns
+    -------
+    TrackMatch
+
+    Examples
+    --------
+    >>> m = match_track(net, x, y, seconds)          # doctest: +SKIP
+    >>> net.way_osmid[net.seg_way[m.seg[m.matched]]]  # the ways driven, per matched fix  # doctest: +SKIP
+    """
+    x, y, t = np.asarray(x, float), np.asarray(y, float), np.asarray(seconds, float)
+    n = len(x)
+    if not (len(y) == n == len(t)):
+        raise InputError(f"x, y and seconds must have the same length (got {len(x)}, {len(y)}, {len(t)})")
+    if n > 1 and np.any(np.diff(t) < 0):
+        raise InputError("seconds must be in time order (sort the track by time first)")
+    outlier = _outliers(x, y, t, max_speed_ms)
+    cand = _candidates(network, x, y, radius_m, max_candidates)
+    keep = np.flatnonzero(~outlier & (cand["seg"][:, 0] >= 0))
+    out = TrackMatch(seg=np.full(n, -1), arc=np.full(n, -1), x=x.copy(), y=y.copy(), distance_m=np.full(n, np.nan),
+                     step_m=np.full(n, np.nan), chain=np.full(n, -1), outlier=outlier, method="hmm")
+    if not len(keep):
+        return out
+    st = _states(network, {key: val[keep] for key, val in cand.items()})
+    fx, fy = x[keep], y[keep]
+    emit = np.where(st["arc"] >= 0, -0.5 * (st["d"] / sigma_m) ** 2, -np.inf)
+    straight = np.hypot(np.diff(fx), np.diff(fy))
+    allowed = route_factor * straight + route_slack_m
+    trans = np.empty((len(keep) - 1,) + emit.shape[1:] * 2) if len(keep) > 1 else np.empty((0, 1, 1))
+    drive = np.empty_like(trans)
+    for start in range(0, len(keep) - 1, window):
+        steps = np.arange(start, min(start + window, len(keep) - 1))
+        usable = straight[steps] <= breakage_m
+        limit = float(allowed[steps][usable].max()) if usable.any() else 0.0
+        d = _drive_lengths(network, st, fx, fy, steps, limit, limit + radius_m) if usable.any() else \
+            np.full((len(steps),) + trans.shape[1:], np.inf)
+        a, b = {k: v[steps][:, :, None] for k, v in st.items()}, {k: v[steps + 1][:, None, :] for k, v in st.items()}
+        via = (a["len"] - a["pos"]) + d + b["pos"]
+        # on the same arc a move back by less than backtrack_m is jitter: scored by its length, and its
+        # negative drive cancels the jitter forward before it (the driven distance does not grow while parked)
+        same = (a["arc"] == b["arc"]) & (a["arc"] >= 0) & (b["pos"] >= a["pos"] - backtrack_m)
+        length = np.where(same, np.abs(b["pos"] - a["pos"]), via)
+        ok = (length <= allowed[steps][:, None, None]) & usable[:, None, None] & (a["arc"] >= 0) & (b["arc"] >= 0)
+        drive[steps] = np.where(same, b["pos"] - a["pos"], via)
+        trans[steps] = np.where(ok, -np.abs(length - straight[steps][:, None, None]) / beta_m, -np.inf)
+    best, chain_of, step = _viterbi(emit, trans, drive)
+    rows = np.arange(len(keep))
+    out.arc[keep], out.seg[keep] = st["arc"][rows, best], st["seg"][rows, best]
+    out.x[keep], out.y[keep] = st["qx"][rows, best], st["qy"][rows, best]
+    out.distance_m[keep], out.step_m[keep], out.chain[keep] = st["d"][rows, best], step, chain_of
+    return out
+
+
+def _outliers(x, y, t, max_speed_ms: float) -> np.ndarray:
+    """Fixes that jump away and back: too fast from the fix before and to the fix after, not between those."""
+    out = np.zeros(len(x), bool)
+    if len(x) < 3:
+        return out
+    dt1 = np.maximum(t[1:-1] - t[:-2], 1.0)
+    dt2 = np.maximum(t[2:] - t[1:-1], 1.0)
+    v1 = np.hypot(x[1:-1] - x[:-2], y[1:-1] - y[:-2]) / dt1
+    v2 = np.hypot(x[2:] - x[1:-1], y[2:] - y[1:-1]) / dt2
+    v13 = np.hypot(x[2:] - x[:-2], y[2:] - y[:-2]) / (dt1 + dt2)
+    out[1:-1] = (v1 > max_speed_ms) & (v2 > max_speed_ms) & (v13 <= max_speed_ms)
+    return out
+
+
+def _viterbi(emit: np.ndarray, trans: np.ndarray, drive: np.ndarray):
+    """Most likely state per fix; a fix no state of the previous one reaches starts a new chain.
+
+    Returns (state per fix, chain number per fix, driving distance from the previous fix (NaN at a chain's start)).
+    """
+    n = len(emit)
+    back = np.zeros(emit.shape, np.int64)
+    score = emit[0].copy()
+    starts = [0]
+    chain_best = []
+    for j in range(1, n):
+        total = score[:, None] + trans[j - 1]
+        arg = total.argmax(axis=0)
+        new = total[arg, np.arange(total.shape[1])] + emit[j]
+        if not np.isfinite(new).any():  # broken: no state reachable; close the chain and start again
+            chain_best.append(int(score.argmax()))
+            starts.append(j)
+            score = emit[j].copy()
+            continue
+        back[j] = arg
+        score = new
+    chain_best.append(int(score.argmax()))
+    best = np.zeros(n, np.int64)
+    chain = np.zeros(n, np.int64)
+    step = np.full(n, np.nan)
+    bounds = starts + [n]
+    for c, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])):
+        best[b - 1] = chain_best[c]
+        for j in range(b - 1, a, -1):
+            best[j - 1] = back[j, best[j]]
+            step[j] = drive[j - 1, best[j - 1], best[j]]
+        chain[a:b] = c
+    return best, chain, step
