@@ -43,7 +43,8 @@ def simulate(router, assigned, legs, vehicle, *, start=dt.datetime(2026, 11, 23,
     -------
     (GeoDataFrame, dict)
         The fixes (lon/lat, ``time``) and the truth: ``true_off_m`` per fix (distance of the true
-        position to the assigned route), ``arrival`` (time the truck stopped), ``end`` (lon, lat).
+        position to the assigned route), ``arrival`` (time the truck stopped), ``end`` (lon, lat),
+        ``true_x`` / ``true_y`` (true position per fix, metric CRS of the network).
     """
     import geopandas as gpd
     import pyproj
@@ -74,7 +75,30 @@ def simulate(router, assigned, legs, vehicle, *, start=dt.datetime(2026, 11, 23,
     track = gpd.GeoDataFrame({"time": times}, geometry=gpd.points_from_xy(lon, lat), crs=4326)
     end_lon, end_lat = pyproj.Transformer.from_crs(net.crs, 4326, always_xy=True).transform(end.x, end.y)
     return track, {"true_off_m": true_off[keep], "arrival": start + dt.timedelta(seconds=float(duration)),
-                   "end": (end_lon, end_lat)}
+                   "end": (end_lon, end_lat), "true_x": px[keep], "true_y": py[keep]}
+
+
+def add_outliers(track, net, share: float = 0.03, low_m: float = 80.0, high_m: float = 250.0, seed: int = 0):
+    """A copy of ``track`` with ``share`` of its fixes (never the first or last) thrown ``low_m``-``high_m`` away.
+
+    Returns (track, index of the displaced fixes).
+    """
+    import pyproj
+
+    rng = np.random.default_rng(seed)
+    n = len(track)
+    idx = np.sort(rng.choice(np.arange(1, n - 1), size=max(1, int(share * n)), replace=False))
+    to_m = pyproj.Transformer.from_crs(4326, net.crs, always_xy=True)
+    back = pyproj.Transformer.from_crs(net.crs, 4326, always_xy=True)
+    x, y = to_m.transform(track.geometry.x.to_numpy(), track.geometry.y.to_numpy())
+    angle, dist = rng.uniform(0, 2 * np.pi, len(idx)), rng.uniform(low_m, high_m, len(idx))
+    x, y = np.array(x), np.array(y)
+    x[idx] += dist * np.cos(angle)
+    y[idx] += dist * np.sin(angle)
+    lon, lat = back.transform(x, y)
+    out = track.copy()
+    out["geometry"] = __import__("geopandas").points_from_xy(lon, lat, crs=4326)
+    return out, idx
 
 
 def precision_recall(flags: np.ndarray, true_off_m: np.ndarray, off_m: float = 50.0, on_m: float = 20.0):
