@@ -15,7 +15,9 @@ FMM use:
   ``gaps=split``) where no state of the next fix is reachable within ``2 x straight distance +
   150 m`` (``route_factor``, ``route_slack_m``) or the fixes are more than ``breakage_m`` apart.
 * **Outliers**: a fix that implies more than ``max_speed_ms`` both from the fix before and to the
-  fix after, while those two agree with each other, is left out (as OSRM and Newson & Krumm drop them).
+  fix after, while those two agree with each other, is left out (as OSRM and Newson & Krumm drop them);
+  so is a fix no state of which the fix before reaches while the fix after is reached from it
+  (its road lies beyond the radius) — the chain breaks only when that fails too.
 
 Why our own matcher and not a library: the candidates in the package index (fastmm 0.3.2, FMM's
 fork, one maintainer, beta; leuvenmapmatching 1.1.4, last release 2022, pure Python; mappymatch 0.7.1,
@@ -68,7 +70,8 @@ class TrackMatch:
     chain : numpy.ndarray
         Number of the matched stretch (a break starts a new one; -1 not matched).
     outlier : numpy.ndarray
-        Fixes left out as outliers (implied speed above ``max_speed_ms``).
+        Fixes left out: an implied speed above ``max_speed_ms``, or no state reachable from the fix
+        before while the fix after is.
     method : str
         ``"hmm"`` or ``"nearest"``.
     """
@@ -225,44 +228,68 @@ def _road_graph(network) -> dict:
     return network.derived("matching_road_graph", compute)
 
 
-def _drive_lengths(network, st: dict, fx, fy, steps: np.ndarray, limit: float, margin: float) -> np.ndarray:
-    """Shortest drive (m) between the states of fix ``j`` and ``j + 1`` for every ``j`` in ``steps``: (len, S, S).
+def _drive_lengths(network, st: dict, fx, fy, steps: np.ndarray, limit: float, margin: float,
+                   hops=(1, 2)) -> list:
+    """Shortest drives (m) between the heads of the states of fix ``j`` and the tails of fix ``j + hop``.
 
-    One bounded Dijkstra over the arcs inside the steps' bounding box (widened by ``margin``) from
-    the heads of every state of the steps' first fixes.
+    One array (len(steps), S, S) per hop (inf where no fix ``j + hop``).  One bounded Dijkstra over
+    the arcs inside the bounding box of the fixes concerned (widened by ``margin``), from the heads
+    of every state of the steps' first fixes.
     """
     from scipy.sparse import csr_matrix
     from scipy.sparse.csgraph import dijkstra
 
     graph = _road_graph(network)
     nx, ny = network.node_x, network.node_y
-    lo_x, hi_x = fx[steps[0]:steps[-1] + 2].min() - margin, fx[steps[0]:steps[-1] + 2].max() + margin
-    lo_y, hi_y = fy[steps[0]:steps[-1] + 2].min() - margin, fy[steps[0]:steps[-1] + 2].max() + margin
+    span = slice(steps[0], min(steps[-1] + max(hops), len(fx) - 1) + 1)
+    lo_x, hi_x = fx[span].min() - margin, fx[span].max() + margin
+    lo_y, hi_y = fy[span].min() - margin, fy[span].max() + margin
     u, v = graph["u"], graph["v"]
     inside = (nx[u] >= lo_x) & (nx[u] <= hi_x) & (ny[u] >= lo_y) & (ny[u] <= hi_y)
     inside &= (nx[v] >= lo_x) & (nx[v] <= hi_x) & (ny[v] >= lo_y) & (ny[v] <= hi_y)
     su, sv, sw = u[inside], v[inside], graph["w"][inside]
     nodes = np.unique(np.r_[su, sv])
-    heads, tails = st["head"][steps], st["tail"][steps + 1]  # (len, S)
+    heads = st["head"][steps]  # (len, S)
     src = np.unique(heads[heads >= 0])
     src_in = src[np.isin(src, nodes)]
-    local = np.searchsorted(nodes, src_in)
     size = len(nodes)
+    dist = np.full((0, 1), np.inf)
     if len(src_in) and size:
         mat = csr_matrix((sw + 1e-9, (np.searchsorted(nodes, su), np.searchsorted(nodes, sv))), shape=(size, size))
-        dist = dijkstra(mat, directed=True, indices=local, limit=limit)
-    else:
-        dist = np.full((0, max(size, 1)), np.inf)
-    # look-up: state head -> row, state tail -> column (inf where outside the box)
+        dist = dijkstra(mat, directed=True, indices=np.searchsorted(nodes, src_in), limit=limit)
     row = np.full(heads.shape, -1)
     hit = np.isin(heads, src_in)
     row[hit] = np.searchsorted(src_in, heads[hit])
-    col = np.full(tails.shape, -1)
-    hit_t = np.isin(tails, nodes) if size else np.zeros(tails.shape, bool)
-    col[hit_t] = np.searchsorted(nodes, tails[hit_t])
-    r, c = row[:, :, None], col[:, None, :]
-    node_d = np.where((r >= 0) & (c >= 0), dist[np.maximum(r, 0), np.maximum(c, 0)] if dist.size else np.inf, np.inf)
-    return node_d
+    out = []
+    for hop in hops:
+        tails = np.full(heads.shape, -1)
+        there = steps + hop < len(fx)
+        tails[there] = st["tail"][steps[there] + hop]
+        col = np.full(tails.shape, -1)
+        hit_t = (tails >= 0) & np.isin(tails, nodes)
+        col[hit_t] = np.searchsorted(nodes, tails[hit_t])
+        r, c = row[:, :, None], col[:, None, :]
+        found = (r >= 0) & (c >= 0)
+        out.append(np.where(found, dist[np.maximum(r, 0), np.maximum(c, 0)], np.inf) if dist.shape[0]
+                   else np.full(found.shape, np.inf))
+    return out
+
+
+def _transitions(st: dict, steps: np.ndarray, hop: int, d: np.ndarray, straight: np.ndarray, allowed: np.ndarray,
+                 usable: np.ndarray, beta_m: float, backtrack_m: float) -> tuple:
+    """(log transition probability, driving distance) from the states of fix ``j`` to fix ``j + hop``."""
+    n = len(st["arc"])
+    there = steps + hop < n
+    nxt = np.minimum(steps + hop, n - 1)
+    a, b = {k: v[steps][:, :, None] for k, v in st.items()}, {k: v[nxt][:, None, :] for k, v in st.items()}
+    via = (a["len"] - a["pos"]) + d + b["pos"]
+    # on the same arc a move back by less than backtrack_m is jitter: scored by its length, and its
+    # negative drive cancels the jitter forward before it (the driven distance does not grow while parked)
+    same = (a["arc"] == b["arc"]) & (a["arc"] >= 0) & (b["pos"] >= a["pos"] - backtrack_m)
+    length = np.where(same, np.abs(b["pos"] - a["pos"]), via)
+    ok = (length <= allowed[:, None, None]) & (usable & there)[:, None, None] & (a["arc"] >= 0) & (b["arc"] >= 0)
+    return (np.where(ok, -np.abs(length - straight[:, None, None]) / beta_m, -np.inf),
+            np.where(same, b["pos"] - a["pos"], via))
 
 
 def match_track(network, x, y, seconds, *, sigma_m: float = 10.0, beta_m: float = 10.0, radius_m: float = 50.0,
@@ -322,26 +349,29 @@ def match_track(network, x, y, seconds, *, sigma_m: float = 10.0, beta_m: float 
     st = _states(network, {key: val[keep] for key, val in cand.items()})
     fx, fy = x[keep], y[keep]
     emit = np.where(st["arc"] >= 0, -0.5 * (st["d"] / sigma_m) ** 2, -np.inf)
-    straight = np.hypot(np.diff(fx), np.diff(fy))
-    allowed = route_factor * straight + route_slack_m
-    trans = np.empty((len(keep) - 1,) + emit.shape[1:] * 2) if len(keep) > 1 else np.empty((0, 1, 1))
-    drive = np.empty_like(trans)
-    for start in range(0, len(keep) - 1, window):
-        steps = np.arange(start, min(start + window, len(keep) - 1))
-        usable = straight[steps] <= breakage_m
-        limit = float(allowed[steps][usable].max()) if usable.any() else 0.0
-        d = _drive_lengths(network, st, fx, fy, steps, limit, limit + radius_m) if usable.any() else \
-            np.full((len(steps),) + trans.shape[1:], np.inf)
-        a, b = {k: v[steps][:, :, None] for k, v in st.items()}, {k: v[steps + 1][:, None, :] for k, v in st.items()}
-        via = (a["len"] - a["pos"]) + d + b["pos"]
-        # on the same arc a move back by less than backtrack_m is jitter: scored by its length, and its
-        # negative drive cancels the jitter forward before it (the driven distance does not grow while parked)
-        same = (a["arc"] == b["arc"]) & (a["arc"] >= 0) & (b["pos"] >= a["pos"] - backtrack_m)
-        length = np.where(same, np.abs(b["pos"] - a["pos"]), via)
-        ok = (length <= allowed[steps][:, None, None]) & usable[:, None, None] & (a["arc"] >= 0) & (b["arc"] >= 0)
-        drive[steps] = np.where(same, b["pos"] - a["pos"], via)
-        trans[steps] = np.where(ok, -np.abs(length - straight[steps][:, None, None]) / beta_m, -np.inf)
-    best, chain_of, step = _viterbi(emit, trans, drive)
+    m, shape = len(keep), emit.shape[1:] * 2
+    trans, drive = np.full((max(m - 1, 0),) + shape, -np.inf), np.zeros((max(m - 1, 0),) + shape)
+
+    def hop(steps, h):
+        """Transitions from fixes ``steps`` to ``steps + h``: (log probability, drive), (len, S, S)."""
+        far = np.minimum(steps + h, m - 1)
+        gap = np.hypot(fx[far] - fx[steps], fy[far] - fy[steps])
+        allowed, usable = route_factor * gap + route_slack_m, gap <= breakage_m
+        if not usable.any():
+            return np.full((len(steps),) + shape, -np.inf), np.zeros((len(steps),) + shape)
+        limit = float(allowed[usable].max())
+        (lengths,) = _drive_lengths(network, st, fx, fy, steps, limit, limit + radius_m, hops=(h,))
+        return _transitions(st, steps, h, lengths, gap, allowed, usable, beta_m, backtrack_m)
+
+    for start in range(0, m - 1, window):
+        steps = np.arange(start, min(start + window, m - 1))
+        trans[steps], drive[steps] = hop(steps, 1)
+    # fix j -> j + 2 leaving j + 1 out: only asked for where the chain would break (rare)
+    skip = lambda j: tuple(a[0] for a in hop(np.array([j]), 2))  # noqa: E731
+    best, chain_of, step, skipped = _viterbi(emit, trans, drive, skip)
+    out.outlier[keep[skipped]] = True
+    keep, best, chain_of, step = keep[~skipped], best[~skipped], chain_of[~skipped], step[~skipped]
+    st = {k: v[~skipped] for k, v in st.items()}
     rows = np.arange(len(keep))
     out.arc[keep], out.seg[keep] = st["arc"][rows, best], st["seg"][rows, best]
     out.x[keep], out.y[keep] = st["qx"][rows, best], st["qy"][rows, best]
@@ -363,36 +393,56 @@ def _outliers(x, y, t, max_speed_ms: float) -> np.ndarray:
     return out
 
 
-def _viterbi(emit: np.ndarray, trans: np.ndarray, drive: np.ndarray):
-    """Most likely state per fix; a fix no state of the previous one reaches starts a new chain.
+def _viterbi(emit: np.ndarray, trans: np.ndarray, drive: np.ndarray, skip):
+    """Most likely state per fix.
 
-    Returns (state per fix, chain number per fix, driving distance from the previous fix (NaN at a chain's start)).
+    Where no state of fix ``j`` is reachable, fix ``j`` is left out if fix ``j + 1`` is reachable
+    from ``j - 1`` (a fix whose road lies beyond the radius, or a jump the speed test missed);
+    otherwise the chain breaks and fix ``j`` starts a new one.  ``skip(j)`` gives the transitions
+    (log probability, drive) from fix ``j`` to ``j + 2``.
+
+    Returns (state per fix, chain number per fix, driving distance from the previous fix of its
+    chain (NaN at a chain's start), boolean per fix: left out).
     """
     n = len(emit)
     back = np.zeros(emit.shape, np.int64)
+    prev = np.full(n, -1)  # the fix each fix was reached from (-1: starts a chain)
+    skipped = np.zeros(n, bool)
+    skips = {}
     score = emit[0].copy()
-    starts = [0]
-    chain_best = []
-    for j in range(1, n):
+    ends = []  # (last fix, its best state) of every closed chain
+    cur, j = 0, 1
+    cols = np.arange(emit.shape[1])
+    while j < n:
         total = score[:, None] + trans[j - 1]
         arg = total.argmax(axis=0)
-        new = total[arg, np.arange(total.shape[1])] + emit[j]
-        if not np.isfinite(new).any():  # broken: no state reachable; close the chain and start again
-            chain_best.append(int(score.argmax()))
-            starts.append(j)
-            score = emit[j].copy()
+        new = total[arg, cols] + emit[j]
+        if np.isfinite(new).any():
+            back[j], prev[j], score, cur, j = arg, j - 1, new, j, j + 1
             continue
-        back[j] = arg
-        score = new
-    chain_best.append(int(score.argmax()))
+        if j + 1 < n:
+            skips[j - 1] = skip(j - 1)
+            total = score[:, None] + skips[j - 1][0]
+            arg = total.argmax(axis=0)
+            new = total[arg, cols] + emit[j + 1]
+            if np.isfinite(new).any():
+                skipped[j] = True
+                back[j + 1], prev[j + 1], score, cur, j = arg, j - 1, new, j + 1, j + 2
+                continue
+        ends.append((cur, int(score.argmax())))  # broken: close the chain, start again at j
+        score, cur, j = emit[j].copy(), j, j + 1
+    ends.append((cur, int(score.argmax())))
     best = np.zeros(n, np.int64)
-    chain = np.zeros(n, np.int64)
+    chain = np.full(n, -1)
     step = np.full(n, np.nan)
-    bounds = starts + [n]
-    for c, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])):
-        best[b - 1] = chain_best[c]
-        for j in range(b - 1, a, -1):
-            best[j - 1] = back[j, best[j]]
-            step[j] = drive[j - 1, best[j - 1], best[j]]
-        chain[a:b] = c
-    return best, chain, step
+    for c, (last, state) in enumerate(ends):
+        k, best[last] = last, state
+        while True:
+            chain[k] = c
+            p = prev[k]
+            if p < 0:
+                break
+            best[p] = back[k, best[k]]
+            step[k] = drive[p, best[p], best[k]] if p == k - 1 else skips[p][1][best[p], best[k]]
+            k = p
+    return best, chain, step, skipped
