@@ -15,9 +15,10 @@ FMM use:
   ``gaps=split``) where no state of the next fix is reachable within ``2 x straight distance +
   150 m`` (``route_factor``, ``route_slack_m``) or the fixes are more than ``breakage_m`` apart.
 * **Outliers**: a fix that implies more than ``max_speed_ms`` both from the fix before and to the
-  fix after, while those two agree with each other, is left out (as OSRM and Newson & Krumm drop them);
-  so is a fix no state of which the fix before reaches while the fix after is reached from it
-  (its road lies beyond the radius) — the chain breaks only when that fails too.
+  fix after, while those two agree with each other, is left out first (as OSRM and Newson & Krumm
+  drop them).  The Viterbi is second order: any single fix may be left out at the cost of a fix at
+  the edge of the radius (``0.5 (radius_m / sigma_m)^2``), so a stray fix near another road does not
+  pull the path onto it, and a fix whose road lies beyond the radius does not break the chain.
 
 Why our own matcher and not a library: the candidates in the package index (fastmm 0.3.2, FMM's
 fork, one maintainer, beta; leuvenmapmatching 1.1.4, last release 2022, pure Python; mappymatch 0.7.1,
@@ -70,8 +71,7 @@ class TrackMatch:
     chain : numpy.ndarray
         Number of the matched stretch (a break starts a new one; -1 not matched).
     outlier : numpy.ndarray
-        Fixes left out: an implied speed above ``max_speed_ms``, or no state reachable from the fix
-        before while the fix after is.
+        Fixes left out: an implied speed above ``max_speed_ms``, or the path is likelier without them.
     method : str
         ``"hmm"`` or ``"nearest"``.
     """
@@ -281,7 +281,8 @@ def _transitions(st: dict, steps: np.ndarray, hop: int, d: np.ndarray, straight:
     n = len(st["arc"])
     there = steps + hop < n
     nxt = np.minimum(steps + hop, n - 1)
-    a, b = {k: v[steps][:, :, None] for k, v in st.items()}, {k: v[nxt][:, None, :] for k, v in st.items()}
+    keys = ("arc", "pos", "len")
+    a, b = {k: st[k][steps][:, :, None] for k in keys}, {k: st[k][nxt][:, None, :] for k in keys}
     via = (a["len"] - a["pos"]) + d + b["pos"]
     # on the same arc a move back by less than backtrack_m is jitter: scored by its length, and its
     # negative drive cancels the jitter forward before it (the driven distance does not grow while parked)
@@ -350,25 +351,25 @@ def match_track(network, x, y, seconds, *, sigma_m: float = 10.0, beta_m: float 
     fx, fy = x[keep], y[keep]
     emit = np.where(st["arc"] >= 0, -0.5 * (st["d"] / sigma_m) ** 2, -np.inf)
     m, shape = len(keep), emit.shape[1:] * 2
-    trans, drive = np.full((max(m - 1, 0),) + shape, -np.inf), np.zeros((max(m - 1, 0),) + shape)
-
-    def hop(steps, h):
-        """Transitions from fixes ``steps`` to ``steps + h``: (log probability, drive), (len, S, S)."""
-        far = np.minimum(steps + h, m - 1)
-        gap = np.hypot(fx[far] - fx[steps], fy[far] - fy[steps])
-        allowed, usable = route_factor * gap + route_slack_m, gap <= breakage_m
-        if not usable.any():
-            return np.full((len(steps),) + shape, -np.inf), np.zeros((len(steps),) + shape)
-        limit = float(allowed[usable].max())
-        (lengths,) = _drive_lengths(network, st, fx, fy, steps, limit, limit + radius_m, hops=(h,))
-        return _transitions(st, steps, h, lengths, gap, allowed, usable, beta_m, backtrack_m)
-
+    size = (max(m - 1, 0),) + shape
+    trans, drive = np.full(size, -np.inf), np.zeros(size)
+    skip, skip_drive = np.full(size, -np.inf), np.zeros(size)  # fix j -> j + 2, leaving fix j + 1 out
     for start in range(0, m - 1, window):
         steps = np.arange(start, min(start + window, m - 1))
-        trans[steps], drive[steps] = hop(steps, 1)
-    # fix j -> j + 2 leaving j + 1 out: only asked for where the chain would break (rare)
-    skip = lambda j: tuple(a[0] for a in hop(np.array([j]), 2))  # noqa: E731
-    best, chain_of, step, skipped = _viterbi(emit, trans, drive, skip)
+        gaps = [np.hypot(fx[np.minimum(steps + h, m - 1)] - fx[steps], fy[np.minimum(steps + h, m - 1)] - fy[steps])
+                for h in (1, 2)]
+        allowed = [route_factor * g + route_slack_m for g in gaps]
+        usable = [g <= breakage_m for g in gaps]
+        if not (usable[0].any() or usable[1].any()):
+            continue
+        limit = max(float(al[us].max()) if us.any() else 0.0 for al, us in zip(allowed, usable))
+        lengths = _drive_lengths(network, st, fx, fy, steps, limit, limit + radius_m)
+        for h, (tr, dr) in enumerate(((trans, drive), (skip, skip_drive)), start=1):
+            tr[steps], dr[steps] = _transitions(st, steps, h, lengths[h - 1], gaps[h - 1], allowed[h - 1],
+                                                usable[h - 1], beta_m, backtrack_m)
+    # leaving a fix out costs what a fix at the edge of the radius would: no gain from dropping good fixes
+    best, chain_of, step, skipped = _viterbi(emit, trans, drive, skip, skip_drive,
+                                             skip_cost=0.5 * (radius_m / sigma_m) ** 2)
     out.outlier[keep[skipped]] = True
     keep, best, chain_of, step = keep[~skipped], best[~skipped], chain_of[~skipped], step[~skipped]
     st = {k: v[~skipped] for k, v in st.items()}
@@ -393,56 +394,60 @@ def _outliers(x, y, t, max_speed_ms: float) -> np.ndarray:
     return out
 
 
-def _viterbi(emit: np.ndarray, trans: np.ndarray, drive: np.ndarray, skip):
-    """Most likely state per fix.
+def _viterbi(emit, trans, drive, skip, skip_drive, skip_cost: float):
+    """Most likely state per fix, where any single fix may be left out at ``skip_cost``.
 
-    Where no state of fix ``j`` is reachable, fix ``j`` is left out if fix ``j + 1`` is reachable
-    from ``j - 1`` (a fix whose road lies beyond the radius, or a jump the speed test missed);
-    otherwise the chain breaks and fix ``j`` starts a new one.  ``skip(j)`` gives the transitions
-    (log probability, drive) from fix ``j`` to ``j + 2``.
+    A second-order Viterbi: fix ``j`` is reached from fix ``j - 1`` (``trans``) or, leaving ``j - 1``
+    out, from fix ``j - 2`` (``skip``, minus ``skip_cost``).  A stray fix whose roads would lead the
+    path astray, or a fix whose road lies beyond the radius, is left out instead of bending the path.
+    Where neither reaches a fix, the chain breaks and a new one starts.
 
-    Returns (state per fix, chain number per fix, driving distance from the previous fix of its
-    chain (NaN at a chain's start), boolean per fix: left out).
+    Returns (state per fix, chain number per fix, driving distance from the previous fix kept
+    (NaN at a chain's start), boolean per fix: left out).
     """
-    n = len(emit)
-    back = np.zeros(emit.shape, np.int64)
-    prev = np.full(n, -1)  # the fix each fix was reached from (-1: starts a chain)
-    skipped = np.zeros(n, bool)
-    skips = {}
-    score = emit[0].copy()
-    ends = []  # (last fix, its best state) of every closed chain
-    cur, j = 0, 1
-    cols = np.arange(emit.shape[1])
+    n, width = emit.shape
+    cols = np.arange(width)
+    back = np.zeros((n, width), np.int64)
+    from_two = np.zeros((n, width), bool)
+    starts, finals = [0], []  # first fix of every chain; (last fix kept, its scores) of every chain
+    two, one = None, emit[0].copy()  # scores at fix j - 2 and j - 1 (None: before this chain)
+    j = 1
     while j < n:
-        total = score[:, None] + trans[j - 1]
-        arg = total.argmax(axis=0)
-        new = total[arg, cols] + emit[j]
-        if np.isfinite(new).any():
-            back[j], prev[j], score, cur, j = arg, j - 1, new, j, j + 1
+        c1 = one[:, None] + trans[j - 1]
+        a1 = c1.argmax(axis=0)
+        v1 = c1[a1, cols]
+        a2, v2 = a1, np.full(width, -np.inf)
+        if two is not None:
+            c2 = two[:, None] + skip[j - 2] - skip_cost
+            a2 = c2.argmax(axis=0)
+            v2 = c2[a2, cols]
+        use2 = v2 > v1
+        new = np.where(use2, v2, v1) + emit[j]
+        if not np.isfinite(new).any() and not np.isfinite(one).any():
+            # fix j - 1 was reached by nothing and fix j - 2 does not reach j: break after j - 2
+            finals.append((j - 2, two))
+            starts.append(j - 1)
+            two, one = None, emit[j - 1].copy()
             continue
-        if j + 1 < n:
-            skips[j - 1] = skip(j - 1)
-            total = score[:, None] + skips[j - 1][0]
-            arg = total.argmax(axis=0)
-            new = total[arg, cols] + emit[j + 1]
-            if np.isfinite(new).any():
-                skipped[j] = True
-                back[j + 1], prev[j + 1], score, cur, j = arg, j - 1, new, j + 1, j + 2
-                continue
-        ends.append((cur, int(score.argmax())))  # broken: close the chain, start again at j
-        score, cur, j = emit[j].copy(), j, j + 1
-    ends.append((cur, int(score.argmax())))
+        back[j], from_two[j] = np.where(use2, a2, a1), use2
+        two, one = one, new  # a fix reached by nothing keeps -inf: the next one may skip it
+        j += 1
+    last_dead = n > 1 and not np.isfinite(one).any()
+    finals.append((n - 2, two) if last_dead else (n - 1, one))
     best = np.zeros(n, np.int64)
     chain = np.full(n, -1)
     step = np.full(n, np.nan)
-    for c, (last, state) in enumerate(ends):
-        k, best[last] = last, state
+    skipped = np.zeros(n, bool)
+    skipped[n - 1] = last_dead
+    for c, (lo, (k, scores)) in enumerate(zip(starts, finals)):
+        best[k] = int(np.argmax(scores))
         while True:
             chain[k] = c
-            p = prev[k]
-            if p < 0:
+            if k == lo:
                 break
+            p = k - 2 if from_two[k, best[k]] else k - 1
             best[p] = back[k, best[k]]
-            step[k] = drive[p, best[p], best[k]] if p == k - 1 else skips[p][1][best[p], best[k]]
+            step[k] = (skip_drive if p == k - 2 else drive)[p, best[p], best[k]]
+            skipped[k - 1] |= p == k - 2
             k = p
     return best, chain, step, skipped
