@@ -189,7 +189,9 @@ def check_route(route, track, *, parking=None, zones=None, time_column: str = "t
     on_steps = ~off_flag[1:] & ~off_flag[:-1]
     total = step[1:].sum()
     share = float(np.clip(step[1:][on_steps].sum() / total, 0, 1)) if total > 0 else float(not off_flag.any())
-    stops = _stops(x, y, secs, times, lon, lat, stop_radius_m, min_stop_s)
+    # stops from the raw fixes (a parking lot may lie off the roads), without the ones matching left out as strays
+    clean = np.flatnonzero(~matched["outlier"]) if (~matched["outlier"]).sum() >= 2 else np.arange(len(x))
+    stops = _stops(x[clean], y[clean], secs[clean], times[clean], lon[clean], lat[clean], stop_radius_m, min_stop_s)
     parked = _parking(stops, parking, to_m, stop_radius_m)
     # zones are judged where the truck was matched (a noisy fix outside a road does not enter a zone)
     entries = _zone_entries(zones or [], route.vehicle, matched["lon"], matched["lat"], times, secs)
