@@ -205,10 +205,15 @@ def _states(network, cand: dict) -> dict:
     live = arcs >= 0
     a = np.maximum(arcs, 0)
     base = network.node_base
-    return {"arc": arcs, "seg": np.where(live, np.tile(seg, 2), -1), "pos": pos, "len": np.tile(length, 2),
-            "tail": np.where(live, base[network.arc_u[a]], -1), "head": np.where(live, base[network.arc_v[a]], -1),
-            "d": np.where(live, np.tile(cand["d"], 2), np.inf), "qx": np.tile(cand["qx"], 2),
-            "qy": np.tile(cand["qy"], 2)}
+    out = {"arc": arcs, "seg": np.where(live, np.tile(seg, 2), -1), "pos": pos, "len": np.tile(length, 2),
+           "tail": np.where(live, base[network.arc_u[a]], -1), "head": np.where(live, base[network.arc_v[a]], -1),
+           "d": np.where(live, np.tile(cand["d"], 2), np.inf), "qx": np.tile(cand["qx"], 2),
+           "qy": np.tile(cand["qy"], 2)}
+    # usable states first in every row, then as few columns as the fullest row needs (one-way roads
+    # leave half the columns empty: transitions cost the square of the width)
+    order = np.argsort(~live, axis=1, kind="stable")
+    width = max(int(live.sum(axis=1).max()), 1) if len(live) else 1
+    return {k: np.take_along_axis(v, order, 1)[:, :width] for k, v in out.items()}
 
 
 def _road_graph(network) -> dict:
