@@ -258,8 +258,9 @@ def _stops(x, y, secs, times, lon, lat, radius: float, min_s: float, window_s: f
 
     Positions are smoothed by a centred rolling median over ``window_s`` seconds (robust to GPS
     noise and stray fixes); a fix is stationary when the smoothed position ``window_s`` later is
-    less than ``radius`` / 2 away (under 0.5 m/s for the defaults; gaps of up to 10 s are bridged); a stop is a run of stationary
-    fixes lasting ``min_s``, and is located at the median of its fixes.
+    less than ``radius`` / 2 away (under 0.5 m/s for the defaults; gaps of up to 10 s are bridged); runs of stationary
+    fixes less than ``window_s`` apart whose medians lie within ``radius`` are joined; a stop is such a
+    run lasting ``min_s``, and is located at the median of its fixes.
     """
     index = pd.to_datetime(times)
     mx = pd.Series(x, index=index).rolling(f"{window_s}s", center=True).median().to_numpy()
@@ -274,8 +275,16 @@ def _stops(x, y, secs, times, lon, lat, radius: float, min_s: float, window_s: f
     for a, b in _runs(~still):  # a few noisy seconds inside a stop do not end it
         if 0 < a and b < len(still) - 1 and secs[b + 1] - secs[a - 1] <= 10.0 + 2:
             still[a:b + 1] = True
+    runs = []
+    for a, b in _runs(still):  # two still runs a moment apart at one place are one stop (noise broke it)
+        if runs and secs[a] - secs[runs[-1][1]] <= window_s and np.hypot(
+                np.median(x[a:b + 1]) - np.median(x[runs[-1][0]:runs[-1][1] + 1]),
+                np.median(y[a:b + 1]) - np.median(y[runs[-1][0]:runs[-1][1] + 1])) < radius:
+            runs[-1] = (runs[-1][0], b)
+        else:
+            runs.append((a, b))
     stops = []
-    for a, b in _runs(still):
+    for a, b in runs:
         if secs[b] - secs[a] >= min_s:
             stops.append({"start": pd.Timestamp(times[a]), "end": pd.Timestamp(times[b]),
                           "duration_s": float(secs[b] - secs[a]), "lon": float(np.median(lon[a:b + 1])),

@@ -9,11 +9,13 @@ FMM use:
 * **Emission**: Gaussian on the fix's distance to the candidate, ``log p = -0.5 (d / sigma_m)^2``.
 * **Transition** between consecutive fixes: ``log p = -|route distance - straight distance| / beta_m``,
   where the route distance is the shortest drive on the network from one state to the next.  A
-  drive on the same arc that goes back by less than ``backtrack_m`` counts as standing still (GPS
-  jitter of a parked or slow truck), as Meili's ``interpolation_distance`` and OSRM's jitter handling do.
+  move back along the same arc by less than ``backtrack_m`` is GPS jitter of a parked or slow truck:
+  scored by its length, and its negative drive cancels the jitter forward (a parked truck's driven
+  distance does not grow), the job Meili's ``interpolation_distance`` does.
 * **Viterbi** picks the most likely sequence.  The chain **breaks** (a new one starts, as OSRM's
-  ``gaps=split``) where no state of the next fix is reachable within ``2 x straight distance +
-  150 m`` (``route_factor``, ``route_slack_m``) or the fixes are more than ``breakage_m`` apart.
+  ``gaps=split``) where no state of a fix is reachable from either of the two fixes before it within
+  ``2 x straight distance + 150 m`` (``route_factor``, ``route_slack_m``), or the fixes are more than
+  ``breakage_m`` apart.
 * **Outliers**: a fix that implies more than ``max_speed_ms`` both from the fix before and to the
   fix after, while those two agree with each other, is left out first (as OSRM and Newson & Krumm
   drop them).  The Viterbi is second order: any single fix may be left out at the cost of a fix at
@@ -23,8 +25,8 @@ FMM use:
 Why our own matcher and not a library: the candidates in the package index (fastmm 0.3.2, FMM's
 fork, one maintainer, beta; leuvenmapmatching 1.1.4, last release 2022, pure Python; mappymatch 0.7.1,
 LCSS on an OSMnx graph; gotrackit 0.3.26, its own network format) each want the network in their own
-form, rebuilt per vehicle and time, and precompute tables (FMM's UBODT) or routes of their own; none
-reads our segments, one-way arcs and snapping pieces.  This module uses the network's arcs and the
+form and precompute tables (FMM's UBODT) or routes of their own; none reads our segments, one-way
+arcs and snapping pieces, and their matched edges would have to be mapped back onto our segments.  This module uses the network's arcs and the
 router's :class:`~gridtools.routing.snapping.SegmentIndex` as they are, so the roads a track is
 matched to are the roads a route is made of (docs/routing.md, "Map matching").
 
@@ -33,10 +35,9 @@ the vehicle and turns a restriction forbids (a driver who broke a rule should be
 he drove; one-way roads are followed in their legal direction, as every matcher does).
 
 Shortest drives are computed per window of ``window`` fixes: the network's arcs within the window's
-bounding box widened by half the longest allowed drive go into a small sparse graph, and
-``scipy.sparse.csgraph.dijkstra`` runs once from the heads of all candidate arcs of the window,
-bounded by that longest drive (a drive of length L between two points stays within L / 2 of the
-segment joining them, so the box holds every drive that is allowed).
+bounding box, widened by the longest allowed drive plus the radius (so every allowed drive stays
+inside), go into a small sparse graph, and ``scipy.sparse.csgraph.dijkstra`` runs once from the
+heads of all candidate arcs of the window, bounded by that longest drive.
 """
 
 from __future__ import annotations
@@ -99,7 +100,7 @@ class TrackMatch:
 
 def _segment_index(network) -> tuple:
     """(SegmentIndex, k-d tree over every road segment) of a network, kept with it."""
-    index = network.derived("segment_index", lambda: SegmentIndex(network))
+    index = network.derived("matching_segment_index", lambda: SegmentIndex(network))
     tree = network.derived("matching_tree", lambda: index.tree(np.ones(len(network.seg_start), bool)))
     return index, tree
 
