@@ -79,8 +79,11 @@ class Compliance:
         s = self.summary
         lines = [f"{s['fixes']:,} fixes, {100 * s['on_route_share']:.1f} % of the distance on the assigned route"]
         for o in self.off_route:
+            ways = o.get("osmids") or []
+            via = f", on way{'s' if len(ways) > 1 else ''} {', '.join(map(str, ways[:5]))}{' ...' if len(ways) > 5 else ''}" \
+                if ways else ""
             lines.append(f"off route {o['start']} - {o['end']} ({o['duration_s']:.0f} s, {o['length_m']:.0f} m, "
-                         f"up to {o['max_off_m']:.0f} m away)")
+                         f"up to {o['max_off_m']:.0f} m away{via})")
         for z in self.zone_entries:
             lines.append(f"in ban zone {z['zone']!r} {z['start']} - {z['end']} ({z['duration_s']:.0f} s)")
         for st in self.stops:

@@ -82,6 +82,7 @@ def test_driving_the_parallel_road_is_off_route_only_when_map_matched(frontage):
     matched = check_route(assigned, track)
     assert matched.on_route_share < 0.15 and len(matched.off_route) == 1
     assert set(matched.off_route[0]["osmids"]) >= {3, 4}
+    assert "on ways" in matched.summary_lines()[1] and "3, 4" in matched.summary_lines()[1]
     assert 1050 <= matched.off_route[0]["length_m"] <= 1300  # driven distance, not the noisy zigzag
     # by distance to the route line alone the frontage road 20 m away is "on the route"
     assert check_route(assigned, track, match="none").off_route == []
