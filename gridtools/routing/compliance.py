@@ -43,11 +43,10 @@ class Compliance:
     Attributes
     ----------
     on_route_share : float
-        Share of the track's length (between consecutive fixes) driven within ``tolerance_m`` of
-        the assigned route.
+        Share of the distance driven (along the matched path) on the assigned route's roads.
     off_route : list of dict
         ``start``, ``end``, ``duration_s``, ``length_m`` (driven along the matched path), ``max_off_m``
-        (farthest fix from the route), ``osmids`` (the ways matched while off the route, in order)
+        (farthest fix from the route, strays left out), ``osmids`` (the ways matched while off the route, in order)
         per off-route stretch.
     zone_entries : list of dict
         ``zone``, ``start``, ``end``, ``duration_s`` per entry into a ban zone in force at the time.
@@ -175,8 +174,12 @@ def check_route(route, track, *, parking=None, zones=None, time_column: str = "t
     secs = (times - times[0]) / np.timedelta64(1, "s")
     matched = _match(net, route, line, x, y, secs, match, gps_sigma_m)
     raw = _off_flags(matched, off_m, tolerance_m)
+    # driven distance per fix: along the matched path; a fix left out adds nothing (the next kept fix's
+    # step covers the gap); straight from the fix before only where nothing was matched
     step = np.where(np.isfinite(matched["step"]), matched["step"], np.r_[0.0, np.hypot(np.diff(x), np.diff(y))])
     step[0] = 0.0
+    step[matched["outlier"]] = 0.0
+    trusted_off = np.where(matched["outlier"], 0.0, off_m)
     off_flag = np.zeros(len(x), bool)
     off_route = []
     for a, b in _runs(raw):
@@ -187,7 +190,7 @@ def check_route(route, track, *, parking=None, zones=None, time_column: str = "t
         ways = ways[ways >= 0]
         off_route.append({"start": pd.Timestamp(times[a]), "end": pd.Timestamp(times[b]),
                           "duration_s": float(secs[b] - secs[a]), "length_m": float(max(step[a + 1:b + 1].sum(), 0)),
-                          "max_off_m": float(off_m[a:b + 1].max()),
+                          "max_off_m": float(trusted_off[a:b + 1].max()),
                           "osmids": [int(w) for k, w in enumerate(ways) if k == 0 or w != ways[k - 1]]})
     on_steps = ~off_flag[1:] & ~off_flag[:-1]
     total = step[1:].sum()
