@@ -156,6 +156,7 @@ PARAMETER_ALIASES: dict[str, tuple[str, ...]] = {
     "covariates": ("poi",),
     "grids": ("grids", "grids_file"),
     "kind": ("vehicle_kind",),
+    "locked": ("lock",),
     "n_areas": ("areas",),
     "n_jobs": ("jobs",),
     "quantities": ("quantity",),

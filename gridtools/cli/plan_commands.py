@@ -30,6 +30,13 @@ GridsArgument = Annotated[Path, typer.Argument(help="GeoPackage written by 'grid
 GridPopOption = Annotated[str, typer.Option("--pop", help="Population column of the grids.")]
 
 
+def _gpkg_output(output: Path, layers: str) -> None:
+    """Refuse, before any work, an output that cannot hold the command's several layers."""
+    if output.suffix.lower() != ".gpkg":
+        raise GridtoolsError(f"cannot write {output}: this command writes several layers ({layers}) and only a "
+                             f"GeoPackage holds them; give -o {output.with_suffix('.gpkg').name}")
+
+
 @grids_app.command("aggregate")
 def aggregate(
     grids_file: GridsArgument,
@@ -45,6 +52,8 @@ def aggregate(
                                                        "holding the --within column.")] = None,
     barriers: Annotated[Optional[Path], typer.Option("--barriers", help="Lines areas should follow.")] = None,
     code_prefix: Annotated[str, typer.Option("--code-prefix", help="Leading digits of area codes.")] = "",
+    max_areas: Annotated[Optional[int], typer.Option("--max-areas", help="Most areas accepted: refused when "
+                                                     "--within or the band needs more.")] = None,
 ):
     """Merge grids into contiguous areas of --min to --max residents (or --areas N areas).
 
@@ -53,10 +62,12 @@ def aggregate(
     """
     from gridtools.grids.levels import aggregate as run_aggregate
 
+    _gpkg_output(output, "areas, grids")
     grids = io.read_any(grids_file, layer=pick_grids_layer(grids_file, None))
     result = run_aggregate(grids, pop, min_pop=min_pop, max_pop=max_pop, n_areas=n_areas, within=within,
                            boundaries=io.read_any(boundaries) if boundaries else None,
-                           barriers=io.read_any(barriers) if barriers else None, code_prefix=code_prefix)
+                           barriers=io.read_any(barriers) if barriers else None, code_prefix=code_prefix,
+                           max_areas=max_areas)
     print_lines("aggregate", result.summary_lines())
     io.write_any(result.areas, output, layer="areas")
     io.write_any(result.grids, output, layer="grids")
@@ -116,10 +127,14 @@ def score(
     """Score an existing plan (a column, or district polygons) with the report of a fresh partition."""
     from gridtools.grids.plans import score_plan
 
+    weighted = [q for q in quantity or [] if "=" in q]
+    if weighted:
+        raise GridtoolsError(f"grids score reports the spread of each --quantity COL; a weight ({weighted[0]!r}) "
+                             "only means something to 'grids balance': pass the column alone")
     units = _read_units(units_file, layer)
     result = score_plan(units, _plan_labels(units, plan, plan_file, key), pop, min_pop=min_pop, max_pop=max_pop,
                         communities=communities, barriers=io.read_any(barriers) if barriers else None,
-                        quantities=[q.split("=")[0] for q in quantity or []])
+                        quantities=list(quantity or []))
     print_lines("plan score", result.summary_lines())
     if output is not None:
         write_or_print(result.grids, output, "grids")
@@ -162,6 +177,7 @@ def subdivide(
     """
     from gridtools.grids.subdivide import subdivide as run_subdivide
 
+    _gpkg_output(output, "grids, cells, subdivided")
     grids = io.read_any(grids_file, layer="grids" if "grids" in gpkg_layers(grids_file) else None)
     result = run_subdivide(grids, io.read_any(buildings_file), pop=pop, code=code, building_pop=building_pop,
                            min_pop=min_pop, max_pop=max_pop)
@@ -191,8 +207,10 @@ def balance(
     """
     from gridtools.grids.workload import balance_workload
 
+    _gpkg_output(output, "units, tallies")
+    weights = _weights(quantity)
     units = _read_units(units_file, layer)
-    result = balance_workload(units, assignment, pop, _weights(quantity), min_pop=min_pop, max_pop=max_pop,
+    result = balance_workload(units, assignment, pop, weights, min_pop=min_pop, max_pop=max_pop,
                               locked=lock or ())
     print_lines("workload balance", result.summary_lines())
     units = units.assign(grid_code=result.assignment.to_numpy())
@@ -202,10 +220,16 @@ def balance(
 
 
 def _weights(quantity: Optional[list[str]]) -> dict[str, float]:
-    """--quantity COL or COL=WEIGHT (repeatable) -> column -> weight."""
+    """--quantity COL or COL=WEIGHT (repeatable) -> column -> weight; at least one is needed."""
+    if not quantity:
+        raise GridtoolsError("grids balance needs at least one quantity to balance besides the residents: "
+                             "--quantity COL or COL=WEIGHT, repeatable (e.g. --quantity housing_units=1)")
     weights = {}
     for text in quantity or []:
         column, _, weight = text.partition("=")
+        if not column:
+            raise GridtoolsError(f"--quantity takes COL or COL=WEIGHT, e.g. housing_units=1; got {text!r} "
+                                 "(no column name)")
         try:
             weights[column] = float(weight) if weight else 1.0
         except ValueError:
@@ -234,6 +258,8 @@ def edit(
 
     from gridtools.service.editor import EditSession, create_editor_app
 
+    if not 1 <= port <= 65535:
+        raise GridtoolsError(f"--port must lie between 1 and 65535, not {port}")
     if not grids_file.exists():
         raise GridtoolsError(f"file not found: {grids_file}")
     layers = gpkg_layers(grids_file)

@@ -20,6 +20,7 @@ from gridtools.crs import to_metric
 from gridtools.errors import InputError
 from gridtools.grids.edits import PlanEditor
 from gridtools.grids.plans import spread
+from gridtools.validate import numeric_column
 
 __all__ = ["WorkloadResult", "balance_workload"]
 
@@ -124,6 +125,8 @@ def balance_workload(units: gpd.GeoDataFrame, assignment, pop: str, quantities: 
     missing = [c for c in quantities if c not in units.columns]
     if missing:
         raise InputError(f"{units.attrs.get('source', 'units')} has no column '{missing[0]}' (quantities=...)")
+    for column in quantities:
+        numeric_column(units, column, units.attrs.get("source", "units"))
     weights, bands = {pop: 1.0}, {pop: None}  # the population band is set below, from the editor
     for column, spec in quantities.items():
         weight, band = (spec, None) if np.isscalar(spec) else spec
@@ -132,6 +135,10 @@ def balance_workload(units: gpd.GeoDataFrame, assignment, pop: str, quantities: 
         weights[column], bands[column] = float(weight), band
     extra = [q for q in weights if q != pop]
     editor = PlanEditor(units, assignment, pop, min_pop=min_pop, max_pop=max_pop, within=within, quantities=extra)
+    unknown = [str(g) for g in locked if str(g) not in editor.names]
+    if unknown:
+        raise InputError(f"locked=... names {len(unknown)} grid(s) not in the plan: {', '.join(map(repr, unknown[:5]))}"
+                         f"; its grids are {', '.join(editor.names[:5])}{', ...' if len(editor.names) > 5 else ''}")
     editor.lock(*locked)
     names = editor.quantities  # "population" first, then extra
     bands[pop] = bands[pop] or (editor.lo, editor.hi)  # out-of-band grids pull hardest
