@@ -263,11 +263,11 @@ def _office_rules(editor: PlanEditor, offices: dict | None, max_distance_m: floa
             raise InputError("network=..., max_travel_s=... and max_distance_m=... need offices=... "
                              "(grid -> office point)")
         return []
+    if max_travel_s is not None and network is None:
+        raise InputError("max_travel_s=... needs network=... (e.g. gridtools.routing.load_network('city.osm.pbf'))")
     if network is None and max_distance_m is None:
         raise InputError("offices=... needs max_distance_m=... (the farthest a unit may lie from its office) "
                          "or network=... (travel times on roads)")
-    if max_travel_s is not None and network is None:
-        raise InputError("max_travel_s=... needs network=... (e.g. gridtools.routing.load_network('city.osm.pbf'))")
     for limit, name in ((max_distance_m, "max_distance_m"), (max_travel_s, "max_travel_s")):
         if limit is not None and not float(limit) > 0:
             raise InputError(f"{name} must be a number > 0, not {limit}")
