@@ -199,11 +199,22 @@ def balance(
     min_pop: BandMin = 1000,
     max_pop: BandMax = 1500,
     lock: Annotated[Optional[list[str]], typer.Option("--lock", help="Grid never changed (repeatable).")] = None,
+    offices: Annotated[Optional[Path], typer.Option("--offices", help="Office points, one per grid (column "
+                                                    "--office-grid).")] = None,
+    office_grid: Annotated[str, typer.Option("--office-grid", help="Column of --offices naming the grid.")] = "grid_code",
+    network: Annotated[Optional[Path], typer.Option("--network", help="Road network (OSM extract or road "
+                                                    "lines): travel times to the offices.")] = None,
+    max_travel_min: Annotated[Optional[float], typer.Option("--max-travel-min", help="Longest drive from a grid's "
+                                                            "office to a unit moved into it.")] = None,
+    max_distance_m: Annotated[Optional[float], typer.Option("--max-distance-m", help="Longest straight line from "
+                                                            "a grid's office to a unit moved into it.")] = None,
     layer: LayerOption = None,
 ):
     """Balance further quantities (--quantity housing_units=1) over the grids by validated boundary moves.
 
-    Writes layer [bold]units[/bold] with the new grid_code and layer [bold]tallies[/bold].
+    With --offices and --network, the drive from each grid's office to its farthest unit is reported
+    (and capped by --max-travel-min).  Writes layer [bold]units[/bold] with the new grid_code and layer
+    [bold]tallies[/bold].
     """
     from gridtools.grids.workload import balance_workload
 
@@ -211,12 +222,34 @@ def balance(
     weights = _weights(quantity)
     units = _read_units(units_file, layer)
     result = balance_workload(units, assignment, pop, weights, min_pop=min_pop, max_pop=max_pop,
-                              locked=lock or ())
+                              locked=lock or (), max_distance_m=max_distance_m,
+                              **_office_options(offices, office_grid, network, max_travel_min, units.crs))
     print_lines("workload balance", result.summary_lines())
     units = units.assign(grid_code=result.assignment.to_numpy())
     io.write_any(units, output, layer="units")
     io.write_any(result.tallies, output, layer="tallies")
     out.print(f"wrote {output} (layers: units, tallies)")
+
+
+def _office_options(offices: Optional[Path], office_grid: str, network: Optional[Path],
+                    max_travel_min: Optional[float], crs) -> dict:
+    """--offices / --network / --max-travel-min -> the office keywords of balance_workload."""
+    from gridtools.routing import load_network
+    from gridtools.validate import require_columns
+
+    if offices is None:
+        if network is not None or max_travel_min is not None:
+            raise GridtoolsError("--network and --max-travel-min need --offices: a point file with one office "
+                                 "per grid (column --office-grid)")
+        return {}
+    if max_travel_min is not None and not max_travel_min > 0:
+        raise GridtoolsError(f"--max-travel-min must be a number of minutes > 0, not {max_travel_min:g}")
+    points = io.read_any(offices)
+    require_columns(points, {office_grid: "office_grid"}, str(offices))
+    points = points.to_crs(crs)
+    return {"offices": dict(zip(points[office_grid].astype(str), points.geometry.representative_point())),
+            "network": load_network(network) if network is not None else None,
+            "max_travel_s": None if max_travel_min is None else max_travel_min * 60.0}
 
 
 def _weights(quantity: Optional[list[str]]) -> dict[str, float]:

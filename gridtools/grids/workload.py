@@ -271,6 +271,11 @@ def _office_rules(editor: PlanEditor, offices: dict | None, max_distance_m: floa
     for limit, name in ((max_distance_m, "max_distance_m"), (max_travel_s, "max_travel_s")):
         if limit is not None and not float(limit) > 0:
             raise InputError(f"{name} must be a number > 0, not {limit}")
+    unknown = [str(g) for g in offices if str(g) not in editor.names]
+    if unknown:
+        raise InputError(f"offices=... names {len(unknown)} grid(s) not in the plan: "
+                         f"{', '.join(map(repr, unknown[:5]))}; its grids are {', '.join(editor.names[:5])}"
+                         f"{', ...' if len(editor.names) > 5 else ''}")
     grids = [editor.grid_id(g) for g in offices]
     points = gpd.GeoSeries(list(offices.values()), crs=editor.units.crs)
     rules = []

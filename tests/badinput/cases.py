@@ -86,6 +86,15 @@ BALANCE = lambda kit, *more: ["grids", "balance", kit["grids"], "--pop", "pop", 
                               "-o", kit["out"].with_suffix(".gpkg"), *more]
 
 
+def _offices(kit, name: str, code=None) -> str:
+    """One office point per grid of the kit's partition (the first renamed to ``code`` when given)."""
+    grids = gpd.read_file(kit["grids"], layer="grids")
+    points = gpd.GeoDataFrame({"grid_code": grids["grid_code"]}, geometry=grids.representative_point(), crs=grids.crs)
+    if code is not None:
+        points.loc[0, "grid_code"] = code
+    return derive(kit, name, points)
+
+
 def CHECK(kit, trip, *more, db=None, track=None):
     """``dispatch check TRIP`` on the kit's network and park, a trip database and a good track."""
     return ["dispatch", "check", trip, "--db", db or _trip_db(kit), "--network", kit["roads"], "--park", kit["park"],
@@ -516,6 +525,20 @@ CASES: list[Case] = [
     Case("grids balance", "single-layer output (.geojson)",
          lambda k: BALANCE(k, "--quantity", "pop")[:-4] + ["-o", k["out"].with_suffix(".geojson"), "--quantity", "pop"],
          ("several layers (units, tallies)", "out.gpkg")),
+    Case("grids balance", "--offices naming a grid not in the plan",
+         lambda k: BALANCE(k, "--quantity", "pop", "--offices", _offices(k, "offices_nope.gpkg", "NOPE"),
+                           "--max-distance-m", "500"), ("--offices", "'NOPE'", "not in the plan")),
+    Case("grids balance", "--network without --offices", lambda k: BALANCE(k, "--quantity", "pop", "--network",
+                                                                             k["roads"]), ("--offices", "--network")),
+    Case("grids balance", "--offices without --network or --max-distance-m",
+         lambda k: BALANCE(k, "--quantity", "pop", "--offices", _offices(k, "offices.gpkg")),
+         ("--max-distance-m", "--network")),
+    Case("grids balance", "wrong --office-grid column",
+         lambda k: BALANCE(k, "--quantity", "pop", "--offices", _offices(k, "offices.gpkg"), "--office-grid", "grid",
+                           "--max-distance-m", "500"), ("no column 'grid'", "--office-grid")),
+    Case("grids balance", "negative --max-travel-min",
+         lambda k: BALANCE(k, "--quantity", "pop", "--offices", _offices(k, "offices.gpkg"), "--network", k["roads"],
+                           "--max-travel-min", "-1"), ("--max-travel-min", "> 0", "-1")),
     Case("grids edit", "port out of range", lambda k: ["grids", "edit", k["grids"], "--pop", "pop", "--port", "99999"],
          ("--port", "65535", "99999")),
     Case("grids balance", "unknown --quantity column", lambda k: BALANCE(k, "--quantity", "houses=1"),

@@ -89,3 +89,24 @@ def test_travel_options_need_offices_and_a_network():
     with pytest.raises(InputError, match="max_travel_s=... needs network"):
         balance_workload(units, "plan", "pop", {}, min_pop=100, max_pop=900, offices={"g0": Point(8.0, 49.0)},
                          max_travel_s=60)
+
+
+def test_cli_balance_with_travel_time_on_a_road_file(tmp_path, capsys):
+    import shapely
+
+    from conftest import run_cli
+
+    units, network = _u_street()
+    units.rename(columns={"plan": "grid_code"}).to_file(tmp_path / "u.gpkg", layer="units")
+    gpd.GeoDataFrame({"grid_code": ["g0"]}, geometry=[Point(8.0005, 49.0003)], crs=4326).to_file(tmp_path / "o.gpkg")
+    lines = [[(8.0, 49.0), (8.011, 49.0)], [(8.011, 49.0), (8.011, 49.0022)], [(8.011, 49.0022), (8.0, 49.0022)]]
+    gpd.GeoDataFrame({"osmid": [1, 2, 3], "highway": "residential", "maxspeed": "30"},
+                     geometry=[shapely.LineString(c) for c in lines], crs=4326).to_file(tmp_path / "roads.gpkg")
+    code, text = run_cli(["grids", "balance", tmp_path / "u.gpkg", "--pop", "pop", "--quantity", "pop", "--min", 100,
+                          "--max", 900, "--offices", tmp_path / "o.gpkg", "--network", tmp_path / "roads.gpkg",
+                          "--max-travel-min", 1, "-o", tmp_path / "b.gpkg"], capsys)
+    assert code == 0 and "max_travel_s" in text, text
+    out = gpd.read_file(tmp_path / "b.gpkg", layer="units")
+    assert not out.loc[out["row"] == 1, "grid_code"].eq("g0").any() and out["grid_code"].eq("g0").sum() > 2
+    tallies = gpd.read_file(tmp_path / "b.gpkg", layer="tallies").set_index("grid")
+    assert tallies.loc["g0", "max_travel_s"] <= 60
