@@ -221,6 +221,8 @@ def _gap(population, plan: np.ndarray, band: Band) -> float:
 
 #: Groups of at most this many cells are searched exhaustively for a cut into the band.
 _EXHAUSTIVE_CELLS = 14
+#: Candidate parts the exhaustive search may look at before it gives up (a few seconds at most).
+_EXHAUSTIVE_BUDGET = 200_000
 
 
 def _why_out_of_band(cells: gpd.GeoDataFrame, band: Band) -> list[str]:
@@ -269,21 +271,34 @@ def _bottleneck(group: nx.Graph, pop: np.ndarray, band: Band) -> str | None:
 
 def _no_cut(group: nx.Graph, pop: np.ndarray, band: Band) -> str | None:
     """For a small group: the reason when an exhaustive search finds no contiguous cut into the band."""
-    if group.number_of_nodes() > _EXHAUSTIVE_CELLS or _can_cut(group, frozenset(group.nodes), pop, band):
+    if group.number_of_nodes() > _EXHAUSTIVE_CELLS:
+        return None
+    budget = [_EXHAUSTIVE_BUDGET]
+    try:
+        if _can_cut(group, frozenset(group.nodes), pop, band, budget):
+            return None
+    except _OutOfBudget:  # undecided: say nothing rather than guess
         return None
     return f"no contiguous cut of its {group.number_of_nodes()} buildings fits the band (searched exhaustively)"
 
 
-def _can_cut(group: nx.Graph, left: frozenset, pop: np.ndarray, band: Band) -> bool:
+class _OutOfBudget(Exception):
+    """The exhaustive search looked at more candidate parts than it may."""
+
+
+def _can_cut(group: nx.Graph, left: frozenset, pop: np.ndarray, band: Band, budget: list) -> bool:
     """True when the cells ``left`` split into connected parts each in the band (the smallest cell's part first)."""
     if not left:
         return True
     root, *others = sorted(left)
     for size in range(len(others) + 1):
         for more in combinations(others, size):
+            budget[0] -= 1
+            if budget[0] < 0:
+                raise _OutOfBudget
             part = (root, *more)
             if (band.lo <= pop[list(part)].sum() <= band.hi and nx.is_connected(group.subgraph(part))
-                    and _can_cut(group, left - set(part), pop, band)):
+                    and _can_cut(group, left - set(part), pop, band, budget)):
                 return True
     return False
 
