@@ -96,7 +96,7 @@ def test_cli_balance_with_travel_time_on_a_road_file(tmp_path, capsys):
 
     from conftest import run_cli
 
-    units, network = _u_street()
+    units, _ = _u_street()
     units.rename(columns={"plan": "grid_code"}).to_file(tmp_path / "u.gpkg", layer="units")
     gpd.GeoDataFrame({"grid_code": ["g0"]}, geometry=[Point(8.0005, 49.0003)], crs=4326).to_file(tmp_path / "o.gpkg")
     lines = [[(8.0, 49.0), (8.011, 49.0)], [(8.011, 49.0), (8.011, 49.0022)], [(8.011, 49.0022), (8.0, 49.0022)]]
