@@ -141,6 +141,39 @@ def burlington() -> None:
           "block, a grid of its own).\n")
 
 
+def helsinki_travel() -> None:
+    """Travel time to each grid's office on the real Helsinki OSM roads, as a limit of the workload balance."""
+    from gridtools import io
+    from gridtools.demo import DEMO_FILE, DEMO_RESIDENTS, data_dir, helsinki_pbf
+    from gridtools.grids import partition_features
+    from gridtools.grids.workload import balance_workload
+    from gridtools.population import estimate_building_population
+    from gridtools.routing import Router, load_network
+
+    source = data_dir() / DEMO_FILE
+    buildings = estimate_building_population(io.read_any(source, layer="buildings"), total=DEMO_RESIDENTS)
+    plan = partition_features(buildings, "pop_est", io.read_any(source, layer="roads"),
+                              boundary=io.read_any(source, layer="district"), code_prefix="000000")
+    blocks, grids = plan.blocks, plan.grids.to_crs(plan.blocks.crs)
+    offices = dict(zip(grids["grid_code"], grids.geometry.representative_point()))  # one office inside each grid
+    router = Router(load_network(helsinki_pbf()))
+    print("## Helsinki: drive to each grid's office on the OSM roads (car), area balanced too\n")
+    print(f"{len(blocks)} street blocks, {len(grids)} grids, office at each grid's representative point\n")
+    print("| run | units moved | population cv | area cv | farthest drive per grid: min-max (cv) | "
+          "units beyond the limit | seconds |\n|---|---|---|---|---|---|---|")
+    for name, limit in (("before", 120.0), ("balanced, no limit", None), ("balanced, at most 2 min", 120.0)):
+        started = time.perf_counter()
+        r = balance_workload(blocks, "grid_code", "pop_est", {"area_m2": 1.0}, min_pop=1000, max_pop=1500,
+                             offices=offices, network=router, max_travel_s=limit, max_rounds=0 if name == "before" else 20)
+        seconds = time.perf_counter() - started
+        t = r.after["max_travel_s"]
+        beyond = t.get("units_beyond_limit", "-")  # units farther than 2 min from their grid's office
+        print(f"| {name} | {r.moves} | {r.after['population']['cv']:.3f} | {r.after['area_m2']['cv']:.3f} | "
+              f"{t['min']:.0f}-{t['max']:.0f} s ({t['cv']:.3f}); unreachable {t['unreachable_grids']} | {beyond} | "
+              f"{seconds:.1f} |")
+    print()
+
+
 def tiles() -> None:
     import geopandas as gpd
     import shapely
@@ -186,4 +219,5 @@ if __name__ == "__main__":
     rockland()
     providence()
     burlington()
+    helsinki_travel()
     tiles()

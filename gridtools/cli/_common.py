@@ -156,6 +156,8 @@ PARAMETER_ALIASES: dict[str, tuple[str, ...]] = {
     "covariates": ("poi",),
     "grids": ("grids", "grids_file"),
     "kind": ("vehicle_kind",),
+    "locked": ("lock",),
+    "max_travel_s": ("max_travel_min",),
     "n_areas": ("areas",),
     "n_jobs": ("jobs",),
     "quantities": ("quantity",),

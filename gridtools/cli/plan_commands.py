@@ -30,6 +30,13 @@ GridsArgument = Annotated[Path, typer.Argument(help="GeoPackage written by 'grid
 GridPopOption = Annotated[str, typer.Option("--pop", help="Population column of the grids.")]
 
 
+def _gpkg_output(output: Path, layers: str) -> None:
+    """Refuse, before any work, an output that cannot hold the command's several layers."""
+    if output.suffix.lower() != ".gpkg":
+        raise GridtoolsError(f"cannot write {output}: this command writes several layers ({layers}) and only a "
+                             f"GeoPackage holds them; give -o {output.with_suffix('.gpkg').name}")
+
+
 @grids_app.command("aggregate")
 def aggregate(
     grids_file: GridsArgument,
@@ -45,6 +52,8 @@ def aggregate(
                                                        "holding the --within column.")] = None,
     barriers: Annotated[Optional[Path], typer.Option("--barriers", help="Lines areas should follow.")] = None,
     code_prefix: Annotated[str, typer.Option("--code-prefix", help="Leading digits of area codes.")] = "",
+    max_areas: Annotated[Optional[int], typer.Option("--max-areas", help="Most areas accepted: refused when "
+                                                     "--within or the band needs more.")] = None,
 ):
     """Merge grids into contiguous areas of --min to --max residents (or --areas N areas).
 
@@ -53,10 +62,12 @@ def aggregate(
     """
     from gridtools.grids.levels import aggregate as run_aggregate
 
+    _gpkg_output(output, "areas, grids")
     grids = io.read_any(grids_file, layer=pick_grids_layer(grids_file, None))
     result = run_aggregate(grids, pop, min_pop=min_pop, max_pop=max_pop, n_areas=n_areas, within=within,
                            boundaries=io.read_any(boundaries) if boundaries else None,
-                           barriers=io.read_any(barriers) if barriers else None, code_prefix=code_prefix)
+                           barriers=io.read_any(barriers) if barriers else None, code_prefix=code_prefix,
+                           max_areas=max_areas)
     print_lines("aggregate", result.summary_lines())
     io.write_any(result.areas, output, layer="areas")
     io.write_any(result.grids, output, layer="grids")
@@ -116,10 +127,14 @@ def score(
     """Score an existing plan (a column, or district polygons) with the report of a fresh partition."""
     from gridtools.grids.plans import score_plan
 
+    weighted = [q for q in quantity or [] if "=" in q]
+    if weighted:
+        raise GridtoolsError(f"grids score reports the spread of each --quantity COL; a weight ({weighted[0]!r}) "
+                             "only means something to 'grids balance': pass the column alone")
     units = _read_units(units_file, layer)
     result = score_plan(units, _plan_labels(units, plan, plan_file, key), pop, min_pop=min_pop, max_pop=max_pop,
                         communities=communities, barriers=io.read_any(barriers) if barriers else None,
-                        quantities=[q.split("=")[0] for q in quantity or []])
+                        quantities=list(quantity or []))
     print_lines("plan score", result.summary_lines())
     if output is not None:
         write_or_print(result.grids, output, "grids")
@@ -162,6 +177,7 @@ def subdivide(
     """
     from gridtools.grids.subdivide import subdivide as run_subdivide
 
+    _gpkg_output(output, "grids, cells, subdivided")
     grids = io.read_any(grids_file, layer="grids" if "grids" in gpkg_layers(grids_file) else None)
     result = run_subdivide(grids, io.read_any(buildings_file), pop=pop, code=code, building_pop=building_pop,
                            min_pop=min_pop, max_pop=max_pop)
@@ -183,17 +199,31 @@ def balance(
     min_pop: BandMin = 1000,
     max_pop: BandMax = 1500,
     lock: Annotated[Optional[list[str]], typer.Option("--lock", help="Grid never changed (repeatable).")] = None,
+    offices: Annotated[Optional[Path], typer.Option("--offices", help="Office points, one per grid (column "
+                                                    "--office-grid).")] = None,
+    office_grid: Annotated[str, typer.Option("--office-grid", help="Column of --offices naming the grid.")] = "grid_code",
+    network: Annotated[Optional[Path], typer.Option("--network", help="Road network (OSM extract or road "
+                                                    "lines): travel times to the offices.")] = None,
+    max_travel_min: Annotated[Optional[float], typer.Option("--max-travel-min", help="Longest drive from a grid's "
+                                                            "office to a unit moved into it.")] = None,
+    max_distance_m: Annotated[Optional[float], typer.Option("--max-distance-m", help="Longest straight line from "
+                                                            "a grid's office to a unit moved into it.")] = None,
     layer: LayerOption = None,
 ):
     """Balance further quantities (--quantity housing_units=1) over the grids by validated boundary moves.
 
-    Writes layer [bold]units[/bold] with the new grid_code and layer [bold]tallies[/bold].
+    With --offices and --network, the drive from each grid's office to its farthest unit is reported
+    (and capped by --max-travel-min).  Writes layer [bold]units[/bold] with the new grid_code and layer
+    [bold]tallies[/bold].
     """
     from gridtools.grids.workload import balance_workload
 
+    _gpkg_output(output, "units, tallies")
+    weights = _weights(quantity)
     units = _read_units(units_file, layer)
-    result = balance_workload(units, assignment, pop, _weights(quantity), min_pop=min_pop, max_pop=max_pop,
-                              locked=lock or ())
+    result = balance_workload(units, assignment, pop, weights, min_pop=min_pop, max_pop=max_pop,
+                              locked=lock or (), max_distance_m=max_distance_m,
+                              **_office_options(offices, office_grid, network, max_travel_min, units.crs))
     print_lines("workload balance", result.summary_lines())
     units = units.assign(grid_code=result.assignment.to_numpy())
     io.write_any(units, output, layer="units")
@@ -201,11 +231,38 @@ def balance(
     out.print(f"wrote {output} (layers: units, tallies)")
 
 
+def _office_options(offices: Optional[Path], office_grid: str, network: Optional[Path],
+                    max_travel_min: Optional[float], crs) -> dict:
+    """--offices / --network / --max-travel-min -> the office keywords of balance_workload."""
+    from gridtools.routing import load_network
+    from gridtools.validate import require_columns
+
+    if offices is None:
+        if network is not None or max_travel_min is not None:
+            raise GridtoolsError("--network and --max-travel-min need --offices: a point file with one office "
+                                 "per grid (column --office-grid)")
+        return {}
+    if max_travel_min is not None and not max_travel_min > 0:
+        raise GridtoolsError(f"--max-travel-min must be a number of minutes > 0, not {max_travel_min:g}")
+    points = io.read_any(offices)
+    require_columns(points, {office_grid: "office_grid"}, str(offices))
+    points = points.to_crs(crs)
+    return {"offices": dict(zip(points[office_grid].astype(str), points.geometry.representative_point())),
+            "network": load_network(network) if network is not None else None,
+            "max_travel_s": None if max_travel_min is None else max_travel_min * 60.0}
+
+
 def _weights(quantity: Optional[list[str]]) -> dict[str, float]:
-    """--quantity COL or COL=WEIGHT (repeatable) -> column -> weight."""
+    """--quantity COL or COL=WEIGHT (repeatable) -> column -> weight; at least one is needed."""
+    if not quantity:
+        raise GridtoolsError("grids balance needs at least one quantity to balance besides the residents: "
+                             "--quantity COL or COL=WEIGHT, repeatable (e.g. --quantity housing_units=1)")
     weights = {}
     for text in quantity or []:
         column, _, weight = text.partition("=")
+        if not column:
+            raise GridtoolsError(f"--quantity takes COL or COL=WEIGHT, e.g. housing_units=1; got {text!r} "
+                                 "(no column name)")
         try:
             weights[column] = float(weight) if weight else 1.0
         except ValueError:
@@ -234,6 +291,8 @@ def edit(
 
     from gridtools.service.editor import EditSession, create_editor_app
 
+    if not 1 <= port <= 65535:
+        raise GridtoolsError(f"--port must lie between 1 and 65535, not {port}")
     if not grids_file.exists():
         raise GridtoolsError(f"file not found: {grids_file}")
     layers = gpkg_layers(grids_file)

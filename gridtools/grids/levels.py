@@ -62,9 +62,6 @@ class AggregateResult:
 
 def _counts_per_group(totals: pd.Series, n_areas: int) -> pd.Series:
     """Areas per nesting group: proportional to population, at least one each (largest remainder)."""
-    if n_areas < len(totals):
-        raise InputError(f"n_areas=... ({n_areas}) is fewer than the {len(totals)} groups of within=...: every "
-                         "group needs at least one area")
     share = totals / max(totals.sum(), 1e-9) * n_areas
     counts = np.maximum(np.floor(share), 1).astype(int)
     while counts.sum() < n_areas:
@@ -162,7 +159,7 @@ def aggregate(grids: gpd.GeoDataFrame, pop: str = "population", *, min_pop: floa
               max_pop: float | None = None, n_areas: int | None = None, within: str | None = None,
               barriers: gpd.GeoDataFrame | None = None, code_prefix: str | None = None,
               balance_by: str = "population", boundaries: gpd.GeoDataFrame | None = None,
-              random_state: int | None = None) -> AggregateResult:
+              max_areas: int | None = None, random_state: int | None = None) -> AggregateResult:
     """Merge grids into contiguous areas, by a population band or by a number of areas.
 
     Parameters
@@ -188,6 +185,10 @@ def aggregate(grids: gpd.GeoDataFrame, pop: str = "population", *, min_pop: floa
         the value of the polygon holding its representative point (the nearest when in none).
     balance_by : {"population", "grids"}
         With ``n_areas``: make areas of equal population (default) or of equal numbers of grids.
+    max_areas : int, optional
+        Most areas the planner accepts (Providence: 10-14).  Refused before any work when the
+        ``within`` groups (one area each at least) or the band (``ceil(group population /
+        max_pop)`` per group) need more, and after the cut when the band gives more.
     random_state : int, optional
         Seed.
 
@@ -224,6 +225,7 @@ def aggregate(grids: gpd.GeoDataFrame, pop: str = "population", *, min_pop: floa
     metric = to_metric(grids)
     groups, values = pd.factorize(grids[within].astype(str)) if within else (
         np.zeros(len(grids), dtype=np.int64), pd.Index(["all"]))
+    _check_area_count(pd.Series(population).groupby(groups).sum(), within, n_areas, max_areas, max_pop)
     if n_areas is None:
         units = gpd.GeoDataFrame({"_pop": population, "_within": grids[within].astype(str).to_numpy()
                                   if within else "all"}, geometry=grids.geometry.values, crs=grids.crs)
@@ -239,6 +241,9 @@ def aggregate(grids: gpd.GeoDataFrame, pop: str = "population", *, min_pop: floa
         codes_of_label = None
         mean = weight.sum() / int(n_areas)
         lo, hi = mean * (1 - _COUNT_TOLERANCE), mean * (1 + _COUNT_TOLERANCE)
+    if max_areas is not None and len(np.unique(label)) > int(max_areas):
+        raise InputError(f"the band min_pop=..., max_pop=... gives {len(np.unique(label))} areas, more than "
+                         f"max_areas=... allows ({int(max_areas)}): widen the band or ask for a number with n_areas=...")
     areas = measure_grids(grids, label, population, metric.crs).rename(columns={"n_units": "n_grids"})
     group_of_area = pd.Series(groups).groupby(label).first().loc[areas.index].to_numpy()
     areas["piece"] = pd.Series(values).iloc[group_of_area].to_numpy()
@@ -258,6 +263,32 @@ def aggregate(grids: gpd.GeoDataFrame, pop: str = "population", *, min_pop: floa
                "pop_min": float(areas["population"].min()), "pop_median": float(areas["population"].median()),
                "pop_max": float(areas["population"].max())}
     return AggregateResult(areas, out_grids, summary)
+
+
+def _check_area_count(group_pop: pd.Series, within: str | None, n_areas: int | None, max_areas: int | None,
+                      max_pop: float | None) -> None:
+    """Refuse a number of areas the nesting or the band cannot give (each ``within`` group needs one)."""
+    groups = len(group_pop)
+    if within and n_areas is not None and int(n_areas) < groups:
+        raise InputError(f"{groups} groups of within={within!r} need at least {groups} areas (one each): "
+                         f"n_areas=... asks for {int(n_areas)}; aggregate without within=... (barriers=... along "
+                         f"its lines keeps areas close to them) or ask for {groups} areas or more")
+    if max_areas is None:
+        return
+    if int(max_areas) < 1:
+        raise InputError(f"max_areas must be at least 1, not {max_areas}")
+    if within and groups > int(max_areas):
+        raise InputError(f"{groups} groups of within={within!r} need at least {groups} areas (one each), more "
+                         f"than max_areas=... allows ({int(max_areas)}): aggregate without within=... (barriers=... along "
+                         f"its lines keeps areas close to them) or allow {groups} areas")
+    if n_areas is None and max_pop:
+        need = int(np.ceil(group_pop / float(max_pop) - 1e-9).clip(lower=1).sum())
+        if need > int(max_areas):
+            raise InputError(f"{group_pop.sum():,.0f} residents in areas of at most {max_pop:,.0f} (max_pop=...) "
+                             f"need at least {need} areas, more than max_areas=... allows ({int(max_areas)}): "
+                             "raise max_pop=...")
+    if n_areas is not None and int(n_areas) > int(max_areas):
+        raise InputError(f"n_areas=... ({int(n_areas)}) is more than max_areas=... allows ({int(max_areas)})")
 
 
 def _contiguous(metric: gpd.GeoDataFrame, label: np.ndarray) -> bool:

@@ -22,7 +22,7 @@ from gridtools.grids.core import make_band
 from gridtools.grids.graph import UnitGraph, build_unit_graph, link_islands
 from gridtools.grids.pieces import barrier_crossings
 from gridtools.grids.units import check_units, measure_grids
-from gridtools.validate import require_columns
+from gridtools.validate import numeric_column, require_columns
 
 __all__ = ["PlanComparison", "PlanScore", "compare_plans", "plan_from_polygons", "score_plan",
            "spread", "unit_graph"]
@@ -180,6 +180,7 @@ def score_plan(units: gpd.GeoDataFrame, assignment, pop: str, *, min_pop: float 
     for column in quantities:
         if column not in units.columns:
             raise InputError(f"{units.attrs.get('source', 'units')} has no column '{column}' (quantities=...)")
+        numeric_column(units, column, units.attrs.get("source", "units"))
     population = units[pop].to_numpy(dtype=float)
     metric = to_metric(units)
     graph = unit_graph(units) if graph is None else graph

@@ -12,8 +12,10 @@ largest-remainder rounding).  Sub-grids take the grid's code with sub-grid digit
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import combinations
 
 import geopandas as gpd
+import networkx as nx
 import numpy as np
 import pandas as pd
 import shapely
@@ -21,8 +23,10 @@ import shapely
 from gridtools import settings
 from gridtools.crs import to_metric
 from gridtools.errors import InputError
+from gridtools.grids.balance import Band, feasible_counts
 from gridtools.grids.codes import CodeLayout
 from gridtools.grids.core import make_band, partition
+from gridtools.grids.graph import build_unit_graph, link_islands
 from gridtools.population import round_preserving_total
 from gridtools.validate import numeric_column, require_columns
 
@@ -155,7 +159,7 @@ def subdivide(grids: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, *, pop: str 
         kmin, kmax = max(1, int(np.ceil(total / hi - 1e-9))), int(np.floor(total / lo + 1e-9))
         row = {"grid_code": str(grids[code].iloc[g]), "population": total, "buildings": len(inside),
                "min_sub_grids": kmin, "max_sub_grids": kmax, "sub_grids": 1, "in_band": 0,
-               "oversize_buildings": 0, "feasible_in_band": 1.0, "outcome": ""}
+               "oversize_buildings": 0, "cannot_be_in_band": 0, "feasible_in_band": 1.0, "outcome": ""}
         if kmin > kmax or len(inside) < 2:
             row["outcome"] = ("no buildings" if len(inside) == 0 else "one building: cannot be split"
                               if len(inside) == 1 else f"infeasible: {total:,.0f} residents fit no number of "
@@ -168,6 +172,7 @@ def subdivide(grids: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, *, pop: str 
         result = partition(cells, "population", min_pop=lo, max_pop=hi,
                            random_state=settings.random_state if random_state is None else random_state)
         plan = _polish(cells, result, lo, hi)
+        proofs = _why_out_of_band(cells, band) if _gap(cells["population"], plan, band) > 0 else []
         serial, labels = np.unique(plan, return_inverse=True)
         parent = row["grid_code"]
         sub_codes = np.array([_sub_code(parent, s + 1, layout) for s in range(len(serial))], dtype=object)
@@ -178,9 +183,11 @@ def subdivide(grids: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, *, pop: str 
         all_cells.append(cells)
         replaced.append(g)
         in_band = ((sub["population"] >= lo) & (sub["population"] <= hi)).sum()
-        n_feasible = len(sub) - int(result.summary["oversize_units"])
+        n_feasible = len(sub) - int(result.summary["oversize_units"]) - len(proofs)
         row.update(sub_grids=len(sub), in_band=int(in_band), oversize_buildings=int(result.summary["oversize_units"]),
-                   feasible_in_band=float(in_band / n_feasible) if n_feasible > 0 else 1.0, outcome="subdivided")
+                   cannot_be_in_band=len(proofs),
+                   feasible_in_band=min(1.0, float(in_band / n_feasible)) if n_feasible > 0 else 1.0,
+                   outcome="; ".join(["subdivided", *proofs]))
         rows.append(row)
     return _assemble(grids, metric_grids.crs, pop, code, replaced, new_grids, all_cells, rows, lo, hi)
 
@@ -201,6 +208,99 @@ def _polish(cells: gpd.GeoDataFrame, result, lo: float, hi: float) -> np.ndarray
 
     better = gap(polished.tallies["population"]) < gap(result.grids["population"])
     return polished.assignment.to_numpy() if better else plan
+
+
+def _gap(population, plan: np.ndarray, band: Band) -> float:
+    """Residents outside the band, summed over the sub-grids that are not one over-size building."""
+    frame = pd.DataFrame({"pop": np.asarray(population, dtype=float), "plan": np.asarray(plan)})
+    by = frame.groupby("plan")["pop"].agg(["sum", "size", "max"])
+    own = by["max"] > band.hi  # the sub-grid of a building above the maximum (and what it encloses)
+    sums = by.loc[~own, "sum"].to_numpy()
+    return float(np.maximum(np.maximum(band.lo - sums, sums - band.hi), 0).sum())
+
+
+#: Groups of at most this many cells are searched exhaustively for a cut into the band.
+_EXHAUSTIVE_CELLS = 14
+#: Candidate parts the exhaustive search may look at before it gives up (a few seconds at most).
+_EXHAUSTIVE_BUDGET = 200_000
+
+
+def _why_out_of_band(cells: gpd.GeoDataFrame, band: Band) -> list[str]:
+    """Proofs, one per group of cells, that whole buildings cannot bring every sub-grid of it into the band.
+
+    Buildings above the maximum are sub-grids of their own; each connected group of the other cells
+    is checked: its residents fit no number of sub-grids; or a part of fewer than ``band.lo``
+    residents reaches the rest only through one building, and the two together exceed
+    ``band.hi`` (the sub-grid holding that part must hold that building too); or, for a group of
+    at most :data:`_EXHAUSTIVE_CELLS` cells, no contiguous cut into the band exists at all.
+    Each proof means at least one sub-grid of its group lies outside the band whatever the cut.
+    """
+    geoms = cells.geometry.values
+    pop = cells["population"].to_numpy(dtype=float)
+    graph = link_islands(build_unit_graph(geoms, settings.adjacency_tolerance_m), geoms, np.zeros(len(pop), int))
+    everything = nx.Graph(zip(graph.i.tolist(), graph.j.tolist()))
+    everything.add_nodes_from(range(len(pop)))
+    keep = pop <= band.hi
+    whole = everything.subgraph(np.flatnonzero(keep).tolist())
+    proofs = []
+    for nodes in nx.connected_components(whole):
+        total = float(pop[list(nodes)].sum())
+        if total < band.lo and any(not keep[v] for u in nodes for v in everything[u]):
+            continue  # enclosed by an over-size building: part of its sub-grid
+        group = whole.subgraph(nodes)
+        kmin, kmax = feasible_counts(total, band)
+        reason = (f"{total:,.0f} residents of {len(nodes)} buildings fit no number of sub-grids" if kmin > kmax
+                  else _bottleneck(group, pop, band) or _no_cut(group, pop, band))
+        if reason:
+            proofs.append(reason)
+    return proofs
+
+
+def _bottleneck(group: nx.Graph, pop: np.ndarray, band: Band) -> str | None:
+    """A part below the minimum that reaches the rest only through one building, too many together."""
+    for cut in nx.articulation_points(group):
+        rest = group.copy()
+        rest.remove_node(cut)
+        for part in nx.connected_components(rest):
+            inside = float(pop[list(part)].sum())
+            if inside < band.lo and inside + pop[cut] > band.hi:
+                return (f"{len(part)} buildings ({inside:,.0f} residents) reach the rest only through one building "
+                        f"of {pop[cut]:,.0f}: together {inside + pop[cut]:,.0f} > {band.hi:,.0f}")
+    return None
+
+
+def _no_cut(group: nx.Graph, pop: np.ndarray, band: Band) -> str | None:
+    """For a small group: the reason when an exhaustive search finds no contiguous cut into the band."""
+    if group.number_of_nodes() > _EXHAUSTIVE_CELLS:
+        return None
+    budget = [_EXHAUSTIVE_BUDGET]
+    try:
+        if _can_cut(group, frozenset(group.nodes), pop, band, budget):
+            return None
+    except _OutOfBudget:  # undecided: say nothing rather than guess
+        return None
+    return f"no contiguous cut of its {group.number_of_nodes()} buildings fits the band (searched exhaustively)"
+
+
+class _OutOfBudget(Exception):
+    """The exhaustive search looked at more candidate parts than it may."""
+
+
+def _can_cut(group: nx.Graph, left: frozenset, pop: np.ndarray, band: Band, budget: list) -> bool:
+    """True when the cells ``left`` split into connected parts each in the band (the smallest cell's part first)."""
+    if not left:
+        return True
+    root, *others = sorted(left)
+    for size in range(len(others) + 1):
+        for more in combinations(others, size):
+            budget[0] -= 1
+            if budget[0] < 0:
+                raise _OutOfBudget
+            part = (root, *more)
+            if (band.lo <= pop[list(part)].sum() <= band.hi and nx.is_connected(group.subgraph(part))
+                    and _can_cut(group, left - set(part), pop, band, budget)):
+                return True
+    return False
 
 
 def _cells_of_grid(area, buildings: gpd.GeoDataFrame, points: np.ndarray, population: np.ndarray,
@@ -240,7 +340,8 @@ def _assemble(grids, metric_crs, pop, code, replaced, new_grids, all_cells, rows
              .to_crs(grids.crs) if all_cells else
              gpd.GeoDataFrame({"building": [], "population": [], "grid_code": []}, geometry=[], crs=grids.crs))
     report = pd.DataFrame(rows, columns=["grid_code", "population", "buildings", "min_sub_grids", "max_sub_grids",
-                                         "sub_grids", "in_band", "oversize_buildings", "feasible_in_band",
+                                         "sub_grids", "in_band", "oversize_buildings", "cannot_be_in_band",
+                                         "feasible_in_band",
                                          "outcome"])
     summary = {"oversize": len(rows), "subdivided": len(replaced), "sub_grids": int(report["sub_grids"].sum()),
                "sub_grids_in_band": int(report["in_band"].sum()),

@@ -86,6 +86,15 @@ BALANCE = lambda kit, *more: ["grids", "balance", kit["grids"], "--pop", "pop", 
                               "-o", kit["out"].with_suffix(".gpkg"), *more]
 
 
+def _offices(kit, name: str, code=None) -> str:
+    """One office point per grid of the kit's partition (the first renamed to ``code`` when given)."""
+    grids = gpd.read_file(kit["grids"], layer="grids")
+    points = gpd.GeoDataFrame({"grid_code": grids["grid_code"]}, geometry=grids.representative_point(), crs=grids.crs)
+    if code is not None:
+        points.loc[0, "grid_code"] = code
+    return derive(kit, name, points)
+
+
 def CHECK(kit, trip, *more, db=None, track=None):
     """``dispatch check TRIP`` on the kit's network and park, a trip database and a good track."""
     return ["dispatch", "check", trip, "--db", db or _trip_db(kit), "--network", kit["roads"], "--park", kit["park"],
@@ -462,6 +471,17 @@ CASES: list[Case] = [
     Case("grids aggregate", "zero areas", lambda k: ["grids", "aggregate", k["grids"], "--areas", "0",
                                                      "-o", k["out"].with_suffix(".gpkg")],
          ("--areas must lie between 1 and the number of grids (5), not 0",)),
+    Case("grids aggregate", "more within groups than --max-areas", lambda k: AGGREGATE(k, "--within", "grid_code",
+                                                                                     "--max-areas", "4"),
+         ("5 groups of --within grid_code need at least 5 areas", "--max-areas allows (4)")),
+    Case("grids aggregate", "--areas fewer than the within groups",
+         lambda k: ["grids", "aggregate", k["grids"], "--areas", "4", "--within", "grid_code", "-o",
+                    k["out"].with_suffix(".gpkg")], ("need at least 5 areas", "--areas asks for 4")),
+    Case("grids aggregate", "band needs more areas than --max-areas",
+         lambda k: AGGREGATE(k, "--max-areas", "1"), ("need at least 2 areas", "--max-areas allows (1)", "--max")),
+    Case("grids aggregate", "single-layer output (.geojson)",
+         lambda k: AGGREGATE(k)[:-2] + ["-o", k["out"].with_suffix(".geojson")],
+         ("out.geojson", "several layers (areas, grids)", "out.gpkg")),
     Case("grids score", "missing file", lambda k: ["grids", "score", k["not_a_file"], "--pop", "pop", "--plan",
                                                    "grid_code"], ("file not found", "no_such_file.gpkg")),
     Case("grids score", "wrong --plan column", lambda k: SCORE(k)[:6] + ["gridcode"] + SCORE(k)[7:],
@@ -489,6 +509,38 @@ CASES: list[Case] = [
          ("blocks.gpkg", "no column 'popp'", "--building-pop")),
     Case("grids subdivide", "min above max", lambda k: SUBDIVIDE(k, "--min", "700", "--max", "400"),
          ("[700, 400] is empty", "--min/--max")),
+    Case("grids score", "weight on a --quantity", lambda k: SCORE(k, "--quantity", "pop=2"),
+         ("'pop=2'", "grids balance", "column alone")),
+    Case("grids score", "text --quantity column", lambda k: SCORE(k, "--quantity", "ward"),
+         ("column 'ward' must hold a number", "rows 1 ('W1')")),
+    Case("grids subdivide", "single-layer output (.shp)", lambda k: SUBDIVIDE(k)[:-2] + ["-o", k["out"].with_suffix(".shp")],
+         ("out.shp", "several layers", "out.gpkg")),
+    Case("grids balance", "--lock of a grid not in the plan", lambda k: BALANCE(k, "--quantity", "pop", "--lock", "NOPE"),
+         ("--lock", "'NOPE'", "not in the plan")),
+    Case("grids balance", "no --quantity", lambda k: BALANCE(k), ("--quantity", "housing_units=1")),
+    Case("grids balance", "--quantity without a column", lambda k: BALANCE(k, "--quantity", "=1"),
+         ("'=1'", "no column name")),
+    Case("grids balance", "text --quantity column", lambda k: BALANCE(k, "--quantity", "ward"),
+         ("column 'ward' must hold a number", "rows 1 ('W1')")),
+    Case("grids balance", "single-layer output (.geojson)",
+         lambda k: BALANCE(k, "--quantity", "pop")[:-4] + ["-o", k["out"].with_suffix(".geojson"), "--quantity", "pop"],
+         ("several layers (units, tallies)", "out.gpkg")),
+    Case("grids balance", "--offices naming a grid not in the plan",
+         lambda k: BALANCE(k, "--quantity", "pop", "--offices", _offices(k, "offices_nope.gpkg", "NOPE"),
+                           "--max-distance-m", "500"), ("--offices", "'NOPE'", "not in the plan")),
+    Case("grids balance", "--network without --offices", lambda k: BALANCE(k, "--quantity", "pop", "--network",
+                                                                             k["roads"]), ("--offices", "--network")),
+    Case("grids balance", "--offices without --network or --max-distance-m",
+         lambda k: BALANCE(k, "--quantity", "pop", "--offices", _offices(k, "offices.gpkg")),
+         ("--max-distance-m", "--network")),
+    Case("grids balance", "wrong --office-grid column",
+         lambda k: BALANCE(k, "--quantity", "pop", "--offices", _offices(k, "offices.gpkg"), "--office-grid", "grid",
+                           "--max-distance-m", "500"), ("no column 'grid'", "--office-grid")),
+    Case("grids balance", "negative --max-travel-min",
+         lambda k: BALANCE(k, "--quantity", "pop", "--offices", _offices(k, "offices.gpkg"), "--network", k["roads"],
+                           "--max-travel-min", "-1"), ("--max-travel-min", "> 0", "-1")),
+    Case("grids edit", "port out of range", lambda k: ["grids", "edit", k["grids"], "--pop", "pop", "--port", "99999"],
+         ("--port", "65535", "99999")),
     Case("grids balance", "unknown --quantity column", lambda k: BALANCE(k, "--quantity", "houses=1"),
          ("no column 'houses'", "--quantity")),
     Case("grids balance", "weight that is not a number", lambda k: BALANCE(k, "--quantity", "pop=x"),

@@ -86,6 +86,25 @@ def test_cli_aggregate_providence_into_ten_to_fourteen_areas(tmp_path, capsys):
     assert set(areas.columns) >= {"area_code", "population", "n_grids", "geometry"}
 
 
+def test_cli_aggregate_refuses_fewer_areas_than_providence_wards(tmp_path, capsys):
+    """Providence's 15 wards need 15 nested areas at least: 10-14 nested areas are refused, not given as 15."""
+    blocks = gpd.read_file(shared_data("population", "providence", "Providence_blocks.zip"))
+    path = tmp_path / "blocks.gpkg"
+    blocks[["TOTPOP", "WARD", "geometry"]].to_file(path, layer="grids")
+    for more in (["--min", 10000, "--max", 18000, "--max-areas", 14], ["--areas", 12]):
+        code, text = run_cli(["grids", "aggregate", path, "--pop", "TOTPOP", "--within", "WARD", *more,
+                              "-o", tmp_path / "a.gpkg"], capsys)
+        assert code == 2 and "15 groups of --within WARD need at least 15 areas" in " ".join(text.split()), text
+        assert not (tmp_path / "a.gpkg").exists()
+
+
+def test_aggregate_max_areas_refuses_a_band_that_needs_more():
+    grids = lattice(4, 4, pop=1000).rename(columns={"pop": "population"})
+    with pytest.raises(InputError, match="need at least 4 areas, more than max_areas=... allows \\(3\\)"):
+        aggregate(grids, min_pop=3000, max_pop=4000, max_areas=3)
+    assert aggregate(grids, min_pop=3000, max_pop=4000, max_areas=6).summary["n_areas"] <= 6
+
+
 def test_cli_aggregate_refuses_without_band(tmp_path, capsys):
     grids = lattice(2, 2).rename(columns={"pop": "population"})
     grids.to_file(tmp_path / "g.gpkg", layer="grids")
@@ -201,7 +220,8 @@ def test_cli_score_compare_balance(tmp_path, capsys):
     code, text = run_cli(["grids", "balance", path, "-o", tmp_path / "b.gpkg", "--pop", "pop", "--quantity",
                           "households=2", "--min", 1500, "--max", 2500, "--plan", "plan"], capsys)
     assert code == 0 and "households: cv" in text
-    code, text = run_cli(["grids", "balance", path, "-o", tmp_path / "c.gpkg", "--pop", "pop"], capsys)
+    code, text = run_cli(["grids", "balance", path, "-o", tmp_path / "c.gpkg", "--pop", "pop",
+                          "--quantity", "households"], capsys)
     assert code != 0 and "no column 'grid_code'" in text and "--plan" in text
     code, text = run_cli(["grids", "score", path, "--pop", "pop"], capsys)
     assert code != 0 and "--plan COL" in text and "Traceback" not in text

@@ -8,6 +8,7 @@ import pytest
 from shapely import Point, box
 
 from conftest import shared_data
+from gridtools.errors import InputError
 from gridtools.grids.workload import balance_workload
 
 
@@ -48,3 +49,64 @@ def test_burlington_population_and_housing_units():
     assert result.after["housing_units"]["cv"] < 0.8 * result.before["housing_units"]["cv"]
     feasible = result.tallies[result.tallies["n_units"] > 1]
     assert feasible["in_band"].mean() >= 0.97
+
+
+def _u_street():
+    """Two rows of 5 blocks either side of a canal; the only road runs round its end (a U, 30 km/h)."""
+    import shapely
+
+    from gridtools.routing import network_from_frames
+
+    lines = [[(8.0, 49.0), (8.011, 49.0)], [(8.011, 49.0), (8.011, 49.0022)], [(8.011, 49.0022), (8.0, 49.0022)]]
+    roads = gpd.GeoDataFrame({"osmid": [1, 2, 3], "highway": "residential", "maxspeed": "30", "name": ["a", "b", "c"]},
+                             geometry=[shapely.LineString(c) for c in lines], crs=4326)
+    cells = [box(8.0 + 0.002 * c, 49.0 + 0.0011 * r, 8.002 + 0.002 * c, 49.0011 + 0.0011 * r)
+             for r in range(2) for c in range(5)]
+    units = gpd.GeoDataFrame({"pop": 100.0, "row": [r for r in range(2) for _ in range(5)],
+                              "col": [c for _ in range(2) for c in range(5)]}, geometry=cells, crs=4326)
+    units["plan"] = np.where((units["row"] == 0) & (units["col"] < 2), "g0", "g1")
+    return units, network_from_frames(roads)
+
+
+def test_travel_time_to_the_office_on_roads_limits_moves_and_is_reported():
+    units, network = _u_street()
+    office = {"g0": Point(8.0005, 49.0003)}               # bottom-left: the top row is 120 m away, 1.6 km by road
+    free = balance_workload(units, "plan", "pop", {}, min_pop=100, max_pop=900, offices=office, network=network)
+    assert free.assignment[units["row"] == 1].eq("g0").any()          # balancing alone takes a top block
+    assert free.after["max_travel_s"]["max"] > 150                        # reported: round the canal, > 2.5 min
+    limited = balance_workload(units, "plan", "pop", {}, min_pop=100, max_pop=900, offices=office, network=network,
+                               max_travel_s=60)
+    assert not limited.assignment[units["row"] == 1].eq("g0").any()       # never across the canal
+    assert limited.assignment.eq("g0").sum() > 2                          # but it still grew along the road
+    assert limited.tallies.set_index("grid").loc["g0", "max_travel_s"] <= 60
+    assert "max_travel_s" in limited.summary_lines()[-1]
+
+
+def test_travel_options_need_offices_and_a_network():
+    units, network = _u_street()
+    with pytest.raises(InputError, match="need offices"):
+        balance_workload(units, "plan", "pop", {}, min_pop=100, max_pop=900, network=network)
+    with pytest.raises(InputError, match="max_travel_s=... needs network"):
+        balance_workload(units, "plan", "pop", {}, min_pop=100, max_pop=900, offices={"g0": Point(8.0, 49.0)},
+                         max_travel_s=60)
+
+
+def test_cli_balance_with_travel_time_on_a_road_file(tmp_path, capsys):
+    import shapely
+
+    from conftest import run_cli
+
+    units, _ = _u_street()
+    units.rename(columns={"plan": "grid_code"}).to_file(tmp_path / "u.gpkg", layer="units")
+    gpd.GeoDataFrame({"grid_code": ["g0"]}, geometry=[Point(8.0005, 49.0003)], crs=4326).to_file(tmp_path / "o.gpkg")
+    lines = [[(8.0, 49.0), (8.011, 49.0)], [(8.011, 49.0), (8.011, 49.0022)], [(8.011, 49.0022), (8.0, 49.0022)]]
+    gpd.GeoDataFrame({"osmid": [1, 2, 3], "highway": "residential", "maxspeed": "30"},
+                     geometry=[shapely.LineString(c) for c in lines], crs=4326).to_file(tmp_path / "roads.gpkg")
+    code, text = run_cli(["grids", "balance", tmp_path / "u.gpkg", "--pop", "pop", "--quantity", "pop", "--min", 100,
+                          "--max", 900, "--offices", tmp_path / "o.gpkg", "--network", tmp_path / "roads.gpkg",
+                          "--max-travel-min", 1, "-o", tmp_path / "b.gpkg"], capsys)
+    assert code == 0 and "max_travel_s" in text, text
+    out = gpd.read_file(tmp_path / "b.gpkg", layer="units")
+    assert not out.loc[out["row"] == 1, "grid_code"].eq("g0").any() and out["grid_code"].eq("g0").sum() > 2
+    tallies = gpd.read_file(tmp_path / "b.gpkg", layer="tallies").set_index("grid")
+    assert tallies.loc["g0", "max_travel_s"] <= 60
