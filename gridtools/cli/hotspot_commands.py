@@ -58,7 +58,9 @@ MethodsOption = Annotated[str, typer.Option("--methods", help="Comma-separated m
 PatrolShareOption = Annotated[float, typer.Option(
     "--patrol-share", help="Share of the area to flag; its cells are joined into contiguous patrol areas "
                            "(layer 'patrol_areas').")]
-MapOption = Annotated[Optional[Path], typer.Option("--map", help="Also write a folium map of the top cells (HTML).")]
+MapOption = Annotated[Optional[Path], typer.Option("--map", help="Also write a map of the top cells and patrol areas "
+                                                           "(HTML, opens offline; with --horizon-hours a slider "
+                                                           "over the windows).")]
 
 
 def _read_inputs(events_file, *, time, lon, lat, x, y, crs, layer, category_col, category, cell, boundary, area,
@@ -160,7 +162,8 @@ def _areas_line(areas, share: float) -> str:
 
 
 def _predict_windows(events, cells, lines, *, cutoff, hours, windows, method, output: Path, map_file, share):
-    """The sub-day branch of predict: forecast the windows, write cells, patrol areas and the windows table."""
+    """The sub-day branch of predict: forecast the windows, write cells, patrol areas (first window and
+    every window) and the windows table; --map draws every window with a slider."""
     from gridtools import hotspots
     from gridtools.errors import InputError
     from gridtools.hotspots.subday import forecast_windows
@@ -169,14 +172,22 @@ def _predict_windows(events, cells, lines, *, cutoff, hours, windows, method, ou
         raise InputError(f"a sub-day forecast writes a layer and a table: give -o a .gpkg file, not {output.name}.")
     result = forecast_windows(events, cells, cutoff=cutoff, horizon_hours=hours, windows=windows, method=method)
     areas = hotspots.patrol_areas(result.cells, share=share)
-    _write_forecast(result.cells, areas, output, map_file, share)
+    per_window = hotspots.window_patrol_areas(result, share=share)
+    _write_forecast(result.cells, areas, output, None, share)
+    io.write_any(per_window, output, layer="window_patrol_areas")
     io.write_any(result.windows, output, layer="windows")
+    if map_file is not None:
+        from gridtools.maps import hotspot_window_map, save_map
+
+        save_map(hotspot_window_map(result.cells, result.windows, per_window, share=share, hours=hours), map_file)
     p = result.params
     print_lines(f"hotspots predict ({method}, cutoff {p['cutoff']}, {windows} x {hours:g} h)",
                 [*lines, f"{p['used_events']:,} events before the cutoff used",
                  _areas_line(areas, share) + " (first window)",
-                 f"wrote {output} (layer cells: risk in the first window; layer patrol_areas; table windows: "
-                 f"{len(result.windows):,} rows)"])
+                 f"patrol areas per window: {len(per_window) / max(windows, 1):,.1f} on average "
+                 f"(layer window_patrol_areas, {len(per_window):,} rows)",
+                 f"wrote {output} (layer cells: risk in the first window; layers patrol_areas, window_patrol_areas; "
+                 f"table windows: {len(result.windows):,} rows)" + (f" and {map_file}" if map_file else "")])
 
 
 def _write_forecast(result, areas, output: Path, map_file: Optional[Path], share: float) -> Path:

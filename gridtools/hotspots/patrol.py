@@ -3,21 +3,27 @@
 A top-2% list of scattered cells is hard to patrol; officers are sent to *areas*.  The cells a
 forecast flags (the riskiest share of the area, ranked as in the metrics) are joined wherever
 they share an edge, and each group becomes one area with its expected events, so dispatchers see
-"area 1: 6 cells, 0.24 km², 3.1 expected thefts this week" instead of 300 cell ids.
+"area 1: 6 cells, 0.24 km², 3.1 expected thefts this week" instead of 300 cell ids.  A sub-day
+forecast has its own patrol areas in every window (:func:`window_patrol_areas`): the night
+shift patrols other streets than the morning rush.
 """
 
 from __future__ import annotations
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 import shapely
 from scipy.sparse.csgraph import connected_components
 
 from gridtools.errors import InputError
-from gridtools.hotspots.metrics import flagged_count
+from gridtools.hotspots.metrics import flagged_count, rank_cells
+from gridtools.hotspots.windows import window_labels
 
-__all__ = ["flagged_cells", "patrol_areas"]
+__all__ = ["flagged_cells", "patrol_areas", "window_patrol_areas"]
+
+_AREA_COLUMNS = ["area_id", "n_cells", "area_km2", "expected_events", "events_per_km2", "cell_ids", "geometry"]
 
 _FORECAST_COLUMNS = ("cell_id", "risk", "rank", "area_m2")
 
@@ -77,7 +83,61 @@ def patrol_areas(forecast: gpd.GeoDataFrame, share: float = 0.02) -> gpd.GeoData
     >>> patrol_areas(f, share=0.6)[["area_id", "n_cells", "expected_events", "cell_ids"]].values.tolist()
     [[1, 2, 9.0, 'a;b'], [2, 1, 3.0, 'd']]
     """
-    top = flagged_cells(forecast, share)
+    areas = _join_cells(flagged_cells(forecast, share))
+    areas.attrs = {**forecast.attrs, "share": float(share)}
+    return areas
+
+
+def window_patrol_areas(forecast, share: float = 0.02) -> gpd.GeoDataFrame:
+    """Patrol areas of every window of a sub-day forecast: each window's riskiest *share* joined.
+
+    Each window is ranked on its own risk, as the backtest scores it, so the areas of the 02:00
+    window are where the night's risk is, not the first window's areas repeated.
+
+    Parameters
+    ----------
+    forecast : gridtools.hotspots.WindowForecast
+        Output of :func:`gridtools.hotspots.forecast_windows` (its ``cells``, ``risk`` and ``starts``).
+    share : float, default 0.02
+        Share of the study area flagged in each window.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        The columns of :func:`patrol_areas` after ``window_start`` (``"YYYY-MM-DD HH:MM"``),
+        windows in time order and, within a window, most expected events first; ``area_id``
+        counts from 1 in each window.  The first window's rows are ``patrol_areas(forecast.cells)``.
+
+    Examples
+    --------
+    >>> import shapely
+    >>> from gridtools.hotspots import prepare, forecast_windows
+    >>> g = gpd.GeoDataFrame({"t": ["2020-01-01 07:10", "2020-01-02 21:20"]},
+    ...                      geometry=shapely.points([[0, 0], [450, 10]]), crs=32617)
+    >>> ev, cs = prepare(g, time="t", cell=200)
+    >>> f = forecast_windows(ev, cs, cutoff="2020-01-03 06:00", horizon_hours=2, windows=12, method="naive_hour")
+    >>> a = window_patrol_areas(f, share=0.3)
+    >>> a.loc[a["window_start"].isin(["2020-01-03 06:00", "2020-01-03 20:00"]), ["window_start", "cell_ids"]].values.tolist()
+    [['2020-01-03 06:00', 'E0N0'], ['2020-01-03 20:00', 'E2N0']]
+    """
+    flagged_cells(forecast.cells, share)  # checks share and the forecast's columns
+    cells = forecast.cells[["cell_id", "area_m2", "geometry"]]
+    area = cells["area_m2"].to_numpy(dtype=float)
+    risk = np.asarray(forecast.risk, dtype=float)
+    frames = []
+    for label, window_risk in zip(window_labels(forecast.starts), risk):
+        order = rank_cells(window_risk, area)  # the ranking forecast_windows gives the first window
+        top = cells.iloc[order[:flagged_count(area[order], share)]]
+        frame = _join_cells(top.assign(risk=window_risk[order[:len(top)]]))
+        frame.insert(0, "window_start", label)
+        frames.append(frame)
+    out = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry", crs=cells.crs)
+    out.attrs = {**forecast.cells.attrs, "share": float(share)}
+    return out
+
+
+def _join_cells(top: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """The flagged cells *top* (riskiest first) joined where they share an edge: one row per area."""
     geoms = top.geometry.to_numpy()
     left, right = shapely.STRtree(geoms).query(geoms, predicate="touches")
     # an edge, not a corner: the shared boundary has length
@@ -94,8 +154,4 @@ def patrol_areas(forecast: gpd.GeoDataFrame, share: float = 0.02) -> gpd.GeoData
     areas["events_per_km2"] = areas["expected_events"] / areas["area_km2"].where(areas["area_km2"] > 0)
     areas = areas.sort_values(["expected_events", "n_cells"], ascending=[False, False], kind="stable")
     areas.insert(0, "area_id", np.arange(1, len(areas) + 1))
-    areas = areas.reset_index(drop=True)[
-        ["area_id", "n_cells", "area_km2", "expected_events", "events_per_km2", "cell_ids", "geometry"]
-    ]
-    areas.attrs = {**forecast.attrs, "share": float(share)}
-    return areas
+    return areas.reset_index(drop=True)[_AREA_COLUMNS]
