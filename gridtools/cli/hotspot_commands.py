@@ -58,13 +58,17 @@ MethodsOption = Annotated[str, typer.Option("--methods", help="Comma-separated m
 PatrolShareOption = Annotated[float, typer.Option(
     "--patrol-share", help="Share of the area to flag; its cells are joined into contiguous patrol areas "
                            "(layer 'patrol_areas').")]
+IdOption = Annotated[Optional[str], typer.Option("--id", help="Column naming each event (case or accident number): "
+                                                              "a repeated id is refused, naming its rows.")]
+DedupeOption = Annotated[bool, typer.Option("--dedupe", help="With --id: count each id once (keep its first row).")]
 MapOption = Annotated[Optional[Path], typer.Option("--map", help="Also write a map of the top cells and patrol areas "
                                                            "(HTML, opens offline; with --horizon-hours a slider "
                                                            "over the windows).")]
 
 
 def _read_inputs(events_file, *, time, lon, lat, x, y, crs, layer, category_col, category, cell, boundary, area,
-                 grids, grid_id, poi, dayfirst=None, hour_col=None, tz=None, units=None, unit_id=None, snap_m=None):
+                 grids, grid_id, poi, dayfirst=None, hour_col=None, tz=None, units=None, unit_id=None, snap_m=None,
+                 id_col=None, dedupe=False):
     """Events and cells (:func:`gridtools.hotspots.prepare`), the --poi covariates, and lines for the summary."""
     from gridtools import hotspots
     from gridtools.hotspots.cells import density_covariates
@@ -77,11 +81,14 @@ def _read_inputs(events_file, *, time, lon, lat, x, y, crs, layer, category_col,
     roads = io.read_any(units) if units is not None else None
     events, cells = hotspots.prepare(raw, time=time, category_col=category_col, categories=category or None,
                                      cell=cell, area=study, grids=polygons, grid_id=grid_id, dayfirst=dayfirst,
-                                     hour_col=hour_col, tz=tz, segments=roads, segment_id=unit_id, snap_m=snap_m)
+                                     hour_col=hour_col, tz=tz, segments=roads, segment_id=unit_id, snap_m=snap_m,
+                                     id_col=id_col, dedupe=dedupe)
     rep = events.report
     lines = [f"{len(events):,} events in the study area ({rep['rows']:,} rows read"
              + (f", categories {', '.join(rep['categories'])}" if rep.get("categories") else "") + ")",
              _units_line(cells, cell)]
+    if rep.get("deduplicated"):
+        lines.append(f"{rep['deduplicated']:,} rows repeated an earlier row's {id_col} and were dropped (--dedupe)")
     _warn_left_out(rep)
     covariates = density_covariates([io.read_any(path) for path in poi or []], cells)
     for path, density in zip(poi or [], covariates.T if covariates is not None else []):
@@ -130,6 +137,7 @@ def hotspots_predict(
     boundary: BoundaryOption = None, area: AreaOption = "extent",
     grids: GridsOption = None, grid_id: GridIdOption = None, poi: PoiOption = None,
     units: UnitsOption = None, unit_id: UnitIdOption = None, snap_m: SnapOption = None,
+    id_col: IdOption = None, dedupe: DedupeOption = False,
     patrol_share: PatrolShareOption = 0.02, map_file: MapOption = None,
 ):
     """Risk of every cell after --cutoff: layer 'cells' (cell_id, risk, rank, geometry) and layer 'patrol_areas'
@@ -140,13 +148,13 @@ def hotspots_predict(
     events, cells, covariates, lines = _read_inputs(
         events_file, time=time, lon=lon, lat=lat, x=x, y=y, crs=crs, layer=layer, category_col=category_col,
         category=category, cell=cell, boundary=boundary, area=area, grids=grids, grid_id=grid_id, poi=poi,
-        dayfirst=dayfirst, hour_col=hour_col, tz=tz, units=units, unit_id=unit_id, snap_m=snap_m)
+        dayfirst=dayfirst, hour_col=hour_col, tz=tz, units=units, unit_id=unit_id, snap_m=snap_m, id_col=id_col,
+        dedupe=dedupe)
     if horizon_hours is not None:
         return _predict_windows(events, cells, lines, cutoff=cutoff, hours=horizon_hours, windows=windows,
                                 method=method or "profile", output=output, map_file=map_file, share=patrol_share)
     method = method or "ensemble"
-    result = hotspots.forecast(events, cells, cutoff=cutoff, horizon_days=horizon_days, method=method,
-                               covariates=covariates)
+    result = hotspots.forecast(events, cells, cutoff=cutoff, horizon_days=horizon_days, method=method, covariates=covariates)
     areas = hotspots.patrol_areas(result, share=patrol_share)
     areas_file = _write_forecast(result, areas, output, map_file, patrol_share)
     used = int((events.t < hotspots.to_day(cutoff)).sum())
@@ -220,6 +228,7 @@ def hotspots_backtest(
     boundary: BoundaryOption = None, area: AreaOption = "extent",
     grids: GridsOption = None, grid_id: GridIdOption = None, poi: PoiOption = None,
     units: UnitsOption = None, unit_id: UnitIdOption = None, snap_m: SnapOption = None,
+    id_col: IdOption = None, dedupe: DedupeOption = False,
     jobs: JobsOption = None, scheduler: SchedulerOption = None,
 ):
     """Rolling-origin backtest: hit rate, PAI and PEI at 1, 2, 5, 10% of the area for every method (with
@@ -229,7 +238,8 @@ def hotspots_backtest(
         events, cells, covariates, lines = _read_inputs(
             events_file, time=time, lon=lon, lat=lat, x=x, y=y, crs=crs, layer=layer, category_col=category_col,
             category=category, cell=cell, boundary=boundary, area=area, grids=grids, grid_id=grid_id, poi=poi,
-            dayfirst=dayfirst, hour_col=hour_col, tz=tz, units=units, unit_id=unit_id, snap_m=snap_m)
+            dayfirst=dayfirst, hour_col=hour_col, tz=tz, units=units, unit_id=unit_id, snap_m=snap_m, id_col=id_col,
+            dedupe=dedupe)
         progress("reading and preparing the events", 1, 1)
     if horizon_hours is not None:
         return _backtest_windows(events, cells, lines, start=start, folds=folds, hours=horizon_hours, windows=windows,
