@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import geopandas as gpd
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 import shapely
 from scipy.sparse.csgraph import connected_components
@@ -121,37 +120,53 @@ def window_patrol_areas(forecast, share: float = 0.02) -> gpd.GeoDataFrame:
     [['2020-01-03 06:00', 'E0N0'], ['2020-01-03 20:00', 'E2N0']]
     """
     flagged_cells(forecast.cells, share)  # checks share and the forecast's columns
-    cells = forecast.cells[["cell_id", "area_m2", "geometry"]]
+    cells = forecast.cells
+    geoms, ids = cells.geometry.to_numpy(), cells["cell_id"].astype(str).to_numpy()
     area = cells["area_m2"].to_numpy(dtype=float)
     risk = np.asarray(forecast.risk, dtype=float)
-    frames = []
+    parts = []
     for label, window_risk in zip(window_labels(forecast.starts), risk):
         order = rank_cells(window_risk, area)  # the ranking forecast_windows gives the first window
-        top = cells.iloc[order[:flagged_count(area[order], share)]]
-        frame = _join_cells(top.assign(risk=window_risk[order[:len(top)]]))
-        frame.insert(0, "window_start", label)
-        frames.append(frame)
-    out = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry", crs=cells.crs)
-    out.attrs = {**forecast.cells.attrs, "share": float(share)}
+        top = order[:flagged_count(area[order], share)]
+        part = _join(geoms[top], area[top], window_risk[top], ids[top])
+        part["window_start"] = np.full(len(part["area_id"]), label, dtype=object)
+        parts.append(part)
+    out = _areas_frame(parts, cells.crs)
+    out.attrs = {**cells.attrs, "share": float(share)}
     return out
 
 
 def _join_cells(top: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """The flagged cells *top* (riskiest first) joined where they share an edge: one row per area."""
-    geoms = top.geometry.to_numpy()
+    columns = _join(top.geometry.to_numpy(), top["area_m2"].to_numpy(dtype=float), top["risk"].to_numpy(dtype=float),
+                    top["cell_id"].astype(str).to_numpy())
+    return _areas_frame([columns], top.crs)
+
+
+def _join(geoms: np.ndarray, area_m2: np.ndarray, risk: np.ndarray, ids: np.ndarray) -> dict:
+    """Columns of the patrol areas of the flagged cells (arrays, riskiest first), most expected events first."""
     left, right = shapely.STRtree(geoms).query(geoms, predicate="touches")
     # an edge, not a corner: the shared boundary has length
     shared = shapely.length(shapely.intersection(geoms[left], geoms[right])) > 0
-    n = len(top)
+    n = len(geoms)
     graph = sp.coo_matrix((np.ones(int(shared.sum())), (left[shared], right[shared])), shape=(n, n))
-    _, label = connected_components(graph, directed=False)
-    cells = gpd.GeoDataFrame({"label": label, "n_cells": 1, "area_m2": top["area_m2"].to_numpy(dtype=float),
-                              "expected_events": top["risk"].to_numpy(dtype=float),
-                              "cell_ids": top["cell_id"].astype(str).to_numpy()}, geometry=geoms, crs=top.crs)
-    areas = cells.dissolve("label", aggfunc={"n_cells": "sum", "area_m2": "sum", "expected_events": "sum",
-                                             "cell_ids": ";".join})
-    areas["area_km2"] = areas["area_m2"] / 1e6
-    areas["events_per_km2"] = areas["expected_events"] / areas["area_km2"].where(areas["area_km2"] > 0)
-    areas = areas.sort_values(["expected_events", "n_cells"], ascending=[False, False], kind="stable")
-    areas.insert(0, "area_id", np.arange(1, len(areas) + 1))
-    return areas.reset_index(drop=True)[_AREA_COLUMNS]
+    n_areas, label = connected_components(graph, directed=False)
+    area = np.bincount(label, weights=area_m2, minlength=n_areas)
+    expected = np.bincount(label, weights=risk, minlength=n_areas)
+    n_cells = np.bincount(label, minlength=n_areas)
+    members = np.split(np.argsort(label, kind="stable"), np.cumsum(n_cells)[:-1])  # riskiest first in each
+    # most areas are one cell and need no union (the costly part when every window of a week is joined)
+    shapes = np.array([geoms[m[0]] if len(m) == 1 else shapely.union_all(geoms[m]) for m in members], dtype=object)
+    order = np.lexsort((-n_cells, -expected))
+    km2 = area / 1e6
+    return {"area_id": np.arange(1, n_areas + 1), "n_cells": n_cells[order], "area_km2": km2[order],
+            "expected_events": expected[order],
+            "events_per_km2": np.divide(expected, km2, out=np.full(n_areas, np.nan), where=km2 > 0)[order],
+            "cell_ids": np.array([";".join(ids[m]) for m in members], dtype=object)[order], "geometry": shapes[order]}
+
+
+def _areas_frame(parts: list[dict], crs) -> gpd.GeoDataFrame:
+    """One GeoDataFrame of the areas of one or more :func:`_join` results (columns in the documented order)."""
+    data = {c: np.concatenate([p[c] for p in parts]) for c in (["window_start"] if "window_start" in parts[0] else [])
+            + _AREA_COLUMNS}
+    return gpd.GeoDataFrame(data, geometry="geometry", crs=crs)

@@ -29,7 +29,6 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-import shapely.geometry
 from branca.element import MacroElement, Template
 
 from gridtools.errors import InputError
@@ -158,11 +157,11 @@ def _frames(cells, labels, density, patrol_areas, share, hours) -> dict:
         frames.append({
             "label": label, "end": _end_label(label, step), "cls": "".join(map(str, cls.tolist())),
             "risk": np.round(r, 4).tolist(), "flagged": flagged.tolist(), "expected": round(float(r[flagged].sum()), 2),
-            "areas": json.loads(areas.to_json()) if areas is not None else None,
-            "n_areas": 0 if areas is None else len(areas),
+            "areas": areas,
+            "n_areas": 0 if areas is None else len(areas["features"]),
         })
-    features = [{"type": "Feature", "properties": {"i": i, "id": str(cid)}, "geometry": shapely.geometry.mapping(g)}
-                for i, (cid, g) in enumerate(zip(cells["cell_id"], cells.geometry))]
+    features = [{"type": "Feature", "properties": {"i": i, "id": str(cid)}, "geometry": g}
+                for i, (cid, g) in enumerate(zip(cells["cell_id"], _geojson(cells.geometry)))]
     return {"cells": {"type": "FeatureCollection", "features": features}, "frames": frames,
             "breaks": [float(b) for b in breaks], "colors": [WINDOW_CALM_COLOR, *WINDOW_RISK_COLORS],
             "flagged_outline": FLAGGED_OUTLINE, "patrol_outline": PATROL_OUTLINE, "share": float(share),
@@ -170,13 +169,25 @@ def _frames(cells, labels, density, patrol_areas, share, hours) -> dict:
 
 
 def _areas_by_window(patrol_areas) -> dict:
+    """Each window's patrol areas as a GeoJSON FeatureCollection (dicts), by window label."""
     if patrol_areas is None:
         return {}
     validate.require_columns(patrol_areas, ["window_start", "area_id", "n_cells", "expected_events"], "patrol_areas")
     areas = to_wgs84(patrol_areas, "patrol_areas")
-    keep = areas[["window_start", "area_id", "n_cells", "expected_events", "geometry"]].copy()
-    keep["expected_events"] = keep["expected_events"].astype(float).round(2)
-    return {str(label): g.drop(columns="window_start") for label, g in keep.groupby("window_start", sort=False)}
+    shapes = _geojson(areas.geometry)
+    out: dict[str, dict] = {}
+    for label, area_id, n_cells, expected, shape in zip(areas["window_start"].astype(str), areas["area_id"],
+                                                        areas["n_cells"], areas["expected_events"], shapes):
+        feature = {"type": "Feature", "geometry": shape, "properties": {
+            "area_id": int(area_id), "n_cells": int(n_cells), "expected_events": round(float(expected), 2)}}
+        out.setdefault(label, {"type": "FeatureCollection", "features": []})["features"].append(feature)
+    return out
+
+
+def _geojson(geometries) -> list[dict]:
+    """GeoJSON geometries (dicts) with coordinates to 6 decimals (~0.1 m: enough to draw, a third the size)."""
+    rounded = shapely.transform(np.asarray(geometries), lambda xy: np.round(xy, 6))
+    return [json.loads(text) for text in shapely.to_geojson(rounded)]
 
 
 def _gap_hours(labels: list[str]) -> float | None:
