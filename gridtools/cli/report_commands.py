@@ -53,37 +53,43 @@ def report_partition(
     out.print(f"wrote {report.save(output)} ({band_note(grids, min_pop, max_pop)})")
 
 
+BacktestDirArgument = Annotated[Optional[Path], typer.Argument(
+    help="Folder written by 'gridtools hotspots backtest' (days: metrics.csv; with --horizon-hours: summary.csv, "
+         "by_hour.csv), or its metrics.csv; optional with --cells or --events.")]
+ForecastCellsOption = Annotated[Optional[Path], typer.Option(
+    "--cells", help="A forecast to map (the GeoPackage of 'gridtools hotspots predict'; with --horizon-hours: the "
+                    "window map); default: the folder's top_cells.gpkg when present.")]
+AccidentsOption = Annotated[Optional[Path], typer.Option(
+    "--events", help="Accidents (CSV, GeoPackage...): adds counts by hour x day type, road class and light.")]
+AccidentTimeOption = Annotated[Optional[str], typer.Option("--time", help="Time column of --events.")]
+RoadColOption = Annotated[Optional[str], typer.Option("--road-col", help="Road class column of --events (BAAC: "
+                                                                         "road_category).")]
+LightColOption = Annotated[Optional[str], typer.Option("--light-col", help="Light condition column (BAAC: light).")]
+CodesOption = Annotated[Optional[str], typer.Option("--codes", help="Labels of the coded columns: 'baac' (the French "
+                                                                    "road-accident file) or a CSV column,code,label.")]
+
+
 @report_app.command("hotspots")
 def report_hotspots(
-    output: OutOption,
-    backtest_dir: Annotated[Optional[Path], typer.Argument(
-        help="Folder written by 'gridtools hotspots backtest' (days: metrics.csv; with --horizon-hours: "
-             "summary.csv, by_hour.csv), or its metrics.csv; optional with --events.")] = None,
-    cells: Annotated[Optional[Path], typer.Option("--cells", help="A forecast to map (layer 'cells' of 'gridtools "
-                                                                  "hotspots predict'); default: the folder's "
-                                                                  "top_cells.gpkg when present.")] = None,
-    events: Annotated[Optional[Path], typer.Option("--events", help="Accidents (CSV, GeoPackage...): adds counts by "
-                                                                    "hour x day type, road class and light.")] = None,
-    time: Annotated[Optional[str], typer.Option("--time", help="Time column of --events.")] = None,
-    road_col: Annotated[Optional[str], typer.Option("--road-col", help="Road class column of --events (BAAC: "
-                                                                       "road_category).")] = None,
-    light_col: Annotated[Optional[str], typer.Option("--light-col", help="Light condition column (BAAC: light).")] = None,
-    codes: Annotated[Optional[str], typer.Option("--codes", help="Labels of the coded columns: 'baac' (the French "
-                                                                 "road-accident file) or a CSV column,code,label.")] = None,
-    dayfirst: DayfirstOption = None,
-    lang: LangOption = "en",
-    title: TitleOption = None,
+    output: OutOption, backtest_dir: BacktestDirArgument = None, cells: ForecastCellsOption = None,
+    events: AccidentsOption = None, time: AccidentTimeOption = None, road_col: RoadColOption = None,
+    light_col: LightColOption = None, codes: CodesOption = None, dayfirst: DayfirstOption = None,
+    lang: LangOption = "en", title: TitleOption = None,
 ):
     """One HTML report on hotspot forecasts: a backtest's PAI / hit rate / PEI per method (days: with fold
-    spread, plot and map; sub-day: pooled over windows, by hour of day) and, with --events, the accidents by
-    hour of day and day type, road class and light condition."""
+    spread, plot and map; sub-day: pooled over windows, by hour of day), a sub-day forecast's window map
+    (--cells) and, with --events, the accidents by hour of day and day type, road class and light condition."""
     from gridtools.report import Report
 
-    if backtest_dir is None and events is None:
-        raise GridtoolsError("nothing to report: give the folder 'gridtools hotspots backtest -o' wrote, or --events")
+    if backtest_dir is None and events is None and cells is None:
+        raise GridtoolsError("nothing to report: give the folder 'gridtools hotspots backtest -o' wrote, --cells or "
+                             "--events")
     if events is not None and time is None:
         raise GridtoolsError("--events needs --time: the column with the date and time of each accident")
-    parts = [] if backtest_dir is None else [_backtest_part(backtest_dir, cells, lang)]
+    windows = cells is not None and "windows" in gpkg_layers(cells)  # a sub-day forecast
+    parts = [] if backtest_dir is None else [_backtest_part(backtest_dir, None if windows else cells, lang)]
+    if windows:
+        parts.append(_windows_part(cells, lang))
     if events is not None:
         from gridtools.report.accidents import accident_report
 
@@ -94,6 +100,22 @@ def report_hotspots(
     for part in parts:
         report.extend(part)
     out.print(f"wrote {report.save(output)}")
+
+
+def _windows_part(forecast: Path, lang: str):
+    """The window map and patrol table of a sub-day forecast GeoPackage ('gridtools hotspots predict --windows')."""
+    from gridtools.report.accidents import window_forecast_report
+
+    import pyogrio
+
+    cells = io.read_any(forecast, layer="cells")
+    windows = pyogrio.read_dataframe(forecast, layer="windows", read_geometry=False)  # a table, no geometry
+    areas = io.read_any(forecast, layer="window_patrol_areas") if "window_patrol_areas" in gpkg_layers(forecast) else None
+    share = 0.02
+    if areas is not None and len(areas):  # the share predict flagged: the first window's areas over all cells
+        first = areas["window_start"] == areas["window_start"].min()
+        share = float(areas.loc[first, "area_km2"].sum() * 1e6 / cells["area_m2"].sum())
+    return window_forecast_report(cells, windows, areas, share=share, lang=lang)
 
 
 def _backtest_part(backtest_dir: Path, cells: Optional[Path], lang: str):

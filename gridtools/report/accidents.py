@@ -28,7 +28,8 @@ from gridtools import timeparse, validate
 from gridtools.errors import InputError
 from gridtools.report.base import Report, new_figure, plot_words, report_words
 
-__all__ = ["CODE_LABELS", "read_code_labels", "accident_counts", "accident_report", "subday_backtest_report"]
+__all__ = ["CODE_LABELS", "read_code_labels", "accident_counts", "accident_report", "subday_backtest_report",
+           "window_forecast_report"]
 
 #: Labels of coded columns, per source: ``{source: {column: {code: label}}}``.  ``"baac"``: the French
 #: national road-accident file (ONISR, BAAC), as its documentation and ``SOURCE.txt`` give them.
@@ -63,6 +64,9 @@ _TEXT = {
                     "gain 95% interval"),
         "bt_hour": "PAI at {cov:.0%} of the area by hour of day of the window",
         "bt_ylabel": "pooled PAI",
+        "wmap": "Forecast by window: risk, flagged cells and patrol areas (move the slider or press play)",
+        "wtable": "Patrol areas of each window (the riskiest {share:.0%} of the area)",
+        "wcols": ("window", "patrol areas", "cells", "expected events", "largest area (cells)"),
         "bt_note": ("Pooled PAI = all hits over all windows / Σ (events of a window x share of the area flagged). "
                     "Intervals resample whole cutoffs in moving blocks; the gain is paired (the same resampled "
                     "cutoffs for both methods)."),
@@ -82,6 +86,9 @@ _TEXT = {
         "bt_cols": ("方法", "面积比例", "PAI", "PAI 95% 区间", "命中率", "PEI", "相对 {best} 的增益", "增益 95% 区间"),
         "bt_hour": "圈定 {cov:.0%} 面积时各时段的 PAI",
         "bt_ylabel": "合并 PAI",
+        "wmap": "分时段预测：风险、圈定单元和巡逻区域（拖动滑块或点击播放）",
+        "wtable": "各时段的巡逻区域（风险最高的 {share:.0%} 面积）",
+        "wcols": ("时段", "巡逻区域数", "单元数", "预计事故数", "最大区域（单元数）"),
         "bt_note": ("合并 PAI = 全部时段命中数 / Σ（各时段事件数 × 圈定面积比例）。区间按截止时点成块重抽样；"
                     "增益为配对比较（两种方法使用同样的重抽样）。"),
     },
@@ -320,4 +327,44 @@ def subday_backtest_report(summary: pd.DataFrame, by_hour: pd.DataFrame | None =
             ax.grid(alpha=0.3)
             ax.legend(fontsize=7, ncol=2)
             report.add_figure(words["bt_hour"].format(cov=coverage), fig)
+    return report
+
+
+def window_forecast_report(cells, windows: pd.DataFrame, patrol_areas=None, *, share: float = 0.02,
+                           hours: float | None = None, title: str | None = None, lang: str = "en") -> Report:
+    """A sub-day forecast in a report: the window map with its slider and each window's patrol areas.
+
+    Parameters
+    ----------
+    cells, windows, patrol_areas
+        Layers ``cells``, ``windows`` and ``window_patrol_areas`` of ``gridtools hotspots predict
+        --horizon-hours`` (or ``WindowForecast.cells``, ``.windows`` and
+        :func:`gridtools.hotspots.window_patrol_areas`), as for :func:`gridtools.maps.hotspot_window_map`.
+    share : float
+        Share of the area the patrol areas cover.
+    hours : float, optional
+        Window length (default: the gap between the first two windows).
+    title : str, optional
+    lang : {"en", "zh"}
+
+    Returns
+    -------
+    Report
+
+    Examples
+    --------
+    >>> window_forecast_report(f.cells, f.windows, window_patrol_areas(f)).save("week.html")   # doctest: +SKIP
+    """
+    from gridtools.maps import hotspot_window_map
+
+    words = report_words(_TEXT, lang)
+    report = Report(title or words["title"], lang=lang)
+    report.add_map(words["wmap"], hotspot_window_map(cells, windows, patrol_areas, share=share, hours=hours),
+                   height_px=620)
+    if patrol_areas is not None and len(patrol_areas):
+        g = pd.DataFrame(patrol_areas).groupby("window_start", sort=True)
+        c = words["wcols"]
+        report.add_table(words["wtable"].format(share=share), pd.DataFrame({
+            c[0]: g.size().index, c[1]: g.size().to_numpy(), c[2]: g["n_cells"].sum().to_numpy(),
+            c[3]: g["expected_events"].sum().round(2).to_numpy(), c[4]: g["n_cells"].max().to_numpy()}), max_rows=200)
     return report

@@ -7,6 +7,7 @@ from __future__ import annotations
 import html
 import re
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
@@ -100,11 +101,20 @@ def test_report_hotspots_cli_on_a_paris_sub_day_backtest_with_the_accident_secti
                           "--step-days", "7", "--horizon-hours", "2", "--windows", "84", "--methods", "profile",
                           "-o", folder], capsys)
     assert code == 0, text
+    forecast = tmp_path / "week.gpkg"
+    code, text = run_cli(["hotspots", "predict", path, "--time", "datetime", "--lon", "lon", "--lat", "lat",
+                          "--area", "hull", "--cell", "500", "--cutoff", "2019-12-02 05:00", "--horizon-hours", "2",
+                          "--windows", "12", "-o", forecast], capsys)
+    assert code == 0, text
     out = tmp_path / "report.html"
-    code, text = run_cli(["report", "hotspots", folder, "--events", path, "--time", "datetime",
+    code, text = run_cli(["report", "hotspots", folder, "--cells", forecast, "--events", path, "--time", "datetime",
                           "--road-col", "road_category", "--light-col", "light", "--codes", "baac", "-o", out], capsys)
     assert code == 0, text
     page = out.read_text()
+    per_window = gpd.read_file(forecast, layer="window_patrol_areas")
+    shown_areas = _table_after(page, "Patrol areas of each window (the riskiest 2% of the area)")
+    assert shown_areas["patrol areas"].tolist() == per_window.groupby("window_start").size().tolist()
+    assert len(shown_areas) == 12 and "gridtools-window-slider" in page
     summary = pd.read_csv(folder / "summary.csv")
     shown = _table_after(page, "Sub-day backtest: pooled over 168 windows of 2 h (2 cutoffs from 2019-06-03 00:00)")
     at2 = summary[np.isclose(summary["coverage"], 0.02)].set_index("method")["pai"]
