@@ -31,10 +31,10 @@ import pandas as pd
 import shapely
 from branca.element import MacroElement, Template
 
+from gridtools import validate
 from gridtools.errors import InputError
 from gridtools.maps.base import Legend, fit_to, lerp_colors, new_map, to_wgs84
 from gridtools.maps.basemap import draw_base
-from gridtools import validate
 
 __all__ = ["WINDOW_RISK_COLORS", "WINDOW_CALM_COLOR", "FLAGGED_OUTLINE", "PATROL_OUTLINE", "WINDOW_RISK_QUANTILES",
            "hotspot_window_map"]

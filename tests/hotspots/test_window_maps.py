@@ -119,3 +119,12 @@ def test_paris_week_of_two_hour_windows_from_the_cli_map_and_layers(browser, tmp
             assert labels[k] in page.locator(".gridtools-window-label").inner_text()
         _move(page, 9)   # Monday 23:00-01:00
         screenshot(page, "hotspot_window_map")
+
+
+def test_window_map_escapes_cell_ids(city_forecast):
+    hostile = "<img src=x onerror=alert(1)></script>"
+    cells = city_forecast.cells.assign(cell_id=city_forecast.cells["cell_id"] + hostile)
+    windows = city_forecast.windows.assign(cell_id=city_forecast.windows["cell_id"] + hostile)
+    page, _ = maps.map_page(maps.hotspot_window_map(cells, windows))
+    assert "<img src=x" not in page and "</script>\"" not in page
+    assert "\\u003cimg src=x onerror=alert(1)\\u003e\\u003c/script\\u003e" in page

@@ -14,7 +14,12 @@ import pytest
 from conftest import run_cli, shared_data
 
 from gridtools.errors import InputError
-from gridtools.report.accidents import CODE_LABELS, accident_counts, accident_report, subday_backtest_report
+from gridtools.report.accidents import (
+    CODE_LABELS,
+    accident_counts,
+    accident_report,
+    subday_backtest_report,
+)
 
 
 @pytest.fixture(scope="module")
