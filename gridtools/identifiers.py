@@ -68,7 +68,7 @@ def row_names(frame: pd.DataFrame, positions) -> list[str]:
 
 
 def check_unique_keys(frame: pd.DataFrame, key: str, source: str = "data", *, dedupe: bool = False,
-                      option: str | None = "dedupe=True") -> pd.DataFrame:
+                      option: str | None = "dedupe=True", rows=None) -> pd.DataFrame:
     """Refuse rows that share a *key* value, naming the values and rows; or keep the first with *dedupe*.
 
     Parameters
@@ -84,6 +84,9 @@ def check_unique_keys(frame: pd.DataFrame, key: str, source: str = "data", *, de
         instead of refusing.
     option : str or None
         How the caller spells *dedupe* in the message; None where deduplicating is no answer.
+    rows : array-like of int, optional
+        The row number of each row in its file (counting from 1), where rows were set aside
+        before this check; default: position + 1.
 
     Returns
     -------
@@ -112,9 +115,13 @@ def check_unique_keys(frame: pd.DataFrame, key: str, source: str = "data", *, de
     shown = ", ".join(repr(str(v)) for v in values[:5]) + (f" (and {len(values) - 5} more)" if len(values) > 5 else "")
     raise InputError(
         f"{source}: column {key!r} must name one row each, but {len(values)} value(s) appear more than once: "
-        f"{shown} ({describe_rows(np.flatnonzero(repeated) + 1)}, counting from 1). Remove or merge the repeated "
+        f"{shown} ({describe_rows(_row_numbers(rows, len(frame))[repeated])}, counting from 1). Remove or merge the repeated "
         "rows" + (f", or pass {option} to keep the first row of each {key}." if option else ".")
     )
+
+
+def _row_numbers(rows, n: int) -> np.ndarray:
+    return np.arange(1, n + 1) if rows is None else np.asarray(rows, dtype=np.int64)
 
 
 def check_duplicate_geometries(frame, source: str = "data", *, dedupe: bool = False,

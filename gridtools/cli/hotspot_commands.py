@@ -58,11 +58,17 @@ MethodsOption = Annotated[str, typer.Option("--methods", help="Comma-separated m
 PatrolShareOption = Annotated[float, typer.Option(
     "--patrol-share", help="Share of the area to flag; its cells are joined into contiguous patrol areas "
                            "(layer 'patrol_areas').")]
-MapOption = Annotated[Optional[Path], typer.Option("--map", help="Also write a folium map of the top cells (HTML).")]
+IdOption = Annotated[Optional[str], typer.Option("--id", help="Column naming each event (case or accident number): "
+                                                              "a repeated id is refused, naming its rows.")]
+DedupeOption = Annotated[bool, typer.Option("--dedupe", help="With --id: count each id once (keep its first row).")]
+MapOption = Annotated[Optional[Path], typer.Option("--map", help="Also write a map of the top cells and patrol areas "
+                                                           "(HTML, opens offline; with --horizon-hours a slider "
+                                                           "over the windows).")]
 
 
 def _read_inputs(events_file, *, time, lon, lat, x, y, crs, layer, category_col, category, cell, boundary, area,
-                 grids, grid_id, poi, dayfirst=None, hour_col=None, tz=None, units=None, unit_id=None, snap_m=None):
+                 grids, grid_id, poi, dayfirst=None, hour_col=None, tz=None, units=None, unit_id=None, snap_m=None,
+                 id_col=None, dedupe=False):
     """Events and cells (:func:`gridtools.hotspots.prepare`), the --poi covariates, and lines for the summary."""
     from gridtools import hotspots
     from gridtools.hotspots.cells import density_covariates
@@ -75,11 +81,14 @@ def _read_inputs(events_file, *, time, lon, lat, x, y, crs, layer, category_col,
     roads = io.read_any(units) if units is not None else None
     events, cells = hotspots.prepare(raw, time=time, category_col=category_col, categories=category or None,
                                      cell=cell, area=study, grids=polygons, grid_id=grid_id, dayfirst=dayfirst,
-                                     hour_col=hour_col, tz=tz, segments=roads, segment_id=unit_id, snap_m=snap_m)
+                                     hour_col=hour_col, tz=tz, segments=roads, segment_id=unit_id, snap_m=snap_m,
+                                     id_col=id_col, dedupe=dedupe)
     rep = events.report
     lines = [f"{len(events):,} events in the study area ({rep['rows']:,} rows read"
              + (f", categories {', '.join(rep['categories'])}" if rep.get("categories") else "") + ")",
              _units_line(cells, cell)]
+    if rep.get("deduplicated"):
+        lines.append(f"{rep['deduplicated']:,} rows repeated an earlier row's {id_col} and were dropped (--dedupe)")
     _warn_left_out(rep)
     covariates = density_covariates([io.read_any(path) for path in poi or []], cells)
     for path, density in zip(poi or [], covariates.T if covariates is not None else []):
@@ -128,6 +137,7 @@ def hotspots_predict(
     boundary: BoundaryOption = None, area: AreaOption = "extent",
     grids: GridsOption = None, grid_id: GridIdOption = None, poi: PoiOption = None,
     units: UnitsOption = None, unit_id: UnitIdOption = None, snap_m: SnapOption = None,
+    id_col: IdOption = None, dedupe: DedupeOption = False,
     patrol_share: PatrolShareOption = 0.02, map_file: MapOption = None,
 ):
     """Risk of every cell after --cutoff: layer 'cells' (cell_id, risk, rank, geometry) and layer 'patrol_areas'
@@ -138,13 +148,13 @@ def hotspots_predict(
     events, cells, covariates, lines = _read_inputs(
         events_file, time=time, lon=lon, lat=lat, x=x, y=y, crs=crs, layer=layer, category_col=category_col,
         category=category, cell=cell, boundary=boundary, area=area, grids=grids, grid_id=grid_id, poi=poi,
-        dayfirst=dayfirst, hour_col=hour_col, tz=tz, units=units, unit_id=unit_id, snap_m=snap_m)
+        dayfirst=dayfirst, hour_col=hour_col, tz=tz, units=units, unit_id=unit_id, snap_m=snap_m, id_col=id_col,
+        dedupe=dedupe)
     if horizon_hours is not None:
         return _predict_windows(events, cells, lines, cutoff=cutoff, hours=horizon_hours, windows=windows,
                                 method=method or "profile", output=output, map_file=map_file, share=patrol_share)
     method = method or "ensemble"
-    result = hotspots.forecast(events, cells, cutoff=cutoff, horizon_days=horizon_days, method=method,
-                               covariates=covariates)
+    result = hotspots.forecast(events, cells, cutoff=cutoff, horizon_days=horizon_days, method=method, covariates=covariates)
     areas = hotspots.patrol_areas(result, share=patrol_share)
     areas_file = _write_forecast(result, areas, output, map_file, patrol_share)
     used = int((events.t < hotspots.to_day(cutoff)).sum())
@@ -160,7 +170,8 @@ def _areas_line(areas, share: float) -> str:
 
 
 def _predict_windows(events, cells, lines, *, cutoff, hours, windows, method, output: Path, map_file, share):
-    """The sub-day branch of predict: forecast the windows, write cells, patrol areas and the windows table."""
+    """The sub-day branch of predict: forecast the windows, write cells, patrol areas (first window and
+    every window) and the windows table; --map draws every window with a slider."""
     from gridtools import hotspots
     from gridtools.errors import InputError
     from gridtools.hotspots.subday import forecast_windows
@@ -169,14 +180,22 @@ def _predict_windows(events, cells, lines, *, cutoff, hours, windows, method, ou
         raise InputError(f"a sub-day forecast writes a layer and a table: give -o a .gpkg file, not {output.name}.")
     result = forecast_windows(events, cells, cutoff=cutoff, horizon_hours=hours, windows=windows, method=method)
     areas = hotspots.patrol_areas(result.cells, share=share)
-    _write_forecast(result.cells, areas, output, map_file, share)
+    per_window = hotspots.window_patrol_areas(result, share=share)
+    _write_forecast(result.cells, areas, output, None, share)
+    io.write_any(per_window, output, layer="window_patrol_areas")
     io.write_any(result.windows, output, layer="windows")
+    if map_file is not None:
+        from gridtools.maps import hotspot_window_map, save_map
+
+        save_map(hotspot_window_map(result.cells, result.windows, per_window, share=share, hours=hours), map_file)
     p = result.params
     print_lines(f"hotspots predict ({method}, cutoff {p['cutoff']}, {windows} x {hours:g} h)",
                 [*lines, f"{p['used_events']:,} events before the cutoff used",
                  _areas_line(areas, share) + " (first window)",
-                 f"wrote {output} (layer cells: risk in the first window; layer patrol_areas; table windows: "
-                 f"{len(result.windows):,} rows)"])
+                 f"patrol areas per window: {len(per_window) / max(windows, 1):,.1f} on average "
+                 f"(layer window_patrol_areas, {len(per_window):,} rows)",
+                 f"wrote {output} (layer cells: risk in the first window; layers patrol_areas, window_patrol_areas; "
+                 f"table windows: {len(result.windows):,} rows)" + (f" and {map_file}" if map_file else "")])
 
 
 def _write_forecast(result, areas, output: Path, map_file: Optional[Path], share: float) -> Path:
@@ -209,6 +228,7 @@ def hotspots_backtest(
     boundary: BoundaryOption = None, area: AreaOption = "extent",
     grids: GridsOption = None, grid_id: GridIdOption = None, poi: PoiOption = None,
     units: UnitsOption = None, unit_id: UnitIdOption = None, snap_m: SnapOption = None,
+    id_col: IdOption = None, dedupe: DedupeOption = False,
     jobs: JobsOption = None, scheduler: SchedulerOption = None,
 ):
     """Rolling-origin backtest: hit rate, PAI and PEI at 1, 2, 5, 10% of the area for every method (with
@@ -218,7 +238,8 @@ def hotspots_backtest(
         events, cells, covariates, lines = _read_inputs(
             events_file, time=time, lon=lon, lat=lat, x=x, y=y, crs=crs, layer=layer, category_col=category_col,
             category=category, cell=cell, boundary=boundary, area=area, grids=grids, grid_id=grid_id, poi=poi,
-            dayfirst=dayfirst, hour_col=hour_col, tz=tz, units=units, unit_id=unit_id, snap_m=snap_m)
+            dayfirst=dayfirst, hour_col=hour_col, tz=tz, units=units, unit_id=unit_id, snap_m=snap_m, id_col=id_col,
+            dedupe=dedupe)
         progress("reading and preparing the events", 1, 1)
     if horizon_hours is not None:
         return _backtest_windows(events, cells, lines, start=start, folds=folds, hours=horizon_hours, windows=windows,

@@ -36,7 +36,7 @@ from gridtools.hotspots.estimators import (
 from gridtools.hotspots.events import EventSet, from_day, prepare_events, to_day
 from gridtools.hotspots.forecasting import forecast, prepare
 from gridtools.hotspots.metrics import hit_metrics, rank_cells
-from gridtools.hotspots.patrol import flagged_cells, patrol_areas
+from gridtools.hotspots.patrol import flagged_cells, patrol_areas, window_patrol_areas
 from gridtools.hotspots.segments import segment_units
 from gridtools.hotspots.subday import WindowBacktest, WindowForecast, backtest_windows, forecast_windows
 from gridtools.hotspots.timeofday import HourBinCounts, TimeProfile, make_subday_estimator
@@ -57,6 +57,7 @@ __all__ = [
     "hit_metrics",
     "flagged_cells",
     "patrol_areas",
+    "window_patrol_areas",
     "rank_cells",
     "HotspotEstimator",
     "NaiveCounts",

@@ -151,6 +151,8 @@ def prepare_events(
     dayfirst: bool | None = None,
     hour_col: str | None = None,
     tz: str | None = None,
+    id_col: str | None = None,
+    dedupe: bool = False,
 ) -> EventSet:
     """Turn incident records into an :class:`EventSet` in a metric CRS, sorted by time.
 
@@ -176,6 +178,13 @@ def prepare_events(
     tz : str, optional
         IANA zone whose wall clock times with a UTC offset are converted to (sub-day windows
         are wall-clock); default: such times are converted to UTC.
+    id_col : str, optional
+        Column naming each event (a case or accident number): an id on more than one row is
+        refused, naming the ids and rows, since the event would count twice.  Rows with no id
+        are kept.
+    dedupe : bool, default False
+        With *id_col*: keep the first row of each id instead (``report["deduplicated"]``
+        counts the rows dropped).
 
     Returns
     -------
@@ -186,7 +195,7 @@ def prepare_events(
     Raises
     ------
     InputError
-        Missing columns, unparseable dates (rows listed), a category with no events.
+        Missing columns, unparseable dates (rows listed), a category with no events, repeated ids.
 
     Examples
     --------
@@ -209,6 +218,10 @@ def prepare_events(
         "rows": int(events.attrs.get("n_rows", len(events))),
         "missing_coordinates": list(events.attrs.get("missing_coordinates", [])),
     }
+    if id_col is not None:
+        events, rows = _unique_ids(events, rows, id_col, source, dedupe, report)
+    elif dedupe:
+        raise InputError("dedupe=True needs id_col=...: name the column that identifies each event.")
     geoms = events.geometry.to_numpy()
     import shapely
 
@@ -253,6 +266,21 @@ def prepare_events(
     return EventSet(
         t=t[order], x=xy[order, 0], y=xy[order, 1], row=rows[order], crs=target, report=report
     )
+
+
+def _unique_ids(events, rows, id_col: str, source: str, dedupe: bool, report: dict):
+    """The events with each id once (or refused): rows without an id are not repeats of each other."""
+    from gridtools.identifiers import check_unique_keys
+
+    validate.require_columns(events, {id_col: "id_col"}, source)
+    ids = events[id_col].astype("string").str.strip()
+    named = (ids.notna() & (ids != "")).to_numpy(dtype=bool)
+    keyed = pd.DataFrame({id_col: ids[named].to_numpy()}, index=np.flatnonzero(named))
+    kept = check_unique_keys(keyed, id_col, source, dedupe=dedupe, rows=rows[named])
+    keep = ~named
+    keep[kept.index.to_numpy()] = True
+    report["deduplicated"] = int(len(keep) - keep.sum())
+    return events.loc[keep], rows[keep]
 
 
 def missing_rows_text(report: dict) -> str | None:

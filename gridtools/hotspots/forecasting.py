@@ -31,6 +31,8 @@ def prepare(
     segments: gpd.GeoDataFrame | None = None,
     segment_id: str | None = None,
     snap_m: float | None = None,
+    id_col: str | None = None,
+    dedupe: bool = False,
 ) -> tuple[EventSet, CellSet]:
     """Events as arrays in a metric CRS, and the forecast units they fall in.
 
@@ -38,8 +40,9 @@ def prepare(
     ----------
     events : geopandas.GeoDataFrame
         Incident points (e.g. :func:`gridtools.io.read_events`).
-    time, category_col, categories, dayfirst, hour_col, tz
-        See :func:`~gridtools.hotspots.events.prepare_events`.
+    time, category_col, categories, dayfirst, hour_col, tz, id_col, dedupe
+        See :func:`~gridtools.hotspots.events.prepare_events` (*id_col*: an event id on more
+        than one row is refused, or with *dedupe* counted once).
     cell : float, default ``settings.hotspot_cell_m``
         Side of square cells (metres); ignored when *grids* are given.
     area : "extent", "hull" or GeoDataFrame/GeoSeries/shapely geometry
@@ -75,7 +78,7 @@ def prepare(
     (3, [0, 2])
     """
     ev = prepare_events(events, time=time, category_col=category_col, categories=categories, dayfirst=dayfirst,
-                        hour_col=hour_col, tz=tz)
+                        hour_col=hour_col, tz=tz, id_col=id_col, dedupe=dedupe)
     if grids is None and segments is None and isinstance(area, str):
         ev = drop_far_events(ev)
     if segments is not None:

@@ -49,16 +49,17 @@ from gridtools.maps.grids import GRID_FIELDS, grid_map
 from gridtools.maps.hotspots import HOTSPOT_COLORS, hotspot_map
 from gridtools.maps.incidents import CASE_COLORS, incident_map
 from gridtools.maps.routes import route_map
+from gridtools.maps.windows import WINDOW_RISK_COLORS, hotspot_window_map
 
 __all__ = [
     # one builder per capability
-    "grid_map", "incident_map", "component_map", "component_popups", "hotspot_map", "route_map", "dispatch_map",
+    "grid_map", "incident_map", "component_map", "component_popups", "hotspot_map", "hotspot_window_map", "route_map", "dispatch_map",
     # the page
     "save_map", "map_page", "leaflet_assets", "new_map", "draw_base", "add_layer_control", "fit_to", "MAX_ZOOM",
     # colours and legends
     "band_colors", "lerp_colors", "load_color", "BandLegend", "Legend",
     "UNDER_COLORS", "IN_BAND_COLOR", "OVER_COLORS", "NO_DATA_COLOR", "UNDER_DARKEST", "OVER_DARKEST",
-    "CASE_COLORS", "COMPONENT_MAJOR_COLORS", "HOTSPOT_COLORS", "ROUTE_COLORS", "LOAD_COLORS",
+    "CASE_COLORS", "COMPONENT_MAJOR_COLORS", "HOTSPOT_COLORS", "WINDOW_RISK_COLORS", "ROUTE_COLORS", "LOAD_COLORS",
     # fields, popups and display
     "FIELD_LABELS", "GRID_FIELDS", "COMPONENT_POPUP", "FILL_PROPERTY", "OSM_ATTRIBUTION", "VENDOR",
     "popup_fields", "display_values", "to_wgs84",

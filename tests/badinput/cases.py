@@ -220,6 +220,18 @@ CASES: list[Case] = [
                                                                   k["out"]], ("no_such_file.gpkg",)),
     Case("report hotspots", "folder without a backtest", lambda k: ["report", "hotspots", k["blocks"].parent,
                                                                     "-o", k["out"]], ("metrics.csv",)),
+    Case("report hotspots", "--events without --time", lambda k: ["report", "hotspots", "--events", k["events"],
+                                                                  "-o", k["out"]], ("--events needs --time",)),
+    Case("report hotspots", "unknown --codes", lambda k: ["report", "hotspots", "--events", k["events"], "--time",
+                                                          "reported", "--road-col", "type", "--codes", "insee",
+                                                          "-o", k["out"]], ("--codes insee", "'baac'")),
+    Case("report hotspots", "--road-col naming no column", lambda k: ["report", "hotspots", "--events", k["events"],
+                                                                      "--time", "reported", "--road-col", "road",
+                                                                      "-o", k["out"]], ("road", "--road-col")),
+    Case("report hotspots", "accident times in mixed formats",
+         lambda k: ["report", "hotspots", "--events", _events(k, "mixed_report.csv",
+                                                              _set("reported", [6], "01/02/2024 10:00")),
+                    "--time", "reported", "-o", k["out"]], ("mixes date formats", "row 7")),
     Case("report incidents", "database that does not exist", lambda k: ["report", "incidents", k["missing_db"],
                                                                         "--grids", k["grids"], "-o", k["out"]],
          ("no_such.db", "not found")),
@@ -381,6 +393,25 @@ CASES: list[Case] = [
          ("--patrol-share",)),
     Case("hotspots predict", "unknown category", lambda k: PREDICT(k, k["events"], "--category-col", "type",
                                                                    "--category", "9999"), ("9999",)),
+    Case("hotspots predict", "an event id on two rows", lambda k: PREDICT(k, _events(k, "dup_events.csv", _dup_rows),
+                                                                          "--id", "event_id"),
+         ("'event_id'", "E0003", "rows 4, 401", "--dedupe")),
+    Case("hotspots predict", "--id naming no column", lambda k: PREDICT(k, k["events"], "--id", "case_no"),
+         ("case_no", "--id")),
+    Case("hotspots predict", "--dedupe without --id", lambda k: PREDICT(k, k["events"], "--dedupe"), ("--id",)),
+    Case("hotspots predict", "sub-day run on some dates without time of day",
+         lambda k: PREDICT(k, _events(k, "dates_only.csv", lambda f: _set("reported", [4, 8], f["reported"][4][:10])(f)),
+                           "--horizon-hours", "2", "--windows", "12")[:5] + ["--cutoff", "2025-05-01 06:00"] +
+         PREDICT(k, k["events"], "--horizon-hours", "2", "--windows", "12")[7:],
+         ("2 event(s) have a date but no time of day", "rows 5, 9", "--hour-col")),
+    Case("hotspots predict", "sub-day run on mixed date formats",
+         lambda k: PREDICT(k, _events(k, "mixed_formats.csv", _set("reported", [6], "01/02/2024 10:00")),
+                           "--horizon-hours", "2", "--windows", "12"), ("mixes date formats", "row 7")),
+    Case("hotspots predict", "sub-day window that does not divide a day",
+         lambda k: PREDICT(k, k["events"], "--horizon-hours", "5", "--windows", "3"), ("--horizon-hours", "divide a day")),
+    Case("hotspots backtest", "an event id on two rows",
+         lambda k: BACKTEST(k, _events(k, "dup_events.csv", _dup_rows), "--id", "event_id"),
+         ("'event_id'", "E0003", "rows 4, 401", "--dedupe")),
     Case("hotspots backtest", "missing file", lambda k: BACKTEST(k, k["not_a_file"]), ("no_such_file.gpkg",)),
     Case("hotspots backtest", "zero folds", lambda k: BACKTEST(k, k["events"], "--folds", "0"), ("--folds",)),
     Case("hotspots backtest", "folds past the last event", lambda k: BACKTEST(k, k["events"], "--folds", "90"),
@@ -610,6 +641,24 @@ def _check_deduped(kit, text):
     assert grids["population"].sum() == 16 * 300 and "duplicate units dropped" in text
 
 
+def _check_events_deduped(kit, text):
+    cells = gpd.read_file(kit["out"].with_suffix(".gpkg"), layer="cells")
+    assert "1 rows repeated an earlier row's event_id and were dropped" in text
+    assert "400 events in the study area (401 rows read)" in text and len(cells) > 0
+
+
+def _zero_and_far(frame):
+    frame = _set("lon", [2], "0")(_set("lat", [2], "0")(frame))
+    return _set("lon", [5], str(float(frame["lon"][5]) + 0.5))(frame)          # ~36 km east of the district
+
+
+def _check_zero_and_far_counted(kit, text):
+    windows = gpd.read_file(kit["out"].with_suffix(".gpkg"), layer="windows")
+    assert "1 events have no coordinates and were left out (row 3," in text
+    assert "1 events lie far from all the others (bad coordinates?) and were left out (row 6," in text
+    assert "398 events in the study area (400 rows read)" in text and windows["window_start"].nunique() == 12
+
+
 def _check_refused_dock(kit, text):
     trips = gpd.read_file(kit["out"].with_suffix(".gpkg"))
     assert trips["status"].tolist() == ["assigned", "refused"]
@@ -629,6 +678,14 @@ def _check_import_rerun(kit, text):
 
 
 OK_CASES: list[Case] = [
+    Case("hotspots predict", "a sub-day run with one event at 0,0 and one far outside (counted, named, left out)",
+         lambda k: PREDICT(k, _events(k, "zero_far.csv", _zero_and_far), "--horizon-hours", "2", "--windows", "12",
+                           "--area", "hull")[:5] + ["--cutoff", "2025-05-01 06:00"] +
+         PREDICT(k, k["events"], "--horizon-hours", "2", "--windows", "12", "--area", "hull")[7:],
+         check=_check_zero_and_far_counted),
+    Case("hotspots predict", "an event id on two rows with --dedupe (counted once, said so)",
+         lambda k: PREDICT(k, _events(k, "dup_events.csv", _dup_rows), "--id", "event_id", "--dedupe"),
+         check=_check_events_deduped),
     Case("incidents import", "the same file imported twice (adds nothing, says so)",
          lambda k: ["incidents", "import", k["cases"], k["events"], "--type", "type", "--time", "reported",
                     "--lon", "lon", "--lat", "lat", "--id", "event_id"], check=_check_import_rerun),
