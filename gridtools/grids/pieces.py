@@ -16,13 +16,20 @@ import shapely
 
 from gridtools import settings
 from gridtools.errors import InputError
-from gridtools.grids.balance import Band, PieceGraph, choose_count, feasible_counts
+from gridtools.grids.balance import (Band, PieceGraph, choose_count, feasible_counts, make_contiguous,
+                                     metis_labels, repair)
 from gridtools.grids.graph import UnitGraph
 
 __all__ = [
     "SOFT_BARRIER_DISCOUNT", "major_barriers", "barrier_crossings", "split_pieces", "Task",
-    "piece_graph", "plan_tasks", "adjacent_oversize",
+    "piece_graph", "plan_tasks", "adjacent_oversize", "COARSE_PIECE_UNITS", "split_large_tasks", "rejoin_pieces",
 ]
+
+#: A piece of at least twice this many units is first cut into sub-pieces of about this size
+#: (a coarse METIS cut) that are partitioned independently, in parallel where workers are
+#: available, and repaired across their edges afterwards: METIS and the repair then work on
+#: graphs of bounded size, so the cost of one large district grows linearly with its units.
+COARSE_PIECE_UNITS = 5000
 
 #: How much cheaper it is for the partitioner to cut an edge that crosses a (soft) barrier.
 SOFT_BARRIER_DISCOUNT = 0.05
@@ -99,6 +106,7 @@ class Task:
     piece: int
     status: str                # "ok" or "infeasible_piece"
     seed: int
+    whole: int = -1            # sub-piece of this entry of split_large_tasks' wholes (-1: none)
 
 
 def piece_graph(graph: UnitGraph, members: np.ndarray, soft: np.ndarray, pop: np.ndarray) -> PieceGraph:
@@ -153,3 +161,70 @@ def adjacent_oversize(graph: UnitGraph, members: np.ndarray, oversize: np.ndarra
     if len(hosts) == 0:
         return None
     return int(hosts[np.argmax(lengths)])
+
+
+def split_large_tasks(tasks: list[Task], band: Band) -> tuple[list[Task], list[Task]]:
+    """Cut each task of ``2 * COARSE_PIECE_UNITS`` units or more into sub-piece tasks.
+
+    The coarse cut is a METIS k-way cut of the piece's graph into sub-pieces of nearly equal
+    population (contiguous, along short boundaries); each becomes a task with its own grid count
+    and a seed derived from the piece's, so the result does not depend on where tasks run.  A
+    piece stays whole when a sub-piece would have no feasible grid count.
+
+    Returns
+    -------
+    (tasks, wholes)
+        The tasks to solve, and the original tasks that were split (``Task.whole`` of a
+        sub-piece task indexes this list); :func:`rejoin_pieces` undoes the split.
+    """
+    out: list[Task] = []
+    wholes: list[Task] = []
+    for task in tasks:
+        m = len(task.units) // COARSE_PIECE_UNITS
+        sub = _coarse_cut(task.graph, m, band, task.seed) if task.graph is not None and task.status == "ok" and m >= 2 else None
+        if sub is None:
+            out.append(task)
+            continue
+        for s in range(int(sub.max()) + 1):
+            local = np.flatnonzero(sub == s)
+            graph = task.graph.subgraph(local)
+            k = choose_count(graph.pop.sum(), band)
+            out.append(Task(task.units[local], graph if k > 1 else None, k, task.piece, "ok",
+                            task.seed + 7919 * (s + 1), whole=len(wholes)))
+        wholes.append(task)
+    return out, wholes
+
+
+def _coarse_cut(graph: PieceGraph, m: int, band: Band, seed: int) -> np.ndarray | None:
+    """``m`` contiguous sub-pieces of nearly equal population, or None when one is infeasible."""
+    mean = graph.pop.sum() / m
+    labels = make_contiguous(graph, metis_labels(graph, m, Band(0.0, 1.03 * mean, mean), seed))
+    totals = np.bincount(labels, weights=graph.pop)
+    lo_hi = [feasible_counts(t, band) for t in totals]
+    if any(lo > hi for lo, hi in lo_hi):
+        return None
+    return labels
+
+
+def rejoin_pieces(tasks: list[Task], solved: list[np.ndarray], wholes: list[Task],
+                  band: Band) -> tuple[list[Task], list[np.ndarray]]:
+    """Undo :func:`split_large_tasks`: one labelling per original task, repaired across the cuts.
+
+    A grid left outside the band inside its sub-piece is repaired on the whole piece's graph,
+    where boundary moves and re-splits may cross the sub-piece edges.
+    """
+    out_tasks = [t for t in tasks if t.whole < 0]
+    out_solved = [labels for t, labels in zip(tasks, solved) if t.whole < 0]
+    for w, whole in enumerate(wholes):
+        position = np.full(whole.units.max() + 1, -1, dtype=np.int64)
+        position[whole.units] = np.arange(len(whole.units))
+        labels = np.full(len(whole.units), -1, dtype=np.int64)
+        offset = 0
+        for task, local in zip(tasks, solved):
+            if task.whole == w:
+                labels[position[task.units]] = local + offset
+                offset += int(local.max()) + 1
+        outcome = repair(whole.graph, labels, band, np.random.default_rng(whole.seed))
+        out_tasks.append(whole)
+        out_solved.append(np.unique(outcome.labels, return_inverse=True)[1].astype(np.int64))
+    return out_tasks, out_solved
