@@ -48,7 +48,7 @@ sys.path.insert(0, str(HERE))
 import _common as C  # noqa: E402
 
 LO, HI = 1000, 1500
-WIDE_CODES = (6, 3, 3, 4, 2)  # more than 999 grids in one district
+WIDE_CODES = (6, 3, 3, 5, 2)  # up to 99,999 grids in one district (400k units: ~22,000)
 
 
 def run_case(case: dict) -> dict:

@@ -160,7 +160,9 @@ def build_unit_graph(geoms, tolerance: float = 1.0, precision: float = 1e-3) -> 
         close = shapely.dwithin(geoms[ui], geoms[uj], tolerance)
         ui, uj = ui[close], uj[close]
         rims = shapely.boundary(geoms)
-        overlap = shapely.intersection(rims[ui], shapely.buffer(rims[uj], tolerance, quad_segs=2))
+        # a unit is in many such pairs: buffer each rim once, not once per pair
+        once, which = np.unique(uj, return_inverse=True)
+        overlap = shapely.intersection(rims[ui], shapely.buffer(rims[once], tolerance, quad_segs=2)[which])
         measured = shapely.length(overlap)
         near.loc[pd.MultiIndex.from_arrays([ui, uj])] = np.where(
             measured > _MIN_NEAR_SHARED_IN_TOLERANCES * tolerance, measured, 0.0)
