@@ -17,13 +17,13 @@ For every size, in a fresh subprocess (imports and memory of one case never leak
 Then the fitted exponent ``k`` of ``time ~ n^k`` (least squares on log-log, wall and CPU) and of
 peak memory, and the 400k district on ``LocalCluster(2)`` (``scheduler="local:2"``) against the
 serial run (``n_jobs=1``) with the grid codes compared unit by unit.  ``--baseline DIR`` runs the
-smaller sizes with another checkout (e.g. ``/work/main``) in the same run, for before/after.
+sizes given by ``--baseline-copies`` with another checkout (e.g. ``/work/main``) in the same run, for before/after.
 
 Run from the repository root::
 
     python benchmarks/bench_partition_scale.py                       # 38k, 100k, 400k + LocalCluster(2)
     python benchmarks/bench_partition_scale.py --copies 8,21 --no-dask   # quick
-    python benchmarks/bench_partition_scale.py --copies 8,21 --baseline /work/main --no-dask
+    python benchmarks/bench_partition_scale.py --baseline /work/main --baseline-copies 8,21
 
 Results: a markdown report on stdout and ``benchmarks/results/partition_scale.json``.  The
 machine's load average is printed with the figures (wall times on a shared machine are only
@@ -165,7 +165,8 @@ def main() -> None:
     parser.add_argument("--case", help=argparse.SUPPRESS)
     parser.add_argument("--copies", default="8,21,84", help="tile counts (x4,764 units), comma-separated")
     parser.add_argument("--no-dask", action="store_true", help="skip the LocalCluster(2) run of the largest size")
-    parser.add_argument("--baseline", help="another checkout to run the sizes below 400k with, for before/after")
+    parser.add_argument("--baseline", help="another checkout (e.g. /work/main) to run --baseline-copies with, for before/after")
+    parser.add_argument("--baseline-copies", default="8", help="tile counts for the baseline checkout")
     parser.add_argument("--timeout", type=float, default=3600)
     parser.add_argument("--out", type=Path, default=HERE / "results" / "partition_scale.json")
     args = parser.parse_args()
@@ -179,7 +180,8 @@ def main() -> None:
     copies = [int(c) for c in args.copies.split(",")]
     cases = [{"label": "serial", "copies": c, "n_jobs": 1} for c in copies]
     if args.baseline:
-        cases += [{"label": "baseline", "copies": c, "n_jobs": 1, "repo": args.baseline} for c in copies if c < 84]
+        cases += [{"label": "baseline", "copies": int(c), "n_jobs": 1, "repo": args.baseline}
+                  for c in args.baseline_copies.split(",")]
     if not args.no_dask:
         cases.append({"label": "LocalCluster(2)", "copies": max(copies), "scheduler": "local:2"})
     results = []
