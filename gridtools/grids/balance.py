@@ -118,10 +118,43 @@ class PieceGraph:
 
     def subgraph(self, nodes: np.ndarray) -> "PieceGraph":
         """The graph induced by ``nodes`` (positions), renumbered ``0..len(nodes)-1``."""
-        shape = (self.n, self.n)
-        lengths = sp.csr_matrix((self.length, self.indices, self.indptr), shape=shape)
-        weights = sp.csr_matrix((self.metis_weight.astype(float), self.indices, self.indptr), shape=shape)
-        return PieceGraph.from_matrices(lengths[nodes][:, nodes], weights[nodes][:, nodes], self.pop[nodes])
+        nodes = np.asarray(nodes)
+        label = np.zeros(self.n, dtype=np.int64)
+        label[nodes] = 1
+        if len(nodes) > 1 and (np.diff(nodes) <= 0).any():
+            shape = (self.n, self.n)
+            lengths = sp.csr_matrix((self.length, self.indices, self.indptr), shape=shape)
+            weights = sp.csr_matrix((self.metis_weight.astype(float), self.indices, self.indptr), shape=shape)
+            return PieceGraph.from_matrices(lengths[nodes][:, nodes], weights[nodes][:, nodes], self.pop[nodes])
+        return self.split(np.where(label == 1, 0, -1), 1)[0]
+
+    def split(self, labels: np.ndarray, count: int) -> list["PieceGraph"]:
+        """The graphs induced by each label ``0..count-1`` (units labelled -1 are left out), in one pass.
+
+        Each keeps its units in ascending order; entries stay in CSR order, so this costs one
+        pass over the edges for all the pieces together, not one per piece.
+        """
+        labels = np.asarray(labels, dtype=np.int64)
+        rows = np.repeat(np.arange(self.n), np.diff(self.indptr))
+        keep = (labels[rows] >= 0) & (labels[rows] == labels[self.indices])
+        order = np.argsort(labels[rows[keep]], kind="stable")
+        rows, cols = rows[keep][order], self.indices[keep][order]
+        length, weight = self.length[keep][order], self.metis_weight[keep][order]
+        place = np.zeros(self.n, dtype=np.int64)
+        sizes = np.bincount(labels[labels >= 0], minlength=count)
+        members = np.argsort(np.where(labels >= 0, labels, count), kind="stable")[: sizes.sum()]
+        place[members] = np.arange(len(members)) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+        bounds = np.concatenate([[0], np.cumsum(np.bincount(labels[rows], minlength=count))])
+        starts = np.concatenate([[0], np.cumsum(sizes)])
+        out = []
+        for g in range(count):
+            lo, hi = bounds[g], bounds[g + 1]
+            local_rows = place[rows[lo:hi]]
+            indptr = np.concatenate([[0], np.cumsum(np.bincount(local_rows, minlength=sizes[g]))])
+            out.append(PieceGraph(indptr.astype(np.int64), place[cols[lo:hi]].astype(np.int64),
+                                  length[lo:hi].astype(float), weight[lo:hi].astype(np.int64),
+                                  self.pop[members[starts[g]:starts[g + 1]]].astype(float)))
+        return out
 
     def upper_edges(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Each edge once as ``(u, v, length)`` with ``u < v``, sorted by ``u`` then ``v`` (cached)."""
