@@ -19,7 +19,8 @@ from shapely import box
 import gridtools
 from gridtools import io
 from gridtools.grids import pieces
-from gridtools.grids.balance import Band, PieceGraph, _tree_cut
+from gridtools.grids.balance import PieceGraph
+from gridtools.grids.spanning import tree_cut
 from gridtools.grids.units import dissolve_groups
 
 CRS = "EPSG:32650"
@@ -57,7 +58,7 @@ def test_tree_cut_gives_two_connected_sides_in_the_window():
     total = pop.sum()
     rng = np.random.default_rng(2)
     for _ in range(20):
-        mask = _tree_cut(graph, nodes, 0.4 * total, 0.6 * total, rng, tries=20, ideal=total / 2)
+        mask = tree_cut(graph, nodes, 0.4 * total, 0.6 * total, rng, tries=20, ideal=total / 2)
         assert mask is not None
         assert 0.4 * total <= pop[mask].sum() <= 0.6 * total
         for side in (mask, ~mask):
