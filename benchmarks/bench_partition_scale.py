@@ -6,9 +6,11 @@ residents each) laid side by side (``_common.tiled_rockland``), partitioned as *
 
 For every size, in a fresh subprocess (imports and memory of one case never leak into the next):
 
-* wall and CPU seconds of the ``partition()`` call (the input is built before the clock starts;
+* wall and CPU seconds of the ``partition()`` call (CPU of this process: on a Dask cluster the
+  workers' CPU is not in it) (the input is built before the clock starts;
   the graph build, island links, METIS, repair, dissolve and codes are all inside it), and the
-  seconds per stage (from the ``progress`` callback);
+  seconds per stage (from the ``progress`` callback; on Dask the pieces report only when all are
+  done, so their time shows under the graph stage);
 * peak resident memory of the process tree during the call (psutil, sampled every 20 ms) and
   what the call added to it;
 * quality from the result and recomputed here: share of feasible grids in band, contiguity,
@@ -55,8 +57,6 @@ def run_case(case: dict) -> dict:
     import warnings
 
     warnings.filterwarnings("ignore")
-    import numpy as np
-
     units = C.tiled_rockland(case["copies"])
     import gridtools
 
