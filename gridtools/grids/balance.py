@@ -28,7 +28,9 @@ from dataclasses import dataclass, field
 import networkx as nx
 import numpy as np
 import scipy.sparse as sp
-from scipy.sparse.csgraph import connected_components, dijkstra, minimum_spanning_tree
+from scipy.sparse.csgraph import connected_components
+
+from gridtools.grids.spanning import tree_split
 
 
 #: Pieces up to this many units may be re-cut whole when local repair is stuck; beyond it the
@@ -118,10 +120,51 @@ class PieceGraph:
 
     def subgraph(self, nodes: np.ndarray) -> "PieceGraph":
         """The graph induced by ``nodes`` (positions), renumbered ``0..len(nodes)-1``."""
-        shape = (self.n, self.n)
-        lengths = sp.csr_matrix((self.length, self.indices, self.indptr), shape=shape)
-        weights = sp.csr_matrix((self.metis_weight.astype(float), self.indices, self.indptr), shape=shape)
-        return PieceGraph.from_matrices(lengths[nodes][:, nodes], weights[nodes][:, nodes], self.pop[nodes])
+        nodes = np.asarray(nodes)
+        label = np.zeros(self.n, dtype=np.int64)
+        label[nodes] = 1
+        if len(nodes) > 1 and (np.diff(nodes) <= 0).any():
+            shape = (self.n, self.n)
+            lengths = sp.csr_matrix((self.length, self.indices, self.indptr), shape=shape)
+            weights = sp.csr_matrix((self.metis_weight.astype(float), self.indices, self.indptr), shape=shape)
+            return PieceGraph.from_matrices(lengths[nodes][:, nodes], weights[nodes][:, nodes], self.pop[nodes])
+        return self.split(np.where(label == 1, 0, -1), 1)[0]
+
+    def split(self, labels: np.ndarray, count: int) -> list["PieceGraph"]:
+        """The graphs induced by each label ``0..count-1`` (units labelled -1 are left out), in one pass.
+
+        Each keeps its units in ascending order; entries stay in CSR order, so this costs one
+        pass over the edges for all the pieces together, not one per piece.
+        """
+        labels = np.asarray(labels, dtype=np.int64)
+        rows = np.repeat(np.arange(self.n), np.diff(self.indptr))
+        keep = (labels[rows] >= 0) & (labels[rows] == labels[self.indices])
+        order = np.argsort(labels[rows[keep]], kind="stable")
+        rows, cols = rows[keep][order], self.indices[keep][order]
+        length, weight = self.length[keep][order], self.metis_weight[keep][order]
+        place = np.zeros(self.n, dtype=np.int64)
+        sizes = np.bincount(labels[labels >= 0], minlength=count)
+        members = np.argsort(np.where(labels >= 0, labels, count), kind="stable")[: sizes.sum()]
+        place[members] = np.arange(len(members)) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+        bounds = np.concatenate([[0], np.cumsum(np.bincount(labels[rows], minlength=count))])
+        starts = np.concatenate([[0], np.cumsum(sizes)])
+        out = []
+        for g in range(count):
+            lo, hi = bounds[g], bounds[g + 1]
+            local_rows = place[rows[lo:hi]]
+            indptr = np.concatenate([[0], np.cumsum(np.bincount(local_rows, minlength=sizes[g]))])
+            out.append(PieceGraph(indptr.astype(np.int64), place[cols[lo:hi]].astype(np.int64),
+                                  length[lo:hi].astype(float), weight[lo:hi].astype(np.int64),
+                                  self.pop[members[starts[g]:starts[g + 1]]].astype(float)))
+        return out
+
+    def upper_edges(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each edge once as ``(u, v, length)`` with ``u < v``, sorted by ``u`` then ``v`` (cached)."""
+        if getattr(self, "_upper", None) is None:
+            rows = np.repeat(np.arange(self.n), np.diff(self.indptr))
+            upper = rows < self.indices
+            self._upper = (rows[upper], self.indices[upper], self.length[upper])
+        return self._upper
 
     def neighbours(self, u: int) -> np.ndarray:
         return self.indices[self.indptr[u] : self.indptr[u + 1]]
@@ -199,137 +242,6 @@ def make_contiguous(graph: PieceGraph, labels: np.ndarray) -> np.ndarray:
                 continue
             score = np.bincount(other[outside], weights=rows.data[outside] + 1e-9)
             labels[members] = int(np.argmax(score))
-    return labels
-
-
-# --------------------------------------------------------------------------------------------
-# spanning-tree cuts
-
-
-def _tree_cut(graph: PieceGraph, nodes: np.ndarray, s_lo: float, s_hi: float,
-              rng: np.random.Generator, tries: int, ideal: float | None = None,
-              anchor: int | None = None) -> np.ndarray | None:
-    """Find a connected subset of ``nodes`` with population in ``[s_lo, s_hi]`` whose
-    complement in ``nodes`` is connected too.  Returns a boolean mask over ``nodes``.
-
-    Among the cuts of a random spanning tree, those whose population is nearest ``ideal`` are
-    kept (so the rest stays easy to divide), and of these the one with the shortest boundary.
-    With ``anchor`` (a position in ``nodes``) the piece must contain that node: used to carve
-    out the hardest region first instead of leaving it stranded for the last cut.
-    """
-    sub = graph.matrix()[nodes][:, nodes]
-    lengths = sub.copy()
-    sub_pop = graph.pop[nodes]
-    total = sub_pop.sum()
-    weights = sp.triu(sub, k=1).tocsr()
-    best_mask, best_cut = None, np.inf
-    for _ in range(tries):
-        weights.data = rng.random(len(weights.data)) + 1e-3  # a random spanning tree per try
-        tree = minimum_spanning_tree(weights)  # one direction per edge: BFS below is undirected
-        root = int(rng.integers(len(nodes))) if anchor is None else int(anchor)
-        depth, pred = dijkstra(tree, directed=False, indices=root, unweighted=True,
-                               return_predecessors=True)
-        if not np.isfinite(depth).all():
-            return None  # not connected: caller's invariant broken
-        levels = _levels(depth)
-        below = sub_pop.astype(float).copy()
-        for level in levels[:0:-1]:  # deepest level first: one vectorised step per tree level
-            np.add.at(below, pred[level], below[level])
-        take_subtree = (below >= s_lo) & (below <= s_hi)
-        take_rest = ((total - below) >= s_lo) & ((total - below) <= s_hi)
-        take_subtree[root] = take_rest[root] = False
-        if anchor is not None:
-            take_subtree[:] = False  # the piece is the side holding the root (the anchor)
-        candidates = np.flatnonzero(take_subtree | take_rest)
-        if len(candidates) == 0:
-            continue
-        if ideal is not None:
-            size = np.where(take_subtree[candidates], below[candidates], total - below[candidates])
-            off = np.abs(size - ideal)
-            candidates = candidates[off <= max(0.04 * ideal, 1.5 * off.min())]
-        for v in rng.permutation(candidates)[:12]:
-            mask = _subtree_mask(levels, pred, depth, int(v))
-            if not take_subtree[v]:
-                mask = ~mask
-            cut = _cut_length(lengths, mask)
-            if cut < best_cut:
-                best_mask, best_cut = mask, cut
-        if best_mask is not None:
-            return best_mask
-    return best_mask
-
-
-def _levels(depth: np.ndarray) -> list[np.ndarray]:
-    """Nodes of a rooted tree grouped by depth (index = depth)."""
-    depth = depth.astype(np.int64)
-    order = np.argsort(depth, kind="stable")
-    bounds = np.searchsorted(depth[order], np.arange(depth.max() + 2))
-    return [order[bounds[d] : bounds[d + 1]] for d in range(depth.max() + 1)]
-
-
-def _subtree_mask(levels: list[np.ndarray], pred: np.ndarray, depth: np.ndarray, v: int) -> np.ndarray:
-    """Nodes of the subtree rooted at ``v``: one vectorised step per level below it."""
-    mask = np.zeros(len(pred), dtype=bool)
-    mask[v] = True
-    for level in levels[int(depth[v]) + 1 :]:
-        mask[level] = mask[pred[level]]
-    return mask
-
-
-def _cut_length(lengths: sp.csr_matrix, mask: np.ndarray) -> float:
-    rows = np.repeat(np.arange(lengths.shape[0]), np.diff(lengths.indptr))
-    crossing = mask[rows] != mask[lengths.indices]
-    return float(lengths.data[crossing].sum())
-
-
-def tree_split(graph: PieceGraph, nodes: np.ndarray, k: int, band: Band,
-               rng: np.random.Generator, tries: int = 30, restarts: int = 4,
-               hard: np.ndarray | None = None) -> np.ndarray | None:
-    """Cut the connected node set ``nodes`` into ``k`` contiguous in-band parts.
-
-    Parameters
-    ----------
-    hard : numpy.ndarray of bool, optional
-        Positions in ``nodes`` of the region that is hard to fit (e.g. the grid being repaired);
-        every other restart starts its first piece there.
-
-    Returns
-    -------
-    numpy.ndarray or None
-        Labels ``0..k-1`` aligned with ``nodes``, or None when no cut was found.
-    """
-    hard_nodes = np.flatnonzero(hard) if hard is not None and hard.any() else None
-    # slice once: every cut below works on this small graph, not on the whole piece
-    local = graph.subgraph(np.asarray(nodes))
-    everything = np.arange(len(nodes))
-    for attempt in range(restarts):  # sequential cuts can strand the last remainder: start over
-        anchor = None
-        if hard_nodes is not None and attempt % 2 == 0:
-            anchor = int(rng.choice(hard_nodes))
-        labels = _sequential_cuts(local, everything, k, band, rng, tries, anchor)
-        if labels is not None:
-            return labels
-    return None
-
-
-def _sequential_cuts(graph, nodes, k, band, rng, tries, anchor=None) -> np.ndarray | None:
-    labels = np.full(len(nodes), -1, dtype=np.int64)
-    remaining = np.arange(len(nodes))
-    for part in range(k - 1):
-        total = graph.pop[nodes[remaining]].sum()
-        left = k - part - 1
-        s_lo, s_hi = max(band.lo, total - left * band.hi), min(band.hi, total - left * band.lo)
-        if s_lo > s_hi:
-            return None
-        mask = _tree_cut(graph, nodes[remaining], s_lo, s_hi, rng, tries, ideal=total / (left + 1),
-                         anchor=anchor if part == 0 else None)
-        if mask is None:
-            return None
-        labels[remaining[mask]] = part
-        remaining = remaining[~mask]
-    if not band.contains(graph.pop[nodes[remaining]].sum()):
-        return None
-    labels[remaining] = k - 1
     return labels
 
 

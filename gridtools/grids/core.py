@@ -32,7 +32,8 @@ from gridtools.errors import InputError
 from gridtools.grids.balance import Band, split_piece
 from gridtools.grids.codes import CodeLayout, check_prefix, parent_codes, serials_in_reading_order
 from gridtools.grids.graph import UnitGraph, build_unit_graph, link_islands
-from gridtools.grids.pieces import Task, barrier_crossings, plan_tasks, split_pieces
+from gridtools.grids.pieces import (Task, barrier_crossings, plan_tasks, rejoin_pieces, split_large_tasks,
+                                    split_pieces)
 from gridtools.grids.units import check_units, measure_grids
 from gridtools.grids.params import attach_params, params_of
 from gridtools.crs import to_metric
@@ -309,7 +310,13 @@ def partition(units: gpd.GeoDataFrame, pop: str, *, min_pop: float | None = None
 
     crossable = ~(major & (piece[graph.i] != piece[graph.j]))
     tasks, attach = plan_tasks(graph.subset_edges(crossable), piece, soft[crossable], population, band, seed)
+    tasks, wholes = split_large_tasks(tasks, band)
     solved = _run_tasks(tasks, band, n_jobs, scheduler, progress)
+    if progress and wholes:
+        progress("repairing across sub-piece edges", 0, 1)
+    tasks, solved = rejoin_pieces(tasks, solved, wholes, band)
+    if progress:
+        progress("dissolving and coding grids", 0, 1)
 
     label = np.full(len(units), -1, dtype=np.int64)
     status_of_label, next_label = [], 0

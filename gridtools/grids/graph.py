@@ -140,8 +140,12 @@ def build_unit_graph(geoms, tolerance: float = 1.0, precision: float = 1e-3) -> 
     """
     geoms = np.asarray(geoms, dtype=object)
     n = len(geoms)
+    # candidate pairs by bounding boxes grown by the tolerance: the tree's envelope test alone is
+    # several times cheaper than its exact dwithin test, which only the few pairs that share no
+    # boundary segment below still need
     tree = shapely.STRtree(geoms)
-    i, j = tree.query(geoms, predicate="dwithin", distance=tolerance)
+    b = shapely.bounds(geoms)
+    i, j = tree.query(shapely.box(b[:, 0] - tolerance, b[:, 1] - tolerance, b[:, 2] + tolerance, b[:, 3] + tolerance))
     upper = i < j
     near = pd.Series(0.0, index=pd.MultiIndex.from_arrays([i[upper], j[upper]], names=["i", "j"]))
 
@@ -152,11 +156,16 @@ def build_unit_graph(geoms, tolerance: float = 1.0, precision: float = 1e-3) -> 
     # shared length is how much of one boundary runs within the tolerance of the other.
     unmatched = near.index[near.to_numpy() == 0]
     if len(unmatched):
-        ui, uj = unmatched.get_level_values(0), unmatched.get_level_values(1)
+        ui, uj = unmatched.get_level_values(0).to_numpy(), unmatched.get_level_values(1).to_numpy()
+        close = shapely.dwithin(geoms[ui], geoms[uj], tolerance)
+        ui, uj = ui[close], uj[close]
         rims = shapely.boundary(geoms)
-        overlap = shapely.intersection(rims[ui], shapely.buffer(rims[uj], tolerance, quad_segs=2))
+        # a unit is in many such pairs: buffer each rim once, not once per pair
+        once, which = np.unique(uj, return_inverse=True)
+        overlap = shapely.intersection(rims[ui], shapely.buffer(rims[once], tolerance, quad_segs=2)[which])
         measured = shapely.length(overlap)
-        near.loc[unmatched] = np.where(measured > _MIN_NEAR_SHARED_IN_TOLERANCES * tolerance, measured, 0.0)
+        near.loc[pd.MultiIndex.from_arrays([ui, uj])] = np.where(
+            measured > _MIN_NEAR_SHARED_IN_TOLERANCES * tolerance, measured, 0.0)
 
     rook = near[near > _MIN_SHARED_IN_TOLERANCES * tolerance]
     gi = rook.index.get_level_values(0).to_numpy(dtype=np.int64)
@@ -182,6 +191,50 @@ def _nearest_pair(geoms: np.ndarray, inside: np.ndarray, outside: np.ndarray) ->
     raise RuntimeError("no nearest unit found")  # pragma: no cover
 
 
+def _rim_units(graph: UnitGraph, geoms: np.ndarray) -> np.ndarray:
+    """Units with boundary not shared with a neighbour: the only ones a nearest pair can use.
+
+    The closest points of two disjoint sets of polygons lie on the outlines of the sets, and a
+    set's outline is made of the boundary stretches no neighbour in the graph shares.
+    """
+    shared = (np.bincount(graph.i, weights=graph.length, minlength=graph.n)
+              + np.bincount(graph.j, weights=graph.length, minlength=graph.n))
+    perimeter = shapely.length(geoms)
+    return perimeter - shared > 1e-6 * perimeter + 1e-6
+
+
+def _component_links(geoms: np.ndarray, rim: np.ndarray, comp: np.ndarray, groups: np.ndarray,
+                     pending: np.ndarray) -> dict[int, tuple[int, int]]:
+    """For each ``pending`` component, its closest unit pair to another component of its group.
+
+    One tree over the rim units of the groups concerned, queried within growing radii: linear in
+    the rim units, where a tree of "everything outside" per component costs O(n) per island.
+    """
+    cand = np.flatnonzero(rim & pending[comp])
+    if len(cand) == 0:
+        return {}
+    tree = shapely.STRtree(geoms[cand])
+    found: dict[int, tuple[int, int]] = {}
+    for radius in (100.0, 1_000.0, 10_000.0):
+        query = cand[pending[comp[cand]]]
+        if len(query) == 0:
+            break
+        src, dst = tree.query(geoms[query], predicate="dwithin", distance=radius)
+        a, b = query[src], cand[dst]
+        ok = (comp[a] != comp[b]) & (groups[a] == groups[b])
+        a, b = a[ok], b[ok]
+        if len(a) == 0:
+            continue
+        d = shapely.distance(geoms[a], geoms[b])
+        order = np.lexsort((b, a, d, comp[a]))  # per component: smallest distance, then lowest ids
+        first = order[np.r_[True, comp[a][order][1:] != comp[a][order][:-1]]]
+        for x, y in zip(a[first].tolist(), b[first].tolist()):
+            found[int(comp[x])] = (x, y)
+        pending = pending.copy()
+        pending[comp[a[first]]] = False
+    return found
+
+
 def link_islands(graph: UnitGraph, geoms, groups: np.ndarray) -> UnitGraph:
     """Connect each group's separate components to each other through their nearest units.
 
@@ -202,25 +255,25 @@ def link_islands(graph: UnitGraph, geoms, groups: np.ndarray) -> UnitGraph:
     UnitGraph
     """
     geoms = np.asarray(geoms, dtype=object)
+    groups = np.asarray(groups)
+    rim = _rim_units(graph, geoms)
     for _ in range(64):  # each round at least halves the number of components in each group
         n_comp, comp = graph.components()
         comp_group = pd.Series(groups).groupby(comp).first().to_numpy()
         if n_comp == len(np.unique(groups)):
             return graph
-        new_i, new_j, dist = [], [], []
-        for group in np.unique(comp_group):
-            comps = np.flatnonzero(comp_group == group)
-            if len(comps) < 2:
+        comps_per_group = pd.Series(comp_group).value_counts()
+        pending = pd.Series(comp_group).map(comps_per_group).to_numpy() > 1
+        found = _component_links(geoms, rim, comp, groups, pending)
+        new_i, new_j = [a for a, _ in found.values()], [b for _, b in found.values()]
+        for c in np.flatnonzero(pending):
+            if int(c) in found:
                 continue
-            # Loop over the (few) separate components of a group, not over units.
-            members = np.flatnonzero(groups == group)
-            for c in comps:
-                inside = members[comp[members] == c]
-                outside = members[comp[members] != c]
-                a, b, d = _nearest_pair(geoms, inside, outside)
-                new_i.append(a)
-                new_j.append(b)
-                dist.append(d)
+            # nothing within 10 km on the rims: the exhaustive search, for this component only
+            members = np.flatnonzero(groups == comp_group[c])
+            a, b, _ = _nearest_pair(geoms, members[comp[members] == c], members[comp[members] != c])
+            new_i.append(a)
+            new_j.append(b)
         # two components that are each other's nearest would add the same link twice
         links = pd.DataFrame({"i": np.minimum(new_i, new_j), "j": np.maximum(new_i, new_j)}).drop_duplicates()
         graph = graph.add_edges(links["i"].to_numpy(), links["j"].to_numpy(), np.zeros(len(links)), "link")

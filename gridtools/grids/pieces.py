@@ -12,17 +12,25 @@ from dataclasses import dataclass
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 import shapely
 
 from gridtools import settings
 from gridtools.errors import InputError
-from gridtools.grids.balance import Band, PieceGraph, choose_count, feasible_counts
+from gridtools.grids.balance import (Band, PieceGraph, choose_count, feasible_counts, make_contiguous,
+                                     metis_labels, repair)
 from gridtools.grids.graph import UnitGraph
 
 __all__ = [
     "SOFT_BARRIER_DISCOUNT", "major_barriers", "barrier_crossings", "split_pieces", "Task",
-    "piece_graph", "plan_tasks", "adjacent_oversize",
+    "piece_graph", "plan_tasks", "adjacent_oversize", "COARSE_PIECE_UNITS", "split_large_tasks", "rejoin_pieces",
 ]
+
+#: A piece of at least twice this many units is first cut into sub-pieces of about this size
+#: (a coarse METIS cut) that are partitioned independently, in parallel where workers are
+#: available, and repaired across their edges afterwards: METIS and the repair then work on
+#: graphs of bounded size, so the cost of one large district grows linearly with its units.
+COARSE_PIECE_UNITS = 5000
 
 #: How much cheaper it is for the partitioner to cut an edge that crosses a (soft) barrier.
 SOFT_BARRIER_DISCOUNT = 0.05
@@ -99,6 +107,7 @@ class Task:
     piece: int
     status: str                # "ok" or "infeasible_piece"
     seed: int
+    whole: int = -1            # sub-piece of this entry of split_large_tasks' wholes (-1: none)
 
 
 def piece_graph(graph: UnitGraph, members: np.ndarray, soft: np.ndarray, pop: np.ndarray) -> PieceGraph:
@@ -153,3 +162,100 @@ def adjacent_oversize(graph: UnitGraph, members: np.ndarray, oversize: np.ndarra
     if len(hosts) == 0:
         return None
     return int(hosts[np.argmax(lengths)])
+
+
+def split_large_tasks(tasks: list[Task], band: Band) -> tuple[list[Task], list[Task]]:
+    """Cut each task of ``2 * COARSE_PIECE_UNITS`` units or more into sub-piece tasks.
+
+    The coarse cut is a METIS k-way cut of the piece's graph into sub-pieces of nearly equal
+    population (contiguous, along short boundaries); each becomes a task with its own grid count
+    and a seed derived from the piece's, so the result does not depend on where tasks run.  A
+    piece stays whole when a sub-piece would have no feasible grid count.
+
+    Returns
+    -------
+    (tasks, wholes)
+        The tasks to solve, and the original tasks that were split (``Task.whole`` of a
+        sub-piece task indexes this list); :func:`rejoin_pieces` undoes the split.
+    """
+    out: list[Task] = []
+    wholes: list[Task] = []
+    for task in tasks:
+        m = len(task.units) // COARSE_PIECE_UNITS
+        sub = _coarse_cut(task.graph, m, band, task.seed) if task.graph is not None and task.status == "ok" and m >= 2 else None
+        if sub is None:
+            out.append(task)
+            continue
+        for s, graph in enumerate(task.graph.split(sub, int(sub.max()) + 1)):  # one pass for all
+            k = choose_count(graph.pop.sum(), band)
+            out.append(Task(task.units[sub == s], graph if k > 1 else None, k, task.piece, "ok",
+                            task.seed + 7919 * (s + 1), whole=len(wholes)))
+        wholes.append(task)
+    return out, wholes
+
+
+def _coarse_cut(graph: PieceGraph, m: int, band: Band, seed: int) -> np.ndarray | None:
+    """``m`` contiguous sub-pieces of nearly equal population, or None when one is infeasible."""
+    mean = graph.pop.sum() / m
+    labels = make_contiguous(graph, metis_labels(graph, m, Band(0.0, 1.03 * mean, mean), seed))
+    totals = np.bincount(labels, weights=graph.pop)
+    lo_hi = [feasible_counts(t, band) for t in totals]
+    if any(lo > hi for lo, hi in lo_hi):
+        return None
+    return labels
+
+
+def rejoin_pieces(tasks: list[Task], solved: list[np.ndarray], wholes: list[Task],
+                  band: Band) -> tuple[list[Task], list[np.ndarray]]:
+    """Undo :func:`split_large_tasks`: one labelling per original task, repaired across the cuts.
+
+    A grid left outside the band inside its sub-piece is repaired across the sub-piece edges, on
+    the grids within a few steps of it (:func:`_repair_around_bad_grids`).
+    """
+    out_tasks = [t for t in tasks if t.whole < 0]
+    out_solved = [labels for t, labels in zip(tasks, solved) if t.whole < 0]
+    for w, whole in enumerate(wholes):
+        position = np.full(whole.units.max() + 1, -1, dtype=np.int64)
+        position[whole.units] = np.arange(len(whole.units))
+        labels = np.full(len(whole.units), -1, dtype=np.int64)
+        offset = 0
+        for task, local in zip(tasks, solved):
+            if task.whole == w:
+                labels[position[task.units]] = local + offset
+                offset += int(local.max()) + 1
+        labels = _repair_around_bad_grids(whole.graph, labels, band, whole.seed)
+        out_tasks.append(whole)
+        out_solved.append(np.unique(labels, return_inverse=True)[1].astype(np.int64))
+    return out_tasks, out_solved
+
+
+#: Grids within this many steps of a grid out of band are handed to the repair after the rejoin
+#: (its widest re-cut reaches three steps).
+_REJOIN_RADIUS = 4
+
+
+def _repair_around_bad_grids(graph: PieceGraph, labels: np.ndarray, band: Band, seed: int) -> np.ndarray:
+    """Repair the grids out of band on the subgraph of the grids around them, not the whole piece.
+
+    The repair's steps cost O(units of its graph) each; on the few grids near each bad one they
+    stay cheap however large the district.  Grids are whole inside the region, so a grid
+    contiguous in the region is contiguous in the piece.
+    """
+    part_pop = np.bincount(labels, weights=graph.pop)
+    bad = np.flatnonzero(~band.contains(part_pop))
+    if len(bad) == 0:
+        return labels
+    rows = np.repeat(np.arange(graph.n), np.diff(graph.indptr))
+    a, b = labels[rows], labels[graph.indices]
+    n_parts = len(part_pop)
+    touching = sp.csr_matrix((np.ones(int((a != b).sum())), (a[a != b], b[a != b])), shape=(n_parts, n_parts))
+    near = np.zeros(n_parts, dtype=bool)
+    near[bad] = True
+    for _ in range(_REJOIN_RADIUS):
+        near |= touching.T @ near > 0
+    region = np.flatnonzero(near[labels])
+    _, local = np.unique(labels[region], return_inverse=True)
+    outcome = repair(graph.subgraph(region), local.astype(np.int64), band, np.random.default_rng(seed))
+    labels = labels.copy()
+    labels[region] = outcome.labels + n_parts
+    return labels
