@@ -39,6 +39,8 @@ from gridtools.hotspots.metrics import hit_metrics, rank_cells
 from gridtools.hotspots.patrol import flagged_cells, patrol_areas, window_patrol_areas
 from gridtools.hotspots.segments import segment_units
 from gridtools.hotspots.subday import WindowBacktest, WindowForecast, backtest_windows, forecast_windows
+from gridtools.hotspots.subday_gbm import SlotGBM
+from gridtools.hotspots.sun import darkness
 from gridtools.hotspots.timeofday import HourBinCounts, TimeProfile, make_subday_estimator
 
 __all__ = [
@@ -81,5 +83,7 @@ __all__ = [
     "HourBinCounts",
     "TimeProfile",
     "make_subday_estimator",
+    "SlotGBM",
+    "darkness",
     "segment_units",
 ]

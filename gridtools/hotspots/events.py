@@ -263,6 +263,7 @@ def prepare_events(
     order = np.argsort(t, kind="stable")
     report["kept"] = int(len(t))
     report["input_crs"] = events.crs
+    report["tz"] = tz  # the zone of the wall clock, for the sun's position (None: not given)
     return EventSet(
         t=t[order], x=xy[order, 0], y=xy[order, 1], row=rows[order], crs=target, report=report
     )

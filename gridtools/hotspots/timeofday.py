@@ -26,6 +26,7 @@ from scipy import ndimage
 from gridtools.errors import InputError
 from gridtools.hotspots.estimators import ETAS, Ensemble, HotspotEstimator, NaiveCounts, SmoothedRate, KDE
 from gridtools.hotspots.kernels import gauss, smoothed_counts
+from gridtools.hotspots.subday_gbm import SlotGBM
 from gridtools.hotspots.windows import N_DAY_TYPES, N_SLOTS, slot_exposure, slot_of, slot_weights
 
 __all__ = ["SlotEstimator", "HourBinCounts", "TimeProfile", "SUBDAY_BASELINES", "subday_methods",
@@ -205,6 +206,7 @@ def subday_methods(hours: float) -> dict:
         "profile": lambda: TimeProfile(),
         "profile_etas": lambda: Ensemble(members=[("profile", TimeProfile()), ("etas", ETAS())],
                                          weights=[0.8, 0.2]),
+        "gbm": lambda: SlotGBM(bin_hours=bin_hours if 24 % bin_hours == 0 else 2.0, base=TimeProfile()),
     }
 
 
