@@ -452,6 +452,16 @@ def report_rows(lines: list[str], strict: bool, what: str) -> None:
 # --------------------------------------------------------------------------------------------
 
 
+def require_gpkg_output(output: Path, layers: str) -> None:
+    """Refuse, before any work, an output file that cannot hold the command's several layers.
+
+    A GeoJSON or shapefile holds one layer: writing the second would silently replace the first.
+    """
+    if output.suffix.lower() != ".gpkg":
+        raise GridtoolsError(f"cannot write {output}: this command writes several layers ({layers}) and only a "
+                             f"GeoPackage holds them; give -o {output.with_suffix('.gpkg').name}")
+
+
 def gpkg_layers(path: Path) -> list[str]:
     """Layer names of a GeoPackage (empty for other files, or a file that cannot be listed)."""
     if path.suffix.lower() != ".gpkg" or not path.exists():

@@ -23,6 +23,7 @@ from gridtools.cli._common import (
     group,
     out,
     print_lines,
+    require_gpkg_output,
     progress_bar,
     table_view,
     SchedulerOption,
@@ -79,6 +80,7 @@ def partition(
     from gridtools.grids import partition as run_partition, partition_features
 
     units, pop = _read_units(units_file, pop, estimate_total, layer=layer, crs=crs)
+    require_gpkg_output(output, "grids, units")
     options = dict(min_pop=min_pop, max_pop=max_pop, code_prefix=code_prefix, n_jobs=jobs,
                    scheduler=scheduler, random_state=seed)
     with progress_bar() as progress:
@@ -161,6 +163,7 @@ def rebalance(
     from gridtools.grids import rebalance as run_rebalance
     from gridtools.grids.codes import read_retired_codes
 
+    require_gpkg_output(output, "grids, units, retired_codes")
     units = io.read_any(partition_file, layer="units")
     table = _read_new_population(new_pop, key) if new_pop is not None else None
     result = run_rebalance(units, pop, min_pop=min_pop, max_pop=max_pop, new_pop=table, key=key,

@@ -13,6 +13,7 @@ from gridtools.cli._common import (
     OutOption,
     app,
     gpkg_layers,
+    require_gpkg_output,
     group,
     out,
     pick_grids_layer,
@@ -28,13 +29,6 @@ app.add_typer(grids_app, name="grids")
 
 GridsArgument = Annotated[Path, typer.Argument(help="GeoPackage written by 'gridtools partition' (layer grids).")]
 GridPopOption = Annotated[str, typer.Option("--pop", help="Population column of the grids.")]
-
-
-def _gpkg_output(output: Path, layers: str) -> None:
-    """Refuse, before any work, an output that cannot hold the command's several layers."""
-    if output.suffix.lower() != ".gpkg":
-        raise GridtoolsError(f"cannot write {output}: this command writes several layers ({layers}) and only a "
-                             f"GeoPackage holds them; give -o {output.with_suffix('.gpkg').name}")
 
 
 @grids_app.command("aggregate")
@@ -62,7 +56,7 @@ def aggregate(
     """
     from gridtools.grids.levels import aggregate as run_aggregate
 
-    _gpkg_output(output, "areas, grids")
+    require_gpkg_output(output, "areas, grids")
     grids = io.read_any(grids_file, layer=pick_grids_layer(grids_file, None))
     result = run_aggregate(grids, pop, min_pop=min_pop, max_pop=max_pop, n_areas=n_areas, within=within,
                            boundaries=io.read_any(boundaries) if boundaries else None,
@@ -177,7 +171,7 @@ def subdivide(
     """
     from gridtools.grids.subdivide import subdivide as run_subdivide
 
-    _gpkg_output(output, "grids, cells, subdivided")
+    require_gpkg_output(output, "grids, cells, subdivided")
     grids = io.read_any(grids_file, layer="grids" if "grids" in gpkg_layers(grids_file) else None)
     result = run_subdivide(grids, io.read_any(buildings_file), pop=pop, code=code, building_pop=building_pop,
                            min_pop=min_pop, max_pop=max_pop)
@@ -218,7 +212,7 @@ def balance(
     """
     from gridtools.grids.workload import balance_workload
 
-    _gpkg_output(output, "units, tallies")
+    require_gpkg_output(output, "units, tallies")
     weights = _weights(quantity)
     units = _read_units(units_file, layer)
     result = balance_workload(units, assignment, pop, weights, min_pop=min_pop, max_pop=max_pop,
