@@ -1,12 +1,13 @@
 """Routes and travel-time matrices on a :class:`RoadNetwork` for any vehicle.
 
-Engine: a *customizable* contraction hierarchy (RoutingKit CCH via ``pyroutingkit``).  The
-hierarchy's shape is built once per network (cached next to the network cache); each vehicle /
+Engine: a *customizable* contraction hierarchy (RoutingKit CCH via ``routingkit-cch``, else
+``pyroutingkit``).  The hierarchy's shape is built once per network (cached next to the network
+cache); each vehicle /
 time slot gets its own *customisation*: blocked arcs get infinite weight and the shortcuts are
 recomputed from the masked weights, so a restriction inside a shortcut can never leak into a
 route (a bug reported against engines that contract once and filter afterwards).  Customised
 metrics are kept per (vehicle, set of conditions in force), so the cost of a new vehicle class or
-time slot is paid once.  Without ``pyroutingkit`` (or with ``engine="dijkstra"``), the exact
+time slot is paid once.  Without either binding (or with ``engine="dijkstra"``), the exact
 fallback is SciPy's C Dijkstra on the masked graph.  The engines themselves live in
 :mod:`gridtools.routing.engines`, one class each.
 """
@@ -65,7 +66,8 @@ class Router:
     ----------
     network : RoadNetwork
     engine : {"auto", "cch", "dijkstra"}
-        ``auto``: CCH when ``pyroutingkit`` is installed, else SciPy Dijkstra (exact, slower).
+        ``auto``: CCH when ``routingkit-cch`` or ``pyroutingkit`` is installed, else SciPy Dijkstra
+        (exact, slower).
     max_snap_m : float, optional
         Farthest a point may be from the nearest usable road (default ``settings.route_max_snap_m``).
     zones : list of BanZone, optional

@@ -752,3 +752,32 @@ def test_destination_only_on_roads_the_truck_may_not_use_is_no_legal_route():
     assert router.route(a, c, van()).osmids == [1, 2]
     with pytest.raises(InputError, match=r"m from the nearest road"):  # really off the network: unchanged
         router.route(a, (8.01, 49.2), truck(weight_t=40))
+
+
+@pytest.mark.parametrize("binding", ["routingkit_cch", "pyroutingkit"])
+def test_multi_source_query_matches_dijkstra_with_offsets(tmp_path, binding):
+    """One search from several seeded sources to several targets (phantom nodes), both CCH bindings."""
+    pytest.importorskip(binding)
+    from gridtools.routing.engines import CCHEngine, DijkstraEngine
+
+    net = load_network(shared_data("roads", "truck_restrictions", "harrisburg.osm.pbf"), cache_dir=tmp_path)
+    w = Router(net)._metric(truck(weight_t=40, height_m=4.2), None).weights
+    cch, exact = CCHEngine(net, binding=binding).customise(w), DijkstraEngine(net).customise(w)
+    assert cch.__class__.__name__ == ("PhantomCCHMetric" if binding == "routingkit_cch" else "CCHMetric")
+    rng = np.random.default_rng(11)
+    reached = 0
+    for _ in range(40):
+        src = [(int(n), int(c)) for n, c in zip(rng.choice(net.n_nodes, 2, replace=False), rng.integers(0, 90_000, 2))]
+        dst = [(int(n), int(c)) for n, c in zip(rng.choice(net.n_nodes, 2, replace=False), rng.integers(0, 90_000, 2))]
+        cost, arcs, i, j = cch.query_multi(src, dst)
+        table = exact.many_to_many(np.array([s for s, _ in src]), np.array([t for t, _ in dst]))
+        want = min(src[a][1] + table[a, b] + dst[b][1] for a in range(2) for b in range(2))
+        assert cost == pytest.approx(want, abs=0.5)
+        if math.isfinite(cost):  # the arcs run from the chosen source to the chosen target and add up
+            assert net.arc_u[arcs[0]] == src[i][0] and net.arc_v[arcs[-1]] == dst[j][0]
+            assert src[i][1] + w[arcs].sum() + dst[j][1] == pytest.approx(cost, abs=0.5)
+            reached += 1
+    assert reached >= 10
+    # a source that is also a target: nothing to drive, the cheaper meeting wins
+    node = int(net.arc_u[0])
+    assert cch.query_multi([(node, 5), (int(net.arc_v[0]), 0)], [(node, 7)])[0] == pytest.approx(12)
