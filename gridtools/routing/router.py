@@ -21,6 +21,7 @@ import numpy as np
 
 from gridtools.errors import GridtoolsError, InputError
 from gridtools.routing import restrictions as R
+from gridtools.routing import lastmile
 from gridtools.routing.engines import INF, Metric, engine_for
 from gridtools.routing.network import RoadNetwork
 from gridtools.routing.result import Route, TravelTimeMatrix
@@ -145,11 +146,13 @@ class Router:
         # a route may end part-way along an arc blocked only at its head node (before the bollard)
         at_head = np.isin(rules.blocked, (R.BARRIER, R.NODE_ACCESS, R.NODE_LIMIT))
         arrive = w.copy()
+        ends = lastmile.end_weights(w, rules.blocked)
         if not relaxed:
             w[rules.blocked > 0] = INF
             arrive[(rules.blocked > 0) & ~at_head] = INF
         metric = self._engine.customise(w)
         metric.arrive_weights = arrive
+        metric.end_weights = ends
         self._metrics[key] = metric
         while len(self._metrics) > self._cache_size:
             self._metrics.popitem(last=False)
@@ -241,6 +244,68 @@ class Router:
             usable = ((table >= 0) & (rules.blocked[np.maximum(table, 0)] == 0)).any(axis=1)
             rules.cache[key] = self._segment_index().tree(usable)
         return rules.cache[key]
+
+    def _end_tree(self, rules: R.ArcRules):
+        """Snapping index over the segments usable or closed only by ``private`` (a route's own ends)."""
+        key = "end_tree"
+        if key not in rules.cache:
+            table = segment_arcs(self.network)
+            code = rules.blocked[np.maximum(table, 0)]
+            usable = ((table >= 0) & ((code == 0) | (code == R.PRIVATE))).any(axis=1)
+            rules.cache[key] = self._segment_index().tree(usable)
+        return rules.cache[key]
+
+    def _private_fallback(self, origin, destination, vehicle: Vehicle, at) -> EdgeSnap | None:
+        """Both points snapped onto roads usable or closed only by ``private`` (None: one is too far)."""
+        _, xy = self._metric_xy([origin, destination], "origin")
+        both = self._segment_index().nearest(xy, self._end_tree(self.rules(vehicle, at)), self.max_snap_m)
+        return None if (both.seg < 0).any() else both
+
+    def _private_snap(self, point, snap: EdgeSnap, rules: R.ArcRules, role: str) -> EdgeSnap | None:
+        """The point's snap onto a road closed only by ``private``, when that is nearer than ``snap``."""
+        arcs = segment_arcs(self.network)[snap.seg[0]]
+        if not (rules.blocked[arcs[arcs >= 0]] == 0).any():  # already on a private road (no usable one near)
+            return snap
+        if not snap.distance_m[0] > 1.0:  # on a usable road already: nothing can be nearer
+            return None
+        _, xy = self._metric_xy([point], role)
+        near = self._segment_index().nearest(xy, self._end_tree(rules), float(snap.distance_m[0]))
+        seg = int(near.seg[0])
+        if seg < 0 or not near.distance_m[0] < snap.distance_m[0] - 1.0:
+            return None
+        arcs = segment_arcs(self.network)[seg]
+        return near if (rules.blocked[arcs[arcs >= 0]] == R.PRIVATE).any() else None
+
+    def _restricted_path(self, origin, destination, o, d, rules, metric):
+        """(o, d, path) through a private first / last stretch when a point lies on such a road, or None."""
+        from gridtools import settings
+
+        po = self._private_snap(origin, o, rules, "origin")
+        pd_ = self._private_snap(destination, d, rules, "destination")
+        if po is None and pd_ is None:
+            return None
+        net, limit, ew = self.network, settings.route_max_restricted_end_m, metric.end_weights
+        starts = lastmile.restricted_ends(net, ew, rules.blocked, po, True, limit) if po is not None else None
+        stops = lastmile.restricted_ends(net, ew, rules.blocked, pd_, False, limit) if pd_ is not None else None
+        o2, d2 = po if po is not None else o, pd_ if pd_ is not None else d
+        path = best_path(net, metric, o2, d2, metric.arrive_weights, starts, stops)
+        return (o2, d2, path) if math.isfinite(path[0]) else None
+
+    def _restricted_stretches(self, arcs, start_at, end_at, vehicle, at, rules) -> list:
+        """The private stretches a route drives at its start and its end (see :mod:`lastmile`)."""
+        net = self.network
+        private = (rules.blocked[arcs] == R.PRIVATE) | (net.arc_seg[arcs] < 0)
+        out = []
+        for role, run in (("origin", private), ("destination", private[::-1])):
+            n = int(np.argmin(run)) if not run.all() else len(run)
+            part = arcs[:n] if role == "origin" else arcs[len(arcs) - n:]
+            part = part[rules.blocked[part] == R.PRIVATE] if len(part) else part
+            if not len(part) or (role == "destination" and out and n == len(arcs)):
+                continue
+            why = "; ".join(dict.fromkeys(w["why"] for w in R.explain_arcs(net, part, vehicle, at, rules=rules)))
+            out.append(lastmile.describe(net, part, start_at if part[0] == arcs[0] else 0.0,
+                                         end_at if part[-1] == arcs[-1] else 1.0, role, why))
+        return out
 
     def _segment_index(self) -> SegmentIndex:
         return self.network.derived("segment_index", lambda: SegmentIndex(self.network))
@@ -381,13 +446,19 @@ class Router:
         origin, destination = (tuple(map(float, _lonlat_array(p)[0])) for p in (origin, destination))
         try:  # both points in one query of the index
             both = self.snap_edges([origin, destination], vehicle, at, ("origin", "destination"))
-            o, d = both.take(0), both.take(1)
         except InputError:
-            self.explain_unreachable(origin, destination, vehicle, at)
-            raise
+            both = self._private_fallback(origin, destination, vehicle, at)
+            if both is None:
+                self.explain_unreachable(origin, destination, vehicle, at)
+                raise
+        o, d = both.take(0), both.take(1)
         net = self.network
         metric = self._metric(vehicle, at)
-        cost, arcs, start_at, end_at = best_path(self.network, metric, o, d, metric.arrive_weights)
+        found = self._restricted_path(origin, destination, o, d, self.rules(vehicle, at), metric)
+        if found is not None:  # a point on a private road: reached over it, and said so (Route.restricted)
+            o, d, (cost, arcs, start_at, end_at) = found
+        else:
+            cost, arcs, start_at, end_at = best_path(self.network, metric, o, d, metric.arrive_weights)
         warnings: list = []
         if not math.isfinite(cost):  # a clipped fragment or one-way stub: try the other roads within reach
             found = self._reachable_snaps(origin, destination, vehicle, at, metric)
@@ -425,6 +496,12 @@ class Router:
                   cost=cost / 1000.0, snap_m=(float(o.distance_m[0]), float(d.distance_m[0])), vehicle=vehicle,
                   at=at, avoided=avoided, _network=net, start_at=start_at, end_at=end_at, warnings=warnings,
                   snap_osmids=snap_osm)
+        r.restricted = self._restricted_stretches(arcs, start_at, end_at, vehicle, at, rules) if len(arcs) else []
+        for part in r.restricted:
+            ways = ", ".join(f"way {w}" for w in part["osmids"])
+            edge = "first" if part["end"] == "origin" else "last"
+            r.warnings.append(f"the {edge} {part['length_m']:,.0f} m are on a road closed to this vehicle ({ways}: "
+                              f"{part['why']}), driven only because the {part['end']} lies on it")
         share = r.arc_share
         r.arc_time_s = rules.time_s[arcs] * share
         r.length_m, r.time_s = float((net.arc_length[arcs] * share).sum()), float(r.arc_time_s.sum())

@@ -323,16 +323,38 @@ def point_ends(network, weights: np.ndarray, part_weights: np.ndarray, snap: Edg
     return out
 
 
+def leave_ends(network, weights: np.ndarray, snap: EdgeSnap, i: int = 0) -> list:
+    """Where a route from point ``i`` may enter the graph: list of (node, cost, arcs, fraction).
+
+    ``arcs`` are driven from the point to ``node`` (the partial arc of the point's road, or none
+    when the point is on a junction) and ``fraction`` is where on ``arcs[0]`` the route starts.
+    """
+    return [(node, cost, [a] if col < 2 else [], (1.0 - float(snap.fraction[i]) if col == 1 else
+                                                  float(snap.fraction[i])) if col < 2 else 0.0)
+            for col, a, node, cost in point_ends(network, weights, weights, snap, i, leave=True)]
+
+
+def reach_ends(network, weights: np.ndarray, arrive_weights: np.ndarray, snap: EdgeSnap, i: int = 0) -> list:
+    """Where a route to point ``i`` may leave the graph: list of (node, cost, arcs, fraction).
+
+    ``arcs`` are driven from ``node`` to the point and ``fraction`` is where on ``arcs[-1]`` it ends.
+    """
+    return [(node, cost, [a] if col < 2 else [], (1.0 - float(snap.fraction[i]) if col == 1 else
+                                                  float(snap.fraction[i])) if col < 2 else 1.0)
+            for col, a, node, cost in point_ends(network, weights, arrive_weights, snap, i, leave=False)]
+
+
 def _distinct_nodes(ends):
     """``ends`` with one entry per node, the cheapest (a multi-source search takes each node once)."""
     best = {}
     for end in ends:
-        if end[2] not in best or end[3] < best[end[2]][3]:
-            best[end[2]] = end
+        if end[0] not in best or end[1] < best[end[0]][1]:
+            best[end[0]] = end
     return list(best.values())
 
 
-def best_path(network, metric, o: EdgeSnap, d: EdgeSnap, arrive_weights: np.ndarray | None = None):
+def best_path(network, metric, o: EdgeSnap, d: EdgeSnap, arrive_weights: np.ndarray | None = None,
+              starts: list | None = None, stops: list | None = None):
     """Cheapest path between two snapped points (first point of ``o`` and ``d``).
 
     One engine search, seeded with every usable direction of the origin's road (each with the
@@ -348,6 +370,9 @@ def best_path(network, metric, o: EdgeSnap, d: EdgeSnap, arrive_weights: np.ndar
     o, d : EdgeSnap
     arrive_weights : numpy.ndarray, optional
         Weights for the part of an arc driven up to the destination (default: the metric's).
+    starts, stops : list, optional
+        Entries and exits other than the points' own roads, as from :func:`leave_ends` /
+        :func:`reach_ends` (a restricted first or last stretch: :mod:`gridtools.routing.lastmile`).
 
     Returns
     -------
@@ -363,23 +388,21 @@ def best_path(network, metric, o: EdgeSnap, d: EdgeSnap, arrive_weights: np.ndar
     net, w = network, metric.weights
     aw = w if arrive_weights is None else arrive_weights
     best = (math.inf, np.zeros(0, np.int64), 0.0, 1.0)
-    direct = same_arc_cost(aw, o, d, 0, 0, segment_arcs(net))
+    direct = same_arc_cost(aw, o, d, 0, 0, segment_arcs(net)) if starts is None and stops is None else None
     if direct is not None:
         along = (lambda f: f) if direct[2] == 0 else (lambda f: 1.0 - f)
         same_place = o.fraction[0] == d.fraction[0]  # nothing to drive: no arc at all
         best = (float(direct[0]), np.zeros(0, np.int64) if same_place else np.array([direct[1]]),
                 along(o.fraction[0]), along(d.fraction[0]))
-    dep = _distinct_nodes(point_ends(net, w, w, o, 0, leave=True))
-    arr = _distinct_nodes(point_ends(net, w, aw, d, 0, leave=False))
+    dep = _distinct_nodes(leave_ends(net, w, o) if starts is None else starts)
+    arr = _distinct_nodes(reach_ends(net, w, aw, d) if stops is None else stops)
     if not dep or not arr:
         return best
-    cost, mid, i, j = metric.query_multi([(e[2], e[3]) for e in dep], [(e[2], e[3]) for e in arr])
+    cost, mid, i, j = metric.query_multi([e[:2] for e in dep], [e[:2] for e in arr])
     if not cost < best[0]:
         return best
-    (ci, first, _, _), (cj, last, _, _) = dep[i], arr[j]
-    arcs = np.concatenate([[first] if ci < 2 else [], mid, [last] if cj < 2 else []]).astype(np.int64)
-    start = (o.fraction[0] if ci == 0 else 1.0 - o.fraction[0]) if ci < 2 else 0.0
-    end = (d.fraction[0] if cj == 0 else 1.0 - d.fraction[0]) if cj < 2 else 1.0
+    arcs = np.concatenate([dep[i][2], mid, arr[j][2]]).astype(np.int64)
+    start, end = dep[i][3], arr[j][3]
     if len(arcs) > 1 and start >= 1.0:  # started at the very end of the first arc: nothing driven on it
         arcs, start = arcs[1:], 0.0
     if len(arcs) > 1 and end <= 0.0:

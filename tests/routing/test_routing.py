@@ -395,8 +395,11 @@ def test_designated_truck_routes_are_preferred(tmp_path):
         def share(vehicle):
             on = total = 0.0
             for r in _routes(router, pairs, vehicle, MONDAY_8):
-                if vehicle.kind == "hgv":  # and never a way the truck may not use
-                    assert not [w for w in r.osmids if truck_may_not_use(tags[w], MONDAY_8, height=4.0)]
+                if vehicle.kind == "hgv":  # and never a way the truck may not use, but a stated private end
+                    stated = {w for part in r.restricted for w in part["osmids"]}
+                    assert not [w for w in r.osmids if truck_may_not_use(tags[w], MONDAY_8, height=4.0)
+                                and w not in stated]
+                    assert all(w in r.osmids[:len(stated)] or w in r.osmids[-len(stated):] for w in stated)
                 frame = r.to_geodataframe()
                 total += frame["length_m"].sum()
                 on += frame.loc[frame["osmid"].isin(designated), "length_m"].sum()
