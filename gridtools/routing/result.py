@@ -48,6 +48,7 @@ class Route:
     warnings: list = field(default_factory=list)
     snap_osmids: tuple = (None, None)
     restricted: list = field(default_factory=list)
+    time_assumed: list = field(default_factory=list)
 
     @classmethod
     def from_arcs(cls, network: RoadNetwork, arcs, arc_time_s, vehicle: Vehicle, origin=None, destination=None):
@@ -83,7 +84,8 @@ class Route:
                 "vehicle": self.vehicle.name or self.vehicle.kind, "at": str(self.at) if self.at else None,
                 "avoided": len(self.avoided), "snap_m": [round(s, 1) for s in self.snap_m],
                 "warnings": len(self.warnings),
-                "restricted": [{**r, "length_m": round(r["length_m"], 1)} for r in self.restricted]}
+                "restricted": [{**r, "length_m": round(r["length_m"], 1)} for r in self.restricted],
+                "time_assumed": [{"osmid": a["osmid"], "why": a["why"]} for a in self.time_assumed]}
 
     def summary_lines(self) -> list[str]:
         s = self.summary

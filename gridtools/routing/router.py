@@ -26,7 +26,7 @@ from gridtools.routing.engines import INF, Metric, engine_for
 from gridtools.routing.network import RoadNetwork
 from gridtools.routing.result import Route, TravelTimeMatrix
 from gridtools.routing.snapping import EdgeSnap, SegmentIndex, best_path, matrix_costs, segment_arcs
-from gridtools.routing.tags import parse_time
+from gridtools.routing.tags import TIME_WINDOWS_LIFTED, parse_time
 from gridtools.routing.vehicle import Vehicle, car
 from gridtools.routing.zones import active_zones, apply_zones
 
@@ -470,12 +470,17 @@ class Router:
                                         f"the other end; snapped {new.distance_m[0]:.0f} m onto the nearest one that does")
                 o, d = o2, d2
                 cost, arcs, start_at, end_at = path
+        assumed: list = []
+        if at is None:  # refused, or a point on a road closed only in some hours: say which windows were assumed open
+            lifted = self._without_time_windows(origin, destination, o, d, vehicle, math.isfinite(cost))
+            if lifted is not None:
+                o, d, (cost, arcs, start_at, end_at), assumed = lifted
         avoided: list = []
         if not math.isfinite(cost) and not explain:
             raise NoRouteError(f"no legal route for {vehicle.name or vehicle.kind} from {tuple(map(float, origin))} "
                                f"to {tuple(map(float, destination))} (route again with explain=True to name the "
                                "blocking restrictions)")
-        if explain:
+        if explain and not assumed:
             relaxed = self._metric(vehicle, at, relaxed=True)
             rcost, rarcs, _, _ = best_path(self.network, relaxed, o, d)
             if not math.isfinite(rcost) and not math.isfinite(cost):  # nearest ends cut off: other roads near
@@ -497,6 +502,13 @@ class Router:
                   at=at, avoided=avoided, _network=net, start_at=start_at, end_at=end_at, warnings=warnings,
                   snap_osmids=snap_osm)
         r.restricted = self._restricted_stretches(arcs, start_at, end_at, vehicle, at, rules) if len(arcs) else []
+        r.time_assumed = assumed
+        if assumed:
+            which = "; ".join(f"{a['why']} on way {a['osmid']}" if a["osmid"] else a["why"] for a in assumed[:5])
+            r.warnings.append("no departure time was given, and the route (or a point on a road closed only at "
+                              f"some hours) needs these time-limited restrictions not to be in force: {which}"
+                              + (f" (and {len(assumed) - 5} more)" if len(assumed) > 5 else "")
+                              + "; give a departure time (at=..., --at) to check")
         for part in r.restricted:
             ways = ", ".join(f"way {w}" for w in part["osmids"])
             edge = "first" if part["end"] == "origin" else "last"
@@ -509,6 +521,35 @@ class Router:
             r.warnings.append(f"origin and destination snap to the same place on way {snap_osm[0]}: the route is "
                               f"{r.length_m:.1f} m long (nothing to drive)")
         return r
+
+    def _without_time_windows(self, origin, destination, o: EdgeSnap, d: EdgeSnap, vehicle: Vehicle, routed: bool):
+        """(o, d, path, assumed) with every time window read as not in force, or None.
+
+        Used with no departure time when the route was refused (``routed`` False) or a point lies on
+        a road closed only in some hours (nearer than the road it was snapped to).  ``assumed``
+        lists the time-limited restrictions on the path that the no-time reading counts as in
+        force, so the route can say which were assumed open.
+        """
+        if self._rules_key(vehicle, TIME_WINDOWS_LIFTED) == self._rules_key(vehicle, None):
+            return None  # nothing on this network (for this vehicle) depends on the time
+        lifted = self.rules(vehicle, TIME_WINDOWS_LIFTED)
+        ends = []
+        for point, snap, role in ((origin, o, "origin"), (destination, d, "destination")):
+            near = None
+            if snap.distance_m[0] > 1.0:  # a nearer road open outside its time window?
+                _, xy = self._metric_xy([point], role)
+                near = self._segment_index().nearest(xy, self._edge_tree(lifted), float(snap.distance_m[0]))
+            moved = near is not None and near.seg[0] >= 0 and near.distance_m[0] < snap.distance_m[0] - 1.0
+            ends.append(near if moved else snap)
+        if routed and ends[0] is o and ends[1] is d:
+            return None
+        metric = self._metric(vehicle, TIME_WINDOWS_LIFTED)
+        path = best_path(self.network, metric, ends[0], ends[1], metric.arrive_weights)
+        if not math.isfinite(path[0]):
+            return None
+        strict, arcs = self.rules(vehicle, None), path[1]
+        relies = arcs[(strict.blocked[arcs] > 0) & (lifted.blocked[arcs] == 0)]
+        return ends[0], ends[1], path, R.explain_arcs(self.network, relies, vehicle, None, rules=strict)
 
     def explain_unreachable(self, origin, destination, vehicle: Vehicle, at=None, suffix: str = "") -> None:
         """Raise :class:`NoRouteError` when a point is near roads, but none ``vehicle`` may use.

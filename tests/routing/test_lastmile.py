@@ -71,3 +71,36 @@ def test_a_private_stretch_longer_than_the_limit_is_not_driven(monkeypatch):
 def test_a_usable_road_nearer_than_the_private_one_wins():
     r = Router(_estate()).route((8.005, 49.0), (8.0195, 49.0001), truck())  # beside the public road
     assert r.restricted == [] and r.osmids == [1]
+
+
+def _banned_daytime():
+    """The only road to the destination is closed to trucks on weekdays 07:00-19:00."""
+    rows = [dict(osmid=1, highway="primary", geometry=shapely.LineString([(8.0, 49.0), (8.01, 49.0)])),
+            dict(osmid=2, highway="primary", geometry=shapely.LineString([(8.01, 49.0), (8.02, 49.0)]),
+                 **{"hgv:conditional": "no @ (Mo-Fr 07:00-19:00)"})]
+    return network_from_frames(gpd.GeoDataFrame(rows, crs=4326))
+
+
+def test_no_time_and_only_a_time_window_in_the_way_routes_and_says_what_was_assumed():
+    router = Router(_banned_daytime())
+    r = router.route((8.005, 49.0), (8.015, 49.0), truck())
+    assert r.osmids == [1, 2] and r.at is None
+    (assumed,) = r.time_assumed
+    assert assumed["osmid"] == 2 and "hgv:conditional=no @ (Mo-Fr 07:00-19:00)" in assumed["why"]
+    assert any("not to be in force" in w and "on way 2" in w and "--at" in w for w in r.warnings)
+    assert r.summary["time_assumed"][0]["osmid"] == 2 and r.snap_m[1] < 1
+    # with the time given, the rule is applied: the truck stops where way 2 begins, 360 m short
+    day = router.route((8.005, 49.0), (8.015, 49.0), truck(), at="2026-11-23 08:00")
+    assert day.osmids == [1] and day.snap_m[1] == pytest.approx(365, abs=10) and day.time_assumed == []
+    with pytest.raises(InputError, match="hgv:conditional=no"):  # within 100 m only: refused, and why
+        Router(_banned_daytime(), max_snap_m=100).route((8.005, 49.0), (8.015, 49.0), truck(), at="2026-11-23 08:00")
+    night = router.route((8.005, 49.0), (8.015, 49.0), truck(), at="2026-11-23 22:00")
+    assert night.osmids == [1, 2] and night.time_assumed == [] and night.warnings == []
+
+
+def test_no_time_keeps_the_safe_reading_when_a_route_exists_without_the_window():
+    rows = [dict(osmid=1, highway="primary", geometry=shapely.LineString([(8.0, 49.0), (8.02, 49.0)]),
+                 **{"hgv:conditional": "no @ (Mo-Fr 07:00-19:00)"}),
+            dict(osmid=2, highway="primary", geometry=shapely.LineString([(8.0, 49.0), (8.01, 49.005), (8.02, 49.0)]))]
+    r = Router(network_from_frames(gpd.GeoDataFrame(rows, crs=4326))).route((8.0, 49.0), (8.02, 49.0), truck())
+    assert r.osmids == [2] and r.time_assumed == [] and "counted as in force" in r.avoided[0]["why"]
