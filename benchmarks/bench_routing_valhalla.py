@@ -142,8 +142,15 @@ def bench(name, path, args) -> dict:
     missed = [(i, ours[i].get("why", "")) for i, v in enumerate(theirs)
               if v["status"] == "routed" and v.get("legal") and v["ways"] and ours[i]["status"] != "routed"]
     report["valhalla_legal_but_gridtools_refused"] = len(missed)
-    report["missed_examples"] = [{"pair": pairs[i], "gridtools": why, "valhalla_ways": theirs[i]["ways"]}
+    report["missed_examples"] = [{"pair": pairs[i], "gridtools": why, "valhalla_ways": theirs[i]["ways"],
+                                  "valhalla_snap_m": theirs[i]["snap_m"]}
                                  for i, why in missed[:10]]
+    # snap distances on the same pairs: those both engines routed (the per-engine figures above are over
+    # each engine's own routed pairs, so an engine that refuses hard pairs looks better there)
+    same = [(a, b) for a, b in zip(ours, theirs) if a["status"] == b["status"] == "routed"]
+    for label, k in (("gridtools", 0), ("valhalla", 1)):
+        snaps = [s for pair in same for s in pair[k]["snap_m"]]
+        report[label].update(both_routed=len(same), both_snap_p50_m=pct(snaps, 50), both_snap_p95_m=pct(snaps, 95))
     both = [(a["length_km"], b["length_km"]) for a, b in zip(ours, theirs)
             if a["status"] == b["status"] == "routed" and b["length_km"] > 0.05]
     report["median_length_ratio_gridtools_over_valhalla"] = float(np.median([a / b for a, b in both])) if both else None
@@ -172,7 +179,9 @@ def main():
         results.append(bench(name, path, args))
         print(f"done: {name}", file=sys.stderr)
     cols = ["routed", "refused", "routes_with_closed_way_mid_route", "routes_ending_on_closed_way",
-            "routes_ending_on_closed_way_unstated", "routes_assuming_time_windows_open", "routes_over_one_direction_closure", "snap_p50_m", "snap_p95_m", "snap_max_m", "query_p50_ms"]
+            "routes_ending_on_closed_way_unstated", "routes_assuming_time_windows_open",
+            "routes_over_one_direction_closure", "snap_p50_m", "snap_p95_m", "snap_max_m", "both_routed",
+            "both_snap_p50_m", "both_snap_p95_m", "query_p50_ms"]
     print("| extract | engine | " + " | ".join(cols) + " |\n|" + "---|" * (len(cols) + 2))
     for r in results:
         for eng in ("gridtools", "valhalla"):
@@ -187,7 +196,7 @@ def main():
               f"{r['median_length_ratio_gridtools_over_valhalla']}; Valhalla closed ways mid-route e.g. "
               f"{r['valhalla']['closed_examples'][:3]}; gridtools {r['gridtools']['closed_examples'][:3]}")
         for m in r["missed_examples"]:
-            print(f"  missed {m['pair']}: {m['gridtools'][:200]}")
+            print(f"  missed {m['pair']} (Valhalla snapped {m['valhalla_snap_m']} m): {m['gridtools'][:200]}")
     out = REPO / "benchmarks" / "results"
     out.mkdir(parents=True, exist_ok=True)
     (out / "routing_valhalla.json").write_text(json.dumps(results, indent=2, ensure_ascii=False, default=str))

@@ -245,6 +245,24 @@ class Router:
             rules.cache[key] = self._segment_index().tree(usable)
         return rules.cache[key]
 
+    def _main_tree(self, rules: R.ArcRules):
+        """Snapping index over the usable segments in the largest strongly connected part of ``rules``' graph."""
+        key = "main_tree"
+        if key not in rules.cache:
+            from scipy.sparse import csr_matrix
+            from scipy.sparse.csgraph import connected_components
+
+            net = self.network
+            ok = rules.blocked == 0
+            graph = csr_matrix((np.ones(int(ok.sum())), (net.arc_u[ok], net.arc_v[ok])), shape=(net.n_nodes,) * 2)
+            _, label = connected_components(graph, directed=True, connection="strong")
+            main = label == np.bincount(label).argmax()
+            table = segment_arcs(net)
+            arc = np.maximum(table, 0)
+            inside = (table >= 0) & ok[arc] & main[net.arc_u[arc]] & main[net.arc_v[arc]]
+            rules.cache[key] = self._segment_index().tree(inside.any(axis=1))
+        return rules.cache[key]
+
     def _end_tree(self, rules: R.ArcRules):
         """Snapping index over the segments usable or closed only by ``private`` (a route's own ends)."""
         key = "end_tree"
@@ -401,10 +419,13 @@ class Router:
         smallest total snap distance that has a route wins.
         """
         rules = self.rules(vehicle, at)
-        tree, index = self._edge_tree(rules), self._segment_index()
+        index = self._segment_index()
         _, oxy = self._metric_xy([origin], "origin")
         _, dxy = self._metric_xy([destination], "destination")
-        co, cd = index.candidates(oxy[0], tree, self.max_snap_m), index.candidates(dxy[0], tree, self.max_snap_m)
+        # the nearest roads, and the nearest ones in the vehicle's main connected part (a pocket closed by
+        # a height limit or a turn ban can hold a dozen nearer roads)
+        co, cd = (EdgeSnap.concat([index.candidates(xy[0], tree, self.max_snap_m)
+                                   for tree in (self._edge_tree(rules), self._main_tree(rules))]) for xy in (oxy, dxy))
         if not len(co.seg) or not len(cd.seg):
             return None
         costs = matrix_costs(self.network, metric, co, cd, metric.arrive_weights)
@@ -489,8 +510,10 @@ class Router:
             if math.isfinite(rcost) and (not math.isfinite(cost) or rcost < cost):
                 avoided = R.explain_arcs(net, rarcs, vehicle, at, rules=self.rules(vehicle, at))
         if not math.isfinite(cost):
-            raise NoRouteError(self._no_route_message(origin, destination, vehicle, at, avoided)
-                               + self._closed_ends((origin, destination), (o, d), vehicle, at), avoided)
+            closed = self._closed_ends((origin, destination), (o, d), vehicle, at)
+            if explain and not avoided:  # cut off from the vehicle's roads: what a car's route would cross
+                self.explain_unreachable(origin, destination, vehicle, at, suffix=closed)
+            raise NoRouteError(self._no_route_message(origin, destination, vehicle, at, avoided) + closed, avoided)
         rules = self.rules(vehicle, at)
         way = net.arc_way[arcs]
         way = way[way >= 0]
@@ -579,7 +602,8 @@ class Router:
         head = (f"no legal route for {who} from ({float(origin[0]):.6f}, {float(origin[1]):.6f}) "
                 f"to ({float(destination[0]):.6f}, {float(destination[1]):.6f})")
         if not avoided:
-            return head + ": the two points are not connected by the road network even ignoring restrictions"
+            return head + (": the roads this vehicle may use near the two points (within "
+                           f"{self.max_snap_m:,.0f} m) are not connected, even ignoring restrictions along the way")
         parts = []
         for item in avoided[:5]:
             where = f"way {item['osmid']}" + (f" ({item['name']})" if item["name"] else "") if item["osmid"] else ""

@@ -54,6 +54,12 @@ class EdgeSnap:
         """The snap of point ``i`` alone."""
         return EdgeSnap(*(getattr(self, f)[i:i + 1] for f in ("seg", "fraction", "distance_m", "x", "y")))
 
+    @staticmethod
+    def concat(snaps) -> "EdgeSnap":
+        """The points of several snaps, one after the other."""
+        return EdgeSnap(*(np.concatenate([getattr(s, f) for s in snaps]) for f in ("seg", "fraction", "distance_m",
+                                                                                   "x", "y")))
+
 
 class SegmentIndex:
     """Pieces of every road segment of a network, for nearest-segment queries.
