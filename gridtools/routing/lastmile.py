@@ -47,7 +47,7 @@ def _adjacency(network, forward: bool):
 
 
 def restricted_ends(network, weights: np.ndarray, blocked: np.ndarray, snap: EdgeSnap, leave: bool,
-                    max_m: float, walk_usable: bool = False) -> list:
+                    max_m: float) -> list:
     """Entries (origin, ``leave``) or exits (destination) of a point on a private road.
 
     Parameters
@@ -63,8 +63,6 @@ def restricted_ends(network, weights: np.ndarray, blocked: np.ndarray, snap: Edg
         True for an origin (walk forwards from the point), False for a destination (backwards).
     max_m : float
         Longest restricted stretch.
-    walk_usable : bool
-        Also walk usable roads (the point is on a usable road in a pocket whose way out is private).
 
     Returns
     -------
@@ -82,7 +80,7 @@ def restricted_ends(network, weights: np.ndarray, blocked: np.ndarray, snap: Edg
     heap, best = [], {}
     for col in (0, 1):
         a = int(segment_arcs(net)[seg, col])
-        if a < 0 or weights[a] >= INF or (blocked[a] != R.PRIVATE and not walk_usable):
+        if a < 0 or weights[a] >= INF or blocked[a] != R.PRIVATE:
             continue
         share = 1.0 - frac if col == 1 else frac  # where the point lies along arc a
         pos = int(positions(weights, np.array([a]), np.array([frac]), col == 1)[0])
@@ -101,7 +99,7 @@ def restricted_ends(network, weights: np.ndarray, blocked: np.ndarray, snap: Edg
         out.append((node, cost, arcs, share))
         for b in order[start[node]:start[node + 1]]:
             b = int(b)
-            if weights[b] >= INF or (blocked[b] == R.OK and net.arc_seg[b] >= 0 and not walk_usable):
+            if weights[b] >= INF or (blocked[b] == R.OK and net.arc_seg[b] >= 0):
                 continue  # usable roads are the search's part; private roads and connectors are walked
             more = metres + float(net.arc_length[b])
             nxt = int(net.arc_v[b]) if leave else int(net.arc_u[b])

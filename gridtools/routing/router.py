@@ -260,8 +260,7 @@ class Router:
             table = segment_arcs(net)
             arc = np.maximum(table, 0)
             inside = (table >= 0) & ok[arc] & main[net.arc_u[arc]] & main[net.arc_v[arc]]
-            rules.cache["main_seg"] = inside.any(axis=1)
-            rules.cache[key] = self._segment_index().tree(rules.cache["main_seg"])
+            rules.cache[key] = self._segment_index().tree(inside.any(axis=1))
         return rules.cache[key]
 
     def _end_tree(self, rules: R.ArcRules):
@@ -295,51 +294,31 @@ class Router:
         arcs = segment_arcs(self.network)[seg]
         return near if (rules.blocked[arcs[arcs >= 0]] == R.PRIVATE).any() else None
 
-    def _restricted_path(self, origin, destination, o, d, rules, metric, pocket: bool = False):
-        """(o, d, path, ends) through a private first / last stretch, or None.
-
-        Used when a point lies on a private road nearer than every usable one, or (``pocket``, after
-        the plain route failed) when a point's usable road lies in a pocket whose way out is a private
-        road: the walk from the point then crosses usable roads too.  ``ends`` are the arcs the walks
-        from the origin and to the destination may use (to tell the stretches apart afterwards).
-        """
+    def _restricted_path(self, origin, destination, o, d, rules, metric):
+        """(o, d, path) through a private first / last stretch when a point lies on such a road, or None."""
         from gridtools import settings
 
         po = self._private_snap(origin, o, rules, "origin")
         pd_ = self._private_snap(destination, d, rules, "destination")
-        if po is None and pd_ is None and not pocket:
+        if po is None and pd_ is None:
             return None
         net, limit, ew = self.network, settings.route_max_restricted_end_m, metric.end_weights
-        walks = []
-        self._main_tree(rules)
-        for snap, plain, leave in ((po, o, True), (pd_, d, False)):
-            if snap is None and (not pocket or rules.cache["main_seg"][plain.seg[0]]):  # not in a pocket
-                walks.append(None)
-                continue
-            walks.append(lastmile.restricted_ends(net, ew, rules.blocked, plain if snap is None else snap, leave,
-                                                  limit, walk_usable=snap is None))
+        starts = lastmile.restricted_ends(net, ew, rules.blocked, po, True, limit) if po is not None else None
+        stops = lastmile.restricted_ends(net, ew, rules.blocked, pd_, False, limit) if pd_ is not None else None
         o2, d2 = po if po is not None else o, pd_ if pd_ is not None else d
-        path = best_path(net, metric, o2, d2, metric.arrive_weights, walks[0], walks[1])
-        if not math.isfinite(path[0]):
-            return None
-        ends = tuple({int(a) for e in (w or []) for a in e[2]} for w in walks)
-        return o2, d2, path, ends
+        path = best_path(net, metric, o2, d2, metric.arrive_weights, starts, stops)
+        return (o2, d2, path) if math.isfinite(path[0]) else None
 
-    def _restricted_stretches(self, arcs, start_at, end_at, vehicle, at, rules, ends) -> list:
-        """The private stretches a route drives at its start and its end (see :mod:`lastmile`).
-
-        The search itself never drives a private road, so every private arc of the route lies on the
-        walk from the origin (``ends[0]``) or to the destination (``ends[1]``).
-        """
+    def _restricted_stretches(self, arcs, start_at, end_at, vehicle, at, rules) -> list:
+        """The private stretches a route drives at its start and its end (see :mod:`lastmile`)."""
         net = self.network
+        private = (rules.blocked[arcs] == R.PRIVATE) | (net.arc_seg[arcs] < 0)
         out = []
-        private = rules.blocked[arcs] == R.PRIVATE
-        taken = np.zeros(len(arcs), bool)
-        for role, allowed in zip(("origin", "destination"), ends):
-            mine = private & ~taken & np.isin(arcs, list(allowed))
-            taken |= mine
-            part = arcs[mine]
-            if not len(part):
+        for role, run in (("origin", private), ("destination", private[::-1])):
+            n = int(np.argmin(run)) if not run.all() else len(run)
+            part = arcs[:n] if role == "origin" else arcs[len(arcs) - n:]
+            part = part[rules.blocked[part] == R.PRIVATE] if len(part) else part
+            if not len(part) or (role == "destination" and out and n == len(arcs)):
                 continue
             why = "; ".join(dict.fromkeys(w["why"] for w in R.explain_arcs(net, part, vehicle, at, rules=rules)))
             out.append(lastmile.describe(net, part, start_at if part[0] == arcs[0] else 0.0,
@@ -496,15 +475,11 @@ class Router:
         o, d = both.take(0), both.take(1)
         net = self.network
         metric = self._metric(vehicle, at)
-        rules = self.rules(vehicle, at)
-        found = self._restricted_path(origin, destination, o, d, rules, metric)
-        if found is None:
+        found = self._restricted_path(origin, destination, o, d, self.rules(vehicle, at), metric)
+        if found is not None:  # a point on a private road: reached over it, and said so (Route.restricted)
+            o, d, (cost, arcs, start_at, end_at) = found
+        else:
             cost, arcs, start_at, end_at = best_path(self.network, metric, o, d, metric.arrive_weights)
-            if not math.isfinite(cost):  # a pocket whose way out is a private road?
-                found = self._restricted_path(origin, destination, o, d, rules, metric, pocket=True)
-        ends = (set(), set())
-        if found is not None:  # a point on (or only reached over) a private road: said so in Route.restricted
-            o, d, (cost, arcs, start_at, end_at), ends = found
         warnings: list = []
         if not math.isfinite(cost):  # a clipped fragment or one-way stub: try the other roads within reach
             found = self._reachable_snaps(origin, destination, vehicle, at, metric)
@@ -549,7 +524,7 @@ class Router:
                   cost=cost / 1000.0, snap_m=(float(o.distance_m[0]), float(d.distance_m[0])), vehicle=vehicle,
                   at=at, avoided=avoided, _network=net, start_at=start_at, end_at=end_at, warnings=warnings,
                   snap_osmids=snap_osm)
-        r.restricted = self._restricted_stretches(arcs, start_at, end_at, vehicle, at, rules, ends) if len(arcs) else []
+        r.restricted = self._restricted_stretches(arcs, start_at, end_at, vehicle, at, rules) if len(arcs) else []
         r.time_assumed = assumed
         if assumed:
             which = "; ".join(f"{a['why']} on way {a['osmid']}" if a["osmid"] else a["why"] for a in assumed[:5])

@@ -104,18 +104,3 @@ def test_no_time_keeps_the_safe_reading_when_a_route_exists_without_the_window()
             dict(osmid=2, highway="primary", geometry=shapely.LineString([(8.0, 49.0), (8.01, 49.005), (8.02, 49.0)]))]
     r = Router(network_from_frames(gpd.GeoDataFrame(rows, crs=4326))).route((8.0, 49.0), (8.02, 49.0), truck())
     assert r.osmids == [2] and r.time_assumed == [] and "counted as in force" in r.avoided[0]["why"]
-
-
-def test_a_public_street_reached_only_through_a_private_road():
-    # way 3 is public but its only way out is the private way 2 (a campus, a gated estate)
-    rows = [dict(osmid=1, highway="primary", geometry=shapely.LineString([(8.0, 49.0), (8.01, 49.0), (8.02, 49.0)])),
-            dict(osmid=2, highway="service", access="private", geometry=shapely.LineString([(8.01, 49.0), (8.01, 49.003)])),
-            dict(osmid=3, highway="residential", geometry=shapely.LineString([(8.01, 49.003), (8.015, 49.003)]))]
-    router = Router(network_from_frames(gpd.GeoDataFrame(rows, crs=4326)))
-    r = router.route((8.002, 49.0), (8.013, 49.003), truck())
-    assert r.osmids == [1, 2, 3] and r.snap_m[1] < 1
-    (part,) = r.restricted
-    assert part["end"] == "destination" and part["osmids"] == [2] and part["length_m"] == pytest.approx(334, abs=3)
-    back = router.route((8.013, 49.003), (8.002, 49.0), truck())
-    assert back.osmids == [3, 2, 1] and [p["osmids"] for p in back.restricted] == [[2]]
-    assert back.restricted[0]["end"] == "origin"
