@@ -76,14 +76,23 @@ def valhalla_routes(py: str, config: Path, pairs) -> list[dict]:
     return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
 
 
-def judge(ways, tags) -> dict:
-    """Closed ways of a route: mid-route, at an end, and one-direction closures (direction not checked)."""
-    closed = [(i, w, why_closed(tags.get(w, {}), **DIMS)) for i, w in enumerate(ways)]
-    closed = [(i, w, why) for i, w, why in closed if why]
-    ends = {0, len(ways) - 1}
-    return {"mid": [(w, why) for i, w, why in closed if i not in ends],
-            "end": [(w, why) for i, w, why in closed if i in ends],
-            "one_way": [(w, why_closed_one_way(tags.get(w, {}))) for w in ways if why_closed_one_way(tags.get(w, {}))]}
+def judge(ways, tags, stated=None) -> dict:
+    """Closed ways of a route: mid-route, at an end, and one-direction closures (direction not checked).
+
+    A run of closed ways that starts at the first way or ends at the last is "at an end": a point
+    on a private road needs it (the same rule for both engines).  ``stated``: way ids the engine
+    said it drove closed (gridtools' ``Route.restricted``); end closures outside it are counted.
+    """
+    why = [why_closed(tags.get(w, {}), **DIMS) for w in ways]
+    lead = next((i for i, y in enumerate(why) if not y), len(why))
+    trail = next((i for i, y in enumerate(reversed(why)) if not y), len(why))
+    ends = set(range(lead)) | set(range(len(ways) - trail, len(ways)))
+    closed = [(i, w, y) for i, (w, y) in enumerate(zip(ways, why)) if y]
+    out = {"mid": [(w, y) for i, w, y in closed if i not in ends],
+           "end": [(w, y) for i, w, y in closed if i in ends],
+           "one_way": [(w, why_closed_one_way(tags.get(w, {}))) for w in ways if why_closed_one_way(tags.get(w, {}))]}
+    out["end_unstated"] = [(w, y) for w, y in out["end"] if stated is not None and w not in stated]
+    return out
 
 
 def pct(values, q):
@@ -105,7 +114,9 @@ def bench(name, path, args) -> dict:
             r = router.route(o, d, vehicle, explain=False)
             ms = (time.perf_counter() - t0) * 1000
             ours.append({"status": "routed", "ms": ms, "ways": r.osmids, "snap_m": list(r.snap_m),
-                         "length_km": r.length_m / 1000, "warnings": r.warnings})
+                         "length_km": r.length_m / 1000, "warnings": r.warnings,
+                         "stated": [w for part in r.restricted for w in part["osmids"]],
+                         "time_assumed": len(r.time_assumed)})
         except GridtoolsError as exc:
             ours.append({"status": "refused", "ms": (time.perf_counter() - t0) * 1000, "why": str(exc)[:300]})
     config = build_tiles(args.valhalla_python, path, args.tiles / path.stem)
@@ -113,13 +124,15 @@ def bench(name, path, args) -> dict:
     report = {"extract": name, "pairs": len(pairs)}
     for label, rows in (("gridtools", ours), ("valhalla", theirs)):
         routed = [r for r in rows if r["status"] == "routed"]
-        judged = [judge(r["ways"] or [], tags) for r in routed]
+        judged = [judge(r["ways"] or [], tags, set(r.get("stated", ()))) for r in routed]
         snaps = [s for r in routed for s in r["snap_m"]]
         report[label] = {
             "routed": len(routed), "refused": len(rows) - len(routed),
             "routes_with_closed_way_mid_route": sum(bool(j["mid"]) for j in judged),
             "routes_ending_on_closed_way": sum(bool(j["end"]) and not j["mid"] for j in judged),
             "routes_over_one_direction_closure": sum(bool(j["one_way"]) for j in judged),
+            "routes_ending_on_closed_way_unstated": sum(bool(j["end_unstated"]) for j in judged),
+            "routes_assuming_time_windows_open": sum(r.get("time_assumed", 0) > 0 for r in routed),
             "closed_examples": sorted({f"{w} {why}" for j in judged for w, why in j["mid"]})[:6],
             "snap_p50_m": pct(snaps, 50), "snap_p95_m": pct(snaps, 95), "snap_max_m": max(snaps) if snaps else None,
             "query_p50_ms": pct([r["ms"] for r in routed], 50),
@@ -129,7 +142,15 @@ def bench(name, path, args) -> dict:
     missed = [(i, ours[i].get("why", "")) for i, v in enumerate(theirs)
               if v["status"] == "routed" and v.get("legal") and v["ways"] and ours[i]["status"] != "routed"]
     report["valhalla_legal_but_gridtools_refused"] = len(missed)
-    report["missed_examples"] = [{"pair": pairs[i], "gridtools": why} for i, why in missed[:5]]
+    report["missed_examples"] = [{"pair": pairs[i], "gridtools": why, "valhalla_ways": theirs[i]["ways"],
+                                  "valhalla_snap_m": theirs[i]["snap_m"]}
+                                 for i, why in missed[:10]]
+    # snap distances on the same pairs: those both engines routed (the per-engine figures above are over
+    # each engine's own routed pairs, so an engine that refuses hard pairs looks better there)
+    same = [(a, b) for a, b in zip(ours, theirs) if a["status"] == b["status"] == "routed"]
+    for label, k in (("gridtools", 0), ("valhalla", 1)):
+        snaps = [s for pair in same for s in pair[k]["snap_m"]]
+        report[label].update(both_routed=len(same), both_snap_p50_m=pct(snaps, 50), both_snap_p95_m=pct(snaps, 95))
     both = [(a["length_km"], b["length_km"]) for a, b in zip(ours, theirs)
             if a["status"] == b["status"] == "routed" and b["length_km"] > 0.05]
     report["median_length_ratio_gridtools_over_valhalla"] = float(np.median([a / b for a, b in both])) if both else None
@@ -158,20 +179,24 @@ def main():
         results.append(bench(name, path, args))
         print(f"done: {name}", file=sys.stderr)
     cols = ["routed", "refused", "routes_with_closed_way_mid_route", "routes_ending_on_closed_way",
-            "routes_over_one_direction_closure", "snap_p50_m", "snap_p95_m", "snap_max_m", "query_p50_ms"]
+            "routes_ending_on_closed_way_unstated", "routes_assuming_time_windows_open",
+            "routes_over_one_direction_closure", "snap_p50_m", "snap_p95_m", "snap_max_m", "both_routed",
+            "both_snap_p50_m", "both_snap_p95_m", "query_p50_ms"]
     print("| extract | engine | " + " | ".join(cols) + " |\n|" + "---|" * (len(cols) + 2))
     for r in results:
         for eng in ("gridtools", "valhalla"):
             row = r[eng]
             print(f"| {r['extract']} | {eng} | " + " | ".join(
                 f"{row[c]:.2f}" if isinstance(row[c], float) else str(row[c]) for c in cols) + " |")
+    print("\n(Valhalla states neither its closed ends nor time-window assumptions: its end closures all count as "
+          "unstated.)")
     for r in results:
         print(f"\n{r['extract']}: Valhalla routed legally but gridtools refused: {r['valhalla_legal_but_gridtools_refused']}"
               f"; median length ratio (gridtools / Valhalla, both routed) "
               f"{r['median_length_ratio_gridtools_over_valhalla']}; Valhalla closed ways mid-route e.g. "
               f"{r['valhalla']['closed_examples'][:3]}; gridtools {r['gridtools']['closed_examples'][:3]}")
         for m in r["missed_examples"]:
-            print(f"  missed {m['pair']}: {m['gridtools'][:200]}")
+            print(f"  missed {m['pair']} (Valhalla snapped {m['valhalla_snap_m']} m): {m['gridtools'][:200]}")
     out = REPO / "benchmarks" / "results"
     out.mkdir(parents=True, exist_ok=True)
     (out / "routing_valhalla.json").write_text(json.dumps(results, indent=2, ensure_ascii=False, default=str))

@@ -115,6 +115,10 @@ hotspot_max_pixels: int = 4_000_000
 #: Routing: farthest (metres) a route origin/destination may lie from the nearest usable road.
 route_max_snap_m: float = 500.0
 
+#: Routing: longest stretch (metres) of a private road a route may drive at its start or end to
+#: reach a point on that road (stated in ``Route.restricted``); never used mid-route.
+route_max_restricted_end_m: float = 1000.0
+
 #: Routing: how many customised weight sets (vehicle x time slot) a Router keeps in memory.
 route_metric_cache: int = 8
 

@@ -144,7 +144,8 @@ def assign_table(network, park: Park, table: pd.DataFrame, reoptimise: bool = Tr
                          "status": "refused", "reason": err})
             geoms.append(None)
             continue
-        rows.append({**a.summary, "status": "assigned", "reason": "", "osmids": ",".join(map(str, a.route.osmids))})
+        rows.append({**a.summary, "status": "assigned", "reason": "", "osmids": ",".join(map(str, a.route.osmids)),
+                     "route_notes": "; ".join(a.route.notes)})
         lines = network.segment_lines(network.arc_seg[a.route.arcs[network.arc_seg[a.route.arcs] >= 0]],
                                       network.arc_back[a.route.arcs[network.arc_seg[a.route.arcs] >= 0]])
         import shapely

@@ -258,6 +258,7 @@ class RouteMenus:
         w, time_s = self.legal_weights(vehicle, naive_at)
         # the first route starts and ends part-way along its end arcs (snapped onto the roads)
         menu = Menu([self.option(first.arcs, first.arc_time_s)])
+        menu[0].notes = list(first.warnings)  # a restricted last stretch, assumed time windows, ...
         if len(first.arcs) and self.k_routes > 1:
             self._add_alternatives(menu, w, time_s, int(net.node_depart[s]), t)
         self.cache[key] = menu

@@ -56,6 +56,8 @@ class RouteOption:
     osmids: list
     arc_time_s: np.ndarray
     rows: np.ndarray | None = None  # rows of the dispatcher's load table for ``segs``
+    #: what the router said about a restricted first / last stretch or assumed time windows
+    notes: list = field(default_factory=list)
 
 
 @dataclass

@@ -6,11 +6,16 @@ blocked arc) into a :class:`Metric` that answers point-to-point and many-to-many
 router keeps one metric per (vehicle, conditions in force) and never asks which engine it has.
 
 ``cch`` (:class:`CCHEngine`)
-    RoutingKit's *customizable* contraction hierarchy via ``pyroutingkit``.  The hierarchy's
-    shape (nested-dissection order) depends only on the graph, so it is built once per network
-    and saved next to the network's disk cache; each weight vector gets its own customisation:
-    blocked arcs get infinite weight and the shortcuts are recomputed from the masked weights, so
-    a restriction inside a shortcut can never leak into a route.
+    RoutingKit's *customizable* contraction hierarchy.  The hierarchy's shape (nested-dissection
+    order) depends only on the graph, so it is built once per network and saved next to the
+    network's disk cache; each weight vector gets its own customisation: blocked arcs get
+    infinite weight and the shortcuts are recomputed from the masked weights, so a restriction
+    inside a shortcut can never leak into a route.  Two bindings of the same C++ library:
+    ``routingkit-cch`` (preferred) exposes RoutingKit's multi-source / multi-target query with
+    start and end offsets, so a route between two points part-way along roads is *one* search
+    seeded with both directions of the origin's road and ending on both directions of the
+    destination's road (OSRM's phantom nodes); ``pyroutingkit`` (the fallback) answers the same
+    question with a small many-to-many table and a path query.
 ``dijkstra`` (:class:`DijkstraEngine`)
     SciPy's C Dijkstra on the masked graph: exact, nothing to prepare, slower per query.  The
     fallback without ``pyroutingkit``.
@@ -19,6 +24,7 @@ router keeps one metric per (vehicle, conditions in force) and never asks which 
 from __future__ import annotations
 
 import math
+import threading
 from abc import ABC, abstractmethod
 
 import numpy as np
@@ -51,6 +57,41 @@ class Metric(ABC):
     def many_to_many(self, sources: np.ndarray, targets: np.ndarray) -> np.ndarray:
         """Costs from every source (rows) to every target (columns); ``inf`` where unreachable."""
 
+    def query_multi(self, sources: list, targets: list) -> tuple[float, np.ndarray, int, int]:
+        """Cheapest path from any of several sources to any of several targets, with offsets.
+
+        Parameters
+        ----------
+        sources, targets : list of (node, cost)
+            Graph nodes with the cost already paid before the source (the part of the origin's
+            road driven to reach it) or still to pay after the target; distinct nodes.
+
+        Returns
+        -------
+        tuple
+            ``(cost, arcs, i, j)``: the total cost including both offsets (``inf`` when no target
+            can be reached), the arcs between the chosen source ``sources[i]`` and target
+            ``targets[j]`` (``i``, ``j`` are -1 when nothing is reachable).
+
+        Examples
+        --------
+        >>> cost, arcs, i, j = metric.query_multi([(4, 120), (5, 30)], [(9, 0)])   # doctest: +SKIP
+        """
+        # generic: a small table, then the one path (engines with a native search override this)
+        src = np.array([s for s, _ in sources], np.int64)
+        dst = np.array([t for t, _ in targets], np.int64)
+        if len(src) * len(dst) == 1:
+            between = np.array([[self.query(int(src[0]), int(dst[0]))[0]]])
+        else:
+            between = self.many_to_many(src, dst)
+        total = (np.array([c for _, c in sources], float)[:, None] + between
+                 + np.array([c for _, c in targets], float)[None, :])
+        i, j = np.unravel_index(int(np.argmin(total)), total.shape)
+        if not np.isfinite(total[i, j]):
+            return math.inf, np.zeros(0, np.int64), -1, -1
+        _, arcs = self.query(int(src[i]), int(dst[j]))
+        return float(total[i, j]), arcs, int(i), int(j)
+
 
 class Engine(ABC):
     """A shortest-path engine for one network.
@@ -79,7 +120,7 @@ class Engine(ABC):
 
 
 class CCHEngine(Engine):
-    """RoutingKit's customizable contraction hierarchy (needs ``pyroutingkit``).
+    """RoutingKit's customizable contraction hierarchy (``routingkit-cch``, else ``pyroutingkit``).
 
     Examples
     --------
@@ -89,23 +130,53 @@ class CCHEngine(Engine):
 
     name = "cch"
 
-    def __init__(self, network):
+    def __init__(self, network, binding: str | None = None):
         super().__init__(network)
         self._topology = None
+        #: ``routingkit_cch`` or ``pyroutingkit`` (default: the first one installed)
+        self.binding = binding or cch_binding()
 
     def prepare(self) -> None:
         """Build the contraction order, or read it from the network's cache folder."""
         self.topology()
 
     def topology(self):
-        """The network's ``pyroutingkit.CCHTopology`` (built once; saved with the network's cache)."""
+        """The network's hierarchy (built once; its order is saved with the network's cache)."""
         if self._topology is None:
-            self._topology = self._load_topology() or self._build_topology()
+            if self.binding == "routingkit_cch":
+                self._topology = self._routingkit_cch()
+            else:
+                self._topology = self._load_topology() or self._build_topology()
         return self._topology
 
     def _folder(self):
         net = self.network
         return net.cache_path / "cch" if net.cache_path is not None else None
+
+    def _routingkit_cch(self):
+        """``routingkit_cch.CCH`` from the cached nested-dissection order (computed and saved if absent)."""
+        import routingkit_cch as rk
+
+        net, folder = self.network, self._folder()
+        order = None
+        # the order file is RoutingKit's raw uint32 vector: the same file pyroutingkit saves
+        if folder is not None and (folder / "order").exists():
+            order = np.fromfile(folder / "order", dtype=np.uint32)
+            if len(order) != net.n_nodes:
+                order = None
+        if order is None:
+            order = np.asarray(rk.compute_order_inertial(
+                net.n_nodes, net.arc_u.astype(np.uint32).tolist(), net.arc_v.astype(np.uint32).tolist(),
+                net.node_lat.astype(np.float32).tolist(), net.node_lon.astype(np.float32).tolist()), np.uint32)
+            if folder is not None:
+                try:
+                    folder.mkdir(parents=True, exist_ok=True)
+                    order.tofile(folder / "order")
+                    (folder / "node_count").write_bytes(np.uint32(net.n_nodes).tobytes())
+                except OSError:  # a read-only cache only costs a rebuild next time
+                    pass
+        return rk.CCH(order.tolist(), net.arc_u.astype(np.uint32).tolist(), net.arc_v.astype(np.uint32).tolist(),
+                      False)
 
     def _load_topology(self):
         from pyroutingkit import CCHTopology
@@ -135,12 +206,25 @@ class CCHEngine(Engine):
                 pass
         return topo
 
-    def customise(self, weights: np.ndarray) -> CCHMetric:
+    def customise(self, weights: np.ndarray) -> Metric:
+        if self.binding == "routingkit_cch":
+            return PhantomCCHMetric(self.topology(), weights, self.network.arc_u, self.network.arc_v)
         return CCHMetric(self.topology(), weights)
 
 
+def cch_binding() -> str | None:
+    """Which RoutingKit binding is installed: ``routingkit_cch``, ``pyroutingkit`` or None."""
+    for module in ("routingkit_cch", "pyroutingkit"):
+        try:
+            __import__(module)
+            return module
+        except ImportError:
+            continue
+    return None
+
+
 class CCHMetric(Metric):
-    """One customisation of a contraction hierarchy."""
+    """One customisation of a contraction hierarchy (``pyroutingkit``)."""
 
     def __init__(self, topology, weights: np.ndarray):
         from pyroutingkit import CCHMetric as RoutingKitMetric
@@ -162,6 +246,66 @@ class CCHMetric(Metric):
         m = np.asarray(m, dtype=float)
         m[m >= INF] = np.inf
         return m
+
+
+class PhantomCCHMetric(Metric):
+    """One customisation of a contraction hierarchy (``routingkit-cch``), with multi-source queries.
+
+    RoutingKit's query objects keep per-search state and belong to the thread that made them, so
+    every thread gets its own (the customised weights themselves are shared read-only).
+    """
+
+    def __init__(self, cch, weights: np.ndarray, tail: np.ndarray, head: np.ndarray):
+        import routingkit_cch as rk
+
+        self.weights = weights
+        self._tail, self._head = tail, head
+        self._rk = rk
+        self._metric = rk.CCHMetric(cch, weights.astype(np.uint32).tolist())
+        self._local = threading.local()
+
+    def _search(self):
+        q = getattr(self._local, "query", None)
+        if q is None:
+            q = self._local.query = self._rk.CCHQuery(self._metric)
+        return q
+
+    def query(self, source: int, target: int) -> tuple[float, np.ndarray]:
+        if source == target:
+            return 0.0, np.zeros(0, np.int64)
+        cost, arcs, _, _ = self.query_multi([(source, 0)], [(target, 0)])
+        return cost, arcs
+
+    def query_multi(self, sources: list, targets: list) -> tuple[float, np.ndarray, int, int]:
+        result = self._search().run_multi([(int(s), int(c)) for s, c in sources],
+                                          [(int(t), int(c)) for t, c in targets])
+        try:  # RoutingKit allows one live result per query object: read it and let it go
+            dist = result.distance
+            if dist is None or dist >= INF:
+                return math.inf, np.zeros(0, np.int64), -1, -1
+            arcs = np.asarray(result.arc_path, np.int64)  # unpacking the node path too would cost as much again
+        finally:
+            del result
+        if len(arcs):  # the chosen ends are where the path starts and stops
+            first, last = int(self._tail[arcs[0]]), int(self._head[arcs[-1]])
+            i = next(k for k, (s, _) in enumerate(sources) if s == first)
+            j = next(k for k, (t, _) in enumerate(targets) if t == last)
+        else:  # a source that is also a target: the cheapest such meeting
+            here = {t: (k, c) for k, (t, c) in enumerate(targets)}
+            i, j = min(((k, here[s][0]) for k, (s, c) in enumerate(sources) if s in here),
+                       key=lambda kj: sources[kj[0]][1] + targets[kj[1]][1])
+        return float(dist), arcs, i, j
+
+    def many_to_many(self, sources: np.ndarray, targets: np.ndarray) -> np.ndarray:
+        uniq, inv = np.unique(np.asarray(sources, np.int64), return_inverse=True)
+        table = self._rk.CCHOneToMany(self._metric, np.asarray(targets, np.uint32).tolist())
+        try:
+            rows = [table.distances_from(int(s)) for s in uniq]
+        finally:
+            del table
+        m = np.array([[np.inf if d is None else d for d in row] for row in rows], float).reshape(len(uniq), -1)
+        m[m >= INF] = np.inf
+        return m[inv]
 
 
 # --------------------------------------------------------------------------------------------
@@ -240,7 +384,8 @@ def engine_for(network, engine: str = "auto") -> Engine:
     ----------
     network : RoadNetwork
     engine : {"auto", "cch", "dijkstra"}
-        ``auto``: CCH when ``pyroutingkit`` is installed, else SciPy Dijkstra (exact, slower).
+        ``auto``: CCH when ``routingkit-cch`` or ``pyroutingkit`` is installed, else SciPy
+        Dijkstra (exact, slower).
 
     Returns
     -------
@@ -259,10 +404,5 @@ def engine_for(network, engine: str = "auto") -> Engine:
     if engine not in ("auto", *ENGINES):
         raise InputError(f"engine must be auto, cch or dijkstra, got {engine!r}")
     if engine == "auto":
-        try:
-            import pyroutingkit  # noqa: F401
-
-            engine = "cch"
-        except ImportError:
-            engine = "dijkstra"
+        engine = "cch" if cch_binding() else "dijkstra"
     return ENGINES[engine](network)

@@ -12,7 +12,9 @@ Rules (OSM semantics):
   ``goods`` for vans, ``hgv`` above 3.5 t) the most specific one present decides; ``:forward`` /
   ``:backward`` variants apply per direction; ``KEY:conditional = VALUE @ (COND)`` overrides when
   COND holds.  ``no``/``private``/... block; ``destination``/``delivery``/... are allowed with a
-  penalty (``Vehicle.destination_factor``).
+  penalty (``Vehicle.destination_factor``).  A way closed only by ``private`` (code
+  :data:`PRIVATE`, no other restriction) may be driven at the very start or end of a route to
+  reach a point on it, never mid-route (the router states it in ``Route.restricted``).
 * limits: ``maxweight``, ``maxheight`` (and ``maxheight:physical``), ``maxwidth``, ``maxlength``,
   ``maxaxleload`` on ways and on nodes (height restrictors), with ``:conditional`` forms
   (``maxweight:conditional=7.5 @ (22:00-06:00)``).  An unreadable limit blocks (safe side) and is
@@ -37,10 +39,14 @@ import pandas as pd
 
 from gridtools.routing import tags as T
 
-OK, ACCESS, ONEWAY, LIMIT, UNREADABLE, BARRIER, NODE_ACCESS, NODE_LIMIT, TURN, ZONE, HAZMAT = range(11)
+OK, ACCESS, ONEWAY, LIMIT, UNREADABLE, BARRIER, NODE_ACCESS, NODE_LIMIT, TURN, ZONE, HAZMAT, PRIVATE = range(12)
 REASON_NAMES = {OK: "", ACCESS: "access", ONEWAY: "oneway", LIMIT: "limit", UNREADABLE: "unreadable limit",
                 BARRIER: "barrier", NODE_ACCESS: "node access", NODE_LIMIT: "node limit", TURN: "turn restriction",
-                ZONE: "ban zone", HAZMAT: "dangerous goods"}
+                ZONE: "ban zone", HAZMAT: "dangerous goods", PRIVATE: "private access"}
+
+#: Access values that close a way to through traffic but not to a trip that starts or ends on it
+#: with the owner's leave (a yard, a private access road): :data:`PRIVATE`.
+END_ACCESS_VALUES = frozenset({"private"})
 
 #: ADR tunnel categories from the least to the most restrictive (A: no restriction).
 ADR_CATEGORIES = "ABCDE"
@@ -80,10 +86,18 @@ def _col(ways: pd.DataFrame, key: str) -> np.ndarray | None:
     return ways[key].to_numpy(dtype=object) if key in ways.columns else None
 
 
-def way_access(ways: pd.DataFrame, vehicle, at, direction: str, detail: bool = False):
+def _level(value, private_ok: bool) -> int:
+    level = T.access_level(value)[0]
+    if private_ok and level == T.FORBIDDEN and str(value).strip().lower() in END_ACCESS_VALUES:
+        return T.DESTINATION
+    return level
+
+
+def way_access(ways: pd.DataFrame, vehicle, at, direction: str, detail: bool = False, private_ok: bool = False):
     """Access level (0 allowed, 1 destination only, 2 forbidden) per way, for one direction.
 
     Returns ``(level, why)``; ``why`` is an object array of ``"key=value"`` texts when ``detail``.
+    ``private_ok`` reads :data:`END_ACCESS_VALUES` as destination only (a trip's own end).
     """
     n = len(ways)
     level = np.zeros(n, np.int8)
@@ -96,7 +110,7 @@ def way_access(ways: pd.DataFrame, vehicle, at, direction: str, detail: bool = F
                 present = pd.notna(raw)
                 if present.any():
                     vals = pd.Series(raw[present])
-                    levels = vals.map(lambda v: T.access_level(v)[0]).to_numpy(np.int8)
+                    levels = vals.map(lambda v: _level(v, private_ok)).to_numpy(np.int8)
                     level[present] = levels
                     if detail:
                         why[present] = [f"{key}={v}" for v in vals]
@@ -106,7 +120,7 @@ def way_access(ways: pd.DataFrame, vehicle, at, direction: str, detail: bool = F
             for i in np.flatnonzero(pd.notna(craw)):
                 for value, cond in _conditional(craw[i], cache):
                     holds = cond.holds(vehicle, at)
-                    new = T.access_level(value)[0]
+                    new = _level(value, private_ok)
                     if holds is True or (holds is None and new > level[i]):
                         level[i] = new if holds else max(new, level[i])
                         if detail:
@@ -288,7 +302,11 @@ def arc_rules(net, vehicle, at: dt.datetime | None = None) -> ArcRules:
     fwd_level, _ = way_access(ways, vehicle, at, "forward")
     bwd_level, _ = way_access(ways, vehicle, at, "backward")
     level = np.where(net.arc_back, bwd_level[w], fwd_level[w])
-    blocked[road & (level == T.FORBIDDEN)] = ACCESS
+    # closed only by "private": left open while the other rules are checked, marked PRIVATE last
+    fwd_end, _ = way_access(ways, vehicle, at, "forward", private_ok=True)
+    bwd_end, _ = way_access(ways, vehicle, at, "backward", private_ok=True)
+    private = road & (level == T.FORBIDDEN) & (np.where(net.arc_back, bwd_end[w], fwd_end[w]) < T.FORBIDDEN)
+    blocked[road & (level == T.FORBIDDEN) & ~private] = ACCESS
     factor[road & (level == T.DESTINATION)] *= vehicle.destination_factor
     reversible = ways["oneway_code"].to_numpy()[w] == 2
     blocked[road & reversible & (blocked == 0)] = ONEWAY
@@ -312,6 +330,7 @@ def arc_rules(net, vehicle, at: dt.datetime | None = None) -> ArcRules:
         gov = net.arc_turn
         hit = (gov >= 0) & (blocked == 0)
         blocked[hit] = tcode[gov[hit]]
+    blocked[private & (blocked == 0)] = PRIVATE
 
     highway = ways["highway"].to_numpy(dtype=object)
     if vehicle.road_factors:
@@ -348,7 +367,7 @@ def explain_arcs(net, arcs, vehicle, at: dt.datetime | None = None, rules: ArcRu
     text = np.full(len(arcs), "", dtype=object)
     # one detailed evaluation per kind of reason over all the rows involved (not one per arc)
     for direction, back in (("forward", False), ("backward", True)):
-        pick = np.flatnonzero((codes == ACCESS) & (net.arc_back[arcs] == back))
+        pick = np.flatnonzero(np.isin(codes, (ACCESS, PRIVATE)) & (net.arc_back[arcs] == back))
         if len(pick):
             rows, inv = np.unique(arc_way[pick], return_inverse=True)
             _, why = way_access(net.ways.iloc[rows], vehicle, at, direction, detail=True)

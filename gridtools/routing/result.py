@@ -24,6 +24,10 @@ class Route:
     avoided : list of dict
         Roads and turns the unrestricted fastest route would use but this vehicle may not, each with
         ``osmid``, ``name``, ``restriction`` and ``why``.  Empty when nothing was avoided.
+    restricted : list of dict
+        Stretches at the start or end driven on a road closed to the vehicle only by
+        ``access=private`` because the point lies on it (never mid-route), each with ``end``
+        (``origin`` / ``destination``), ``osmids``, ``length_m`` and ``why``; also in ``warnings``.
     """
 
     origin: tuple
@@ -43,6 +47,8 @@ class Route:
     end_at: float = 1.0
     warnings: list = field(default_factory=list)
     snap_osmids: tuple = (None, None)
+    restricted: list = field(default_factory=list)
+    time_assumed: list = field(default_factory=list)
 
     @classmethod
     def from_arcs(cls, network: RoadNetwork, arcs, arc_time_s, vehicle: Vehicle, origin=None, destination=None):
@@ -77,7 +83,9 @@ class Route:
         return {"length_m": round(self.length_m, 1), "time_s": round(self.time_s, 1), "ways": len(self.osmids),
                 "vehicle": self.vehicle.name or self.vehicle.kind, "at": str(self.at) if self.at else None,
                 "avoided": len(self.avoided), "snap_m": [round(s, 1) for s in self.snap_m],
-                "warnings": len(self.warnings)}
+                "warnings": len(self.warnings),
+                "restricted": [{**r, "length_m": round(r["length_m"], 1)} for r in self.restricted],
+                "time_assumed": [{"osmid": a["osmid"], "why": a["why"]} for a in self.time_assumed]}
 
     def summary_lines(self) -> list[str]:
         s = self.summary

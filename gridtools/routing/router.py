@@ -1,12 +1,13 @@
 """Routes and travel-time matrices on a :class:`RoadNetwork` for any vehicle.
 
-Engine: a *customizable* contraction hierarchy (RoutingKit CCH via ``pyroutingkit``).  The
-hierarchy's shape is built once per network (cached next to the network cache); each vehicle /
+Engine: a *customizable* contraction hierarchy (RoutingKit CCH via ``routingkit-cch``, else
+``pyroutingkit``).  The hierarchy's shape is built once per network (cached next to the network
+cache); each vehicle /
 time slot gets its own *customisation*: blocked arcs get infinite weight and the shortcuts are
 recomputed from the masked weights, so a restriction inside a shortcut can never leak into a
 route (a bug reported against engines that contract once and filter afterwards).  Customised
 metrics are kept per (vehicle, set of conditions in force), so the cost of a new vehicle class or
-time slot is paid once.  Without ``pyroutingkit`` (or with ``engine="dijkstra"``), the exact
+time slot is paid once.  Without either binding (or with ``engine="dijkstra"``), the exact
 fallback is SciPy's C Dijkstra on the masked graph.  The engines themselves live in
 :mod:`gridtools.routing.engines`, one class each.
 """
@@ -20,11 +21,12 @@ import numpy as np
 
 from gridtools.errors import GridtoolsError, InputError
 from gridtools.routing import restrictions as R
+from gridtools.routing import lastmile
 from gridtools.routing.engines import INF, Metric, engine_for
 from gridtools.routing.network import RoadNetwork
 from gridtools.routing.result import Route, TravelTimeMatrix
 from gridtools.routing.snapping import EdgeSnap, SegmentIndex, best_path, matrix_costs, segment_arcs
-from gridtools.routing.tags import parse_time
+from gridtools.routing.tags import TIME_WINDOWS_LIFTED, parse_time
 from gridtools.routing.vehicle import Vehicle, car
 from gridtools.routing.zones import active_zones, apply_zones
 
@@ -65,7 +67,8 @@ class Router:
     ----------
     network : RoadNetwork
     engine : {"auto", "cch", "dijkstra"}
-        ``auto``: CCH when ``pyroutingkit`` is installed, else SciPy Dijkstra (exact, slower).
+        ``auto``: CCH when ``routingkit-cch`` or ``pyroutingkit`` is installed, else SciPy Dijkstra
+        (exact, slower).
     max_snap_m : float, optional
         Farthest a point may be from the nearest usable road (default ``settings.route_max_snap_m``).
     zones : list of BanZone, optional
@@ -143,11 +146,13 @@ class Router:
         # a route may end part-way along an arc blocked only at its head node (before the bollard)
         at_head = np.isin(rules.blocked, (R.BARRIER, R.NODE_ACCESS, R.NODE_LIMIT))
         arrive = w.copy()
+        ends = lastmile.end_weights(w, rules.blocked)
         if not relaxed:
             w[rules.blocked > 0] = INF
             arrive[(rules.blocked > 0) & ~at_head] = INF
         metric = self._engine.customise(w)
         metric.arrive_weights = arrive
+        metric.end_weights = ends
         self._metrics[key] = metric
         while len(self._metrics) > self._cache_size:
             self._metrics.popitem(last=False)
@@ -239,6 +244,86 @@ class Router:
             usable = ((table >= 0) & (rules.blocked[np.maximum(table, 0)] == 0)).any(axis=1)
             rules.cache[key] = self._segment_index().tree(usable)
         return rules.cache[key]
+
+    def _main_tree(self, rules: R.ArcRules):
+        """Snapping index over the usable segments in the largest strongly connected part of ``rules``' graph."""
+        key = "main_tree"
+        if key not in rules.cache:
+            from scipy.sparse import csr_matrix
+            from scipy.sparse.csgraph import connected_components
+
+            net = self.network
+            ok = rules.blocked == 0
+            graph = csr_matrix((np.ones(int(ok.sum())), (net.arc_u[ok], net.arc_v[ok])), shape=(net.n_nodes,) * 2)
+            _, label = connected_components(graph, directed=True, connection="strong")
+            main = label == np.bincount(label).argmax()
+            table = segment_arcs(net)
+            arc = np.maximum(table, 0)
+            inside = (table >= 0) & ok[arc] & main[net.arc_u[arc]] & main[net.arc_v[arc]]
+            rules.cache[key] = self._segment_index().tree(inside.any(axis=1))
+        return rules.cache[key]
+
+    def _end_tree(self, rules: R.ArcRules):
+        """Snapping index over the segments usable or closed only by ``private`` (a route's own ends)."""
+        key = "end_tree"
+        if key not in rules.cache:
+            table = segment_arcs(self.network)
+            code = rules.blocked[np.maximum(table, 0)]
+            usable = ((table >= 0) & ((code == 0) | (code == R.PRIVATE))).any(axis=1)
+            rules.cache[key] = self._segment_index().tree(usable)
+        return rules.cache[key]
+
+    def _private_fallback(self, origin, destination, vehicle: Vehicle, at) -> EdgeSnap | None:
+        """Both points snapped onto roads usable or closed only by ``private`` (None: one is too far)."""
+        _, xy = self._metric_xy([origin, destination], "origin")
+        both = self._segment_index().nearest(xy, self._end_tree(self.rules(vehicle, at)), self.max_snap_m)
+        return None if (both.seg < 0).any() else both
+
+    def _private_snap(self, point, snap: EdgeSnap, rules: R.ArcRules, role: str) -> EdgeSnap | None:
+        """The point's snap onto a road closed only by ``private``, when that is nearer than ``snap``."""
+        arcs = segment_arcs(self.network)[snap.seg[0]]
+        if not (rules.blocked[arcs[arcs >= 0]] == 0).any():  # already on a private road (no usable one near)
+            return snap
+        if not snap.distance_m[0] > 1.0:  # on a usable road already: nothing can be nearer
+            return None
+        _, xy = self._metric_xy([point], role)
+        near = self._segment_index().nearest(xy, self._end_tree(rules), float(snap.distance_m[0]))
+        seg = int(near.seg[0])
+        if seg < 0 or not near.distance_m[0] < snap.distance_m[0] - 1.0:
+            return None
+        arcs = segment_arcs(self.network)[seg]
+        return near if (rules.blocked[arcs[arcs >= 0]] == R.PRIVATE).any() else None
+
+    def _restricted_path(self, origin, destination, o, d, rules, metric):
+        """(o, d, path) through a private first / last stretch when a point lies on such a road, or None."""
+        from gridtools import settings
+
+        po = self._private_snap(origin, o, rules, "origin")
+        pd_ = self._private_snap(destination, d, rules, "destination")
+        if po is None and pd_ is None:
+            return None
+        net, limit, ew = self.network, settings.route_max_restricted_end_m, metric.end_weights
+        starts = lastmile.restricted_ends(net, ew, rules.blocked, po, True, limit) if po is not None else None
+        stops = lastmile.restricted_ends(net, ew, rules.blocked, pd_, False, limit) if pd_ is not None else None
+        o2, d2 = po if po is not None else o, pd_ if pd_ is not None else d
+        path = best_path(net, metric, o2, d2, metric.arrive_weights, starts, stops)
+        return (o2, d2, path) if math.isfinite(path[0]) else None
+
+    def _restricted_stretches(self, arcs, start_at, end_at, vehicle, at, rules) -> list:
+        """The private stretches a route drives at its start and its end (see :mod:`lastmile`)."""
+        net = self.network
+        private = (rules.blocked[arcs] == R.PRIVATE) | (net.arc_seg[arcs] < 0)
+        out = []
+        for role, run in (("origin", private), ("destination", private[::-1])):
+            n = int(np.argmin(run)) if not run.all() else len(run)
+            part = arcs[:n] if role == "origin" else arcs[len(arcs) - n:]
+            part = part[rules.blocked[part] == R.PRIVATE] if len(part) else part
+            if not len(part) or (role == "destination" and out and n == len(arcs)):
+                continue
+            why = "; ".join(dict.fromkeys(w["why"] for w in R.explain_arcs(net, part, vehicle, at, rules=rules)))
+            out.append(lastmile.describe(net, part, start_at if part[0] == arcs[0] else 0.0,
+                                         end_at if part[-1] == arcs[-1] else 1.0, role, why))
+        return out
 
     def _segment_index(self) -> SegmentIndex:
         return self.network.derived("segment_index", lambda: SegmentIndex(self.network))
@@ -334,10 +419,13 @@ class Router:
         smallest total snap distance that has a route wins.
         """
         rules = self.rules(vehicle, at)
-        tree, index = self._edge_tree(rules), self._segment_index()
+        index = self._segment_index()
         _, oxy = self._metric_xy([origin], "origin")
         _, dxy = self._metric_xy([destination], "destination")
-        co, cd = index.candidates(oxy[0], tree, self.max_snap_m), index.candidates(dxy[0], tree, self.max_snap_m)
+        # the nearest roads, and the nearest ones in the vehicle's main connected part (a pocket closed by
+        # a height limit or a turn ban can hold a dozen nearer roads)
+        co, cd = (EdgeSnap.concat([index.candidates(xy[0], tree, self.max_snap_m)
+                                   for tree in (self._edge_tree(rules), self._main_tree(rules))]) for xy in (oxy, dxy))
         if not len(co.seg) or not len(cd.seg):
             return None
         costs = matrix_costs(self.network, metric, co, cd, metric.arrive_weights)
@@ -379,13 +467,19 @@ class Router:
         origin, destination = (tuple(map(float, _lonlat_array(p)[0])) for p in (origin, destination))
         try:  # both points in one query of the index
             both = self.snap_edges([origin, destination], vehicle, at, ("origin", "destination"))
-            o, d = both.take(0), both.take(1)
         except InputError:
-            self.explain_unreachable(origin, destination, vehicle, at)
-            raise
+            both = self._private_fallback(origin, destination, vehicle, at)
+            if both is None:
+                self.explain_unreachable(origin, destination, vehicle, at)
+                raise
+        o, d = both.take(0), both.take(1)
         net = self.network
         metric = self._metric(vehicle, at)
-        cost, arcs, start_at, end_at = best_path(self.network, metric, o, d, metric.arrive_weights)
+        found = self._restricted_path(origin, destination, o, d, self.rules(vehicle, at), metric)
+        if found is not None:  # a point on a private road: reached over it, and said so (Route.restricted)
+            o, d, (cost, arcs, start_at, end_at) = found
+        else:
+            cost, arcs, start_at, end_at = best_path(self.network, metric, o, d, metric.arrive_weights)
         warnings: list = []
         if not math.isfinite(cost):  # a clipped fragment or one-way stub: try the other roads within reach
             found = self._reachable_snaps(origin, destination, vehicle, at, metric)
@@ -397,12 +491,17 @@ class Router:
                                         f"the other end; snapped {new.distance_m[0]:.0f} m onto the nearest one that does")
                 o, d = o2, d2
                 cost, arcs, start_at, end_at = path
+        assumed: list = []
+        if at is None:  # refused, or a point on a road closed only in some hours: say which windows were assumed open
+            lifted = self._without_time_windows(origin, destination, o, d, vehicle, math.isfinite(cost))
+            if lifted is not None:
+                o, d, (cost, arcs, start_at, end_at), assumed = lifted
         avoided: list = []
         if not math.isfinite(cost) and not explain:
             raise NoRouteError(f"no legal route for {vehicle.name or vehicle.kind} from {tuple(map(float, origin))} "
                                f"to {tuple(map(float, destination))} (route again with explain=True to name the "
                                "blocking restrictions)")
-        if explain:
+        if explain and not assumed:
             relaxed = self._metric(vehicle, at, relaxed=True)
             rcost, rarcs, _, _ = best_path(self.network, relaxed, o, d)
             if not math.isfinite(rcost) and not math.isfinite(cost):  # nearest ends cut off: other roads near
@@ -411,8 +510,10 @@ class Router:
             if math.isfinite(rcost) and (not math.isfinite(cost) or rcost < cost):
                 avoided = R.explain_arcs(net, rarcs, vehicle, at, rules=self.rules(vehicle, at))
         if not math.isfinite(cost):
-            raise NoRouteError(self._no_route_message(origin, destination, vehicle, at, avoided)
-                               + self._closed_ends((origin, destination), (o, d), vehicle, at), avoided)
+            closed = self._closed_ends((origin, destination), (o, d), vehicle, at)
+            if explain and not avoided:  # cut off from the vehicle's roads: what a car's route would cross
+                self.explain_unreachable(origin, destination, vehicle, at, suffix=closed)
+            raise NoRouteError(self._no_route_message(origin, destination, vehicle, at, avoided) + closed, avoided)
         rules = self.rules(vehicle, at)
         way = net.arc_way[arcs]
         way = way[way >= 0]
@@ -423,6 +524,19 @@ class Router:
                   cost=cost / 1000.0, snap_m=(float(o.distance_m[0]), float(d.distance_m[0])), vehicle=vehicle,
                   at=at, avoided=avoided, _network=net, start_at=start_at, end_at=end_at, warnings=warnings,
                   snap_osmids=snap_osm)
+        r.restricted = self._restricted_stretches(arcs, start_at, end_at, vehicle, at, rules) if len(arcs) else []
+        r.time_assumed = assumed
+        if assumed:
+            which = "; ".join(f"{a['why']} on way {a['osmid']}" if a["osmid"] else a["why"] for a in assumed[:5])
+            r.warnings.append("no departure time was given, and the route (or a point on a road closed only at "
+                              f"some hours) needs these time-limited restrictions not to be in force: {which}"
+                              + (f" (and {len(assumed) - 5} more)" if len(assumed) > 5 else "")
+                              + "; give a departure time (at=..., --at) to check")
+        for part in r.restricted:
+            ways = ", ".join(f"way {w}" for w in part["osmids"])
+            edge = "first" if part["end"] == "origin" else "last"
+            r.warnings.append(f"the {edge} {part['length_m']:,.0f} m are on a road closed to this vehicle ({ways}: "
+                              f"{part['why']}), driven only because the {part['end']} lies on it")
         share = r.arc_share
         r.arc_time_s = rules.time_s[arcs] * share
         r.length_m, r.time_s = float((net.arc_length[arcs] * share).sum()), float(r.arc_time_s.sum())
@@ -430,6 +544,35 @@ class Router:
             r.warnings.append(f"origin and destination snap to the same place on way {snap_osm[0]}: the route is "
                               f"{r.length_m:.1f} m long (nothing to drive)")
         return r
+
+    def _without_time_windows(self, origin, destination, o: EdgeSnap, d: EdgeSnap, vehicle: Vehicle, routed: bool):
+        """(o, d, path, assumed) with every time window read as not in force, or None.
+
+        Used with no departure time when the route was refused (``routed`` False) or a point lies on
+        a road closed only in some hours (nearer than the road it was snapped to).  ``assumed``
+        lists the time-limited restrictions on the path that the no-time reading counts as in
+        force, so the route can say which were assumed open.
+        """
+        if self._rules_key(vehicle, TIME_WINDOWS_LIFTED) == self._rules_key(vehicle, None):
+            return None  # nothing on this network (for this vehicle) depends on the time
+        lifted = self.rules(vehicle, TIME_WINDOWS_LIFTED)
+        ends = []
+        for point, snap, role in ((origin, o, "origin"), (destination, d, "destination")):
+            near = None
+            if snap.distance_m[0] > 1.0:  # a nearer road open outside its time window?
+                _, xy = self._metric_xy([point], role)
+                near = self._segment_index().nearest(xy, self._edge_tree(lifted), float(snap.distance_m[0]))
+            moved = near is not None and near.seg[0] >= 0 and near.distance_m[0] < snap.distance_m[0] - 1.0
+            ends.append(near if moved else snap)
+        if routed and ends[0] is o and ends[1] is d:
+            return None
+        metric = self._metric(vehicle, TIME_WINDOWS_LIFTED)
+        path = best_path(self.network, metric, ends[0], ends[1], metric.arrive_weights)
+        if not math.isfinite(path[0]):
+            return None
+        strict, arcs = self.rules(vehicle, None), path[1]
+        relies = arcs[(strict.blocked[arcs] > 0) & (lifted.blocked[arcs] == 0)]
+        return ends[0], ends[1], path, R.explain_arcs(self.network, relies, vehicle, None, rules=strict)
 
     def explain_unreachable(self, origin, destination, vehicle: Vehicle, at=None, suffix: str = "") -> None:
         """Raise :class:`NoRouteError` when a point is near roads, but none ``vehicle`` may use.
@@ -459,7 +602,8 @@ class Router:
         head = (f"no legal route for {who} from ({float(origin[0]):.6f}, {float(origin[1]):.6f}) "
                 f"to ({float(destination[0]):.6f}, {float(destination[1]):.6f})")
         if not avoided:
-            return head + ": the two points are not connected by the road network even ignoring restrictions"
+            return head + (": the roads this vehicle may use near the two points (within "
+                           f"{self.max_snap_m:,.0f} m) are not connected, even ignoring restrictions along the way")
         parts = []
         for item in avoided[:5]:
             where = f"way {item['osmid']}" + (f" ({item['name']})" if item["name"] else "") if item["osmid"] else ""

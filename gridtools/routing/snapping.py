@@ -54,6 +54,12 @@ class EdgeSnap:
         """The snap of point ``i`` alone."""
         return EdgeSnap(*(getattr(self, f)[i:i + 1] for f in ("seg", "fraction", "distance_m", "x", "y")))
 
+    @staticmethod
+    def concat(snaps) -> "EdgeSnap":
+        """The points of several snaps, one after the other."""
+        return EdgeSnap(*(np.concatenate([getattr(s, f) for s in snaps]) for f in ("seg", "fraction", "distance_m",
+                                                                                   "x", "y")))
+
 
 class SegmentIndex:
     """Pieces of every road segment of a network, for nearest-segment queries.
@@ -295,8 +301,72 @@ def same_arc_cost(weights, o: EdgeSnap, d: EdgeSnap, i: int, j: int, table: np.n
     return best
 
 
-def best_path(network, metric, o: EdgeSnap, d: EdgeSnap, arrive_weights: np.ndarray | None = None):
+def point_ends(network, weights: np.ndarray, part_weights: np.ndarray, snap: EdgeSnap, i: int, leave: bool):
+    """The usable ways to leave (``leave``) or reach point ``i``: list of (column, arc, node, cost).
+
+    The scalar twin of :func:`departures` / :func:`arrivals` for one route (same columns, same
+    rounding): numpy's per-call overhead on arrays of one row costs more than the search itself.
+    """
+    seg = int(snap.seg[i])
+    if seg < 0:
+        return []
+    net = network
+    frac = float(snap.fraction[i])
+    w_use = weights if leave else part_weights
+    table = segment_arcs(net)
+    out = []
+    for col in (0, 1):
+        a = int(table[seg, col])
+        if a < 0 or w_use[a] >= INF:
+            continue
+        w = int(w_use[a])
+        pos = int(round((1.0 - frac if col == 1 else frac) * w))  # round half to even, as np.rint
+        out.append((col, a, int(net.arc_v[a]) if leave else int(net.arc_u[a]), w - pos if leave else pos))
+    end = 0 if frac <= 0.0 else 1 if frac >= 1.0 else -1
+    if end >= 0:
+        base = int(segment_ends(net)[seg, end])
+        out.append((2, -1, int(net.node_depart[base]) if leave else base, 0))
+    return out
+
+
+def leave_ends(network, weights: np.ndarray, snap: EdgeSnap, i: int = 0) -> list:
+    """Where a route from point ``i`` may enter the graph: list of (node, cost, arcs, fraction).
+
+    ``arcs`` are driven from the point to ``node`` (the partial arc of the point's road, or none
+    when the point is on a junction) and ``fraction`` is where on ``arcs[0]`` the route starts.
+    """
+    return [(node, cost, [a] if col < 2 else [], (1.0 - float(snap.fraction[i]) if col == 1 else
+                                                  float(snap.fraction[i])) if col < 2 else 0.0)
+            for col, a, node, cost in point_ends(network, weights, weights, snap, i, leave=True)]
+
+
+def reach_ends(network, weights: np.ndarray, arrive_weights: np.ndarray, snap: EdgeSnap, i: int = 0) -> list:
+    """Where a route to point ``i`` may leave the graph: list of (node, cost, arcs, fraction).
+
+    ``arcs`` are driven from ``node`` to the point and ``fraction`` is where on ``arcs[-1]`` it ends.
+    """
+    return [(node, cost, [a] if col < 2 else [], (1.0 - float(snap.fraction[i]) if col == 1 else
+                                                  float(snap.fraction[i])) if col < 2 else 1.0)
+            for col, a, node, cost in point_ends(network, weights, arrive_weights, snap, i, leave=False)]
+
+
+def _distinct_nodes(ends):
+    """``ends`` with one entry per node, the cheapest (a multi-source search takes each node once)."""
+    best = {}
+    for end in ends:
+        if end[0] not in best or end[1] < best[end[0]][1]:
+            best[end[0]] = end
+    return list(best.values())
+
+
+def best_path(network, metric, o: EdgeSnap, d: EdgeSnap, arrive_weights: np.ndarray | None = None,
+              starts: list | None = None, stops: list | None = None):
     """Cheapest path between two snapped points (first point of ``o`` and ``d``).
+
+    One engine search, seeded with every usable direction of the origin's road (each with the
+    cost of the part of the road driven to its end) and ending on every usable direction of the
+    destination's road (OSRM's phantom nodes); a destination ahead on the origin's own arc is
+    reached directly.
 
     Parameters
     ----------
@@ -306,6 +376,9 @@ def best_path(network, metric, o: EdgeSnap, d: EdgeSnap, arrive_weights: np.ndar
     o, d : EdgeSnap
     arrive_weights : numpy.ndarray, optional
         Weights for the part of an arc driven up to the destination (default: the metric's).
+    starts, stops : list, optional
+        Entries and exits other than the points' own roads, as from :func:`leave_ends` /
+        :func:`reach_ends` (a restricted first or last stretch: :mod:`gridtools.routing.lastmile`).
 
     Returns
     -------
@@ -313,40 +386,34 @@ def best_path(network, metric, o: EdgeSnap, d: EdgeSnap, arrive_weights: np.ndar
         ``(cost, arcs, start_at, end_at)``: cost in metric units (``inf`` when there is no path),
         arcs in order, and the fractions of the first and last arc (in their direction) where the
         route starts and ends.
+
+    Examples
+    --------
+    >>> cost, arcs, start_at, end_at = best_path(net, metric, o, d)   # doctest: +SKIP
     """
     net, w = network, metric.weights
     aw = w if arrive_weights is None else arrive_weights
-    dep_arc, dep_node, dep_cost = departures(net, w, o)
-    arr_arc, arr_node, arr_cost = arrivals(net, w, aw, d)
     best = (math.inf, np.zeros(0, np.int64), 0.0, 1.0)
-    direct = same_arc_cost(aw, o, d, 0, 0, segment_arcs(net))
+    direct = same_arc_cost(aw, o, d, 0, 0, segment_arcs(net)) if starts is None and stops is None else None
     if direct is not None:
         along = (lambda f: f) if direct[2] == 0 else (lambda f: 1.0 - f)
         same_place = o.fraction[0] == d.fraction[0]  # nothing to drive: no arc at all
         best = (float(direct[0]), np.zeros(0, np.int64) if same_place else np.array([direct[1]]),
                 along(o.fraction[0]), along(d.fraction[0]))
-    cols_o, cols_d = np.flatnonzero(dep_cost[0] < INF), np.flatnonzero(arr_cost[0] < INF)
-    if not len(cols_o) or not len(cols_d):
+    dep = _distinct_nodes(leave_ends(net, w, o) if starts is None else starts)
+    arr = _distinct_nodes(reach_ends(net, w, aw, d) if stops is None else stops)
+    if not dep or not arr:
         return best
-    src, dst = dep_node[0, cols_o], arr_node[0, cols_d]
-    if len(src) * len(dst) == 1:
-        between = np.array([[metric.query(int(src[0]), int(dst[0]))[0]]])
-    else:
-        between = metric.many_to_many(src, dst)
-    total = dep_cost[0, cols_o][:, None] + between + arr_cost[0, cols_d][None, :]
-    i, j = np.unravel_index(int(np.argmin(total)), total.shape)
-    if not total[i, j] < best[0]:
+    cost, mid, i, j = metric.query_multi([e[:2] for e in dep], [e[:2] for e in arr])
+    if not cost < best[0]:
         return best
-    _, mid = metric.query(int(src[i]), int(dst[j]))
-    ci, cj = cols_o[i], cols_d[j]
-    arcs = np.r_[[dep_arc[0, ci]] if ci < 2 else [], mid, [arr_arc[0, cj]] if cj < 2 else []].astype(np.int64)
-    start = (o.fraction[0] if ci == 0 else 1.0 - o.fraction[0]) if ci < 2 else 0.0
-    end = (d.fraction[0] if cj == 0 else 1.0 - d.fraction[0]) if cj < 2 else 1.0
+    arcs = np.concatenate([dep[i][2], mid, arr[j][2]]).astype(np.int64)
+    start, end = dep[i][3], arr[j][3]
     if len(arcs) > 1 and start >= 1.0:  # started at the very end of the first arc: nothing driven on it
         arcs, start = arcs[1:], 0.0
     if len(arcs) > 1 and end <= 0.0:
         arcs, end = arcs[:-1], 1.0
-    return float(total[i, j]), arcs, float(start), float(end)
+    return float(cost), arcs, float(start), float(end)
 
 
 def matrix_costs(network, metric, o: EdgeSnap, d: EdgeSnap, arrive_weights: np.ndarray | None = None) -> np.ndarray:

@@ -217,6 +217,8 @@ class Condition:
         if self.rules:
             if at is None:
                 result = None
+            elif at is TIME_WINDOWS_LIFTED:
+                return False
             elif not _in_rules(self.rules, at):
                 return False
         if self.unknown:
@@ -349,6 +351,21 @@ def parse_conditional(value) -> list[tuple[str, Condition]]:
         val, cond = piece.split("@", 1)
         out.append((val.strip(), parse_condition(cond)))
     return out
+
+
+class _TimeWindowsLifted:
+    """No departure time, and every time-limited restriction read as *not* in force.
+
+    The router's second reading when no route exists with them counted as in force; it names the
+    ones the route then relies on (``Route.time_assumed``).
+    """
+
+    def __repr__(self) -> str:
+        return "TIME_WINDOWS_LIFTED"
+
+
+#: Pass as ``at`` to read every time window of a restriction or ban zone as not in force.
+TIME_WINDOWS_LIFTED = _TimeWindowsLifted()
 
 
 def parse_time(value) -> dt.datetime | None:

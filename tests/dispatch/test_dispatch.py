@@ -279,3 +279,22 @@ def test_cli_assign_and_token(tmp_path, capsys, monkeypatch):
     assert TripStore(tmp_path / "d.db").authenticate(text.strip())["role"] == "dispatcher"
     code, text = _cli(["dispatch", "token", "--db", str(tmp_path / "d.db"), "--name", "x", "--role", "boss"], capsys)
     assert code == 2 and "role must be driver or dispatcher" in text
+
+
+def test_dock_on_a_private_yard_road_is_reached_and_the_trip_says_so():
+    import geopandas as gpd
+    import shapely
+
+    from gridtools.routing import network_from_frames
+
+    rows = [dict(osmid=1, highway="primary", geometry=shapely.LineString([(8.0, 49.0), (8.02, 49.0)])),
+            dict(osmid=2, highway="service", access="private",
+                 geometry=shapely.LineString([(8.02, 49.0), (8.02, 49.002)]))]
+    net = network_from_frames(gpd.GeoDataFrame(rows, crs=4326))
+    park = park_from_dict({"slot_minutes": 30, "segment_capacity": 5, "gates": [{"id": "G", "lon": 8.0, "lat": 49.0}],
+                           "docks": [{"id": "Y", "lon": 8.0201, "lat": 49.0015, "capacity": 2}]})
+    table = pd.DataFrame({"plate": ["A"], "dock": ["Y"], "earliest_arrival": [f"{DAY} 08:10"], "gate": ["G"]})
+    result = assign_table(net, park, table)
+    trip = result.trips.iloc[0]
+    assert trip["status"] == "assigned" and trip["osmids"] == "1,2"
+    assert "last 167 m" in trip["route_notes"] and "way 2" in trip["route_notes"] and "access=private" in trip["route_notes"]
