@@ -168,7 +168,8 @@ def dataset(n: int, workdir: Path, reuse: bool = False) -> dict:
     row = {"points": n, "grids": len(grids), "files": n // PER_FILE, "parts": result.parts,
            "write_dataset_s": t_write, "dask_local2_s": t_dask, "points_per_s": n / t_dask,
            "worker_peak_mb": memory.peak, "serial_10m_s": t_serial, "serial_10m_points": serial.summary["rows"],
-           "same_as_serial_on_subset": same, "located": result.summary["located"]}
+           "same_as_serial_on_subset": same, "located": result.summary["located"],
+           "load_average_at_end": list(os.getloadavg())}
     print("| points | grids | LocalCluster(2) s | points/s | worker peak MB | serial 10M s | same on 10M |")
     print("|---|---|---|---|---|---|---|")
     print(f"| {n:,} | {len(grids):,} | {t_dask:.0f} | {n / t_dask:,.0f} | "
