@@ -495,11 +495,15 @@ class GBM(HotspotEstimator):
         fitted = self._trained(ev.before(trained), cells, trained, span)
         if fitted is None:
             return np.maximum(feats[:, FEATURES.index("rate_all")] / 365.0 * h, 0)  # too little history
+        from threadpoolctl import threadpool_limits
+
         model, edges = fitted
         self.model_, self.bin_edges_ = model, edges  # with the offset, fitted on bin_codes(features, bin_edges_)
-        if edges is not None:
-            return base * model.predict(bin_codes(feats, edges)) * (h / span)
-        return model.predict(feats) * (h / span)
+        # OpenMP threads started here would hang the processes a local pool forks later
+        with threadpool_limits(int(self.n_threads)):
+            if edges is not None:
+                return base * model.predict(bin_codes(feats, edges)) * (h / span)
+            return model.predict(feats) * (h / span)
 
     def _trained(self, ev, cells, c, span):
         """(model, bin edges or None) trained on the origins before *c*, or None with too little
