@@ -288,18 +288,19 @@ def backtest(
 def fold_batches(folds: int, parallel_run: bool, per_batch: int = 4) -> list[tuple[int, ...]]:
     """Fold numbers in batches of consecutive folds, one task each.
 
-    A serial run is one batch (nothing to balance); a parallel one has batches of up to
-    *per_batch* folds (four weekly folds: one ``GBM(refit_days=28)`` model), fewer where that
-    would leave less than eight tasks for the workers.
+    A serial run has one fold per task (its progress is per fold, and a kept model is reused in
+    this process anyway); a parallel one has batches of up to *per_batch* folds (four weekly
+    folds: one ``GBM(refit_days=28)`` model), fewer where that would leave less than eight tasks
+    for the workers.
 
     Examples
     --------
     >>> fold_batches(10, True)
     [(0,), (1,), (2,), (3,), (4,), (5,), (6,), (7,), (8,), (9,)]
     >>> [len(b) for b in fold_batches(52, True)][:3], len(fold_batches(52, False))
-    ([4, 4, 4], 1)
+    ([4, 4, 4], 52)
     """
-    size = folds if not parallel_run else max(1, min(per_batch, folds // 8))
+    size = 1 if not parallel_run else max(1, min(per_batch, folds // 8))
     return [tuple(range(lo, min(lo + size, folds))) for lo in range(0, folds, size)]
 
 

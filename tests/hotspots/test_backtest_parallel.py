@@ -72,4 +72,4 @@ def test_fold_batches_cover_every_fold_once():
         for parallel_run in (False, True):
             batches = fold_batches(folds, parallel_run)
             assert [k for b in batches for k in b] == list(range(folds))
-    assert len(fold_batches(52, True)) == 13 and len(fold_batches(52, False)) == 1
+    assert len(fold_batches(52, True)) == 13 and len(fold_batches(52, False)) == 52
