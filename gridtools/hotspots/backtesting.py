@@ -250,13 +250,17 @@ def backtest(
             "their counts would be incomplete. Use fewer folds or an earlier start=..."
         )
     rows, seconds = [], dict.fromkeys(estimators, 0.0)
-    # one task per fold (an ensemble reuses its members' forecasts of the same fold); the events
-    # and cells go to each worker once, and results come back in fold order
+    # one task per batch of consecutive folds (seconds of work, not milliseconds, and a model
+    # kept for later cutoffs is reused inside a batch); an ensemble reuses its members'
+    # forecasts of the same fold; the events and cells go to each worker once, and results come
+    # back in fold order
     shared = {"events": events, "cells": cells, "estimators": estimators,
               "window": (c0, step, h, tuple(coverages))}
-    done = parallel.map_tasks(run_fold, range(folds), scheduler=scheduler, n_jobs=n_jobs, shared=shared,
-                              progress=progress and (lambda d, n: progress("backtest folds", d, n)))
-    for fold_rows, took in done:
+    batches = fold_batches(folds, parallel.is_distributed(scheduler) or (n_jobs or 1) > 1)
+    done = parallel.map_tasks(run_folds, batches, scheduler=scheduler, n_jobs=n_jobs, shared=shared,
+                              progress=progress and (lambda d, n: progress(
+                                  "backtest folds", sum(len(b) for b in batches[:d]), folds)))
+    for fold_rows, took in (fold for batch in done for fold in batch):
         rows += fold_rows
         for name, t in took.items():
             seconds[name] += t
@@ -279,6 +283,31 @@ def backtest(
     report = {k: v for k, v in getattr(events, "report", {}).items() if k in ("source", "rows", "kept", "categories")}
     return BacktestResult(metrics, summarize(metrics, n_boot=n_boot), {k: round(v, 3) for k, v in seconds.items()},
                           params, last_cutoff=from_day(c0 + (folds - 1) * step), events_report=report)
+
+
+def fold_batches(folds: int, parallel_run: bool, per_batch: int = 4) -> list[tuple[int, ...]]:
+    """Fold numbers in batches of consecutive folds, one task each.
+
+    A serial run has one fold per task (its progress is per fold, and a kept model is reused in
+    this process anyway); a parallel one has batches of up to *per_batch* folds (four weekly
+    folds: one ``GBM(refit_days=28)`` model), fewer where that would leave less than eight tasks
+    for the workers.
+
+    Examples
+    --------
+    >>> fold_batches(10, True)
+    [(0,), (1,), (2,), (3,), (4,), (5,), (6,), (7,), (8,), (9,)]
+    >>> [len(b) for b in fold_batches(52, True)][:3], len(fold_batches(52, False))
+    ([4, 4, 4], 52)
+    """
+    size = 1 if not parallel_run else max(1, min(per_batch, folds // 8))
+    return [tuple(range(lo, min(lo + size, folds))) for lo in range(0, folds, size)]
+
+
+def run_folds(ks: tuple[int, ...], events: EventSet, cells: CellSet, estimators: dict,
+              window: tuple) -> list[tuple[list, dict]]:
+    """:func:`run_fold` for each fold of a batch, in order (one task of a parallel backtest)."""
+    return [run_fold(k, events, cells, estimators, window) for k in ks]
 
 
 def run_fold(k: int, events: EventSet, cells: CellSet, estimators: dict, window: tuple) -> tuple[list, dict]:

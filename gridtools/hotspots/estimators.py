@@ -43,20 +43,22 @@ from scipy import ndimage
 from sklearn.base import BaseEstimator, clone
 
 from gridtools.errors import InputError
+from gridtools.hotspots import boosting
+from gridtools.hotspots.boosting import FEATURES, bin_codes, quantile_edges
 from gridtools.hotspots.cells import CellSet
 from gridtools.hotspots.events import EventSet, from_day, to_day
 from gridtools.hotspots.kernels import counts, gauss, raster, smoothed_counts
 
 __all__ = [
-    "HotspotEstimator",
-    "NaiveCounts",
-    "SmoothedRate",
-    "KDE",
-    "Prospective",
     "ETAS",
     "GBM",
-    "Ensemble",
+    "KDE",
     "METHODS",
+    "Ensemble",
+    "HotspotEstimator",
+    "NaiveCounts",
+    "Prospective",
+    "SmoothedRate",
     "make_estimator",
     "with_covariates",
 ]
@@ -77,7 +79,7 @@ def _positive(value, name: str, allow_none: bool = False) -> None:
 class HotspotEstimator(BaseEstimator):
     """Base class: ``fit(events, cells, cutoff)`` then ``predict(horizon_days)``."""
 
-    def fit(self, events: EventSet, cells: CellSet, cutoff) -> "HotspotEstimator":
+    def fit(self, events: EventSet, cells: CellSet, cutoff) -> HotspotEstimator:
         """Fit on the events strictly before *cutoff* (a date or day number).
 
         Raises
@@ -431,6 +433,13 @@ class GBM(HotspotEstimator):
         Model each cell's departure from its long-term rate, shrunk towards its neighbourhood as
         in :class:`SmoothedRate`: Poisson regression with that rate as offset.  False: model the
         counts directly.
+    refit_days : float or None, default None
+        Train the trees only on refit dates, the day numbers that are multiples of *refit_days*:
+        a cutoff is forecast with the model trained at the latest refit date on or before it,
+        fed the features at the cutoff itself (all events before it).  The refit dates are a
+        fixed calendar, so any fold order, batch or worker gives the same forecast; the model of
+        a refit date is kept in this process and reused.  A backtest of weekly folds with
+        ``refit_days=28`` trains one model per four folds.  None: train at every cutoff.
     """
 
     def __init__(
@@ -445,7 +454,9 @@ class GBM(HotspotEstimator):
         n_threads: int = 1,
         target_days: float | None = 28.0,
         offset: bool = True,
+        refit_days: float | None = None,
     ):
+        self.refit_days = refit_days
         self.offset = offset
         self.n_threads = n_threads
         self.target_days = target_days
@@ -461,6 +472,7 @@ class GBM(HotspotEstimator):
         _check(isinstance(self.n_origins, (int, np.integer)) and self.n_origins >= 1, "n_origins must be an integer >= 1.")
         _positive(self.origin_step_days, "origin_step_days")
         _positive(self.learning_rate, "learning_rate")
+        _positive(self.refit_days, "refit_days", allow_none=True)
 
     def _fit(self, ev, cells, c):
         # The horizon is only known at predict time; training waits until then.
@@ -475,32 +487,58 @@ class GBM(HotspotEstimator):
             self._cov = None
 
     def _predict(self, h):
-        from sklearn.ensemble import HistGradientBoostingRegressor
-
         ev, cells, c = self._ev, self._cells, self.cutoff_
         # Short horizons give sparse targets; learning a longer window's count ranks cells better.
         span = max(h, float(self.target_days)) if self.target_days is not None else h
+        feats, _, base = boosting.features(ev, cells, c, span, self._cov)
+        trained = c if self.refit_days is None else np.floor(c / float(self.refit_days) + 1e-9) * float(self.refit_days)
+        fitted = self._trained(ev.before(trained), cells, trained, span)
+        if fitted is None:
+            return np.maximum(feats[:, FEATURES.index("rate_all")] / 365.0 * h, 0)  # too little history
+        from threadpoolctl import threadpool_limits
+
+        model, edges = fitted
+        self.model_, self.bin_edges_ = model, edges  # with the offset, fitted on bin_codes(features, bin_edges_)
+        # OpenMP threads started here would hang the processes a local pool forks later
+        with threadpool_limits(int(self.n_threads)):
+            if edges is not None:
+                return base * model.predict(bin_codes(feats, edges)) * (h / span)
+            return model.predict(feats) * (h / span)
+
+    def _trained(self, ev, cells, c, span):
+        """(model, bin edges or None) trained on the origins before *c*, or None with too little
+        history; with ``refit_days`` the model of a refit date is kept for later cutoffs."""
+        if self.refit_days is None:
+            return self._train(ev, cells, c, span)
+        key = (boosting.fingerprint(ev, cells, self._cov), c, span, repr(sorted(self.get_params(deep=False).items())))
+        if key not in boosting.MODELS:
+            boosting.MODELS[key] = self._train(ev, cells, c, span)
+            while len(boosting.MODELS) > boosting.KEEP_MODELS:
+                boosting.MODELS.pop(next(iter(boosting.MODELS)))
+        return boosting.MODELS[key]
+
+    def _train(self, ev, cells, c, span):
+        from sklearn.ensemble import HistGradientBoostingRegressor
+        from threadpoolctl import threadpool_limits
+
         step = max(span, float(self.origin_step_days))
         X, y, B = [], [], []
         for k in range(int(self.n_origins)):
             o = c - span - k * step
-            if o - ev.t[0] < 28:
+            if len(ev) == 0 or o - ev.t[0] < 28:
                 break
-            feats, seen, base = _features(ev, cells, o, span, self._cov)
+            feats, seen, base = boosting.features(ev, cells, o, span, self._cov)
             target = counts(ev, len(cells), o, o + span)
             X.append(feats[seen])
             y.append(target[seen])
             B.append(base[seen])
-        feats, _, base = _features(ev, cells, c, span, self._cov)
         if not X or sum(len(v) for v in y) < 50 or sum(v.sum() for v in y) == 0:
-            return np.maximum(feats[:, FEATURES.index("rate_all")] / 365.0 * h, 0)  # too little history
+            return None
         model = HistGradientBoostingRegressor(
             loss="poisson", max_iter=int(self.max_iter), learning_rate=float(self.learning_rate),
             max_leaf_nodes=int(self.max_leaf_nodes), min_samples_leaf=40, early_stopping=False,
             random_state=self.random_state,
         )
-        from threadpoolctl import threadpool_limits
-
         # One thread: on a shared machine OpenMP's spinning threads make boosting slower, not faster.
         X, y, B = np.vstack(X), np.concatenate(y), np.concatenate(B)
         with threadpool_limits(int(self.n_threads)):
@@ -511,63 +549,9 @@ class GBM(HotspotEstimator):
                 # sklearn bins weighted samples with one weighted-percentile pass per bin and
                 # feature (four fifths of the run); coded by unweighted quantiles first, each
                 # feature has <= 255 distinct values, which it takes as bins without that pass.
-                self.bin_edges_ = _quantile_edges(X)
-                model.fit(_codes(X, self.bin_edges_), y / B, sample_weight=B)
-                self.model_ = model  # fitted on _codes(features, bin_edges_)
-                return base * model.predict(_codes(feats, self.bin_edges_)) * (h / span)
-            model.fit(X, y)
-            self.model_ = model
-            return model.predict(feats) * (h / span)
-
-
-def _quantile_edges(X: np.ndarray, max_bins: int = 255) -> list[np.ndarray]:
-    """Per column, the distinct unweighted quantiles that cut it into at most *max_bins* bins."""
-    qs = np.quantile(X, np.linspace(0, 1, max_bins + 1)[1:-1], axis=0)
-    return [np.unique(qs[:, j]) for j in range(X.shape[1])]
-
-
-def _codes(X: np.ndarray, edges: list[np.ndarray]) -> np.ndarray:
-    """Each value replaced by the number of its column's edges at or below it (its bin)."""
-    return np.column_stack([np.searchsorted(e, X[:, j], side="right") for j, e in enumerate(edges)]).astype(float)
-
-
-FEATURES = (
-    "n7", "n28", "n91", "n365", "n730", "rate_all", "season", "since_last", "ew90", "ew365",
-    "nb7", "nb28", "nb365_s1", "nb365_s3", "nball_s1", "area_km2", "doy_sin", "doy_cos",
-)
-
-
-def _features(ev: EventSet, cells: CellSet, o: float, h: float, cov=None):
-    """Feature matrix (cells x FEATURES [+ covariates]) at origin *o*, the cells with history, and
-    the baseline expected count over *h* days (long-term rate, lightly smoothed)."""
-    n = len(cells)
-    hist = ev.before(o)
-    cols = [counts(hist, n, o - d, o) for d in (7, 28, 91, 365, 730)]
-    everything = counts(hist, n)
-    cols.append(everything / max(o - ev.t[0], 1.0) * 365.0)
-    cols.append(counts(hist, n, o - 365 - 14, o - 365 + h + 14))
-    last = np.full(n, -np.inf)
-    np.maximum.at(last, hist.unit, hist.t)
-    cols.append(np.minimum(o - last, 3650.0))
-    for half_life in (90.0, 365.0):  # exponentially weighted counts: recency without a hard window
-        w = np.exp2(-(o - hist.t) / half_life)
-        cols.append(np.bincount(hist.unit, weights=w, minlength=n))
-    km2 = np.maximum(cells.area / 1e6, 1e-9)
-    pixel_cells = 1.0 / (cells.pixel**2 / 1e6)
-    for days, sigma_m in ((7, 1.0), (28, 1.0), (365, 1.0), (365, 3.0), (None, 1.0)):
-        r = raster(hist if days is None else hist.between(o - days, o), cells)
-        sm = gauss(r, sigma_m * max(200.0 / cells.pixel, 1.0))
-        cols.append(cells.to_units(sm) / km2 / pixel_cells)
-    cols.append(km2)
-    doy = 2 * np.pi * ((o % 365.25) / 365.25)
-    cols += [np.full(n, np.sin(doy)), np.full(n, np.cos(doy))]
-    X = np.column_stack(cols)
-    if cov is not None:
-        X = np.column_stack([X, cov])
-    # the baseline is SmoothedRate's default: the trees learn the departures from it
-    smoothed = smoothed_counts(hist, cells, o, prior_weight=1.0, bandwidth=None, half_life_days=None)
-    base = (smoothed + 0.02) / max(o - ev.t[0], 1.0) * h
-    return X, everything > 0, base
+                edges = quantile_edges(X)
+                return model.fit(bin_codes(X, edges), y / B, sample_weight=B), edges
+            return model.fit(X, y), None
 
 
 class Ensemble(HotspotEstimator):

@@ -22,7 +22,9 @@ import shapely
 __all__ = ["GridIndex"]
 
 #: Cells per side of the median polygon's bounding box (finer: more resolved cells, more entries).
-CELLS_PER_POLYGON = 8
+#: 16 leaves about a quarter of the cells to the exact test (8: nearly half), which halves the
+#: time per point for a few tenths of a second more to build (5,000 grids).
+CELLS_PER_POLYGON = 16
 #: Largest cell count for which a dense per-cell table (start offsets, resolved polygon) is kept.
 DENSE_CELLS = 8_000_000
 #: Resolved-cell value of a cell no polygon touches (its points are outside every polygon).
@@ -149,8 +151,10 @@ def _cell_index(bounds: np.ndarray, max_entries: int):
     size = np.maximum(bounds[:, 2] - bounds[:, 0], bounds[:, 3] - bounds[:, 1])
     cell = float(np.median(size)) / CELLS_PER_POLYGON
     extent = max(bounds[:, 2].max() - bounds[:, 0].min(), bounds[:, 3].max() - bounds[:, 1].min())
-    cell = max(cell, extent / 4096.0, 1e-12)  # at most 4096 x 4096 cells
     x0, y0 = bounds[:, 0].min(), bounds[:, 1].min()
+    area = (bounds[:, 2].max() - x0) * (bounds[:, 3].max() - y0)
+    # at most 4096 x 4096 cells, and few enough for the dense table of resolved cells
+    cell = max(cell, extent / 4096.0, float(np.sqrt(area / DENSE_CELLS)) * 1.01, 1e-12)
     while True:
         ix0 = np.floor((bounds[:, 0] - x0) / cell).astype(np.int64)
         ix1 = np.floor((bounds[:, 2] - x0) / cell).astype(np.int64)

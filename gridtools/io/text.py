@@ -201,7 +201,7 @@ def _write_with_arrow(table: pd.DataFrame, staged: Path, fmt: dict, gz: bool) ->
         arrow = pa.Table.from_pandas(table, preserve_index=False)
     except (pa.ArrowException, TypeError, ValueError):
         return False
-    if not all(pa.types.is_string(t) or pa.types.is_large_string(t) for t in arrow.schema.types):
+    if not all(_is_text_type(t) for t in arrow.schema.types):
         return False
     options = pacsv.WriteOptions(delimiter=fmt["sep"], eol=fmt["newline"], quoting_style="none",
                                  quoting_header="none")
@@ -215,6 +215,15 @@ def _write_with_arrow(table: pd.DataFrame, staged: Path, fmt: dict, gz: bool) ->
     except pa.ArrowInvalid:  # a value holds the delimiter, a quote or a line break
         return False
     return True
+
+
+def _is_text_type(arrow_type) -> bool:
+    """Text, or a dictionary of text (a categorical column such as geocode's codes)."""
+    import pyarrow as pa
+
+    if pa.types.is_dictionary(arrow_type):
+        arrow_type = arrow_type.value_type
+    return pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type)
 
 
 def _write_with_pandas(table: pd.DataFrame, staged: Path, fmt: dict, gz: bool) -> None:

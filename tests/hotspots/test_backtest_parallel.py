@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -43,3 +44,32 @@ def test_local_cluster_equals_serial(thefts):
     serial = hotspots.backtest(ev, cells, **options)
     on_dask = hotspots.backtest(ev, cells, scheduler="local:2", **options)
     pd.testing.assert_frame_equal(_metrics(serial), _metrics(on_dask))
+
+
+def test_gbm_refit_days_one_model_per_period_same_forecast_cold_or_warm(thefts):
+    """GBM(refit_days=28): cutoffs in one refit period share one model; forecasts do not depend
+    on whether that model was kept from an earlier cutoff (so any batching gives the same table)."""
+    from gridtools.hotspots import boosting
+    from gridtools.hotspots.estimators import GBM
+
+    ev, cells = thefts
+    anchor = np.floor(hotspots.to_day("2019-01-07") / 28) * 28
+    cutoffs = [anchor + 1, anchor + 8, anchor + 29]  # two in one refit period, one in the next
+    boosting.MODELS.clear()
+    warm = [GBM(refit_days=28).fit(ev, cells, c).predict(7) for c in cutoffs]
+    assert len(boosting.MODELS) == 2
+    boosting.MODELS.clear()
+    np.testing.assert_array_equal(GBM(refit_days=28).fit(ev, cells, cutoffs[1]).predict(7), warm[1])
+    assert not np.array_equal(warm[0], warm[1])  # the same trees, fed each cutoff's features
+    every = GBM().fit(ev, cells, cutoffs[1]).predict(7)  # trained at the cutoff itself
+    assert not np.array_equal(every, warm[1]) and np.corrcoef(every, warm[1])[0, 1] > 0.9
+
+
+def test_fold_batches_cover_every_fold_once():
+    from gridtools.hotspots.backtesting import fold_batches
+
+    for folds in (1, 7, 52, 53):
+        for parallel_run in (False, True):
+            batches = fold_batches(folds, parallel_run)
+            assert [k for b in batches for k in b] == list(range(folds))
+    assert len(fold_batches(52, True)) == 13 and len(fold_batches(52, False)) == 52
