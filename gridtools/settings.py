@@ -138,6 +138,10 @@ dispatch_horizon_slots: int = 96
 dispatch_sqlite_synchronous: str = "NORMAL"
 #: Dispatch: how many days ahead (from yesterday: the horizon rolls with the clock) trips may be booked.
 dispatch_booking_days: int = 14
+#: Dispatch: the dispatcher's board shows the trips on the road or at the dock from now to this many hours ahead.
+dispatch_board_hours: float = 3.0
+#: Dispatch: trips drawn per page of the dispatcher's board (the page says how many more there are).
+dispatch_board_routes: int = 100
 #: Dispatch: trucks one account may register (a driver's token cannot flood the route menus).
 dispatch_max_trucks_per_account: int = 50
 #: Dispatch: active (assigned or arrived) trips one truck may have at once.

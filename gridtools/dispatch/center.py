@@ -16,6 +16,7 @@ import numpy as np
 
 from gridtools import identifiers
 from gridtools.dispatch.assign import Assignment, Dispatcher, TripRequest
+from gridtools.dispatch.board import Board, RouteLines, build_board
 from gridtools.dispatch.park import Park
 from gridtools.dispatch.store import TripStore
 from gridtools.errors import GridtoolsError, InputError
@@ -83,6 +84,8 @@ class DispatchCenter:
         self.dispatcher = Dispatcher(network, park, router=router, base_time=self.clock(), **options)
         self.lock = store.write_lock
         self._frames: dict = {}  # route frames by (trip id, updated)
+        #: One line per trip for the dispatcher's board (cached by trip version).
+        self.lines = RouteLines(network)
         self.restored = 0
         # trips that left the dock before the horizon (a day of margin) no longer load anything
         since = self.dispatcher.slot_start(self.dispatcher.base_slot) - dt.timedelta(days=1)
@@ -218,7 +221,9 @@ class DispatchCenter:
         self.park.dock(dock)
         if gate is not None:
             self.park.gate(gate)
-        return TripRequest(plate=plate, dock=str(dock), earliest=self.park.localize(earliest), vehicle=vehicle_of(row),
+        # in park local time: stored times are ISO text compared as text (the board, the overlap check)
+        when = self.park.localize(earliest).astimezone(self.park.tz)
+        return TripRequest(plate=plate, dock=str(dock), earliest=when, vehicle=vehicle_of(row),
                            gate=gate, origin=tuple(origin) if origin is not None else None, cargo=cargo or "",
                            trip_id=trip_id)
 
@@ -367,6 +372,22 @@ class DispatchCenter:
         """How many trips the caller may see (all of them, not one page of them)."""
         owner = None if user["role"] == "dispatcher" else user["id"]
         return self.store.count(status, day=day, owner=owner)
+
+    def board(self, user: dict, hours: float | None = None, day: str | None = None, slot: str | None = None,
+              limit: int = 100, offset: int = 0) -> Board:
+        """The dispatcher's board: active trips on the road or at the dock from now to ``hours``
+        ahead (or of one dock ``day``, or one ``slot``), one line each, ``limit`` per page
+        (:func:`gridtools.dispatch.board.build_board`).
+
+        Raises
+        ------
+        ForbiddenError
+            The caller is not a dispatcher.
+        """
+        if user["role"] != "dispatcher":
+            raise ForbiddenError("the board is for dispatchers")
+        return build_board(self.store, self.park, self.lines, self.clock(), hours=hours, day=day, slot=slot,
+                           limit=limit, offset=offset)
 
     def route_frame(self, user: dict, trip_id: str):
         """The trip's route as a GeoDataFrame (one LineString per way run, with expected times)."""

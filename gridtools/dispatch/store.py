@@ -46,6 +46,7 @@ CREATE TABLE IF NOT EXISTS trips (
 CREATE INDEX IF NOT EXISTS trips_owner ON trips(owner);
 CREATE INDEX IF NOT EXISTS trips_status ON trips(status);
 CREATE INDEX IF NOT EXISTS trips_plate ON trips(plate, status);
+CREATE INDEX IF NOT EXISTS trips_status_dock ON trips(status, dock_time);
 """
 
 #: Advisory lock key taken by every writer of a PostgreSQL dispatch database ("gridtrip").
@@ -318,6 +319,35 @@ class TripStore:
         if since is not None:
             sql, args = sql + " AND dock_time >= ?", args + [since]
         return [dict(r) for r in self.connection().execute(sql + " ORDER BY created, id", tuple(args))]
+
+    def trips_between(self, start: str, end: str, limit: int = 100, offset: int = 0, day: str | None = None,
+                      count: bool = False):
+        """Active trips on the road or at the dock between ``start`` and ``end`` (ISO times in park
+        local time): left their origin before ``end`` and dock at or after ``start``; earliest
+        departure first, with their routes.  ``day``: instead, the active trips docking that day.
+        ``count=True``: how many there are (all of them, not one page).
+
+        Examples
+        --------
+        >>> store.trips_between("2026-11-24T08:00:00+08:00", "2026-11-24T11:00:00+08:00", limit=50)  # doctest: +SKIP
+        """
+        marks = ", ".join("?" * len(ACTIVE))
+        where, args = f" WHERE status IN ({marks})", list(ACTIVE)
+        if day is not None:
+            where, args = where + " AND substr(dock_time, 1, 10) = ?", args + [str(day)[:10]]
+        else:
+            where, args = where + " AND dock_time >= ? AND departure < ?", args + [start, end]
+        con = self.connection()
+        if count:
+            return con.execute(f"SELECT COUNT(*) AS n FROM trips{where}", tuple(args)).fetchone()["n"]
+        sql = f"SELECT * FROM trips{where} ORDER BY departure, id LIMIT ? OFFSET ?"
+        return [dict(r) for r in con.execute(sql, (*args, int(limit), int(offset)))]
+
+    def count_overdue(self, before: str) -> int:
+        """Active trips whose dock time is before ``before`` (ISO): never reported as departed."""
+        marks = ", ".join("?" * len(ACTIVE))
+        return self.connection().execute(f"SELECT COUNT(*) AS n FROM trips WHERE status IN ({marks}) AND dock_time < ?",
+                                         (*ACTIVE, before)).fetchone()["n"]
 
     def count(self, status=None, day: str | None = None, owner: int | None = None) -> int:
         """Number of trips (all, or of one status / tuple of statuses, dock day and owner)."""

@@ -38,6 +38,8 @@ MAX_KEY = 200
 MAX_CARGO = 500
 #: Largest offset of a listing (beyond: 422, not a database overflow).
 MAX_OFFSET = 10 ** 9
+#: Most trips one page of the dispatcher's board draws (a page's work is bounded by this).
+MAX_BOARD = 500
 
 
 class TruckIn(BaseModel):
@@ -212,8 +214,15 @@ def dispatcher_routes(svc: Service, center: DispatchCenter) -> APIRouter:
     @router.get("/dispatcher", response_class=HTMLResponse)
     async def dispatcher_view(who: Admin, day: Day = None,
                               slot: Annotated[str | None, Query(max_length=16)] = None,
-                              max_routes: Annotated[int, Query(ge=0, le=2000)] = 200):
-        """All routes and the load per segment: peak over the day, or one slot (``slot=2026-11-24T08:30``)."""
-        return HTMLResponse(await svc.pages.run(pages.dispatcher, center, who, day, max_routes, slot))
+                              hours: Annotated[float | None, Query(gt=0, le=48)] = None,
+                              max_routes: Annotated[int | None, Query(ge=0, le=MAX_BOARD)] = None,
+                              offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0):
+        """The trips on the road or at the dock from now to ``hours`` ahead (or of one ``day``, or
+        one ``slot=2026-11-24T08:30``), one line each, ``max_routes`` per page from ``offset``;
+        the load per segment in the same window; the load table."""
+        from gridtools import settings
+
+        limit = settings.dispatch_board_routes if max_routes is None else max_routes
+        return HTMLResponse(await svc.pages.run(pages.dispatcher, center, who, day, limit, slot, hours, offset))
 
     return router
