@@ -164,5 +164,7 @@ service_request_timeout_s: float = 30.0
 #: Services: worker threads for blocking work and how many requests may wait for one (503 beyond).
 service_worker_threads: int = 2
 service_worker_queue: int = 64
+#: Services: processes that render the heavy HTML pages (0: render in the worker thread).
+service_render_processes: int = 1
 #: Dispatch service: seconds a write waits for a database lock another process holds (then 503).
 dispatch_lock_timeout_s: float = 10.0

@@ -26,12 +26,18 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise missing_dependency("fastapi", "service") from exc
 
-from gridtools.dispatch.center import ConflictError, DispatchCenter, ForbiddenError, NotFoundError
+from gridtools.dispatch.center import (
+    ConflictError,
+    DispatchCenter,
+    ForbiddenError,
+    NotFoundError,
+)
 from gridtools.routing import NoRouteError
 from gridtools.service import pages
 from gridtools.service.auth import LinkSigner
 from gridtools.service.factory import Service, new_service
 from gridtools.service.middleware import ServiceError
+from gridtools.service.workers import render_pool
 
 #: Longest idempotency key and free text the API accepts (the library checks cargo again).
 MAX_KEY = 200
@@ -223,6 +229,10 @@ def dispatcher_routes(svc: Service, center: DispatchCenter) -> APIRouter:
         from gridtools import settings
 
         limit = settings.dispatch_board_routes if max_routes is None else max_routes
-        return HTMLResponse(await svc.pages.run(pages.dispatcher, center, who, day, limit, slot, hours, offset))
+        data = await svc.pages.run(pages.dispatcher_data, center, who, day, limit, slot, hours, offset)
+        # the HTML in a worker process: rendering holds the GIL and its garbage stops every thread
+        render = render_pool()
+        return HTMLResponse(await render.run(pages.render_dispatcher, data) if render is not None else
+                            await svc.pages.run(pages.render_dispatcher, data))
 
     return router

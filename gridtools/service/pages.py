@@ -92,34 +92,54 @@ def dispatcher(center, who: dict, day: str | None = None, max_routes: int = 100,
     The window is now to ``hours`` ahead (default ``settings.dispatch_board_hours``), or one dock
     ``day``, or one ``slot``; ``max_routes`` trips per page from ``offset``, with how many more
     there are and a link to the next page.  The work is bounded by the page, not by the size of
-    the database (:meth:`gridtools.dispatch.DispatchCenter.board`).
+    the database (:meth:`gridtools.dispatch.DispatchCenter.board`).  In two steps, so that a
+    service can run the second in a worker process: :func:`dispatcher_data` (queries, lines,
+    loads) and :func:`render_dispatcher` (the HTML).
     """
+    return render_dispatcher(dispatcher_data(center, who, day, max_routes, slot, hours, offset))
+
+
+#: Trip fields the dispatcher page shows (the routes' blobs stay behind).
+BOARD_FIELDS = ("id", "plate", "dock", "status", "departure", "dock_time")
+
+
+def dispatcher_data(center, who: dict, day: str | None = None, max_routes: int = 100, slot: str | None = None,
+                    hours: float | None = None, offset: int = 0) -> dict:
+    """What :func:`render_dispatcher` draws, as plain data that pickles (see :func:`dispatcher`)."""
     from gridtools.dispatch.store import ACTIVE
-    from gridtools.maps import dispatch_map
 
     b = center.board(who, hours=hours, day=day, slot=slot, limit=max_routes, offset=offset)
-    active = center.count(who, ACTIVE)
+    b.trips = [{k: r[k] for k in BOARD_FIELDS} for r in b.trips]
     load = center.load_frame(day)
     if day is None and len(load):  # the load in the board's window (the map's peak is over these slots)
         lo, hi = (t.astimezone(center.park.tz).isoformat(timespec="minutes") for t in (b.start, b.end))
         load = load[(load["slot_start"] >= lo) & (load["slot_start"] < hi)]
-    m = dispatch_map(routes=b.lines if len(b.lines) else None, load=load, park=center.park, slot=slot)
+    return {"board": b, "active": center.count(who, ACTIVE), "load": load, "park": center.park, "day": day,
+            "slot": slot, "hours": hours}
+
+
+def render_dispatcher(data: dict) -> str:
+    """The HTML of the dispatcher's page from :func:`dispatcher_data` (pure: runs in any process)."""
+    from gridtools.maps import dispatch_map
+
+    b, load, park, slot = data["board"], data["load"], data["park"], data["slot"]
+    m = dispatch_map(routes=b.lines if len(b.lines) else None, load=load, park=park, slot=slot)
     table = load.drop(columns=["geometry", "segment"]).sort_values(["ratio", "slot"], ascending=[False, True])
     over = int((load["load"] > load["capacity"]).sum()) if len(load) else 0
-    head = _board_head(center, b, active, f"{len(load)} loaded segment-slots, {over} over capacity", slot)
-    return map_with(m, head, _board_pager(b, day, slot, hours),
+    head = _board_head(park, b, data["active"], f"{len(load)} loaded segment-slots, {over} over capacity", slot)
+    return map_with(m, head, _board_pager(b, data["day"], slot, data["hours"]),
                     after=(Safe("<h3>Trips on this page</h3>"), _board_table(b),
                            Safe("<h3>Load per segment and slot</h3>"),
                            Safe(table.head(500).to_html(index=False, classes="load", escape=True))))
 
 
-def _board_head(center, b, active: int, load: str, slot) -> Safe:
+def _board_head(park, b, active: int, load: str, slot) -> Safe:
     what = (f"docking on {b.day}" if b.day else f"on the road or at the dock {b.start:%Y-%m-%d %H:%M}"
             f"-{b.end:%H:%M}")
     shown = (f", trips {b.offset + 1}-{b.offset + len(b.trips)} on the map" if b.trips else "") + \
         (f", {b.more} more" if b.more else "")
     stale = f"; {b.overdue} past their dock time and never reported departed" if b.overdue else ""
-    return Safe(f"<h2>{text(center.park.name)}: {active} active trips; {b.total} {text(what)}{text(shown)}; "
+    return Safe(f"<h2>{text(park.name)}: {active} active trips; {b.total} {text(what)}{text(shown)}; "
                 f"{text(load)}" + (f", slot {text(slot)}" if slot else "") +
                 f"{text(stale)}</h2>")
 
@@ -143,7 +163,7 @@ def _board_pager(b, day, slot, hours) -> Safe:
 def _board_table(b) -> Safe:
     import pandas as pd
 
-    cols = ["id", "plate", "dock", "status", "departure", "dock_time"]
+    cols = list(BOARD_FIELDS)
     frame = pd.DataFrame([{c: (str(r[c])[:16] if c in ("departure", "dock_time") else r[c]) for c in cols}
                           for r in b.trips], columns=cols)
     return Safe(frame.to_html(index=False, classes="trips", escape=True))
