@@ -142,6 +142,9 @@ dispatch_booking_days: int = 14
 dispatch_board_hours: float = 3.0
 #: Dispatch: trips drawn per page of the dispatcher's board (the page says how many more there are).
 dispatch_board_routes: int = 100
+#: Dispatch: GPS fixes a driver's app may post in one batch, and per trip in all.
+dispatch_max_fixes_per_batch: int = 500
+dispatch_max_fixes_per_trip: int = 20000
 #: Dispatch: trucks one account may register (a driver's token cannot flood the route menus).
 dispatch_max_trucks_per_account: int = 50
 #: Dispatch: active (assigned or arrived) trips one truck may have at once.

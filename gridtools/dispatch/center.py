@@ -18,7 +18,8 @@ from gridtools import identifiers
 from gridtools.dispatch.assign import Assignment, Dispatcher, TripRequest
 from gridtools.dispatch.board import Board, RouteLines, build_board
 from gridtools.dispatch.park import Park
-from gridtools.dispatch.store import TripStore
+from gridtools.dispatch.store import ACTIVE, TripStore
+from gridtools.dispatch.tracking import record_positions
 from gridtools.errors import GridtoolsError, InputError
 from gridtools.routing import Vehicle, truck, vehicle_from_options
 
@@ -372,6 +373,50 @@ class DispatchCenter:
         """How many trips the caller may see (all of them, not one page of them)."""
         owner = None if user["role"] == "dispatcher" else user["id"]
         return self.store.count(status, day=day, owner=owner)
+
+    # ------------------------------------------------------------------ GPS positions
+    def report_positions(self, user: dict, trip_id: str, fixes: list, crs: str = "wgs84") -> dict:
+        """Store a batch of GPS fixes the trip's driver sends and update the trip's route compliance
+        (:func:`gridtools.dispatch.tracking.record_positions`); a re-sent batch adds nothing.
+
+        Raises
+        ------
+        NotFoundError
+            Not a trip of the caller's.
+        ForbiddenError
+            A dispatcher posting for a driver's trip (positions come from the driver's app).
+        ConflictError
+            The trip is not active (cancelled or departed).
+        InputError
+            A bad fix (named by its index) or too many.
+        """
+        row = self._visible(user, trip_id)
+        if row["owner"] != user["id"]:
+            raise ForbiddenError(f"trip {trip_id} is a driver's: its positions come from the driver's app (token)")
+        if row["status"] not in ACTIVE:
+            raise ConflictError(f"trip {trip_id} is {row['status']}; positions are taken for an assigned or "
+                                "arrived trip only")
+        return record_positions(self.store, self.network, self.park, row, fixes, now=self.clock(), crs=crs)
+
+    def compliance(self, user: dict, trip_id: str) -> dict | None:
+        """The latest compliance figures of a trip the caller may see (None before 2 fixes)."""
+        import json
+
+        self._visible(user, trip_id)
+        found = self.store.check(trip_id)
+        if found is None:
+            return None
+        return {**{k: found[k] for k in ("checked", "fixes", "on_route_share", "off_route_stretches",
+                                         "off_route_m", "max_off_m", "last_time", "last_lon", "last_lat")},
+                "off_route_now": bool(found["off_route_now"]), "details": json.loads(found["summary"])}
+
+    def off_route(self, user: dict, limit: int = 500) -> list[dict]:
+        """Active trips whose last GPS fix is off their assigned route (dispatchers only)."""
+        if user["role"] != "dispatcher":
+            raise ForbiddenError("the list of off-route trucks is for dispatchers")
+        keep = ("trip_id", "plate", "dock", "status", "fixes", "on_route_share", "off_route_stretches",
+                "off_route_m", "max_off_m", "last_time", "last_lon", "last_lat")
+        return [{k: r[k] for k in keep} for r in self.store.off_route(limit)]
 
     def board(self, user: dict, hours: float | None = None, day: str | None = None, slot: str | None = None,
               limit: int = 100, offset: int = 0) -> Board:

@@ -47,6 +47,14 @@ CREATE INDEX IF NOT EXISTS trips_owner ON trips(owner);
 CREATE INDEX IF NOT EXISTS trips_status ON trips(status);
 CREATE INDEX IF NOT EXISTS trips_plate ON trips(plate, status);
 CREATE INDEX IF NOT EXISTS trips_status_dock ON trips(status, dock_time);
+CREATE TABLE IF NOT EXISTS positions (
+    trip_id TEXT NOT NULL, time TEXT NOT NULL, lon REAL NOT NULL, lat REAL NOT NULL, accuracy_m REAL,
+    received TEXT NOT NULL, PRIMARY KEY (trip_id, time));
+CREATE TABLE IF NOT EXISTS trip_checks (
+    trip_id TEXT PRIMARY KEY, checked TEXT NOT NULL, fixes INTEGER NOT NULL, on_route_share REAL,
+    off_route_now INTEGER NOT NULL, off_route_stretches INTEGER NOT NULL, off_route_m REAL, max_off_m REAL,
+    last_time TEXT, last_lon REAL, last_lat REAL, summary TEXT);
+CREATE INDEX IF NOT EXISTS trip_checks_off ON trip_checks(off_route_now);
 """
 
 #: Advisory lock key taken by every writer of a PostgreSQL dispatch database ("gridtrip").
@@ -348,6 +356,46 @@ class TripStore:
         marks = ", ".join("?" * len(ACTIVE))
         return self.connection().execute(f"SELECT COUNT(*) AS n FROM trips WHERE status IN ({marks}) AND dock_time < ?",
                                          (*ACTIVE, before)).fetchone()["n"]
+
+    # ------------------------------------------------------------------ GPS positions
+    def add_positions(self, con, trip_id: str, fixes: list[tuple]) -> int:
+        """Store GPS fixes ``(time ISO, lon, lat, accuracy_m)`` of a trip; a fix whose time is
+        already stored for the trip is kept as it was (a re-sent batch adds nothing).  Returns
+        how many were new."""
+        before = self.position_count(trip_id, con)
+        now = _now()
+        con.executemany("INSERT INTO positions(trip_id, time, lon, lat, accuracy_m, received) VALUES (?, ?, ?, ?, ?, ?) "
+                        "ON CONFLICT(trip_id, time) DO NOTHING", [(trip_id, *f, now) for f in fixes])
+        return self.position_count(trip_id, con) - before
+
+    def position_count(self, trip_id: str, con=None) -> int:
+        return (con or self.connection()).execute("SELECT COUNT(*) AS n FROM positions WHERE trip_id = ?",
+                                                  (trip_id,)).fetchone()["n"]
+
+    def positions(self, trip_id: str, con=None) -> list[dict]:
+        """The trip's stored fixes, oldest first."""
+        return [dict(r) for r in (con or self.connection()).execute(
+            "SELECT time, lon, lat, accuracy_m FROM positions WHERE trip_id = ? ORDER BY time", (trip_id,))]
+
+    def save_check(self, con, trip_id: str, values: dict) -> None:
+        """Store (replace) the latest compliance figures of a trip (columns of ``trip_checks``)."""
+        row = {"trip_id": trip_id, "checked": _now(), **values}
+        cols = ", ".join(row)
+        sets = ", ".join(f"{k} = excluded.{k}" for k in row if k != "trip_id")
+        con.execute(f"INSERT INTO trip_checks({cols}) VALUES ({', '.join('?' * len(row))}) "
+                    f"ON CONFLICT(trip_id) DO UPDATE SET {sets}", tuple(row.values()))
+
+    def check(self, trip_id: str) -> dict | None:
+        row = self.connection().execute("SELECT * FROM trip_checks WHERE trip_id = ?", (trip_id,)).fetchone()
+        return dict(row) if row else None
+
+    def off_route(self, limit: int = 500) -> list[dict]:
+        """Active trips whose latest fix is off their assigned route, with the trip's plate and
+        dock, longest off-route distance first (at most ``limit``)."""
+        marks = ", ".join("?" * len(ACTIVE))
+        sql = (f"SELECT c.*, t.plate, t.dock, t.status FROM trip_checks c JOIN trips t ON t.id = c.trip_id "
+               f"WHERE c.off_route_now = 1 AND t.status IN ({marks}) ORDER BY c.off_route_m DESC, c.trip_id LIMIT ?")
+        return [dict(r) for r in self.connection().execute(sql, (*ACTIVE, int(limit)))]
 
     def count(self, status=None, day: str | None = None, owner: int | None = None) -> int:
         """Number of trips (all, or of one status / tuple of statuses, dock day and owner)."""

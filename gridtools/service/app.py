@@ -44,6 +44,8 @@ MAX_KEY = 200
 MAX_CARGO = 500
 #: Largest offset of a listing (beyond: 422, not a database overflow).
 MAX_OFFSET = 10 ** 9
+#: Most fixes one positions batch may list (the library's limit, settings.dispatch_max_fixes_per_batch, is lower).
+MAX_FIXES = 5000
 #: Most trips one page of the dispatcher's board draws (a page's work is bounded by this).
 MAX_BOARD = 500
 
@@ -73,6 +75,20 @@ class TripPatch(BaseModel):
     gate: str | None = Field(None, max_length=100)
     origin: tuple[float, float] | None = None
     cargo: str | None = Field(None, max_length=MAX_CARGO)
+
+
+class Fix(BaseModel):
+    time: str = Field(max_length=64, description="ISO 8601; without an offset: park local time",
+                      examples=["2026-11-24T08:01:05+08:00"])
+    lon: float
+    lat: float
+    accuracy_m: float | None = Field(None, ge=0, le=100_000)
+
+
+class PositionsIn(BaseModel):
+    fixes: list[Fix] = Field(min_length=1, max_length=MAX_FIXES,
+                             description="GPS fixes of this trip (at most settings.dispatch_max_fixes_per_batch)")
+    crs: str = Field("wgs84", max_length=16, description="wgs84 (EPSG:4326, default) or gcj02")
 
 
 STATUS_OF = {InputError: 422, NoRouteError: 422, NotFoundError: 404, ForbiddenError: 403, ConflictError: 409}
@@ -158,6 +174,19 @@ def trucks_and_trips(svc: Service, center: DispatchCenter) -> APIRouter:
     async def departure(trip_id: str, who: User):
         return await work(center.report, who, trip_id, "departure")
 
+    @router.post("/trips/{trip_id}/positions")
+    async def post_positions(trip_id: str, body: PositionsIn, who: User):
+        """GPS fixes of the caller's own active trip, from the driver's app; stored by (trip, time),
+        so a re-sent batch adds nothing.  Returns how many were new and the trip's route compliance
+        so far (share on the assigned route, off-route stretches, ``off_route_now``)."""
+        fixes = [f.model_dump() for f in body.fixes]
+        return JSONResponse(await svc.pages.run(center.report_positions, who, trip_id, fixes, body.crs))
+
+    @router.get("/trips/{trip_id}/compliance")
+    async def trip_compliance(trip_id: str, who: User):
+        """The latest route compliance of a trip (null before two fixes were posted)."""
+        return JSONResponse(await read(center.compliance, who, trip_id))
+
     @router.get("/trips/{trip_id}/route.geojson")
     async def trip_route(trip_id: str, who: User):
         frame = await svc.pages.run(center.route_frame, who, trip_id)
@@ -210,6 +239,11 @@ def dispatcher_routes(svc: Service, center: DispatchCenter) -> APIRouter:
     @router.get("/dispatcher/load")
     async def load(who: Admin, day: Day = None):
         return JSONResponse(await svc.pages.run(_load, day))
+
+    @router.get("/dispatcher/off-route")
+    async def off_route(who: Admin):
+        """Active trips whose last GPS fix is off their assigned route, farthest off-route distance first."""
+        return JSONResponse(await svc.read.run(center.off_route, who))
 
     @router.post("/dispatcher/warm")
     async def warm(who: Admin):

@@ -115,19 +115,23 @@ def dispatcher_data(center, who: dict, day: str | None = None, max_routes: int =
         lo, hi = (t.astimezone(center.park.tz).isoformat(timespec="minutes") for t in (b.start, b.end))
         load = load[(load["slot_start"] >= lo) & (load["slot_start"] < hi)]
     return {"board": b, "active": center.count(who, ACTIVE), "load": load, "park": center.park, "day": day,
-            "slot": slot, "hours": hours}
+            "slot": slot, "hours": hours, "off_route": center.off_route(who, limit=max(max_routes, 50))}
 
 
 def render_dispatcher(data: dict) -> str:
     """The HTML of the dispatcher's page from :func:`dispatcher_data` (pure: runs in any process)."""
-    from gridtools.maps import dispatch_map
+    from gridtools.maps import dispatch_map, new_map
 
     b, load, park, slot = data["board"], data["load"], data["park"], data["slot"]
-    m = dispatch_map(routes=b.lines if len(b.lines) else None, load=load, park=park, slot=slot)
+    off = data.get("off_route") or []
+    m = new_map(None)
+    if off:  # before dispatch_map: it closes the map with the layer control
+        _off_route_layer(m, off)
+    m = dispatch_map(routes=b.lines if len(b.lines) else None, load=load, park=park, slot=slot, m=m)
     table = load.drop(columns=["geometry", "segment"]).sort_values(["ratio", "slot"], ascending=[False, True])
     over = int((load["load"] > load["capacity"]).sum()) if len(load) else 0
     head = _board_head(park, b, data["active"], f"{len(load)} loaded segment-slots, {over} over capacity", slot)
-    return map_with(m, head, _board_pager(b, data["day"], slot, data["hours"]),
+    return map_with(m, head, _off_route_list(off), _board_pager(b, data["day"], slot, data["hours"]),
                     after=(Safe("<h3>Trips on this page</h3>"), _board_table(b),
                            Safe("<h3>Load per segment and slot</h3>"),
                            Safe(table.head(500).to_html(index=False, classes="load", escape=True))))
@@ -167,3 +171,33 @@ def _board_table(b) -> Safe:
     frame = pd.DataFrame([{c: (str(r[c])[:16] if c in ("departure", "dock_time") else r[c]) for c in cols}
                           for r in b.trips], columns=cols)
     return Safe(frame.to_html(index=False, classes="trips", escape=True))
+
+
+def _off_route_list(off: list[dict]) -> Safe:
+    """The trucks off their assigned route now (from their GPS positions), escaped."""
+    import pandas as pd
+
+    if not off:
+        return Safe("<p id='off-route'>No truck is off its assigned route.</p>")
+    cols = {"plate": "plate", "trip_id": "trip", "dock": "dock", "last_time": "last fix", "off_route_m": "off route m",
+            "max_off_m": "farthest m", "on_route_share": "share on route"}
+    frame = pd.DataFrame(off)[list(cols)].rename(columns=cols)
+    frame["last fix"] = frame["last fix"].astype(str).str[:19]
+    frame[["off route m", "farthest m"]] = frame[["off route m", "farthest m"]].round(0)
+    frame["share on route"] = frame["share on route"].round(3)
+    return Safe(f"<div id='off-route'><h3 style='color:#b00'>{len(off)} truck(s) off their assigned route</h3>"
+                + frame.to_html(index=False, classes="off-route", escape=True) + "</div>")
+
+
+def _off_route_layer(m, off: list[dict]) -> None:
+    """Each off-route truck's last position on the map (a red ring; tooltip escaped: folium sets innerHTML)."""
+    import folium
+
+    layer = folium.FeatureGroup(name=f"Off route ({len(off)})")
+    for r in off:
+        tip = html.escape(f"OFF ROUTE {r['plate']} (trip {r['trip_id']}): {r['off_route_m']:.0f} m off route, "
+                          f"last fix {str(r['last_time'])[:19]}")
+        folium.CircleMarker([r["last_lat"], r["last_lon"]], radius=11, color="#d00000", weight=4, fill=True,
+                            fill_color="#ffdd00", fill_opacity=0.9, tooltip=tip, class_name="off-route",
+                            pane="markerPane").add_to(layer)  # above the route lines
+    layer.add_to(m)
