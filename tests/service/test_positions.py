@@ -51,10 +51,16 @@ DETOUR = [(8.01, 49.0), (8.01, 49.003), (8.03, 49.003), (8.03, 49.0), (8.035, 49
 
 
 @pytest.fixture()
-def service(tmp_path):
+def positions_db(tmp_path) -> str:
+    """The database of the tests (test_service_postgres.py runs them on PostgreSQL)."""
+    return str(tmp_path / "d.db")
+
+
+@pytest.fixture()
+def service(positions_db):
     park = ladder_park()
     clock = Clock(dt.datetime(2030, 3, 4, 8, 0, tzinfo=park.tz))
-    store = TripStore(str(tmp_path / "d.db"))
+    store = TripStore(positions_db)
     center = DispatchCenter(ladder_network(), park, store, clock=clock)
     client = TestClient(create_app(center), raise_server_exceptions=False)
     boss = {"Authorization": f"Bearer {store.issue_token('dispatcher', 'control room')}"}
