@@ -36,7 +36,7 @@ class ConflictError(GridtoolsError):
     """The request conflicts with the trip's state (e.g. cancelling a departed trip)."""
 
 
-def request_fingerprint(plate, dock, earliest, gate, origin, cargo) -> str:
+def request_fingerprint(plate, dock, earliest, gate, origin, cargo, cargo_type=None) -> str:
     """A hash of what a trip request asked for: a retried key must come with the same request.
 
     Examples
@@ -45,8 +45,10 @@ def request_fingerprint(plate, dock, earliest, gate, origin, cargo) -> str:
     ...     "A1", "D", "2026-11-24T08:00", "G", None, "")
     True
     """
-    text = json.dumps([str(plate), str(dock), str(earliest), gate, list(origin) if origin is not None else None,
-                       cargo or ""], ensure_ascii=False)
+    parts = [str(plate), str(dock), str(earliest), gate, list(origin) if origin is not None else None, cargo or ""]
+    if cargo_type:  # absent: the same hash as before cargo types existed (stored keys stay valid)
+        parts.append(str(cargo_type))
+    text = json.dumps(parts, ensure_ascii=False)
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
@@ -144,7 +146,8 @@ class DispatchCenter:
             departure=dt.datetime.fromisoformat(row["departure"]).astimezone(tz),
             dock_time=dt.datetime.fromisoformat(row["dock_time"]).astimezone(tz),
             earliest=dt.datetime.fromisoformat(row["earliest"]).astimezone(tz),
-            fastest_time_s=row["fastest_time_s"], over_capacity=row["over_capacity"], large=bool(row["large"]))
+            fastest_time_s=row["fastest_time_s"], over_capacity=row["over_capacity"], large=bool(row["large"]),
+            service_s=float(row.get("service_s") or 0.0), note=row.get("note") or "")
 
     def _visible(self, user: dict, trip_id: str, con=None) -> dict:
         row = self.store.trip(trip_id, con)
@@ -165,6 +168,9 @@ class DispatchCenter:
         delay = (dt.datetime.fromisoformat(row["dock_time"]) - dt.datetime.fromisoformat(row["earliest"]))
         out["delay_s"] = max(0.0, round(delay.total_seconds(), 1))
         out["over_capacity"] = row["over_capacity"]
+        service = float(row.get("service_s") or 0.0)
+        out.update(cargo_type=row.get("cargo_type"), service_s=service, note=row.get("note") or "",
+                   dock_done=(dt.datetime.fromisoformat(row["dock_time"]) + dt.timedelta(seconds=service)).isoformat())
         if times and "arcs" in row:
             out["times"] = self._assignment(row).times_along(self.network)
         return out
@@ -204,7 +210,7 @@ class DispatchCenter:
 
     # ------------------------------------------------------------------ trips
     def _request(self, user: dict, plate: str, dock: str, earliest, gate=None, origin=None, cargo: str = "",
-                 trip_id=None) -> TripRequest:
+                 trip_id=None, cargo_type: str | None = None) -> TripRequest:
         from gridtools import settings
 
         plate = identifiers.plate(plate)
@@ -226,10 +232,10 @@ class DispatchCenter:
         when = self.park.localize(earliest).astimezone(self.park.tz)
         return TripRequest(plate=plate, dock=str(dock), earliest=when, vehicle=vehicle_of(row),
                            gate=gate, origin=tuple(origin) if origin is not None else None, cargo=cargo or "",
-                           trip_id=trip_id)
+                           trip_id=trip_id, cargo_type=cargo_type or None)
 
     def request_trip(self, user: dict, plate: str, dock: str, earliest, gate=None, origin=None, cargo: str = "",
-                     request_key: str | None = None) -> tuple[dict, bool]:
+                     request_key: str | None = None, cargo_type: str | None = None) -> tuple[dict, bool]:
         """Assign and store a trip.  Returns (trip, created); a repeated ``request_key`` returns the
         trip stored the first time with ``created=False`` (safe client retries).
 
@@ -237,7 +243,7 @@ class DispatchCenter:
         ------
         InputError, NoRouteError, NotFoundError
         """
-        fingerprint = request_fingerprint(plate, dock, earliest, gate, origin, cargo)
+        fingerprint = request_fingerprint(plate, dock, earliest, gate, origin, cargo, cargo_type)
         # keys are per account: another account cannot squat (or read) a predictable key
         key = f"{user['id']}:{request_key}" if request_key else None
         with self.store.transaction() as con:
@@ -249,7 +255,7 @@ class DispatchCenter:
                                             f"(trip {old['id']}); use a new key for a new trip")
                     return self.public(old), False
             trip_id = TripStore.new_trip_id()
-            req = self._request(user, plate, dock, earliest, gate, origin, cargo, trip_id)
+            req = self._request(user, plate, dock, earliest, gate, origin, cargo, trip_id, cargo_type)
             # a trip booked on a driver's truck belongs to the truck's owner (a dispatcher booking
             # for a driver): the driver sees it and reports its arrival
             owner = self.store.truck(req.plate)["owner"]
@@ -313,7 +319,7 @@ class DispatchCenter:
         return self.public(self.store.trip(trip_id))
 
     def update_trip(self, user: dict, trip_id: str, earliest=None, dock=None, gate=None, origin=None,
-                    cargo=None) -> dict:
+                    cargo=None, cargo_type=None) -> dict:
         """Re-plan a trip with a new earliest time, dock, gate or origin (its load is re-booked)."""
         with self.store.transaction() as con:
             row = self._visible(user, trip_id, con)
@@ -325,7 +331,8 @@ class DispatchCenter:
             owner = {"id": row["owner"], "role": "driver"} if user["role"] != "dispatcher" else user
             req = self._request(owner, row["plate"], dock or row["dock"], earliest or row["earliest"],
                                 gate=None if origin is not None else (gate or row["gate"]), origin=use_origin,
-                                cargo=row["cargo"] if cargo is None else cargo, trip_id=trip_id)
+                                cargo=row["cargo"] if cargo is None else cargo, trip_id=trip_id,
+                                cargo_type=row.get("cargo_type") if cargo_type is None else cargo_type)
             now = self.clock()
             self.dispatcher.roll(now)
             self.dispatcher.release(old)
@@ -482,9 +489,8 @@ class DispatchCenter:
 
         with self.lock:  # a consistent copy: a booking in the worker may grow the arrays meanwhile
             table = self.dispatcher.load_table()
-        if day is not None:
-            day = str(day)
-            table = table[table["slot_start"].str.startswith(day)]
+        if day is not None and len(table):  # (an empty table's columns are not text)
+            table = table[table["slot_start"].astype(str).str.startswith(str(day))]
         geom = self.network.segment_lines(table["segment"].to_numpy()) if len(table) else []
         table = table.assign(ratio=(table["load"] / table["capacity"]).round(2))
         return gpd.GeoDataFrame(table.reset_index(drop=True), geometry=list(geom), crs="EPSG:4326")

@@ -65,7 +65,8 @@ ACTIVE = ("assigned", "arrived")
 TRIP_COLUMNS = ("id", "request_key", "owner", "plate", "cargo", "gate", "origin_lon", "origin_lat", "dock",
                 "earliest", "status", "road_slot", "dock_slot", "waiting_area", "arrival", "dock_time", "departure",
                 "route_rank", "time_s", "length_m", "fastest_time_s", "over_capacity", "large", "arcs", "segs",
-                "seg_slots", "arc_time_s", "osmids", "arrived_at", "departed_at", "created", "updated", "request_hash")
+                "seg_slots", "arc_time_s", "osmids", "arrived_at", "departed_at", "created", "updated", "request_hash",
+                "cargo_type", "service_s", "note")
 
 
 def _now() -> str:
@@ -114,6 +115,9 @@ class TripStore:
         self._db.ensure_column("tokens", "expires", "TEXT")
         self._db.ensure_column("tokens", "last_used", "TEXT")
         self._db.ensure_column("trips", "request_hash", "TEXT")
+        self._db.ensure_column("trips", "cargo_type", "TEXT")
+        self._db.ensure_column("trips", "service_s", "REAL")
+        self._db.ensure_column("trips", "note", "TEXT")
 
     @property
     def write_lock(self):
@@ -257,7 +261,8 @@ class TripStore:
                 "seg_slots": np.asarray(a.seg_slots, np.int64).tobytes(),
                 "arc_time_s": np.asarray(a.route.arc_time_s, np.float64).tobytes(),
                 "osmids": ",".join(map(str, a.route.osmids)), "arrived_at": None, "departed_at": None,
-                "created": now, "updated": now}
+                "created": now, "updated": now, "cargo_type": req.cargo_type, "service_s": a.service_s,
+                "note": a.note}
 
     def insert_trip(self, con, values: dict) -> None:
         cols = ", ".join(values)

@@ -67,6 +67,8 @@ class TripIn(BaseModel):
     gate: str | None = Field(None, max_length=100, description="entry gate id (or give origin, not both)")
     origin: tuple[float, float] | None = Field(None, description="[lon, lat] WGS-84, instead of a gate")
     cargo: str = Field("", max_length=MAX_CARGO)
+    cargo_type: str | None = Field(None, max_length=40, description="picks the service time at the dock "
+                                                                    "(the park's service_minutes)")
 
 
 class TripPatch(BaseModel):
@@ -75,6 +77,7 @@ class TripPatch(BaseModel):
     gate: str | None = Field(None, max_length=100)
     origin: tuple[float, float] | None = None
     cargo: str | None = Field(None, max_length=MAX_CARGO)
+    cargo_type: str | None = Field(None, max_length=40)
 
 
 class Fix(BaseModel):
@@ -143,7 +146,8 @@ def trucks_and_trips(svc: Service, center: DispatchCenter) -> APIRouter:
     async def request_trip(body: TripIn, who: User,
                            idempotency_key: Annotated[str | None, Header(max_length=MAX_KEY)] = None):
         trip, created = await work(center.request_trip, who, body.plate, body.dock, body.earliest_arrival,
-                                   gate=body.gate, origin=body.origin, cargo=body.cargo, request_key=idempotency_key)
+                                   gate=body.gate, origin=body.origin, cargo=body.cargo, request_key=idempotency_key,
+                                   cargo_type=body.cargo_type)
         # JSONResponse directly: FastAPI's generic encoder costs more than the whole assignment
         return JSONResponse(trip, status_code=201 if created else 200)
 
@@ -160,7 +164,7 @@ def trucks_and_trips(svc: Service, center: DispatchCenter) -> APIRouter:
     @router.patch("/trips/{trip_id}")
     async def update_trip(trip_id: str, body: TripPatch, who: User):
         return await work(center.update_trip, who, trip_id, earliest=body.earliest_arrival, dock=body.dock,
-                          gate=body.gate, origin=body.origin, cargo=body.cargo)
+                          gate=body.gate, origin=body.origin, cargo=body.cargo, cargo_type=body.cargo_type)
 
     @router.delete("/trips/{trip_id}")
     async def cancel_trip(trip_id: str, who: User):

@@ -41,6 +41,13 @@ def _lower_priority(nice: int) -> None:
             pass
 
 
+def import_module(name: str) -> None:
+    """Import a module (in a worker); returns nothing, so that a worker process's answer pickles."""
+    import importlib
+
+    importlib.import_module(name)
+
+
 class WorkerPool:
     """A thread pool that refuses new work when ``max_queue`` calls are already waiting or running.
 
@@ -92,14 +99,13 @@ class WorkerPool:
             with self._lock:
                 self._admitted -= 1
 
-    def preload(self, *modules: str) -> None:
-        """Start the workers now and import ``modules`` in them, without waiting (so the first
-        request does not pay for starting a process)."""
-        import importlib
-
-        for _ in range(self.size):
-            for name in modules:
-                self._pool.submit(importlib.import_module, name)
+    def preload(self, *modules: str, wait: bool = False) -> None:
+        """Start the workers now and import ``modules`` in them (so the first request does not
+        pay for starting a process); ``wait``: return only when that is done."""
+        futures = [self._pool.submit(import_module, name) for _ in range(self.size) for name in modules]
+        if wait:
+            for f in futures:
+                f.result()
 
     def close(self) -> None:
         """Stop the threads after the work already admitted."""

@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 from gridtools.dispatch.center import DispatchCenter  # noqa: E402
 from gridtools.dispatch.store import TripStore  # noqa: E402
 from gridtools.service.app import MAX_BOARD, create_app  # noqa: E402
+from gridtools.service.workers import render_pool  # noqa: E402
 
 from ladder import ladder_network, ladder_park  # noqa: E402
 
@@ -39,6 +40,9 @@ def big(tmp_path_factory):
     store = TripStore(str(tmp_path_factory.mktemp("board") / "big.db"))
     center = DispatchCenter(ladder_network(), park, store, clock=Clock(now))
     client = TestClient(create_app(center), raise_server_exceptions=False)  # its timeout: 10 s
+    pool = render_pool()
+    if pool is not None:  # started as `dispatch serve` starts it (tune_interpreter), not by the first page
+        pool.preload("gridtools.maps", wait=True)
     settings.service_request_timeout_s = saved
     client.headers["Authorization"] = f"Bearer {store.issue_token('dispatcher', 'control room')}"
     client.post("/trucks", json={"plate": "沪A00001"})
@@ -98,3 +102,14 @@ def test_board_window_day_and_slot(big):
         center.board({"id": 2, "role": "driver"})
     assert client.get("/dispatcher", params={"hours": 0}).status_code == 422
     assert client.get("/dispatcher", params={"max_routes": MAX_BOARD + 1}).status_code == 422
+
+
+def test_dispatcher_page_of_a_day_without_loads(tmp_path):
+    """An empty load table (nothing booked on the horizon) with a day filter gave a 500."""
+    park = ladder_park()
+    store = TripStore(str(tmp_path / "empty.db"))
+    client = TestClient(create_app(DispatchCenter(ladder_network(), park, store)))
+    client.headers["Authorization"] = f"Bearer {store.issue_token('dispatcher', 'boss')}"
+    r = client.get("/dispatcher", params={"day": "2026-11-21"})
+    assert r.status_code == 200 and "0 docking on 2026-11-21" in r.text
+    assert client.get("/dispatcher/load", params={"day": "2026-11-21"}).json() == []
