@@ -138,8 +138,8 @@ def render_dispatcher(data: dict) -> str:
 
 
 def _board_head(park, b, active: int, load: str, slot) -> Safe:
-    what = (f"docking on {b.day}" if b.day else f"on the road or at the dock {b.start:%Y-%m-%d %H:%M}"
-            f"-{b.end:%H:%M}")
+    end = f"{b.end:%H:%M}" if b.end.date() == b.start.date() else f"{b.end:%Y-%m-%d %H:%M}"
+    what = f"docking on {b.day}" if b.day else f"on the road or at the dock {b.start:%Y-%m-%d %H:%M} to {end}"
     shown = (f", trips {b.offset + 1}-{b.offset + len(b.trips)} on the map" if b.trips else "") + \
         (f", {b.more} more" if b.more else "")
     stale = f"; {b.overdue} past their dock time and never reported departed" if b.overdue else ""
