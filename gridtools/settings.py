@@ -142,6 +142,13 @@ dispatch_horizon_slots: int = 96
 dispatch_sqlite_synchronous: str = "NORMAL"
 #: Dispatch: how many days ahead (from yesterday: the horizon rolls with the clock) trips may be booked.
 dispatch_booking_days: int = 14
+#: Dispatch: the dispatcher's board shows the trips on the road or at the dock from now to this many hours ahead.
+dispatch_board_hours: float = 3.0
+#: Dispatch: trips drawn per page of the dispatcher's board (the page says how many more there are).
+dispatch_board_routes: int = 100
+#: Dispatch: GPS fixes a driver's app may post in one batch, and per trip in all.
+dispatch_max_fixes_per_batch: int = 500
+dispatch_max_fixes_per_trip: int = 20000
 #: Dispatch: trucks one account may register (a driver's token cannot flood the route menus).
 dispatch_max_trucks_per_account: int = 50
 #: Dispatch: active (assigned or arrived) trips one truck may have at once.
@@ -164,5 +171,7 @@ service_request_timeout_s: float = 30.0
 #: Services: worker threads for blocking work and how many requests may wait for one (503 beyond).
 service_worker_threads: int = 2
 service_worker_queue: int = 64
+#: Services: processes that render the heavy HTML pages (0: render in the worker thread).
+service_render_processes: int = 1
 #: Dispatch service: seconds a write waits for a database lock another process holds (then 503).
 dispatch_lock_timeout_s: float = 10.0

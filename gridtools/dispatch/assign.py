@@ -38,6 +38,7 @@ import warnings
 
 import numpy as np
 
+from gridtools.dispatch import hours as dock_hours
 from gridtools.dispatch.loads import SlotLoads
 from gridtools.dispatch.menus import Menu, RouteMenus
 from gridtools.dispatch.park import Park
@@ -194,6 +195,10 @@ class Dispatcher(SlotLoads):
         if e - self.base_slot < 0:
             raise InputError(f"earliest arrival {earliest.isoformat(timespec='minutes')} is before the dispatch "
                              f"horizon starting {self.slot_start(self.base_slot).isoformat(timespec='minutes')}")
+        requested, service_s = earliest, park.service_s(req.cargo_type)
+        earliest, note = self._opening(req, earliest, service_s)
+        if earliest != requested:
+            e = e0 = self.slot_of(earliest)
         menu = self.routes(self._origin(req), req.dock, req.vehicle, at=earliest)
         W, H = self.window_slots, self.max_wait_slots
         e_rel = e - self.base_slot
@@ -219,10 +224,39 @@ class Dispatcher(SlotLoads):
         over, seg_slots = self._road_overloads(menu, slots, phase, large)
         route_times = menu.stacked()[4]
         cost = (delay + self.wait_weight * wait_s)[None, :] + (route_times - fastest)[:, None]
+        hours = park.docks[d_index].hours
+        if not dock_hours.always_open(hours):  # the whole service inside one opening window
+            starts = np.maximum(arrive, dock_slot * L)
+            ok_dock = ok_dock & np.array([dock_hours.fits(hours, dt.datetime.fromtimestamp(t, park.tz), service_s)
+                                          for t in starts])
         cost[:, ~ok_dock] = np.inf
         return {"menu": menu, "earliest": earliest, "slots": slots, "over": over, "cost": cost,
                 "dock_slot": dock_slot, "wait": wait, "seg_slots": seg_slots, "dock_index": d_index,
-                "large": large, "ok_dock": ok_dock}
+                "large": large, "ok_dock": ok_dock, "requested": requested, "service_s": service_s, "note": note}
+
+    def _opening(self, req: TripRequest, earliest: dt.datetime, service_s: float) -> tuple[dt.datetime, str]:
+        """The earliest time the trip's dock can serve it (its opening hours), and why it moved.
+
+        Raises
+        ------
+        InputError
+            The dock is closed then and the park's (or dock's) rule is ``outside_hours: refuse``,
+            or it opens for this service at no time within 8 days.
+        """
+        park = self.park
+        dock = park.dock(req.dock)
+        if dock_hours.fits(dock.hours, earliest, service_s):
+            return earliest, ""
+        need = f" for a {service_s / 60:.0f}-minute service" if service_s else ""
+        closed = (f"dock {dock.id} is closed at {earliest:%Y-%m-%d %H:%M}{need} (open {dock_hours.describe(dock.hours)}, "
+                  f"{park.timezone})")
+        if park.outside_rule(dock.id) == "refuse":
+            raise InputError(f"{closed}; this park refuses trips outside the dock's hours (outside_hours: refuse): "
+                             "choose an arrival inside them")
+        opening = dock_hours.next_opening(dock.hours, earliest, service_s)
+        if opening is None:
+            raise InputError(f"{closed} and has no opening within 8 days long enough for it")
+        return opening, f"{closed}: booked at its opening, {opening:%Y-%m-%d %H:%M}"
 
     def _dock_slots(self, d_index: int, e: int, e_rel: int) -> tuple:
         """Per arrival slot of the window: dock reachable in time, dock slot, waiting area (-1: none).
@@ -293,6 +327,12 @@ class Dispatcher(SlotLoads):
                 c["cost"][0, 0] = 0.0
         else:
             score = c["over"] * BIG + c["cost"]
+            if not np.isfinite(score).any() and not c["ok_dock"].any() and \
+                    not dock_hours.always_open(self.park.dock(req.dock).hours):
+                raise InputError(f"dock {req.dock} has no slot inside its opening hours "
+                                 f"({dock_hours.describe(self.park.dock(req.dock).hours)}) within "
+                                 f"{self.window_slots + self.max_wait_slots} slots of "
+                                 f"{c['earliest'].isoformat(timespec='minutes')}; choose another time")
             if not np.isfinite(score).any():
                 raise InputError(f"dock {req.dock} has no free slot (and no free waiting place) within "
                                  f"{self.window_slots + self.max_wait_slots} slots of "
@@ -308,7 +348,7 @@ class Dispatcher(SlotLoads):
         if not c["ok_dock"][i]:
             s = a  # baseline only: dock overbooked
         wi = int(c["wait"][i]) if s > a else -1
-        earliest = c["earliest"]
+        earliest = c["earliest"]  # the dock's opening when the trip was moved to it
         arrival = earliest + dt.timedelta(seconds=(a - self.slot_of(earliest)) * L)
         dock_time = max(arrival, self.slot_start(s))
         ss_all, starts, sizes = c["seg_slots"]
@@ -317,8 +357,9 @@ class Dispatcher(SlotLoads):
             trip_id=req.trip_id, plate=req.plate, dock=req.dock, gate=req.gate, origin=self._origin(req), route=opt,
             route_rank=j, road_slot=a, dock_slot=s, waiting_area=self.park.waiting_areas[wi].id if wi >= 0 else None,
             seg_slots=ss, arrival=arrival, departure=arrival - dt.timedelta(seconds=opt.time_s), dock_time=dock_time,
-            earliest=earliest, fastest_time_s=c["menu"][0].time_s, over_capacity=int(c["over"][j, i]),
-            large=c["large"], wait_index=wi, dock_index=c["dock_index"])
+            earliest=c.get("requested", earliest), fastest_time_s=c["menu"][0].time_s,
+            over_capacity=int(c["over"][j, i]), large=c["large"], wait_index=wi, dock_index=c["dock_index"],
+            service_s=c.get("service_s", 0.0), note=c.get("note", ""))
         self.book(result)
         return result
 

@@ -45,7 +45,7 @@ class BatchResult:
 def requests_from_table(table: pd.DataFrame, park: Park, source: str = "trips") -> list[TripRequest]:
     """Trip requests from a table with ``plate``, ``dock``, ``earliest_arrival`` and ``gate`` (or
     ``origin_lon``/``origin_lat``), and optional ``weight_t``, ``height_m``, ``width_m``,
-    ``length_m``, ``axle_load_t``, ``cargo``.
+    ``length_m``, ``axle_load_t``, ``cargo``, ``cargo_type`` (picks the service time at the dock).
 
     Examples
     --------
@@ -88,8 +88,15 @@ def requests_from_table(table: pd.DataFrame, park: Park, source: str = "trips") 
         origin = None if g is not None else (float(row["origin_lon"]), float(row["origin_lat"]))
         out.append(TripRequest(plate=str(row["plate"]), dock=str(row["dock"]), earliest=when, vehicle=vehicle,
                                gate=str(g) if g is not None else None, origin=origin,
-                               cargo=str(row.get("cargo", "") or ""), trip_id=str(row.get("trip_id", n + 1))))
+                               cargo=str(row.get("cargo", "") or ""), trip_id=str(row.get("trip_id", n + 1)),
+                               cargo_type=_text(row.get("cargo_type"))))
     return out
+
+
+def _text(value) -> str | None:
+    """A table cell as text, None when empty."""
+    return None if value is None or (isinstance(value, float) and np.isnan(value)) or str(value).strip() == "" \
+        else str(value).strip()
 
 
 def assign_batch(dispatcher: Dispatcher, requests: list[TripRequest], reoptimise: bool = True, progress=None):

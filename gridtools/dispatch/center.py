@@ -16,8 +16,10 @@ import numpy as np
 
 from gridtools import identifiers
 from gridtools.dispatch.assign import Assignment, Dispatcher, TripRequest
+from gridtools.dispatch.board import Board, RouteLines, build_board
 from gridtools.dispatch.park import Park
-from gridtools.dispatch.store import TripStore
+from gridtools.dispatch.store import ACTIVE, TripStore
+from gridtools.dispatch.tracking import record_positions
 from gridtools.errors import GridtoolsError, InputError
 from gridtools.routing import Vehicle, truck, vehicle_from_options
 
@@ -34,7 +36,7 @@ class ConflictError(GridtoolsError):
     """The request conflicts with the trip's state (e.g. cancelling a departed trip)."""
 
 
-def request_fingerprint(plate, dock, earliest, gate, origin, cargo) -> str:
+def request_fingerprint(plate, dock, earliest, gate, origin, cargo, cargo_type=None) -> str:
     """A hash of what a trip request asked for: a retried key must come with the same request.
 
     Examples
@@ -43,8 +45,10 @@ def request_fingerprint(plate, dock, earliest, gate, origin, cargo) -> str:
     ...     "A1", "D", "2026-11-24T08:00", "G", None, "")
     True
     """
-    text = json.dumps([str(plate), str(dock), str(earliest), gate, list(origin) if origin is not None else None,
-                       cargo or ""], ensure_ascii=False)
+    parts = [str(plate), str(dock), str(earliest), gate, list(origin) if origin is not None else None, cargo or ""]
+    if cargo_type:  # absent: the same hash as before cargo types existed (stored keys stay valid)
+        parts.append(str(cargo_type))
+    text = json.dumps(parts, ensure_ascii=False)
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
@@ -83,6 +87,8 @@ class DispatchCenter:
         self.dispatcher = Dispatcher(network, park, router=router, base_time=self.clock(), **options)
         self.lock = store.write_lock
         self._frames: dict = {}  # route frames by (trip id, updated)
+        #: One line per trip for the dispatcher's board (cached by trip version).
+        self.lines = RouteLines(network)
         self.restored = 0
         # trips that left the dock before the horizon (a day of margin) no longer load anything
         since = self.dispatcher.slot_start(self.dispatcher.base_slot) - dt.timedelta(days=1)
@@ -140,7 +146,8 @@ class DispatchCenter:
             departure=dt.datetime.fromisoformat(row["departure"]).astimezone(tz),
             dock_time=dt.datetime.fromisoformat(row["dock_time"]).astimezone(tz),
             earliest=dt.datetime.fromisoformat(row["earliest"]).astimezone(tz),
-            fastest_time_s=row["fastest_time_s"], over_capacity=row["over_capacity"], large=bool(row["large"]))
+            fastest_time_s=row["fastest_time_s"], over_capacity=row["over_capacity"], large=bool(row["large"]),
+            service_s=float(row.get("service_s") or 0.0), note=row.get("note") or "")
 
     def _visible(self, user: dict, trip_id: str, con=None) -> dict:
         row = self.store.trip(trip_id, con)
@@ -161,6 +168,9 @@ class DispatchCenter:
         delay = (dt.datetime.fromisoformat(row["dock_time"]) - dt.datetime.fromisoformat(row["earliest"]))
         out["delay_s"] = max(0.0, round(delay.total_seconds(), 1))
         out["over_capacity"] = row["over_capacity"]
+        service = float(row.get("service_s") or 0.0)
+        out.update(cargo_type=row.get("cargo_type"), service_s=service, note=row.get("note") or "",
+                   dock_done=(dt.datetime.fromisoformat(row["dock_time"]) + dt.timedelta(seconds=service)).isoformat())
         if times and "arcs" in row:
             out["times"] = self._assignment(row).times_along(self.network)
         return out
@@ -200,7 +210,7 @@ class DispatchCenter:
 
     # ------------------------------------------------------------------ trips
     def _request(self, user: dict, plate: str, dock: str, earliest, gate=None, origin=None, cargo: str = "",
-                 trip_id=None) -> TripRequest:
+                 trip_id=None, cargo_type: str | None = None) -> TripRequest:
         from gridtools import settings
 
         plate = identifiers.plate(plate)
@@ -218,12 +228,14 @@ class DispatchCenter:
         self.park.dock(dock)
         if gate is not None:
             self.park.gate(gate)
-        return TripRequest(plate=plate, dock=str(dock), earliest=self.park.localize(earliest), vehicle=vehicle_of(row),
+        # in park local time: stored times are ISO text compared as text (the board, the overlap check)
+        when = self.park.localize(earliest).astimezone(self.park.tz)
+        return TripRequest(plate=plate, dock=str(dock), earliest=when, vehicle=vehicle_of(row),
                            gate=gate, origin=tuple(origin) if origin is not None else None, cargo=cargo or "",
-                           trip_id=trip_id)
+                           trip_id=trip_id, cargo_type=cargo_type or None)
 
     def request_trip(self, user: dict, plate: str, dock: str, earliest, gate=None, origin=None, cargo: str = "",
-                     request_key: str | None = None) -> tuple[dict, bool]:
+                     request_key: str | None = None, cargo_type: str | None = None) -> tuple[dict, bool]:
         """Assign and store a trip.  Returns (trip, created); a repeated ``request_key`` returns the
         trip stored the first time with ``created=False`` (safe client retries).
 
@@ -231,7 +243,7 @@ class DispatchCenter:
         ------
         InputError, NoRouteError, NotFoundError
         """
-        fingerprint = request_fingerprint(plate, dock, earliest, gate, origin, cargo)
+        fingerprint = request_fingerprint(plate, dock, earliest, gate, origin, cargo, cargo_type)
         # keys are per account: another account cannot squat (or read) a predictable key
         key = f"{user['id']}:{request_key}" if request_key else None
         with self.store.transaction() as con:
@@ -243,7 +255,7 @@ class DispatchCenter:
                                             f"(trip {old['id']}); use a new key for a new trip")
                     return self.public(old), False
             trip_id = TripStore.new_trip_id()
-            req = self._request(user, plate, dock, earliest, gate, origin, cargo, trip_id)
+            req = self._request(user, plate, dock, earliest, gate, origin, cargo, trip_id, cargo_type)
             # a trip booked on a driver's truck belongs to the truck's owner (a dispatcher booking
             # for a driver): the driver sees it and reports its arrival
             owner = self.store.truck(req.plate)["owner"]
@@ -307,7 +319,7 @@ class DispatchCenter:
         return self.public(self.store.trip(trip_id))
 
     def update_trip(self, user: dict, trip_id: str, earliest=None, dock=None, gate=None, origin=None,
-                    cargo=None) -> dict:
+                    cargo=None, cargo_type=None) -> dict:
         """Re-plan a trip with a new earliest time, dock, gate or origin (its load is re-booked)."""
         with self.store.transaction() as con:
             row = self._visible(user, trip_id, con)
@@ -319,7 +331,8 @@ class DispatchCenter:
             owner = {"id": row["owner"], "role": "driver"} if user["role"] != "dispatcher" else user
             req = self._request(owner, row["plate"], dock or row["dock"], earliest or row["earliest"],
                                 gate=None if origin is not None else (gate or row["gate"]), origin=use_origin,
-                                cargo=row["cargo"] if cargo is None else cargo, trip_id=trip_id)
+                                cargo=row["cargo"] if cargo is None else cargo, trip_id=trip_id,
+                                cargo_type=row.get("cargo_type") if cargo_type is None else cargo_type)
             now = self.clock()
             self.dispatcher.roll(now)
             self.dispatcher.release(old)
@@ -367,6 +380,66 @@ class DispatchCenter:
         """How many trips the caller may see (all of them, not one page of them)."""
         owner = None if user["role"] == "dispatcher" else user["id"]
         return self.store.count(status, day=day, owner=owner)
+
+    # ------------------------------------------------------------------ GPS positions
+    def report_positions(self, user: dict, trip_id: str, fixes: list, crs: str = "wgs84") -> dict:
+        """Store a batch of GPS fixes the trip's driver sends and update the trip's route compliance
+        (:func:`gridtools.dispatch.tracking.record_positions`); a re-sent batch adds nothing.
+
+        Raises
+        ------
+        NotFoundError
+            Not a trip of the caller's.
+        ForbiddenError
+            A dispatcher posting for a driver's trip (positions come from the driver's app).
+        ConflictError
+            The trip is not active (cancelled or departed).
+        InputError
+            A bad fix (named by its index) or too many.
+        """
+        row = self._visible(user, trip_id)
+        if row["owner"] != user["id"]:
+            raise ForbiddenError(f"trip {trip_id} is a driver's: its positions come from the driver's app (token)")
+        if row["status"] not in ACTIVE:
+            raise ConflictError(f"trip {trip_id} is {row['status']}; positions are taken for an assigned or "
+                                "arrived trip only")
+        return record_positions(self.store, self.network, self.park, row, fixes, now=self.clock(), crs=crs)
+
+    def compliance(self, user: dict, trip_id: str) -> dict | None:
+        """The latest compliance figures of a trip the caller may see (None before 2 fixes)."""
+        import json
+
+        self._visible(user, trip_id)
+        found = self.store.check(trip_id)
+        if found is None:
+            return None
+        return {**{k: found[k] for k in ("checked", "fixes", "on_route_share", "off_route_stretches",
+                                         "off_route_m", "max_off_m", "last_time", "last_lon", "last_lat")},
+                "off_route_now": bool(found["off_route_now"]), "details": json.loads(found["summary"])}
+
+    def off_route(self, user: dict, limit: int = 500) -> list[dict]:
+        """Active trips whose last GPS fix is off their assigned route (dispatchers only)."""
+        if user["role"] != "dispatcher":
+            raise ForbiddenError("the list of off-route trucks is for dispatchers")
+        keep = ("trip_id", "plate", "dock", "status", "fixes", "on_route_share", "off_route_stretches",
+                "off_route_m", "max_off_m", "last_time", "last_lon", "last_lat")
+        return [{k: r[k] for k in keep} for r in self.store.off_route(limit)]
+
+    def board(self, user: dict, hours: float | None = None, day: str | None = None, slot: str | None = None,
+              limit: int = 100, offset: int = 0) -> Board:
+        """The dispatcher's board: active trips on the road or at the dock from now to ``hours``
+        ahead (or of one dock ``day``, or one ``slot``), one line each, ``limit`` per page
+        (:func:`gridtools.dispatch.board.build_board`).
+
+        Raises
+        ------
+        ForbiddenError
+            The caller is not a dispatcher.
+        """
+        if user["role"] != "dispatcher":
+            raise ForbiddenError("the board is for dispatchers")
+        return build_board(self.store, self.park, self.lines, self.clock(), hours=hours, day=day, slot=slot,
+                           limit=limit, offset=offset)
 
     def route_frame(self, user: dict, trip_id: str):
         """The trip's route as a GeoDataFrame (one LineString per way run, with expected times)."""
@@ -416,9 +489,8 @@ class DispatchCenter:
 
         with self.lock:  # a consistent copy: a booking in the worker may grow the arrays meanwhile
             table = self.dispatcher.load_table()
-        if day is not None:
-            day = str(day)
-            table = table[table["slot_start"].str.startswith(day)]
+        if day is not None and len(table):  # (an empty table's columns are not text)
+            table = table[table["slot_start"].astype(str).str.startswith(str(day))]
         geom = self.network.segment_lines(table["segment"].to_numpy()) if len(table) else []
         table = table.assign(ratio=(table["load"] / table["capacity"]).round(2))
         return gpd.GeoDataFrame(table.reset_index(drop=True), geometry=list(geom), crs="EPSG:4326")

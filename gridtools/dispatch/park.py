@@ -11,8 +11,16 @@ YAML / JSON layout (times are local to ``timezone``)::
     segment_capacity: 4           # large trucks per road segment per slot (default for every segment)
     segment_capacities: {"123456": 1}   # overrides by OSM way id
     gates:         [{id: G1, lon: 121.47, lat: 31.23}]
-    docks:         [{id: D1, lon: 121.48, lat: 31.22, capacity: 2}]   # trucks per slot
+    docks:         [{id: D1, lon: 121.48, lat: 31.22, capacity: 2,    # trucks per slot
+                     hours: "08:00-12:00, 13:00-18:00",               # optional: daily opening hours
+                     outside_hours: refuse}]                          # optional: this dock's rule
     waiting_areas: [{id: W1, lon: 121.48, lat: 31.23, capacity: 10}]  # trucks at once
+    service_minutes: {general: 30, reefer: 45, bulk: 60, default: 30} # dock time per cargo type
+    outside_hours: wait           # a trip arriving while its dock is closed: wait (booked at the
+                                  # opening) or refuse (with the reason); default wait
+
+Opening hours and service times: :mod:`gridtools.dispatch.hours`.  A trip's cargo type picks its
+service time (``default`` when it gives none); its service must fit inside one opening window.
 
 GeoJSON: Point features whose ``kind`` property is ``gate``, ``dock`` or ``waiting`` (with ``id``
 and ``capacity``); park-wide settings in a top-level ``"park"`` member.
@@ -26,6 +34,7 @@ from dataclasses import asdict, dataclass, field
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gridtools import io
+from gridtools.dispatch.hours import parse_hours
 from gridtools.errors import InputError
 from gridtools.validate import unknown_keys
 
@@ -40,6 +49,8 @@ class Place:
     lat: float
     capacity: int = 0
     name: str = ""
+    hours: tuple = ()         # docks: daily opening windows ("08:00-18:00", ...); () = always open
+    outside_hours: str = ""   # docks: "wait" or "refuse" ("": the park's rule)
 
 
 @dataclass
@@ -62,6 +73,8 @@ class Park:
     segment_capacities: dict = field(default_factory=dict)  # OSM way id -> capacity
     timezone: str = "UTC"
     name: str = "park"
+    service_minutes: dict = field(default_factory=dict)  # cargo type -> minutes at the dock
+    outside_hours: str = "wait"
 
     @property
     def slot_s(self) -> int:
@@ -107,8 +120,35 @@ class Park:
         return {"name": self.name, "timezone": self.timezone, "slot_minutes": self.slot_minutes,
                 "segment_capacity": self.segment_capacity,
                 "segment_capacities": {str(k): v for k, v in self.segment_capacities.items()},
-                "gates": [asdict(p) for p in self.gates], "docks": [asdict(p) for p in self.docks],
-                "waiting_areas": [asdict(p) for p in self.waiting_areas]}
+                "gates": [_place_dict(p) for p in self.gates], "docks": [_place_dict(p) for p in self.docks],
+                "waiting_areas": [_place_dict(p) for p in self.waiting_areas],
+                "service_minutes": dict(self.service_minutes), "outside_hours": self.outside_hours}
+
+    def service_s(self, cargo_type: str | None) -> float:
+        """Seconds a truck with ``cargo_type`` spends at its dock (``service_minutes``; 0 when the
+        park gives none).
+
+        Raises
+        ------
+        InputError
+            A cargo type the park has no service time for (and no ``default``).
+        """
+        times = self.service_minutes
+        if not times:
+            return 0.0
+        key = "default" if cargo_type in (None, "") else str(cargo_type).strip()
+        if key in times:
+            return float(times[key]) * 60
+        listed = ", ".join(sorted(times))
+        if key == "default":
+            raise InputError(f"give the trip's cargo type: the park has service times for {listed} and no default "
+                             "(service_minutes in the park file)")
+        raise InputError(f"unknown cargo type {cargo_type!r}; the park has service times for {listed} "
+                         "(service_minutes in the park file)")
+
+    def outside_rule(self, dock_id: str) -> str:
+        """``wait`` or ``refuse``: what happens to a trip arriving while ``dock_id`` is closed."""
+        return self.dock(dock_id).outside_hours or self.outside_hours
 
     @property
     def summary(self) -> dict:
@@ -120,6 +160,17 @@ class Park:
     def _repr_html_(self) -> str:
         rows = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in self.summary.items())
         return f"<table><caption>Park</caption>{rows}</table>"
+
+
+def _place_dict(p: Place) -> dict:
+    """A place as the park file writes it (hours as a list; no empty dock-only fields)."""
+    out = asdict(p)
+    out["hours"] = list(p.hours)
+    if not p.hours:
+        del out["hours"]
+    if not p.outside_hours:
+        del out["outside_hours"]
+    return out
 
 
 def _number(value, what: str, source: str, integer: bool = False, minimum: float = 0.0):
@@ -144,7 +195,7 @@ def _places(items, kind: str, source: str, need_capacity: bool) -> list[Place]:
         if not isinstance(item, dict):
             raise InputError(f"{where} must be a mapping with id, lon, lat, got {item!r}")
         # a typo ('capcity') must be named, not read as "no capacity"
-        unknown_keys(item, ("id", "lon", "lat", "capacity", "name", "kind"), where)
+        unknown_keys(item, ("id", "lon", "lat", "capacity", "name", "kind", "hours", "outside_hours"), where)
         missing = [k for k in ("id", "lon", "lat") + (("capacity",) if need_capacity else ()) if item.get(k) is None]
         if missing:
             raise InputError(f"{where} has no {', '.join(missing)}")
@@ -159,8 +210,23 @@ def _places(items, kind: str, source: str, need_capacity: bool) -> list[Place]:
         cap = _number(item.get("capacity", 0), "capacity", where, integer=True)
         if need_capacity and cap < 1:
             raise InputError(f"{where}: capacity must be at least 1")
-        out.append(Place(pid, lon, lat, cap, str(item.get("name") or "")))
+        hours = parse_hours(item.get("hours"), where)
+        rule = str(item.get("outside_hours") or "")
+        if (hours or rule) and kind != "docks":
+            raise InputError(f"{where}: hours and outside_hours apply to docks only")
+        if rule not in ("", "wait", "refuse"):
+            raise InputError(f"{where}: outside_hours must be wait or refuse, got {rule!r}")
+        out.append(Place(pid, lon, lat, cap, str(item.get("name") or ""), hours, rule))
     return out
+
+
+def _service_minutes(value, source: str) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InputError(f"{source}: service_minutes must map cargo types to minutes, e.g. "
+                         "{general: 30, reefer: 45, default: 30}")
+    return {str(k): _number(v, f"service_minutes[{k}]", source) for k, v in value.items()}
 
 
 def park_from_dict(data: dict, source: str = "park") -> Park:
@@ -199,7 +265,7 @@ def park_from_dict(data: dict, source: str = "park") -> Park:
         data = {**(data.get("park") or {}), "gates": groups["gate"], "docks": groups["dock"],
                 "waiting_areas": groups["waiting"]}
     known = {"name", "timezone", "slot_minutes", "segment_capacity", "segment_capacities", "gates", "docks",
-             "waiting_areas"}
+             "waiting_areas", "service_minutes", "outside_hours"}
     unknown_keys(data, known, source)
     slot = _number(data.get("slot_minutes", 30), "slot_minutes", source, integer=True, minimum=1)
     if 1440 % slot:
@@ -219,7 +285,11 @@ def park_from_dict(data: dict, source: str = "park") -> Park:
                 slot_minutes=slot,
                 segment_capacity=_number(data.get("segment_capacity", 4), "segment_capacity", source, integer=True,
                                          minimum=1),
-                segment_capacities=caps, timezone=tz, name=str(data.get("name") or "park"))
+                segment_capacities=caps, timezone=tz, name=str(data.get("name") or "park"),
+                service_minutes=_service_minutes(data.get("service_minutes"), source),
+                outside_hours=str(data.get("outside_hours") or "wait"))
+    if park.outside_hours not in ("wait", "refuse"):
+        raise InputError(f"{source}: outside_hours must be wait or refuse, got {park.outside_hours!r}")
     return park
 
 

@@ -46,6 +46,15 @@ CREATE TABLE IF NOT EXISTS trips (
 CREATE INDEX IF NOT EXISTS trips_owner ON trips(owner);
 CREATE INDEX IF NOT EXISTS trips_status ON trips(status);
 CREATE INDEX IF NOT EXISTS trips_plate ON trips(plate, status);
+CREATE INDEX IF NOT EXISTS trips_status_dock ON trips(status, dock_time);
+CREATE TABLE IF NOT EXISTS positions (
+    trip_id TEXT NOT NULL, time TEXT NOT NULL, lon REAL NOT NULL, lat REAL NOT NULL, accuracy_m REAL,
+    received TEXT NOT NULL, PRIMARY KEY (trip_id, time));
+CREATE TABLE IF NOT EXISTS trip_checks (
+    trip_id TEXT PRIMARY KEY, checked TEXT NOT NULL, fixes INTEGER NOT NULL, on_route_share REAL,
+    off_route_now INTEGER NOT NULL, off_route_stretches INTEGER NOT NULL, off_route_m REAL, max_off_m REAL,
+    last_time TEXT, last_lon REAL, last_lat REAL, summary TEXT);
+CREATE INDEX IF NOT EXISTS trip_checks_off ON trip_checks(off_route_now);
 """
 
 #: Advisory lock key taken by every writer of a PostgreSQL dispatch database ("gridtrip").
@@ -56,7 +65,8 @@ ACTIVE = ("assigned", "arrived")
 TRIP_COLUMNS = ("id", "request_key", "owner", "plate", "cargo", "gate", "origin_lon", "origin_lat", "dock",
                 "earliest", "status", "road_slot", "dock_slot", "waiting_area", "arrival", "dock_time", "departure",
                 "route_rank", "time_s", "length_m", "fastest_time_s", "over_capacity", "large", "arcs", "segs",
-                "seg_slots", "arc_time_s", "osmids", "arrived_at", "departed_at", "created", "updated", "request_hash")
+                "seg_slots", "arc_time_s", "osmids", "arrived_at", "departed_at", "created", "updated", "request_hash",
+                "cargo_type", "service_s", "note")
 
 
 def _now() -> str:
@@ -105,6 +115,9 @@ class TripStore:
         self._db.ensure_column("tokens", "expires", "TEXT")
         self._db.ensure_column("tokens", "last_used", "TEXT")
         self._db.ensure_column("trips", "request_hash", "TEXT")
+        self._db.ensure_column("trips", "cargo_type", "TEXT")
+        self._db.ensure_column("trips", "service_s", "REAL")
+        self._db.ensure_column("trips", "note", "TEXT")
 
     @property
     def write_lock(self):
@@ -248,7 +261,8 @@ class TripStore:
                 "seg_slots": np.asarray(a.seg_slots, np.int64).tobytes(),
                 "arc_time_s": np.asarray(a.route.arc_time_s, np.float64).tobytes(),
                 "osmids": ",".join(map(str, a.route.osmids)), "arrived_at": None, "departed_at": None,
-                "created": now, "updated": now}
+                "created": now, "updated": now, "cargo_type": req.cargo_type, "service_s": a.service_s,
+                "note": a.note}
 
     def insert_trip(self, con, values: dict) -> None:
         cols = ", ".join(values)
@@ -318,6 +332,75 @@ class TripStore:
         if since is not None:
             sql, args = sql + " AND dock_time >= ?", args + [since]
         return [dict(r) for r in self.connection().execute(sql + " ORDER BY created, id", tuple(args))]
+
+    def trips_between(self, start: str, end: str, limit: int = 100, offset: int = 0, day: str | None = None,
+                      count: bool = False):
+        """Active trips on the road or at the dock between ``start`` and ``end`` (ISO times in park
+        local time): left their origin before ``end`` and dock at or after ``start``; earliest
+        departure first, with their routes.  ``day``: instead, the active trips docking that day.
+        ``count=True``: how many there are (all of them, not one page).
+
+        Examples
+        --------
+        >>> store.trips_between("2026-11-24T08:00:00+08:00", "2026-11-24T11:00:00+08:00", limit=50)  # doctest: +SKIP
+        """
+        marks = ", ".join("?" * len(ACTIVE))
+        where, args = f" WHERE status IN ({marks})", list(ACTIVE)
+        if day is not None:
+            where, args = where + " AND substr(dock_time, 1, 10) = ?", args + [str(day)[:10]]
+        else:
+            where, args = where + " AND dock_time >= ? AND departure < ?", args + [start, end]
+        con = self.connection()
+        if count:
+            return con.execute(f"SELECT COUNT(*) AS n FROM trips{where}", tuple(args)).fetchone()["n"]
+        sql = f"SELECT * FROM trips{where} ORDER BY departure, id LIMIT ? OFFSET ?"
+        return [dict(r) for r in con.execute(sql, (*args, int(limit), int(offset)))]
+
+    def count_overdue(self, before: str) -> int:
+        """Active trips whose dock time is before ``before`` (ISO): never reported as departed."""
+        marks = ", ".join("?" * len(ACTIVE))
+        return self.connection().execute(f"SELECT COUNT(*) AS n FROM trips WHERE status IN ({marks}) AND dock_time < ?",
+                                         (*ACTIVE, before)).fetchone()["n"]
+
+    # ------------------------------------------------------------------ GPS positions
+    def add_positions(self, con, trip_id: str, fixes: list[tuple]) -> int:
+        """Store GPS fixes ``(time ISO, lon, lat, accuracy_m)`` of a trip; a fix whose time is
+        already stored for the trip is kept as it was (a re-sent batch adds nothing).  Returns
+        how many were new."""
+        before = self.position_count(trip_id, con)
+        now = _now()
+        con.executemany("INSERT INTO positions(trip_id, time, lon, lat, accuracy_m, received) VALUES (?, ?, ?, ?, ?, ?) "
+                        "ON CONFLICT(trip_id, time) DO NOTHING", [(trip_id, *f, now) for f in fixes])
+        return self.position_count(trip_id, con) - before
+
+    def position_count(self, trip_id: str, con=None) -> int:
+        return (con or self.connection()).execute("SELECT COUNT(*) AS n FROM positions WHERE trip_id = ?",
+                                                  (trip_id,)).fetchone()["n"]
+
+    def positions(self, trip_id: str, con=None) -> list[dict]:
+        """The trip's stored fixes, oldest first."""
+        return [dict(r) for r in (con or self.connection()).execute(
+            "SELECT time, lon, lat, accuracy_m FROM positions WHERE trip_id = ? ORDER BY time", (trip_id,))]
+
+    def save_check(self, con, trip_id: str, values: dict) -> None:
+        """Store (replace) the latest compliance figures of a trip (columns of ``trip_checks``)."""
+        row = {"trip_id": trip_id, "checked": _now(), **values}
+        cols = ", ".join(row)
+        sets = ", ".join(f"{k} = excluded.{k}" for k in row if k != "trip_id")
+        con.execute(f"INSERT INTO trip_checks({cols}) VALUES ({', '.join('?' * len(row))}) "
+                    f"ON CONFLICT(trip_id) DO UPDATE SET {sets}", tuple(row.values()))
+
+    def check(self, trip_id: str) -> dict | None:
+        row = self.connection().execute("SELECT * FROM trip_checks WHERE trip_id = ?", (trip_id,)).fetchone()
+        return dict(row) if row else None
+
+    def off_route(self, limit: int = 500) -> list[dict]:
+        """Active trips whose latest fix is off their assigned route, with the trip's plate and
+        dock, longest off-route distance first (at most ``limit``)."""
+        marks = ", ".join("?" * len(ACTIVE))
+        sql = (f"SELECT c.*, t.plate, t.dock, t.status FROM trip_checks c JOIN trips t ON t.id = c.trip_id "
+               f"WHERE c.off_route_now = 1 AND t.status IN ({marks}) ORDER BY c.off_route_m DESC, c.trip_id LIMIT ?")
+        return [dict(r) for r in self.connection().execute(sql, (*ACTIVE, int(limit)))]
 
     def count(self, status=None, day: str | None = None, owner: int | None = None) -> int:
         """Number of trips (all, or of one status / tuple of statuses, dock day and owner)."""

@@ -41,6 +41,7 @@ class TripRequest:
     origin: tuple | None = None
     cargo: str = ""
     trip_id: str | None = None
+    cargo_type: str | None = None  # picks the service time at the dock (park.service_minutes)
 
 
 @dataclass
@@ -84,6 +85,8 @@ class Assignment:
     large: bool = True
     wait_index: int = -1      # position of waiting_area in park.waiting_areas (-1: look it up)
     dock_index: int = -1      # position of dock in park.docks (-1: look it up)
+    service_s: float = 0.0    # time at the dock for the cargo type (park.service_minutes)
+    note: str = ""            # why the trip was moved (e.g. booked at the dock's opening)
 
     @property
     def delay_s(self) -> float:
@@ -100,7 +103,13 @@ class Assignment:
                 "departure": self.departure.isoformat(), "waiting_area": self.waiting_area,
                 "route_rank": self.route_rank, "time_s": round(self.route.time_s, 1),
                 "length_m": round(self.route.length_m, 1), "delay_s": round(self.delay_s, 1),
-                "detour_s": round(self.detour_s, 1), "over_capacity": self.over_capacity}
+                "detour_s": round(self.detour_s, 1), "over_capacity": self.over_capacity,
+                "service_s": round(self.service_s, 1), "dock_done": self.dock_done.isoformat(), "note": self.note}
+
+    @property
+    def dock_done(self) -> dt.datetime:
+        """When the truck's service at the dock ends."""
+        return self.dock_time + dt.timedelta(seconds=self.service_s)
 
     def _repr_html_(self) -> str:
         rows = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in self.summary.items())

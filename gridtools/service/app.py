@@ -26,18 +26,28 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise missing_dependency("fastapi", "service") from exc
 
-from gridtools.dispatch.center import ConflictError, DispatchCenter, ForbiddenError, NotFoundError
+from gridtools.dispatch.center import (
+    ConflictError,
+    DispatchCenter,
+    ForbiddenError,
+    NotFoundError,
+)
 from gridtools.routing import NoRouteError
 from gridtools.service import pages
 from gridtools.service.auth import LinkSigner
 from gridtools.service.factory import Service, new_service
 from gridtools.service.middleware import ServiceError
+from gridtools.service.workers import render_pool
 
 #: Longest idempotency key and free text the API accepts (the library checks cargo again).
 MAX_KEY = 200
 MAX_CARGO = 500
 #: Largest offset of a listing (beyond: 422, not a database overflow).
 MAX_OFFSET = 10 ** 9
+#: Most fixes one positions batch may list (the library's limit, settings.dispatch_max_fixes_per_batch, is lower).
+MAX_FIXES = 5000
+#: Most trips one page of the dispatcher's board draws (a page's work is bounded by this).
+MAX_BOARD = 500
 
 
 class TruckIn(BaseModel):
@@ -57,6 +67,8 @@ class TripIn(BaseModel):
     gate: str | None = Field(None, max_length=100, description="entry gate id (or give origin, not both)")
     origin: tuple[float, float] | None = Field(None, description="[lon, lat] WGS-84, instead of a gate")
     cargo: str = Field("", max_length=MAX_CARGO)
+    cargo_type: str | None = Field(None, max_length=40, description="picks the service time at the dock "
+                                                                    "(the park's service_minutes)")
 
 
 class TripPatch(BaseModel):
@@ -65,6 +77,21 @@ class TripPatch(BaseModel):
     gate: str | None = Field(None, max_length=100)
     origin: tuple[float, float] | None = None
     cargo: str | None = Field(None, max_length=MAX_CARGO)
+    cargo_type: str | None = Field(None, max_length=40)
+
+
+class Fix(BaseModel):
+    time: str = Field(max_length=64, description="ISO 8601; without an offset: park local time",
+                      examples=["2026-11-24T08:01:05+08:00"])
+    lon: float
+    lat: float
+    accuracy_m: float | None = Field(None, ge=0, le=100_000)
+
+
+class PositionsIn(BaseModel):
+    fixes: list[Fix] = Field(min_length=1, max_length=MAX_FIXES,
+                             description="GPS fixes of this trip (at most settings.dispatch_max_fixes_per_batch)")
+    crs: str = Field("wgs84", max_length=16, description="wgs84 (EPSG:4326, default) or gcj02")
 
 
 STATUS_OF = {InputError: 422, NoRouteError: 422, NotFoundError: 404, ForbiddenError: 403, ConflictError: 409}
@@ -119,7 +146,8 @@ def trucks_and_trips(svc: Service, center: DispatchCenter) -> APIRouter:
     async def request_trip(body: TripIn, who: User,
                            idempotency_key: Annotated[str | None, Header(max_length=MAX_KEY)] = None):
         trip, created = await work(center.request_trip, who, body.plate, body.dock, body.earliest_arrival,
-                                   gate=body.gate, origin=body.origin, cargo=body.cargo, request_key=idempotency_key)
+                                   gate=body.gate, origin=body.origin, cargo=body.cargo, request_key=idempotency_key,
+                                   cargo_type=body.cargo_type)
         # JSONResponse directly: FastAPI's generic encoder costs more than the whole assignment
         return JSONResponse(trip, status_code=201 if created else 200)
 
@@ -136,7 +164,7 @@ def trucks_and_trips(svc: Service, center: DispatchCenter) -> APIRouter:
     @router.patch("/trips/{trip_id}")
     async def update_trip(trip_id: str, body: TripPatch, who: User):
         return await work(center.update_trip, who, trip_id, earliest=body.earliest_arrival, dock=body.dock,
-                          gate=body.gate, origin=body.origin, cargo=body.cargo)
+                          gate=body.gate, origin=body.origin, cargo=body.cargo, cargo_type=body.cargo_type)
 
     @router.delete("/trips/{trip_id}")
     async def cancel_trip(trip_id: str, who: User):
@@ -149,6 +177,19 @@ def trucks_and_trips(svc: Service, center: DispatchCenter) -> APIRouter:
     @router.post("/trips/{trip_id}/departure")
     async def departure(trip_id: str, who: User):
         return await work(center.report, who, trip_id, "departure")
+
+    @router.post("/trips/{trip_id}/positions")
+    async def post_positions(trip_id: str, body: PositionsIn, who: User):
+        """GPS fixes of the caller's own active trip, from the driver's app; stored by (trip, time),
+        so a re-sent batch adds nothing.  Returns how many were new and the trip's route compliance
+        so far (share on the assigned route, off-route stretches, ``off_route_now``)."""
+        fixes = [f.model_dump() for f in body.fixes]
+        return JSONResponse(await svc.pages.run(center.report_positions, who, trip_id, fixes, body.crs))
+
+    @router.get("/trips/{trip_id}/compliance")
+    async def trip_compliance(trip_id: str, who: User):
+        """The latest route compliance of a trip (null before two fixes were posted)."""
+        return JSONResponse(await read(center.compliance, who, trip_id))
 
     @router.get("/trips/{trip_id}/route.geojson")
     async def trip_route(trip_id: str, who: User):
@@ -203,6 +244,11 @@ def dispatcher_routes(svc: Service, center: DispatchCenter) -> APIRouter:
     async def load(who: Admin, day: Day = None):
         return JSONResponse(await svc.pages.run(_load, day))
 
+    @router.get("/dispatcher/off-route")
+    async def off_route(who: Admin):
+        """Active trips whose last GPS fix is off their assigned route, farthest off-route distance first."""
+        return JSONResponse(await svc.read.run(center.off_route, who))
+
     @router.post("/dispatcher/warm")
     async def warm(who: Admin):
         """Build route menus for every gate-dock pair and bucket of registered truck profiles now
@@ -212,8 +258,19 @@ def dispatcher_routes(svc: Service, center: DispatchCenter) -> APIRouter:
     @router.get("/dispatcher", response_class=HTMLResponse)
     async def dispatcher_view(who: Admin, day: Day = None,
                               slot: Annotated[str | None, Query(max_length=16)] = None,
-                              max_routes: Annotated[int, Query(ge=0, le=2000)] = 200):
-        """All routes and the load per segment: peak over the day, or one slot (``slot=2026-11-24T08:30``)."""
-        return HTMLResponse(await svc.pages.run(pages.dispatcher, center, who, day, max_routes, slot))
+                              hours: Annotated[float | None, Query(gt=0, le=48)] = None,
+                              max_routes: Annotated[int | None, Query(ge=0, le=MAX_BOARD)] = None,
+                              offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0):
+        """The trips on the road or at the dock from now to ``hours`` ahead (or of one ``day``, or
+        one ``slot=2026-11-24T08:30``), one line each, ``max_routes`` per page from ``offset``;
+        the load per segment in the same window; the load table."""
+        from gridtools import settings
+
+        limit = settings.dispatch_board_routes if max_routes is None else max_routes
+        data = await svc.pages.run(pages.dispatcher_data, center, who, day, limit, slot, hours, offset)
+        # the HTML in a worker process: rendering holds the GIL and its garbage stops every thread
+        render = render_pool()
+        return HTMLResponse(await render.run(pages.render_dispatcher, data) if render is not None else
+                            await svc.pages.run(pages.render_dispatcher, data))
 
     return router

@@ -20,7 +20,7 @@ from typing import Annotated, Callable
 from gridtools.errors import missing_dependency
 from gridtools.service.auth import Auth, bearer_token, token_router
 from gridtools.service.middleware import install
-from gridtools.service.workers import WorkerPool
+from gridtools.service.workers import WorkerPool, render_pool
 
 try:
     from fastapi import FastAPI, Header, Request
@@ -108,23 +108,43 @@ def new_service(title: str, store, *, description: str = "", version: str = "1",
     return svc
 
 
-def tune_interpreter(switch_interval_s: float = 0.001) -> None:
-    """Make the event loop thread win the GIL sooner while workers render pages.
+def tune_interpreter(switch_interval_s: float = 0.001, preload=("gridtools.maps",)) -> None:
+    """Keep the event loop responsive while worker threads render pages: call once, after the
+    service's state is built (network, route menus, restored trips), before serving.
 
-    CPython hands the GIL between threads every ``sys.getswitchinterval()`` seconds (5 ms by
-    default); a request on the event loop that needs it a few dozen times waits that long each
-    time a worker thread is busy in Python code.  1 ms keeps ``/health`` and small requests fast
-    next to a heavy page render.  Called by the process that runs the service
-    (``gridtools dispatch serve``), not by :func:`new_service` (a library should not change the
-    interpreter of a process it does not own).
+    Two pauses hold every thread of the process, ``/health`` included:
+
+    * CPython hands the GIL between threads every ``sys.getswitchinterval()`` seconds (5 ms by
+      default); a request on the event loop that needs it a few dozen times waits that long each
+      time a worker thread is busy in Python code.  1 ms keeps small requests fast.
+    * A full (generation 2) garbage collection scans every object the process holds; a page
+      render creates enough objects to trigger one, and on the dispatch service it took ~400 ms
+      (measured: ``benchmarks/service_soak.md``).  ``gc.freeze()`` moves everything alive now
+      (the network, the menus, the modules in ``preload``, imported here first) out of the
+      collector's sight, so a full collection scans only what was made since: ~30 ms.
+
+    Also starts the page-rendering processes (:func:`gridtools.service.workers.render_pool`)
+    with ``preload`` imported, so the first page does not wait for them.
+
+    Called by the process that runs the service (``gridtools dispatch serve``), not by
+    :func:`new_service` (a library should not change the interpreter of a process it does not own).
 
     Examples
     --------
     >>> tune_interpreter()   # doctest: +SKIP
     """
+    import gc
+    import importlib
     import sys
 
     sys.setswitchinterval(switch_interval_s)
+    for name in preload:
+        importlib.import_module(name)
+    pool = render_pool()
+    if pool is not None:
+        pool.preload(*preload)
+    gc.collect()
+    gc.freeze()
 
 
 def _offline_docs(app: FastAPI) -> None:

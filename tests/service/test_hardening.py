@@ -104,6 +104,13 @@ def test_truck_profiles_share_menus_and_are_bounded(api, monkeypatch):
 XSS = "<img src=x onerror=alert(7)>"
 
 
+def html_text(value: str) -> str:
+    """``value`` as escaped HTML text."""
+    import html
+
+    return html.escape(value)
+
+
 def test_plates_are_validated(api):
     """Defect 4 (input side): a plate is letters, digits and Chinese characters."""
     client, drivers, store, center = api
@@ -129,7 +136,8 @@ def test_every_page_renders_user_fields_as_text(api, tmp_path, browser, monkeypa
         con.execute("UPDATE trips SET plate = ?", (XSS,))
     center.network.ways.loc[center.network.ways.index[0], "name"] = XSS
     pages = {"trip_map": client.get(f"/trips/{trip['id']}/map").text,
-             "dispatcher_page": client.get("/dispatcher").text}
+             # a window that holds tomorrow's trip: its plate is drawn and listed
+             "dispatcher_page": client.get("/dispatcher", params={"hours": 48}).text}
     for name, text in pages.items():
         assert XSS not in text, name
         path = tmp_path / f"{name}.html"
@@ -149,6 +157,7 @@ def test_every_page_renders_user_fields_as_text(api, tmp_path, browser, monkeypa
             assert "Notebook Trusted" not in page.content()
             screenshot(page, f"service_{name}")
         assert any(XSS in t for t in tooltip) or name == "dispatcher_page", (name, tooltip)
+    assert "trips 1-1 on the map" in pages["dispatcher_page"] and html_text(XSS) in pages["dispatcher_page"]
 
 
 def test_limits_rate_and_token_lifecycle(api, monkeypatch):

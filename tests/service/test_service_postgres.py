@@ -26,14 +26,25 @@ from test_service import (  # noqa: E402,F401
     test_trip_flow_and_access,
 )
 
+from test_positions import (  # noqa: E402,F401
+    service,
+    test_bad_positions_are_refused_with_the_reason,
+    test_positions_are_idempotent_isolated_and_flag_an_off_route_truck,
+)
+
 from gridtools.dispatch.store import TripStore  # noqa: E402
 
 
 @pytest.fixture()
 def dispatch_db() -> str:
     with psycopg.connect(URL, autocommit=True) as con:
-        con.execute("DROP TABLE IF EXISTS meta, tokens, trucks, trips")
+        con.execute("DROP TABLE IF EXISTS meta, tokens, trucks, trips, positions, trip_checks")
     return URL
+
+
+@pytest.fixture()
+def positions_db(dispatch_db) -> str:
+    return dispatch_db
 
 
 def test_postgres_schema_types_and_bytes(dispatch_db):
