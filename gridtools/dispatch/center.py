@@ -405,17 +405,30 @@ class DispatchCenter:
                                 "arrived trip only")
         return record_positions(self.store, self.network, self.park, row, fixes, now=self.clock(), crs=crs)
 
-    def compliance(self, user: dict, trip_id: str) -> dict | None:
-        """The latest compliance figures of a trip the caller may see (None before 2 fixes)."""
+    def compliance(self, user: dict, trip_id: str, full: bool = False) -> dict | None:
+        """The latest compliance figures of a trip the caller may see (None before 2 fixes).
+
+        ``full``: match the whole stored track again and store the result (also done when the
+        kept state is missing or holds other fixes than the store, e.g. after an old release).
+        """
         import json
 
+        from gridtools.dispatch.tracking import update_check
+
         self._visible(user, trip_id)
+        kept = self.store.track_state(trip_id)
+        count = self.store.position_count(trip_id)
+        rebuilt = False
+        if count >= 2 and (full or kept is None or kept["fixes"] != count):
+            update_check(self.store, self.network, self.park, trip_id, full=True)
+            rebuilt = True
         found = self.store.check(trip_id)
         if found is None:
             return None
         return {**{k: found[k] for k in ("checked", "fixes", "on_route_share", "off_route_stretches",
                                          "off_route_m", "max_off_m", "last_time", "last_lon", "last_lat")},
-                "off_route_now": bool(found["off_route_now"]), "details": json.loads(found["summary"])}
+                "off_route_now": bool(found["off_route_now"]), "rebuilt": rebuilt,
+                "details": json.loads(found["summary"])}
 
     def off_route(self, user: dict, limit: int = 500) -> list[dict]:
         """Active trips whose last GPS fix is off their assigned route (dispatchers only)."""

@@ -54,9 +54,14 @@ def check_trip(store, network, park, trip_id: str, track, **options):
     --------
     >>> check_trip(TripStore("d.db"), net, park, "3f2a...", read_track("gps.csv", crs="gcj02"))  # doctest: +SKIP
     """
+    route = trip_route(store, network, trip_id)
+    return check_route(route, track, parking=parking_place(store, park, trip_id), **options)
+
+
+def parking_place(store, park, trip_id: str):
+    """Where a stored trip was told to park (a shapely point, lon/lat): its waiting area, else its dock."""
     import shapely
 
-    route = trip_route(store, network, trip_id)
     row = store.trip(trip_id)
     place = next((w for w in park.waiting_areas if w.id == row["waiting_area"]), None) or park.dock(row["dock"])
-    return check_route(route, track, parking=shapely.Point(place.lon, place.lat), **options)
+    return shapely.Point(place.lon, place.lat)

@@ -55,6 +55,8 @@ CREATE TABLE IF NOT EXISTS trip_checks (
     off_route_now INTEGER NOT NULL, off_route_stretches INTEGER NOT NULL, off_route_m REAL, max_off_m REAL,
     last_time TEXT, last_lon REAL, last_lat REAL, summary TEXT);
 CREATE INDEX IF NOT EXISTS trip_checks_off ON trip_checks(off_route_now);
+CREATE TABLE IF NOT EXISTS trip_tracks (
+    trip_id TEXT PRIMARY KEY, fixes INTEGER NOT NULL, state BLOB NOT NULL, updated TEXT NOT NULL);
 """
 
 #: Advisory lock key taken by every writer of a PostgreSQL dispatch database ("gridtrip").
@@ -377,10 +379,24 @@ class TripStore:
         return (con or self.connection()).execute("SELECT COUNT(*) AS n FROM positions WHERE trip_id = ?",
                                                   (trip_id,)).fetchone()["n"]
 
-    def positions(self, trip_id: str, con=None) -> list[dict]:
-        """The trip's stored fixes, oldest first."""
+    def positions(self, trip_id: str, con=None, since: str | None = None) -> list[dict]:
+        """The trip's stored fixes, oldest first (only those stamped ``since`` or later when given:
+        an ISO time as stored)."""
+        where, args = ("trip_id = ?", (trip_id,)) if since is None else ("trip_id = ? AND time >= ?", (trip_id, since))
         return [dict(r) for r in (con or self.connection()).execute(
-            "SELECT time, lon, lat, accuracy_m FROM positions WHERE trip_id = ? ORDER BY time", (trip_id,))]
+            f"SELECT time, lon, lat, accuracy_m FROM positions WHERE {where} ORDER BY time", args)]
+
+    def track_state(self, trip_id: str) -> dict | None:
+        """The kept map matching of a trip's track (``fixes``: how many it holds, ``state``: bytes of
+        :meth:`gridtools.routing.compliance_live.LiveCheck.to_bytes`), or None."""
+        row = self.connection().execute("SELECT fixes, state FROM trip_tracks WHERE trip_id = ?", (trip_id,)).fetchone()
+        return {"fixes": row["fixes"], "state": bytes(row["state"])} if row else None
+
+    def save_track_state(self, con, trip_id: str, fixes: int, state: bytes) -> None:
+        """Store (replace) the kept map matching of a trip's track, in the caller's transaction."""
+        con.execute("INSERT INTO trip_tracks(trip_id, fixes, state, updated) VALUES (?, ?, ?, ?) ON CONFLICT(trip_id) "
+                    "DO UPDATE SET fixes = excluded.fixes, state = excluded.state, updated = excluded.updated",
+                    (trip_id, int(fixes), state, _now()))
 
     def save_check(self, con, trip_id: str, values: dict) -> None:
         """Store (replace) the latest compliance figures of a trip (columns of ``trip_checks``)."""

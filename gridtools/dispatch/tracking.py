@@ -19,6 +19,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import threading
+
+import numpy as np
 
 from gridtools.errors import InputError
 
@@ -117,8 +120,86 @@ def check_values(report) -> dict:
                                   default=str)}
 
 
-def record_positions(store, network, park, trip: dict, fixes, *, now: dt.datetime, crs: str = "wgs84") -> dict:
+def fix_ms(times) -> np.ndarray:
+    """ISO times (as stored) as milliseconds since 1970, UTC (what :class:`LiveCheck` keeps)."""
+    import pandas as pd
+
+    return pd.to_datetime(list(times), utc=True).as_unit("ms").asi8.astype(np.int64)
+
+
+def _trip_lock(trip_id: str) -> threading.Lock:
+    """One lock per trip: two batches of one trip are matched one after the other (the state is one chain)."""
+    with _LOCKS_GUARD:
+        return _LOCKS.setdefault(trip_id, threading.Lock())
+
+
+_LOCKS: dict[str, threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+def live_check(store, network, trip_id: str, batch_times=(), full: bool = False):
+    """The trip's :class:`~gridtools.routing.compliance_live.LiveCheck` brought up to the stored fixes.
+
+    With a kept state that holds every stored fix older than the first new fix of this batch
+    (``batch_times``: the batch's times as stored; the ones the state already holds are re-sent),
+    only the fixes from there on are matched (plus the overlap).  Otherwise (``full``, no state, a
+    state of another route or version, fixes stored by another process meanwhile) the whole
+    track is matched again.  Returns (LiveCheck, rebuilt).
+    """
+    from gridtools.dispatch.checks import trip_route
+    from gridtools.routing.compliance_live import LiveCheck
+
+    route = trip_route(store, network, trip_id)
+    kept = None if full else store.track_state(trip_id)
+    live = LiveCheck.from_bytes(route, kept["state"]) if kept else None
+    if live is not None:
+        times = list(batch_times)
+        ms = fix_ms(times) if times else np.zeros(0, np.int64)
+        new = ~np.isin(ms, live.ms)
+        if not new.any():  # nothing of this batch is new to the state: it is up to date if the counts agree
+            if len(live) == store.position_count(trip_id):
+                live.matched_last = 0
+                return live, False
+        else:
+            first = int(np.flatnonzero(new)[np.argmin(ms[new])])
+            rows = store.positions(trip_id, since=times[first])
+            older = store.position_count(trip_id) - len(rows)
+            if int(np.searchsorted(live.ms, ms[first], "left")) == older:  # the same fixes before the batch
+                live.update(fix_ms(r["time"] for r in rows), [r["lon"] for r in rows], [r["lat"] for r in rows])
+                return live, False
+    rows = store.positions(trip_id)
+    live = LiveCheck(route)
+    live.update(fix_ms(r["time"] for r in rows), [r["lon"] for r in rows], [r["lat"] for r in rows])
+    return live, True
+
+
+def update_check(store, network, park, trip_id: str, batch_times=(), full: bool = False):
+    """Match what is new of a trip's track, store its figures and kept state; returns (Compliance, info).
+
+    ``info``: ``matched`` (fixes put through the map matcher now) and ``rebuilt`` (the whole track).
+    None as the report when fewer than 2 fixes are stored.
+    """
+    from gridtools.dispatch.checks import parking_place
+
+    with _trip_lock(trip_id):
+        live, rebuilt = live_check(store, network, trip_id, batch_times, full=full)
+        if len(live) < 2:
+            return None, {"matched": live.matched_last, "rebuilt": rebuilt}
+        report = live.report(parking=parking_place(store, park, trip_id))
+        values = check_values(report)
+        with store.transaction() as con:
+            store.save_check(con, trip_id, values)
+            store.save_track_state(con, trip_id, len(live), live.to_bytes())
+    return report, {"matched": live.matched_last, "rebuilt": rebuilt}
+
+
+def record_positions(store, network, park, trip: dict, fixes, *, now: dt.datetime, crs: str = "wgs84",
+                     full: bool = False) -> dict:
     """Store a batch of fixes of an active trip and update its compliance.
+
+    Only the new fixes are map-matched (with a short overlap of the ones before, see
+    :mod:`gridtools.routing.compliance_live`), so a batch costs the same at the trip's first fix
+    and at its 20,000th; the per-fix matches are kept in the store beside the figures.
 
     Parameters
     ----------
@@ -131,15 +212,24 @@ def record_positions(store, network, park, trip: dict, fixes, *, now: dt.datetim
         See :func:`parse_fixes`.
     now : datetime
     crs : {"wgs84", "gcj02"}
+    full : bool
+        Match the whole track again (what every batch did before the state was kept; for
+        comparison and repairs).
 
     Returns
     -------
     dict
         ``accepted`` (new fixes), ``duplicates`` (already stored), ``fixes`` (stored for the trip),
-        ``off_route_now``, ``compliance`` (the summary; None until 2 fixes are stored).
+        ``off_route_now``, ``compliance`` (the summary; None until 2 fixes are stored), ``matched``
+        (fixes put through the map matcher for this batch).
+
+    Examples
+    --------
+    >>> record_positions(store, net, park, trip, [{"time": "2026-11-24T08:01:05", "lon": 121.48,
+    ...                  "lat": 31.23}], now=now)["accepted"]                      # doctest: +SKIP
+    1
     """
     from gridtools import settings
-    from gridtools.dispatch.checks import check_trip
 
     departure = dt.datetime.fromisoformat(trip["departure"])
     parsed = parse_fixes(fixes, park, now, crs, not_before=departure - dt.timedelta(days=1))
@@ -150,19 +240,19 @@ def record_positions(store, network, park, trip: dict, fixes, *, now: dt.datetim
             raise InputError(f"trip {trip_id} has {stored} fixes stored; at most "
                              f"{settings.dispatch_max_fixes_per_trip} per trip (settings.dispatch_max_fixes_per_trip)")
         accepted = store.add_positions(con, trip_id, parsed)
-    rows = store.positions(trip_id)
-    out = {"trip": trip_id, "accepted": accepted, "duplicates": len(parsed) - accepted, "fixes": len(rows),
-           "off_route_now": False, "compliance": None}
+    count = stored + accepted
+    out = {"trip": trip_id, "accepted": accepted, "duplicates": len(parsed) - accepted, "fixes": count,
+           "off_route_now": False, "compliance": None, "matched": 0}
     known = store.check(trip_id)
-    if accepted == 0 and known is not None and known["fixes"] == len(rows):  # a re-sent batch: nothing new
+    if accepted == 0 and known is not None and known["fixes"] == count and not full:  # re-sent: nothing new
         summary = json.loads(known["summary"])
         summary.pop("off_route", None)
         return {**out, "off_route_now": bool(known["off_route_now"]), "compliance": summary}
-    if len(rows) < 2:
+    if count < 2:
         return out
-    report = check_trip(store, network, park, trip_id, track_frame(rows))
-    values = check_values(report)
-    with store.transaction() as con:
-        store.save_check(con, trip_id, values)
-    out.update(off_route_now=bool(values["off_route_now"]), compliance=report.summary)
+    report, info = update_check(store, network, park, trip_id, batch_times=[p[0] for p in parsed], full=full)
+    if report is None:
+        return {**out, "matched": info["matched"]}
+    out.update(off_route_now=bool(report.points["off_route"].iloc[-1]), compliance=report.summary,
+               matched=info["matched"], fixes=len(report.points))
     return out

@@ -158,35 +158,116 @@ def check_route(route, track, *, parking=None, zones=None, time_column: str = "t
     >>> report = check_route(route, read_track("trip.csv", crs="gcj02"), parking=bay)   # doctest: +SKIP
     >>> report.on_route_share, report.off_route, report.parked_in_place                  # doctest: +SKIP
     """
-    import pyproj
-    import shapely
-
     if match not in MATCH_METHODS:
         raise InputError(f"match={match!r} is not one of {', '.join(map(repr, MATCH_METHODS))}")
     lon, lat, times = _track_arrays(track, time_column)
     if len(lon) < 2:
         raise InputError(f"track has {len(lon)} fix(es); at least 2 are needed")
-    net = route._network
-    to_m = pyproj.Transformer.from_crs(4326, net.crs, always_xy=True)
-    x, y = to_m.transform(lon, lat)
-    line = shapely.transform(route.geometry, lambda c: np.column_stack(to_m.transform(c[:, 0], c[:, 1])))
-    off_m = shapely.distance(shapely.points(x, y), line) if not line.is_empty else np.full(len(x), np.inf)
     secs = (times - times[0]) / np.timedelta64(1, "s")
+    fixes = match_fixes(route, lon, lat, secs, match=match, gps_sigma_m=gps_sigma_m)
+    return compliance_of(route, {**fixes, "time": times}, parking=parking, zones=zones, tolerance_m=tolerance_m,
+                         min_off_s=min_off_s, stop_radius_m=stop_radius_m, min_stop_s=min_stop_s)
+
+
+#: The per-fix arrays :func:`match_fixes` returns (what :func:`compliance_of` sums up).
+FIX_FIELDS = ("lon", "lat", "x", "y", "off_m", "seg", "osmid", "match_lon", "match_lat", "match_m", "step",
+              "outlier", "on")
+
+
+def route_line(route):
+    """The route's line in the network's metric CRS (what every fix's distance to the route is measured to)."""
+    import pyproj
+    import shapely
+
+    to_m = pyproj.Transformer.from_crs(4326, route._network.crs, always_xy=True)
+    return shapely.transform(route.geometry, lambda c: np.column_stack(to_m.transform(c[:, 0], c[:, 1])))
+
+
+def match_fixes(route, lon, lat, secs, *, match: str = "hmm", gps_sigma_m: float = 10.0, line=None) -> dict:
+    """Per fix of a track (time order): matched road, driven step, distance to the route, on the route's roads.
+
+    The part of :func:`check_route` whose cost grows with the fixes (the map matching); its
+    result for a stretch of a long track is the same as for the whole track away from the
+    stretch's first fixes, which is what :class:`gridtools.routing.compliance_live.LiveCheck`
+    relies on to match only the new fixes of a live track.
+
+    Parameters
+    ----------
+    route : Route
+    lon, lat : array-like
+        Fixes in WGS-84.
+    secs : array-like
+        Time of each fix in seconds (any origin), non-decreasing.
+    match, gps_sigma_m
+        As in :func:`check_route`.
+    line : shapely LineString, optional
+        :func:`route_line` of the route (computed when not given).
+
+    Returns
+    -------
+    dict
+        numpy arrays, one entry per fix, keyed by :data:`FIX_FIELDS`; ``step`` is the driven
+        distance from the fix before (0 for the first fix and for strays).
+
+    Examples
+    --------
+    >>> fixes = match_fixes(route, lon, lat, secs)          # doctest: +SKIP
+    >>> fixes["osmid"][:3], fixes["step"].sum()              # doctest: +SKIP
+    """
+    import pyproj
+    import shapely
+
+    if match not in MATCH_METHODS:
+        raise InputError(f"match={match!r} is not one of {', '.join(map(repr, MATCH_METHODS))}")
+    lon, lat, secs = np.asarray(lon, float), np.asarray(lat, float), np.asarray(secs, float)
+    net = route._network
+    x, y = pyproj.Transformer.from_crs(4326, net.crs, always_xy=True).transform(lon, lat)
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    line = route_line(route) if line is None else line
+    off_m = shapely.distance(shapely.points(x, y), line) if not line.is_empty else np.full(len(x), np.inf)
     matched = _match(net, route, line, x, y, secs, match, gps_sigma_m)
-    raw = _off_flags(matched, off_m, tolerance_m)
     # driven distance per fix: along the matched path; a fix left out adds nothing (the next kept fix's
     # step covers the gap); straight from the fix before only where nothing was matched
     step = np.where(np.isfinite(matched["step"]), matched["step"], np.r_[0.0, np.hypot(np.diff(x), np.diff(y))])
-    step[0] = 0.0
+    if len(step):
+        step[0] = 0.0
     step[matched["outlier"]] = 0.0
-    trusted_off = np.where(matched["outlier"], 0.0, off_m)
+    seg = np.asarray(matched["seg"])
+    # match="none" has no roads: every fix is judged by its distance (seg -2 says so to compliance_of)
+    return {"lon": lon, "lat": lat, "x": x, "y": y, "off_m": np.asarray(off_m, float),
+            "seg": np.full(len(x), -2) if matched["none"] else seg, "osmid": np.asarray(matched["osmid"]),
+            "match_lon": np.asarray(matched["lon"], float), "match_lat": np.asarray(matched["lat"], float),
+            "match_m": np.asarray(matched["distance"], float), "step": step,
+            "outlier": np.asarray(matched["outlier"], bool), "on": np.asarray(matched["on"], bool)}
+
+
+def compliance_of(route, fixes: dict, *, parking=None, zones=None, tolerance_m: float = 35.0, min_off_s: float = 15.0,
+                  stop_radius_m: float = 30.0, min_stop_s: float = 120.0) -> Compliance:
+    """The :class:`Compliance` report of matched fixes (:func:`match_fixes` plus a ``time`` array).
+
+    Sums and runs only (no map matching): share on the route, off-route stretches, stops,
+    parking and zone entries, as :func:`check_route` describes them.
+
+    Examples
+    --------
+    >>> report = compliance_of(route, {**match_fixes(route, lon, lat, secs), "time": times})  # doctest: +SKIP
+    """
+    import pyproj
+
+    times = np.asarray(fixes["time"]).astype("datetime64[ns]")
+    x, y, lon, lat, off_m, step = (fixes[k] for k in ("x", "y", "lon", "lat", "off_m", "step"))
+    outlier = fixes["outlier"]
+    secs = (times - times[0]) / np.timedelta64(1, "s")
+    matched = {"seg": fixes["seg"], "on": fixes["on"], "outlier": outlier, "none": bool((fixes["seg"] == -2).all())}
+    raw = _off_flags(matched, off_m, tolerance_m)
+    trusted_off = np.where(outlier, 0.0, off_m)
     off_flag = np.zeros(len(x), bool)
     off_route = []
     for a, b in _runs(raw):
         if secs[b] - secs[a] < min_off_s:
             continue
         off_flag[a:b + 1] = True
-        ways = matched["osmid"][a:b + 1]
+        ways = fixes["osmid"][a:b + 1]
         ways = ways[ways >= 0]
         off_route.append({"start": pd.Timestamp(times[a]), "end": pd.Timestamp(times[b]),
                           "duration_s": float(secs[b] - secs[a]), "length_m": float(max(step[a + 1:b + 1].sum(), 0)),
@@ -196,14 +277,15 @@ def check_route(route, track, *, parking=None, zones=None, time_column: str = "t
     total = step[1:].sum()
     share = float(np.clip(step[1:][on_steps].sum() / total, 0, 1)) if total > 0 else float(not off_flag.any())
     # stops from the raw fixes (a parking lot may lie off the roads), without the ones matching left out as strays
-    clean = np.flatnonzero(~matched["outlier"]) if (~matched["outlier"]).sum() >= 2 else np.arange(len(x))
+    clean = np.flatnonzero(~outlier) if (~outlier).sum() >= 2 else np.arange(len(x))
     stops = _stops(x[clean], y[clean], secs[clean], times[clean], lon[clean], lat[clean], stop_radius_m, min_stop_s)
+    to_m = pyproj.Transformer.from_crs(4326, route._network.crs, always_xy=True)
     parked = _parking(stops, parking, to_m, stop_radius_m)
     # zones are judged where the truck was matched (a noisy fix outside a road does not enter a zone)
-    entries = _zone_entries(zones or [], route.vehicle, matched["lon"], matched["lat"], times, secs)
+    entries = _zone_entries(zones or [], route.vehicle, fixes["match_lon"], fixes["match_lat"], times, secs)
     points = pd.DataFrame({"time": times, "lon": lon, "lat": lat, "off_m": off_m, "off_route": off_flag,
-                           "matched": matched["seg"] >= 0, "osmid": matched["osmid"], "match_lon": matched["lon"],
-                           "match_lat": matched["lat"], "match_m": matched["distance"], "outlier": matched["outlier"]})
+                           "matched": fixes["seg"] >= 0, "osmid": fixes["osmid"], "match_lon": fixes["match_lon"],
+                           "match_lat": fixes["match_lat"], "match_m": fixes["match_m"], "outlier": outlier})
     return Compliance(share, off_route, entries, stops, parked, points)
 
 

@@ -187,9 +187,11 @@ def trucks_and_trips(svc: Service, center: DispatchCenter) -> APIRouter:
         return JSONResponse(await svc.pages.run(center.report_positions, who, trip_id, fixes, body.crs))
 
     @router.get("/trips/{trip_id}/compliance")
-    async def trip_compliance(trip_id: str, who: User):
-        """The latest route compliance of a trip (null before two fixes were posted)."""
-        return JSONResponse(await read(center.compliance, who, trip_id))
+    async def trip_compliance(trip_id: str, who: User, full: Annotated[bool, Query()] = False):
+        """The latest route compliance of a trip (null before two fixes were posted).  ``full=1``
+        matches the whole track again (a few seconds for a long trip; done by itself when the
+        kept matching is missing); otherwise the figures kept since the last batch are read."""
+        return JSONResponse(await svc.pages.run(center.compliance, who, trip_id, full))
 
     @router.get("/trips/{trip_id}/route.geojson")
     async def trip_route(trip_id: str, who: User):

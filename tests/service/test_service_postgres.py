@@ -32,13 +32,17 @@ from test_positions import (  # noqa: E402,F401
     test_positions_are_idempotent_isolated_and_flag_an_off_route_truck,
 )
 
+from test_positions_live import (  # noqa: E402,F401
+    huangpu,
+    test_batches_late_resent_and_a_restart_give_the_whole_track_figures,
+)
 from gridtools.dispatch.store import TripStore  # noqa: E402
 
 
 @pytest.fixture()
 def dispatch_db() -> str:
     with psycopg.connect(URL, autocommit=True) as con:
-        con.execute("DROP TABLE IF EXISTS meta, tokens, trucks, trips, positions, trip_checks")
+        con.execute("DROP TABLE IF EXISTS meta, tokens, trucks, trips, positions, trip_checks, trip_tracks")
     return URL
 
 
