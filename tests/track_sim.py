@@ -111,3 +111,21 @@ def precision_recall(flags: np.ndarray, true_off_m: np.ndarray, off_m: float = 5
     precision = tp / (tp + fp) if tp + fp else 1.0
     recall = tp / (tp + fn) if tp + fn else 1.0
     return precision, recall, int(scored.sum())
+
+
+def detour_via(net, route, seed: int = 3):
+    """A point on a road 300-900 m from the route, near its middle (the detour's waypoint)."""
+    import pyproj
+    import shapely
+
+    from split_graph import points_on_roads
+
+    to_m = pyproj.Transformer.from_crs(4326, net.crs, always_xy=True)
+    line = shapely.transform(route.geometry, lambda c: np.column_stack(to_m.transform(c[:, 0], c[:, 1])))
+    mid = line.interpolate(0.5, normalized=True)
+    pts = points_on_roads(net, 400, seed=seed)
+    xy = np.column_stack(to_m.transform([p[0] for p in pts], [p[1] for p in pts]))
+    off = shapely.distance(shapely.points(xy), line)
+    ok = np.flatnonzero((off > 300) & (off < 900))
+    best = ok[np.argmin(shapely.distance(shapely.points(xy[ok]), mid))]
+    return pts[best]

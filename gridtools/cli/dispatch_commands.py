@@ -143,7 +143,9 @@ def dispatch_check(
     db: TokenDbOption,
     network: NetworkOption,
     park: ParkOption,
-    track: Annotated[Path, typer.Option("--track", help="GPS fixes: CSV (lon/lat + time columns) or GPX.")],
+    track: Annotated[Optional[Path], typer.Option("--track", help="GPS fixes: CSV (lon/lat + time columns) or GPX. "
+                                                  "Without it: the positions the driver's app posted, matched again "
+                                                  "in full and the stored figures replaced.")] = None,
     crs: Annotated[Optional[str], typer.Option("--crs", help="Datum of the track when the file does not say, "
                                                              "e.g. wgs84 or gcj02.")] = None,
     time_column: Annotated[str, typer.Option("--time-column", help="Column with the fix times.")] = "time",
@@ -151,13 +153,20 @@ def dispatch_check(
     """Did the truck follow its assigned route and park where told?  Off-route stretches, stops, parking."""
     from gridtools.dispatch.checks import check_trip
     from gridtools.dispatch.store import TripStore
+    from gridtools.dispatch.tracking import update_check
     from gridtools.routing import load_network, read_track
 
     require_database(db, f"dispatch database not found: {db} (give the --db that 'gridtools dispatch serve' uses)")
-    fixes = read_track(track, crs=crs, time_column=time_column)
+    fixes = read_track(track, crs=crs, time_column=time_column) if track is not None else None
     with progress_bar() as progress:
         net = load_network(network, progress=progress)
-    report = check_trip(TripStore(db), net, read_park(park), trip, fixes)
+    store, where = TripStore(db), read_park(park)
+    if fixes is not None:
+        report = check_trip(store, net, where, trip, fixes)
+    else:
+        report, _ = update_check(store, net, where, trip, full=True)
+        if report is None:
+            raise GridtoolsError(f"trip {trip} has fewer than 2 positions stored; give a track file (--track)")
     print_lines(f"trip {trip}", report.summary_lines())
 
 

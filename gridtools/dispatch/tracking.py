@@ -124,7 +124,7 @@ def fix_ms(times) -> np.ndarray:
     """ISO times (as stored) as milliseconds since 1970, UTC (what :class:`LiveCheck` keeps)."""
     import pandas as pd
 
-    return pd.to_datetime(list(times), utc=True).as_unit("ms").asi8.astype(np.int64)
+    return pd.to_datetime(list(times), utc=True, format="ISO8601").as_unit("ms").asi8.astype(np.int64)
 
 
 def _trip_lock(trip_id: str) -> threading.Lock:

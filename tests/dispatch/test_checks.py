@@ -56,3 +56,29 @@ def test_check_trip_follows_or_leaves_the_assigned_route(tmp_path, capsys, monke
                           str(tmp_path / "roads.geojson"), "--park", str(tmp_path / "park.yaml"), "--track",
                           str(tmp_path / "gps.csv")], capsys)
     assert code == 2 and "no trip 'nope'" in text
+
+
+def test_check_without_a_track_rematches_the_stored_positions(tmp_path, capsys, monkeypatch):
+    """``dispatch check TRIP`` without --track: the fixes the driver's app posted, matched in full,
+    and the stored figures replaced (the repair for a trip whose kept matching is lost)."""
+    net, park, store, trip_id = _trip(tmp_path)
+    assigned = trip_route(store, net, trip_id)
+    detour, _ = simulate(Router(net), assigned, [(8.0, 49.0), (8.02, 49.003), (8.04, 49.0)], truck(),
+                         noise_m=10.0, seed=2)
+    with store.transaction() as con:
+        store.add_positions(con, trip_id, [(t.isoformat(timespec="milliseconds"), p.x, p.y, None) for t, p in
+                                           zip(detour["time"].dt.tz_localize("UTC"), detour.geometry)])
+    monkeypatch.setenv("GRIDTOOLS_CACHE", str(tmp_path / "cache"))
+    io.write_any(ladder_frame(), tmp_path / "roads.geojson")
+    (tmp_path / "park.yaml").write_text(yaml.safe_dump(park.as_dict()))
+    args = ["dispatch", "check", trip_id, "--db", str(tmp_path / "d.db"), "--network", str(tmp_path / "roads.geojson"),
+            "--park", str(tmp_path / "park.yaml")]
+    code, text = run_cli(args, capsys)
+    assert code in (0, None), text
+    assert "off route" in text and f"{len(detour):,} fixes" in text
+    kept = store.check(trip_id)
+    assert kept["fixes"] == len(detour) and kept["off_route_stretches"] == 1
+    assert store.track_state(trip_id)["fixes"] == len(detour)
+    other = store.new_trip_id()
+    code, text = run_cli(args[:2] + [other] + args[3:], capsys)
+    assert code == 2 and f"no trip '{other}'" in text

@@ -21,6 +21,7 @@ from gridtools.dispatch.store import TripStore
 from gridtools.dispatch.tracking import track_frame
 from gridtools.routing import Router, check_route, load_network, truck
 from gridtools.routing.compliance_live import CONTEXT, REVISE
+from track_sim import detour_via
 
 BATCH = 100
 
@@ -48,24 +49,6 @@ def huangpu(tmp_path_factory):
 def positions_db(tmp_path) -> str:
     """The database of the test (test_service_postgres.py gives a PostgreSQL URL instead)."""
     return str(tmp_path / "live.db")
-
-
-def detour_via(net, route, seed: int = 3):
-    """A point on a road 300-900 m from the route, near its middle (the detour's waypoint)."""
-    import pyproj
-    import shapely
-
-    from split_graph import points_on_roads
-
-    to_m = pyproj.Transformer.from_crs(4326, net.crs, always_xy=True)
-    line = shapely.transform(route.geometry, lambda c: np.column_stack(to_m.transform(c[:, 0], c[:, 1])))
-    mid = line.interpolate(0.5, normalized=True)
-    pts = points_on_roads(net, 400, seed=seed)
-    xy = np.column_stack(to_m.transform([p[0] for p in pts], [p[1] for p in pts]))
-    off = shapely.distance(shapely.points(xy), line)
-    ok = np.flatnonzero((off > 300) & (off < 900))
-    best = ok[np.argmin(shapely.distance(shapely.points(xy[ok]), mid))]
-    return pts[best]
 
 
 def booked_trip(net, park, router, db, clock):
