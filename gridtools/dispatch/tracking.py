@@ -110,7 +110,7 @@ def check_values(report) -> dict:
     last = pts.iloc[-1]
     summary = report.summary
     off = report.off_route
-    return {"fixes": len(pts), "on_route_share": float(report.on_route_share),
+    return {"fixes": summary["fixes"], "on_route_share": float(report.on_route_share),
             "off_route_now": int(bool(last["off_route"])), "off_route_stretches": len(off),
             "off_route_m": float(sum(o["length_m"] for o in off)),
             "max_off_m": float(max((o["max_off_m"] for o in off), default=0.0)),
@@ -164,7 +164,8 @@ def live_check(store, network, trip_id: str, batch_times=(), full: bool = False)
             first = int(np.flatnonzero(new)[np.argmin(ms[new])])
             rows = store.positions(trip_id, since=times[first])
             older = store.position_count(trip_id) - len(rows)
-            if int(np.searchsorted(live.ms, ms[first], "left")) == older:  # the same fixes before the batch
+            before = live.frozen["dropped"] + int(np.searchsorted(live.ms, ms[first], "left"))
+            if before == older and live.covers(int(ms[first])):  # the same fixes before the batch, not frozen
                 live.update(fix_ms(r["time"] for r in rows), [r["lon"] for r in rows], [r["lat"] for r in rows])
                 return live, False
     rows = store.positions(trip_id)
@@ -254,5 +255,5 @@ def record_positions(store, network, park, trip: dict, fixes, *, now: dt.datetim
     if report is None:
         return {**out, "matched": info["matched"]}
     out.update(off_route_now=bool(report.points["off_route"].iloc[-1]), compliance=report.summary,
-               matched=info["matched"], fixes=len(report.points))
+               matched=info["matched"], fixes=report.summary["fixes"])
     return out

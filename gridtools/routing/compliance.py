@@ -55,7 +55,7 @@ class Compliance:
     parked_in_place : bool or None
         Whether the last stop lies in the parking area (None when no area was given or no stop).
     points : pandas.DataFrame
-        Per fix: ``time``, ``lon``, ``lat``, ``off_m`` (distance of the fix to the route), ``off_route``,
+        Per fix (a live check: the fixes after the last freeze point only, see ``total_fixes``): ``time``, ``lon``, ``lat``, ``off_m`` (distance of the fix to the route), ``off_route``,
         ``matched`` (onto a road), ``osmid`` (way matched; -1 none), ``match_lon``, ``match_lat``
         (matched position), ``match_m`` (fix to matched position), ``outlier``.
     """
@@ -66,13 +66,16 @@ class Compliance:
     stops: list
     parked_in_place: bool | None
     points: pd.DataFrame = field(repr=False)
+    #: Fixes of the whole track when ``points`` holds only its latest part (a live check); else None.
+    total_fixes: int | None = None
 
     @property
     def summary(self) -> dict:
         return {"on_route_share": round(self.on_route_share, 3), "off_route_stretches": len(self.off_route),
                 "off_route_m": round(sum(o["length_m"] for o in self.off_route), 1),
                 "zone_entries": len(self.zone_entries), "stops": len(self.stops),
-                "parked_in_place": self.parked_in_place, "fixes": len(self.points)}
+                "parked_in_place": self.parked_in_place,
+                "fixes": len(self.points) if self.total_fixes is None else self.total_fixes}
 
     def summary_lines(self) -> list[str]:
         s = self.summary

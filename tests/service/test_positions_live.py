@@ -20,7 +20,7 @@ from gridtools.dispatch.checks import trip_route
 from gridtools.dispatch.store import TripStore
 from gridtools.dispatch.tracking import track_frame
 from gridtools.routing import Router, check_route, load_network, truck
-from gridtools.routing.compliance_live import CONTEXT, REVISE
+from gridtools.routing.compliance_live import CONTEXT, REVISE, LiveCheck
 from track_sim import detour_via
 
 BATCH = 100
@@ -73,7 +73,8 @@ def simulated_drive(net, park, router, store, trip, start):
 
     assigned = trip_route(store, net, trip["id"])
     gate, dock = park.gate(trip["gate"]), park.dock(trip["dock"])
-    legs = [(gate.lon, gate.lat), detour_via(net, assigned), (dock.lon, dock.lat)]
+    g, d = (gate.lon, gate.lat), (dock.lon, dock.lat)
+    legs = [g, detour_via(net, assigned), d, g, d]  # a detour, then back to the gate and along the route
     track, truth = simulate(router, assigned, legs, truck(), start=start, noise_m=10.0, outage_s=30.0, seed=7)
     track, _ = add_outliers(track, net, share=0.02, seed=7)
     return assigned, track, truth
@@ -114,6 +115,9 @@ def test_batches_late_resent_and_a_restart_give_the_whole_track_figures(huangpu,
     assert matched[4][2] <= 2 * BATCH + REVISE + CONTEXT  # batch 3 after 4: 3 and 4 again
     kept = center.compliance(user, trip["id"])
     assert kept["rebuilt"] is False and kept["fixes"] == len(fixes)
+    # the fixes behind the freeze point were summed up and their arrays dropped from the state
+    state = LiveCheck.from_bytes(assigned, store.track_state(trip["id"])["state"])
+    assert state.frozen["dropped"] > 0 and len(state.ms) < len(fixes) - 200, state.frozen
     full = check_route(assigned, track_frame(store.positions(trip["id"])),
                        parking=__import__("shapely").Point(park.dock(trip["dock"]).lon, park.dock(trip["dock"]).lat))
     assert abs(kept["on_route_share"] - full.on_route_share) <= 0.005, (kept, full.summary)
