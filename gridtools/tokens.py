@@ -148,9 +148,9 @@ class TokenTable:
         try:
             days = float(days)
         except (TypeError, ValueError):
-            raise InputError(f"days={days!r}: give a number of days (0: no expiry).") from None
+            raise InputError(f"days=...: give a number of days (0: no expiry), got {days!r}.") from None
         if not 0 <= days <= 3650:
-            raise InputError(f"days={days:g}: a token lives 0 (no expiry) to 3650 days.")
+            raise InputError(f"days=...: a token lives 0 (no expiry) to 3650 days, got {days:g}.")
         now = self.clock()
         expires = _stamp(now + dt.timedelta(days=days)) if days else None
         token = secrets.token_urlsafe(24)
@@ -297,12 +297,13 @@ class TokenTable:
         try:
             grace = float(grace_hours)
         except (TypeError, ValueError):
-            raise InputError(f"grace_hours={grace_hours!r}: give a number of hours.") from None
+            raise InputError(f"grace_hours=...: give a number of hours, got {grace_hours!r}.") from None
         if not 0 <= grace <= 720:
-            raise InputError(f"grace_hours={grace:g}: the old token may keep working 0 to 720 hours (30 days).")
+            raise InputError(f"grace_hours=...: the old token may keep working 0 to 720 hours (30 days), got "
+                             f"{grace:g}.")
         old = self.holder(token_id)
         if old is None:
-            raise InputError(f"no live token with id {token_id} (see the list of tokens: '{self.command}')")
+            raise InputError(f"no live token with id {token_id} (see the list of tokens: '{self.command} --list')")
         token = self.issue(old["role"], old["name"], days, **{s: old[s] for s in self.scope})
         new_id = self.db.scalar(f"SELECT id FROM {self.table} WHERE hash = ?", (hash_token(token),))
         now = self.clock()
