@@ -114,9 +114,11 @@ class Auth:
             # the reason (expired, revoked, rotated) is told only to whoever holds that secret
             why = await self.pool.run(self.store.refusal, token) if token and hasattr(self.store, "refusal") \
                 else "missing, unknown, expired or revoked token"
-            raise ServiceError(401, f"{why}: send 'Authorization: Bearer <token>' (tokens come from the CLI's "
-                                    "'token' command or POST /tokens)",
-                               headers={"WWW-Authenticate": "Bearer"}, kind="Unauthorized")
+            refused = ServiceError(401, f"{why}: send 'Authorization: Bearer <token>' (tokens come from the "
+                                        "CLI's 'token' command or POST /tokens)",
+                                   headers={"WWW-Authenticate": "Bearer"}, kind="Unauthorized")
+            refused.reason = why  # for a service that asks for its tokens another way (Open311's api_key)
+            raise refused
         self.limiter.check(("token", who["id"]))
         return who
 

@@ -45,7 +45,7 @@ async def open311_user(request: Request, api_key: str | None) -> dict:
     except ServiceError as exc:
         if exc.status != 401:
             raise
-        reason = str(exc).split(":")[0]
+        reason = getattr(exc, "reason", "missing, unknown, expired or revoked token")
         raise ServiceError(401, f"api_key missing or not valid ({reason}); ask the city for a key "
                                 "('gridtools incidents token')", kind="Unauthorized") from None
 

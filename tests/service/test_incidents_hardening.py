@@ -175,6 +175,9 @@ def check_token_lifecycle(service, db, capsys) -> None:
     try:
         r = client.get("/incidents/me", headers=_bearer(qian))
         assert r.status_code == 401 and "expired" in r.json()["detail"]
+        r = client.get("/open311/v2/requests.json", params={"api_key": qian})  # the same refusal, Open311's way
+        text = r.json()[0]["description"]
+        assert r.status_code == 401 and "api_key" in text and "expired at 20" in text and "+00:00" in text
     finally:
         table.clock = utc_now
     # the list: every field, never a secret
