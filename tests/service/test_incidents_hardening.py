@@ -280,7 +280,7 @@ def test_dispatch_refusals_say_why(tmp_path):
     assert r.status_code == 401 and "expired" in r.json()["detail"]
     store.token_table.clock = utc_now
     bob = store.issue_token("driver", "bob")
-    bob_id = [t["id"] for t in store.tokens() if t["name"] == "bob"][0]
+    bob_id = next(t["id"] for t in store.tokens() if t["name"] == "bob")
     r = client.post(f"/tokens/{bob_id}/rotate", headers=_bearer(boss), json={"grace_hours": 2})
     assert r.status_code == 201
     assert client.get("/trucks", headers=_bearer(bob)).status_code == 200  # within the grace period
