@@ -287,3 +287,25 @@ def test_dispatch_refusals_say_why(tmp_path):
     assert client.get("/trucks", headers=_bearer(r.json()["token"])).status_code == 200
     listed = {t["name"]: t for t in client.get("/tokens", headers=_bearer(boss)).json() if t["name"] == "bob"}
     assert listed["bob"]["last_used"]
+
+
+def test_a_first_release_dispatch_database_keeps_its_tokens(tmp_path):
+    """The dispatch tokens table of the first release (no expiry, last use, rotation columns) is
+    brought forward when opened: its tokens keep working and gain the lifecycle."""
+    import sqlite3
+
+    from gridtools.dispatch.store import TripStore
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as con:
+        con.execute("CREATE TABLE tokens (id INTEGER PRIMARY KEY AUTOINCREMENT, hash TEXT UNIQUE NOT NULL, role TEXT "
+                    "NOT NULL, name TEXT NOT NULL, created TEXT NOT NULL, revoked INTEGER NOT NULL DEFAULT 0)")
+        con.execute("INSERT INTO tokens (hash, role, name, created) VALUES (?, 'dispatcher', 'boss', '2025-01-01')",
+                    (hash_token("first-release-token"),))
+    store = TripStore(path)
+    who = store.authenticate("first-release-token")
+    assert who is not None and who["role"] == "dispatcher" and who["expires"] is None
+    assert store.tokens()[0]["last_used"]
+    new = store.rotate_token(who["id"])
+    assert store.authenticate("first-release-token") is None and store.authenticate(new)["name"] == "boss"
+    store.close()
