@@ -146,12 +146,12 @@ async def replay(server: Server, events: pd.DataFrame, token: str, clients: int)
     for row in events.itertuples(index=False):
         queue.put_nowait((row.key, {"type_code": row.type_code, "lon": row.Long, "lat": row.Lat,
                                     "description": f"{row.MCI} at {row.premises_type}"}, False))
-    acked, latencies, retries, failures, restart = {}, [], [], 0, {}
+    acked, latencies, retries, failures, limited, restart = {}, [], [], 0, 0, {}
     rng = random.Random(7)
     half = len(events) // 2
 
     async def client(http):
-        nonlocal failures
+        nonlocal failures, limited
         while True:
             try:
                 key, body, is_retry = queue.get_nowait()
@@ -165,6 +165,10 @@ async def replay(server: Server, events: pd.DataFrame, token: str, clients: int)
                 except httpx.TransportError:
                     failures += 1
                     await asyncio.sleep(0.05)
+                    continue
+                if r.status_code == 429:  # the per-token rate limit: wait as told, then retry (same key)
+                    limited += 1
+                    await asyncio.sleep(float(r.headers.get("Retry-After", "1")))
                     continue
                 if r.status_code >= 500:
                     failures += 1
@@ -192,7 +196,7 @@ async def replay(server: Server, events: pd.DataFrame, token: str, clients: int)
         await asyncio.gather(*(client(http) for _ in range(clients)))
     wall = time.perf_counter() - tic
     return {"acked": acked, "latencies": np.array(latencies), "retries": retries, "failures": failures,
-            "restart": restart, "wall": wall}
+            "limited": limited, "restart": restart, "wall": wall}
 
 
 def check(db, events, expected, result) -> list[str]:
@@ -248,7 +252,8 @@ def fresh(target: str, folder: Path, name: str) -> str:
         import psycopg
 
         with psycopg.connect(target, autocommit=True) as con:
-            con.execute("DROP TABLE IF EXISTS case_attachments, incident_tokens, case_log, cases, calendar_days, "
+            con.execute("DROP TABLE IF EXISTS case_attachments, incident_tokens, incident_tokens_migrated, case_tokens, "
+                        "case_log, cases, calendar_days, "
                         "event_types")
         return target
     return str(folder / name)
@@ -279,7 +284,7 @@ def run(label: str, target: str, events, clients: int, folder: Path) -> str:
     routed = pd.Series(expected).fillna("unrouted").str.split(":").str[0].value_counts().to_dict()
     return (f"{label}: {len(events)} reports ({routed}) + {len(result['retries'])} retries from {clients} clients; "
             f"kill -9 after {result['restart'].get('at')} acknowledged, restart {result['restart'].get('seconds', 0):.1f} s "
-            f"({result['failures']} failed attempts retried); p50 {np.percentile(lat, 50):.1f} ms, "
+            f"({result['failures']} failed attempts retried, {result['limited']} answered 429 and retried); p50 {np.percentile(lat, 50):.1f} ms, "
             f"p99 {np.percentile(lat, 99):.1f} ms; {rate:.0f} req/s overall, {rate_no_gap:.0f} req/s without the "
             f"restart gap; in-process baseline {rate_base:.0f} reports/s (ratio {rate_no_gap / rate_base:.2f}); "
             + ("checks: all passed (none lost, none doubled, all routed right, one state each)" if not problems

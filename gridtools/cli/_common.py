@@ -500,3 +500,38 @@ def lonlat(text: str, option: str, *, verb: str = "must be", example: str = "8.6
     except ValueError:
         raise GridtoolsError(f"{option} {verb} LON,LAT in degrees, e.g. {example}; got {text!r}") from None
     return lon, lat
+
+
+def token_lines(tokens: list[dict]) -> list[str]:
+    """One line per token of a service's token list: id, role, state, created, expires, last used,
+    grid or department, holder (never a secret)."""
+    lines = []
+    for t in tokens:
+        state = ("replaced" if t.get("replaced_by") is not None and (t["revoked"] or t.get("expired")) else
+                 "revoked" if t["revoked"] else "expired" if t.get("expired") else "active")
+        scope = " ".join(f"{k}={t[k]}" for k in ("grid", "department") if t.get(k))
+        lines.append(f"{t['id']:>5}  {t['role']:<10}  {state:<8}  created {str(t['created'])[:19]:<19}  expires "
+                     f"{str(t['expires'] or 'never')[:19]:<19}  last used {str(t['last_used'] or 'never')[:19]:<19}  "
+                     f"{t['name']}{'  ' + scope if scope else ''}")
+    return lines
+
+
+def token_admin(store, *, list_tokens: bool, revoke: Optional[int], rotate: Optional[int], days, grace_hours) -> bool:
+    """``--list`` / ``--revoke ID`` / ``--rotate ID`` of a service's ``token`` command on its store
+    (``tokens()``, ``revoke_token(id)``, ``rotate_token(id, days, grace_hours)``); False when none
+    was asked (the command issues a token)."""
+    if list_tokens:
+        print_lines("tokens", token_lines(store.tokens()) or ["no tokens"])
+    elif revoke is not None:
+        if not store.revoke_token(revoke):
+            raise GridtoolsError(f"no live token with id {revoke} (see --list)")
+        out.print(f"token {revoke} revoked (refused from the service's next request)")
+    elif rotate is not None:
+        token = store.rotate_token(rotate, days, grace_hours or 0.0)
+        when = f"in {grace_hours:g} h" if grace_hours else "now"
+        out.print(f"token {rotate} replaced; the old one stops working {when}. The new token (last line):",
+                  highlight=False)
+        print(token)
+    else:
+        return False
+    return True

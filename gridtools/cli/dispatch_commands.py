@@ -9,7 +9,7 @@ import typer
 
 from gridtools import io
 from gridtools.dispatch.park import read_park
-from gridtools.cli._common import (OutOption, app, console, group, out, print_lines, progress_bar,
+from gridtools.cli._common import (OutOption, app, console, group, out, print_lines, progress_bar, token_admin,
                                    require_database, warn)
 from gridtools.errors import GridtoolsError
 
@@ -69,25 +69,24 @@ def dispatch_token(
                                                                  "no expiry).")] = None,
     revoke: Annotated[Optional[int], typer.Option("--revoke", help="Revoke the token with this id (see "
                                                                    "--list).")] = None,
-    list_tokens: Annotated[bool, typer.Option("--list", help="List the tokens (ids, holders, expiry; never "
-                                                             "the tokens).")] = False,
+    list_tokens: Annotated[bool, typer.Option("--list", help="List the tokens (ids, holders, expiry, last use; "
+                                                             "never the tokens).")] = False,
+    rotate: Annotated[Optional[int], typer.Option("--rotate", help="A new token for the holder of this token id; "
+                                                                   "the old one stops working.")] = None,
+    grace_hours: Annotated[Optional[float], typer.Option("--grace-hours", help="With --rotate: hours the old token "
+                                                                               "keeps working (default 0).")] = None,
 ):
-    """Issue an access token (printed once; only its hash is stored), or list or revoke tokens."""
+    """Issue an access token (printed once; only its hash is stored), or list, revoke or rotate tokens."""
     from gridtools.dispatch.store import TripStore
 
+    if grace_hours is not None and rotate is None:
+        raise GridtoolsError("--grace-hours goes with --rotate ID")
     store = TripStore(db)
-    if list_tokens:
-        rows = [f"{t['id']:>5}  {t['role']:<10}  {'revoked' if t['revoked'] else 'active ':<8} "
-                f"expires {t['expires'] or 'never':<25}  {t['name']}" for t in store.tokens()]
-        print_lines("tokens", rows or ["no tokens"])
-    elif revoke is not None:
-        if not store.revoke_token(revoke):
-            raise GridtoolsError(f"no token with id {revoke} (see --list)")
-        out.print(f"token {revoke} revoked")
-    elif name is None:
-        raise GridtoolsError("give --name to issue a token, or --list / --revoke ID")
-    else:
-        out.print(store.issue_token(role, name, days))
+    if token_admin(store, list_tokens=list_tokens, revoke=revoke, rotate=rotate, days=days, grace_hours=grace_hours):
+        return
+    if name is None:
+        raise GridtoolsError("give --name to issue a token, or --list / --revoke ID / --rotate ID")
+    out.print(store.issue_token(role, name, days))
 
 
 @dispatch_app.command("assign")

@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from gridtools import io
+from gridtools.errors import GridtoolsError
 from gridtools.cli._common import (
     DayfirstOption,
     DedupeOption,
@@ -21,6 +22,7 @@ from gridtools.cli._common import (
     pick_grids_layer,
     print_lines,
     require_database,
+    token_admin,
     write_or_print,
 )
 
@@ -265,17 +267,36 @@ def incidents_assess(
 @incidents_app.command("token")
 def incidents_token(
     db: CaseDbArgument,
-    role: Annotated[str, typer.Option("--role", help="reporter | grid_head | department | dispatcher | supervisor")],
-    name: Annotated[str, typer.Option("--name", help="Who holds the token.")],
+    role: Annotated[Optional[str], typer.Option("--role", help="reporter | grid_head | department | dispatcher | "
+                                                               "supervisor")] = None,
+    name: Annotated[Optional[str], typer.Option("--name", help="Who holds the new token.")] = None,
     grid: Annotated[Optional[str], typer.Option("--grid", help="grid_head: the grid code.")] = None,
     department: Annotated[Optional[str], typer.Option("--department", help="department: its name.")] = None,
+    days: Annotated[Optional[float], typer.Option("--days", help="Days the new token is valid (default 90; 0: "
+                                                                 "no expiry).")] = None,
+    list_tokens: Annotated[bool, typer.Option("--list", help="List the tokens (ids, holders, expiry, last use; "
+                                                             "never the tokens).")] = False,
+    revoke: Annotated[Optional[int], typer.Option("--revoke", help="Revoke the token with this id (see --list).")] = None,
+    rotate: Annotated[Optional[int], typer.Option("--rotate", help="A new token for the holder of this token id; "
+                                                                   "the old one stops working.")] = None,
+    grace_hours: Annotated[Optional[float], typer.Option("--grace-hours", help="With --rotate: hours the old token "
+                                                                               "keeps working (default 0).")] = None,
 ):
-    """Issue a token for the grid-operations service; the token is the last line printed."""
+    """Issue a token for the grid-operations service (the token is the last line printed), or list,
+    revoke or rotate tokens."""
     from gridtools.incidents import IncidentStore
     from gridtools.incidents.access import TokenStore
 
+    if grace_hours is not None and rotate is None:
+        raise GridtoolsError("--grace-hours goes with --rotate ID")
     with IncidentStore(db) as store:
-        token = TokenStore(store.database).issue(role, name, grid=grid, department=department)
+        tokens = TokenStore(store.database)
+        if token_admin(tokens, list_tokens=list_tokens, revoke=revoke, rotate=rotate, days=days,
+                       grace_hours=grace_hours):
+            return
+        if not role or not name:
+            raise GridtoolsError("give --role and --name to issue a token, or --list / --revoke ID / --rotate ID")
+        token = tokens.issue(role, name, grid=grid, department=department, days=days)
     out.print(f"token for {role} {name} in {store.path} (send it as 'Authorization: Bearer <token>'):",
               highlight=False)
     print(token)

@@ -19,7 +19,6 @@ on :attr:`TripStore.write_lock`, which the dispatch centre holds to keep its loa
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import secrets
 import uuid
 
@@ -27,12 +26,10 @@ import numpy as np
 
 from gridtools.db import Database
 from gridtools.errors import InputError
+from gridtools.tokens import TokenTable, hash_token  # noqa: F401 - hash_token: its old home
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
-CREATE TABLE IF NOT EXISTS tokens (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, hash TEXT UNIQUE NOT NULL, role TEXT NOT NULL, name TEXT NOT NULL,
-    created TEXT NOT NULL, revoked INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS trucks (
     plate TEXT PRIMARY KEY, owner INTEGER NOT NULL, weight_t REAL, height_m REAL, width_m REAL, length_m REAL,
     axle_load_t REAL, created TEXT NOT NULL);
@@ -75,17 +72,6 @@ def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
 
 
-def hash_token(token: str) -> str:
-    """SHA-256 of a token (tokens are random 192-bit strings, so no salt or stretching is needed).
-
-    Examples
-    --------
-    >>> len(hash_token("abc"))
-    64
-    """
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 class TripStore:
     """SQLite (default) or PostgreSQL store of tokens, trucks and trips.
 
@@ -113,9 +99,10 @@ class TripStore:
         #: The SQLite file (a Path), or host/dbname of a PostgreSQL URL (never the password).
         self.path = self._db.path if self._db.path is not None else self._db.label
         self._db.create_tables(SCHEMA, lock=PG_LOCK_KEY)
+        #: The tokens (table ``tokens``; :class:`gridtools.tokens.TokenTable`).
+        self.token_table = TokenTable(self._db, "tokens", roles=("driver", "dispatcher"), lock=PG_LOCK_KEY,
+                                      command="gridtools dispatch token")
         # columns added since the first release (older databases get them on open)
-        self._db.ensure_column("tokens", "expires", "TEXT")
-        self._db.ensure_column("tokens", "last_used", "TEXT")
         self._db.ensure_column("trips", "request_hash", "TEXT")
         self._db.ensure_column("trips", "cargo_type", "TEXT")
         self._db.ensure_column("trips", "service_s", "REAL")
@@ -143,45 +130,26 @@ class TripStore:
         return self._db.write(lock=PG_LOCK_KEY)
 
     # ------------------------------------------------------------------ tokens
+    # the lifecycle (expiry, revocation, rotation, list) is gridtools.tokens.TokenTable, shared with
+    # the grid-operations service; these methods are the names the service layer calls
     def issue_token(self, role: str, name: str, days: float | None = None) -> str:
         """A new random token for a ``driver`` or ``dispatcher``, valid ``days`` (default
         ``settings.service_token_days``; 0: never expires); only its hash is stored."""
-        from gridtools import settings
-
-        if role not in ("driver", "dispatcher"):
-            raise InputError(f"role must be driver or dispatcher, got {role!r}")
-        if not str(name).strip():
-            raise InputError("give a name for the token holder (a driver, a company or a dispatcher)")
-        days = settings.service_token_days if days is None else float(days)
-        if not 0 <= days <= 3650:
-            raise InputError(f"a token lives 0 (no expiry) to 3650 days, got {days:g}")
-        expires = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=days)).isoformat(timespec="seconds") \
-            if days else None
-        token = secrets.token_urlsafe(24)
-        with self.transaction() as con:
-            con.execute("INSERT INTO tokens(hash, role, name, created, expires) VALUES (?, ?, ?, ?, ?)",
-                        (hash_token(token), role, str(name).strip(), _now(), expires))
-        return token
+        return self.token_table.issue(role, name, days)
 
     def authenticate(self, token: str | None) -> dict | None:
         """The token holder (``id``, ``role``, ``name``, ``expires``) or None for an unknown, revoked
         or expired token.  Asked of the database every time (one indexed lookup), so a revocation,
         by this process, the CLI or another service process, takes effect on the next request."""
-        if not token or len(token) > 200:
-            return None
-        row = self.connection().execute("SELECT id, role, name, expires FROM tokens WHERE hash = ? AND revoked = 0",
-                                        (hash_token(token),)).fetchone()
-        if row is None or (row["expires"] and row["expires"] <= dt.datetime.now(dt.timezone.utc).isoformat()):
-            return None
-        return dict(row)
+        return self.token_table.authenticate(token)
+
+    def refusal(self, token: str | None) -> str:
+        """Why a token is refused (unknown, expired, revoked, replaced), for the 401 message."""
+        return self.token_table.refusal(token)
 
     def holder(self, token_id: int) -> dict | None:
         """The holder of an active (not revoked, not expired) token by its id, as :meth:`authenticate`."""
-        row = self.connection().execute("SELECT id, role, name, expires FROM tokens WHERE id = ? AND revoked = 0",
-                                        (int(token_id),)).fetchone()
-        if row is None or (row["expires"] and row["expires"] <= dt.datetime.now(dt.timezone.utc).isoformat()):
-            return None
-        return dict(row)
+        return self.token_table.holder(token_id)
 
     def secret(self, name: str) -> bytes:
         """A random 32-byte server secret kept in the database (created on first use), e.g. for
@@ -196,23 +164,17 @@ class TripStore:
         return bytes.fromhex(row["value"])
 
     def tokens(self) -> list[dict]:
-        """Every token's id, role, holder, creation, expiry and whether it is revoked (never the token)."""
-        return [dict(r) for r in self.connection().execute(
-            "SELECT id, role, name, created, expires, revoked FROM tokens ORDER BY id")]
+        """Every token's id, role, holder, created, expires, last used and whether it is revoked (never the token)."""
+        return self.token_table.tokens()
 
     def revoke_token(self, token_id: int) -> bool:
-        """Revoke a token by its id (:meth:`tokens`); False when there is no such token."""
-        with self.transaction() as con:
-            return con.execute("UPDATE tokens SET revoked = 1 WHERE id = ?", (int(token_id),)).rowcount > 0
+        """Revoke a token by its id (:meth:`tokens`); False when there is no live token with that id."""
+        return self.token_table.revoke(token_id)
 
-    def rotate_token(self, token_id: int, days: float | None = None) -> str:
-        """A new token for the holder of token ``token_id`` (same role and name), and the old one revoked."""
-        row = self.connection().execute("SELECT role, name, revoked FROM tokens WHERE id = ?", (int(token_id),)).fetchone()
-        if row is None or row["revoked"]:
-            raise InputError(f"no active token with id {token_id}")
-        new = self.issue_token(row["role"], row["name"], days)
-        self.revoke_token(token_id)
-        return new
+    def rotate_token(self, token_id: int, days: float | None = None, grace_hours: float = 0.0) -> str:
+        """A new token for the holder of token ``token_id`` (same role and name); the old one stops
+        working now, or after ``grace_hours``."""
+        return self.token_table.rotate(token_id, days, grace_hours)
 
     # ------------------------------------------------------------------ trucks
     def upsert_truck(self, owner: int, plate: str, dims: dict) -> dict:

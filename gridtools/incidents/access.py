@@ -3,9 +3,10 @@
 Roles: ``reporter`` (a grid worker or the public: reports, sees own reports), ``grid_head``
 (sees and handles the cases of its grid), ``department`` (sees and handles its own cases),
 ``dispatcher`` (the command centre: sees everything; registers, rejects, dispatches, reassigns,
-suspends / resumes / postpones, merges duplicates) and ``supervisor`` (sees everything; verifies,
-sends back for rework, closes; assessment).  Tokens are random, stored as SHA-256 digests in
-``incident_tokens`` of the case database, and can be revoked.
+suspends / resumes / postpones, merges duplicates; manages the tokens) and ``supervisor`` (sees
+everything; verifies, sends back for rework, closes; assessment).  Tokens are random, stored as
+SHA-256 digests in ``case_tokens`` of the case database, expire, and can be listed, revoked and
+rotated (:class:`TokenStore`, over the shared :class:`gridtools.tokens.TokenTable`).
 
 Examples
 --------
@@ -17,11 +18,8 @@ Examples
 
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
-import secrets
-
 from gridtools.errors import GridtoolsError, InputError
+from gridtools.tokens import TokenTable, utc_now
 
 __all__ = [
     "ACTIONS",
@@ -45,12 +43,10 @@ ACTIONS = {
     "verify": ("supervisor",), "rework": ("supervisor",), "close": ("supervisor",),
 }
 
-_TOKENS = """
-CREATE TABLE IF NOT EXISTS incident_tokens (
-    token_hash TEXT PRIMARY KEY, role TEXT NOT NULL, name TEXT NOT NULL, grid_code TEXT, department TEXT,
-    created_at TEXT NOT NULL, revoked_at TEXT
-);
-"""
+#: PostgreSQL advisory lock key of the token writers ("gridtokn").
+TOKEN_LOCK = 0x6772_6964_746F_6B6E
+#: The first release's table (digest as key, no id, no expiry): migrated into ``case_tokens``.
+_OLD_TABLE = "incident_tokens"
 
 
 class ForbiddenError(GridtoolsError):
@@ -65,28 +61,51 @@ class ConflictError(GridtoolsError):
     """The request conflicts with what is stored (an idempotency key reused with another body)."""
 
 
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
-
-
 class TokenStore:
-    """Role tokens kept in a :class:`gridtools.db.Database` (the case database).
+    """Role tokens kept in a :class:`gridtools.db.Database` (the case database), table ``case_tokens``.
+
+    The lifecycle (expiry, revocation by id, rotation with a grace period, the list with last
+    use) is :class:`gridtools.tokens.TokenTable`, the same as the dispatch service's; this class
+    adds the roles of the grid-operations loop and their scope (a grid head's grid, a
+    department's name).  A database of the first release (table ``incident_tokens``) has its
+    tokens copied over when opened (they keep working, without expiry); the old table is
+    renamed ``incident_tokens_migrated``.
 
     Parameters
     ----------
     db : gridtools.db.Database
+    clock : callable, optional
+        The current time (an aware datetime), for tests.
     """
 
-    def __init__(self, db):
+    def __init__(self, db, clock=None):
         self.db = db
-        db.create_tables(_TOKENS, lock=0x6772_6964_746F_6B6E)
+        self.table = TokenTable(db, "case_tokens", roles=ROLES, scope=("grid", "department"), lock=TOKEN_LOCK,
+                                command="gridtools incidents token", clock=clock or utc_now)
+        self._migrate()
 
-    def issue(self, role: str, name: str, *, grid: str | None = None, department: str | None = None) -> str:
-        """A new token for *role*; a grid head needs *grid*, a department handler *department*.
+    def _migrate(self) -> None:
+        exists = ("SELECT to_regclass(?) IS NOT NULL" if self.db.postgres else
+                  "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = ?")
+        if not self.db.scalar(exists, (_OLD_TABLE,)):
+            return
+        with self.db.write(lock=TOKEN_LOCK) as con:
+            if not con.execute(exists, (_OLD_TABLE,)).fetchone()[0]:
+                return  # another process migrated it meanwhile
+            con.execute(f"INSERT INTO case_tokens (hash, role, name, grid, department, created, revoked, revoked_at) "
+                        f"SELECT token_hash, role, name, grid_code, department, created_at, "
+                        f"CASE WHEN revoked_at IS NULL THEN 0 ELSE 1 END, revoked_at FROM {_OLD_TABLE} "
+                        f"WHERE token_hash NOT IN (SELECT hash FROM case_tokens) ORDER BY created_at")
+            con.execute(f"ALTER TABLE {_OLD_TABLE} RENAME TO {_OLD_TABLE}_migrated")
+
+    def issue(self, role: str, name: str, *, grid: str | None = None, department: str | None = None,
+              days: float | None = None) -> str:
+        """A new token for *role*, valid *days* (default ``settings.service_token_days``; 0: no
+        expiry); a grid head needs *grid*, a department handler *department*.
 
         Examples
         --------
-        >>> TokenStore(db).issue("reporter", "zhang")                  # doctest: +SKIP
+        >>> TokenStore(db).issue("reporter", "zhang", days=30)         # doctest: +SKIP
         'q3J...'
         """
         if role not in ROLES:
@@ -97,30 +116,40 @@ class TokenStore:
             raise InputError("a grid_head token needs grid='<grid code>' (--grid).")
         if role == "department" and not department:
             raise InputError("a department token needs department='<name>' (--department).")
-        token = secrets.token_urlsafe(24)
-        now = dt.datetime.now().isoformat(sep=" ", timespec="seconds")
-        with self.db.write():
-            self.db.execute("INSERT INTO incident_tokens (token_hash, role, name, grid_code, department, created_at) "
-                            "VALUES (?, ?, ?, ?, ?, ?)", (_digest(token), role, name.strip(), grid, department, now))
-        return token
+        return self.table.issue(role, name, days, grid=grid, department=department)
+
+    def issue_token(self, role: str, name: str, days: float | None = None, grid: str | None = None,
+                    department: str | None = None) -> str:
+        """:meth:`issue` with the signature the service's ``POST /tokens`` calls."""
+        return self.issue(role, name, grid=grid, department=department, days=days)
 
     def authenticate(self, token: str | None) -> dict | None:
-        """The holder ``{"role", "name", "grid", "department"}`` of a live token, else None."""
-        if not token:
-            return None
-        row = self.db.one("SELECT role, name, grid_code, department FROM incident_tokens "
-                          "WHERE token_hash = ? AND revoked_at IS NULL", (_digest(token),))
-        if row is None:
-            return None
-        return {"role": row["role"], "name": row["name"], "grid": row["grid_code"], "department": row["department"]}
+        """The holder ``{"id", "role", "name", "grid", "department", "expires"}`` of a live token, else None."""
+        return self.table.authenticate(token)
+
+    def refusal(self, token: str | None) -> str:
+        """Why *token* is refused: unknown, expired (when), revoked (when) or replaced by a rotation."""
+        return self.table.refusal(token)
+
+    def holder(self, token_id: int) -> dict | None:
+        """The holder of a live token by its id."""
+        return self.table.holder(token_id)
+
+    def tokens(self) -> list[dict]:
+        """Every token: id, role, name, grid, department, created, expires, last_used, revoked (never a secret)."""
+        return self.table.tokens()
 
     def revoke(self, token: str) -> bool:
-        """Revoke a token; True when it was live."""
-        now = dt.datetime.now().isoformat(sep=" ", timespec="seconds")
-        with self.db.write():
-            cur = self.db.execute("UPDATE incident_tokens SET revoked_at = ? WHERE token_hash = ? AND revoked_at IS NULL",
-                                  (now, _digest(token)))
-        return cur.rowcount > 0
+        """Revoke a token given the token itself; True when it was live."""
+        return self.table.revoke_secret(token)
+
+    def revoke_token(self, token_id: int) -> bool:
+        """Revoke a token by its id (:meth:`tokens`); False when no live token has that id."""
+        return self.table.revoke(token_id)
+
+    def rotate_token(self, token_id: int, days: float | None = None, grace_hours: float = 0.0) -> str:
+        """A new token for the holder of token *token_id*; the old one stops working now or after *grace_hours*."""
+        return self.table.rotate(token_id, days, grace_hours)
 
 
 def can_see(who: dict, case: dict) -> bool:

@@ -165,6 +165,35 @@ class GridOperations:
                         "overdue_hours"]].astype(object).where(late.notna(), None).to_dict("records") if len(late) else []
         return {"unrouted": fresh, "overdue": overdue, "duplicates": pairs}
 
+    def event_types(self) -> list[dict]:
+        """The event types a report may name (code, names, deadline, basis)."""
+        table = self.store.types()
+        return table[["code", "major_zh", "major_en", "name_zh", "name_en", "deadline_hours", "basis"]].to_dict("records")
+
+    def assessment(self, who: dict, subject: str, start: str, end: str, compare: bool = False) -> list[dict]:
+        """The assessment per *subject* over ``start``..``end`` (:func:`gridtools.incidents.assess.assess`),
+        as records with None for missing figures; for supervisors and dispatchers only."""
+        from gridtools.incidents.assess import assess
+
+        if who["role"] not in ("supervisor", "dispatcher"):
+            raise ForbiddenError("assessment is for supervisors and dispatchers")
+        frame = assess(self.store, subject, period=(start, end), compare=compare).reset_index().astype(object)
+        return frame.where(frame.notna(), None).to_dict("records")
+
+    def grids_geojson(self) -> dict:
+        """The grid polygons (code and shape, WGS-84) as a GeoJSON FeatureCollection, for the pages' map."""
+        import json
+
+        return json.loads(self.router.grids[["grid_code", "geometry"]].to_crs(4326).to_json())
+
+    def open311_service(self, code: str) -> dict:
+        """The Open311 service definition of event type *code* (:class:`NotFoundError` when unknown)."""
+        from gridtools.incidents.open311 import open311_services
+
+        if code not in {s["service_code"] for s in open311_services(self.store)}:
+            raise NotFoundError(f"no service {str(code)[:20]!r}")
+        return {"service_code": code, "attributes": []}
+
     # -- steps -----------------------------------------------------------------------------------
     def act(self, who: dict, case_id: int, action: str, *, to: str | None = None, reason: str | None = None,
             hours: float | None = None, into: int | None = None, note: str | None = None, at=None) -> dict:

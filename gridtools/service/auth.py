@@ -9,7 +9,8 @@ as FastAPI dependencies; :func:`token_router` adds the token lifecycle endpoints
 * ``POST /tokens`` (``role``, ``name``, ``days``) issue; ``GET /tokens`` list (never the tokens);
   ``DELETE /tokens/{id}`` revoke, by an administrator role;
 * ``POST /tokens/rotate``: the caller's token is replaced by a new one (same role and holder) and
-  revoked, so a holder can rotate without an administrator.
+  revoked (or, with ``grace_hours``, kept working that long), so a holder can rotate without an
+  administrator; ``POST /tokens/{id}/rotate`` does the same for any token, by an administrator.
 
 Rules: ``Authorization: Bearer <token>`` with the scheme in any case (RFC 7235); a bare token or
 another scheme is refused; a token is asked of the store on every request (a revocation takes
@@ -101,30 +102,54 @@ class Auth:
     async def authenticate(self, request: Request, token: str | None) -> dict:
         """The holder of ``token`` (rate-limited per token), or 401 / 429."""
         client = request.client.host if request.client else "?"
-        wait = self.failures.blocked(client)
+        # only a wrong token counts against an address (guessing); a request without one is a 401
+        wait = self.failures.blocked(client) if token else 0.0
         if wait > 0:
             raise ServiceError(429, f"too many failed authentications from this address; retry after "
                                     f"{int(wait) + 1} s", headers={"Retry-After": str(int(wait) + 1)})
         who = await self.pool.run(self.store.authenticate, token) if token else None
         if who is None:
-            self.failures.wait(client)
-            raise ServiceError(401, "missing, unknown, expired or revoked token: send 'Authorization: Bearer "
-                                    "<token>' (tokens come from the CLI's 'token' command or POST /tokens)",
-                               headers={"WWW-Authenticate": "Bearer"}, kind="Unauthorized")
+            if token:
+                self.failures.wait(client)
+            # the reason (expired, revoked, rotated) is told only to whoever holds that secret
+            why = await self.pool.run(self.store.refusal, token) if token and hasattr(self.store, "refusal") \
+                else "missing, unknown, expired or revoked token"
+            refused = ServiceError(401, f"{why}: send 'Authorization: Bearer <token>' (tokens come from the "
+                                        "CLI's 'token' command or POST /tokens)",
+                                   headers={"WWW-Authenticate": "Bearer"}, kind="Unauthorized")
+            refused.reason = why  # for a service that asks for its tokens another way (Open311's api_key)
+            raise refused
         self.limiter.check(("token", who["id"]))
         return who
 
 
-def token_router(auth: Auth) -> APIRouter:
-    """``/tokens`` endpoints: issue, list, revoke (admin role) and rotate (any holder)."""
+class RotateIn(BaseModel):
+    days: float | None = Field(None, ge=0, le=3650, description="validity of the new token in days (default 90)")
+    grace_hours: float = Field(0, ge=0, le=720, description="hours the old token keeps working (default 0: none)")
+
+
+def token_router(auth: Auth, token_in: type[BaseModel] = TokenIn) -> APIRouter:
+    """``/tokens`` endpoints: issue, list, revoke, rotate any (admin role) and rotate one's own (any holder).
+
+    ``token_in``: the body of ``POST /tokens`` (its fields are passed to ``store.issue_token`` by
+    name), for a service whose tokens have other roles or fields.
+    """
     router = APIRouter(tags=["tokens"])
     Admin = Annotated[dict, Depends(auth.admin)]
     User = Annotated[dict, Depends(auth.user)]
 
     @router.post("/tokens", status_code=201)
-    async def issue_token(body: TokenIn, who: Admin):
-        token = await auth.pool.run(auth.store.issue_token, body.role, body.name, body.days)
-        return {"token": token, "role": body.role, "name": body.name}
+    async def issue_token(body: token_in, who: Admin):
+        fields = body.model_dump()
+        token = await auth.pool.run(auth.store.issue_token, **fields)
+        return {"token": token, **{k: v for k, v in fields.items() if k != "days"}}
+
+    @router.post("/tokens/{token_id}/rotate", status_code=201)
+    async def rotate_any(token_id: int, who: Admin, body: RotateIn | None = None):
+        """A new token for the holder of token ``token_id``; the old one stops working now or after ``grace_hours``."""
+        body = body or RotateIn()
+        token = await auth.pool.run(auth.store.rotate_token, token_id, body.days, body.grace_hours)
+        return {"token": token, "replaces": token_id, "grace_hours": body.grace_hours}
 
     @router.get("/tokens")
     async def list_tokens(who: Admin):
@@ -137,10 +162,12 @@ def token_router(auth: Auth) -> APIRouter:
         return {"id": token_id, "revoked": True}
 
     @router.post("/tokens/rotate", status_code=201)
-    async def rotate_token(who: User):
-        """A new token for the caller; the one used for this request is revoked."""
-        token = await auth.pool.run(auth.store.rotate_token, who["id"])
-        return {"token": token, "role": who["role"], "name": who["name"], "revoked": who["id"]}
+    async def rotate_token(who: User, body: RotateIn | None = None):
+        """A new token for the caller; the one used for this request stops working (now, or after ``grace_hours``)."""
+        body = body or RotateIn()
+        token = await auth.pool.run(auth.store.rotate_token, who["id"], body.days, body.grace_hours)
+        return {"token": token, "role": who["role"], "name": who["name"], "revoked": who["id"],
+                "grace_hours": body.grace_hours}
 
     return router
 

@@ -59,7 +59,8 @@ class Service:
 
 
 def new_service(title: str, store, *, description: str = "", version: str = "1", admin_role: str = "dispatcher",
-                status_of: Callable | None = None) -> Service:
+                status_of: Callable | None = None, error_body: Callable | None = None,
+                route_limits: Callable | None = None, token_in=None) -> Service:
     """A FastAPI app with the common stack, pools, auth, tokens, ``/health`` and offline ``/docs``.
 
     Parameters
@@ -72,6 +73,12 @@ def new_service(title: str, store, *, description: str = "", version: str = "1",
         The role that manages tokens and sees ``/health`` details.
     status_of : callable, optional
         HTTP status of the library's errors (see :func:`gridtools.service.middleware.install`).
+    error_body, route_limits : callable, optional
+        An error format of the service's own on some paths, and larger limits for a few routes
+        (see :func:`gridtools.service.middleware.install`).
+    token_in : pydantic model, optional
+        The body of ``POST /tokens`` when the service's tokens have other roles or fields (see
+        :func:`gridtools.service.auth.token_router`).
 
     Returns
     -------
@@ -80,13 +87,13 @@ def new_service(title: str, store, *, description: str = "", version: str = "1",
     from gridtools import settings
 
     app = FastAPI(title=title, version=version, description=description, docs_url=None, redoc_url=None)
-    install(app, status_of=status_of)
+    install(app, status_of=status_of, error_body=error_body, route_limits=route_limits)
     work = WorkerPool("work", 1, settings.service_worker_queue)
     read = WorkerPool("read", settings.service_worker_threads, settings.service_worker_queue)
     heavy = WorkerPool("pages", settings.service_worker_threads, settings.service_worker_queue, nice=10)
     auth = Auth(store, read, admin_role=admin_role)
     svc = Service(app=app, auth=auth, work=work, read=read, pages=heavy)
-    app.include_router(token_router(auth))
+    app.include_router(token_router(auth, token_in) if token_in is not None else token_router(auth))
     started = time.time()
 
     @app.get("/health")

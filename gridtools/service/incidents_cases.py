@@ -11,8 +11,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from gridtools.errors import InputError
-from gridtools.incidents.access import ACTIONS, ForbiddenError
-from gridtools.service.incidents_auth import IncidentUser, run_blocking
+from gridtools.incidents.access import ACTIONS
+from gridtools.service.incidents_auth import IncidentUser, read, slow, write
 
 __all__ = ["ReportIn", "StepIn", "router"]
 
@@ -48,16 +48,15 @@ async def me(who: IncidentUser):
 
 @router.get("/types")
 async def types(request: Request, who: IncidentUser):
-    table = await run_blocking(request, _ops(request).store.types)
-    return table[["code", "major_zh", "major_en", "name_zh", "name_en", "deadline_hours", "basis"]].to_dict("records")
+    return await read(request, _ops(request).event_types)
 
 
 @router.post("/cases", status_code=201)
 async def report(request: Request, body: ReportIn, who: IncidentUser,
                  idempotency_key: Annotated[str | None, Header(max_length=200)] = None):
-    case, created = await run_blocking(request, _ops(request).submit_report, who, body.type_code, body.lon, body.lat,
-                                       crs=body.crs, description=body.description, component_code=body.component_code,
-                                       source=body.source, key=idempotency_key)
+    case, created = await write(request, _ops(request).submit_report, who, body.type_code, body.lon, body.lat,
+                                crs=body.crs, description=body.description, component_code=body.component_code,
+                                source=body.source, key=idempotency_key)
     return JSONResponse(case, status_code=201 if created else 200)
 
 
@@ -65,12 +64,12 @@ async def report(request: Request, body: ReportIn, who: IncidentUser,
 async def list_cases(request: Request, who: IncidentUser, status: str | None = Query(None, max_length=20),
                      limit: Annotated[int, Query(ge=1, le=5000)] = 200,
                      offset: Annotated[int, Query(ge=0, le=2**62)] = 0):
-    return await run_blocking(request, _ops(request).cases, who, status=status, limit=limit, offset=offset)
+    return await read(request, _ops(request).cases, who, status=status, limit=limit, offset=offset)
 
 
 @router.get("/cases/{case_id}")
 async def get_case(request: Request, case_id: int, who: IncidentUser):
-    return JSONResponse(await run_blocking(request, _ops(request).case, who, _case_id(case_id)))
+    return JSONResponse(await read(request, _ops(request).case, who, _case_id(case_id)))
 
 
 @router.post("/cases/{case_id}/{action}")
@@ -78,13 +77,13 @@ async def step(request: Request, case_id: int, action: str, who: IncidentUser, b
     if action not in ACTIONS:
         raise InputError(f"unknown action {action[:40]!r}; use one of: {', '.join(ACTIONS)}")
     body = body or StepIn()
-    return await run_blocking(request, _ops(request).act, who, _case_id(case_id), action, to=body.to,
-                              reason=body.reason, hours=body.hours, into=body.into, note=body.note)
+    return await write(request, _ops(request).act, who, _case_id(case_id), action, to=body.to,
+                       reason=body.reason, hours=body.hours, into=body.into, note=body.note)
 
 
 @router.get("/board")
 async def board(request: Request, who: IncidentUser):
-    return JSONResponse(await run_blocking(request, _ops(request).board, who))
+    return JSONResponse(await read(request, _ops(request).board, who))
 
 
 @router.get("/assess")
@@ -92,21 +91,12 @@ async def assessment(request: Request, who: IncidentUser,
                      subject: Literal["department", "reporter", "dispatcher", "grid", "community"],
                      start: Annotated[str, Query(alias="from", max_length=40)],
                      end: Annotated[str, Query(alias="to", max_length=40)], compare: bool = False):
-    if who["role"] not in ("supervisor", "dispatcher"):
-        raise ForbiddenError("assessment is for supervisors and dispatchers")
-    from gridtools.incidents.assess import assess
-
-    table = await run_blocking(request, assess, _ops(request).store, subject, period=(start, end), compare=compare)
-    frame = table.reset_index().astype(object)
-    return JSONResponse(frame.where(frame.notna(), None).to_dict("records"))
+    return JSONResponse(await slow(request, _ops(request).assessment, who, subject, start, end, compare))
 
 
 @router.get("/grids.geojson")
 async def grids(request: Request, who: IncidentUser):
-    import json
-
-    frame = _ops(request).router.grids[["grid_code", "geometry"]].to_crs(4326)
-    return JSONResponse(json.loads(frame.to_json()), media_type="application/geo+json")
+    return JSONResponse(await read(request, _ops(request).grids_geojson), media_type="application/geo+json")
 
 
 def _case_id(value) -> int:

@@ -19,7 +19,7 @@ from gridtools.errors import InputError
 from gridtools.incidents.access import NotFoundError
 from gridtools.incidents.open311 import open311_requests, open311_services
 from gridtools.service.incidents_attachments import read_limited
-from gridtools.service.incidents_auth import Unauthorized, run_blocking
+from gridtools.service.incidents_auth import open311_user, read, write
 
 __all__ = ["router"]
 
@@ -27,31 +27,21 @@ router = APIRouter(prefix="/open311/v2", tags=["open311"])
 _FORM_LIMIT = 64 * 1024
 
 
-async def _who(request: Request, key: str | None) -> dict:
-    who = await run_blocking(request, request.app.state.incidents.tokens.authenticate, key or "")
-    if who is None:
-        raise Unauthorized("api_key missing or not valid")
-    return who
-
-
 @router.get("/services.json")
 async def services(request: Request):
-    return await run_blocking(request, open311_services, request.app.state.incidents.store)
+    return await read(request, open311_services, request.app.state.incidents.store)
 
 
 @router.get("/services/{service_code}.json")
 async def service_definition(request: Request, service_code: str):
-    codes = {s["service_code"] for s in await run_blocking(request, open311_services, request.app.state.incidents.store)}
-    if service_code not in codes:
-        raise NotFoundError(f"no service {service_code[:20]!r}")
-    return {"service_code": service_code, "attributes": []}
+    return await read(request, request.app.state.incidents.open311_service, service_code)
 
 
 @router.post("/requests.json")
 async def post_request(request: Request):
     body = (await read_limited(request, _FORM_LIMIT)).decode("utf-8", errors="replace")
     form = {k: v[0] for k, v in parse_qs(body, keep_blank_values=True).items()}
-    who = await _who(request, form.get("api_key"))
+    who = await open311_user(request, form.get("api_key"))
     if not form.get("service_code"):
         raise InputError("service_code is required")
     if not form.get("lat") or not form.get("long"):
@@ -60,8 +50,8 @@ async def post_request(request: Request):
     if form.get("address_string"):
         description = f"{description} [{form['address_string'][:300]}]".strip()
     ops = request.app.state.incidents
-    case, _ = await run_blocking(request, ops.submit_report, who, form["service_code"], form["long"], form["lat"],
-                                 description=description, media_url=form.get("media_url", "")[:1000] or None)
+    case, _ = await write(request, ops.submit_report, who, form["service_code"], form["long"], form["lat"],
+                          description=description, media_url=form.get("media_url", "")[:1000] or None)
     return [{"service_request_id": str(case["case_id"]), "service_notice": _notice(case), "account_id": None}]
 
 
@@ -88,20 +78,22 @@ def _requests(ops, who: dict, ids=None, service_code=None, status=None) -> list[
     return [r for r in items if not status or r["status"] == status]
 
 
+def _one_request(ops, who: dict, request_id: int) -> list[dict]:
+    case = ops.case_row(who, request_id)  # NotFoundError unless the caller may see it
+    return open311_requests(ops.store, cases=pd.DataFrame([case]))
+
+
 @router.get("/requests.json")
 async def get_requests(request: Request, api_key: str | None = None, service_request_id: str | None = None,
                        service_code: str | None = None, status: str | None = None):
-    who = await _who(request, api_key)
+    who = await open311_user(request, api_key)
     ids = [i.strip() for i in service_request_id.split(",")] if service_request_id else None
-    return JSONResponse(await run_blocking(request, _requests, request.app.state.incidents, who, ids, service_code,
-                                           status))
+    return JSONResponse(await read(request, _requests, request.app.state.incidents, who, ids, service_code, status))
 
 
 @router.get("/requests/{request_id}.json")
 async def get_request(request: Request, request_id: str, api_key: str | None = None):
-    who = await _who(request, api_key)
+    who = await open311_user(request, api_key)
     if not request_id.isdigit():
         raise NotFoundError(f"no request {request_id[:20]!r}")
-    ops = request.app.state.incidents
-    await run_blocking(request, ops.case_row, who, int(request_id))  # NotFoundError unless visible
-    return JSONResponse(await run_blocking(request, _requests, ops, who, [request_id]))
+    return JSONResponse(await read(request, _one_request, request.app.state.incidents, who, int(request_id)))

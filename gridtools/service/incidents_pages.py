@@ -23,7 +23,8 @@ router = APIRouter(prefix="/incidents", tags=["pages"])
 
 _VENDOR = {"leaflet.js": "application/javascript", "leaflet.css": "text/css"}
 _HEADERS = {"Content-Security-Policy": "default-src 'self'; img-src 'self' blob: data:; style-src 'self' 'unsafe-inline'; "
-                                      "script-src 'self' 'unsafe-inline'; connect-src 'self'",
+                                      "script-src 'self' 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'; "
+                                      "base-uri 'none'; form-action 'self'",
             "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
 
 _COMMON = r"""

@@ -146,13 +146,19 @@ class RateLimiter:
 class _Guard:
     """ASGI middleware: body limit, timeout, security headers, JSON 500 (see the module docstring)."""
 
-    def __init__(self, app, max_body_bytes: int, timeout_s: float):
+    def __init__(self, app, max_body_bytes: int, timeout_s: float, error_body=None, route_limits=None):
         self.app, self.max_body, self.timeout = app, int(max_body_bytes), float(timeout_s)
+        self.error_body, self.route_limits = error_body, route_limits
+
+    def _error(self, scope, status: int, detail: str, kind: str, headers: dict | None = None):
+        return shaped_error(scope.get("path", ""), status, detail, kind, headers, error_body=self.error_body)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         started = False
+        limits = self.route_limits(scope.get("method", ""), scope.get("path", "")) if self.route_limits else None
+        max_body, timeout = limits or (self.max_body, self.timeout)
 
         async def send_with_headers(message):
             nonlocal started
@@ -168,41 +174,56 @@ class _Guard:
             if not started:
                 await response(scope, receive, send_with_headers)
 
+        too_large = f"request body larger than {max_body:,} bytes (settings.service_max_body_bytes)"
         length = dict(scope.get("headers", [])).get(b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.max_body):
-            return await respond(self._too_large())
+        if length is not None and (not length.isdigit() or int(length) > max_body):
+            return await respond(self._error(scope, 413, too_large, "TooLarge"))
         seen = 0
 
         async def limited_receive():
             nonlocal seen
             message = await receive()
             seen += len(message.get("body", b""))
-            if seen > self.max_body:
-                raise ServiceError(413, self._too_large_text())
+            if seen > max_body:
+                raise ServiceError(413, too_large)
             return message
 
         try:
-            await asyncio.wait_for(self.app(scope, limited_receive, send_with_headers), self.timeout)
+            await asyncio.wait_for(self.app(scope, limited_receive, send_with_headers), timeout)
         except asyncio.TimeoutError:
-            await respond(error_response(503, f"the request took longer than {self.timeout:g} s and was stopped; "
-                                              "retry later (a POST with an Idempotency-Key is safe to retry)",
-                                         headers={"Retry-After": "5"}))
+            await respond(self._error(scope, 503, f"the request took longer than {timeout:g} s and was stopped; "
+                                                  "retry later (a POST with an Idempotency-Key is safe to retry)",
+                                      "Unavailable", {"Retry-After": "5"}))
         except ServiceError as exc:
-            await respond(error_response(exc.status, str(exc), exc.kind, exc.headers))
+            await respond(self._error(scope, exc.status, str(exc), exc.kind, exc.headers))
         except Exception:  # noqa: BLE001 - a bug: logged with its traceback, JSON 500 to the client
             log.exception("unhandled error in %s %s", scope.get("method"), scope.get("path"))
-            await respond(error_response(500, "internal error (logged on the server); the request may be "
-                                              "retried", "InternalError"))
+            await respond(self._error(scope, 500, "internal error (logged on the server); the request may be "
+                                                  "retried", "InternalError"))
 
-    def _too_large_text(self) -> str:
-        return f"request body larger than {self.max_body:,} bytes (settings.service_max_body_bytes)"
 
-    def _too_large(self):
-        return error_response(413, self._too_large_text(), "TooLarge")
+def shaped_error(path: str, status: int, detail: str, kind: str | None = None, headers: dict | None = None, *,
+                 error_body=None, **extra) -> JSONResponse:
+    """:func:`error_response`, or the body ``error_body(path, status, detail, kind)`` gives for this
+    path (a service whose API has its own error format on some paths, as Open311's
+    ``[{"code", "description"}]``; None from it: the default body).
+
+    Examples
+    --------
+    >>> open311 = lambda path, status, detail, kind: [{"code": status, "description": detail}] \\
+    ...     if path.startswith("/open311/") else None
+    >>> shaped_error("/open311/v2/requests.json", 401, "api_key missing", error_body=open311).body
+    b'[{"code":401,"description":"api_key missing"}]'
+    """
+    kind = kind or STATUS_KINDS.get(status, "Error")
+    body = error_body(path, status, detail, kind) if error_body is not None else None
+    if body is None:
+        return error_response(status, detail, kind, headers, **extra)
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def install(app: FastAPI, *, max_body_bytes: int | None = None, timeout_s: float | None = None,
-            status_of=None) -> None:
+            status_of=None, error_body=None, route_limits=None) -> None:
     """Put the middleware stack and the JSON error handlers on ``app``.
 
     Parameters
@@ -213,6 +234,13 @@ def install(app: FastAPI, *, max_body_bytes: int | None = None, timeout_s: float
     status_of : callable, optional
         ``status_of(exc) -> int`` for the :class:`~gridtools.errors.GridtoolsError` subclasses of
         the service's library (default: 400, and 422 for an ``InputError``).
+    error_body : callable, optional
+        ``error_body(path, status, detail, kind)``: the JSON body of an error on ``path`` when the
+        service's API there has its own error format, or None for the default (see
+        :func:`shaped_error`).
+    route_limits : callable, optional
+        ``route_limits(method, path) -> (max_body_bytes, timeout_s)`` for the few routes that take
+        more (a photo upload), or None for the defaults.
 
     Examples
     --------
@@ -224,22 +252,26 @@ def install(app: FastAPI, *, max_body_bytes: int | None = None, timeout_s: float
     max_body_bytes = settings.service_max_body_bytes if max_body_bytes is None else max_body_bytes
     timeout_s = settings.service_request_timeout_s if timeout_s is None else timeout_s
     status_of = status_of or (lambda exc: 422 if isinstance(exc, InputError) else 400)
-    app.add_middleware(_Guard, max_body_bytes=max_body_bytes, timeout_s=timeout_s)
+    app.add_middleware(_Guard, max_body_bytes=max_body_bytes, timeout_s=timeout_s, error_body=error_body,
+                       route_limits=route_limits)
+
+    def reply(request: Request, status, detail, kind=None, headers=None, **extra):  # this app's error shape
+        return shaped_error(request.url.path, status, detail, kind, headers, error_body=error_body, **extra)
 
     @app.exception_handler(ServiceError)
     async def _service_error(request: Request, exc: ServiceError):
-        return error_response(exc.status, str(exc), exc.kind, exc.headers)
+        return reply(request, exc.status, str(exc), exc.kind, exc.headers)
 
     @app.exception_handler(GridtoolsError)
     async def _gridtools_error(request: Request, exc: GridtoolsError):
         if isinstance(exc, BusyError):  # the database's write lock is held elsewhere: retry, nothing changed
-            return error_response(503, str(exc), "Unavailable", {"Retry-After": "5"})
+            return reply(request, 503, str(exc), "Unavailable", {"Retry-After": "5"})
         extra = {}
         blocking = getattr(exc, "blocking", None)
         if blocking:
             extra["blocking"] = [{k: v for k, v in b.items() if k in ("osmid", "name", "restriction", "why")}
                                  for b in blocking]
-        return error_response(status_of(exc), str(exc), type(exc).__name__, **extra)
+        return reply(request, status_of(exc), str(exc), type(exc).__name__, **extra)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError):
@@ -247,19 +279,19 @@ def install(app: FastAPI, *, max_body_bytes: int | None = None, timeout_s: float
         for err in exc.errors():
             where = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
             parts.append(f"{where}: {err.get('msg')}")
-        return error_response(422, "; ".join(parts), "ValidationError")
+        return reply(request, 422, "; ".join(parts), "ValidationError")
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException):
         detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"no such path {request.url.path!r}; the API is described at /docs"
-        return error_response(exc.status_code, detail, headers=getattr(exc, "headers", None))
+        return reply(request, exc.status_code, detail, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(sqlite3.OperationalError)
     async def _locked(request: Request, exc: sqlite3.OperationalError):
         if "locked" in str(exc) or "busy" in str(exc):
-            return error_response(503, "the database is busy (another program holds its write lock); nothing was "
+            return reply(request, 503, "the database is busy (another program holds its write lock); nothing was "
                                        "changed: retry in a few seconds", "Unavailable", {"Retry-After": "5"})
         log.error("database error in %s: %s", request.url.path, exc)
-        return error_response(500, "database error (logged on the server)", "InternalError")
+        return reply(request, 500, "database error (logged on the server)", "InternalError")

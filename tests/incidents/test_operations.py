@@ -124,7 +124,9 @@ def test_routing_to_grid_head_or_component_department_with_phone_datums(tmp_path
 def test_tokens_and_visibility(store):
     tokens = TokenStore(store.database)
     head = tokens.authenticate(tokens.issue("grid_head", "li", grid=GRID_A))
-    assert head == {"role": "grid_head", "name": "li", "grid": GRID_A, "department": None}
+    assert {k: head[k] for k in ("role", "name", "grid", "department")} == {
+        "role": "grid_head", "name": "li", "grid": GRID_A, "department": None}
+    assert head["id"] == 1 and head["expires"] > "2026"  # 90 days by default
     assert can_see(head, {"grid_code": GRID_A}) and not can_see(head, {"grid_code": GRID_B, "assignee": "x"})
     t = tokens.issue("reporter", "zhang")
     assert tokens.revoke(t) and tokens.authenticate(t) is None and tokens.authenticate("nonsense") is None
