@@ -31,7 +31,7 @@ from gridtools.hotspots.subday_gbm import SlotGBM
 from gridtools.hotspots.windows import N_DAY_TYPES, N_SLOTS, slot_exposure, slot_of, slot_weights
 
 __all__ = ["SlotEstimator", "HourBinCounts", "TimeProfile", "SUBDAY_BASELINES", "subday_methods",
-           "make_subday_estimator", "with_known_in_advance"]
+           "make_subday_estimator", "with_known_in_advance", "RankBlend"]
 
 
 class SlotEstimator(HotspotEstimator):
@@ -231,6 +231,57 @@ class TimeProfile(SlotEstimator):
         sigma = self.neighbourhood_bandwidth / cells.pixel
         spread = np.stack([gauss(cube[s], sigma).ravel() for s in range(N_SLOTS)], axis=1)  # pixels x slots
         return self._hour_smooth(np.asarray(cells.weights @ spread))
+
+
+class RankBlend(Ensemble):
+    """Rank averaging of members' window forecasts: cells ordered by the weighted mean of their
+    percentile rank (of risk per km²) under each member, given the first member's risk values in
+    that order (so the output keeps the first member's scale: expected events per cell).
+
+    Where members agree on the top cells they stay on top; where one member's scale is
+    overdispersed (boosting), its ranking still counts only as much as its weight.
+
+    Parameters
+    ----------
+    members : list of (name, estimator)
+    weights : list of float, optional
+        One per member; default equal.
+
+    Examples
+    --------
+    >>> from gridtools.hotspots.cells import square_cells, assign_events
+    >>> from gridtools.hotspots.events import EventSet
+    >>> cs = square_cells((0, 0, 399, 199), 200, crs=32617)
+    >>> ev = assign_events(EventSet(t=np.array([0.3, 1.3, 1.4]), x=np.array([10., 10, 300]),
+    ...                    y=np.array([10., 10, 10]), row=np.arange(1, 4), crs=32617), cs)
+    >>> est = RankBlend(members=[("a", NaiveCounts()), ("b", NaiveCounts())]).fit(ev, cs, cutoff=2.0)
+    >>> one = NaiveCounts().fit(ev, cs, cutoff=2.0).predict_windows([2.0], 24)
+    >>> bool(np.allclose(est.predict_windows([2.0], 24), one))   # members that agree: the member's forecast
+    True
+    """
+
+    def __init__(self, members=None, weights=None):
+        super().__init__(members=members, weights=weights, how="geometric")
+
+    def _fit(self, ev, cells, c):
+        super()._fit(ev, cells, c)
+        self.area_ = np.asarray(cells.area, dtype=float)
+
+    def combine(self, predictions) -> np.ndarray:
+        """Blend the members' rankings row by row (each row a window; a 1-d input is one row)."""
+        preds = [np.atleast_2d(np.asarray(p, dtype=float)) for p in predictions]
+        w = np.ones(len(preds)) if self.weights is None else np.asarray(self.weights, dtype=float)
+        w = w / w.sum()
+        density = [p / np.maximum(self.area_, 1e-9) for p in preds]
+        n = density[0].shape[1]
+        score = sum(wi * (np.argsort(np.argsort(d, axis=1, kind="stable"), axis=1) / max(n - 1, 1))
+                    for wi, d in zip(w, density))
+        order = np.argsort(score, axis=1, kind="stable")  # lowest blended rank first
+        first = np.sort(density[0], axis=1)  # the first member's densities, ascending
+        out = np.empty_like(first)
+        np.put_along_axis(out, order, first, axis=1)
+        out = out * self.area_
+        return out[0] if np.ndim(predictions[0]) == 1 else out
 
 
 #: Baselines of every sub-day backtest.
