@@ -31,7 +31,7 @@ from gridtools.hotspots.forecasting import drop_far_events
 from gridtools.hotspots.cells import assign_events
 from gridtools.hotspots.subday import backtest_windows
 from gridtools.hotspots.subday_gbm import SlotGBM
-from gridtools.hotspots.timeofday import TimeProfile, subday_methods
+from gridtools.hotspots.timeofday import RankBlend, TimeProfile, subday_methods
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
@@ -239,6 +239,20 @@ def gbm_grid(profile: dict | None = None) -> dict:
     return out
 
 
+SCHOOL_TERMS = Path(__file__).resolve().parent / "data" / "paris_school_terms_zone_c.csv"  # sources: its .md
+
+
+def school_grid(profile: dict | None = None) -> dict:
+    """``profile`` with the Paris zone C school calendar at three strengths of the city prior."""
+    from gridtools.hotspots.calendar import read_school_terms
+
+    terms = read_school_terms(SCHOOL_TERMS)
+    out = {f"school_prior{p:g}": TimeProfile(**((profile or {}) | {"school_terms": terms, "school_prior": p}))
+           for p in (20.0, 50.0, 200.0)}
+    out["profile"] = TimeProfile(**(profile or {}))
+    return out
+
+
 def report(methods: dict, cells=(500.0, 250.0), label: str = "tuned", folds: int = 104) -> pd.DataFrame:
     """The reported 2019-2020 folds (104 weekly cutoffs) for *methods* (the baselines always)."""
     out = []
@@ -251,8 +265,56 @@ def report(methods: dict, cells=(500.0, 250.0), label: str = "tuned", folds: int
         result.save(RESULTS / f"subday_paris_{label}_{int(cell)}")
         out.append(table(result, f"Paris {cell:g} m, 2 h"))
     frame = pd.concat(out, ignore_index=True)
-    frame.to_csv(RESULTS / f"subday_paris_{label}.csv", index=False)
+    frame.to_csv(RESULTS / f"subday_paris_{label}_{'_'.join(str(int(c)) for c in cells)}.csv", index=False)
     return frame
+
+
+def _winner(path: str, cells=None) -> str:
+    """The candidate with the highest mean tuning score over the cell sizes (baselines excluded)."""
+    d = pd.read_csv(RESULTS / path)
+    d = d[~d["method"].str.startswith("naive")]
+    if cells is not None:
+        d = d[d["cell"].isin(cells)]
+    return str(d.groupby("method")["score"].mean().idxmax())
+
+
+def _params(est) -> dict:
+    """The constructor arguments that differ from the defaults (to rebuild a tuned candidate)."""
+    defaults = type(est)().get_params(deep=False)
+    return {k: v for k, v in est.get_params(deep=False).items() if v is not defaults[k] and v != defaults[k]}
+
+
+def honest(stage1_winner: str = "p200_w0_hl730.0") -> None:
+    """Stages 2-4 of the nested tuning on 2017-2018, each winner picked by the rule of :func:`_winner`,
+    then the 2019-2020 report of the winners (500 m first; boosting at 250 m last, it is slow)."""
+    grid1 = profile_grid(1)
+    best = _params(grid1[stage1_winner])
+    print("stage 1 winner", stage1_winner, best, flush=True)
+    grid2 = profile_grid(2, best)
+    tune(grid2, out="subday_tuning_profile2.csv")
+    w2 = _winner("subday_tuning_profile2.csv")
+    best = _params(grid2[w2])
+    print("stage 2 winner", w2, best, flush=True)
+    school = school_grid(best)
+    tune(school, out="subday_tuning_school.csv")
+    w_school = _winner("subday_tuning_school.csv")
+    print("school winner", w_school, flush=True)
+    gbms = gbm_grid(best)
+    tune(gbms, cells=(500.0,), folds=26, step_days=28, out="subday_tuning_gbm.csv")
+    d = pd.read_csv(RESULTS / "subday_tuning_gbm.csv")
+    w_gbm = str(d[d["method"].str.startswith("g_")].set_index("method")["score"].idxmax())
+    print("gbm winner", w_gbm, flush=True)
+    per_cell = {c: _params(grid1[_winner("subday_tuning_profile1.csv", cells=[c])]) for c in (500.0, 250.0)}
+    print("per-cell stage-1 winners", per_cell, flush=True)
+    for cell in (500.0, 250.0):
+        methods = {"profile_tuned": TimeProfile(**best), "profile_school": school[w_school],
+                   "profile_percell": TimeProfile(**per_cell[cell])}
+        if cell == 500.0:
+            methods |= {"gbm_tuned": gbms[w_gbm], "profile_gbm_rank": RankBlend(
+                members=[("profile", TimeProfile(**best)), ("gbm", gbms[w_gbm])])}
+        report(methods, cells=(cell,), label="honest")
+    report({"gbm_tuned": gbms[w_gbm], "profile_gbm_rank": RankBlend(
+        members=[("profile", TimeProfile(**best)), ("gbm", gbms[w_gbm])])}, cells=(250.0,), label="honest_gbm")
 
 
 if __name__ == "__main__":
@@ -264,6 +326,11 @@ if __name__ == "__main__":
         stage = int(sys.argv[2])
         best = json.loads(sys.argv[3]) if len(sys.argv) > 3 else None
         print(tune(profile_grid(stage, best), out=f"subday_tuning_profile{stage}.csv").to_string())
+    elif what == "honest":
+        honest(*sys.argv[2:3])
+    elif what == "tune_school":
+        best = json.loads(sys.argv[2]) if len(sys.argv) > 2 else None
+        print(tune(school_grid(best), out="subday_tuning_school.csv").to_string())
     elif what == "tune_gbm":  # 500 m, 26 cutoffs 4 weeks apart over 2017-2018 (boosting is slow)
         best = json.loads(sys.argv[2]) if len(sys.argv) > 2 else None
         print(tune(gbm_grid(best), cells=(500.0,), folds=26, step_days=28, out="subday_tuning_gbm.csv").to_string())
