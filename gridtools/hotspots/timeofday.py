@@ -121,19 +121,22 @@ class TimeProfile(SlotEstimator):
     ----------
     prior_events : float, default 200
         Strength of the neighbourhood profile against a cell's own (in events).  Paris accidents
-        (2-hour windows, 2019-2020 folds) need a strong prior: at 20 pseudo-events the cells'
-        own profiles were noise and pooled PAI@2% fell 9% below the all-history count.
+        need a strong prior: at 20 pseudo-events the cells' own profiles were noise and pooled
+        PAI@2% fell 9% below the all-history count.  The defaults here were chosen on 2017-2018
+        weekly cutoffs of Paris (500 m and 250 m cells, 2-hour windows), a grid of pseudo-events
+        x spatial shrinkage x half-life, then hour and kernel widths: see docs/hotspots.md.
     neighbourhood_bandwidth : float, default 1000
         Gaussian kernel of the neighbourhood profile (metres).
     neighbourhood_prior : float, default 20
         Strength of the city's profile against the neighbourhood's (in events).
     hour_bandwidth : float, default 1.0
         Gaussian smoothing over neighbouring hours of the same day type (hours; 0 = none).
-    spatial_weight : float, default 0.3
-        ``prior_weight`` of the spatial shrinkage of the long-term count (0 = raw count).
+    spatial_weight : float, default 0
+        ``prior_weight`` of the spatial shrinkage of the long-term count (0 = raw count; 0.6 was
+        best at 250 m alone, 0 at 500 m and over both sizes).
     spatial_bandwidth : float or None, default None
         Its kernel (metres; None = two cells).
-    half_life_days : float or None, default 365
+    half_life_days : float or None, default 730
         Old events count half every this many days (the long-term count goes stale: roadworks,
         new cycle lanes); None = all equal.
     holidays : list of dates, optional
@@ -148,8 +151,8 @@ class TimeProfile(SlotEstimator):
     """
 
     def __init__(self, prior_events: float = 200.0, neighbourhood_bandwidth: float = 1000.0,
-                 neighbourhood_prior: float = 20.0, hour_bandwidth: float = 1.0, spatial_weight: float = 0.3,
-                 spatial_bandwidth: float | None = None, half_life_days: float | None = 365.0, holidays=None,
+                 neighbourhood_prior: float = 20.0, hour_bandwidth: float = 1.0, spatial_weight: float = 0.0,
+                 spatial_bandwidth: float | None = None, half_life_days: float | None = 730.0, holidays=None,
                  school_terms=None, school_prior: float = 50.0):
         self.prior_events = prior_events
         self.neighbourhood_bandwidth = neighbourhood_bandwidth
