@@ -61,6 +61,13 @@ PatrolShareOption = Annotated[float, typer.Option(
 IdOption = Annotated[Optional[str], typer.Option("--id", help="Column naming each event (case or accident number): "
                                                               "a repeated id is refused, naming its rows.")]
 DedupeOption = Annotated[bool, typer.Option("--dedupe", help="With --id: count each id once (keep its first row).")]
+SchoolTermsOption = Annotated[Optional[Path], typer.Option(
+    "--school-terms", help="Sub-day: school terms (CSV with columns start, end: first and last day of each term); "
+                           "profile and gbm learn each cell's school-holiday effect. Must cover the forecast.")]
+WeatherOption = Annotated[Optional[Path], typer.Option(
+    "--weather", help="Sub-day: forecast weather (CSV: window_start 'YYYY-MM-DD HH:MM' and a value column, e.g. "
+                      "rain_mm; wet when above 0), a feature of gbm. Must cover the history and the forecast; "
+                      "the weather recorded with the events is never used.")]
 MapOption = Annotated[Optional[Path], typer.Option("--map", help="Also write a map of the top cells and patrol areas "
                                                            "(HTML, opens offline; with --horizon-hours a slider "
                                                            "over the windows).")]
@@ -139,29 +146,53 @@ def hotspots_predict(
     units: UnitsOption = None, unit_id: UnitIdOption = None, snap_m: SnapOption = None,
     id_col: IdOption = None, dedupe: DedupeOption = False,
     patrol_share: PatrolShareOption = 0.02, map_file: MapOption = None,
+    school_terms: SchoolTermsOption = None, weather: WeatherOption = None,
 ):
     """Risk of every cell after --cutoff: layer 'cells' (cell_id, risk, rank, geometry) and layer 'patrol_areas'
     (the riskiest --patrol-share joined into contiguous areas); with --horizon-hours also table 'windows'
     (cell_id, window_start, risk) for --windows windows."""
-    from gridtools import hotspots
-
     events, cells, covariates, lines = _read_inputs(
         events_file, time=time, lon=lon, lat=lat, x=x, y=y, crs=crs, layer=layer, category_col=category_col,
         category=category, cell=cell, boundary=boundary, area=area, grids=grids, grid_id=grid_id, poi=poi,
         dayfirst=dayfirst, hour_col=hour_col, tz=tz, units=units, unit_id=unit_id, snap_m=snap_m, id_col=id_col,
         dedupe=dedupe)
+    known = _known_in_advance(school_terms, weather, horizon_hours)
     if horizon_hours is not None:
         return _predict_windows(events, cells, lines, cutoff=cutoff, hours=horizon_hours, windows=windows,
-                                method=method or "profile", output=output, map_file=map_file, share=patrol_share)
-    method = method or "ensemble"
+                                method=method or "profile", output=output, map_file=map_file, share=patrol_share,
+                                known=known)
+    _predict_days(events, cells, covariates, lines, cutoff=cutoff, horizon_days=horizon_days,
+                  method=method or "ensemble", output=output, map_file=map_file, share=patrol_share)
+
+
+def _predict_days(events, cells, covariates, lines, *, cutoff, horizon_days, method, output: Path, map_file,
+                  share: float) -> None:
+    """The day-based branch of predict: one forecast, its patrol areas, the files."""
+    from gridtools import hotspots
+
     result = hotspots.forecast(events, cells, cutoff=cutoff, horizon_days=horizon_days, method=method, covariates=covariates)
-    areas = hotspots.patrol_areas(result, share=patrol_share)
-    areas_file = _write_forecast(result, areas, output, map_file, patrol_share)
+    areas = hotspots.patrol_areas(result, share=share)
+    areas_file = _write_forecast(result, areas, output, map_file, share)
     used = int((events.t < hotspots.to_day(cutoff)).sum())
     print_lines(f"hotspots predict ({method}, cutoff {cutoff}, {horizon_days:g} days)",
-                [*lines, f"{used:,} events before the cutoff used", _areas_line(areas, patrol_share),
+                [*lines, f"{used:,} events before the cutoff used", _areas_line(areas, share),
                  f"wrote {output} (layer cells)" + (", layer patrol_areas" if areas_file == output
                                                     else f" and {areas_file}")])
+
+
+def _known_in_advance(school_terms: Optional[Path], weather: Optional[Path], hours) -> dict:
+    """The --school-terms and --weather tables, read (sub-day runs only)."""
+    from gridtools.errors import InputError
+    from gridtools.hotspots.calendar import read_forecast_weather, read_school_terms
+
+    if hours is None and (school_terms is not None or weather is not None):
+        raise InputError("--school-terms and --weather are covariates of sub-day forecasts: add --horizon-hours.")
+    return {"school_terms": read_school_terms(school_terms) if school_terms is not None else None,
+            "weather": read_forecast_weather(weather) if weather is not None else None}
+
+
+def _known_lines(known: dict) -> list[str]:
+    return [f"known in advance: {v!r}" for v in known.values() if v is not None]
 
 
 def _areas_line(areas, share: float) -> str:
@@ -169,7 +200,7 @@ def _areas_line(areas, share: float) -> str:
             f"patrol areas, {areas['expected_events'].sum():,.1f} expected events")
 
 
-def _predict_windows(events, cells, lines, *, cutoff, hours, windows, method, output: Path, map_file, share):
+def _predict_windows(events, cells, lines, *, cutoff, hours, windows, method, output: Path, map_file, share, known):
     """The sub-day branch of predict: forecast the windows, write cells, patrol areas (first window and
     every window) and the windows table; --map draws every window with a slider."""
     from gridtools import hotspots
@@ -178,7 +209,8 @@ def _predict_windows(events, cells, lines, *, cutoff, hours, windows, method, ou
 
     if output.suffix.lower() != ".gpkg":
         raise InputError(f"a sub-day forecast writes a layer and a table: give -o a .gpkg file, not {output.name}.")
-    result = forecast_windows(events, cells, cutoff=cutoff, horizon_hours=hours, windows=windows, method=method)
+    result = forecast_windows(events, cells, cutoff=cutoff, horizon_hours=hours, windows=windows, method=method,
+                              **known)
     areas = hotspots.patrol_areas(result.cells, share=share)
     per_window = hotspots.window_patrol_areas(result, share=share)
     _write_forecast(result.cells, areas, output, None, share)
@@ -190,7 +222,7 @@ def _predict_windows(events, cells, lines, *, cutoff, hours, windows, method, ou
         save_map(hotspot_window_map(result.cells, result.windows, per_window, share=share, hours=hours), map_file)
     p = result.params
     print_lines(f"hotspots predict ({method}, cutoff {p['cutoff']}, {windows} x {hours:g} h)",
-                [*lines, f"{p['used_events']:,} events before the cutoff used",
+                [*lines, *_known_lines(known), f"{p['used_events']:,} events before the cutoff used",
                  _areas_line(areas, share) + " (first window)",
                  f"patrol areas per window: {len(per_window) / max(windows, 1):,.1f} on average "
                  f"(layer window_patrol_areas, {len(per_window):,} rows)",
@@ -230,6 +262,7 @@ def hotspots_backtest(
     units: UnitsOption = None, unit_id: UnitIdOption = None, snap_m: SnapOption = None,
     id_col: IdOption = None, dedupe: DedupeOption = False,
     jobs: JobsOption = None, scheduler: SchedulerOption = None,
+    school_terms: SchoolTermsOption = None, weather: WeatherOption = None,
 ):
     """Rolling-origin backtest: hit rate, PAI and PEI at 1, 2, 5, 10% of the area for every method (with
     --horizon-hours: pooled over --windows windows per cutoff, every sub-day method unless --methods names some)."""
@@ -241,9 +274,10 @@ def hotspots_backtest(
             dayfirst=dayfirst, hour_col=hour_col, tz=tz, units=units, unit_id=unit_id, snap_m=snap_m, id_col=id_col,
             dedupe=dedupe)
         progress("reading and preparing the events", 1, 1)
+    known = _known_in_advance(school_terms, weather, horizon_hours)
     if horizon_hours is not None:
         return _backtest_windows(events, cells, lines, start=start, folds=folds, hours=horizon_hours, windows=windows,
-                                 step_days=step_days, methods=methods, output=output)
+                                 step_days=step_days, methods=methods, output=output, known=known)
     _backtest_days(events, cells, covariates, lines, start=start, folds=folds, horizon_days=horizon_days,
                    step_days=step_days, methods=methods, output=output, poi=poi, jobs=jobs, scheduler=scheduler)
 
@@ -267,16 +301,17 @@ def _backtest_days(events, cells, covariates, lines, *, start, folds, horizon_da
               "top_cells.gpkg")
 
 
-def _backtest_windows(events, cells, lines, *, start, folds, hours, windows, step_days, methods, output: Path):
+def _backtest_windows(events, cells, lines, *, start, folds, hours, windows, step_days, methods, output: Path,
+                      known: dict):
     """The sub-day branch of backtest: pooled metrics over every window, saved to *output*."""
     from gridtools.hotspots.subday import backtest_windows
 
     chosen = None if methods == "smoothed,prospective,etas,gbm,ensemble" else [m.strip() for m in methods.split(",")]
     with progress_bar() as progress:
         result = backtest_windows(events, cells, start=start, folds=folds, horizon_hours=hours, windows=windows,
-                                  step_days=step_days, methods=chosen, progress=progress)
+                                  step_days=step_days, methods=chosen, progress=progress, **known)
     result.save(output)
-    print_lines("hotspots backtest (sub-day)", lines)
+    print_lines("hotspots backtest (sub-day)", [*lines, *_known_lines(known)])
     table = Table(title=f"pooled PAI at 2% ({folds} cutoffs x {windows} windows of {hours:g} h)")
     for c in ("method", "PAI", "hit rate", "PEI", "vs best naive [95% CI]", "seconds"):
         table.add_column(c)

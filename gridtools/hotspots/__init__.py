@@ -39,9 +39,10 @@ from gridtools.hotspots.metrics import hit_metrics, rank_cells
 from gridtools.hotspots.patrol import flagged_cells, patrol_areas, window_patrol_areas
 from gridtools.hotspots.segments import segment_units
 from gridtools.hotspots.subday import WindowBacktest, WindowForecast, backtest_windows, forecast_windows
+from gridtools.hotspots.calendar import ForecastWeather, SchoolTerms, read_forecast_weather, read_school_terms
 from gridtools.hotspots.subday_gbm import SlotGBM
 from gridtools.hotspots.sun import darkness
-from gridtools.hotspots.timeofday import HourBinCounts, TimeProfile, make_subday_estimator
+from gridtools.hotspots.timeofday import HourBinCounts, RankBlend, TimeProfile, make_subday_estimator
 
 __all__ = [
     "prepare",
@@ -84,6 +85,11 @@ __all__ = [
     "TimeProfile",
     "make_subday_estimator",
     "SlotGBM",
+    "RankBlend",
+    "SchoolTerms",
+    "ForecastWeather",
+    "read_school_terms",
+    "read_forecast_weather",
     "darkness",
     "segment_units",
 ]

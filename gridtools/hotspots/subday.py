@@ -25,7 +25,7 @@ from gridtools.hotspots.cells import CellSet
 from gridtools.hotspots.estimators import HotspotEstimator
 from gridtools.hotspots.events import EventSet, from_day, to_day
 from gridtools.hotspots.metrics import rank_cells, window_hits
-from gridtools.hotspots.timeofday import SUBDAY_BASELINES, make_subday_estimator
+from gridtools.hotspots.timeofday import SUBDAY_BASELINES, make_subday_estimator, with_known_in_advance
 from gridtools.hotspots.windows import check_window_hours, label_frame, require_time_of_day, window_labels, window_starts
 
 __all__ = ["Fold", "WindowForecast", "WindowBacktest", "forecast_windows", "make_folds", "run_fold",
@@ -59,7 +59,7 @@ def _estimator(method, hours: float) -> HotspotEstimator:
 
 
 def forecast_windows(events: EventSet, cells: CellSet, *, cutoff, horizon_hours: float, windows: int,
-                     method="profile", crs=None) -> WindowForecast:
+                     method="profile", crs=None, school_terms=None, weather=None) -> WindowForecast:
     """Risk of every cell in each of *windows* windows of *horizon_hours* after *cutoff*.
 
     Only events strictly before the cutoff are used (the estimator drops the rest), at minute
@@ -79,6 +79,12 @@ def forecast_windows(events: EventSet, cells: CellSet, *, cutoff, horizon_hours:
         A name of :func:`gridtools.hotspots.timeofday.subday_methods` or an estimator.
     crs : CRS-like, optional
         Output CRS (default: the events' input CRS).
+    school_terms : SchoolTerms, optional
+        School calendar (:func:`gridtools.hotspots.calendar.read_school_terms`), used by
+        ``profile`` and ``gbm``; must cover the forecast windows.
+    weather : ForecastWeather, optional
+        Forecast-weather table (:func:`gridtools.hotspots.calendar.read_forecast_weather`), used by
+        ``gbm``; must cover the history and every forecast window.
 
     Returns
     -------
@@ -98,7 +104,8 @@ def forecast_windows(events: EventSet, cells: CellSet, *, cutoff, horizon_hours:
     require_time_of_day(events)
     hours = check_window_hours(horizon_hours)
     starts = window_starts(cutoff, hours, windows)
-    est = _estimator(method, hours).fit(events, cells, from_day(starts[0]))
+    est = _with_calendar(_estimator(method, hours), method, school_terms, weather)
+    est = est.fit(events, cells, from_day(starts[0]))
     risk = np.asarray(est.predict_windows(starts, hours), dtype=float)
     out = cells.cells.copy()
     out["risk"] = risk[0]
@@ -121,6 +128,17 @@ def forecast_windows(events: EventSet, cells: CellSet, *, cutoff, horizon_hours:
               "used_events": int((events.t < starts[0]).sum())}
     out.attrs = dict(params)
     return WindowForecast(out, table, risk, starts, params)
+
+
+def _with_calendar(est: HotspotEstimator, name, school_terms, weather) -> HotspotEstimator:
+    """*est* given the known-in-advance covariates, refused if it can use none of those given."""
+    out = with_known_in_advance(est, school_terms, weather)
+    if out is None:
+        given = " and ".join(k for k, v in (("school_terms=...", school_terms), ("weather=...", weather)) if v is not None)
+        label = name if isinstance(name, str) else type(est).__name__
+        raise InputError(f"method {label!r} cannot use {given}: school terms are used by 'profile' and 'gbm', "
+                         "forecast weather by 'gbm'. Choose one of those, or leave the covariate out.")
+    return out
 
 
 @dataclass(frozen=True)
@@ -215,7 +233,7 @@ class WindowBacktest:
 
 def backtest_windows(events: EventSet, cells: CellSet, *, start, folds: int, horizon_hours: float, windows: int,
                      step_days: float | None = None, methods=None, coverages=None, progress=None,
-                     n_boot: int = 2000, mapper=map) -> WindowBacktest:
+                     n_boot: int = 2000, mapper=map, school_terms=None, weather=None) -> WindowBacktest:
     """Rolling-cutoff backtest of sub-day forecasts, the naive time-of-day baselines always included.
 
     Parameters
@@ -239,6 +257,9 @@ def backtest_windows(events: EventSet, cells: CellSet, *, start, folds: int, hor
     mapper : callable, default :func:`map`
         ``mapper(function, folds)``: swap in a parallel map (e.g. a Dask client's) to run folds
         concurrently; each call is :func:`run_fold` on one fold.
+    school_terms, weather : optional
+        Known-in-advance covariates (see :func:`forecast_windows`), given to every method that
+        can use them (the naive baselines never do); refused if no method can.
 
     Returns
     -------
@@ -253,6 +274,11 @@ def backtest_windows(events: EventSet, cells: CellSet, *, start, folds: int, hor
     _check_span(events, plan)
     names = list(subday_methods(hours)) if methods is None else methods
     estimators = dict(names) if isinstance(names, dict) else {m: make_subday_estimator(m, hours) for m in names}
+    if school_terms is not None or weather is not None:
+        used = {n: with_known_in_advance(e, school_terms, weather) for n, e in estimators.items()}
+        if all(e is None for e in used.values()):
+            _with_calendar(next(iter(estimators.values())), ", ".join(estimators), school_terms, weather)
+        estimators = {n: used[n] if used[n] is not None else e for n, e in estimators.items()}
     for b in SUBDAY_BASELINES:
         estimators.setdefault(b, make_subday_estimator(b, hours))
     frames, seconds = [], {}

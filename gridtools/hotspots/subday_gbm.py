@@ -62,12 +62,15 @@ class SlotGBM(HotspotEstimator):
     ----------
     bin_hours : float, default 2
         Bins of the day (must divide 24).
-    train_days : float, default 365
-        The target period before the cutoff; features come from the events before it.
+    train_days : float, default 730
+        The target period before the cutoff; features come from the events before it (a two-year
+        target halves the noise of one year's: chosen on Paris 2017-2018 cutoffs).
     half_life_days : float, default 365
         Decay of the long-term count features.
     max_iter, learning_rate, max_leaf_nodes, min_samples_leaf, l2_regularization
-        Of :class:`sklearn.ensemble.HistGradientBoostingRegressor` (``loss="poisson"``).
+        Of :class:`sklearn.ensemble.HistGradientBoostingRegressor` (``loss="poisson"``);
+        ``min_samples_leaf=800`` (was 200) was chosen with the two-year target on Paris
+        2017-2018 cutoffs, among fewer trees, smaller learning rates and more L2 (docs/hotspots.md).
     use_darkness : bool, default True
         Split each group by darkness (needs a place: *lonlat* or the cells' CRS).
     tz : str, optional
@@ -86,6 +89,14 @@ class SlotGBM(HotspotEstimator):
         :class:`~gridtools.hotspots.timeofday.TimeProfile`.
     holidays : list of dates, optional
         Days treated as weekend days.
+    school_terms : SchoolTerms, optional
+        Splits each group by school-holiday working day or not (a weekday outside every term:
+        :class:`~gridtools.hotspots.calendar.SchoolTerms`), like darkness; known years ahead.
+    weather : ForecastWeather, optional
+        Splits each group by the *forecast* weather of its hour (wet: the table's first value
+        above its threshold, :class:`~gridtools.hotspots.calendar.ForecastWeather`).  The table
+        must cover the history the model learns from and the forecast windows; a forecast row for
+        a window is legal input even though the window lies after the cutoff.
     random_state : int, default 0
 
     Examples
@@ -101,11 +112,11 @@ class SlotGBM(HotspotEstimator):
     (2, 4)
     """
 
-    def __init__(self, bin_hours: float = 2.0, train_days: float = 365.0, half_life_days: float = 365.0,
+    def __init__(self, bin_hours: float = 2.0, train_days: float = 730.0, half_life_days: float = 365.0,
                  max_iter: int = 80, learning_rate: float = 0.1, max_leaf_nodes: int = 15,
-                 min_samples_leaf: int = 200, l2_regularization: float = 1.0, use_darkness: bool = True,
+                 min_samples_leaf: int = 800, l2_regularization: float = 1.0, use_darkness: bool = True,
                  tz: str | None = None, lonlat=None, marks=None, others=None, base=None, holidays=None,
-                 random_state: int = 0):
+                 school_terms=None, weather=None, random_state: int = 0):
         self.bin_hours = bin_hours
         self.train_days = train_days
         self.half_life_days = half_life_days
@@ -121,6 +132,8 @@ class SlotGBM(HotspotEstimator):
         self.others = others
         self.base = base
         self.holidays = holidays
+        self.school_terms = school_terms
+        self.weather = weather
         self.random_state = random_state
 
     # -- checks and the time axes -------------------------------------------------------------
@@ -144,17 +157,31 @@ class SlotGBM(HotspotEstimator):
 
     @property
     def n_dark(self) -> int:
-        return 2 if self.use_darkness else 1
+        """States each group is split into: 2 ** (darkness, school holiday, wet weather: those in use)."""
+        return 2 ** len(self._flags())
+
+    def _flags(self) -> list:
+        return [f for f, on in (("dark", self.use_darkness), ("school_holiday", self.school_terms is not None),
+                                ("wet", self.weather is not None)) if on]
 
     def _group(self, slots: np.ndarray) -> np.ndarray:
         per_day = int(round(24 / self.bin_hours))
         return (slots // 24) * per_day + (slots % 24) // int(round(self.bin_hours))
 
     def _dark(self, t: np.ndarray) -> np.ndarray:
-        if not self.use_darkness:
-            return np.zeros(len(t), dtype=np.int64)
-        lon, lat = self.lonlat_
-        return darkness(t, lat, lon, self.tz_)
+        """The state of each time: bit j set when flag j (of :meth:`_flags`) holds."""
+        t = np.asarray(t, dtype=float)
+        state = np.zeros(len(t), dtype=np.int64)
+        for j, flag in enumerate(self._flags()):
+            if flag == "dark":
+                lon, lat = self.lonlat_
+                on = darkness(t, lat, lon, self.tz_)
+            elif flag == "school_holiday":
+                on = self.school_terms.holiday(t)
+            else:
+                on = self.weather.wet(t)
+            state |= np.asarray(on, dtype=np.int64) << j
+        return state
 
     def _exposure(self, start: float, end: float) -> np.ndarray:
         """Hours of [start, end) in each (group, dark): shape (n_groups * n_dark,)."""
@@ -205,7 +232,8 @@ class SlotGBM(HotspotEstimator):
                           np.log((own_g / exp_g)[:, group_of] * 1e3 + 1e-3), np.log(prof[:, group_of] * 1e3 + 1e-3),
                           np.broadcast_to(group_of % (self.n_groups // 2), (n, k)).astype(float),
                           np.broadcast_to(group_of // (self.n_groups // 2), (n, k)).astype(float),
-                          np.broadcast_to(np.arange(k) % self.n_dark, (n, k)).astype(float)], axis=2)
+                          *[np.broadcast_to((np.arange(k) % self.n_dark) >> j & 1, (n, k)).astype(float)
+                            for j in range(max(len(self._flags()), 1))]], axis=2)
         return np.concatenate([np.repeat(cell_x[:, None, :], k, axis=1), row_x], axis=2).reshape(n * k, -1)
 
     def _profile(self, ev, cells, c) -> np.ndarray:
@@ -300,15 +328,23 @@ class SlotGBM(HotspotEstimator):
         if not hasattr(self, "rate_"):
             raise InputError(f"{type(self).__name__} is not fitted: call fit(events, cells, cutoff) first.")
         starts = np.atleast_1d(np.asarray(starts, dtype=float))
+        if self.school_terms is not None:
+            self.school_terms.require_covers(starts.min(), starts.max() + float(hours) / 24.0)
         s_h, e_h = starts * 24.0, starts * 24.0 + float(hours)
         first = np.floor(s_h + 1e-9)
         out = np.zeros((len(starts), self.rate_.shape[0]))
+        pieces = []  # (windows, hours' middles, overlap): only hours the windows cover
         for j in range(int(np.ceil(hours)) + 1):
             b = first + j
             overlap = np.clip(np.minimum(e_h, b + 1) - np.maximum(s_h, b), 0, None)
-            mid = (b + 0.5) / 24.0
-            key = self._group(slot_of(mid, self.holidays)) * self.n_dark + self._dark(mid)
-            out += overlap[:, None] * self.rate_[:, key].T
+            use = np.flatnonzero(overlap > 0)
+            pieces.append((use, (b[use] + 0.5) / 24.0, overlap[use]))
+        mids = np.concatenate([m for _, m, _ in pieces])
+        keys = self._group(slot_of(mids, self.holidays)) * self.n_dark + self._dark(mids)  # refuses all gaps at once
+        at = 0
+        for use, mid, overlap in pieces:
+            out[use] += overlap[:, None] * self.rate_[:, keys[at:at + len(use)]].T
+            at += len(use)
         return out
 
     def _predict(self, h):

@@ -131,8 +131,11 @@ def slot_of(t, holidays=None) -> np.ndarray:
     return day_types(day, holidays) * 24 + hour
 
 
-def slot_weights(starts, hours: float, holidays=None) -> np.ndarray:
+def slot_weights(starts, hours: float, holidays=None, include=None) -> np.ndarray:
     """Hours of each slot that each window covers: shape ``(len(starts), N_SLOTS)``, rows sum to *hours*.
+
+    *include*, a function of the times of the hours' middles returning booleans, counts only the
+    hours it accepts (e.g. school-holiday hours: :meth:`gridtools.hotspots.calendar.SchoolTerms.holiday`).
 
     Examples
     --------
@@ -149,6 +152,8 @@ def slot_weights(starts, hours: float, holidays=None) -> np.ndarray:
         b = first + k
         overlap = np.clip(np.minimum(e_h, b + 1) - np.maximum(s_h, b), 0, None)
         slots = slot_of((b + 0.5) / 24.0, holidays)
+        if include is not None:
+            overlap = overlap * np.asarray(include((b + 0.5) / 24.0), dtype=float)
         np.add.at(out, (np.arange(len(starts)), slots), overlap)
     return out
 

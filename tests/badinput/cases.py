@@ -426,6 +426,35 @@ CASES: list[Case] = [
                            "--horizon-hours", "2", "--windows", "12"), ("mixes date formats", "row 7")),
     Case("hotspots predict", "sub-day window that does not divide a day",
          lambda k: PREDICT(k, k["events"], "--horizon-hours", "5", "--windows", "3"), ("--horizon-hours", "divide a day")),
+    Case("hotspots predict", "--school-terms with a term that ends before it starts",
+         lambda k: PREDICT(k, k["events"], "--horizon-hours", "2", "--windows", "12", "--method", "profile",
+                           "--school-terms", derive(k, "terms_backwards.csv", pd.DataFrame(
+                               {"start": ["2024-01-08", "2025-06-30"], "end": ["2024-07-05", "2025-01-06"]}))),
+         ("terms_backwards.csv", "row 2", "end before")),
+    Case("hotspots predict", "--school-terms that do not cover the forecast",
+         lambda k: PREDICT(k, k["events"], "--horizon-hours", "2", "--windows", "12", "--method", "profile",
+                           "--school-terms", derive(k, "terms_2024.csv", pd.DataFrame(
+                               {"start": ["2024-01-08"], "end": ["2024-07-05"]}))),
+         ("2024-01-08 to 2024-07-05", "2025-05-01", "--school-terms")),
+    Case("hotspots predict", "--school-terms for a method that cannot use them",
+         lambda k: PREDICT(k, k["events"], "--horizon-hours", "2", "--windows", "12", "--school-terms",
+                           derive(k, "terms_ok.csv", pd.DataFrame({"start": ["2024-01-08"], "end": ["2025-07-04"]}))),
+         ("naive_all", "cannot use --school-terms", "profile")),
+    Case("hotspots predict", "--weather with windows missing",
+         lambda k: PREDICT(k, k["events"], "--horizon-hours", "2", "--windows", "12", "--method", "gbm",
+                           "--weather", derive(k, "rain_short.csv", pd.DataFrame(
+                               {"window_start": pd.date_range("2024-01-01", "2025-05-01 08:00", freq="2h")
+                                .strftime("%Y-%m-%d %H:%M"), "rain_mm": 0.0}))),
+         ("rain_short.csv", "no forecast for", "2025-05-01 10:00")),
+    Case("hotspots predict", "--weather without --horizon-hours",
+         lambda k: PREDICT(k, k["events"], "--weather", derive(k, "rain_any.csv", pd.DataFrame(
+             {"window_start": ["2025-05-01 00:00", "2025-05-01 02:00"], "rain_mm": [0.0, 1.0]}))),
+         ("--weather", "--horizon-hours")),
+    Case("hotspots backtest", "--weather with no value column",
+         lambda k: BACKTEST(k, k["events"], "--horizon-hours", "2", "--windows", "12", "--methods", "gbm",
+                            "--weather", derive(k, "rain_novalue.csv", pd.DataFrame(
+                                {"window_start": ["2025-05-01 00:00", "2025-05-01 02:00"]}))),
+         ("rain_novalue.csv", "no value column")),
     Case("hotspots backtest", "an event id on two rows",
          lambda k: BACKTEST(k, _events(k, "dup_events.csv", _dup_rows), "--id", "event_id"),
          ("'event_id'", "E0003", "rows 4, 401", "--dedupe")),
