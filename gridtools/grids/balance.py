@@ -252,10 +252,12 @@ def make_contiguous(graph: PieceGraph, labels: np.ndarray) -> np.ndarray:
 class _Repair:
     """Mutable state of the repair of one piece's labels."""
 
-    def __init__(self, graph: PieceGraph, labels: np.ndarray, band: Band, rng, allow_recount: bool):
+    def __init__(self, graph: PieceGraph, labels: np.ndarray, band: Band, rng, allow_recount: bool,
+                 defer: np.ndarray | None = None):
         self.g, self.band, self.rng = graph, band, rng
         self.labels = labels.copy()
         self.allow_recount = allow_recount
+        self.defer = defer
         self.part_pop = np.bincount(self.labels, weights=graph.pop, minlength=self.labels.max() + 1)
         self.moves = 0
         self.resplits = 0
@@ -486,6 +488,9 @@ class _Repair:
                     progress |= moved > 0
                     if self.band.contains(self.part_pop[part]):
                         continue
+                if self.defer is not None and self.defer[self.members(part)].any():
+                    hopeless.add(part)  # left to a later repair that sees beyond this graph
+                    continue
                 if self.resplit(part, max_size=5) or (widen and self.recut_region(part)):
                     progress = True
                 else:
@@ -496,7 +501,8 @@ class _Repair:
 
 
 def repair(graph: PieceGraph, labels: np.ndarray, band: Band, rng: np.random.Generator,
-           *, allow_recount: bool = True, moves_first: bool = True, widen: bool = True) -> SplitOutcome:
+           *, allow_recount: bool = True, moves_first: bool = True, widen: bool = True,
+           defer: np.ndarray | None = None) -> SplitOutcome:
     """Bring every part of a contiguous labelling into the band where local changes can.
 
     Parameters
@@ -513,19 +519,22 @@ def repair(graph: PieceGraph, labels: np.ndarray, band: Band, rng: np.random.Gen
     widen : bool
         When a bad part and its near neighbours cannot be fixed, re-partition the ring of parts
         within two or three steps (:meth:`_Repair.recut_region`).
+    defer : numpy.ndarray of bool, optional
+        Units whose parts get boundary moves only: a part holding one is left out of band rather
+        than re-split (the edge of a sub-piece, repaired later together with the other side).
 
     Returns
     -------
     SplitOutcome
     """
-    state = _Repair(graph, labels, band, rng, allow_recount)
+    state = _Repair(graph, labels, band, rng, allow_recount, defer)
     state.run(moves_first=moves_first, widen=widen)
     return SplitOutcome(state.labels, moves=state.moves, resplits=state.resplits,
                         stuck=len(state.stuck))
 
 
 def split_piece(graph: PieceGraph, k: int, band: Band, seed: int = 0, *,
-                last_resort: bool = True) -> SplitOutcome:
+                last_resort: bool = True, defer: np.ndarray | None = None) -> SplitOutcome:
     """Partition a connected piece into ``k`` contiguous parts, in band wherever feasible.
 
     Parameters
@@ -540,6 +549,8 @@ def split_piece(graph: PieceGraph, k: int, band: Band, seed: int = 0, *,
         Whether a stuck repair may widen to rings of parts and, for small pieces, re-cut the
         whole piece along spanning trees (slow on lumpy pieces; off when this call is itself
         the widened repair of a larger piece).
+    defer : numpy.ndarray of bool, optional
+        Units whose out-of-band parts are left to a later repair (see :func:`repair`).
 
     Returns
     -------
@@ -562,7 +573,7 @@ def split_piece(graph: PieceGraph, k: int, band: Band, seed: int = 0, *,
     if k <= 1:
         return SplitOutcome(np.zeros(graph.n, dtype=np.int64))
     labels = make_contiguous(graph, metis_labels(graph, k, band, seed))
-    outcome = repair(graph, labels, band, rng, widen=last_resort)
+    outcome = repair(graph, labels, band, rng, widen=last_resort, defer=defer)
     if last_resort and outcome.stuck and graph.n <= _WHOLE_RECUT_MAX_UNITS:
         # local repair stuck: try cutting the whole (small) piece along spanning trees instead
         whole = tree_split(graph, np.arange(graph.n), k, band, rng, tries=20, restarts=2)
