@@ -119,16 +119,33 @@ class PieceGraph:
         return self._matrix
 
     def subgraph(self, nodes: np.ndarray) -> "PieceGraph":
-        """The graph induced by ``nodes`` (positions), renumbered ``0..len(nodes)-1``."""
-        nodes = np.asarray(nodes)
-        label = np.zeros(self.n, dtype=np.int64)
-        label[nodes] = 1
+        """The graph induced by ``nodes`` (distinct positions), renumbered ``0..len(nodes)-1``.
+
+        Costs O(edges of ``nodes``), not O(edges of the graph): the repair takes many small
+        subgraphs of a large piece.  Entries keep CSR order (columns ascending in each row).
+        """
+        nodes = np.asarray(nodes, dtype=np.int64)
+        order = np.argsort(nodes, kind="stable")
+        ranked = nodes[order]
+        entry, rows = self.entries(nodes)
+        cols = self.indices[entry]
+        at = np.minimum(np.searchsorted(ranked, cols), max(len(ranked) - 1, 0))
+        keep = ranked[at] == cols if len(ranked) else np.zeros(0, dtype=bool)
+        entry, rows, local_cols = entry[keep], rows[keep], order[at[keep]]
         if len(nodes) > 1 and (np.diff(nodes) <= 0).any():
-            shape = (self.n, self.n)
-            lengths = sp.csr_matrix((self.length, self.indices, self.indptr), shape=shape)
-            weights = sp.csr_matrix((self.metis_weight.astype(float), self.indices, self.indptr), shape=shape)
-            return PieceGraph.from_matrices(lengths[nodes][:, nodes], weights[nodes][:, nodes], self.pop[nodes])
-        return self.split(np.where(label == 1, 0, -1), 1)[0]
+            resort = np.lexsort((local_cols, rows))
+            entry, rows, local_cols = entry[resort], rows[resort], local_cols[resort]
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=len(nodes)))]).astype(np.int64)
+        return PieceGraph(indptr, local_cols.astype(np.int64), self.length[entry].astype(float),
+                          self.metis_weight[entry].astype(np.int64), self.pop[nodes].astype(float))
+
+    def entries(self, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """CSR entry positions of the rows ``nodes`` and the position in ``nodes`` of each entry's row."""
+        starts = self.indptr[nodes]
+        degree = self.indptr[np.asarray(nodes) + 1] - starts
+        first = np.cumsum(degree) - degree
+        entry = np.repeat(starts - first, degree) + np.arange(int(degree.sum()))
+        return entry, np.repeat(np.arange(len(degree)), degree)
 
     def split(self, labels: np.ndarray, count: int) -> list["PieceGraph"]:
         """The graphs induced by each label ``0..count-1`` (units labelled -1 are left out), in one pass.
@@ -252,48 +269,67 @@ def make_contiguous(graph: PieceGraph, labels: np.ndarray) -> np.ndarray:
 class _Repair:
     """Mutable state of the repair of one piece's labels."""
 
-    def __init__(self, graph: PieceGraph, labels: np.ndarray, band: Band, rng, allow_recount: bool):
+    def __init__(self, graph: PieceGraph, labels: np.ndarray, band: Band, rng, allow_recount: bool,
+                 defer: np.ndarray | None = None):
         self.g, self.band, self.rng = graph, band, rng
         self.labels = labels.copy()
         self.allow_recount = allow_recount
+        self.defer = defer
         self.part_pop = np.bincount(self.labels, weights=graph.pop, minlength=self.labels.max() + 1)
+        # the units of each part, kept up to date, so that every step costs O(size of the parts
+        # it touches) and not O(units of the piece): the repair after a rejoin runs on a region
+        # of a whole district
+        order = np.argsort(self.labels, kind="stable")
+        bounds = np.searchsorted(self.labels[order], np.arange(len(self.part_pop) + 1))
+        self._members = {p: order[bounds[p]:bounds[p + 1]] for p in range(len(self.part_pop))}
         self.moves = 0
         self.resplits = 0
 
     # -- helpers ---------------------------------------------------------------------------
     def members(self, part: int) -> np.ndarray:
-        return np.flatnonzero(self.labels == part)
+        """Units of ``part``, ascending."""
+        return self._members.get(part, np.zeros(0, dtype=np.int64))
+
+    def used_parts(self) -> np.ndarray:
+        return np.asarray(sorted(p for p, m in self._members.items() if len(m)), dtype=np.int64)
 
     def bad_parts(self) -> np.ndarray:
-        used = np.unique(self.labels)
+        used = self.used_parts()
         return used[~self.band.contains(self.part_pop[used])]
+
+    def units_of(self, parts) -> np.ndarray:
+        """Units of several parts, ascending."""
+        return np.sort(np.concatenate([self.members(p) for p in parts]))
 
     def neighbour_parts(self, part: int) -> dict[int, float]:
         """Adjacent parts with the length of boundary shared with ``part``."""
-        rows = self.g.matrix()[self.members(part)]
-        other = self.labels[rows.indices]
+        entry, _ = self.g.entries(self.members(part))
+        other = self.labels[self.g.indices[entry]]
         outside = other != part
-        shared = np.bincount(other[outside], weights=rows.data[outside] + 1e-9,
-                             minlength=len(self.part_pop))
-        found = np.flatnonzero(shared > 0)
-        return dict(zip(found.tolist(), shared[found].tolist()))
+        found, which = np.unique(other[outside], return_inverse=True)
+        shared = np.bincount(which, weights=self.g.length[entry][outside] + 1e-9, minlength=len(found))
+        return dict(zip(found.tolist(), shared.tolist()))
 
     def _cut_vertices(self, part: int) -> set[int]:
         nodes = self.members(part)
-        sub = self.g.matrix()[nodes][:, nodes].tocoo()
+        sub = self.g.subgraph(nodes)
+        rows = np.repeat(np.arange(sub.n), np.diff(sub.indptr))
         g = nx.Graph()
         g.add_nodes_from(range(len(nodes)))
-        g.add_edges_from(zip(sub.row.tolist(), sub.col.tolist()))
+        g.add_edges_from(zip(rows.tolist(), sub.indices.tolist()))
         return {int(nodes[a]) for a in nx.articulation_points(g)}
 
     def _assign(self, unit_or_units, new_part: int):
         units = np.atleast_1d(unit_or_units)
-        for u in units:
-            old = self.labels[u]
-            self.part_pop[old] -= self.g.pop[u]
+        old = self.labels[units]
+        np.subtract.at(self.part_pop, old, self.g.pop[units])  # in order, as one unit at a time
         grow = new_part + 1 - len(self.part_pop)
         if grow > 0:
             self.part_pop = np.concatenate([self.part_pop, np.zeros(grow)])
+        for p in np.unique(old).tolist():
+            if p != new_part:
+                self._members[p] = np.setdiff1d(self._members[p], units[old == p], assume_unique=True)
+        self._members[new_part] = np.union1d(self.members(new_part), units)
         self.labels[units] = new_part
         self.part_pop[new_part] += self.g.pop[units].sum()
 
@@ -377,7 +413,7 @@ class _Repair:
         for attempt, cluster in enumerate(self.clusters(part, max_size)):
             if attempt >= max_clusters:
                 return False
-            nodes = np.flatnonzero(np.isin(self.labels, cluster))
+            nodes = self.units_of(cluster)
             total = self.g.pop[nodes].sum()
             kmin, kmax = feasible_counts(total, self.band)
             if kmin > kmax:
@@ -422,7 +458,7 @@ class _Repair:
         (METIS plus repair, as in :func:`split_piece`) and each new part keeps the label of the
         old part it overlaps most, so most residents keep their grid.
         """
-        n_parts = len(np.unique(self.labels))
+        n_parts = len(self.used_parts())
         tried: set[frozenset] = set()
         for radius in radii:
             cluster = self.region(part, radius)
@@ -430,7 +466,7 @@ class _Repair:
             if len(cluster) >= n_parts or frozenset(cluster) in tried:
                 continue
             tried.add(frozenset(cluster))
-            nodes = np.flatnonzero(np.isin(self.labels, cluster))
+            nodes = self.units_of(cluster)
             kmin, kmax = feasible_counts(self.g.pop[nodes].sum(), self.band)
             counts = sorted(range(kmin, kmax + 1), key=lambda k: abs(k - len(cluster)))
             if not self.allow_recount:
@@ -477,7 +513,7 @@ class _Repair:
                 break
             progress = False
             for part in sorted(bad, key=lambda p: -abs(self.part_pop[p] - self.band.target)):
-                if self.band.contains(self.part_pop[part]) or not (self.labels == part).any():
+                if self.band.contains(self.part_pop[part]) or not len(self.members(part)):
                     continue
                 if moves_first:
                     moved = 0
@@ -486,6 +522,9 @@ class _Repair:
                     progress |= moved > 0
                     if self.band.contains(self.part_pop[part]):
                         continue
+                if self.defer is not None and self.defer[self.members(part)].any():
+                    hopeless.add(part)  # left to a later repair that sees beyond this graph
+                    continue
                 if self.resplit(part, max_size=5) or (widen and self.recut_region(part)):
                     progress = True
                 else:
@@ -496,7 +535,8 @@ class _Repair:
 
 
 def repair(graph: PieceGraph, labels: np.ndarray, band: Band, rng: np.random.Generator,
-           *, allow_recount: bool = True, moves_first: bool = True, widen: bool = True) -> SplitOutcome:
+           *, allow_recount: bool = True, moves_first: bool = True, widen: bool = True,
+           defer: np.ndarray | None = None) -> SplitOutcome:
     """Bring every part of a contiguous labelling into the band where local changes can.
 
     Parameters
@@ -513,19 +553,22 @@ def repair(graph: PieceGraph, labels: np.ndarray, band: Band, rng: np.random.Gen
     widen : bool
         When a bad part and its near neighbours cannot be fixed, re-partition the ring of parts
         within two or three steps (:meth:`_Repair.recut_region`).
+    defer : numpy.ndarray of bool, optional
+        Units whose parts get boundary moves only: a part holding one is left out of band rather
+        than re-split (the edge of a sub-piece, repaired later together with the other side).
 
     Returns
     -------
     SplitOutcome
     """
-    state = _Repair(graph, labels, band, rng, allow_recount)
+    state = _Repair(graph, labels, band, rng, allow_recount, defer)
     state.run(moves_first=moves_first, widen=widen)
     return SplitOutcome(state.labels, moves=state.moves, resplits=state.resplits,
                         stuck=len(state.stuck))
 
 
 def split_piece(graph: PieceGraph, k: int, band: Band, seed: int = 0, *,
-                last_resort: bool = True) -> SplitOutcome:
+                last_resort: bool = True, defer: np.ndarray | None = None) -> SplitOutcome:
     """Partition a connected piece into ``k`` contiguous parts, in band wherever feasible.
 
     Parameters
@@ -540,6 +583,8 @@ def split_piece(graph: PieceGraph, k: int, band: Band, seed: int = 0, *,
         Whether a stuck repair may widen to rings of parts and, for small pieces, re-cut the
         whole piece along spanning trees (slow on lumpy pieces; off when this call is itself
         the widened repair of a larger piece).
+    defer : numpy.ndarray of bool, optional
+        Units whose out-of-band parts are left to a later repair (see :func:`repair`).
 
     Returns
     -------
@@ -562,7 +607,7 @@ def split_piece(graph: PieceGraph, k: int, band: Band, seed: int = 0, *,
     if k <= 1:
         return SplitOutcome(np.zeros(graph.n, dtype=np.int64))
     labels = make_contiguous(graph, metis_labels(graph, k, band, seed))
-    outcome = repair(graph, labels, band, rng, widen=last_resort)
+    outcome = repair(graph, labels, band, rng, widen=last_resort, defer=defer)
     if last_resort and outcome.stuck and graph.n <= _WHOLE_RECUT_MAX_UNITS:
         # local repair stuck: try cutting the whole (small) piece along spanning trees instead
         whole = tree_split(graph, np.arange(graph.n), k, band, rng, tries=20, restarts=2)

@@ -129,7 +129,11 @@ def make_band(min_pop: float | None, max_pop: float | None) -> Band:
 def _solve(task: Task, band: Band) -> np.ndarray:
     if task.graph is None:
         return np.zeros(len(task.units), dtype=np.int64)
-    return split_piece(task.graph, task.k, band, seed=task.seed).labels
+    # a sub-piece of a large piece leaves what its own side cannot fix to the repair after the
+    # rejoin, which sees across its edges: no ring re-cuts here, no re-splits of edge grids
+    sub_piece = task.whole >= 0
+    return split_piece(task.graph, task.k, band, seed=task.seed, last_resort=not sub_piece,
+                       defer=task.edge if sub_piece else None).labels
 
 
 def _run_tasks(tasks: list[Task], band: Band, n_jobs: int | None, scheduler,

@@ -108,6 +108,7 @@ class Task:
     status: str                # "ok" or "infeasible_piece"
     seed: int
     whole: int = -1            # sub-piece of this entry of split_large_tasks' wholes (-1: none)
+    edge: np.ndarray | None = None  # sub-piece units next to another sub-piece (bool, in graph order)
 
 
 def piece_graph(graph: UnitGraph, members: np.ndarray, soft: np.ndarray, pop: np.ndarray) -> PieceGraph:
@@ -186,12 +187,26 @@ def split_large_tasks(tasks: list[Task], band: Band) -> tuple[list[Task], list[T
         if sub is None:
             out.append(task)
             continue
+        edge = _sub_piece_edges(task.graph, sub)
         for s, graph in enumerate(task.graph.split(sub, int(sub.max()) + 1)):  # one pass for all
             k = choose_count(graph.pop.sum(), band)
             out.append(Task(task.units[sub == s], graph if k > 1 else None, k, task.piece, "ok",
-                            task.seed + 7919 * (s + 1), whole=len(wholes)))
+                            task.seed + 7919 * (s + 1), whole=len(wholes), edge=edge[sub == s]))
         wholes.append(task)
     return out, wholes
+
+
+def _sub_piece_edges(graph: PieceGraph, sub: np.ndarray) -> np.ndarray:
+    """Which units have a neighbour in another sub-piece.
+
+    A grid out of band on a sub-piece's edge is usually stuck only because its helpful
+    neighbours lie across the cut; the sub-piece leaves it to the repair after the rejoin
+    (:func:`rejoin_pieces`) instead of searching its own side for a fix that is not there.
+    """
+    rows = np.repeat(np.arange(graph.n), np.diff(graph.indptr))
+    edge = np.zeros(graph.n, dtype=bool)
+    edge[rows[sub[rows] != sub[graph.indices]]] = True
+    return edge
 
 
 def _coarse_cut(graph: PieceGraph, m: int, band: Band, seed: int) -> np.ndarray | None:
