@@ -127,6 +127,7 @@ class Router:
             if key[-1]:  # ban zones in force for this vehicle at this time
                 rules.blocked, rules.zone_why = apply_zones(self.network, rules.blocked,
                                                             [self.zones[i] for i, _ in key[-1]], R.ZONE)
+            rules.cache["private_arcs"] = lastmile.private_arcs(self.network, rules.blocked, vehicle, at)
             self._rules[key] = rules
             while len(self._rules) > self._cache_size * 2:
                 self._rules.popitem(last=False)
@@ -146,7 +147,7 @@ class Router:
         # a route may end part-way along an arc blocked only at its head node (before the bollard)
         at_head = np.isin(rules.blocked, (R.BARRIER, R.NODE_ACCESS, R.NODE_LIMIT))
         arrive = w.copy()
-        ends = lastmile.end_weights(w, rules.blocked)
+        ends = lastmile.end_weights(w, rules.blocked, rules.cache["private_arcs"])
         if not relaxed:
             w[rules.blocked > 0] = INF
             arrive[(rules.blocked > 0) & ~at_head] = INF
@@ -249,6 +250,18 @@ class Router:
         """Snapping index over the usable segments in the largest strongly connected part of ``rules``' graph."""
         key = "main_tree"
         if key not in rules.cache:
+            net = self.network
+            ok, main = rules.blocked == 0, self._main_nodes(rules)
+            table = segment_arcs(net)
+            arc = np.maximum(table, 0)
+            inside = (table >= 0) & ok[arc] & main[net.arc_u[arc]] & main[net.arc_v[arc]]
+            rules.cache[key] = self._segment_index().tree(inside.any(axis=1))
+        return rules.cache[key]
+
+    def _main_nodes(self, rules: R.ArcRules) -> np.ndarray:
+        """Per graph node: in the largest strongly connected part of the roads ``rules`` lets the vehicle use."""
+        key = "main_nodes"
+        if key not in rules.cache:
             from scipy.sparse import csr_matrix
             from scipy.sparse.csgraph import connected_components
 
@@ -256,11 +269,7 @@ class Router:
             ok = rules.blocked == 0
             graph = csr_matrix((np.ones(int(ok.sum())), (net.arc_u[ok], net.arc_v[ok])), shape=(net.n_nodes,) * 2)
             _, label = connected_components(graph, directed=True, connection="strong")
-            main = label == np.bincount(label).argmax()
-            table = segment_arcs(net)
-            arc = np.maximum(table, 0)
-            inside = (table >= 0) & ok[arc] & main[net.arc_u[arc]] & main[net.arc_v[arc]]
-            rules.cache[key] = self._segment_index().tree(inside.any(axis=1))
+            rules.cache[key] = label == np.bincount(label).argmax()
         return rules.cache[key]
 
     def _end_tree(self, rules: R.ArcRules):
@@ -268,8 +277,8 @@ class Router:
         key = "end_tree"
         if key not in rules.cache:
             table = segment_arcs(self.network)
-            code = rules.blocked[np.maximum(table, 0)]
-            usable = ((table >= 0) & ((code == 0) | (code == R.PRIVATE))).any(axis=1)
+            arc = np.maximum(table, 0)
+            usable = ((table >= 0) & ((rules.blocked[arc] == 0) | rules.cache["private_arcs"][arc])).any(axis=1)
             rules.cache[key] = self._segment_index().tree(usable)
         return rules.cache[key]
 
@@ -292,7 +301,7 @@ class Router:
         if seg < 0 or not near.distance_m[0] < snap.distance_m[0] - 1.0:
             return None
         arcs = segment_arcs(self.network)[seg]
-        return near if (rules.blocked[arcs[arcs >= 0]] == R.PRIVATE).any() else None
+        return near if rules.cache["private_arcs"][arcs[arcs >= 0]].any() else None
 
     def _restricted_path(self, origin, destination, o, d, rules, metric):
         """(o, d, path) through a private first / last stretch when a point lies on such a road, or None."""
@@ -303,27 +312,34 @@ class Router:
         if po is None and pd_ is None:
             return None
         net, limit, ew = self.network, settings.route_max_restricted_end_m, metric.end_weights
-        starts = lastmile.restricted_ends(net, ew, rules.blocked, po, True, limit) if po is not None else None
-        stops = lastmile.restricted_ends(net, ew, rules.blocked, pd_, False, limit) if pd_ is not None else None
+        main = self._main_nodes(rules)
+        # the private roads walked from the point, and on through a pocket to the main network
+        private = rules.cache["private_arcs"]
+        starts, stops = ((lastmile.restricted_ends(net, ew, private, snap, leave, limit, main)
+                          + lastmile.pocket_ends(net, ew, private, main, snap, leave, limit))
+                         if snap is not None else None for snap, leave in ((po, True), (pd_, False)))
         o2, d2 = po if po is not None else o, pd_ if pd_ is not None else d
         path = best_path(net, metric, o2, d2, metric.arrive_weights, starts, stops)
         return (o2, d2, path) if math.isfinite(path[0]) else None
 
+    def _pocket_snaps(self, origin, destination, rules: R.ArcRules, metric: Metric):
+        """(o, d, path) from the nearest roads, usable or private, that lead to the main network; or None."""
+        from gridtools import settings
+
+        index = self._segment_index()
+        trees = (self._end_tree(rules), self._main_tree(rules))
+        xy = [self._metric_xy([p], role)[1][0] for p, role in ((origin, "origin"), (destination, "destination"))]
+        return lastmile.pocket_snaps(self.network, index, trees, xy, metric, rules.cache["private_arcs"],
+                                     self._main_nodes(rules), self.max_snap_m, settings.route_max_restricted_end_m)
+
     def _restricted_stretches(self, arcs, start_at, end_at, vehicle, at, rules) -> list:
-        """The private stretches a route drives at its start and its end (see :mod:`lastmile`)."""
-        net = self.network
-        private = (rules.blocked[arcs] == R.PRIVATE) | (net.arc_seg[arcs] < 0)
-        out = []
-        for role, run in (("origin", private), ("destination", private[::-1])):
-            n = int(np.argmin(run)) if not run.all() else len(run)
-            part = arcs[:n] if role == "origin" else arcs[len(arcs) - n:]
-            part = part[rules.blocked[part] == R.PRIVATE] if len(part) else part
-            if not len(part) or (role == "destination" and out and n == len(arcs)):
-                continue
-            why = "; ".join(dict.fromkeys(w["why"] for w in R.explain_arcs(net, part, vehicle, at, rules=rules)))
-            out.append(lastmile.describe(net, part, start_at if part[0] == arcs[0] else 0.0,
-                                         end_at if part[-1] == arcs[-1] else 1.0, role, why))
-        return out
+        """The private stretches a route drives at its start and its end (:func:`lastmile.stretches`)."""
+        def why(part):
+            return "; ".join(dict.fromkeys(w["why"] for w in R.explain_arcs(self.network, part, vehicle, at,
+                                                                             rules=rules)))
+
+        return lastmile.stretches(self.network, arcs, start_at, end_at, rules.cache["private_arcs"],
+                                  self._main_nodes(rules), why)
 
     def _segment_index(self) -> SegmentIndex:
         return self.network.derived("segment_index", lambda: SegmentIndex(self.network))
@@ -483,6 +499,11 @@ class Router:
         warnings: list = []
         if not math.isfinite(cost):  # a clipped fragment or one-way stub: try the other roads within reach
             found = self._reachable_snaps(origin, destination, vehicle, at, metric)
+            # a pocket: public streets (or a private road) whose only way out is a private road
+            pocket = self._pocket_snaps(origin, destination, self.rules(vehicle, at), metric)
+            if pocket is not None and (found is None or pocket[0].distance_m[0] + pocket[1].distance_m[0]
+                                       < found[0].distance_m[0] + found[1].distance_m[0]):
+                found = pocket
             if found is not None:
                 o2, d2, path = found
                 for role, old, new in (("origin", o, o2), ("destination", d, d2)):
@@ -523,7 +544,7 @@ class Router:
         r = Route(origin=origin, destination=destination, arcs=arcs, osmids=osmids, length_m=0.0, time_s=0.0,
                   cost=cost / 1000.0, snap_m=(float(o.distance_m[0]), float(d.distance_m[0])), vehicle=vehicle,
                   at=at, avoided=avoided, _network=net, start_at=start_at, end_at=end_at, warnings=warnings,
-                  snap_osmids=snap_osm)
+                  snap_osmids=snap_osm, snap_xy=tuple((float(s.x[0]), float(s.y[0])) for s in (o, d)))
         r.restricted = self._restricted_stretches(arcs, start_at, end_at, vehicle, at, rules) if len(arcs) else []
         r.time_assumed = assumed
         if assumed:
@@ -533,10 +554,7 @@ class Router:
                               + (f" (and {len(assumed) - 5} more)" if len(assumed) > 5 else "")
                               + "; give a departure time (at=..., --at) to check")
         for part in r.restricted:
-            ways = ", ".join(f"way {w}" for w in part["osmids"])
-            edge = "first" if part["end"] == "origin" else "last"
-            r.warnings.append(f"the {edge} {part['length_m']:,.0f} m are on a road closed to this vehicle ({ways}: "
-                              f"{part['why']}), driven only because the {part['end']} lies on it")
+            r.warnings.append(lastmile.warning(part))
         share = r.arc_share
         r.arc_time_s = rules.time_s[arcs] * share
         r.length_m, r.time_s = float((net.arc_length[arcs] * share).sum()), float(r.arc_time_s.sum())
