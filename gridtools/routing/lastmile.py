@@ -185,7 +185,8 @@ def pocket_ends(network, weights: np.ndarray, private: np.ndarray, main: np.ndar
 
     Examples
     --------
-    >>> ends = pocket_ends(net, end_weights(w, rules.blocked, private), private, main, snap, True, 1000)  # doctest: +SKIP
+    >>> w_end = end_weights(w, rules.blocked, private)                                # doctest: +SKIP
+    >>> ends = pocket_ends(net, w_end, private, main, snap, True, 1000)               # doctest: +SKIP
     """
     net = network
     seeds = leave_ends(net, weights, snap) if leave else reach_ends(net, weights, weights, snap)
@@ -221,7 +222,7 @@ def pocket_ends(network, weights: np.ndarray, private: np.ndarray, main: np.ndar
 
 
 def pocket_snaps(network, index, trees, xy, metric, private: np.ndarray, main: np.ndarray, max_snap_m: float,
-                 max_m: float):
+                 max_m: float, far_m=(None, None)):
     """(o, d, path) from the nearest roads, usable or private, that lead to the main network; or None.
 
     Each point's candidate roads within ``max_snap_m`` (usable or closed only by ``private``, and
@@ -243,16 +244,19 @@ def pocket_snaps(network, index, trees, xy, metric, private: np.ndarray, main: n
         :func:`private_arcs`; main-network nodes.
     max_snap_m, max_m : float
         Farthest snap; most metres of private road at either end.
+    far_m : pair of float or None
+        Per point: farthest snap onto a main-network road when nothing nearer leads there (None:
+        ``max_snap_m``).
 
     Examples
     --------
     >>> o, d, path = pocket_snaps(net, index, trees, xy, metric, private, main, 500, 1000)  # doctest: +SKIP
     """
     picks = []
-    for point, leave in zip(xy, (True, False)):
+    for point, leave, far in zip(xy, (True, False), far_m):
         # many candidates: a campus street drawn in short pieces can hide its private way out
         cands = EdgeSnap.concat([index.candidates(point, trees[0], max_snap_m, k=POCKET_CANDIDATES),
-                                 index.candidates(point, trees[1], max_snap_m)])
+                                 index.candidates(point, trees[1], max(far or 0.0, max_snap_m))])
         dead: set = set()
         for i in np.argsort(cands.distance_m, kind="stable"):
             snap = cands.take(int(i))

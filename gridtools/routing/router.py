@@ -25,7 +25,8 @@ from gridtools.routing import lastmile
 from gridtools.routing.engines import INF, Metric, engine_for
 from gridtools.routing.network import RoadNetwork
 from gridtools.routing.result import Route, TravelTimeMatrix
-from gridtools.routing.snapping import EdgeSnap, SegmentIndex, best_path, matrix_costs, segment_arcs
+from gridtools.routing.snapping import (EdgeSnap, SegmentIndex, best_path, lonlat_array, matrix_costs, segment_arcs,
+                                        segment_ends)
 from gridtools.routing.tags import TIME_WINDOWS_LIFTED, parse_time
 from gridtools.routing.vehicle import Vehicle, car
 from gridtools.routing.zones import active_zones, apply_zones
@@ -39,27 +40,6 @@ class NoRouteError(GridtoolsError):
         self.blocking = blocking or []
 
 
-def _lonlat_array(points) -> np.ndarray:
-    """(n, 2) lon/lat from (lon, lat) pairs, shapely Points, or a GeoSeries / GeoDataFrame of points."""
-    import geopandas as gpd
-
-    if isinstance(points, (gpd.GeoSeries, gpd.GeoDataFrame)):
-        geo = points.geometry if isinstance(points, gpd.GeoDataFrame) else points
-        if geo.crs is None:
-            raise InputError("points have no CRS; set one, e.g. points.set_crs('EPSG:4326')")
-        geo = geo.to_crs(4326)
-        return np.column_stack([geo.x.to_numpy(), geo.y.to_numpy()])
-    import shapely
-
-    if isinstance(points, shapely.Point):
-        return np.array([[points.x, points.y]], dtype=float)
-    try:
-        rows = [(p.x, p.y) if hasattr(p, "x") and hasattr(p, "y") else p for p in points]
-        return np.asarray(rows, dtype=float).reshape(-1, 2)
-    except (TypeError, ValueError):
-        raise InputError(f"cannot read {points!r} as (lon, lat) points") from None
-
-
 class Router:
     """Route vehicles over one loaded network; caches customised weights per vehicle and time slot.
 
@@ -71,6 +51,9 @@ class Router:
         (exact, slower).
     max_snap_m : float, optional
         Farthest a point may be from the nearest usable road (default ``settings.route_max_snap_m``).
+    max_resnap_m : float, optional
+        When no road within ``max_snap_m`` connects to the other end, how far to look for the nearest
+        one that does (default ``settings.route_max_resnap_m``; the route says so in a warning).
     zones : list of BanZone, optional
         Truck-ban zones (:func:`gridtools.routing.read_ban_zones`), applied per request to the
         vehicles and times they cover (``Router.zones`` may be changed between requests).
@@ -83,13 +66,14 @@ class Router:
     """
 
     def __init__(self, network: RoadNetwork, engine: str = "auto", max_snap_m: float | None = None,
-                 metric_cache_size: int | None = None, zones=None):
+                 metric_cache_size: int | None = None, zones=None, max_resnap_m: float | None = None):
         from gridtools import settings
 
         self._engine = engine_for(network, engine)  # the only place that knows which engine runs
         self.network = network
         self.engine = self._engine.name
         self.max_snap_m = settings.route_max_snap_m if max_snap_m is None else max_snap_m
+        self.max_resnap_m = settings.route_max_resnap_m if max_resnap_m is None else max_resnap_m
         self._metrics: OrderedDict = OrderedDict()
         self._rules: OrderedDict = OrderedDict()
         self._cache_size = metric_cache_size or settings.route_metric_cache
@@ -181,7 +165,7 @@ class Router:
         """(lon/lat, metric x/y) of points, after checking they are lon/lat pairs."""
         import pyproj
 
-        pts = _lonlat_array(points)
+        pts = lonlat_array(points)
         bad = ~np.isfinite(pts).all(axis=1) | (np.abs(pts[:, 0]) > 180) | (np.abs(pts[:, 1]) > 90)
         if bad.any():
             lon, lat = (float(v) for v in pts[bad][0])  # plain floats: no np.float64(...) in the message
@@ -329,8 +313,14 @@ class Router:
         index = self._segment_index()
         trees = (self._end_tree(rules), self._main_tree(rules))
         xy = [self._metric_xy([p], role)[1][0] for p, role in ((origin, "origin"), (destination, "destination"))]
+        # farther than max_snap_m only from a piece of road cut off from the rest even with no restriction (a
+        # clipped fragment of the extract): a point closed in by a ban zone or a limit stays refused
+        near = index.nearest(np.asarray(xy), self._edge_tree(rules), self.max_snap_m)
+        ends = segment_ends(self.network)[np.maximum(near.seg, 0)]
+        cut_off = (near.seg >= 0) & ~self._main_component()[ends].any(axis=1)
         return lastmile.pocket_snaps(self.network, index, trees, xy, metric, rules.cache["private_arcs"],
-                                     self._main_nodes(rules), self.max_snap_m, settings.route_max_restricted_end_m)
+                                     self._main_nodes(rules), self.max_snap_m, settings.route_max_restricted_end_m,
+                                     [self.max_resnap_m if c else None for c in cut_off])
 
     def _restricted_stretches(self, arcs, start_at, end_at, vehicle, at, rules) -> list:
         """The private stretches a route drives at its start and its end (:func:`lastmile.stretches`)."""
@@ -395,11 +385,8 @@ class Router:
             return None
         arcs = segment_arcs(net)[seg]
         why = R.explain_arcs(net, arcs[arcs >= 0], vehicle, at, rules=self.rules(vehicle, at))
-        way = int(net.seg_way[seg])
-        name = net.ways["name"].iloc[way]
-        road = f"way {int(net.way_osmid[way])}" + (f" ({name})" if isinstance(name, str) and name else "")
         reason = "; ".join(dict.fromkeys(w["why"] for w in why)) or "closed to this vehicle"
-        return f"{near.distance_m[0]:,.0f} m from {road}, which this vehicle may not use ({reason})"
+        return f"{near.distance_m[0]:,.0f} m from {self._road_label(seg)}, which this vehicle may not use ({reason})"
 
     def _far_message(self, lonlat, xy, usable_m: float, vehicle: Vehicle, at, role: str) -> str:
         """Why a point cannot be snapped: the nearest road, how far, and why this vehicle may not use it."""
@@ -480,7 +467,7 @@ class Router:
         """
         vehicle = vehicle or car()
         at = parse_time(at)
-        origin, destination = (tuple(map(float, _lonlat_array(p)[0])) for p in (origin, destination))
+        origin, destination = (tuple(map(float, lonlat_array(p)[0])) for p in (origin, destination))
         try:  # both points in one query of the index
             both = self.snap_edges([origin, destination], vehicle, at, ("origin", "destination"))
         except InputError:
@@ -508,8 +495,7 @@ class Router:
                 o2, d2, path = found
                 for role, old, new in (("origin", o, o2), ("destination", d, d2)):
                     if old.seg[0] != new.seg[0]:
-                        warnings.append(f"the {role}'s nearest road ({old.distance_m[0]:.0f} m) does not connect to "
-                                        f"the other end; snapped {new.distance_m[0]:.0f} m onto the nearest one that does")
+                        warnings.append(self._resnap_warning(role, old, new))
                 o, d = o2, d2
                 cost, arcs, start_at, end_at = path
         assumed: list = []
@@ -562,6 +548,21 @@ class Router:
             r.warnings.append(f"origin and destination snap to the same place on way {snap_osm[0]}: the route is "
                               f"{r.length_m:.1f} m long (nothing to drive)")
         return r
+
+    def _road_label(self, seg: int) -> str:
+        """"way 123 (Main Street)" for a segment."""
+        way, net = int(self.network.seg_way[seg]), self.network
+        name = net.ways["name"].iloc[way]
+        return f"way {int(net.way_osmid[way])}" + (f" ({name})" if isinstance(name, str) and name else "")
+
+    def _resnap_warning(self, role: str, old: EdgeSnap, new: EdgeSnap) -> str:
+        """Why a point was snapped past its nearest road: that road does not connect; which one does."""
+        was, now = (self._road_label(int(s.seg[0])) for s in (old, new))
+        now_far = new.distance_m[0] > self.max_snap_m
+        beyond = (f" (beyond the {self.max_snap_m:,.0f} m snapping limit: nothing nearer connects; searched up to "
+                  f"{self.max_resnap_m:,.0f} m, settings.route_max_resnap_m)") if now_far else ""
+        return (f"the {role}'s nearest road ({old.distance_m[0]:,.0f} m, {was}) does not connect to the other end; "
+                f"snapped {new.distance_m[0]:,.0f} m onto {now}, the nearest one that does{beyond}")
 
     def _without_time_windows(self, origin, destination, o: EdgeSnap, d: EdgeSnap, vehicle: Vehicle, routed: bool):
         """(o, d, path, assumed) with every time window read as not in force, or None.
@@ -644,7 +645,7 @@ class Router:
         """
         vehicle = (vehicle or car()).without_preferences()
         at = parse_time(at)
-        origins, destinations = _lonlat_array(origins), _lonlat_array(destinations)
+        origins, destinations = lonlat_array(origins), lonlat_array(destinations)
         o = self.snap_edges(origins, vehicle, at, "origin")
         d = self.snap_edges(destinations, vehicle, at, "destination")
         metric = self._metric(vehicle, at)
