@@ -37,7 +37,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
 from split_graph import points_on_roads  # noqa: E402
-from truck_judge import way_tags, why_closed, why_closed_one_way  # noqa: E402
+from truck_judge import end_stretches, main_ways, way_tags, why_closed, why_closed_one_way  # noqa: E402
 from gridtools.errors import GridtoolsError  # noqa: E402
 from gridtools.routing import Router, load_network, truck  # noqa: E402
 
@@ -76,23 +76,36 @@ def valhalla_routes(py: str, config: Path, pairs) -> list[dict]:
     return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
 
 
-def judge(ways, tags, stated=None) -> dict:
+#: How the judge tells a route's end stretches from mid-route (printed with the results).
+JUDGE_RULE = ("a closed way is mid-route unless it lies in the start or end stretch that connects the point (or "
+              "the pocket of public streets it lies in) to the main network: no way of the truck's main network "
+              "(all nodes in the largest strongly connected part of the ways open to it, from the raw tags) comes "
+              "before it (start) or after it (end); the same rule for both engines")
+
+
+def judge(ways, tags, main, stated=None) -> dict:
     """Closed ways of a route: mid-route, at an end, and one-direction closures (direction not checked).
 
-    A run of closed ways that starts at the first way or ends at the last is "at an end": a point
-    on a private road needs it (the same rule for both engines).  ``stated``: way ids the engine
-    said it drove closed (gridtools' ``Route.restricted``); end closures outside it are counted.
+    A closed way before the route's first way of the main network, or after its last, is "at an
+    end" (:data:`JUDGE_RULE`; the same rule for both engines).  ``stated``: way ids the engine said
+    it drove closed (gridtools' ``Route.restricted``); end closures outside it are counted.
     """
     why = [why_closed(tags.get(w, {}), **DIMS) for w in ways]
-    lead = next((i for i, y in enumerate(why) if not y), len(why))
-    trail = next((i for i, y in enumerate(reversed(why)) if not y), len(why))
-    ends = set(range(lead)) | set(range(len(ways) - trail, len(ways)))
+    start, end = end_stretches(ways, [bool(y) for y in why], main)
+    ends = start | end
     closed = [(i, w, y) for i, (w, y) in enumerate(zip(ways, why)) if y]
     out = {"mid": [(w, y) for i, w, y in closed if i not in ends],
            "end": [(w, y) for i, w, y in closed if i in ends],
            "one_way": [(w, why_closed_one_way(tags.get(w, {}))) for w in ways if why_closed_one_way(tags.get(w, {}))]}
     out["end_unstated"] = [(w, y) for w, y in out["end"] if stated is not None and w not in stated]
     return out
+
+
+def geodesic_m(a, b) -> float:
+    """Metres between two (lon, lat) points on the WGS-84 ellipsoid."""
+    import pyproj
+
+    return float(pyproj.Geod(ellps="WGS84").inv(a[0], a[1], b[0], b[1])[2])
 
 
 def pct(values, q):
@@ -107,6 +120,7 @@ def bench(name, path, args) -> dict:
     pts = points_on_roads(net, 2 * args.pairs, seed=args.seed)
     pairs = list(zip(pts[::2], pts[1::2]))
     tags = way_tags(path)
+    main = main_ways(path, **DIMS)
     ours = []
     for o, d in pairs:
         t0 = time.perf_counter()
@@ -114,6 +128,7 @@ def bench(name, path, args) -> dict:
             r = router.route(o, d, vehicle, explain=False)
             ms = (time.perf_counter() - t0) * 1000
             ours.append({"status": "routed", "ms": ms, "ways": r.osmids, "snap_m": list(r.snap_m),
+                         "snapped": list(r.snap_lonlat), "points": [o, d],
                          "length_km": r.length_m / 1000, "warnings": r.warnings,
                          "stated": [w for part in r.restricted for w in part["osmids"]],
                          "time_assumed": len(r.time_assumed)})
@@ -121,11 +136,16 @@ def bench(name, path, args) -> dict:
             ours.append({"status": "refused", "ms": (time.perf_counter() - t0) * 1000, "why": str(exc)[:300]})
     config = build_tiles(args.valhalla_python, path, args.tiles / path.stem)
     theirs = valhalla_routes(args.valhalla_python, config, pairs)
+    for row, (o, d) in zip(theirs, pairs):
+        row["points"] = [o, d]
+    for row in ours + theirs:  # one formula for both: geodesic from the input point to the snapped point
+        if row["status"] == "routed":
+            row["snap_geo_m"] = [geodesic_m(p, q) for p, q in zip(row["points"], row["snapped"])]
     report = {"extract": name, "pairs": len(pairs)}
     for label, rows in (("gridtools", ours), ("valhalla", theirs)):
         routed = [r for r in rows if r["status"] == "routed"]
-        judged = [judge(r["ways"] or [], tags, set(r.get("stated", ()))) for r in routed]
-        snaps = [s for r in routed for s in r["snap_m"]]
+        judged = [judge(r["ways"] or [], tags, main, set(r.get("stated", ()))) for r in routed]
+        snaps = [s for r in routed for s in r["snap_geo_m"]]
         report[label] = {
             "routed": len(routed), "refused": len(rows) - len(routed),
             "routes_with_closed_way_mid_route": sum(bool(j["mid"]) for j in judged),
@@ -149,8 +169,10 @@ def bench(name, path, args) -> dict:
     # each engine's own routed pairs, so an engine that refuses hard pairs looks better there)
     same = [(a, b) for a, b in zip(ours, theirs) if a["status"] == b["status"] == "routed"]
     for label, k in (("gridtools", 0), ("valhalla", 1)):
-        snaps = [s for pair in same for s in pair[k]["snap_m"]]
-        report[label].update(both_routed=len(same), both_snap_p50_m=pct(snaps, 50), both_snap_p95_m=pct(snaps, 95))
+        snaps = [s for pair in same for s in pair[k]["snap_geo_m"]]
+        own = [s for pair in same for s in pair[k]["snap_m"]]  # as each engine reports it
+        report[label].update(both_routed=len(same), both_snap_p50_m=pct(snaps, 50), both_snap_p95_m=pct(snaps, 95),
+                             both_snap_p95_own_formula_m=pct(own, 95))
     both = [(a["length_km"], b["length_km"]) for a, b in zip(ours, theirs)
             if a["status"] == b["status"] == "routed" and b["length_km"] > 0.05]
     report["median_length_ratio_gridtools_over_valhalla"] = float(np.median([a / b for a, b in both])) if both else None
@@ -162,6 +184,7 @@ def main():
     parser.add_argument("--valhalla-python", default=os.environ.get("GRIDTOOLS_VALHALLA_PYTHON", "python3.12"))
     parser.add_argument("--pairs", type=int, default=300)
     parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument("--only", default=None, help="run only the extracts whose name contains this text")
     parser.add_argument("--tiles", type=Path, default=Path(tempfile.gettempdir()) / "gridtools-valhalla-tiles")
     args = parser.parse_args()
     args.cache = Path(tempfile.mkdtemp(prefix="gridtools-bench-valhalla-"))
@@ -173,6 +196,8 @@ def main():
         return
     results = []
     for name, path in EXTRACTS:
+        if args.only and args.only.lower() not in name.lower():
+            continue
         if not path.exists():
             print(f"SKIPPED {name}: {path} not present")
             continue
@@ -181,7 +206,7 @@ def main():
     cols = ["routed", "refused", "routes_with_closed_way_mid_route", "routes_ending_on_closed_way",
             "routes_ending_on_closed_way_unstated", "routes_assuming_time_windows_open",
             "routes_over_one_direction_closure", "snap_p50_m", "snap_p95_m", "snap_max_m", "both_routed",
-            "both_snap_p50_m", "both_snap_p95_m", "query_p50_ms"]
+            "both_snap_p50_m", "both_snap_p95_m", "both_snap_p95_own_formula_m", "query_p50_ms"]
     print("| extract | engine | " + " | ".join(cols) + " |\n|" + "---|" * (len(cols) + 2))
     for r in results:
         for eng in ("gridtools", "valhalla"):
@@ -189,7 +214,8 @@ def main():
             print(f"| {r['extract']} | {eng} | " + " | ".join(
                 f"{row[c]:.2f}" if isinstance(row[c], float) else str(row[c]) for c in cols) + " |")
     print("\n(Valhalla states neither its closed ends nor time-window assumptions: its end closures all count as "
-          "unstated.)")
+          "unstated.)\nJudge: " + JUDGE_RULE + ".\nSnap distances: geodesic (WGS-84) from the input point to the "
+          "snapped point, for both engines (Valhalla's from its 1e-6 degree route shape).")
     for r in results:
         print(f"\n{r['extract']}: Valhalla routed legally but gridtools refused: {r['valhalla_legal_but_gridtools_refused']}"
               f"; median length ratio (gridtools / Valhalla, both routed) "

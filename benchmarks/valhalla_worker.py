@@ -4,7 +4,8 @@ pyvalhalla's wheels need Python >= 3.12 (cp312-abi3) while gridtools' environmen
 the benchmark starts this script with another interpreter and exchanges JSON over stdin / stdout.
 
 Input (stdin): {"config": path to valhalla.json, "truck": {...costing options}, "pairs": [[lon, lat, lon, lat], ...]}
-Output (stdout): one JSON object per pair: status, ms, way ids in order, snap distances (m), length (km).
+Output (stdout): one JSON object per pair: status, ms, way ids in order, the first and last shape points
+(``snapped``, lon/lat at Valhalla's 1e-6 degree precision), snap distances (m), length (km).
 """
 
 import json
@@ -71,7 +72,7 @@ def main():
                     ways.append(e["way_id"])
         except Exception as exc:
             ways = None
-        print(json.dumps({"status": "routed", "ms": ms, "ways": ways,
+        print(json.dumps({"status": "routed", "ms": ms, "ways": ways, "snapped": [pts[0], pts[-1]],
                           "snap_m": [metres((lon0, lat0), pts[0]), metres((lon1, lat1), pts[-1])],
                           "length_km": res["trip"]["summary"]["length"]}))
 

@@ -115,6 +115,11 @@ hotspot_max_pixels: int = 4_000_000
 #: Routing: farthest (metres) a route origin/destination may lie from the nearest usable road.
 route_max_snap_m: float = 500.0
 
+#: Routing: when no road within ``route_max_snap_m`` of a point connects to the other end (a clipped
+#: fragment of the extract, a pocket with no usable way out), how far (metres) to look for the nearest
+#: road that does; a route snapped that far says so in a warning naming the road.
+route_max_resnap_m: float = 2000.0
+
 #: Routing: longest stretch (metres) of a private road a route may drive at its start or end to
 #: reach a point on that road (stated in ``Route.restricted``); never used mid-route.
 route_max_restricted_end_m: float = 1000.0

@@ -63,3 +63,73 @@ def why_closed_one_way(tags: dict) -> str | None:
             if value in CLOSED:
                 return f"{key}:{side}={value}"
     return None
+
+
+#: highway values either engine may drive (the judge's own list, not gridtools').
+DRIVABLE = frozenset({"motorway", "motorway_link", "trunk", "trunk_link", "primary", "primary_link", "secondary",
+                      "secondary_link", "tertiary", "tertiary_link", "unclassified", "residential", "living_street",
+                      "service", "road", "track"})
+
+
+def main_ways(path, **dims) -> set:
+    """Way ids of the truck's *main network*: every node in the largest strongly connected part of the open ways.
+
+    Open: drivable ``highway`` and :func:`why_closed` None; directions from ``oneway`` (``yes`` /
+    ``-1``; motorways and roundabouts one-way unless ``oneway=no``).  A way with a node outside
+    that part lies in a *pocket* (or a clipped fragment): public streets the truck cannot leave, or
+    reach, without a closed way.
+
+    Examples
+    --------
+    >>> "main" and main_ways  # doctest: +SKIP
+    """
+    import numpy as np
+    import osmium
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    ways, index, tails, heads = [], {}, [], []
+    for w in osmium.FileProcessor(str(path), osmium.osm.WAY):
+        tags = {t.k: t.v for t in w.tags}
+        if tags.get("highway") not in DRIVABLE or why_closed(tags, **dims):
+            continue
+        refs = [index.setdefault(n.ref, len(index)) for n in w.nodes]
+        ways.append((w.id, refs))
+        oneway = tags.get("oneway", "")
+        implied = tags.get("highway") == "motorway" or tags.get("junction") in ("roundabout", "circular")
+        forward = oneway not in ("-1", "reverse")
+        backward = oneway in ("no", "-1", "reverse") or (oneway not in ("yes", "true", "1") and not implied)
+        for a, b in zip(refs, refs[1:]):
+            if forward:
+                tails.append(a), heads.append(b)
+            if backward:
+                tails.append(b), heads.append(a)
+    if not index:
+        return set()
+    n = len(index)
+    graph = csr_matrix((np.ones(len(tails)), (tails, heads)), shape=(n, n))
+    _, label = connected_components(graph, directed=True, connection="strong")
+    main = label == np.bincount(label).argmax()
+    return {wid for wid, refs in ways if main[refs].all()}
+
+
+def end_stretches(ways, closed, main) -> tuple[set, set]:
+    """Positions of closed ways at a route's start / end stretch; the other closed positions are mid-route.
+
+    A closed way belongs to the start stretch when no main-network way comes before it (it connects
+    the origin, or the pocket the origin lies in, to the main network), to the end stretch when none
+    comes after it.
+
+    Examples
+    --------
+    >>> end_stretches([1, 2, 3, 4], [False, True, False, True], main={3})
+    ({1}, {3})
+    >>> end_stretches([1, 2, 3], [False, True, False], main={1, 3})
+    (set(), set())
+    """
+    on_main = [w in main for w in ways]
+    first = on_main.index(True) if any(on_main) else len(ways)
+    last = len(ways) - 1 - on_main[::-1].index(True) if any(on_main) else -1
+    start = {i for i in range(first) if closed[i]}
+    end = {i for i in range(last + 1, len(ways)) if closed[i]}
+    return start, end

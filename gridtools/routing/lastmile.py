@@ -10,26 +10,64 @@ point (at most ``settings.route_max_restricted_end_m``) and hands every junction
 route search as a seeded source (origin) or target (destination).  The route then uses private
 roads only between the point and the legal network, never in between, and ``Route.restricted``
 names the ways and metres.
+
+A *pocket* is the same thing one step further: public streets (a campus, an estate) whose only way
+to the rest of the network is a private road.  A point on such a street snaps onto its own road
+(0 m), and :func:`pocket_ends` walks the pocket's streets and its private exits until it reaches the
+vehicle's *main network* (the largest strongly connected part of the roads it may use); those
+junctions seed the route search.  The walk stops at the first main-network junction, so a private
+road is driven only between a pocket and the main network, never between two points of the main
+network (mid-route).
 """
 
 from __future__ import annotations
 
 import heapq
+import math
 
 import numpy as np
 
 from gridtools.routing import restrictions as R
 from gridtools.routing.engines import INF
-from gridtools.routing.snapping import EdgeSnap, positions, segment_arcs
+from gridtools.routing.snapping import EdgeSnap, best_path, leave_ends, positions, reach_ends, segment_arcs
 
 #: Most junctions a restricted stretch may reach (a private estate, not a city).
 MAX_NODES = 256
+#: Most junctions a pocket walk may visit (its streets and private exits: a campus, not a city).
+MAX_POCKET_NODES = 3000
+#: Roads (usable or private) looked at around a point cut off from the main network.
+POCKET_CANDIDATES = 64
 
 
-def end_weights(weights: np.ndarray, blocked: np.ndarray) -> np.ndarray:
-    """Weights of the arcs a restricted stretch may drive: private roads and open connectors."""
+def private_arcs(network, blocked: np.ndarray, vehicle, at) -> np.ndarray:
+    """Per arc: closed to the vehicle only by private access, by its way or by a gate at its head.
+
+    A ``barrier=lift_gate`` + ``access=private`` at a campus entrance closes the road like
+    ``access=private`` on the way: the owner opens it for the truck that delivers inside.
+
+    Examples
+    --------
+    >>> private = private_arcs(net, rules.blocked, truck(), None)      # doctest: +SKIP
+    """
+    from gridtools.routing import tags as T
+
+    net = network
+    mask = blocked == R.PRIVATE
+    gate = blocked == R.NODE_ACCESS
+    tags = net.node_tags
+    if gate.any() and len(tags):
+        strict, _ = R.way_access(tags, vehicle, at, "forward")
+        lenient, _ = R.way_access(tags, vehicle, at, "forward", private_ok=True)
+        per_node = np.zeros(int(net.node_base.max()) + 1, bool)
+        per_node[tags["node"].to_numpy()] = (strict == T.FORBIDDEN) & (lenient < T.FORBIDDEN)
+        mask |= gate & per_node[net.node_base[net.arc_v]]
+    return mask
+
+
+def end_weights(weights: np.ndarray, blocked: np.ndarray, private: np.ndarray) -> np.ndarray:
+    """Weights of the arcs a restricted stretch may drive: usable and private roads, open connectors."""
     w = weights.copy()
-    w[(blocked != R.OK) & (blocked != R.PRIVATE)] = INF
+    w[(blocked != R.OK) & ~private] = INF
     return w
 
 
@@ -46,8 +84,8 @@ def _adjacency(network, forward: bool):
     return net.derived("arcs_by_tail" if forward else "arcs_by_head", compute)
 
 
-def restricted_ends(network, weights: np.ndarray, blocked: np.ndarray, snap: EdgeSnap, leave: bool,
-                    max_m: float) -> list:
+def restricted_ends(network, weights: np.ndarray, private: np.ndarray, snap: EdgeSnap, leave: bool,
+                    max_m: float, main: np.ndarray | None = None) -> list:
     """Entries (origin, ``leave``) or exits (destination) of a point on a private road.
 
     Parameters
@@ -55,14 +93,17 @@ def restricted_ends(network, weights: np.ndarray, blocked: np.ndarray, snap: Edg
     network : RoadNetwork
     weights : numpy.ndarray
         From :func:`end_weights` (``INF`` where a restricted stretch may not go).
-    blocked : numpy.ndarray
-        The vehicle's block codes (``ArcRules.blocked``).
+    private : numpy.ndarray of bool
+        From :func:`private_arcs`.
     snap : EdgeSnap
         The point (first entry) snapped onto its private road.
     leave : bool
         True for an origin (walk forwards from the point), False for a destination (backwards).
     max_m : float
         Longest restricted stretch.
+    main : numpy.ndarray of bool, optional
+        Per graph node: in the vehicle's main network.  The walk stops at such a junction, so a
+        private road between two junctions of the main network is never driven.
 
     Returns
     -------
@@ -73,21 +114,22 @@ def restricted_ends(network, weights: np.ndarray, blocked: np.ndarray, snap: Edg
 
     Examples
     --------
-    >>> ends = restricted_ends(net, end_weights(w, rules.blocked), rules.blocked, snap, True, 1000)  # doctest: +SKIP
+    >>> ends = restricted_ends(net, end_weights(w, rules.blocked, private), private, snap, True, 1000)  # doctest: +SKIP
     """
     net = network
     seg, frac = int(snap.seg[0]), float(snap.fraction[0])
     heap, best = [], {}
     for col in (0, 1):
         a = int(segment_arcs(net)[seg, col])
-        if a < 0 or weights[a] >= INF or blocked[a] != R.PRIVATE:
+        if a < 0 or weights[a] >= INF or not private[a]:
             continue
         share = 1.0 - frac if col == 1 else frac  # where the point lies along arc a
         pos = int(positions(weights, np.array([a]), np.array([frac]), col == 1)[0])
         cost = int(weights[a]) - pos if leave else pos
         metres = float(net.arc_length[a]) * ((1.0 - share) if leave else share)
         node = int(net.arc_v[a]) if leave else int(net.arc_u[a])
-        heapq.heappush(heap, (cost, metres, node, (a,), share))
+        if metres <= max_m:
+            heapq.heappush(heap, (cost, metres, node, (a,), share))
     order, start = _adjacency(net, forward=leave)
     out = []
     while heap and len(out) < MAX_NODES:
@@ -97,14 +139,163 @@ def restricted_ends(network, weights: np.ndarray, blocked: np.ndarray, snap: Edg
         best[node] = cost
         arcs = list(chain) if leave else list(reversed(chain))
         out.append((node, cost, arcs, share))
+        if main is not None and main[node]:
+            continue
         for b in order[start[node]:start[node + 1]]:
             b = int(b)
-            if weights[b] >= INF or (blocked[b] == R.OK and net.arc_seg[b] >= 0):
+            if weights[b] >= INF or (not private[b] and net.arc_seg[b] >= 0):
                 continue  # usable roads are the search's part; private roads and connectors are walked
             more = metres + float(net.arc_length[b])
             nxt = int(net.arc_v[b]) if leave else int(net.arc_u[b])
             if more <= max_m and nxt not in best:
                 heapq.heappush(heap, (cost + int(weights[b]), more, nxt, chain + (b,), share))
+    return out
+
+
+def pocket_ends(network, weights: np.ndarray, private: np.ndarray, main: np.ndarray, snap: EdgeSnap,
+                leave: bool, max_m: float, dead: set | None = None) -> list:
+    """Entries into (origin) or exits from (destination) the main network of a point in a pocket.
+
+    Parameters
+    ----------
+    network : RoadNetwork
+    weights : numpy.ndarray
+        From :func:`end_weights` (usable and private roads finite).
+    private : numpy.ndarray of bool
+        From :func:`private_arcs`.
+    main : numpy.ndarray of bool
+        Per graph node: in the vehicle's main network.
+    snap : EdgeSnap
+        The point (first entry) snapped onto its road (usable or private).
+    leave : bool
+        True for an origin (walk forwards from the point), False for a destination (backwards).
+    max_m : float
+        Most metres of private road between the point and the main network.
+    dead : set, optional
+        Nodes of earlier walks that found nothing (same direction and limit): a point whose road
+        leads only there is not walked again, and a fruitless walk adds its nodes.
+
+    Returns
+    -------
+    list of (node, cost, arcs, fraction)
+        As :func:`gridtools.routing.snapping.leave_ends`: every main-network junction reached
+        from the point over the pocket's streets and at most ``max_m`` of private road (the walk
+        stops there), with the cost and arcs between it and the point.  Empty when the walk
+        finds no way to the main network (a clipped fragment, a private stretch too long).
+
+    Examples
+    --------
+    >>> w_end = end_weights(w, rules.blocked, private)                                # doctest: +SKIP
+    >>> ends = pocket_ends(net, w_end, private, main, snap, True, 1000)               # doctest: +SKIP
+    """
+    net = network
+    seeds = leave_ends(net, weights, snap) if leave else reach_ends(net, weights, weights, snap)
+    if dead is not None and seeds and all(seed[0] in dead for seed in seeds):
+        return []
+    heap = []
+    for node, cost, arcs, share in seeds:
+        closed = sum(float(net.arc_length[a]) for a in arcs if private[a])
+        metres = closed * ((1.0 - share) if leave else share)
+        if metres <= max_m:
+            heapq.heappush(heap, (cost, metres, node, tuple(arcs), share))
+    order, start = _adjacency(net, forward=leave)
+    best, out = {}, []
+    while heap and len(best) < MAX_POCKET_NODES:
+        cost, metres, node, chain, share = heapq.heappop(heap)
+        if node in best:
+            continue
+        best[node] = cost
+        if main[node]:  # the main network: the search takes over; no private road beyond this point
+            out.append((node, cost, list(chain) if leave else list(reversed(chain)), share))
+            continue
+        for b in order[start[node]:start[node + 1]]:
+            b = int(b)
+            if weights[b] >= INF:
+                continue
+            more = metres + (float(net.arc_length[b]) if private[b] else 0.0)
+            nxt = int(net.arc_v[b]) if leave else int(net.arc_u[b])
+            if more <= max_m and nxt not in best:
+                heapq.heappush(heap, (cost + int(weights[b]), more, nxt, chain + (b,), share))
+    if not out and dead is not None and not heap:  # explored to the end: nothing from here leads out
+        dead.update(best)
+    return out
+
+
+def pocket_snaps(network, index, trees, xy, metric, private: np.ndarray, main: np.ndarray, max_snap_m: float,
+                 max_m: float, far_m=(None, None)):
+    """(o, d, path) from the nearest roads, usable or private, that lead to the main network; or None.
+
+    Each point's candidate roads within ``max_snap_m`` (usable or closed only by ``private``, and
+    the nearest ones of the main network) are walked nearest first (:func:`pocket_ends`); the
+    first that reaches the main network wins.  The main network is strongly connected, so the two
+    winners always connect.
+
+    Parameters
+    ----------
+    network : RoadNetwork
+    index : SegmentIndex
+    trees : tuple
+        Snapping trees (:meth:`SegmentIndex.tree`) of the usable-or-private and of the main-network roads.
+    xy : list of two (x, y)
+        Origin and destination in the network's metric CRS.
+    metric : Metric
+        With ``end_weights`` (:func:`end_weights`) and ``arrive_weights``.
+    private, main : numpy.ndarray of bool
+        :func:`private_arcs`; main-network nodes.
+    max_snap_m, max_m : float
+        Farthest snap; most metres of private road at either end.
+    far_m : pair of float or None
+        Per point: farthest snap onto a main-network road when nothing nearer leads there (None:
+        ``max_snap_m``).
+
+    Examples
+    --------
+    >>> o, d, path = pocket_snaps(net, index, trees, xy, metric, private, main, 500, 1000)  # doctest: +SKIP
+    """
+    picks = []
+    for point, leave, far in zip(xy, (True, False), far_m):
+        # many candidates: a campus street drawn in short pieces can hide its private way out
+        cands = EdgeSnap.concat([index.candidates(point, trees[0], max_snap_m, k=POCKET_CANDIDATES),
+                                 index.candidates(point, trees[1], max(far or 0.0, max_snap_m))])
+        dead: set = set()
+        for i in np.argsort(cands.distance_m, kind="stable"):
+            snap = cands.take(int(i))
+            ends = pocket_ends(network, metric.end_weights, private, main, snap, leave, max_m, dead)
+            if ends:
+                picks.append((snap, ends))
+                break
+        else:
+            return None
+    (o, starts), (d, stops) = picks
+    path = best_path(network, metric, o, d, metric.arrive_weights, starts, stops)
+    return (o, d, path) if math.isfinite(path[0]) else None
+
+
+def stretches(network, arcs: np.ndarray, start_at: float, end_at: float, private: np.ndarray, main: np.ndarray,
+              why) -> list:
+    """The private stretches a route drives at its start and its end (``Route.restricted``).
+
+    The start stretch runs up to the route's first junction of the main network (the end stretch
+    from its last one); private roads can only be there (the route search uses none).  ``why``
+    turns arcs into the reason text.  ``pocket`` says the point lies on a public street behind the
+    private road (not on the private road itself).
+
+    Examples
+    --------
+    >>> stretches(net, route.arcs, route.start_at, route.end_at, private, main, str)  # doctest: +SKIP
+    """
+    net = network
+    out = []
+    for role in ("origin", "destination"):
+        hits = main[net.arc_v[arcs]] if role == "origin" else main[net.arc_u[arcs]][::-1]  # from that end
+        n = int(np.argmax(hits)) + 1 if hits.any() else len(arcs)
+        part = arcs[:n] if role == "origin" else arcs[len(arcs) - n:]
+        part = part[private[part]] if len(part) else part
+        if not len(part) or (role == "destination" and out and n == len(arcs)):
+            continue
+        on_point = part[0] == arcs[0] if role == "origin" else part[-1] == arcs[-1]
+        out.append({**describe(net, part, start_at if part[0] == arcs[0] else 0.0,
+                               end_at if part[-1] == arcs[-1] else 1.0, role, why(part)), "pocket": not on_point})
     return out
 
 
@@ -123,3 +314,15 @@ def describe(network, arcs: np.ndarray, start_at: float, end_at: float, role: st
     osm = net.way_osmid[way[way >= 0]]
     osmids = list(dict.fromkeys(int(x) for x in osm))
     return {"end": role, "osmids": osmids, "length_m": float((net.arc_length[arcs] * share).sum()), "why": why}
+
+
+def warning(part: dict) -> str:
+    """The sentence for one restricted stretch (from ``Route.restricted``)."""
+    ways = ", ".join(f"way {w}" for w in part["osmids"])
+    if part.get("pocket"):
+        side = "leaves the origin's" if part["end"] == "origin" else "enters the destination's"
+        return (f"the route {side} streets over {part['length_m']:,.0f} m of road closed to this vehicle ({ways}: "
+                f"{part['why']}), the only way between them and the roads it may use")
+    edge = "first" if part["end"] == "origin" else "last"
+    return (f"the {edge} {part['length_m']:,.0f} m are on a road closed to this vehicle ({ways}: "
+            f"{part['why']}), driven only because the {part['end']} lies on it")

@@ -28,6 +28,10 @@ class Route:
         Stretches at the start or end driven on a road closed to the vehicle only by
         ``access=private`` because the point lies on it (never mid-route), each with ``end``
         (``origin`` / ``destination``), ``osmids``, ``length_m`` and ``why``; also in ``warnings``.
+        ``pocket`` is True when the point lies on a public street whose only way to the rest of
+        the network is that private road (the stretch lies between the point and the main network).
+    snap_lonlat : tuple
+        Where the route starts and ends: the snapped origin and destination (lon, lat).
     """
 
     origin: tuple
@@ -49,6 +53,18 @@ class Route:
     snap_osmids: tuple = (None, None)
     restricted: list = field(default_factory=list)
     time_assumed: list = field(default_factory=list)
+    snap_xy: tuple = field(default=(), repr=False)
+
+    @property
+    def snap_lonlat(self) -> tuple:
+        """The snapped origin and destination as (lon, lat) pairs (the input points where not snapped)."""
+        if not self.snap_xy or self._network is None:
+            return (tuple(self.origin or ()), tuple(self.destination or ()))
+        import pyproj
+
+        to_lonlat = pyproj.Transformer.from_crs(self._network.crs, 4326, always_xy=True)
+        lon, lat = to_lonlat.transform([p[0] for p in self.snap_xy], [p[1] for p in self.snap_xy])
+        return (float(lon[0]), float(lat[0])), (float(lon[1]), float(lat[1]))
 
     @classmethod
     def from_arcs(cls, network: RoadNetwork, arcs, arc_time_s, vehicle: Vehicle, origin=None, destination=None):

@@ -25,7 +25,8 @@ from gridtools.routing import lastmile
 from gridtools.routing.engines import INF, Metric, engine_for
 from gridtools.routing.network import RoadNetwork
 from gridtools.routing.result import Route, TravelTimeMatrix
-from gridtools.routing.snapping import EdgeSnap, SegmentIndex, best_path, matrix_costs, segment_arcs
+from gridtools.routing.snapping import (EdgeSnap, SegmentIndex, best_path, lonlat_array, matrix_costs, segment_arcs,
+                                        segment_ends)
 from gridtools.routing.tags import TIME_WINDOWS_LIFTED, parse_time
 from gridtools.routing.vehicle import Vehicle, car
 from gridtools.routing.zones import active_zones, apply_zones
@@ -39,27 +40,6 @@ class NoRouteError(GridtoolsError):
         self.blocking = blocking or []
 
 
-def _lonlat_array(points) -> np.ndarray:
-    """(n, 2) lon/lat from (lon, lat) pairs, shapely Points, or a GeoSeries / GeoDataFrame of points."""
-    import geopandas as gpd
-
-    if isinstance(points, (gpd.GeoSeries, gpd.GeoDataFrame)):
-        geo = points.geometry if isinstance(points, gpd.GeoDataFrame) else points
-        if geo.crs is None:
-            raise InputError("points have no CRS; set one, e.g. points.set_crs('EPSG:4326')")
-        geo = geo.to_crs(4326)
-        return np.column_stack([geo.x.to_numpy(), geo.y.to_numpy()])
-    import shapely
-
-    if isinstance(points, shapely.Point):
-        return np.array([[points.x, points.y]], dtype=float)
-    try:
-        rows = [(p.x, p.y) if hasattr(p, "x") and hasattr(p, "y") else p for p in points]
-        return np.asarray(rows, dtype=float).reshape(-1, 2)
-    except (TypeError, ValueError):
-        raise InputError(f"cannot read {points!r} as (lon, lat) points") from None
-
-
 class Router:
     """Route vehicles over one loaded network; caches customised weights per vehicle and time slot.
 
@@ -71,6 +51,9 @@ class Router:
         (exact, slower).
     max_snap_m : float, optional
         Farthest a point may be from the nearest usable road (default ``settings.route_max_snap_m``).
+    max_resnap_m : float, optional
+        When no road within ``max_snap_m`` connects to the other end, how far to look for the nearest
+        one that does (default ``settings.route_max_resnap_m``; the route says so in a warning).
     zones : list of BanZone, optional
         Truck-ban zones (:func:`gridtools.routing.read_ban_zones`), applied per request to the
         vehicles and times they cover (``Router.zones`` may be changed between requests).
@@ -83,13 +66,14 @@ class Router:
     """
 
     def __init__(self, network: RoadNetwork, engine: str = "auto", max_snap_m: float | None = None,
-                 metric_cache_size: int | None = None, zones=None):
+                 metric_cache_size: int | None = None, zones=None, max_resnap_m: float | None = None):
         from gridtools import settings
 
         self._engine = engine_for(network, engine)  # the only place that knows which engine runs
         self.network = network
         self.engine = self._engine.name
         self.max_snap_m = settings.route_max_snap_m if max_snap_m is None else max_snap_m
+        self.max_resnap_m = settings.route_max_resnap_m if max_resnap_m is None else max_resnap_m
         self._metrics: OrderedDict = OrderedDict()
         self._rules: OrderedDict = OrderedDict()
         self._cache_size = metric_cache_size or settings.route_metric_cache
@@ -127,6 +111,7 @@ class Router:
             if key[-1]:  # ban zones in force for this vehicle at this time
                 rules.blocked, rules.zone_why = apply_zones(self.network, rules.blocked,
                                                             [self.zones[i] for i, _ in key[-1]], R.ZONE)
+            rules.cache["private_arcs"] = lastmile.private_arcs(self.network, rules.blocked, vehicle, at)
             self._rules[key] = rules
             while len(self._rules) > self._cache_size * 2:
                 self._rules.popitem(last=False)
@@ -146,7 +131,7 @@ class Router:
         # a route may end part-way along an arc blocked only at its head node (before the bollard)
         at_head = np.isin(rules.blocked, (R.BARRIER, R.NODE_ACCESS, R.NODE_LIMIT))
         arrive = w.copy()
-        ends = lastmile.end_weights(w, rules.blocked)
+        ends = lastmile.end_weights(w, rules.blocked, rules.cache["private_arcs"])
         if not relaxed:
             w[rules.blocked > 0] = INF
             arrive[(rules.blocked > 0) & ~at_head] = INF
@@ -180,7 +165,7 @@ class Router:
         """(lon/lat, metric x/y) of points, after checking they are lon/lat pairs."""
         import pyproj
 
-        pts = _lonlat_array(points)
+        pts = lonlat_array(points)
         bad = ~np.isfinite(pts).all(axis=1) | (np.abs(pts[:, 0]) > 180) | (np.abs(pts[:, 1]) > 90)
         if bad.any():
             lon, lat = (float(v) for v in pts[bad][0])  # plain floats: no np.float64(...) in the message
@@ -249,6 +234,18 @@ class Router:
         """Snapping index over the usable segments in the largest strongly connected part of ``rules``' graph."""
         key = "main_tree"
         if key not in rules.cache:
+            net = self.network
+            ok, main = rules.blocked == 0, self._main_nodes(rules)
+            table = segment_arcs(net)
+            arc = np.maximum(table, 0)
+            inside = (table >= 0) & ok[arc] & main[net.arc_u[arc]] & main[net.arc_v[arc]]
+            rules.cache[key] = self._segment_index().tree(inside.any(axis=1))
+        return rules.cache[key]
+
+    def _main_nodes(self, rules: R.ArcRules) -> np.ndarray:
+        """Per graph node: in the largest strongly connected part of the roads ``rules`` lets the vehicle use."""
+        key = "main_nodes"
+        if key not in rules.cache:
             from scipy.sparse import csr_matrix
             from scipy.sparse.csgraph import connected_components
 
@@ -256,11 +253,7 @@ class Router:
             ok = rules.blocked == 0
             graph = csr_matrix((np.ones(int(ok.sum())), (net.arc_u[ok], net.arc_v[ok])), shape=(net.n_nodes,) * 2)
             _, label = connected_components(graph, directed=True, connection="strong")
-            main = label == np.bincount(label).argmax()
-            table = segment_arcs(net)
-            arc = np.maximum(table, 0)
-            inside = (table >= 0) & ok[arc] & main[net.arc_u[arc]] & main[net.arc_v[arc]]
-            rules.cache[key] = self._segment_index().tree(inside.any(axis=1))
+            rules.cache[key] = label == np.bincount(label).argmax()
         return rules.cache[key]
 
     def _end_tree(self, rules: R.ArcRules):
@@ -268,8 +261,8 @@ class Router:
         key = "end_tree"
         if key not in rules.cache:
             table = segment_arcs(self.network)
-            code = rules.blocked[np.maximum(table, 0)]
-            usable = ((table >= 0) & ((code == 0) | (code == R.PRIVATE))).any(axis=1)
+            arc = np.maximum(table, 0)
+            usable = ((table >= 0) & ((rules.blocked[arc] == 0) | rules.cache["private_arcs"][arc])).any(axis=1)
             rules.cache[key] = self._segment_index().tree(usable)
         return rules.cache[key]
 
@@ -292,7 +285,7 @@ class Router:
         if seg < 0 or not near.distance_m[0] < snap.distance_m[0] - 1.0:
             return None
         arcs = segment_arcs(self.network)[seg]
-        return near if (rules.blocked[arcs[arcs >= 0]] == R.PRIVATE).any() else None
+        return near if rules.cache["private_arcs"][arcs[arcs >= 0]].any() else None
 
     def _restricted_path(self, origin, destination, o, d, rules, metric):
         """(o, d, path) through a private first / last stretch when a point lies on such a road, or None."""
@@ -303,27 +296,40 @@ class Router:
         if po is None and pd_ is None:
             return None
         net, limit, ew = self.network, settings.route_max_restricted_end_m, metric.end_weights
-        starts = lastmile.restricted_ends(net, ew, rules.blocked, po, True, limit) if po is not None else None
-        stops = lastmile.restricted_ends(net, ew, rules.blocked, pd_, False, limit) if pd_ is not None else None
+        main = self._main_nodes(rules)
+        # the private roads walked from the point, and on through a pocket to the main network
+        private = rules.cache["private_arcs"]
+        starts, stops = ((lastmile.restricted_ends(net, ew, private, snap, leave, limit, main)
+                          + lastmile.pocket_ends(net, ew, private, main, snap, leave, limit))
+                         if snap is not None else None for snap, leave in ((po, True), (pd_, False)))
         o2, d2 = po if po is not None else o, pd_ if pd_ is not None else d
         path = best_path(net, metric, o2, d2, metric.arrive_weights, starts, stops)
         return (o2, d2, path) if math.isfinite(path[0]) else None
 
+    def _pocket_snaps(self, origin, destination, rules: R.ArcRules, metric: Metric):
+        """(o, d, path) from the nearest roads, usable or private, that lead to the main network; or None."""
+        from gridtools import settings
+
+        index = self._segment_index()
+        trees = (self._end_tree(rules), self._main_tree(rules))
+        xy = [self._metric_xy([p], role)[1][0] for p, role in ((origin, "origin"), (destination, "destination"))]
+        # farther than max_snap_m only from a piece of road cut off from the rest even with no restriction (a
+        # clipped fragment of the extract): a point closed in by a ban zone or a limit stays refused
+        near = index.nearest(np.asarray(xy), self._edge_tree(rules), self.max_snap_m)
+        ends = segment_ends(self.network)[np.maximum(near.seg, 0)]
+        cut_off = (near.seg >= 0) & ~self._main_component()[ends].any(axis=1)
+        return lastmile.pocket_snaps(self.network, index, trees, xy, metric, rules.cache["private_arcs"],
+                                     self._main_nodes(rules), self.max_snap_m, settings.route_max_restricted_end_m,
+                                     [self.max_resnap_m if c else None for c in cut_off])
+
     def _restricted_stretches(self, arcs, start_at, end_at, vehicle, at, rules) -> list:
-        """The private stretches a route drives at its start and its end (see :mod:`lastmile`)."""
-        net = self.network
-        private = (rules.blocked[arcs] == R.PRIVATE) | (net.arc_seg[arcs] < 0)
-        out = []
-        for role, run in (("origin", private), ("destination", private[::-1])):
-            n = int(np.argmin(run)) if not run.all() else len(run)
-            part = arcs[:n] if role == "origin" else arcs[len(arcs) - n:]
-            part = part[rules.blocked[part] == R.PRIVATE] if len(part) else part
-            if not len(part) or (role == "destination" and out and n == len(arcs)):
-                continue
-            why = "; ".join(dict.fromkeys(w["why"] for w in R.explain_arcs(net, part, vehicle, at, rules=rules)))
-            out.append(lastmile.describe(net, part, start_at if part[0] == arcs[0] else 0.0,
-                                         end_at if part[-1] == arcs[-1] else 1.0, role, why))
-        return out
+        """The private stretches a route drives at its start and its end (:func:`lastmile.stretches`)."""
+        def why(part):
+            return "; ".join(dict.fromkeys(w["why"] for w in R.explain_arcs(self.network, part, vehicle, at,
+                                                                             rules=rules)))
+
+        return lastmile.stretches(self.network, arcs, start_at, end_at, rules.cache["private_arcs"],
+                                  self._main_nodes(rules), why)
 
     def _segment_index(self) -> SegmentIndex:
         return self.network.derived("segment_index", lambda: SegmentIndex(self.network))
@@ -379,11 +385,8 @@ class Router:
             return None
         arcs = segment_arcs(net)[seg]
         why = R.explain_arcs(net, arcs[arcs >= 0], vehicle, at, rules=self.rules(vehicle, at))
-        way = int(net.seg_way[seg])
-        name = net.ways["name"].iloc[way]
-        road = f"way {int(net.way_osmid[way])}" + (f" ({name})" if isinstance(name, str) and name else "")
         reason = "; ".join(dict.fromkeys(w["why"] for w in why)) or "closed to this vehicle"
-        return f"{near.distance_m[0]:,.0f} m from {road}, which this vehicle may not use ({reason})"
+        return f"{near.distance_m[0]:,.0f} m from {self._road_label(seg)}, which this vehicle may not use ({reason})"
 
     def _far_message(self, lonlat, xy, usable_m: float, vehicle: Vehicle, at, role: str) -> str:
         """Why a point cannot be snapped: the nearest road, how far, and why this vehicle may not use it."""
@@ -464,7 +467,7 @@ class Router:
         """
         vehicle = vehicle or car()
         at = parse_time(at)
-        origin, destination = (tuple(map(float, _lonlat_array(p)[0])) for p in (origin, destination))
+        origin, destination = (tuple(map(float, lonlat_array(p)[0])) for p in (origin, destination))
         try:  # both points in one query of the index
             both = self.snap_edges([origin, destination], vehicle, at, ("origin", "destination"))
         except InputError:
@@ -483,12 +486,16 @@ class Router:
         warnings: list = []
         if not math.isfinite(cost):  # a clipped fragment or one-way stub: try the other roads within reach
             found = self._reachable_snaps(origin, destination, vehicle, at, metric)
+            # a pocket: public streets (or a private road) whose only way out is a private road
+            pocket = self._pocket_snaps(origin, destination, self.rules(vehicle, at), metric)
+            if pocket is not None and (found is None or pocket[0].distance_m[0] + pocket[1].distance_m[0]
+                                       < found[0].distance_m[0] + found[1].distance_m[0]):
+                found = pocket
             if found is not None:
                 o2, d2, path = found
                 for role, old, new in (("origin", o, o2), ("destination", d, d2)):
                     if old.seg[0] != new.seg[0]:
-                        warnings.append(f"the {role}'s nearest road ({old.distance_m[0]:.0f} m) does not connect to "
-                                        f"the other end; snapped {new.distance_m[0]:.0f} m onto the nearest one that does")
+                        warnings.append(self._resnap_warning(role, old, new))
                 o, d = o2, d2
                 cost, arcs, start_at, end_at = path
         assumed: list = []
@@ -523,7 +530,7 @@ class Router:
         r = Route(origin=origin, destination=destination, arcs=arcs, osmids=osmids, length_m=0.0, time_s=0.0,
                   cost=cost / 1000.0, snap_m=(float(o.distance_m[0]), float(d.distance_m[0])), vehicle=vehicle,
                   at=at, avoided=avoided, _network=net, start_at=start_at, end_at=end_at, warnings=warnings,
-                  snap_osmids=snap_osm)
+                  snap_osmids=snap_osm, snap_xy=tuple((float(s.x[0]), float(s.y[0])) for s in (o, d)))
         r.restricted = self._restricted_stretches(arcs, start_at, end_at, vehicle, at, rules) if len(arcs) else []
         r.time_assumed = assumed
         if assumed:
@@ -533,10 +540,7 @@ class Router:
                               + (f" (and {len(assumed) - 5} more)" if len(assumed) > 5 else "")
                               + "; give a departure time (at=..., --at) to check")
         for part in r.restricted:
-            ways = ", ".join(f"way {w}" for w in part["osmids"])
-            edge = "first" if part["end"] == "origin" else "last"
-            r.warnings.append(f"the {edge} {part['length_m']:,.0f} m are on a road closed to this vehicle ({ways}: "
-                              f"{part['why']}), driven only because the {part['end']} lies on it")
+            r.warnings.append(lastmile.warning(part))
         share = r.arc_share
         r.arc_time_s = rules.time_s[arcs] * share
         r.length_m, r.time_s = float((net.arc_length[arcs] * share).sum()), float(r.arc_time_s.sum())
@@ -544,6 +548,21 @@ class Router:
             r.warnings.append(f"origin and destination snap to the same place on way {snap_osm[0]}: the route is "
                               f"{r.length_m:.1f} m long (nothing to drive)")
         return r
+
+    def _road_label(self, seg: int) -> str:
+        """"way 123 (Main Street)" for a segment."""
+        way, net = int(self.network.seg_way[seg]), self.network
+        name = net.ways["name"].iloc[way]
+        return f"way {int(net.way_osmid[way])}" + (f" ({name})" if isinstance(name, str) and name else "")
+
+    def _resnap_warning(self, role: str, old: EdgeSnap, new: EdgeSnap) -> str:
+        """Why a point was snapped past its nearest road: that road does not connect; which one does."""
+        was, now = (self._road_label(int(s.seg[0])) for s in (old, new))
+        now_far = new.distance_m[0] > self.max_snap_m
+        beyond = (f" (beyond the {self.max_snap_m:,.0f} m snapping limit: nothing nearer connects; searched up to "
+                  f"{self.max_resnap_m:,.0f} m, settings.route_max_resnap_m)") if now_far else ""
+        return (f"the {role}'s nearest road ({old.distance_m[0]:,.0f} m, {was}) does not connect to the other end; "
+                f"snapped {new.distance_m[0]:,.0f} m onto {now}, the nearest one that does{beyond}")
 
     def _without_time_windows(self, origin, destination, o: EdgeSnap, d: EdgeSnap, vehicle: Vehicle, routed: bool):
         """(o, d, path, assumed) with every time window read as not in force, or None.
@@ -626,7 +645,7 @@ class Router:
         """
         vehicle = (vehicle or car()).without_preferences()
         at = parse_time(at)
-        origins, destinations = _lonlat_array(origins), _lonlat_array(destinations)
+        origins, destinations = lonlat_array(origins), lonlat_array(destinations)
         o = self.snap_edges(origins, vehicle, at, "origin")
         d = self.snap_edges(destinations, vehicle, at, "destination")
         metric = self._metric(vehicle, at)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gridtools.errors import InputError
 from gridtools.routing.engines import INF
 
 #: Longest piece of a segment in the snapping index (metres).
@@ -59,6 +60,33 @@ class EdgeSnap:
         """The points of several snaps, one after the other."""
         return EdgeSnap(*(np.concatenate([getattr(s, f) for s in snaps]) for f in ("seg", "fraction", "distance_m",
                                                                                    "x", "y")))
+
+
+def lonlat_array(points) -> np.ndarray:
+    """(n, 2) lon/lat from (lon, lat) pairs, shapely Points, or a GeoSeries / GeoDataFrame of points.
+
+    Examples
+    --------
+    >>> lonlat_array([(8.69, 49.41)]).shape
+    (1, 2)
+    """
+    import geopandas as gpd
+
+    if isinstance(points, (gpd.GeoSeries, gpd.GeoDataFrame)):
+        geo = points.geometry if isinstance(points, gpd.GeoDataFrame) else points
+        if geo.crs is None:
+            raise InputError("points have no CRS; set one, e.g. points.set_crs('EPSG:4326')")
+        geo = geo.to_crs(4326)
+        return np.column_stack([geo.x.to_numpy(), geo.y.to_numpy()])
+    import shapely
+
+    if isinstance(points, shapely.Point):
+        return np.array([[points.x, points.y]], dtype=float)
+    try:
+        rows = [(p.x, p.y) if hasattr(p, "x") and hasattr(p, "y") else p for p in points]
+        return np.asarray(rows, dtype=float).reshape(-1, 2)
+    except (TypeError, ValueError):
+        raise InputError(f"cannot read {points!r} as (lon, lat) points") from None
 
 
 class SegmentIndex:

@@ -104,3 +104,92 @@ def test_no_time_keeps_the_safe_reading_when_a_route_exists_without_the_window()
             dict(osmid=2, highway="primary", geometry=shapely.LineString([(8.0, 49.0), (8.01, 49.005), (8.02, 49.0)]))]
     r = Router(network_from_frames(gpd.GeoDataFrame(rows, crs=4326))).route((8.0, 49.0), (8.02, 49.0), truck())
     assert r.osmids == [2] and r.time_assumed == [] and "counted as in force" in r.avoided[0]["why"]
+
+
+def _campus(gate=False, exit_tags=None):
+    """A public primary road (way 1); a private service road off it (way 2, or a public road with a
+    private gate); public campus streets behind it (ways 3 and 4) with no other way out."""
+    exit_tags = {"access": "private"} if exit_tags is None and not gate else (exit_tags or {})
+    town = [dict(osmid=10 + i, highway="primary", geometry=shapely.LineString([(7.99 - 0.002 * i, 49.0),
+                                                                               (7.988 - 0.002 * i, 49.0)]))
+            for i in range(5)]  # the main network: more junctions than the campus
+    rows = [dict(osmid=9, highway="primary", geometry=shapely.LineString([(7.99, 49.0), (8.0, 49.0)])), *town,
+            dict(osmid=1, highway="primary", geometry=shapely.LineString([(8.0, 49.0), (8.02, 49.0)])),
+            dict(osmid=2, highway="service", geometry=shapely.LineString([(8.02, 49.0), (8.02, 49.003)]),
+                 **exit_tags),
+            dict(osmid=3, highway="residential", geometry=shapely.LineString([(8.02, 49.003), (8.025, 49.003)])),
+            dict(osmid=4, highway="residential", geometry=shapely.LineString([(8.025, 49.003), (8.025, 49.006)]))]
+    roads = gpd.GeoDataFrame(rows, crs=4326)
+    if not gate:
+        return network_from_frames(roads)
+    import pandas as pd
+
+    gates = pd.DataFrame([dict(lon=8.02, lat=49.003, barrier="lift_gate", access="private")])
+    return network_from_frames(roads, gpd.GeoDataFrame(gates, geometry=gpd.points_from_xy(gates.lon, gates.lat),
+                                                       crs=4326))
+
+
+CAMPUS = (8.025, 49.0045)  # on public way 4, 0 m from its road
+
+
+def test_a_point_in_a_pocket_is_reached_over_its_private_way_out_and_snapped_onto_its_own_street():
+    r = Router(_campus()).route((8.005, 49.0), CAMPUS, truck())
+    assert r.osmids == [1, 2, 3, 4] and r.snap_m[1] == pytest.approx(0, abs=0.01)
+    (part,) = r.restricted
+    assert part["end"] == "destination" and part["pocket"] and part["osmids"] == [2]
+    assert part["length_m"] == pytest.approx(334, abs=2)
+    assert any("enters the destination's streets over 334 m" in w and "way 2" in w for w in r.warnings)
+    back = Router(_campus()).route(CAMPUS, (8.005, 49.0), truck())
+    assert back.osmids == [4, 3, 2, 1] and back.restricted[0]["end"] == "origin" and back.restricted[0]["pocket"]
+    assert any("leaves the origin's streets" in w for w in back.warnings)
+
+
+def test_a_pocket_behind_a_road_closed_by_more_than_private_is_not_entered():
+    # hgv=no is no destination access: the truck is snapped onto the public road instead, and says so
+    r = Router(_campus(exit_tags={"hgv": "no"})).route((8.005, 49.0), (8.0205, 49.0031), truck())
+    assert r.restricted == [] and 2 not in r.osmids
+    assert any("does not connect" in w for w in r.warnings)
+
+
+def test_a_pocket_whose_way_out_is_longer_than_the_limit_is_not_entered(monkeypatch):
+    from gridtools import settings
+
+    monkeypatch.setattr(settings, "route_max_restricted_end_m", 300.0)
+    r = Router(_campus()).route((8.005, 49.0), (8.0205, 49.0031), truck())
+    assert r.restricted == [] and 2 not in r.osmids
+
+
+def test_a_private_gate_closes_like_a_private_road():
+    r = Router(_campus(gate=True)).route((8.005, 49.0), CAMPUS, truck())
+    assert r.osmids[-2:] == [3, 4] and r.restricted and r.restricted[0]["pocket"]
+    assert "on node" in r.restricted[0]["why"]
+
+
+@pytest.mark.slow
+def test_hsinchu_private_roads_only_between_a_pocket_and_the_main_network(tmp_path):
+    """The real campus extract: judged from the raw tags (tests/truck_judge.py), no closed way mid-route."""
+    from conftest import shared_data
+    from split_graph import points_on_roads
+    from truck_judge import end_stretches, main_ways, way_tags, why_closed
+
+    from gridtools.routing import load_network
+
+    path = shared_data("roads", "hsinchu", "NCTU_Taiwan.osm.pbf")
+    net = load_network(path, cache_dir=tmp_path)
+    router, big = Router(net), truck(weight_t=40, height_m=4.2, width_m=2.6, length_m=16.5)
+    tags, main = way_tags(path), main_ways(path, weight=40, height=4.2, width=2.6, length=16.5)
+    pts = points_on_roads(net, 240, seed=5)
+    pockets = restricted = both_main = 0
+    for o, d in zip(pts[::2], pts[1::2]):
+        r = router.route(o, d, big, explain=False)
+        closed = [bool(why_closed(tags.get(w, {}), 40, 4.2, 2.6, 16.5)) for w in r.osmids]
+        start, end = end_stretches(r.osmids, closed, main)
+        assert {i for i, c in enumerate(closed) if c} <= start | end, (o, d, r.osmids)  # none mid-route
+        stated = {w for part in r.restricted for w in part["osmids"]}
+        assert {r.osmids[i] for i in start | end} <= stated, (o, d, r.osmids, r.restricted)
+        pockets += any(part["pocket"] for part in r.restricted)
+        restricted += bool(r.restricted)
+        if r.snap_osmids[0] in main and r.snap_osmids[1] in main:  # both points on the main network
+            both_main += 1
+            assert r.restricted == [] and not any(closed), (o, d, r.osmids)
+    assert pockets >= 1 and restricted >= 10 and both_main >= 40  # the slice really holds each kind

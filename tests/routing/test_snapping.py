@@ -107,6 +107,10 @@ def test_points_anywhere_on_roads_match_networkx_on_the_split_graph(tmp_path, pa
             assert r is not None or math.isinf(ref), f"router refused a pair networkx routes ({ref})"
             refused += 1
             continue
+        if r.restricted:  # on / behind a private road (a different snap than the usable one): stated
+            assert len(r.warnings) >= len(r.restricted) and any("closed to this vehicle" in w for w in r.warnings)
+            refused += 1
+            continue
         assert r.cost * 1000 == pytest.approx(ref, abs=0.5), (o, d)
         for p, snap in ((o, r.snap_m[0]), (d, r.snap_m[1])):
             point = shapely.Point(*to_xy.transform(*p))
@@ -114,3 +118,30 @@ def test_points_anywhere_on_roads_match_networkx_on_the_split_graph(tmp_path, pa
             assert snap == pytest.approx(point.distance(nearest), abs=0.01)
         routed += 1
     assert routed >= 20 and routed + refused == 60
+
+
+def _island_and_town():
+    """A town (ways 1-5, the main network) and a lone street (way 9) 0.008 deg (~890 m) north of it."""
+    import geopandas as gpd
+
+    rows = [dict(osmid=1 + i, highway="primary", geometry=shapely.LineString([(8.0 + 0.002 * i, 49.0),
+                                                                            (8.002 + 0.002 * i, 49.0)]))
+            for i in range(5)]
+    rows.append(dict(osmid=9, highway="residential", name="Island Lane",
+                     geometry=shapely.LineString([(8.004, 49.008), (8.006, 49.008)])))
+    from gridtools.routing import network_from_frames
+
+    return network_from_frames(gpd.GeoDataFrame(rows, crs=4326))
+
+
+def test_a_point_whose_near_roads_do_not_connect_is_snapped_farther_and_says_so():
+    net = _island_and_town()
+    r = Router(net).route((8.005, 49.008), (8.009, 49.0), truck())
+    assert r.snap_m[0] == pytest.approx(890, abs=5) and r.snap_osmids[0] == 3
+    (w,) = [w for w in r.warnings if "does not connect" in w]
+    assert "way 9 (Island Lane)" in w and "onto way 3" in w and "beyond the 500 m snapping limit" in w
+
+
+def test_beyond_the_resnap_limit_the_refusal_stands():
+    with pytest.raises(NoRouteError, match="not connected"):
+        Router(_island_and_town(), max_resnap_m=500).route((8.005, 49.008), (8.009, 49.0), truck())
