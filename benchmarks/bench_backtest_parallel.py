@@ -22,6 +22,7 @@ CPU, seconds per method, and whether the Dask table equals the serial one) and t
     python benchmarks/bench_backtest_parallel.py                        # 5 categories, every method, 52 folds
     python benchmarks/bench_backtest_parallel.py --folds 2 --phases serial   # per-task times, for the estimate
     python benchmarks/bench_backtest_parallel.py --categories 1 --folds 8 --methods naive_all,kde,gbm
+    python benchmarks/bench_backtest_parallel.py --simulate 91 --folds 13 --serial-categories 10 --tag _simulated91
 """
 
 from __future__ import annotations
@@ -103,6 +104,10 @@ def main() -> None:
     parser.add_argument("--gbm-refit-days", type=float, default=28.0, help="0: train GBM at every cutoff")
     parser.add_argument("--phases", default="serial,dask", help="serial, dask or both (in that order)")
     parser.add_argument("--tag", default="", help="suffix of the result files (backtest_parallel<tag>.json)")
+    parser.add_argument("--simulate", type=int, default=0,
+                        help="N simulated categories: every Toronto event given one of N categories (Zipf sizes)")
+    parser.add_argument("--serial-categories", type=int, default=0,
+                        help="serial phase on the first K categories only (0: all), the check of a long run")
     args = parser.parse_args()
     global RESULTS, TABLES
     RESULTS, TABLES = (RESULTS.with_name(f"backtest_parallel{args.tag}.json"),
@@ -114,10 +119,14 @@ def main() -> None:
 
     raw = io.read_events(MCI, lon="Long", lat="Lat")
     raw = raw[raw["occurrencedate"].astype(str) >= "2014"]
-    categories = raw["MCI"].value_counts().index[: args.categories].tolist()
     tic = time.perf_counter()
-    prepared = {c: hotspots.prepare(raw, time="occurrencedate", cell=args.cell, category_col="MCI", categories=[c])
-                for c in categories}
+    if args.simulate:
+        prepared = simulated_categories(*hotspots.prepare(raw, time="occurrencedate", cell=args.cell), args.simulate)
+        categories = list(prepared)
+    else:
+        categories = raw["MCI"].value_counts().index[: args.categories].tolist()
+        prepared = {c: hotspots.prepare(raw, time="occurrencedate", cell=args.cell, category_col="MCI",
+                                        categories=[c]) for c in categories}
     names = args.methods.split(",")
     options = {"start": args.start, "folds": args.folds, "horizon_days": 7, "n_boot": 200,
                    "methods": estimators(names, args.gbm_refit_days or None)}
@@ -134,7 +143,8 @@ def main() -> None:
             if client is not None:  # start-up: the workers import what the tasks need (timed on its own)
                 client.run(warm_up)
                 record["settings"]["cluster_start_s"] = time.perf_counter() - tic
-            for category in categories:
+            serial_only = categories[: args.serial_categories or len(categories)]
+            for category in categories if phase == "dask" else serial_only:
                 ev, cells = prepared[category]
                 result, wall, cpu = timed_backtest(ev, cells, options, client)
                 result.metrics.to_csv(TABLES / f"{phase}-{category.replace(' ', '_')}.csv", index=False)
@@ -154,6 +164,17 @@ def main() -> None:
                 print(json.dumps(run, default=str), flush=True)
     summarise(record, categories)
     save(record)
+
+
+def simulated_categories(events, cells, n: int, seed: int = 0) -> dict:
+    """Every event given one of *n* categories with Zipf sizes (category k about 1/k of the
+    largest), like a city platform's many incident types: a few large, most small.  One cell set
+    for all (prepared once); the events stay real (times and places), only their labels are drawn."""
+    import numpy as np
+
+    weights = 1.0 / np.arange(1, n + 1)
+    label = np.random.default_rng(seed).choice(n, size=len(events), p=weights / weights.sum())
+    return {f"sim{k + 1:02d}": (events.take(label == k), cells) for k in range(n)}
 
 
 def differences(a, b) -> dict:
@@ -178,7 +199,15 @@ def summarise(record: dict, categories: list[str]) -> None:
         if done:
             totals[phase] = {"categories": len(done), "wall_s": sum(r["wall_s"] for r in done),
                              "cpu_s": sum(r["cpu_s"] for r in done)}
-    if len(totals) == 2 and totals["serial"]["categories"] == totals["dask"]["categories"]:
+    both = [c for c in categories if f"serial:{c}" in runs and f"dask:{c}" in runs]
+    if both:
+        totals["both_phases"] = {
+            "categories": len(both),
+            **{f"{p}_{k}": sum(runs[f"{p}:{c}"][k] for c in both) for p in ("serial", "dask") for k in ("wall_s", "cpu_s")},
+            "same_metrics": all(runs[f"dask:{c}"].get("same_metrics") for c in both)}
+        b = totals["both_phases"]
+        b["wall_ratio_serial_over_dask"] = b["serial_wall_s"] / b["dask_wall_s"]
+    if len(totals) == 3 and totals["serial"]["categories"] == totals["dask"]["categories"]:
         totals["wall_ratio_serial_over_dask"] = totals["serial"]["wall_s"] / totals["dask"]["wall_s"]
         start = record["settings"].get("cluster_start_s", 0.0)
         totals["wall_ratio_with_cluster_start"] = totals["serial"]["wall_s"] / (totals["dask"]["wall_s"] + start)

@@ -293,9 +293,10 @@ def fold_batches(folds: int, parallel_run: bool, per_batch: int = 4, periods=Non
     A serial run has one fold per task (its progress is per fold, and a kept model is reused in
     this process anyway); a parallel one has batches of up to *per_batch* folds (four weekly
     folds: one ``GBM(refit_days=28)`` model), fewer where that would leave less than eight tasks
-    for the workers.  With *periods* (per fold, the refit period of its cutoff) a batch never
-    spans two periods, so no two workers train the model of the same refit date (batches that
-    straddled a refit date trained two models each, twice the serial run's training).
+    for the workers.  With *periods* (per fold, the refit period of its cutoff) a batch is the
+    folds of one period (up to *per_batch*), so each refit model is trained by one worker once:
+    batches that straddled a refit date trained two models each, and one-fold tasks spread over
+    the workers trained a period's model on each of them.
 
     Examples
     --------
@@ -303,13 +304,15 @@ def fold_batches(folds: int, parallel_run: bool, per_batch: int = 4, periods=Non
     [(0,), (1,), (2,), (3,), (4,), (5,), (6,), (7,), (8,), (9,)]
     >>> [len(b) for b in fold_batches(52, True)][:3], len(fold_batches(52, False))
     ([4, 4, 4], 52)
-    >>> fold_batches(9, True, per_batch=4, periods=[0, 0, 0, 1, 1, 1, 1, 2, 2])  # 9 // 8: 1 a batch
-    [(0,), (1,), (2,), (3,), (4,), (5,), (6,), (7,), (8,)]
+    >>> fold_batches(9, True, periods=[0, 0, 0, 1, 1, 1, 1, 2, 2])
+    [(0, 1, 2), (3, 4, 5, 6), (7, 8)]
     >>> weekly = [(11 + 7 * k) // 28 for k in range(52)]  # cutoffs 11, 18, 25 | 32 ... days into a period
     >>> fold_batches(52, True, periods=weekly)[:3]
     [(0, 1, 2), (3, 4, 5, 6), (7, 8, 9, 10)]
     """
-    size = 1 if not parallel_run else max(1, min(per_batch, folds // 8))
+    if not parallel_run:
+        return [(k,) for k in range(folds)]
+    size = per_batch if periods is not None else max(1, min(per_batch, folds // 8))
     if periods is None:
         return [tuple(range(lo, min(lo + size, folds))) for lo in range(0, folds, size)]
     batches, current = [], []
