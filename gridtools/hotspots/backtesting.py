@@ -256,7 +256,9 @@ def backtest(
     # back in fold order
     shared = {"events": events, "cells": cells, "estimators": estimators,
               "window": (c0, step, h, tuple(coverages))}
-    batches = fold_batches(folds, parallel.is_distributed(scheduler) or (n_jobs or 1) > 1)
+    refit = _refit_days(estimators.values())
+    periods = None if refit is None else np.floor((c0 + np.arange(folds) * step) / refit + 1e-9)
+    batches = fold_batches(folds, parallel.is_distributed(scheduler) or (n_jobs or 1) > 1, periods=periods)
     done = parallel.map_tasks(run_folds, batches, scheduler=scheduler, n_jobs=n_jobs, shared=shared,
                               progress=progress and (lambda d, n: progress(
                                   "backtest folds", sum(len(b) for b in batches[:d]), folds)))
@@ -285,13 +287,16 @@ def backtest(
                           params, last_cutoff=from_day(c0 + (folds - 1) * step), events_report=report)
 
 
-def fold_batches(folds: int, parallel_run: bool, per_batch: int = 4) -> list[tuple[int, ...]]:
+def fold_batches(folds: int, parallel_run: bool, per_batch: int = 4, periods=None) -> list[tuple[int, ...]]:
     """Fold numbers in batches of consecutive folds, one task each.
 
     A serial run has one fold per task (its progress is per fold, and a kept model is reused in
     this process anyway); a parallel one has batches of up to *per_batch* folds (four weekly
     folds: one ``GBM(refit_days=28)`` model), fewer where that would leave less than eight tasks
-    for the workers.
+    for the workers.  With *periods* (per fold, the refit period of its cutoff) a batch is the
+    folds of one period (up to *per_batch*), so each refit model is trained by one worker once:
+    batches that straddled a refit date trained two models each, and one-fold tasks spread over
+    the workers trained a period's model on each of them.
 
     Examples
     --------
@@ -299,9 +304,33 @@ def fold_batches(folds: int, parallel_run: bool, per_batch: int = 4) -> list[tup
     [(0,), (1,), (2,), (3,), (4,), (5,), (6,), (7,), (8,), (9,)]
     >>> [len(b) for b in fold_batches(52, True)][:3], len(fold_batches(52, False))
     ([4, 4, 4], 52)
+    >>> fold_batches(9, True, periods=[0, 0, 0, 1, 1, 1, 1, 2, 2])
+    [(0, 1, 2), (3, 4, 5, 6), (7, 8)]
+    >>> weekly = [(11 + 7 * k) // 28 for k in range(52)]  # cutoffs 11, 18, 25 | 32 ... days into a period
+    >>> fold_batches(52, True, periods=weekly)[:3]
+    [(0, 1, 2), (3, 4, 5, 6), (7, 8, 9, 10)]
     """
-    size = 1 if not parallel_run else max(1, min(per_batch, folds // 8))
-    return [tuple(range(lo, min(lo + size, folds))) for lo in range(0, folds, size)]
+    if not parallel_run:
+        return [(k,) for k in range(folds)]
+    size = per_batch if periods is not None else max(1, min(per_batch, folds // 8))
+    if periods is None:
+        return [tuple(range(lo, min(lo + size, folds))) for lo in range(0, folds, size)]
+    batches, current = [], []
+    for k in range(folds):
+        if current and (len(current) == size or periods[k] != periods[current[-1]]):
+            batches.append(tuple(current))
+            current = []
+        current.append(k)
+    return batches + [tuple(current)]
+
+
+def _refit_days(estimators) -> float | None:
+    """The shortest ``refit_days`` of the methods (ensemble members included), or None."""
+    found = []
+    for est in estimators:
+        members = [m for _, m in est._members()] if isinstance(est, Ensemble) else [est]
+        found += [float(m.refit_days) for m in members if getattr(m, "refit_days", None)]
+    return min(found) if found else None
 
 
 def run_folds(ks: tuple[int, ...], events: EventSet, cells: CellSet, estimators: dict,

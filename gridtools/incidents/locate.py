@@ -152,7 +152,9 @@ class GeocodeResult:
 
 
 def _event_coordinates(events, lon, lat, crs, source):
-    """(x, y, problem, crs) of the events, before conversion."""
+    """(x, y, flag codes, crs) of the events, before conversion: the codes are positions in
+    :data:`FLAG_VALUES` per row, or None when every row has usable coordinates (the common case,
+    with no per-row array to build or test)."""
     if lon is None and lat is None and isinstance(events, gpd.GeoDataFrame):
         geoms = events.geometry.to_numpy()
         missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
@@ -163,8 +165,8 @@ def _event_coordinates(events, lon, lat, crs, source):
             raise CRSError(f"{source} has no CRS; pass crs=... (e.g. crs='EPSG:4326').")
         x = np.where(missing, np.nan, shapely.get_x(geoms))
         y = np.where(missing, np.nan, shapely.get_y(geoms))
-        problem = np.where(missing, "missing", "")
-        return x, y, problem.astype(str), crs_module.parse(events.crs)
+        codes = np.where(missing, FLAG_VALUES.index("missing"), 0).astype(np.int8) if missing.any() else None
+        return x, y, codes, crs_module.parse(events.crs)
     from gridtools import io
 
     if lon is None and lat is None:
@@ -180,25 +182,50 @@ def _event_coordinates(events, lon, lat, crs, source):
     if crs is None:  # WGS-84 by default, but not where the numbers could be GCJ-02 or BD-09
         check = coords.check_lonlat(events[lon], events[lat], "wgs84")
         validate.require_datum(check.x[check.ok], check.y[check.ok], source)
-        return check.x, check.y, check.problem, crs_module.parse("wgs84")
+        return check.x, check.y, _flag_codes(check.problem), crs_module.parse("wgs84")
     if crs.is_geographic:
         check = coords.check_lonlat(events[lon], events[lat], crs)
-        return check.x, check.y, check.problem, crs
+        return check.x, check.y, _flag_codes(check.problem), crs
     # projected x/y: numbers are all we can check row by row
-    x, xmiss = validate.parse_numbers(events[lon])
-    y, ymiss = validate.parse_numbers(events[lat])
+    x, xmiss = _numbers(events[lon])
+    y, ymiss = _numbers(events[lat])
     finite = np.isfinite(x) & np.isfinite(y)
-    problem = np.full(len(x), "", dtype=f"<U{max(map(len, coords.PROBLEMS))}")  # text, not objects: 10x faster
+    codes = good = None
     if not finite.all():
-        problem[~finite] = "non_numeric"
-        problem[xmiss | ymiss] = "missing"
-    good = finite & ~(xmiss | ymiss)
-    if good.any() and (np.abs(x[good]) <= 180).all() and (np.abs(y[good]) <= 90).all():
+        codes = np.zeros(len(x), dtype=np.int8)
+        codes[~finite] = FLAG_VALUES.index("non_numeric")
+        codes[xmiss | ymiss] = FLAG_VALUES.index("missing")
+        good = codes == 0
+    gx, gy = (x, y) if good is None else (x[good], y[good])
+    if len(gx) and -180 <= gx.min() and gx.max() <= 180 and -90 <= gy.min() and gy.max() <= 90:
         raise CRSError(
             f"{source}: columns {lon!r}/{lat!r} look like longitude/latitude in degrees, but the "
             f"CRS {crs.name} is projected. Pass crs='wgs84' (or gcj02 / bd09 / EPSG:4490)."
         )
-    return x, y, problem, crs
+    return x, y, codes, crs
+
+
+def _numbers(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Numbers of a coordinate column and its missing rows; a float column as it is (no copy)."""
+    numpy_dtype = isinstance(column.dtype, np.dtype)  # not pandas' nullable Int64 / Float64
+    if numpy_dtype and column.dtype.kind == "f":
+        values = column.to_numpy(dtype=float, copy=False)
+        return values, np.isnan(values)
+    if numpy_dtype and column.dtype.kind in "iu":
+        return column.to_numpy(dtype=float), np.zeros(len(column), dtype=bool)
+    return validate.parse_numbers(column)
+
+
+def _flag_codes(problem: np.ndarray) -> np.ndarray | None:
+    """Positions in :data:`FLAG_VALUES` of the coordinate problems named per row (None: none)."""
+    bad = problem != ""
+    if not bad.any():
+        return None
+    codes = np.zeros(len(problem), dtype=np.int8)
+    for code, kind in enumerate(FLAG_VALUES):
+        if kind in coords.PROBLEMS:
+            codes[problem == kind] = code
+    return codes
 
 
 def geocode(
@@ -372,8 +399,7 @@ def geocode_prepared(events: pd.DataFrame, grids: PreparedGrids, *, lon: str | N
     if require_located and len(events) == 0 and {lon, lat} <= set(events.columns):  # else: name the column
         raise InputError(f"{source} has no events (0 rows): check that it is the right file and that it has "
                          "data rows below its header")
-    pick, flag, ties, ecrs, sample = _locate_rows(events, grids, lon, lat, crs, source)
-    inside = pick < len(grids)
+    pick, flag, located, ties, ecrs, sample = _locate_rows(events, grids, lon, lat, crs, source)
     count = dict(zip(FLAG_VALUES, np.bincount(flag, minlength=len(FLAG_VALUES)).tolist(), strict=True))
     swapped = count["swapped"]  # usable numbers, outside every grid unless read lat, lon
     usable = len(events) - sum(n for kind, n in count.items() if kind not in ("", "outside_grids", "swapped"))
@@ -384,18 +410,16 @@ def geocode_prepared(events: pd.DataFrame, grids: PreparedGrids, *, lon: str | N
             f"{source}: none of the {len(events):,} events has usable coordinates ({kinds}). Check "
             "the coordinate columns (lon=..., lat=...) and their CRS (crs=..., one of wgs84, gcj02, bd09, EPSG:nnnn)."
         )
-    if require_located and usable and not inside.any():
+    if require_located and usable and not located:
         raise CRSError(_nothing_inside(*sample, ecrs, grids, source))
     # Categorical columns: small integer codes per event and each code text once (thousands of
     # grids), not a Python string per event and column (8 bytes x 4 columns x millions of rows).
     table = events.copy(deep=False)  # copy-on-write: the caller's frame is not changed
     for column, values in (("grid_code", grids.codes), ("street_code", grids.street),
                            ("community_code", grids.community)):
-        table[column] = pd.Series(_categorical(values, pick), index=events.index)
-    table["geocode_flag"] = pd.Series(pd.Categorical.from_codes(flag, categories=list(FLAG_VALUES)),
-                                      index=events.index)
+        table[column] = _categorical(values, pick)  # an array: set by position, no index alignment
+    table["geocode_flag"] = pd.Categorical.from_codes(flag, categories=list(FLAG_VALUES))
     bad = {k: n for k, n in sorted(count.items()) if n and k not in ("", "outside_grids")}
-    located = int(inside.sum())
     summary = {
         "rows": len(events),
         "located": located,
@@ -412,39 +436,42 @@ def geocode_prepared(events: pd.DataFrame, grids: PreparedGrids, *, lon: str | N
 def _locate_rows(events, grids: PreparedGrids, lon, lat, crs, source):
     """Per row the grid slot (``len(grids)``: none) and the flag (a position in
     :data:`FLAG_VALUES`), a million rows at a time so that parsed coordinates and checks never
-    exist for the whole table at once; also the tie count, the events' CRS and (x, y, usable) of
-    the first chunk with usable rows, for error messages."""
+    exist for the whole table at once; also the number located, the tie count, the events' CRS
+    and (x, y, usable) of the first chunk with usable rows, for error messages."""
     n = len(events)
     pick = np.full(n, len(grids), dtype=_code_dtype(len(grids) + 1))
     flag = np.zeros(n, dtype=np.int8)
     outside, swapped = FLAG_VALUES.index("outside_grids"), FLAG_VALUES.index("swapped")
-    ties, ecrs, sample = 0, None, None
+    located_rows, ties, ecrs, sample = 0, 0, None, None
     for lo in range(0, max(n, 1), _CHUNK):
         part = events.iloc[lo : lo + _CHUNK]
-        x, y, problem, ecrs = _event_coordinates(part, lon, lat, crs, source)
-        good = problem == ""
-        chunk_flag = flag[lo : lo + len(part)]  # a view: filled in place
-        if not good.all():
-            for code, kind in enumerate(FLAG_VALUES):
-                if kind in coords.PROBLEMS:
-                    chunk_flag[problem == kind] = code
-        del problem
-        if good.any():
-            if not good.all():
+        x, y, codes, ecrs = _event_coordinates(part, lon, lat, crs, source)
+        chunk_flag, chunk_pick = flag[lo : lo + len(part)], pick[lo : lo + len(part)]  # views: filled in place
+        good = None  # None: every row usable
+        if codes is not None:
+            chunk_flag[:] = codes
+            good = codes == 0
+            del codes
+        if good is None or good.any():
+            if good is not None and not good.all():
                 x, y = np.where(good, x, np.nan), np.where(good, y, np.nan)
-            gx, gy = coords.convert(x, y, ecrs, grids.crs)
-            sample = sample or (x, y, good)
+            # the same projected CRS: the numbers are already the grids' (no copy, no conversion)
+            same = not ecrs.is_geographic and ecrs.pyproj == grids.crs.pyproj
+            gx, gy = (x, y) if same else coords.convert(x, y, ecrs, grids.crs)
+            sample = sample or (x, y, np.ones(len(x), dtype=bool) if good is None else good)
         else:
             gx = gy = np.full(len(x), np.nan)
         located, chunk_ties = grids.index.locate(gx, gy)
         del gx, gy
         ties += chunk_ties
         inside = located >= 0
-        pick[lo : lo + len(part)][inside] = located[inside]
-        missed = good & ~inside
-        chunk_flag[missed] = outside
-        chunk_flag[_swapped_into_grids(x, y, missed, ecrs, grids)] = swapped
-    return pick, flag, ties, ecrs, sample
+        located_rows += int(np.count_nonzero(inside))
+        np.copyto(chunk_pick, located, where=inside, casting="unsafe")
+        missed = ~inside if good is None else good & ~inside
+        np.copyto(chunk_flag, outside, where=missed, casting="unsafe")
+        if ecrs.is_geographic:
+            chunk_flag[_swapped_into_grids(x, y, missed, ecrs, grids)] = swapped
+    return pick, flag, located_rows, ties, ecrs, sample
 
 
 def _code_dtype(categories: int):

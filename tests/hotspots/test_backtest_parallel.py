@@ -73,3 +73,18 @@ def test_fold_batches_cover_every_fold_once():
             batches = fold_batches(folds, parallel_run)
             assert [k for b in batches for k in b] == list(range(folds))
     assert len(fold_batches(52, True)) == 13 and len(fold_batches(52, False)) == 52
+
+
+def test_parallel_batches_never_straddle_a_refit_date():
+    """With GBM(refit_days=28) a batch stays inside one refit period, so each refit model is
+    trained by one worker once (batches that straddled one trained two models each)."""
+    from gridtools.hotspots.backtesting import fold_batches
+
+    c0 = hotspots.to_day("2020-01-06")  # 11 days into a 28-day period
+    periods = np.floor((c0 + 7.0 * np.arange(52)) / 28)
+    batches = fold_batches(52, True, periods=periods)
+    assert [k for b in batches for k in b] == list(range(52))
+    assert all(len({periods[k] for k in b}) == 1 and len(b) <= 4 for b in batches)
+    assert len(batches) == len(np.unique(periods))  # one task per refit model
+    unaligned = fold_batches(52, True)
+    assert sum(len({periods[k] for k in b}) for b in unaligned) > len(np.unique(periods))

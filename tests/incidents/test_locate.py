@@ -113,6 +113,38 @@ def test_same_answer_as_sjoin_on_rockland_blocks_and_districts(engine):
         assert 0.2 < r.summary["share_located"] < 1
 
 
+def test_geocode_equals_locate_points_row_for_row_on_rockland_blocks(monkeypatch):
+    """geocode() is locate_points plus the table: the same grid for every row, over many chunks
+    (the last one short), with missing and non-numeric rows flagged and every input column kept."""
+    from gridtools.incidents import locate as locate_module
+
+    blocks = io.read_any(shared_data("population", "rockland", "rockland_blocks.gpkg")).to_crs(32618)
+    codes = np.array([f"36087{k:012d}" for k in range(len(blocks))][::-1], dtype=object)
+    grids = gpd.GeoDataFrame({"grid_code": codes}, geometry=blocks.geometry.to_numpy(), crs=blocks.crs)
+    x, y = toronto_pattern_on(grids, 40_000, seed=3)
+    vx, vy = shapely.get_coordinates(grids.geometry.to_numpy()[:200]).T  # shared boundaries: ties
+    x, y = np.r_[x, vx], np.r_[y, vy]
+    x[::997], y[5::1009], x[7::1499] = np.nan, np.nan, np.inf
+    monkeypatch.setattr(locate_module, "_CHUNK", 7_000)
+    frame = pd.DataFrame({"id": np.arange(len(x)) * 3, "x": x, "y": y}, index=np.arange(len(x))[::-1] + 10)
+    before = frame.copy()
+    r = geocode(frame, grids, lon="x", lat="y", crs="EPSG:32618")
+
+    rank = np.argsort(np.argsort(codes.astype(str), kind="stable"))
+    loc = locate_points(x, y, grids.geometry.to_numpy(), rank=rank)
+    expect = np.where(loc >= 0, codes[np.maximum(loc, 0)], "")
+    assert (r.table["grid_code"].to_numpy() == expect).all()
+    missing, non_numeric = np.isnan(x) | np.isnan(y), np.isinf(x) & ~np.isnan(y)
+    flags = np.where(loc >= 0, "", np.where(missing, "missing", np.where(non_numeric, "non_numeric", "outside_grids")))
+    assert (r.table["geocode_flag"].to_numpy() == flags).all()
+    levels = code_levels(expect)
+    assert (r.table["community_code"].to_numpy() == levels["community_code"].to_numpy()).all()
+    assert r.summary["located"] == int((loc >= 0).sum()) and r.summary["ties"] > 50
+    assert r.summary["bad"] == {"missing": int(missing.sum()), "non_numeric": int(non_numeric.sum())}
+    pd.testing.assert_frame_equal(r.table[["id", "x", "y"]], before)  # every input row and column, same order
+    pd.testing.assert_frame_equal(frame, before)  # the caller's frame is not changed
+
+
 # --------------------------------------------------------------------------------------------
 # CRSs
 # --------------------------------------------------------------------------------------------
