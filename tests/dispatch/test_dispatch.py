@@ -278,7 +278,7 @@ def test_cli_assign_and_token(tmp_path, capsys, monkeypatch):
                       capsys)
     assert TripStore(tmp_path / "d.db").authenticate(text.strip())["role"] == "dispatcher"
     code, text = _cli(["dispatch", "token", "--db", str(tmp_path / "d.db"), "--name", "x", "--role", "boss"], capsys)
-    assert code == 2 and "role must be driver or dispatcher" in text
+    assert code == 2 and "--role boss: use one of driver, dispatcher" in text
 
 
 def test_dock_on_a_private_yard_road_is_reached_and_the_trip_says_so():
