@@ -40,6 +40,16 @@ class NoRouteError(GridtoolsError):
         self.blocking = blocking or []
 
 
+def _largest_strong_part(n_nodes: int, tails: np.ndarray, heads: np.ndarray) -> np.ndarray:
+    """Per node: in the largest strongly connected part of the graph of arcs ``tails`` -> ``heads``."""
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    graph = csr_matrix((np.ones(len(tails)), (tails, heads)), shape=(n_nodes, n_nodes))
+    _, label = connected_components(graph, directed=True, connection="strong")
+    return label == np.bincount(label).argmax()
+
+
 class Router:
     """Route vehicles over one loaded network; caches customised weights per vehicle and time slot.
 
@@ -149,14 +159,9 @@ class Router:
         net = self.network
 
         def compute():
-            from scipy.sparse import csr_matrix
-            from scipy.sparse.csgraph import connected_components
-
-            graph = csr_matrix((np.ones(net.n_arcs), (net.arc_u, net.arc_v)), shape=(net.n_nodes, net.n_nodes))
-            _, label = connected_components(graph, directed=True, connection="strong")
             main = np.zeros(net.n_nodes, bool)
             # a split node belongs where its copies are: mark the base of every node in the main part
-            main[net.node_base[label == np.bincount(label).argmax()]] = True
+            main[net.node_base[_largest_strong_part(net.n_nodes, net.arc_u, net.arc_v)]] = True
             return main
 
         return net.derived("main_component", compute)
@@ -246,14 +251,8 @@ class Router:
         """Per graph node: in the largest strongly connected part of the roads ``rules`` lets the vehicle use."""
         key = "main_nodes"
         if key not in rules.cache:
-            from scipy.sparse import csr_matrix
-            from scipy.sparse.csgraph import connected_components
-
-            net = self.network
-            ok = rules.blocked == 0
-            graph = csr_matrix((np.ones(int(ok.sum())), (net.arc_u[ok], net.arc_v[ok])), shape=(net.n_nodes,) * 2)
-            _, label = connected_components(graph, directed=True, connection="strong")
-            rules.cache[key] = label == np.bincount(label).argmax()
+            net, ok = self.network, rules.blocked == 0
+            rules.cache[key] = _largest_strong_part(net.n_nodes, net.arc_u[ok], net.arc_v[ok])
         return rules.cache[key]
 
     def _end_tree(self, rules: R.ArcRules):
