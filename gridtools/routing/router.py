@@ -229,22 +229,20 @@ class Router:
         """Snapping index over the segments ``rules`` lets the vehicle drive in some direction."""
         key = "edge_tree"
         if key not in rules.cache:
-            net = self.network
-            table = segment_arcs(net)
-            usable = ((table >= 0) & (rules.blocked[np.maximum(table, 0)] == 0)).any(axis=1)
-            rules.cache[key] = self._segment_index().tree(usable)
+            rules.cache[key] = self._tree_of_arcs(rules.blocked == 0)
         return rules.cache[key]
+
+    def _tree_of_arcs(self, arc_ok: np.ndarray):
+        """Snapping index over the segments with an arc (either direction) where ``arc_ok`` holds."""
+        table = segment_arcs(self.network)
+        return self._segment_index().tree(((table >= 0) & arc_ok[np.maximum(table, 0)]).any(axis=1))
 
     def _main_tree(self, rules: R.ArcRules):
         """Snapping index over the usable segments in the largest strongly connected part of ``rules``' graph."""
         key = "main_tree"
         if key not in rules.cache:
-            net = self.network
-            ok, main = rules.blocked == 0, self._main_nodes(rules)
-            table = segment_arcs(net)
-            arc = np.maximum(table, 0)
-            inside = (table >= 0) & ok[arc] & main[net.arc_u[arc]] & main[net.arc_v[arc]]
-            rules.cache[key] = self._segment_index().tree(inside.any(axis=1))
+            net, main = self.network, self._main_nodes(rules)
+            rules.cache[key] = self._tree_of_arcs((rules.blocked == 0) & main[net.arc_u] & main[net.arc_v])
         return rules.cache[key]
 
     def _main_nodes(self, rules: R.ArcRules) -> np.ndarray:
@@ -259,10 +257,7 @@ class Router:
         """Snapping index over the segments usable or closed only by ``private`` (a route's own ends)."""
         key = "end_tree"
         if key not in rules.cache:
-            table = segment_arcs(self.network)
-            arc = np.maximum(table, 0)
-            usable = ((table >= 0) & ((rules.blocked[arc] == 0) | rules.cache["private_arcs"][arc])).any(axis=1)
-            rules.cache[key] = self._segment_index().tree(usable)
+            rules.cache[key] = self._tree_of_arcs((rules.blocked == 0) | rules.cache["private_arcs"])
         return rules.cache[key]
 
     def _private_fallback(self, origin, destination, vehicle: Vehicle, at) -> EdgeSnap | None:
