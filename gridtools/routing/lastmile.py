@@ -296,16 +296,17 @@ def stretches(network, arcs: np.ndarray, start_at: float, end_at: float, private
 
 
 def describe(network, arcs: np.ndarray, start_at: float, end_at: float, role: str, why: str) -> dict:
-    """The restricted stretch ``arcs`` of one end: ``{"end", "osmids", "length_m", "why"}``."""
+    """The restricted stretch ``arcs`` of one end: ``{"end", "osmids", "length_m", "why"}``.
+
+    ``start_at`` / ``end_at``: where on its first / last arc the stretch starts / ends (0.0 / 1.0 where
+    that arc is not the route's first / last).
+    """
     net = network
     share = np.ones(len(arcs))
     if len(arcs) == 1:
         share[0] = max(end_at - start_at, 0.0)
-    elif len(arcs):
-        if role == "origin":
-            share[0] = 1.0 - start_at
-        else:
-            share[-1] = end_at
+    elif len(arcs):  # a stretch that is the whole route starts part-way along its first arc and ends on its last
+        share[0], share[-1] = 1.0 - start_at, end_at
     way = net.arc_way[arcs]
     osm = net.way_osmid[way[way >= 0]]
     osmids = list(dict.fromkeys(int(x) for x in osm))

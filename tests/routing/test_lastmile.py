@@ -193,3 +193,10 @@ def test_hsinchu_private_roads_only_between_a_pocket_and_the_main_network(tmp_pa
             both_main += 1
             assert r.restricted == [] and not any(closed), (o, d, r.osmids)
     assert pockets >= 1 and restricted >= 10 and both_main >= 40  # the slice really holds each kind
+
+
+def test_two_points_on_one_private_estate_are_routed_over_it_and_stated_once():
+    r = Router(_estate()).route((8.0201, 49.002), YARD, truck())
+    (part,) = r.restricted
+    assert r.osmids == [2, 3] and part["end"] == "origin" and part["osmids"] == [2, 3]
+    assert part["length_m"] == pytest.approx(r.length_m, abs=0.5)
