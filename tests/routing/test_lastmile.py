@@ -200,3 +200,20 @@ def test_two_points_on_one_private_estate_are_routed_over_it_and_stated_once():
     (part,) = r.restricted
     assert r.osmids == [2, 3] and part["end"] == "origin" and part["osmids"] == [2, 3]
     assert part["length_m"] == pytest.approx(r.length_m, abs=0.5)
+
+
+def test_a_private_road_behind_a_private_gate_is_reached_over_the_gate():
+    import pandas as pd
+
+    gates = pd.DataFrame([dict(lon=8.02, lat=49.005, barrier="lift_gate", access="private")])
+    rows = [dict(osmid=1, highway="primary", geometry=shapely.LineString([(8.0, 49.0), (8.02, 49.0)])),
+            dict(osmid=2, highway="service", geometry=shapely.LineString([(8.02, 49.0), (8.02, 49.005)]),
+                 access="private"),
+            dict(osmid=3, highway="service", geometry=shapely.LineString([(8.02, 49.005), (8.021, 49.006)]),
+                 access="private")]
+    net = network_from_frames(gpd.GeoDataFrame(rows, crs=4326),
+                              gpd.GeoDataFrame(gates, geometry=gpd.points_from_xy(gates.lon, gates.lat), crs=4326))
+    r = Router(net).route((8.005, 49.0), YARD, truck())
+    (part,) = r.restricted
+    assert r.osmids == [1, 2, 3] and part["osmids"] == [2, 3] and not part["pocket"]
+    assert "on node" in part["why"] and "access=private closes it" in part["why"]
