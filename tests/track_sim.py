@@ -120,8 +120,10 @@ def detour_via(net, route, seed: int = 3):
 
     from split_graph import points_on_roads
 
+    from gridtools.routing.compliance import route_line
+
     to_m = pyproj.Transformer.from_crs(4326, net.crs, always_xy=True)
-    line = shapely.transform(route.geometry, lambda c: np.column_stack(to_m.transform(c[:, 0], c[:, 1])))
+    line = route_line(route)
     mid = line.interpolate(0.5, normalized=True)
     pts = points_on_roads(net, 400, seed=seed)
     xy = np.column_stack(to_m.transform([p[0] for p in pts], [p[1] for p in pts]))

@@ -303,8 +303,8 @@ class PhantomCCHMetric(Metric):
             rows = [table.distances_from(int(s)) for s in uniq]
         finally:
             del table
-        m = np.array([[np.inf if d is None else d for d in row] for row in rows], float).reshape(len(uniq), -1)
-        m[m >= INF] = np.inf
+        m = np.array(rows, float).reshape(len(uniq), -1)  # None (unreachable) reads as nan
+        m[np.isnan(m) | (m >= INF)] = np.inf
         return m[inv]
 
 

@@ -29,7 +29,7 @@ import numpy as np
 
 from gridtools.routing import restrictions as R
 from gridtools.routing.engines import INF
-from gridtools.routing.snapping import EdgeSnap, best_path, leave_ends, positions, reach_ends, segment_arcs
+from gridtools.routing.snapping import EdgeSnap, best_path, leave_ends, point_ends, reach_ends
 
 #: Most junctions a restricted stretch may reach (a private estate, not a city).
 MAX_NODES = 256
@@ -117,17 +117,13 @@ def restricted_ends(network, weights: np.ndarray, private: np.ndarray, snap: Edg
     >>> ends = restricted_ends(net, end_weights(w, rules.blocked, private), private, snap, True, 1000)  # doctest: +SKIP
     """
     net = network
-    seg, frac = int(snap.seg[0]), float(snap.fraction[0])
+    frac = float(snap.fraction[0])
     heap, best = [], {}
-    for col in (0, 1):
-        a = int(segment_arcs(net)[seg, col])
-        if a < 0 or weights[a] >= INF or not private[a]:
-            continue
+    for col, a, node, cost in point_ends(net, weights, weights, snap, 0, leave):
+        if col == 2 or not private[a]:
+            continue  # a point on a junction, or on a usable road: the search's part
         share = 1.0 - frac if col == 1 else frac  # where the point lies along arc a
-        pos = int(positions(weights, np.array([a]), np.array([frac]), col == 1)[0])
-        cost = int(weights[a]) - pos if leave else pos
         metres = float(net.arc_length[a]) * ((1.0 - share) if leave else share)
-        node = int(net.arc_v[a]) if leave else int(net.arc_u[a])
         if metres <= max_m:
             heapq.heappush(heap, (cost, metres, node, (a,), share))
     order, start = _adjacency(net, forward=leave)
@@ -300,16 +296,17 @@ def stretches(network, arcs: np.ndarray, start_at: float, end_at: float, private
 
 
 def describe(network, arcs: np.ndarray, start_at: float, end_at: float, role: str, why: str) -> dict:
-    """The restricted stretch ``arcs`` of one end: ``{"end", "osmids", "length_m", "why"}``."""
+    """The restricted stretch ``arcs`` of one end: ``{"end", "osmids", "length_m", "why"}``.
+
+    ``start_at`` / ``end_at``: where on its first / last arc the stretch starts / ends (0.0 / 1.0 where
+    that arc is not the route's first / last).
+    """
     net = network
     share = np.ones(len(arcs))
     if len(arcs) == 1:
         share[0] = max(end_at - start_at, 0.0)
-    elif len(arcs):
-        if role == "origin":
-            share[0] = 1.0 - start_at
-        else:
-            share[-1] = end_at
+    elif len(arcs):  # a stretch that is the whole route starts part-way along its first arc and ends on its last
+        share[0], share[-1] = 1.0 - start_at, end_at
     way = net.arc_way[arcs]
     osm = net.way_osmid[way[way >= 0]]
     osmids = list(dict.fromkeys(int(x) for x in osm))

@@ -40,6 +40,16 @@ class NoRouteError(GridtoolsError):
         self.blocking = blocking or []
 
 
+def _largest_strong_part(n_nodes: int, tails: np.ndarray, heads: np.ndarray) -> np.ndarray:
+    """Per node: in the largest strongly connected part of the graph of arcs ``tails`` -> ``heads``."""
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    graph = csr_matrix((np.ones(len(tails)), (tails, heads)), shape=(n_nodes, n_nodes))
+    _, label = connected_components(graph, directed=True, connection="strong")
+    return label == np.bincount(label).argmax()
+
+
 class Router:
     """Route vehicles over one loaded network; caches customised weights per vehicle and time slot.
 
@@ -149,14 +159,9 @@ class Router:
         net = self.network
 
         def compute():
-            from scipy.sparse import csr_matrix
-            from scipy.sparse.csgraph import connected_components
-
-            graph = csr_matrix((np.ones(net.n_arcs), (net.arc_u, net.arc_v)), shape=(net.n_nodes, net.n_nodes))
-            _, label = connected_components(graph, directed=True, connection="strong")
             main = np.zeros(net.n_nodes, bool)
             # a split node belongs where its copies are: mark the base of every node in the main part
-            main[net.node_base[label == np.bincount(label).argmax()]] = True
+            main[net.node_base[_largest_strong_part(net.n_nodes, net.arc_u, net.arc_v)]] = True
             return main
 
         return net.derived("main_component", compute)
@@ -224,46 +229,35 @@ class Router:
         """Snapping index over the segments ``rules`` lets the vehicle drive in some direction."""
         key = "edge_tree"
         if key not in rules.cache:
-            net = self.network
-            table = segment_arcs(net)
-            usable = ((table >= 0) & (rules.blocked[np.maximum(table, 0)] == 0)).any(axis=1)
-            rules.cache[key] = self._segment_index().tree(usable)
+            rules.cache[key] = self._tree_of_arcs(rules.blocked == 0)
         return rules.cache[key]
+
+    def _tree_of_arcs(self, arc_ok: np.ndarray):
+        """Snapping index over the segments with an arc (either direction) where ``arc_ok`` holds."""
+        table = segment_arcs(self.network)
+        return self._segment_index().tree(((table >= 0) & arc_ok[np.maximum(table, 0)]).any(axis=1))
 
     def _main_tree(self, rules: R.ArcRules):
         """Snapping index over the usable segments in the largest strongly connected part of ``rules``' graph."""
         key = "main_tree"
         if key not in rules.cache:
-            net = self.network
-            ok, main = rules.blocked == 0, self._main_nodes(rules)
-            table = segment_arcs(net)
-            arc = np.maximum(table, 0)
-            inside = (table >= 0) & ok[arc] & main[net.arc_u[arc]] & main[net.arc_v[arc]]
-            rules.cache[key] = self._segment_index().tree(inside.any(axis=1))
+            net, main = self.network, self._main_nodes(rules)
+            rules.cache[key] = self._tree_of_arcs((rules.blocked == 0) & main[net.arc_u] & main[net.arc_v])
         return rules.cache[key]
 
     def _main_nodes(self, rules: R.ArcRules) -> np.ndarray:
         """Per graph node: in the largest strongly connected part of the roads ``rules`` lets the vehicle use."""
         key = "main_nodes"
         if key not in rules.cache:
-            from scipy.sparse import csr_matrix
-            from scipy.sparse.csgraph import connected_components
-
-            net = self.network
-            ok = rules.blocked == 0
-            graph = csr_matrix((np.ones(int(ok.sum())), (net.arc_u[ok], net.arc_v[ok])), shape=(net.n_nodes,) * 2)
-            _, label = connected_components(graph, directed=True, connection="strong")
-            rules.cache[key] = label == np.bincount(label).argmax()
+            net, ok = self.network, rules.blocked == 0
+            rules.cache[key] = _largest_strong_part(net.n_nodes, net.arc_u[ok], net.arc_v[ok])
         return rules.cache[key]
 
     def _end_tree(self, rules: R.ArcRules):
         """Snapping index over the segments usable or closed only by ``private`` (a route's own ends)."""
         key = "end_tree"
         if key not in rules.cache:
-            table = segment_arcs(self.network)
-            arc = np.maximum(table, 0)
-            usable = ((table >= 0) & ((rules.blocked[arc] == 0) | rules.cache["private_arcs"][arc])).any(axis=1)
-            rules.cache[key] = self._segment_index().tree(usable)
+            rules.cache[key] = self._tree_of_arcs((rules.blocked == 0) | rules.cache["private_arcs"])
         return rules.cache[key]
 
     def _private_fallback(self, origin, destination, vehicle: Vehicle, at) -> EdgeSnap | None:

@@ -193,3 +193,27 @@ def test_hsinchu_private_roads_only_between_a_pocket_and_the_main_network(tmp_pa
             both_main += 1
             assert r.restricted == [] and not any(closed), (o, d, r.osmids)
     assert pockets >= 1 and restricted >= 10 and both_main >= 40  # the slice really holds each kind
+
+
+def test_two_points_on_one_private_estate_are_routed_over_it_and_stated_once():
+    r = Router(_estate()).route((8.0201, 49.002), YARD, truck())
+    (part,) = r.restricted
+    assert r.osmids == [2, 3] and part["end"] == "origin" and part["osmids"] == [2, 3]
+    assert part["length_m"] == pytest.approx(r.length_m, abs=0.5)
+
+
+def test_a_private_road_behind_a_private_gate_is_reached_over_the_gate():
+    import pandas as pd
+
+    gates = pd.DataFrame([dict(lon=8.02, lat=49.005, barrier="lift_gate", access="private")])
+    rows = [dict(osmid=1, highway="primary", geometry=shapely.LineString([(8.0, 49.0), (8.02, 49.0)])),
+            dict(osmid=2, highway="service", geometry=shapely.LineString([(8.02, 49.0), (8.02, 49.005)]),
+                 access="private"),
+            dict(osmid=3, highway="service", geometry=shapely.LineString([(8.02, 49.005), (8.021, 49.006)]),
+                 access="private")]
+    net = network_from_frames(gpd.GeoDataFrame(rows, crs=4326),
+                              gpd.GeoDataFrame(gates, geometry=gpd.points_from_xy(gates.lon, gates.lat), crs=4326))
+    r = Router(net).route((8.005, 49.0), YARD, truck())
+    (part,) = r.restricted
+    assert r.osmids == [1, 2, 3] and part["osmids"] == [2, 3] and not part["pocket"]
+    assert "on node" in part["why"] and "access=private closes it" in part["why"]
