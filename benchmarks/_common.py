@@ -7,6 +7,7 @@ returns ``None`` when that folder is absent so a script can skip that part with 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import platform
@@ -239,3 +240,81 @@ def machine() -> str:
 
 def fmt_mb(n_bytes: float | None) -> str:
     return "-" if n_bytes is None else f"{n_bytes / 2**20:,.0f}"
+
+
+# -- a service in its own process ----------------------------------------------------------------
+
+
+class Clock:
+    """A clock the benchmark sets (``clock.now = ...``): the ``clock=`` of a ``DispatchCenter``."""
+
+    def __init__(self, now):
+        self.now = now
+
+    def __call__(self):
+        return self.now
+
+
+def free_port() -> int:
+    """A free TCP port on loopback."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def dispatch_server(network: Path, park_file: Path, db: str, folder: Path, start_s: float = 300.0):
+    """``gridtools dispatch serve`` in its own process on a free loopback port; yields its URL once
+    ``/health`` answers, and stops it (SIGTERM) on leaving.
+
+    Its log goes to ``folder / "serve.log"`` (a pipe nobody reads fills up and blocks the server),
+    its network cache to ``folder / "cache"``.
+    """
+    import signal
+    import subprocess
+    import sys
+
+    import httpx
+
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(REPO), "GRIDTOOLS_CACHE": str(folder / "cache")}
+    log = open(folder / "serve.log", "wb")  # noqa: SIM115 - closed with the server below
+    proc = subprocess.Popen([sys.executable, "-m", "gridtools.cli", "dispatch", "serve", "--network", str(network),
+                             "--park", str(park_file), "--db", str(db), "--port", str(port)],
+                            env=env, stdout=subprocess.DEVNULL, stderr=log)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + start_s
+        while True:
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                if proc.poll() is not None or time.time() > deadline:
+                    raise SystemExit(f"server did not start: {(folder / 'serve.log').read_text()[-2000:]}") from None
+                time.sleep(0.3)
+        yield url
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+        log.close()
+
+
+def sample_health(url: str, until: float | None = None, stop: threading.Event | None = None) -> list[float]:
+    """``/health`` latencies every 20 ms until ``time.time() >= until`` (or ``stop`` is set); a
+    request without an answer in 10 s counts as 10 s."""
+    import httpx
+
+    out = []
+    with httpx.Client(base_url=url, timeout=10) as c:
+        while not (stop.is_set() if stop is not None else time.time() >= until):
+            t0 = time.perf_counter()
+            try:
+                assert c.get("/health").status_code == 200
+            except httpx.TimeoutException:
+                pass
+            out.append(time.perf_counter() - t0)
+            time.sleep(0.02)
+    return out

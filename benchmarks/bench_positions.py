@@ -53,15 +53,9 @@ from gridtools.dispatch.synthetic import synthetic_park  # noqa: E402
 from gridtools.dispatch.tracking import check_values, parse_fixes, track_frame  # noqa: E402
 from gridtools.routing import Router, load_network, truck  # noqa: E402
 
+from _common import Clock, dispatch_server, sample_health  # noqa: E402
+
 NETWORK = SHARED / "china" / "shanghai_huangpu_osm" / "shanghai_huangpu_drive.osm"
-
-
-class Clock:
-    def __init__(self, now):
-        self.now = now
-
-    def __call__(self):
-        return self.now
 
 
 def service_park(net):
@@ -183,10 +177,6 @@ def before_run(net, park, store, trip_id, batches, clock, mode: str) -> dict:
 
 def http_run(net, park, router, args) -> dict:
     """``dispatch serve`` in its own process; drivers post batches at once while /health is sampled."""
-    import signal
-    import socket
-    import subprocess
-
     import httpx
     import yaml
 
@@ -196,17 +186,7 @@ def http_run(net, park, router, args) -> dict:
     store = TripStore(db)
     tokens = [store.issue_token("driver", f"driver {k}") for k in range(args.http_trucks)]
     store.close()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "PYTHONPATH": str(REPO), "GRIDTOOLS_CACHE": str(folder / "cache")}
-    log = open(folder / "serve.log", "wb")  # noqa: SIM115 - closed with the server below
-    proc = subprocess.Popen([sys.executable, "-m", "gridtools.cli", "dispatch", "serve", "--network", str(NETWORK),
-                             "--park", str(folder / "park.yaml"), "--db", db, "--port", str(port)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=log)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_up(proc, url, folder)
+    with dispatch_server(NETWORK, folder / "park.yaml", db, folder) as url:
         now = dt.datetime.now(park.tz)
         plans = []
         with httpx.Client(base_url=url, timeout=120) as c:
@@ -247,10 +227,6 @@ def http_run(net, park, router, args) -> dict:
         took = time.perf_counter() - t0
         stop.set()
         sampler.join()
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(30)
-        log.close()
     lat = [p[0] for p in posted]
     return {"trucks": args.http_trucks, "batches_each": args.http_batches, "batch": args.batch,
             "posting_s": took, "batch_p50_s": float(np.percentile(lat, 50)), "batch_max_s": float(max(lat)),
@@ -258,37 +234,6 @@ def http_run(net, park, router, args) -> dict:
             "health_p50_ms": float(np.percentile(health, 50) * 1e3), "health_p99_ms": float(np.percentile(health, 99) * 1e3),
             "health_max_ms": float(max(health) * 1e3), "idle_health_p99_ms": float(np.percentile(idle, 99) * 1e3),
             "load_average": [round(v, 1) for v in os.getloadavg()]}
-
-
-def wait_up(proc, url, folder):
-    import httpx
-
-    deadline = time.time() + 300
-    while True:
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            if proc.poll() is not None or time.time() > deadline:
-                raise SystemExit(f"server did not start: {(folder / 'serve.log').read_text()[-2000:]}")
-            time.sleep(0.3)
-
-
-def sample_health(url, until=None, stop=None) -> list[float]:
-    """/health latencies every 20 ms (a request without an answer in 10 s counts as 10 s)."""
-    import httpx
-
-    out = []
-    with httpx.Client(base_url=url, timeout=10) as c:
-        while not (stop.is_set() if stop is not None else time.time() >= until):
-            t0 = time.perf_counter()
-            try:
-                assert c.get("/health").status_code == 200
-            except httpx.TimeoutException:
-                pass
-            out.append(time.perf_counter() - t0)
-            time.sleep(0.02)
-    return out
 
 
 def main():

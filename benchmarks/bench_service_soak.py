@@ -53,17 +53,11 @@ from gridtools.dispatch.store import TripStore  # noqa: E402
 from gridtools.dispatch.synthetic import synthetic_day, synthetic_park  # noqa: E402
 from gridtools.routing import Router, load_network  # noqa: E402
 
+from _common import Clock, dispatch_server, sample_health  # noqa: E402
+
 NETWORK = SHARED / "china" / "shanghai_huangpu_osm" / "shanghai_huangpu_drive.osm"
 #: First simulated day (set by main: the month ends yesterday, so the live check's real clock follows it).
 START = dt.datetime(2030, 1, 1, 5, 0)
-
-
-class Clock:
-    def __init__(self, now):
-        self.now = now
-
-    def __call__(self):
-        return self.now
 
 
 def make_app(net, park, router, db, clock):
@@ -176,85 +170,45 @@ def health_under_load(db, park, boss, seconds=20.0):
     """``gridtools dispatch serve`` in its own process on loopback over the month's database;
     /health sampled while two clients keep requesting the heaviest GET /dispatcher."""
     import os
-    import signal
-    import socket
-    import subprocess
 
     import httpx
     import yaml
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     from gridtools.service.app import MAX_BOARD
 
     folder = Path(db).parent
     if not (folder / "park.yaml").exists():
         (folder / "park.yaml").write_text(yaml.safe_dump(park.as_dict(), allow_unicode=True))
-    env = {**os.environ, "PYTHONPATH": str(REPO), "GRIDTOOLS_CACHE": str(folder / "cache")}
-    # the server's log goes to a file: a pipe nobody reads fills up and blocks the server
-    log = open(folder / "serve.log", "wb")  # noqa: SIM115 - closed with the server below
-    proc = subprocess.Popen([sys.executable, "-m", "gridtools.cli", "dispatch", "serve", "--network", str(NETWORK),
-                             "--park", str(folder / "park.yaml"), "--db", db, "--port", str(port)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=log)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 300
-    while True:
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            if proc.poll() is not None or time.time() > deadline:
-                raise SystemExit(f"server did not start: {(folder / 'serve.log').read_text()[-2000:]}")
-            time.sleep(0.3)
-    # the heaviest pages: the most routes a page draws, over the dock day with the most active
-    # trips and over a 48 h window from now (the real clock)
-    busiest = TripStore(db).connection().execute(
-        "SELECT substr(dock_time, 1, 10) AS day, COUNT(*) AS n FROM trips WHERE status IN ('assigned', 'arrived') "
-        "GROUP BY day ORDER BY n DESC LIMIT 1").fetchone()
-    asks = [{"max_routes": MAX_BOARD, "hours": 48}] + ([{"max_routes": MAX_BOARD, "day": busiest["day"]}]
-                                                        if busiest else [])
-    stop = time.time() + seconds
-    heavy = []
+    with dispatch_server(NETWORK, folder / "park.yaml", db, folder) as url:
+        # the heaviest pages: the most routes a page draws, over the dock day with the most active
+        # trips and over a 48 h window from now (the real clock)
+        busiest = TripStore(db).connection().execute(
+            "SELECT substr(dock_time, 1, 10) AS day, COUNT(*) AS n FROM trips WHERE status IN ('assigned', 'arrived') "
+            "GROUP BY day ORDER BY n DESC LIMIT 1").fetchone()
+        asks = [{"max_routes": MAX_BOARD, "hours": 48}] + ([{"max_routes": MAX_BOARD, "day": busiest["day"]}]
+                                                            if busiest else [])
+        stop = time.time() + seconds
+        heavy = []
 
-    def hammer(first):
-        with httpx.Client(base_url=url, headers=boss, timeout=300) as c:
-            k = first
-            while time.time() < stop:
-                t0 = time.perf_counter()
-                r = c.get("/dispatcher", params=asks[k % len(asks)])
-                heavy.append((time.perf_counter() - t0, r.status_code))
-                k += 1
+        def hammer(first):
+            with httpx.Client(base_url=url, headers=boss, timeout=300) as c:
+                k = first
+                while time.time() < stop:
+                    t0 = time.perf_counter()
+                    r = c.get("/dispatcher", params=asks[k % len(asks)])
+                    heavy.append((time.perf_counter() - t0, r.status_code))
+                    k += 1
 
-    def sample(until):
-        """/health latencies (a request without an answer in 10 s counts as 10 s)."""
-        out = []
-        with httpx.Client(base_url=url, timeout=10) as c:
-            while time.time() < until:
-                t0 = time.perf_counter()
-                try:
-                    assert c.get("/health").status_code == 200
-                except httpx.TimeoutException:
-                    pass
-                out.append(time.perf_counter() - t0)
-                time.sleep(0.02)
-        return out
-
-    workers = [threading.Thread(target=hammer, args=(k,)) for k in range(2)]
-    try:
+        workers = [threading.Thread(target=hammer, args=(k,)) for k in range(2)]
         # the same sampling with no page requests first: what the machine's load alone costs
-        idle = sample(time.time() + seconds / 2)
+        idle = sample_health(url, time.time() + seconds / 2)
         stop = time.time() + seconds
         for w in workers:
             w.start()
         time.sleep(1.0)
-        samples = sample(stop)
+        samples = sample_health(url, stop)
         for w in workers:
             w.join()
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(30)
-        log.close()
     return {"load_average": [round(v, 1) for v in os.getloadavg()],
             "idle_health_p50_ms": float(np.percentile(idle, 50) * 1e3),
             "idle_health_p99_ms": float(np.percentile(idle, 99) * 1e3), "health_samples": len(samples), "health_p50_ms": float(np.percentile(samples, 50) * 1e3),

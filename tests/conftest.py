@@ -2,7 +2,7 @@
 
 Real datasets live outside the repository in ``../shared/data`` (see its README.md); tests that
 use them skip with a clear reason where that folder is absent.  Import the helpers with
-``from conftest import shared_data, run_cli, postgres_url``.
+``from conftest import shared_data, run_cli, postgres_url, Clock``.
 
 The tests mirror the package tree: ``tests/grids/`` tests ``gridtools/grids/``, and so on;
 modules at the top of ``gridtools`` are tested at the top of ``tests/``.
@@ -18,6 +18,17 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 #: ``<repo>/../shared/data``
 SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+class Clock:
+    """A clock a test sets and moves forward (``clock.now = ...``): the ``clock=`` of a
+    ``DispatchCenter`` or a token store."""
+
+    def __init__(self, now):
+        self.now = now
+
+    def __call__(self):
+        return self.now
 
 
 def shared_data(*parts: str) -> Path:

@@ -219,16 +219,16 @@ class Dispatcher(SlotLoads):
         ok_dock, dock_slot, wait = self._dock_slots(d_index, e, e_rel)
         # a truck shifted by k slots arrives k slot lengths later (same phase within its slot)
         arrive = earliest.timestamp() + (slots - e0) * L
-        delay = np.maximum(arrive, dock_slot * L) - earliest.timestamp()
+        served = np.maximum(arrive, dock_slot * L)  # when the dock takes the truck
+        delay = served - earliest.timestamp()
         wait_s = np.maximum(dock_slot * L - arrive, 0.0)
         over, seg_slots = self._road_overloads(menu, slots, phase, large)
         route_times = menu.stacked()[4]
         cost = (delay + self.wait_weight * wait_s)[None, :] + (route_times - fastest)[:, None]
         hours = park.docks[d_index].hours
         if not dock_hours.always_open(hours):  # the whole service inside one opening window
-            starts = np.maximum(arrive, dock_slot * L)
             ok_dock = ok_dock & np.array([dock_hours.fits(hours, dt.datetime.fromtimestamp(t, park.tz), service_s)
-                                          for t in starts])
+                                          for t in served])  # window_slots candidates (6)
         cost[:, ~ok_dock] = np.inf
         return {"menu": menu, "earliest": earliest, "slots": slots, "over": over, "cost": cost,
                 "dock_slot": dock_slot, "wait": wait, "seg_slots": seg_slots, "dock_index": d_index,

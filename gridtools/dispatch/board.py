@@ -24,6 +24,9 @@ import numpy as np
 
 from gridtools.errors import InputError
 
+#: Trip fields a line of the board shows (the routes' blobs stay behind).
+BOARD_FIELDS = ("id", "plate", "dock", "status", "departure", "dock_time")
+
 
 @dataclass
 class Board:
@@ -116,9 +119,8 @@ class RouteLines:
 
         geoms = [self.line(r) for r in rows]
         keep = [i for i, g in enumerate(geoms) if not g.is_empty]
-        cols = ("id", "plate", "dock", "status", "departure", "dock_time")
         data = {("trip" if c == "id" else c): [str(rows[i][c])[:16] if c in ("departure", "dock_time")
-                                                else rows[i][c] for i in keep] for c in cols}
+                                                else rows[i][c] for i in keep] for c in BOARD_FIELDS}
         return gpd.GeoDataFrame(data, geometry=[geoms[i] for i in keep], crs="EPSG:4326")
 
 

@@ -327,11 +327,12 @@ class TripStore:
                                          (*ACTIVE, before)).fetchone()["n"]
 
     # ------------------------------------------------------------------ GPS positions
-    def add_positions(self, con, trip_id: str, fixes: list[tuple]) -> int:
+    def add_positions(self, con, trip_id: str, fixes: list[tuple], before: int | None = None) -> int:
         """Store GPS fixes ``(time ISO, lon, lat, accuracy_m)`` of a trip; a fix whose time is
         already stored for the trip is kept as it was (a re-sent batch adds nothing).  Returns
-        how many were new."""
-        before = self.position_count(trip_id, con)
+        how many were new.  ``before``: the trip's count of fixes in this transaction, when the
+        caller has just read it (:meth:`position_count`)."""
+        before = self.position_count(trip_id, con) if before is None else before
         now = _now()
         con.executemany("INSERT INTO positions(trip_id, time, lon, lat, accuracy_m, received) VALUES (?, ?, ?, ?, ?, ?) "
                         "ON CONFLICT(trip_id, time) DO NOTHING", [(trip_id, *f, now) for f in fixes])

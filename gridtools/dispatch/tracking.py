@@ -240,7 +240,7 @@ def record_positions(store, network, park, trip: dict, fixes, *, now: dt.datetim
         if stored + len(parsed) > settings.dispatch_max_fixes_per_trip:
             raise InputError(f"trip {trip_id} has {stored} fixes stored; at most "
                              f"{settings.dispatch_max_fixes_per_trip} per trip (settings.dispatch_max_fixes_per_trip)")
-        accepted = store.add_positions(con, trip_id, parsed)
+        accepted = store.add_positions(con, trip_id, parsed, before=stored)
     count = stored + accepted
     out = {"trip": trip_id, "accepted": accepted, "duplicates": len(parsed) - accepted, "fixes": count,
            "off_route_now": False, "compliance": None, "matched": 0}

@@ -128,12 +128,13 @@ class RotateIn(BaseModel):
     grace_hours: float = Field(0, ge=0, le=720, description="hours the old token keeps working (default 0: none)")
 
 
-def token_router(auth: Auth, token_in: type[BaseModel] = TokenIn) -> APIRouter:
+def token_router(auth: Auth, token_in: type[BaseModel] | None = None) -> APIRouter:
     """``/tokens`` endpoints: issue, list, revoke, rotate any (admin role) and rotate one's own (any holder).
 
     ``token_in``: the body of ``POST /tokens`` (its fields are passed to ``store.issue_token`` by
-    name), for a service whose tokens have other roles or fields.
+    name), for a service whose tokens have other roles or fields (default :class:`TokenIn`).
     """
+    token_in = token_in or TokenIn
     router = APIRouter(tags=["tokens"])
     Admin = Annotated[dict, Depends(auth.admin)]
     User = Annotated[dict, Depends(auth.user)]

@@ -93,7 +93,7 @@ def new_service(title: str, store, *, description: str = "", version: str = "1",
     heavy = WorkerPool("pages", settings.service_worker_threads, settings.service_worker_queue, nice=10)
     auth = Auth(store, read, admin_role=admin_role)
     svc = Service(app=app, auth=auth, work=work, read=read, pages=heavy)
-    app.include_router(token_router(auth, token_in) if token_in is not None else token_router(auth))
+    app.include_router(token_router(auth, token_in))
     started = time.time()
 
     @app.get("/health")

@@ -174,7 +174,9 @@ class _Guard:
             if not started:
                 await response(scope, receive, send_with_headers)
 
-        too_large = f"request body larger than {max_body:,} bytes (settings.service_max_body_bytes)"
+        # the setting is named only where it is the limit (a route's own limit, a photo upload, is not it)
+        too_large = f"request body larger than {max_body:,} bytes" + \
+            (" (settings.service_max_body_bytes)" if limits is None else "")
         length = dict(scope.get("headers", [])).get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > max_body):
             return await respond(self._error(scope, 413, too_large, "TooLarge"))

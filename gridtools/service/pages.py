@@ -99,13 +99,10 @@ def dispatcher(center, who: dict, day: str | None = None, max_routes: int = 100,
     return render_dispatcher(dispatcher_data(center, who, day, max_routes, slot, hours, offset))
 
 
-#: Trip fields the dispatcher page shows (the routes' blobs stay behind).
-BOARD_FIELDS = ("id", "plate", "dock", "status", "departure", "dock_time")
-
-
 def dispatcher_data(center, who: dict, day: str | None = None, max_routes: int = 100, slot: str | None = None,
                     hours: float | None = None, offset: int = 0) -> dict:
     """What :func:`render_dispatcher` draws, as plain data that pickles (see :func:`dispatcher`)."""
+    from gridtools.dispatch.board import BOARD_FIELDS
     from gridtools.dispatch.store import ACTIVE
 
     b = center.board(who, hours=hours, day=day, slot=slot, limit=max_routes, offset=offset)
@@ -166,6 +163,8 @@ def _board_pager(b, day, slot, hours) -> Safe:
 
 def _board_table(b) -> Safe:
     import pandas as pd
+
+    from gridtools.dispatch.board import BOARD_FIELDS
 
     cols = list(BOARD_FIELDS)
     frame = pd.DataFrame([{c: (str(r[c])[:16] if c in ("departure", "dock_time") else r[c]) for c in cols}

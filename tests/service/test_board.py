@@ -17,15 +17,8 @@ from gridtools.dispatch.store import TripStore  # noqa: E402
 from gridtools.service.app import MAX_BOARD, create_app  # noqa: E402
 from gridtools.service.workers import render_pool  # noqa: E402
 
+from conftest import Clock  # noqa: E402
 from ladder import ladder_network, ladder_park  # noqa: E402
-
-
-class Clock:
-    def __init__(self, now):
-        self.now = now
-
-    def __call__(self):
-        return self.now
 
 
 @pytest.fixture(scope="module")

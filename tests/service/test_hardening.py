@@ -16,17 +16,8 @@ from gridtools.dispatch.center import DispatchCenter  # noqa: E402
 from gridtools.dispatch.store import TripStore  # noqa: E402
 from gridtools.service.app import create_app  # noqa: E402
 
+from conftest import Clock  # noqa: E402
 from ladder import ladder_network, ladder_park  # noqa: E402
-
-
-class Clock:
-    """An injected clock the test moves forward."""
-
-    def __init__(self, start: dt.datetime):
-        self.now = start
-
-    def __call__(self) -> dt.datetime:
-        return self.now
 
 
 def _center(tmp_path, clock=None, **park):

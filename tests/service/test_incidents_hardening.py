@@ -94,6 +94,9 @@ def test_body_limit_keeps_the_photo_limit(service):
     big = service.call("POST", f"/incidents/cases/{cid}/attachments", "reporter", content=b"\xff\xd8\xff" + b"0" * (6 << 20),
                        headers={"Content-Type": "image/jpeg"})
     assert big.status_code == 413 and big.json()["error"] == "TooLarge"
+    # the photo's limit is the route's own: the message must not send the user to the 64 KB setting
+    assert "service_max_body_bytes" not in big.json()["detail"]
+    assert "service_max_body_bytes" in service.report(description="x" * 100_000).json()["detail"]
 
 
 def test_json_errors_for_every_status_and_security_headers(service, monkeypatch):

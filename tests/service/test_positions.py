@@ -19,17 +19,10 @@ from gridtools.dispatch.center import DispatchCenter  # noqa: E402
 from gridtools.dispatch.store import TripStore  # noqa: E402
 from gridtools.service.app import create_app  # noqa: E402
 
+from conftest import Clock  # noqa: E402
 from ladder import ladder_network, ladder_park  # noqa: E402
 
 XSS = "<img src=x onerror=alert(7)>"
-
-
-class Clock:
-    def __init__(self, now):
-        self.now = now
-
-    def __call__(self):
-        return self.now
 
 
 def _track(start: dt.datetime, path, step_s: float = 5.0, speed_ms: float = 11.0, noise_m: float = 5.0, seed=0):

@@ -14,7 +14,7 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from conftest import shared_data
+from conftest import Clock, shared_data
 from gridtools.dispatch.center import DispatchCenter
 from gridtools.dispatch.checks import trip_route
 from gridtools.dispatch.store import TripStore
@@ -24,14 +24,6 @@ from gridtools.routing.compliance_live import CONTEXT, REVISE, LiveCheck
 from track_sim import detour_via
 
 BATCH = 100
-
-
-class Clock:
-    def __init__(self, now):
-        self.now = now
-
-    def __call__(self):
-        return self.now
 
 
 @pytest.fixture(scope="module")
