@@ -33,7 +33,10 @@ from gridtools.hotspots.estimators import HotspotEstimator
 from gridtools.hotspots.events import EventSet
 from gridtools.hotspots.kernels import gauss, raster
 from gridtools.hotspots.sun import darkness
-from gridtools.hotspots.windows import N_SLOTS, slot_of
+from gridtools.hotspots.windows import N_SLOTS, check_bin_hours, slot_of
+from gridtools.validate import Interval, check_param
+
+POSITIVE = Interval(float, 0, None, closed="neither")
 
 __all__ = ["SlotGBM", "cell_lonlat"]
 
@@ -138,14 +141,9 @@ class SlotGBM(HotspotEstimator):
 
     # -- checks and the time axes -------------------------------------------------------------
     def _validate(self):
-        b = self.bin_hours
-        if not (isinstance(b, (int, float, np.integer, np.floating)) and 0 < b <= 24
-                and abs(24 / b - round(24 / b)) < 1e-9):
-            raise InputError(f"bin_hours must divide 24, not {b!r}.")
+        check_bin_hours(self.bin_hours)
         for name in ("train_days", "half_life_days", "learning_rate"):
-            v = getattr(self, name)
-            if not (isinstance(v, (int, float, np.integer, np.floating)) and np.isfinite(v) and v > 0):
-                raise InputError(f"{name} must be a positive number, not {v!r}.")
+            check_param(name, getattr(self, name), [POSITIVE], "hotspots.SlotGBM")
         if self.marks is not None and not isinstance(self.marks, pd.DataFrame):
             raise InputError("marks must be a pandas DataFrame indexed by the events' input row, "
                              f"not {type(self.marks).__name__}.")

@@ -28,10 +28,15 @@ from gridtools.errors import InputError
 from gridtools.hotspots.estimators import ETAS, Ensemble, HotspotEstimator, NaiveCounts, SmoothedRate, KDE
 from gridtools.hotspots.kernels import gauss, smoothed_counts
 from gridtools.hotspots.subday_gbm import SlotGBM
-from gridtools.hotspots.windows import N_DAY_TYPES, N_SLOTS, slot_exposure, slot_of, slot_weights
+from gridtools.hotspots.windows import N_DAY_TYPES, N_SLOTS, check_bin_hours, slot_exposure, slot_of, slot_weights
+from gridtools.validate import Interval, check_param
 
 __all__ = ["SlotEstimator", "HourBinCounts", "TimeProfile", "SUBDAY_BASELINES", "subday_methods",
            "make_subday_estimator", "with_known_in_advance", "RankBlend"]
+
+#: Parameter constraints (gridtools.validate): one message shape for every estimator setting.
+POSITIVE = Interval(float, 0, None, closed="neither")
+NON_NEGATIVE = Interval(float, 0, None)
 
 
 class SlotEstimator(HotspotEstimator):
@@ -91,9 +96,7 @@ class HourBinCounts(SlotEstimator):
         self.holidays = holidays
 
     def _validate(self):
-        ok = isinstance(self.bin_hours, (int, float, np.integer, np.floating)) and 0 < self.bin_hours <= 24
-        if not ok or abs(24 / self.bin_hours - round(24 / self.bin_hours)) > 1e-9:
-            raise InputError(f"bin_hours must divide 24, not {self.bin_hours!r}.")
+        check_bin_hours(self.bin_hours)
 
     def _fit(self, ev, cells, c):
         n = self.slot_counts(ev, cells)
@@ -166,16 +169,11 @@ class TimeProfile(SlotEstimator):
         self.school_prior = school_prior
 
     def _validate(self):
-        if self.half_life_days is not None and not (
-                isinstance(self.half_life_days, (int, float, np.integer, np.floating)) and self.half_life_days > 0):
-            raise InputError(f"half_life_days must be a positive number or None, not {self.half_life_days!r}.")
+        caller = "hotspots.TimeProfile"
+        check_param("half_life_days", self.half_life_days, [POSITIVE, None], caller)
+        check_param("neighbourhood_bandwidth", self.neighbourhood_bandwidth, [POSITIVE], caller)
         for name in ("prior_events", "neighbourhood_prior", "hour_bandwidth", "spatial_weight", "school_prior"):
-            v = getattr(self, name)
-            if not (isinstance(v, (int, float, np.integer, np.floating)) and np.isfinite(v) and v >= 0):
-                raise InputError(f"{name} must be a number >= 0, not {v!r}.")
-        if not (isinstance(self.neighbourhood_bandwidth, (int, float, np.integer, np.floating))
-                and self.neighbourhood_bandwidth > 0):
-            raise InputError(f"neighbourhood_bandwidth must be a positive number, not {self.neighbourhood_bandwidth!r}.")
+            check_param(name, getattr(self, name), [NON_NEGATIVE], caller)
 
     def _fit(self, ev, cells, c):
         exposure = slot_exposure(np.floor(ev.t[0]), c, self.holidays)

@@ -22,6 +22,7 @@ from gridtools.hotspots.events import EventSet, from_day, to_day
 __all__ = [
     "N_DAY_TYPES",
     "N_SLOTS",
+    "check_bin_hours",
     "check_window_hours",
     "window_starts",
     "window_labels",
@@ -65,6 +66,21 @@ def check_window_hours(hours) -> float:
             "different days. Use 1, 2, 3, 4, 6, 8, 12 or 24 hours (or whole days)."
         )
     return float(hours)
+
+
+def check_bin_hours(bin_hours) -> None:
+    """Refuse a time-of-day bin that does not divide 24 hours (bins must tile every day alike).
+
+    Examples
+    --------
+    >>> check_bin_hours(3)
+    >>> check_bin_hours(5)
+    Traceback (most recent call last):
+    gridtools.errors.InputError: bin_hours must divide 24, not 5.
+    """
+    ok = isinstance(bin_hours, (int, float, np.integer, np.floating)) and 0 < bin_hours <= 24
+    if not ok or abs(24 / bin_hours - round(24 / bin_hours)) > 1e-9:
+        raise InputError(f"bin_hours must divide 24, not {bin_hours!r}.")
 
 
 def window_starts(cutoff, hours: float, windows: int) -> np.ndarray:
