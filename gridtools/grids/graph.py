@@ -157,9 +157,17 @@ def build_unit_graph(geoms, tolerance: float = 1.0, precision: float = 1e-3) -> 
     unmatched = near.index[near.to_numpy() == 0]
     if len(unmatched):
         ui, uj = unmatched.get_level_values(0).to_numpy(), unmatched.get_level_values(1).to_numpy()
+        rims = shapely.boundary(geoms)
+        # The measured length is part of rim i lying within the tolerance of rim j, so it is at most
+        # the length of rim i inside j's box grown by the tolerance: pairs where even that is below
+        # the threshold (most are corner touches) need no exact test.  Same answer, ~3x fewer
+        # polygon overlays.
+        grow = 1.01 * tolerance
+        boxes = np.column_stack([b[uj, :2] - grow, b[uj, 2:] + grow])
+        can_count = _length_inside_boxes(rims, ui, boxes) > _MIN_NEAR_SHARED_IN_TOLERANCES * tolerance
+        ui, uj = ui[can_count], uj[can_count]
         close = shapely.dwithin(geoms[ui], geoms[uj], tolerance)
         ui, uj = ui[close], uj[close]
-        rims = shapely.boundary(geoms)
         # a unit is in many such pairs: buffer each rim once, not once per pair
         once, which = np.unique(uj, return_inverse=True)
         overlap = shapely.intersection(rims[ui], shapely.buffer(rims[once], tolerance, quad_segs=2)[which])
@@ -171,6 +179,44 @@ def build_unit_graph(geoms, tolerance: float = 1.0, precision: float = 1e-3) -> 
     gi = rook.index.get_level_values(0).to_numpy(dtype=np.int64)
     gj = rook.index.get_level_values(1).to_numpy(dtype=np.int64)
     return UnitGraph(n, gi, gj, rook.to_numpy(dtype=float), np.full(len(gi), "rook", dtype=object))
+
+
+def _length_inside_boxes(lines: np.ndarray, line_of_box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """Length of ``lines[line_of_box[k]]`` inside ``boxes[k]`` (xmin, ymin, xmax, ymax), per box.
+
+    Exact for single lines and rings; an upper bound for multi-part lines.
+
+    Every segment of the line is clipped to the box (Liang-Barsky), all boxes at once in numpy.
+
+    Examples
+    --------
+    >>> from shapely import LineString
+    >>> _length_inside_boxes(np.array([LineString([(0, 0), (10, 0)])]), np.array([0, 0]),
+    ...                      np.array([[2.0, -1, 5, 1], [20, 0, 30, 1]])).tolist()
+    [3.0, 0.0]
+    """
+    xy, line = shapely.get_coordinates(lines, return_index=True)
+    # consecutive vertices of one geometry form a segment; between two rings of a multi-part line
+    # this adds a segment that is not there, which only makes the length an over-estimate
+    same = line[:-1] == line[1:]
+    ax, ay = xy[:-1][same].T
+    bx, by = xy[1:][same].T
+    per_line = np.bincount(line[:-1][same], minlength=len(lines))
+    first = np.concatenate([[0], np.cumsum(per_line)[:-1]])
+    n = per_line[line_of_box]
+    box = np.repeat(np.arange(len(line_of_box)), n)
+    seg = np.repeat(first[line_of_box] - np.concatenate([[0], np.cumsum(n)[:-1]]), n) + np.arange(n.sum())
+    ax, ay, dx, dy = ax[seg], ay[seg], bx[seg] - ax[seg], by[seg] - ay[seg]
+    xmin, ymin, xmax, ymax = boxes[box].T
+    t0, t1 = np.zeros(len(seg)), np.ones(len(seg))
+    inside = np.ones(len(seg), dtype=bool)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for p, q in ((-dx, ax - xmin), (dx, xmax - ax), (-dy, ay - ymin), (dy, ymax - ay)):
+            inside &= ~((p == 0) & (q < 0))  # parallel to this side and outside it
+            t0 = np.where(p < 0, np.maximum(t0, q / p), t0)
+            t1 = np.where(p > 0, np.minimum(t1, q / p), t1)
+    clipped = np.where(inside, np.clip(t1 - t0, 0.0, None), 0.0) * np.hypot(dx, dy)
+    return np.bincount(box, weights=clipped, minlength=len(line_of_box))
 
 
 def _nearest_pair(geoms: np.ndarray, inside: np.ndarray, outside: np.ndarray) -> tuple[int, int, float]:

@@ -189,3 +189,34 @@ def test_link_islands_leaves_connected_groups_alone():
     base = build_unit_graph(geoms)
     g = link_islands(base, geoms, np.zeros(2, dtype=np.int64))
     assert len(g.i) == len(base.i) == 1
+
+
+# --------------------------------------------------------------------------------------------
+# the length-in-box bound that spares the exact overlay of most near pairs
+
+
+def test_length_inside_boxes_equals_shapely_clipping():
+    from gridtools.grids.graph import _length_inside_boxes
+
+    rng = np.random.default_rng(7)
+    lines = np.array([shapely.LineString(rng.uniform(0, 100, (int(rng.integers(2, 9)), 2))) for _ in range(60)])
+    owner = rng.integers(0, len(lines), 400)
+    lo = rng.uniform(-10, 90, (400, 2))
+    boxes = np.column_stack([lo, lo + rng.uniform(0, 40, (400, 2))])
+    expected = np.array([shapely.length(shapely.clip_by_rect(lines[o], *bx)) for o, bx in zip(owner, boxes)])
+    np.testing.assert_allclose(_length_inside_boxes(lines, owner, boxes), expected, atol=1e-9)
+
+
+def test_bounded_near_pairs_give_the_graph_of_the_exact_overlay_on_real_blocks(monkeypatch):
+    from conftest import shared_data
+    from gridtools import io
+    from gridtools.grids import graph as graph_module
+
+    blocks = io.read_any(shared_data("population", "rockland", "rockland_blocks.gpkg")).to_crs(32618)
+    geoms = blocks.geometry.values
+    bounded = build_unit_graph(geoms)
+    # without the bound every near pair goes through the exact overlay, as before it existed
+    monkeypatch.setattr(graph_module, "_length_inside_boxes", lambda lines, owner, boxes: np.full(len(owner), np.inf))
+    exact = build_unit_graph(geoms)
+    assert len(bounded.i) > 10_000
+    assert _edges(bounded) == _edges(exact)
