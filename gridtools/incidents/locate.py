@@ -418,7 +418,9 @@ def geocode_prepared(events: pd.DataFrame, grids: PreparedGrids, *, lon: str | N
     for column, values in (("grid_code", grids.codes), ("street_code", grids.street),
                            ("community_code", grids.community)):
         table[column] = _categorical(values, pick)  # an array: set by position, no index alignment
-    table["geocode_flag"] = pd.Categorical.from_codes(flag, categories=list(FLAG_VALUES))
+    # flags are positions in FLAG_VALUES by construction: re-checking 10M codes would cost more
+    # than the rest of this function
+    table["geocode_flag"] = pd.Categorical.from_codes(flag, categories=list(FLAG_VALUES), validate=False)
     bad = {k: n for k, n in sorted(count.items()) if n and k not in ("", "outside_grids")}
     summary = {
         "rows": len(events),
@@ -486,7 +488,8 @@ def _categorical(per_slot: np.ndarray, pick: np.ndarray) -> pd.Categorical:
     """Per event the value of its grid slot, as codes into the distinct values (sorted)."""
     categories, code_of_slot = np.unique(per_slot.astype(str), return_inverse=True)
     code_of_slot = code_of_slot.astype(_code_dtype(len(categories)))
-    return pd.Categorical.from_codes(code_of_slot[pick], categories=categories)
+    # the codes come from np.unique over the categories themselves: in range, no check needed
+    return pd.Categorical.from_codes(code_of_slot[pick], categories=categories, validate=False)
 
 
 def _nothing_inside(x, y, good, ecrs, grids: PreparedGrids, source) -> str:
