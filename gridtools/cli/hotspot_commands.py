@@ -52,7 +52,7 @@ PoiOption = Annotated[Optional[list[Path]], typer.Option(
 MethodOption = Annotated[Optional[str], typer.Option(
     "--method", help="Days: naive_4w, naive_1y, naive_all, smoothed, kde, prospective, etas, gbm, ensemble (default). "
                      "Sub-day: naive_all, naive_hour, naive_dayhour, smoothed, kde, etas, profile (default), "
-                     "profile_etas.")]
+                     "profile_etas, gbm (profile with cell x hour-bin boosting; uses --school-terms and forecast weather).")]
 MethodsOption = Annotated[str, typer.Option("--methods", help="Comma-separated methods; the naive baselines and kde "
                                                               "are always added.")]
 PatrolShareOption = Annotated[float, typer.Option(

@@ -20,6 +20,7 @@ import datetime as dt
 import json
 import math
 import threading
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -127,13 +128,25 @@ def fix_ms(times) -> np.ndarray:
     return pd.to_datetime(list(times), utc=True, format="ISO8601").as_unit("ms").asi8.astype(np.int64)
 
 
-def _trip_lock(trip_id: str) -> threading.Lock:
-    """One lock per trip: two batches of one trip are matched one after the other (the state is one chain)."""
+@contextmanager
+def _trip_lock(trip_id: str):
+    """Hold the trip's lock: two batches of one trip are matched one after the other (the state is
+    one chain).  A lock lives only while some batch of its trip holds or waits for it, so a
+    service that sees thousands of trips a day keeps none of theirs."""
     with _LOCKS_GUARD:
-        return _LOCKS.setdefault(trip_id, threading.Lock())
+        entry = _LOCKS.setdefault(trip_id, [threading.Lock(), 0])
+        entry[1] += 1
+    try:
+        with entry[0]:
+            yield
+    finally:
+        with _LOCKS_GUARD:
+            entry[1] -= 1
+            if entry[1] == 0:
+                del _LOCKS[trip_id]
 
 
-_LOCKS: dict[str, threading.Lock] = {}
+_LOCKS: dict[str, list] = {}  # trip id -> [lock, batches holding or waiting for it]
 _LOCKS_GUARD = threading.Lock()
 
 
