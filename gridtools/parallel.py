@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager
 
 from gridtools.errors import ParameterError, missing_dependency
 
-__all__ = ["dask_client", "describe", "is_distributed", "map_tasks"]
+__all__ = ["dask_client", "describe", "is_distributed", "map_calls", "map_tasks"]
 
 _SHARED: dict = {}
 _MALLOC_TRIM = "MALLOC_TRIM_THRESHOLD_"
@@ -166,6 +166,42 @@ def map_tasks(fn: Callable, items: Iterable, *, scheduler=None, n_jobs: int | No
         if progress:
             progress(done, len(items))
     return results
+
+
+def map_calls(fn: Callable, items: Iterable, *, scheduler=None, in_flight: int = 8) -> list:
+    """``[fn(item, scheduler=...) for item in items]``: many calls that each run tasks themselves.
+
+    On a Dask cluster the calls share one client and up to *in_flight* of them run at once (from
+    threads of this process, which only submit and wait), so the tasks of all calls keep the
+    workers busy together: 91 small backtests are not 91 rounds of a few tasks each, with idle
+    workers at the end of every round.  Without a scheduler the calls run one after the other,
+    each given ``scheduler=None``.
+
+    Parameters
+    ----------
+    fn : callable
+        Called as ``fn(item, scheduler=client_or_none)``; it runs its own tasks through
+        :func:`map_tasks` with that scheduler.
+    items : iterable
+    scheduler : None, str or dask.distributed.Client
+    in_flight : int, default 8
+        Calls at once on a cluster.
+
+    Returns
+    -------
+    list
+        Results in the order of *items*.
+
+    Examples
+    --------
+    >>> map_calls(lambda x, scheduler: (x, scheduler), [1, 2])
+    [(1, None), (2, None)]
+    """
+    items = list(items)
+    if not is_distributed(scheduler) or len(items) <= 1:
+        return [fn(item, scheduler=scheduler) for item in items]
+    with dask_client(scheduler) as client, ThreadPoolExecutor(max(1, min(in_flight, len(items)))) as pool:
+        return list(pool.map(lambda item: fn(item, scheduler=client), items))
 
 
 def _on_dask(fn, items, scheduler, shared, progress) -> list:

@@ -17,7 +17,7 @@ See ``docs/hotspots.md`` for the metrics' definitions and the published figures 
 
 from __future__ import annotations
 
-from gridtools.hotspots.backtesting import BacktestResult, backtest, summarize
+from gridtools.hotspots.backtesting import BacktestResult, backtest, backtest_categories, summarize
 from gridtools.hotspots.cells import CellSet, assign_events, point_density, square_cells, study_area, unit_cells
 from gridtools.hotspots.estimators import (
     BASELINES,
@@ -48,6 +48,7 @@ __all__ = [
     "prepare",
     "forecast",
     "backtest",
+    "backtest_categories",
     "summarize",
     "BacktestResult",
     "EventSet",

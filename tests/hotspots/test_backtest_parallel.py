@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from gridtools import hotspots, io
+from gridtools.errors import InputError
 
 TORONTO = Path(__file__).resolve().parents[2] / "data" / "toronto_theft_2016_2019.csv.gz"
 METHODS = ["naive_4w", "naive_all", "kde", "etas", "gbm", "ensemble"]
@@ -88,3 +89,39 @@ def test_parallel_batches_never_straddle_a_refit_date():
     assert len(batches) == len(np.unique(periods))  # one task per refit model
     unaligned = fold_batches(52, True)
     assert sum(len({periods[k] for k in b}) for b in unaligned) > len(np.unique(periods))
+
+
+def _two_categories(ev):
+    label = np.random.default_rng(0).integers(0, 2, len(ev))
+    return {"odd": ev.take(label == 1), "even": ev.take(label == 0)}
+
+
+def test_backtest_categories_gives_each_category_its_own_backtest(thefts):
+    ev, cells = thefts
+    options = dict(start="2019-01-07", folds=2, horizon_days=7, methods=["naive_all", "kde"], n_boot=50)
+    by_category = _two_categories(ev)
+    results = hotspots.backtest_categories(by_category, cells, **options)
+    assert list(results) == ["odd", "even"]
+    for name, part in by_category.items():
+        pd.testing.assert_frame_equal(_metrics(results[name]), _metrics(hotspots.backtest(part, cells, **options)))
+    assert results["odd"].params["n_events"] + results["even"].params["n_events"] == len(ev)
+
+
+def test_backtest_categories_names_the_category_a_bad_backtest_belongs_to(thefts):
+    ev, cells = thefts
+    late = ev.take(ev.t >= hotspots.to_day("2019-01-10"))
+    with pytest.raises(InputError, match="category 'late'.*no history"):
+        hotspots.backtest_categories({"late": late}, cells, start="2019-01-07", folds=1, horizon_days=7,
+                                     methods=["naive_all"])
+
+
+@pytest.mark.slow
+def test_backtest_categories_in_flight_together_on_a_local_cluster_equal_serial(thefts):
+    pytest.importorskip("distributed")
+    ev, cells = thefts
+    options = dict(start="2019-01-07", folds=3, horizon_days=7, methods=["naive_all", "kde", "gbm"], n_boot=50)
+    by_category = _two_categories(ev)
+    serial = hotspots.backtest_categories(by_category, cells, **options)
+    on_dask = hotspots.backtest_categories(by_category, cells, scheduler="local:2", **options)
+    for name in by_category:
+        pd.testing.assert_frame_equal(_metrics(serial[name]), _metrics(on_dask[name]))
