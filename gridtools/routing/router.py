@@ -25,8 +25,7 @@ from gridtools.routing import lastmile
 from gridtools.routing.engines import INF, Metric, engine_for
 from gridtools.routing.network import RoadNetwork
 from gridtools.routing.result import Route, TravelTimeMatrix
-from gridtools.routing.snapping import (EdgeSnap, SegmentIndex, best_path, lonlat_array, matrix_costs, segment_arcs,
-                                        segment_ends)
+from gridtools.routing.snapping import (EdgeSnap, SegmentIndex, best_path, lonlat_array, matrix_costs, segment_arcs)
 from gridtools.routing.tags import TIME_WINDOWS_LIFTED, parse_time
 from gridtools.routing.vehicle import Vehicle, car
 from gridtools.routing.zones import active_zones, apply_zones
@@ -48,6 +47,20 @@ def _largest_strong_part(n_nodes: int, tails: np.ndarray, heads: np.ndarray) -> 
     graph = csr_matrix((np.ones(len(tails)), (tails, heads)), shape=(n_nodes, n_nodes))
     _, label = connected_components(graph, directed=True, connection="strong")
     return label == np.bincount(label).argmax()
+
+
+def _reached_from(n_nodes: int, tails: np.ndarray, heads: np.ndarray, sources: np.ndarray) -> np.ndarray:
+    """Per node: reachable over the arcs ``tails`` -> ``heads`` from some node where ``sources`` holds."""
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import breadth_first_order
+
+    # one extra node with an arc to every source: a single breadth-first search covers them all
+    hub = np.full(int(sources.sum()), n_nodes)
+    graph = csr_matrix((np.ones(len(tails) + len(hub)), (np.r_[tails, hub], np.r_[heads, np.flatnonzero(sources)])),
+                       shape=(n_nodes + 1, n_nodes + 1))
+    reached = np.zeros(n_nodes + 1, bool)
+    reached[breadth_first_order(graph, n_nodes, directed=True, return_predecessors=False)] = True
+    return reached[:n_nodes]
 
 
 class Router:
@@ -165,6 +178,31 @@ class Router:
             return main
 
         return net.derived("main_component", compute)
+
+    def _main_reach(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per graph node, over every arc as drawn (one-ways kept, no restriction applied): (reachable
+        from the whole graph's largest strongly connected part, reaches it)."""
+        net = self.network
+
+        def compute():
+            main = _largest_strong_part(net.n_nodes, net.arc_u, net.arc_v)
+            return (_reached_from(net.n_nodes, net.arc_u, net.arc_v, main),
+                    _reached_from(net.n_nodes, net.arc_v, net.arc_u, main))
+
+        return net.derived("main_reach", compute)
+
+    def _cut_off(self, seg: int, role: str) -> bool:
+        """Whether a point on segment ``seg`` is cut off from the network's main part even with no restriction.
+
+        Direction-aware: a destination is cut off when no arc along the segment can be entered from the
+        main part (a clipped one-way fragment entered only from outside the extract), an origin when
+        no arc along it leads back there.  Only the roads' own shape and one-ways count, never the
+        vehicle's restrictions, so a point closed in by a limit, a ban or a ban zone is not cut off.
+        """
+        net, (from_main, to_main) = self.network, self._main_reach()
+        arcs = segment_arcs(net)[seg]
+        arcs = arcs[arcs >= 0]
+        return not (from_main[net.arc_u[arcs]] if role == "destination" else to_main[net.arc_v[arcs]]).any()
 
     def _metric_xy(self, points, role: str) -> tuple[np.ndarray, np.ndarray]:
         """(lon/lat, metric x/y) of points, after checking they are lon/lat pairs."""
@@ -307,14 +345,24 @@ class Router:
         index = self._segment_index()
         trees = (self._end_tree(rules), self._main_tree(rules))
         xy = [self._metric_xy([p], role)[1][0] for p, role in ((origin, "origin"), (destination, "destination"))]
-        # farther than max_snap_m only from a piece of road cut off from the rest even with no restriction (a
-        # clipped fragment of the extract): a point closed in by a ban zone or a limit stays refused
         near = index.nearest(np.asarray(xy), self._edge_tree(rules), self.max_snap_m)
-        ends = segment_ends(self.network)[np.maximum(near.seg, 0)]
-        cut_off = (near.seg >= 0) & ~self._main_component()[ends].any(axis=1)
+        far = [self.max_resnap_m if self._may_resnap_far(xy[k], near.take(k), role) else None
+               for k, role in enumerate(("origin", "destination"))]
         return lastmile.pocket_snaps(self.network, index, trees, xy, metric, rules.cache["private_arcs"],
-                                     self._main_nodes(rules), self.max_snap_m, settings.route_max_restricted_end_m,
-                                     [self.max_resnap_m if c else None for c in cut_off])
+                                     self._main_nodes(rules), self.max_snap_m, settings.route_max_restricted_end_m, far)
+
+    def _may_resnap_far(self, xy, near: EdgeSnap, role: str) -> bool:
+        """Whether a point may be snapped farther than ``max_snap_m`` (up to ``max_resnap_m``).
+
+        Only when its nearest usable road is cut off from the network's main part even with no
+        restriction (:meth:`_cut_off`: a clipped fragment of the extract), and no road closed to the
+        vehicle lies nearer (a point on a forbidden road or inside a ban zone stays refused, naming why).
+        """
+        seg = int(near.seg[0])
+        if seg < 0 or not self._cut_off(seg, role):
+            return False
+        # every road nearer than the nearest usable one is closed to the vehicle
+        return not self._nearest_road(xy).distance_m[0] < near.distance_m[0] - 1.0
 
     def _restricted_stretches(self, arcs, start_at, end_at, vehicle, at, rules) -> list:
         """The private stretches a route drives at its start and its end (:func:`lastmile.stretches`)."""
@@ -368,12 +416,16 @@ class Router:
             raise InputError(self._far_message(pts[i], xy[i], float(usable.distance_m[0]), vehicle, at, who))
         return snap
 
+    def _nearest_road(self, xy) -> EdgeSnap:
+        """Snap of a metric (x, y) point onto the nearest road segment of the network, usable or not."""
+        net, index = self.network, self._segment_index()
+        every = net.derived("edge_tree_all", lambda: index.tree(np.ones(len(net.seg_start), bool)))
+        return index.nearest(np.asarray([xy]), every)
+
     def _closed_road_nearby(self, xy, usable_m: float, vehicle: Vehicle, at) -> str | None:
         """"D m from way X (name), which this vehicle may not use (why)" when a closed road is nearer."""
         net = self.network
-        index = self._segment_index()
-        every = net.derived("edge_tree_all", lambda: index.tree(np.ones(len(net.seg_start), bool)))
-        near = index.nearest(np.asarray([xy]), every)
+        near = self._nearest_road(xy)
         seg = int(near.seg[0])
         if seg < 0 or not near.distance_m[0] < usable_m - 1.0:
             return None
