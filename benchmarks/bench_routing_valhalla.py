@@ -172,7 +172,8 @@ def bench(name, path, args) -> dict:
         snaps = [s for pair in same for s in pair[k]["snap_geo_m"]]
         own = [s for pair in same for s in pair[k]["snap_m"]]  # as each engine reports it
         report[label].update(both_routed=len(same), both_snap_p50_m=pct(snaps, 50), both_snap_p95_m=pct(snaps, 95),
-                             both_snap_p95_own_formula_m=pct(own, 95))
+                             both_snap_p95_own_formula_m=pct(own, 95),
+                             both_query_p50_ms=pct([pair[k]["ms"] for pair in same], 50))
     both = [(a["length_km"], b["length_km"]) for a, b in zip(ours, theirs)
             if a["status"] == b["status"] == "routed" and b["length_km"] > 0.05]
     report["median_length_ratio_gridtools_over_valhalla"] = float(np.median([a / b for a, b in both])) if both else None
@@ -206,7 +207,7 @@ def main():
     cols = ["routed", "refused", "routes_with_closed_way_mid_route", "routes_ending_on_closed_way",
             "routes_ending_on_closed_way_unstated", "routes_assuming_time_windows_open",
             "routes_over_one_direction_closure", "snap_p50_m", "snap_p95_m", "snap_max_m", "both_routed",
-            "both_snap_p50_m", "both_snap_p95_m", "both_snap_p95_own_formula_m", "query_p50_ms"]
+            "both_snap_p50_m", "both_snap_p95_m", "both_snap_p95_own_formula_m", "query_p50_ms", "both_query_p50_ms"]
     print("| extract | engine | " + " | ".join(cols) + " |\n|" + "---|" * (len(cols) + 2))
     for r in results:
         for eng in ("gridtools", "valhalla"):
