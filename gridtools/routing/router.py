@@ -349,7 +349,18 @@ class Router:
         far = [self.max_resnap_m if self._may_resnap_far(xy[k], near.take(k), role) else None
                for k, role in enumerate(("origin", "destination"))]
         return lastmile.pocket_snaps(self.network, index, trees, xy, metric, rules.cache["private_arcs"],
-                                     self._main_nodes(rules), self.max_snap_m, settings.route_max_restricted_end_m, far)
+                                     self._main_nodes(rules), self.max_snap_m, settings.route_max_restricted_end_m, far,
+                                     self._pocket_exits(rules, metric))
+
+    def _pocket_exits(self, rules: R.ArcRules, metric: Metric) -> tuple:
+        """:func:`lastmile.private_metres_to_main` towards and from the main network (cached per rules)."""
+        key = "pocket_exits"
+        if key not in rules.cache:  # the end weights are the same for the strict and the relaxed metric
+            rules.cache[key] = tuple(lastmile.private_metres_to_main(self.network, metric.end_weights,
+                                                                     rules.cache["private_arcs"],
+                                                                     self._main_nodes(rules), leave)
+                                     for leave in (True, False))
+        return rules.cache[key]
 
     def _may_resnap_far(self, xy, near: EdgeSnap, role: str) -> bool:
         """Whether a point may be snapped farther than ``max_snap_m`` (up to ``max_resnap_m``).
@@ -598,7 +609,7 @@ class Router:
     def _road_label(self, seg: int) -> str:
         """"way 123 (Main Street)" for a segment."""
         way, net = int(self.network.seg_way[seg]), self.network
-        name = net.ways["name"].iloc[way]
+        name = net.way_name[way]
         return f"way {int(net.way_osmid[way])}" + (f" ({name})" if isinstance(name, str) and name else "")
 
     def _resnap_warning(self, role: str, old: EdgeSnap, new: EdgeSnap) -> str:
