@@ -7,7 +7,8 @@ truck costing with the same dimensions) in a worker started with a Python that h
 file with ``valhalla_build_tiles``.  Every way either engine drives is judged from the raw OSM tags
 by tests/truck_judge.py (osmium, no gridtools code): closed mid-route, or closed at an end (the
 first / last way, which a point on a private road legitimately needs).  Reported per engine:
-routed / refused pairs, closed ways used, snap distance p50 / p95 / max, query p50; and the pairs
+routed / refused pairs, closed ways used, snap distance p50 / p95 / max, query p50 (over the engine's own
+routed pairs, and over the pairs both routed); and the pairs
 Valhalla routes legally that gridtools refuses (must be none), with gridtools' reason.
 
 Run from the repository root (tiles are built once under --tiles, about 1 s per extract)::
