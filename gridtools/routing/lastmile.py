@@ -165,9 +165,9 @@ def private_metres_to_main(network, weights: np.ndarray, private: np.ndarray, ma
 
     net = network
     ok = np.flatnonzero(weights < INF)
-    # searched from the main network: backwards for a walk towards it; 1 um per arc so no weight is 0
+    # searched from the main network: backwards for a walk towards it; 1 nm per arc so no weight is 0
     tails, heads = (net.arc_v[ok], net.arc_u[ok]) if leave else (net.arc_u[ok], net.arc_v[ok])
-    metres = np.where(private[ok], net.arc_length[ok], 0.0) + 1e-6
+    metres = np.where(private[ok], net.arc_length[ok], 0.0) + 1e-9
     order = np.lexsort((metres, heads, tails))  # parallel arcs: keep the shortest (csr_matrix would add them)
     first = np.r_[True, (tails[order][1:] != tails[order][:-1]) | (heads[order][1:] != heads[order][:-1])]
     keep = order[first]
@@ -225,7 +225,7 @@ def pocket_ends(network, weights: np.ndarray, private: np.ndarray, main: np.ndar
     for node, cost, arcs, share in seeds:
         closed = sum(float(net.arc_length[a]) for a in arcs if private[a])
         metres = closed * ((1.0 - share) if leave else share)
-        if metres <= max_m and (exits is None or metres + exits[node] <= max_m + 1e-3):
+        if metres <= max_m and (exits is None or metres + exits[node] <= max_m + 1e-6):
             heapq.heappush(heap, (cost, metres, node, tuple(arcs), share))
     if not heap:
         return []
