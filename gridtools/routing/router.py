@@ -22,6 +22,7 @@ import numpy as np
 from gridtools.errors import GridtoolsError, InputError
 from gridtools.routing import restrictions as R
 from gridtools.routing import lastmile
+from gridtools.routing.connectivity import cut_off, largest_strong_part
 from gridtools.routing.engines import INF, Metric, engine_for
 from gridtools.routing.network import RoadNetwork
 from gridtools.routing.result import Route, TravelTimeMatrix
@@ -37,30 +38,6 @@ class NoRouteError(GridtoolsError):
     def __init__(self, message: str, blocking: list | None = None):
         super().__init__(message)
         self.blocking = blocking or []
-
-
-def _largest_strong_part(n_nodes: int, tails: np.ndarray, heads: np.ndarray) -> np.ndarray:
-    """Per node: in the largest strongly connected part of the graph of arcs ``tails`` -> ``heads``."""
-    from scipy.sparse import csr_matrix
-    from scipy.sparse.csgraph import connected_components
-
-    graph = csr_matrix((np.ones(len(tails)), (tails, heads)), shape=(n_nodes, n_nodes))
-    _, label = connected_components(graph, directed=True, connection="strong")
-    return label == np.bincount(label).argmax()
-
-
-def _reached_from(n_nodes: int, tails: np.ndarray, heads: np.ndarray, sources: np.ndarray) -> np.ndarray:
-    """Per node: reachable over the arcs ``tails`` -> ``heads`` from some node where ``sources`` holds."""
-    from scipy.sparse import csr_matrix
-    from scipy.sparse.csgraph import breadth_first_order
-
-    # one extra node with an arc to every source: a single breadth-first search covers them all
-    hub = np.full(int(sources.sum()), n_nodes)
-    graph = csr_matrix((np.ones(len(tails) + len(hub)), (np.r_[tails, hub], np.r_[heads, np.flatnonzero(sources)])),
-                       shape=(n_nodes + 1, n_nodes + 1))
-    reached = np.zeros(n_nodes + 1, bool)
-    reached[breadth_first_order(graph, n_nodes, directed=True, return_predecessors=False)] = True
-    return reached[:n_nodes]
 
 
 class Router:
@@ -174,35 +151,10 @@ class Router:
         def compute():
             main = np.zeros(net.n_nodes, bool)
             # a split node belongs where its copies are: mark the base of every node in the main part
-            main[net.node_base[_largest_strong_part(net.n_nodes, net.arc_u, net.arc_v)]] = True
+            main[net.node_base[largest_strong_part(net.n_nodes, net.arc_u, net.arc_v)]] = True
             return main
 
         return net.derived("main_component", compute)
-
-    def _main_reach(self) -> tuple[np.ndarray, np.ndarray]:
-        """Per graph node, over every arc as drawn (one-ways kept, no restriction applied): (reachable
-        from the whole graph's largest strongly connected part, reaches it)."""
-        net = self.network
-
-        def compute():
-            main = _largest_strong_part(net.n_nodes, net.arc_u, net.arc_v)
-            return (_reached_from(net.n_nodes, net.arc_u, net.arc_v, main),
-                    _reached_from(net.n_nodes, net.arc_v, net.arc_u, main))
-
-        return net.derived("main_reach", compute)
-
-    def _cut_off(self, seg: int, role: str) -> bool:
-        """Whether a point on segment ``seg`` is cut off from the network's main part even with no restriction.
-
-        Direction-aware: a destination is cut off when no arc along the segment can be entered from the
-        main part (a clipped one-way fragment entered only from outside the extract), an origin when
-        no arc along it leads back there.  Only the roads' own shape and one-ways count, never the
-        vehicle's restrictions, so a point closed in by a limit, a ban or a ban zone is not cut off.
-        """
-        net, (from_main, to_main) = self.network, self._main_reach()
-        arcs = segment_arcs(net)[seg]
-        arcs = arcs[arcs >= 0]
-        return not (from_main[net.arc_u[arcs]] if role == "destination" else to_main[net.arc_v[arcs]]).any()
 
     def _metric_xy(self, points, role: str) -> tuple[np.ndarray, np.ndarray]:
         """(lon/lat, metric x/y) of points, after checking they are lon/lat pairs."""
@@ -288,7 +240,7 @@ class Router:
         key = "main_nodes"
         if key not in rules.cache:
             net, ok = self.network, rules.blocked == 0
-            rules.cache[key] = _largest_strong_part(net.n_nodes, net.arc_u[ok], net.arc_v[ok])
+            rules.cache[key] = largest_strong_part(net.n_nodes, net.arc_u[ok], net.arc_v[ok])
         return rules.cache[key]
 
     def _end_tree(self, rules: R.ArcRules):
@@ -366,11 +318,11 @@ class Router:
         """Whether a point may be snapped farther than ``max_snap_m`` (up to ``max_resnap_m``).
 
         Only when its nearest usable road is cut off from the network's main part even with no
-        restriction (:meth:`_cut_off`: a clipped fragment of the extract), and no road closed to the
+        restriction (:func:`connectivity.cut_off`: a clipped fragment of the extract), and no road closed to the
         vehicle lies nearer (a point on a forbidden road or inside a ban zone stays refused, naming why).
         """
         seg = int(near.seg[0])
-        if seg < 0 or not self._cut_off(seg, role):
+        if seg < 0 or not cut_off(self.network, seg, role):
             return False
         # every road nearer than the nearest usable one is closed to the vehicle
         return not self._nearest_road(xy).distance_m[0] < near.distance_m[0] - 1.0
