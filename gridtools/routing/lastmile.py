@@ -148,8 +148,38 @@ def restricted_ends(network, weights: np.ndarray, private: np.ndarray, snap: Edg
     return out
 
 
+def private_metres_to_main(network, weights: np.ndarray, private: np.ndarray, main: np.ndarray,
+                           leave: bool) -> np.ndarray:
+    """Per node: fewest metres of private road on a walk to (``leave``) or from the main network.
+
+    The walk is :func:`pocket_ends`' (arcs with finite ``weights``); ``inf`` where no walk exists.
+    A lower bound that lets :func:`pocket_ends` skip a point whose road cannot lead out within
+    its limit, without walking the pocket.
+
+    Examples
+    --------
+    >>> to_main = private_metres_to_main(net, w_end, private, main, leave=True)      # doctest: +SKIP
+    """
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import dijkstra
+
+    net = network
+    ok = np.flatnonzero(weights < INF)
+    # searched from the main network: backwards for a walk towards it; 1 nm per arc so no weight is 0
+    tails, heads = (net.arc_v[ok], net.arc_u[ok]) if leave else (net.arc_u[ok], net.arc_v[ok])
+    metres = np.where(private[ok], net.arc_length[ok], 0.0) + 1e-9
+    order = np.lexsort((metres, heads, tails))  # parallel arcs: keep the shortest (csr_matrix would add them)
+    first = np.r_[True, (tails[order][1:] != tails[order][:-1]) | (heads[order][1:] != heads[order][:-1])]
+    keep = order[first]
+    graph = csr_matrix((metres[keep], (tails[keep], heads[keep])), shape=(net.n_nodes, net.n_nodes))
+    sources = np.flatnonzero(main)
+    if not len(sources):
+        return np.full(net.n_nodes, np.inf)
+    return dijkstra(graph, directed=True, indices=sources, min_only=True)
+
+
 def pocket_ends(network, weights: np.ndarray, private: np.ndarray, main: np.ndarray, snap: EdgeSnap,
-                leave: bool, max_m: float, dead: set | None = None) -> list:
+                leave: bool, max_m: float, dead: set | None = None, exits: np.ndarray | None = None) -> list:
     """Entries into (origin) or exits from (destination) the main network of a point in a pocket.
 
     Parameters
@@ -170,6 +200,9 @@ def pocket_ends(network, weights: np.ndarray, private: np.ndarray, main: np.ndar
     dead : set, optional
         Nodes of earlier walks that found nothing (same direction and limit): a point whose road
         leads only there is not walked again, and a fruitless walk adds its nodes.
+    exits : numpy.ndarray, optional
+        :func:`private_metres_to_main` for this direction: a point none of whose first junctions can
+        reach the main network within ``max_m`` of private road is not walked.
 
     Returns
     -------
@@ -192,8 +225,10 @@ def pocket_ends(network, weights: np.ndarray, private: np.ndarray, main: np.ndar
     for node, cost, arcs, share in seeds:
         closed = sum(float(net.arc_length[a]) for a in arcs if private[a])
         metres = closed * ((1.0 - share) if leave else share)
-        if metres <= max_m:
+        if metres <= max_m and (exits is None or metres + exits[node] <= max_m + 1e-6):
             heapq.heappush(heap, (cost, metres, node, tuple(arcs), share))
+    if not heap:
+        return []
     order, start = _adjacency(net, forward=leave)
     best, out = {}, []
     while heap and len(best) < MAX_POCKET_NODES:
@@ -218,7 +253,7 @@ def pocket_ends(network, weights: np.ndarray, private: np.ndarray, main: np.ndar
 
 
 def pocket_snaps(network, index, trees, xy, metric, private: np.ndarray, main: np.ndarray, max_snap_m: float,
-                 max_m: float, far_m=(None, None)):
+                 max_m: float, far_m=(None, None), exits=(None, None)):
     """(o, d, path) from the nearest roads, usable or private, that lead to the main network; or None.
 
     Each point's candidate roads within ``max_snap_m`` (usable or closed only by ``private``, and
@@ -243,20 +278,22 @@ def pocket_snaps(network, index, trees, xy, metric, private: np.ndarray, main: n
     far_m : pair of float or None
         Per point: farthest snap onto a main-network road when nothing nearer leads there (None:
         ``max_snap_m``).
+    exits : pair of numpy.ndarray or None
+        :func:`private_metres_to_main` towards (origin) and from (destination) the main network.
 
     Examples
     --------
     >>> o, d, path = pocket_snaps(net, index, trees, xy, metric, private, main, 500, 1000)  # doctest: +SKIP
     """
     picks = []
-    for point, leave, far in zip(xy, (True, False), far_m):
+    for point, leave, far, to_main in zip(xy, (True, False), far_m, exits):
         # many candidates: a campus street drawn in short pieces can hide its private way out
         cands = EdgeSnap.concat([index.candidates(point, trees[0], max_snap_m, k=POCKET_CANDIDATES),
                                  index.candidates(point, trees[1], max(far or 0.0, max_snap_m))])
         dead: set = set()
         for i in np.argsort(cands.distance_m, kind="stable"):
             snap = cands.take(int(i))
-            ends = pocket_ends(network, metric.end_weights, private, main, snap, leave, max_m, dead)
+            ends = pocket_ends(network, metric.end_weights, private, main, snap, leave, max_m, dead, to_main)
             if ends:
                 picks.append((snap, ends))
                 break

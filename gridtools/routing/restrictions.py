@@ -399,7 +399,7 @@ def explain_arcs(net, arcs, vehicle, at: dt.datetime | None = None, rules: ArcRu
         _, why = turn_blocks(net.turns.iloc[rows], vehicle, at, detail=True)
         text[pick] = why[inv]
     out, seen = [], set()
-    osmids, names = net.way_osmid, net.ways["name"].to_numpy(dtype=object)
+    osmids, names = net.way_osmid, net.way_name
     for a, code, w, why in zip(arcs, codes, arc_way, text):
         if (w, why) in seen:  # one entry per way and reason, not per segment
             continue

@@ -22,11 +22,11 @@ import numpy as np
 from gridtools.errors import GridtoolsError, InputError
 from gridtools.routing import restrictions as R
 from gridtools.routing import lastmile
+from gridtools.routing.connectivity import cut_off, largest_strong_part
 from gridtools.routing.engines import INF, Metric, engine_for
 from gridtools.routing.network import RoadNetwork
 from gridtools.routing.result import Route, TravelTimeMatrix
-from gridtools.routing.snapping import (EdgeSnap, SegmentIndex, best_path, lonlat_array, matrix_costs, segment_arcs,
-                                        segment_ends)
+from gridtools.routing.snapping import (EdgeSnap, SegmentIndex, best_path, lonlat_array, matrix_costs, segment_arcs)
 from gridtools.routing.tags import TIME_WINDOWS_LIFTED, parse_time
 from gridtools.routing.vehicle import Vehicle, car
 from gridtools.routing.zones import active_zones, apply_zones
@@ -38,16 +38,6 @@ class NoRouteError(GridtoolsError):
     def __init__(self, message: str, blocking: list | None = None):
         super().__init__(message)
         self.blocking = blocking or []
-
-
-def _largest_strong_part(n_nodes: int, tails: np.ndarray, heads: np.ndarray) -> np.ndarray:
-    """Per node: in the largest strongly connected part of the graph of arcs ``tails`` -> ``heads``."""
-    from scipy.sparse import csr_matrix
-    from scipy.sparse.csgraph import connected_components
-
-    graph = csr_matrix((np.ones(len(tails)), (tails, heads)), shape=(n_nodes, n_nodes))
-    _, label = connected_components(graph, directed=True, connection="strong")
-    return label == np.bincount(label).argmax()
 
 
 class Router:
@@ -161,7 +151,7 @@ class Router:
         def compute():
             main = np.zeros(net.n_nodes, bool)
             # a split node belongs where its copies are: mark the base of every node in the main part
-            main[net.node_base[_largest_strong_part(net.n_nodes, net.arc_u, net.arc_v)]] = True
+            main[net.node_base[largest_strong_part(net.n_nodes, net.arc_u, net.arc_v)]] = True
             return main
 
         return net.derived("main_component", compute)
@@ -250,7 +240,7 @@ class Router:
         key = "main_nodes"
         if key not in rules.cache:
             net, ok = self.network, rules.blocked == 0
-            rules.cache[key] = _largest_strong_part(net.n_nodes, net.arc_u[ok], net.arc_v[ok])
+            rules.cache[key] = largest_strong_part(net.n_nodes, net.arc_u[ok], net.arc_v[ok])
         return rules.cache[key]
 
     def _end_tree(self, rules: R.ArcRules):
@@ -307,14 +297,35 @@ class Router:
         index = self._segment_index()
         trees = (self._end_tree(rules), self._main_tree(rules))
         xy = [self._metric_xy([p], role)[1][0] for p, role in ((origin, "origin"), (destination, "destination"))]
-        # farther than max_snap_m only from a piece of road cut off from the rest even with no restriction (a
-        # clipped fragment of the extract): a point closed in by a ban zone or a limit stays refused
         near = index.nearest(np.asarray(xy), self._edge_tree(rules), self.max_snap_m)
-        ends = segment_ends(self.network)[np.maximum(near.seg, 0)]
-        cut_off = (near.seg >= 0) & ~self._main_component()[ends].any(axis=1)
+        far = [self.max_resnap_m if self._may_resnap_far(xy[k], near.take(k), role) else None
+               for k, role in enumerate(("origin", "destination"))]
         return lastmile.pocket_snaps(self.network, index, trees, xy, metric, rules.cache["private_arcs"],
-                                     self._main_nodes(rules), self.max_snap_m, settings.route_max_restricted_end_m,
-                                     [self.max_resnap_m if c else None for c in cut_off])
+                                     self._main_nodes(rules), self.max_snap_m, settings.route_max_restricted_end_m, far,
+                                     self._pocket_exits(rules, metric))
+
+    def _pocket_exits(self, rules: R.ArcRules, metric: Metric) -> tuple:
+        """:func:`lastmile.private_metres_to_main` towards and from the main network (cached per rules)."""
+        key = "pocket_exits"
+        if key not in rules.cache:  # the end weights are the same for the strict and the relaxed metric
+            rules.cache[key] = tuple(lastmile.private_metres_to_main(self.network, metric.end_weights,
+                                                                     rules.cache["private_arcs"],
+                                                                     self._main_nodes(rules), leave)
+                                     for leave in (True, False))
+        return rules.cache[key]
+
+    def _may_resnap_far(self, xy, near: EdgeSnap, role: str) -> bool:
+        """Whether a point may be snapped farther than ``max_snap_m`` (up to ``max_resnap_m``).
+
+        Only when its nearest usable road is cut off from the network's main part even with no
+        restriction (:func:`connectivity.cut_off`: a clipped fragment of the extract), and no road closed to the
+        vehicle lies nearer (a point on a forbidden road or inside a ban zone stays refused, naming why).
+        """
+        seg = int(near.seg[0])
+        if seg < 0 or not cut_off(self.network, seg, role):
+            return False
+        # every road nearer than the nearest usable one is closed to the vehicle
+        return not self._nearest_road(xy).distance_m[0] < near.distance_m[0] - 1.0
 
     def _restricted_stretches(self, arcs, start_at, end_at, vehicle, at, rules) -> list:
         """The private stretches a route drives at its start and its end (:func:`lastmile.stretches`)."""
@@ -368,12 +379,16 @@ class Router:
             raise InputError(self._far_message(pts[i], xy[i], float(usable.distance_m[0]), vehicle, at, who))
         return snap
 
+    def _nearest_road(self, xy) -> EdgeSnap:
+        """Snap of a metric (x, y) point onto the nearest road segment of the network, usable or not."""
+        net, index = self.network, self._segment_index()
+        every = net.derived("edge_tree_all", lambda: index.tree(np.ones(len(net.seg_start), bool)))
+        return index.nearest(np.asarray([xy]), every)
+
     def _closed_road_nearby(self, xy, usable_m: float, vehicle: Vehicle, at) -> str | None:
         """"D m from way X (name), which this vehicle may not use (why)" when a closed road is nearer."""
         net = self.network
-        index = self._segment_index()
-        every = net.derived("edge_tree_all", lambda: index.tree(np.ones(len(net.seg_start), bool)))
-        near = index.nearest(np.asarray([xy]), every)
+        near = self._nearest_road(xy)
         seg = int(near.seg[0])
         if seg < 0 or not near.distance_m[0] < usable_m - 1.0:
             return None
@@ -546,7 +561,7 @@ class Router:
     def _road_label(self, seg: int) -> str:
         """"way 123 (Main Street)" for a segment."""
         way, net = int(self.network.seg_way[seg]), self.network
-        name = net.ways["name"].iloc[way]
+        name = net.way_name[way]
         return f"way {int(net.way_osmid[way])}" + (f" ({name})" if isinstance(name, str) and name else "")
 
     def _resnap_warning(self, role: str, old: EdgeSnap, new: EdgeSnap) -> str:

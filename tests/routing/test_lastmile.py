@@ -217,3 +217,16 @@ def test_a_private_road_behind_a_private_gate_is_reached_over_the_gate():
     (part,) = r.restricted
     assert r.osmids == [1, 2, 3] and part["osmids"] == [2, 3] and not part["pocket"]
     assert "on node" in part["why"] and "access=private closes it" in part["why"]
+
+
+@pytest.mark.parametrize("exit_tags, expected", [(None, 334), ({"hgv": "no"}, float("inf"))])
+def test_private_metres_to_main_bounds_the_pocket_walk(exit_tags, expected):
+    """The far campus corner is 334 m of private road from the main network (none with an hgv=no way out)."""
+    net = _campus(exit_tags=exit_tags)
+    router = Router(net)
+    rules, metric = router.rules(truck()), router._metric(truck(), None)
+    to_main, from_main = router._pocket_exits(rules, metric)
+    far_corner = int(((net.node_lon - 8.025) ** 2 + (net.node_lat - 49.006) ** 2).argmin())  # end of way 4
+    assert to_main[far_corner] == pytest.approx(expected, abs=2) and from_main[far_corner] == pytest.approx(expected, abs=2)
+    main = router._main_nodes(rules)
+    assert (to_main[main] < 1e-3).all() and (from_main[main] < 1e-3).all()

@@ -40,8 +40,14 @@ def test_one_way_road_routes_around_or_refuses():
     router = Router(_line_roads({"oneway": "yes"}))
     ahead = router.route((8.005, 49.0), (8.015, 49.0), car())
     assert ahead.length_m == pytest.approx(731, abs=2)
-    with pytest.raises(NoRouteError):  # backwards along a one-way dead end: no legal route
-        router.route((8.015, 49.0), (8.005, 49.0), car(), explain=False)
+    # backwards: way 1 starts at a dead end, so a point on it cannot be reached from the rest (way 2); it is
+    # re-snapped to way 2 (1.1 km, stated) and way 1 is driven only ahead, never against its direction
+    back = router.route((8.015, 49.0), (8.005, 49.0), car(), explain=False)
+    assert back.snap_m[1] == pytest.approx(1097, abs=5) and back.snap_osmids[1] == 2
+    assert back.length_m == pytest.approx(365, abs=2) and "onto way 2" in back.warnings[0]
+    with pytest.raises(NoRouteError):  # not that far: no legal route
+        Router(_line_roads({"oneway": "yes"}), max_resnap_m=500).route((8.015, 49.0), (8.005, 49.0), car(),
+                                                                       explain=False)
 
 
 def test_same_point_is_never_silent():
@@ -145,3 +151,60 @@ def test_a_point_whose_near_roads_do_not_connect_is_snapped_farther_and_says_so(
 def test_beyond_the_resnap_limit_the_refusal_stands():
     with pytest.raises(NoRouteError, match="not connected"):
         Router(_island_and_town(), max_resnap_m=500).route((8.005, 49.008), (8.009, 49.0), truck())
+
+
+def _town_and_one_way_fragment(forbidden_beside: bool = False):
+    """The town of :func:`_island_and_town` and a 1.33 km one-way street (way 9) running south into it.
+
+    Way 9 starts at a dead end (where an extract would clip it) and ends at the town's junction
+    (8.004, 49.0): it can be left into the town, never entered from it, like NYC's 7th Avenue where
+    the shared extract cuts it.  ``forbidden_beside`` adds a lone ``hgv=no`` street (way 10) 22 m east of it.
+    """
+    rows = [dict(osmid=1 + i, highway="primary", geometry=shapely.LineString([(8.0 + 0.002 * i, 49.0),
+                                                                            (8.002 + 0.002 * i, 49.0)]))
+            for i in range(5)]
+    rows.append(dict(osmid=9, highway="primary", name="Seventh Avenue", oneway="yes",
+                     geometry=shapely.LineString([(8.004, 49.012), (8.004, 49.0)])))
+    if forbidden_beside:
+        rows.append(dict(osmid=10, highway="residential", name="Hgv Lane", hgv="no",
+                         geometry=shapely.LineString([(8.0043, 49.012), (8.0043, 49.006)])))
+    return network_from_frames(gpd.GeoDataFrame(rows, crs=4326))
+
+
+def test_a_destination_on_a_one_way_fragment_entered_only_from_outside_is_snapped_farther():
+    router = Router(_town_and_one_way_fragment())
+    on_fragment, town = (8.004, 49.011), (8.009, 49.0)
+    r = router.route(town, on_fragment, truck())
+    # the truck cannot drive up the one-way street: the nearest town road, 1.22 km south, is used instead
+    assert r.snap_m[1] == pytest.approx(1223, abs=5) and r.snap_osmids[1] in (2, 3) and 9 not in r.osmids
+    (w,) = [w for w in r.warnings if "does not connect" in w]
+    assert w.startswith("the destination's nearest road (0 m, way 9 (Seventh Avenue))")
+    assert "beyond the 500 m snapping limit" in w
+    # as an origin the point leaves the fragment down the one-way street: no re-snap
+    back = router.route(on_fragment, town, truck())
+    assert back.snap_m[0] < 0.01 and back.osmids[0] == 9 and not back.warnings
+    assert back.length_m == pytest.approx(1223 + 365, abs=5)
+
+
+def test_a_point_on_a_forbidden_road_beside_a_fragment_is_not_snapped_farther():
+    router = Router(_town_and_one_way_fragment(forbidden_beside=True))
+    # on the hgv=no street: its nearest usable road is the cut-off fragment 22 m away, but the point lies on
+    # a road the truck may not use, so the refusal (naming hgv=no) stands instead of a 1.2 km re-snap
+    with pytest.raises(NoRouteError, match="way 10 \\(Hgv Lane\\), which this vehicle may not use \\(hgv=no"):
+        router.route((8.009, 49.0), (8.0043, 49.011), truck())
+    r = router.route((8.009, 49.0), (8.0043, 49.011), car())  # a car may use way 10, itself cut off: re-snapped
+    assert "way 10 (Hgv Lane)" in r.warnings[0]
+
+
+@pytest.mark.slow
+def test_nyc_destinations_on_clipped_seventh_avenue_are_routed(tmp_path):
+    """Benchmark pairs 172 and 187 (bench_routing_valhalla.py, seed 5): Valhalla routes them legally."""
+    net = load_network(shared_data("roads", "truck_restrictions", "nyc.osm.pbf"), cache_dir=tmp_path)
+    router = Router(net)
+    big = truck(weight_t=40, height_m=4.2, width_m=2.6, length_m=16.5)
+    for origin, destination in [((-74.001758, 40.737655), (-73.994874, 40.745157)),
+                                ((-74.004061, 40.737545), (-73.993735, 40.746724))]:
+        r = router.route(origin, destination, big)
+        (w,) = [w for w in r.warnings if "does not connect" in w]
+        assert "way 5670836 (7th Avenue)" in w and "West 14th Street" in w
+        assert 800 < r.snap_m[1] < 1100 and 5670836 not in r.osmids

@@ -160,6 +160,11 @@ class RoadNetwork:
         return self.derived("way_osmid", lambda: self.ways["osmid"].to_numpy(np.int64))
 
     @property
+    def way_name(self) -> np.ndarray:
+        """``name`` of every row of ``ways`` (object array; missing names as the column holds them)."""
+        return self.derived("way_name", lambda: self.ways["name"].to_numpy(dtype=object))
+
+    @property
     def arc_length(self) -> np.ndarray:
         """Length of every arc in metres (0 for turn connectors)."""
         return self.derived("arc_length", lambda: np.where(self.arc_seg >= 0,
