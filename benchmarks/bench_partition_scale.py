@@ -11,6 +11,8 @@ For every size, in a fresh subprocess (imports and memory of one case never leak
   the graph build, island links, METIS, repair, dissolve and codes are all inside it), and the
   seconds per stage (from the ``progress`` callback; on Dask the pieces report only when all are
   done, so their time shows under the graph stage);
+* the smallest size again with the default ``n_jobs`` (every local core for independent pieces),
+  the call as a user makes it;
 * peak resident memory of the process tree during the call (psutil, sampled every 20 ms) and
   what the call added to it;
 * quality from the result and recomputed here: share of feasible grids in band, contiguity,
@@ -147,6 +149,10 @@ def report(results: list[dict], args) -> str:
         if s:
             lines.append(f"LocalCluster(2) vs serial at {d['n_units']:,} units: {s['seconds']:.1f} s / {d['seconds']:.1f} s "
                          f"= {s['seconds'] / d['seconds']:.2f}x; same grid codes: {s['codes_sha1'] == d['codes_sha1']}")
+    for d in (r for r in results if r["status"] == "ok" and r["label"] == "default n_jobs"):
+        s = next((r for r in serial if r["copies"] == d["copies"]), None)
+        lines.append(f"default n_jobs (all {os.cpu_count()} cores) at {d['n_units']:,} units: {d['seconds']:.1f} s wall"
+                     + (f" (n_jobs=1: {s['seconds']:.1f} s); same grid codes: {s['codes_sha1'] == d['codes_sha1']}" if s else ""))
     base = [r for r in results if r["status"] == "ok" and r["label"] == "baseline"]
     for b in base:
         s = next((r for r in serial if r["copies"] == b["copies"]), None)
@@ -179,6 +185,8 @@ def main() -> None:
     args.load0 = os.getloadavg()
     copies = [int(c) for c in args.copies.split(",")]
     cases = [{"label": "serial", "copies": c, "n_jobs": 1} for c in copies]
+    # the call as a user makes it: n_jobs=None, independent pieces on every local core
+    cases.append({"label": "default n_jobs", "copies": min(copies), "n_jobs": None})
     if args.baseline:
         cases += [{"label": "baseline", "copies": int(c), "n_jobs": 1, "repo": args.baseline}
                   for c in args.baseline_copies.split(",")]

@@ -30,6 +30,9 @@ _MIN_SHARED_IN_TOLERANCES = 3.0
 #: catches boundaries that only run close near a corner; they need more shared length to count.
 _MIN_NEAR_SHARED_IN_TOLERANCES = 10.0
 
+#: Boxes clipped at once by the length-in-box bound (memory: ~100 bytes per segment of their lines).
+_BOXES_PER_BLOCK = 20_000
+
 
 @dataclass
 class UnitGraph:
@@ -199,14 +202,23 @@ def _length_inside_boxes(lines: np.ndarray, line_of_box: np.ndarray, boxes: np.n
     # consecutive vertices of one geometry form a segment; between two rings of a multi-part line
     # this adds a segment that is not there, which only makes the length an over-estimate
     same = line[:-1] == line[1:]
-    ax, ay = xy[:-1][same].T
-    bx, by = xy[1:][same].T
+    segments = xy[:-1][same], xy[1:][same]
     per_line = np.bincount(line[:-1][same], minlength=len(lines))
     first = np.concatenate([[0], np.cumsum(per_line)[:-1]])
+    # in blocks of boxes: a box expands to one row per segment of its line (~10 arrays of them)
+    return np.concatenate([np.zeros(0)] + [
+        _clipped_lengths(segments, first, per_line, line_of_box[lo:lo + _BOXES_PER_BLOCK],
+                         boxes[lo:lo + _BOXES_PER_BLOCK])
+        for lo in range(0, len(line_of_box), _BOXES_PER_BLOCK)])
+
+
+def _clipped_lengths(segments, first, per_line, line_of_box, boxes) -> np.ndarray:
+    """Liang-Barsky clip of every segment of each box's line to the box, summed per box."""
     n = per_line[line_of_box]
     box = np.repeat(np.arange(len(line_of_box)), n)
     seg = np.repeat(first[line_of_box] - np.concatenate([[0], np.cumsum(n)[:-1]]), n) + np.arange(n.sum())
-    ax, ay, dx, dy = ax[seg], ay[seg], bx[seg] - ax[seg], by[seg] - ay[seg]
+    (ax, ay), (bx, by) = segments[0][seg].T, segments[1][seg].T
+    dx, dy = bx - ax, by - ay
     xmin, ymin, xmax, ymax = boxes[box].T
     t0, t1 = np.zeros(len(seg)), np.ones(len(seg))
     inside = np.ones(len(seg), dtype=bool)
