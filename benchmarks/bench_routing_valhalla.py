@@ -15,6 +15,9 @@ Run from the repository root (tiles are built once under --tiles, about 1 s per 
 
     python benchmarks/bench_routing_valhalla.py --valhalla-python /path/to/py312/bin/python
 
+Snap distances are geodesic from the input point to the snapped point, both rounded to Valhalla's
+1e-6 degree shape precision.  ``--pairs-out`` keeps every pair's rows in the JSON (``per_pair``).
+
 Results: stdout (markdown) and ``benchmarks/results/routing_valhalla.json``.
 """
 
@@ -109,6 +112,16 @@ def geodesic_m(a, b) -> float:
     return float(pyproj.Geod(ellps="WGS84").inv(a[0], a[1], b[0], b[1])[2])
 
 
+def at_shape_precision(lonlat):
+    """A point rounded to 1e-6 degree, the precision of Valhalla's route shape (about 0.1 m).
+
+    Valhalla reports its snapped point only through that shape, so gridtools' exact point is rounded
+    the same way before either is measured: otherwise the rounding alone (up to 0.07 m, towards or
+    away from the input point) separates two engines that snapped to the same place.
+    """
+    return tuple(round(float(c), 6) for c in lonlat)
+
+
 def pct(values, q):
     return float(np.percentile(values, q)) if len(values) else math.nan
 
@@ -139,9 +152,9 @@ def bench(name, path, args) -> dict:
     theirs = valhalla_routes(args.valhalla_python, config, pairs)
     for row, (o, d) in zip(theirs, pairs):
         row["points"] = [o, d]
-    for row in ours + theirs:  # one formula for both: geodesic from the input point to the snapped point
-        if row["status"] == "routed":
-            row["snap_geo_m"] = [geodesic_m(p, q) for p, q in zip(row["points"], row["snapped"])]
+    for row in ours + theirs:  # one formula for both: geodesic from the input point to the snapped point,
+        if row["status"] == "routed":  # at the precision of Valhalla's shape (1e-6 degree) for both engines
+            row["snap_geo_m"] = [geodesic_m(p, at_shape_precision(q)) for p, q in zip(row["points"], row["snapped"])]
     report = {"extract": name, "pairs": len(pairs)}
     for label, rows in (("gridtools", ours), ("valhalla", theirs)):
         routed = [r for r in rows if r["status"] == "routed"]
@@ -179,6 +192,8 @@ def bench(name, path, args) -> dict:
     both = [(a["length_km"], b["length_km"]) for a, b in zip(ours, theirs)
             if a["status"] == b["status"] == "routed" and b["length_km"] > 0.05]
     report["median_length_ratio_gridtools_over_valhalla"] = float(np.median([a / b for a, b in both])) if both else None
+    if args.pairs_out:  # every pair's row of both engines, to find which pairs make a percentile
+        report["per_pair"] = [{"pair": p, "gridtools": a, "valhalla": b} for p, a, b in zip(pairs, ours, theirs)]
     return report
 
 
@@ -189,6 +204,8 @@ def main():
     parser.add_argument("--seed", type=int, default=5)
     parser.add_argument("--only", default=None, help="run only the extracts whose name contains this text")
     parser.add_argument("--tiles", type=Path, default=Path(tempfile.gettempdir()) / "gridtools-valhalla-tiles")
+    parser.add_argument("--pairs-out", action="store_true",
+                        help="keep every pair's rows of both engines in the results JSON (per_pair)")
     args = parser.parse_args()
     args.cache = Path(tempfile.mkdtemp(prefix="gridtools-bench-valhalla-"))
     try:
@@ -219,7 +236,8 @@ def main():
                 f"{row[c]:.2f}" if isinstance(row[c], float) else str(row[c]) for c in cols) + " |")
     print("\n(Valhalla states neither its closed ends nor time-window assumptions: its end closures all count as "
           "unstated.)\nJudge: " + JUDGE_RULE + ".\nSnap distances: geodesic (WGS-84) from the input point to the "
-          "snapped point, for both engines (Valhalla's from its 1e-6 degree route shape).")
+          "snapped point, for both engines at the 1e-6 degree precision of Valhalla's route shape (gridtools' "
+          "exact point rounded the same way).")
     for r in results:
         print(f"\n{r['extract']}: Valhalla routed legally but gridtools refused: {r['valhalla_legal_but_gridtools_refused']}"
               f"; median length ratio (gridtools / Valhalla, both routed) "
