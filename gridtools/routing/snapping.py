@@ -196,24 +196,25 @@ class SegmentIndex:
     def candidates(self, xy: np.ndarray, tree_pieces, max_m: float, k: int = 12) -> EdgeSnap:
         """Up to ``k`` distinct segments within ``max_m`` of one point, nearest first (one entry each).
 
-        The ``8 k`` nearest piece midpoints are looked at first; the ball of every piece within
-        ``max_m`` (thousands in a city centre) is searched only when they cannot prove the answer.
+        The ``16 k`` nearest piece midpoints are looked at first; the ball of every piece within
+        ``max_m`` (thousands in a city centre) is searched only when they cannot prove the answer,
+        or directly when the index holds fewer than ``32 k`` pieces.
         """
         tree, pieces = tree_pieces
         if tree is None:
             return self._snap(np.full(0, -1, np.int64), np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0))
-        reach = max_m + self.half
-        first = min(8 * k, len(pieces))
-        mid_d, near = tree.query(xy, k=first, distance_upper_bound=reach)
-        mid_d, near = np.atleast_1d(mid_d), np.atleast_1d(near)
-        seen = np.isfinite(mid_d)
-        keep, d, t, qx, qy, near = self._nearest_segments(xy, pieces, near[seen], max_m, k)
-        # unseen pieces lie at least (farthest midpoint seen - half a piece) away
-        if seen.all() and len(pieces) > first:
+        reach, first = max_m + self.half, 16 * k
+        proven = False
+        if first < len(pieces) // 2:  # else the ball holds about as many pieces: search it directly
+            mid_d, near = tree.query(xy, k=first, distance_upper_bound=reach)
+            seen = np.isfinite(mid_d)
+            keep, d, t, qx, qy, near = self._nearest_segments(xy, pieces, near[seen], max_m, k)
+            # unseen pieces lie at least (farthest midpoint seen - half a piece) away
             bound = mid_d[-1] - self.half
-            if not (d[keep[-1]] < bound if len(keep) == k else max_m < bound):
-                near = np.asarray(tree.query_ball_point(xy, reach), np.int64)
-                keep, d, t, qx, qy, near = self._nearest_segments(xy, pieces, near, max_m, k)
+            proven = not seen.all() or (d[keep[-1]] < bound if len(keep) == k else max_m < bound)
+        if not proven:
+            near = np.asarray(tree.query_ball_point(xy, reach), np.int64)
+            keep, d, t, qx, qy, near = self._nearest_segments(xy, pieces, near, max_m, k)
         return self._snap(pieces[near][keep], d[keep], t[keep], qx[keep], qy[keep])
 
     def _nearest_segments(self, xy, pieces, near, max_m: float, k: int):
