@@ -194,20 +194,40 @@ class SegmentIndex:
         return self._snap(out_piece, out_d, out_t, qx, qy)
 
     def candidates(self, xy: np.ndarray, tree_pieces, max_m: float, k: int = 12) -> EdgeSnap:
-        """Up to ``k`` distinct segments within ``max_m`` of one point, nearest first (one entry each)."""
+        """Up to ``k`` distinct segments within ``max_m`` of one point, nearest first (one entry each).
+
+        The ``16 k`` nearest piece midpoints are looked at first; the ball of every piece within
+        ``max_m`` (thousands in a city centre) is searched only when they cannot prove the answer,
+        or directly when the index holds fewer than ``32 k`` pieces.
+        """
         tree, pieces = tree_pieces
         if tree is None:
             return self._snap(np.full(0, -1, np.int64), np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0))
-        near = np.asarray(tree.query_ball_point(xy, max_m + self.half), np.int64)
-        if not len(near):
-            return self._snap(np.full(0, -1, np.int64), np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0))
+        reach, first = max_m + self.half, 16 * k
+        proven = False
+        if first < len(pieces) // 2:  # else the ball holds about as many pieces: search it directly
+            mid_d, near = tree.query(xy, k=first, distance_upper_bound=reach)
+            seen = np.isfinite(mid_d)
+            keep, d, t, qx, qy, near = self._nearest_segments(xy, pieces, near[seen], max_m, k)
+            # unseen pieces lie at least (farthest midpoint seen - half a piece) away
+            bound = mid_d[-1] - self.half
+            proven = not seen.all() or (d[keep[-1]] < bound if len(keep) == k else max_m < bound)
+        if not proven:
+            near = np.asarray(tree.query_ball_point(xy, reach), np.int64)
+            keep, d, t, qx, qy, near = self._nearest_segments(xy, pieces, near, max_m, k)
+        return self._snap(pieces[near][keep], d[keep], t[keep], qx[keep], qy[keep])
+
+    def _nearest_segments(self, xy, pieces, near, max_m: float, k: int):
+        """(kept, d, t, qx, qy, near): the nearest piece of up to ``k`` segments among ``pieces[near]``.
+
+        Ties in distance go to the lower piece id, so the answer does not depend on the search order.
+        """
         d, t, qx, qy = self._project(xy[0], xy[1], pieces[near])
-        order = np.argsort(d, kind="stable")
+        order = np.lexsort((pieces[near], d))
         segs = self.seg[pieces[near][order]]
         _, first = np.unique(segs, return_index=True)  # the nearest piece of every segment
         keep = order[np.sort(first)][:k]
-        keep = keep[d[keep] <= max_m]
-        return self._snap(pieces[near][keep], d[keep], t[keep], qx[keep], qy[keep])
+        return keep[d[keep] <= max_m], d, t, qx, qy, near
 
     def _snap(self, piece, d, t, qx, qy) -> EdgeSnap:
         ok = piece >= 0

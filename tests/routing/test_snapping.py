@@ -208,3 +208,34 @@ def test_nyc_destinations_on_clipped_seventh_avenue_are_routed(tmp_path):
         (w,) = [w for w in r.warnings if "does not connect" in w]
         assert "way 5670836 (7th Avenue)" in w and "West 14th Street" in w
         assert 800 < r.snap_m[1] < 1100 and 5670836 not in r.osmids
+
+
+def _grid_roads(n: int = 12, step: float = 0.004):
+    """An n x n grid of residential streets about 290 m (x) by 445 m (y) apart: thousands of index pieces."""
+    rows = [dict(osmid=i + 1, highway="residential",
+                 geometry=shapely.LineString([(8.0, 49.0 + i * step), (8.0 + (n - 1) * step, 49.0 + i * step)]))
+            for i in range(n)]
+    rows += [dict(osmid=n + i + 1, highway="residential",
+                  geometry=shapely.LineString([(8.0 + i * step, 49.0), (8.0 + i * step, 49.0 + (n - 1) * step)]))
+             for i in range(n)]
+    return network_from_frames(gpd.GeoDataFrame(rows, crs=4326))
+
+
+@pytest.mark.parametrize("k", [1, 4, 12, 64])
+def test_candidates_are_the_nearest_segments_by_brute_force(k):
+    net = _grid_roads()
+    router = Router(net)
+    index = router._segment_index()
+    every = index.tree(np.ones(len(net.seg_start), bool))
+    lines = net.segment_lines(np.arange(len(net.seg_start)), lonlat=False)
+    rng = np.random.default_rng(7)
+    x0, y0, x1, y1 = shapely.total_bounds(lines)
+    for x, y in rng.uniform((x0 - 100, y0 - 100), (x1 + 100, y1 + 100), size=(40, 2)):
+        got = index.candidates(np.array([x, y]), every, 500.0, k=k)
+        d = shapely.distance(lines, shapely.Point(x, y))
+        want = np.argsort(d, kind="stable")[:k]
+        want = want[d[want] <= 500.0]
+        assert len(got.seg) == len(want)
+        np.testing.assert_allclose(got.distance_m, d[want], atol=1e-6)
+        nearer = d[want][-1] - 1e-6 if len(want) else -1.0  # below the k-th distance: no ties to break
+        assert set(got.seg[got.distance_m < nearer].tolist()) == set(want[d[want] < nearer].tolist())
