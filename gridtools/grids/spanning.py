@@ -89,10 +89,12 @@ def _random_forest(a: np.ndarray, b: np.ndarray, m: int, roots: np.ndarray, rng:
     not connected.
     """
     count = len(roots)
-    offset = np.repeat(np.arange(count) * m, len(a))
-    rows, cols = np.tile(a, count) + offset, np.tile(b, count) + offset
+    # int32 indices, as scipy's graph routines keep them: int64 ones are scanned to see whether
+    # they fit and then copied, on every one of the thousands of small forests of a repair
+    offset = np.repeat(np.arange(count, dtype=np.int32) * np.int32(m), len(a))
+    rows, cols = np.tile(a.astype(np.int32), count) + offset, np.tile(b.astype(np.int32), count) + offset
     n = count * m
-    indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n))])
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n))]).astype(np.int32)
     weights = sp.csr_matrix((rng.random(len(rows)) + 1e-3, cols, indptr), shape=(n, n))
     tree = minimum_spanning_tree(weights, overwrite=True)
     if tree.nnz != count * (m - 1):
@@ -100,8 +102,8 @@ def _random_forest(a: np.ndarray, b: np.ndarray, m: int, roots: np.ndarray, rng:
     top = n
     starts = np.arange(count) * m + roots
     # the forest's rows plus one for the virtual top node, built as CSR directly
-    links = sp.csr_matrix((np.ones(tree.nnz + count), np.concatenate([tree.indices, starts]),
-                           np.concatenate([tree.indptr, [tree.nnz + count]])), shape=(n + 1, n + 1))
+    links = sp.csr_matrix((np.ones(tree.nnz + count), np.concatenate([tree.indices, starts]).astype(np.int32),
+                           np.concatenate([tree.indptr, [tree.nnz + count]]).astype(np.int32)), shape=(n + 1, n + 1))
     order, pred = breadth_first_order(links, top, directed=False, return_predecessors=True)
     if len(order) < n + 1:
         return None
