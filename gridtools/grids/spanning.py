@@ -100,11 +100,18 @@ def _random_forest(a: np.ndarray, b: np.ndarray, m: int, roots: np.ndarray, rng:
     if tree.nnz != count * (m - 1):
         return None
     top = n
-    starts = np.arange(count) * m + roots
-    # the forest's rows plus one for the virtual top node, built as CSR directly
-    links = sp.csr_matrix((np.ones(tree.nnz + count), np.concatenate([tree.indices, starts]).astype(np.int32),
-                           np.concatenate([tree.indptr, [tree.nnz + count]]).astype(np.int32)), shape=(n + 1, n + 1))
-    order, pred = breadth_first_order(links, top, directed=False, return_predecessors=True)
+    starts = (np.arange(count) * m + roots).astype(np.int32)
+    # the forest's edges both ways plus the virtual top node's edges to the roots, as one directed
+    # CSR: scipy's undirected search would build the transpose on every call.  A tree's levels and
+    # parents do not depend on the order neighbours are visited in, so the result is the same.
+    u = np.repeat(np.arange(n, dtype=np.int32), np.diff(tree.indptr))
+    v = tree.indices.astype(np.int32)
+    src = np.concatenate([u, v, np.full(count, top, dtype=np.int32)])
+    dst = np.concatenate([v, u, starts])
+    by_src = np.argsort(src, kind="stable")
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(src, minlength=n + 1))]).astype(np.int32)
+    links = sp.csr_matrix((np.ones(len(src)), dst[by_src], indptr), shape=(n + 1, n + 1))
+    order, pred = breadth_first_order(links, top, directed=True, return_predecessors=True)
     if len(order) < n + 1:
         return None
     return order, pred, _level_bounds(order, pred)
