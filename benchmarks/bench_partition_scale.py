@@ -74,7 +74,7 @@ def run_case(case: dict) -> dict:
 
     kwargs = dict(pop="pop", min_pop=LO, max_pop=HI, code_layout=WIDE_CODES, random_state=0, progress=progress)
     # the modules a partition call imports on first use (scipy's graph routines, METIS, networkx:
-    # about 1 s cold) are loaded by a 16-block call first and timed on their own: a session pays
+    # 0.5-0.6 s measured) are loaded by a 16-block call first and timed on their own: a session pays
     # them once, and this benchmark is about the cost of partitioning
     import geopandas as gpd
     from shapely import box

@@ -163,8 +163,8 @@ def build_unit_graph(geoms, tolerance: float = 1.0, precision: float = 1e-3) -> 
         rims = shapely.boundary(geoms)
         # The measured length is part of rim i lying within the tolerance of rim j, so it is at most
         # the length of rim i inside j's box grown by the tolerance: pairs where even that is below
-        # the threshold (most are corner touches) need no exact test.  Same answer, ~3x fewer
-        # polygon overlays.
+        # the threshold (most are corner touches) need no exact test.  Same answer; on Rockland's
+        # blocks 9,464 of 24,800 near pairs still need the polygon overlay.
         grow = 1.01 * tolerance
         boxes = np.column_stack([b[uj, :2] - grow, b[uj, 2:] + grow])
         can_count = _length_inside_boxes(rims, ui, boxes) > _MIN_NEAR_SHARED_IN_TOLERANCES * tolerance
@@ -189,7 +189,8 @@ def _length_inside_boxes(lines: np.ndarray, line_of_box: np.ndarray, boxes: np.n
 
     Exact for single lines and rings; an upper bound for multi-part lines.
 
-    Every segment of the line is clipped to the box (Liang-Barsky), all boxes at once in numpy.
+    Every segment of the line is clipped to the box (Liang-Barsky) in numpy, ``_BOXES_PER_BLOCK``
+    boxes at a time.
 
     Examples
     --------

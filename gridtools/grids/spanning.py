@@ -103,7 +103,8 @@ def _random_forest(a: np.ndarray, b: np.ndarray, m: int, roots: np.ndarray, rng:
     starts = (np.arange(count) * m + roots).astype(np.int32)
     # the forest's edges both ways plus the virtual top node's edges to the roots, as one directed
     # CSR: scipy's undirected search would build the transpose on every call.  A tree's levels and
-    # parents do not depend on the order neighbours are visited in, so the result is the same.
+    # parents do not depend on the order neighbours are visited in; only the order within a level
+    # may change, and with it the order (not the terms) of the subtree population sums.
     u = np.repeat(np.arange(n, dtype=np.int32), np.diff(tree.indptr))
     v = tree.indices.astype(np.int32)
     src = np.concatenate([u, v, np.full(count, top, dtype=np.int32)])
