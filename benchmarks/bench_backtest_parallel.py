@@ -84,8 +84,9 @@ def timed_backtest(ev, cells, options, client) -> tuple:
     return result, time.perf_counter() - tic, time.process_time() - cpu + worker_cpu(client) - wcpu
 
 
-def run_together(prepared: dict, categories: list[str], options: dict, client) -> dict:
-    """Every category's backtest on *client* at once (one cell set for all: ``--simulate``)."""
+def run_together(prepared: dict, categories: list[str], options: dict, client) -> tuple[dict, dict]:
+    """Every category's backtest on *client* at once (one cell set for all: ``--simulate``):
+    (result per category, the timing of the whole call)."""
     from gridtools import hotspots
 
     cells = prepared[categories[0]][1]
@@ -97,7 +98,7 @@ def run_together(prepared: dict, categories: list[str], options: dict, client) -
     timing = {"phase": "dask", "categories": len(categories), "wall_s": time.perf_counter() - tic,
               "cpu_s": time.process_time() - cpu + worker_cpu(client) - wcpu, "load_average": list(os.getloadavg()),
               "finished": time.strftime("%H:%M:%S UTC", time.gmtime())}
-    return {**results, "timing": timing}
+    return results, timing
 
 
 def save(record: dict) -> None:
@@ -165,8 +166,7 @@ def main() -> None:
             serial_only = categories[: args.serial_categories or len(categories)]
             together = {}
             if phase == "dask" and args.together:
-                together = run_together(prepared, categories, options, client)
-                record["runs"]["dask:together"] = together.pop("timing")
+                together, record["runs"]["dask:together"] = run_together(prepared, categories, options, client)
                 print(json.dumps(record["runs"]["dask:together"]), flush=True)
             for category in categories if phase == "dask" else serial_only:
                 ev, cells = prepared[category]
