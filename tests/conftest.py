@@ -76,7 +76,28 @@ def postgres_url(what: str, variable: str = "GRIDTOOLS_TEST_POSTGRES_URL") -> st
         pytest.skip(f"set {variable} to a throwaway PostgreSQL database to run {what} against PostgreSQL",
                     allow_module_level=True)
     pytest.importorskip("psycopg")
-    return url
+    return worker_schema_url(url)
+
+
+def worker_schema_url(url: str) -> str:
+    """*url* with its tables in a schema of this xdist worker's own (``gridtools_test_gw0``, ...).
+
+    The PostgreSQL suites drop and create their tables before every test; under ``pytest -n auto``
+    two workers sharing one database would drop each other's tables mid-test. Each worker gets a
+    schema first on its ``search_path`` (``public`` after it, for PostGIS' types and functions).
+    Without xdist, or when the URL already sets ``options``, the URL is returned as given.
+    """
+    import os
+
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker or "options=" in url:
+        return url
+    import psycopg
+
+    schema = f"gridtools_test_{worker}"
+    with psycopg.connect(url, autocommit=True) as con:
+        con.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+    return f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema},public"
 
 
 @pytest.fixture(scope="module")

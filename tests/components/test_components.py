@@ -556,6 +556,9 @@ def postgis_url():
     if not url:
         pytest.skip("GRIDTOOLS_TEST_POSTGIS_URL not set: PostGIS register tests skipped")
     psycopg = pytest.importorskip("psycopg")
+    from conftest import worker_schema_url
+
+    url = worker_schema_url(url)
     with psycopg.connect(url, autocommit=True) as con:
         for table in PG_TABLES:
             con.execute(f"DROP TABLE IF EXISTS {table} CASCADE")

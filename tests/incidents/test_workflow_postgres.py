@@ -61,7 +61,7 @@ def test_postgres_store_survives_reopening_and_keeps_float64():
         assert s.cases().loc[0, "deadline_at"] == "2026-11-25 16:30:00"  # the stored holiday counted
     with psycopg.connect(URL) as con:
         kinds = dict(con.execute("SELECT column_name, data_type FROM information_schema.columns "
-                                 "WHERE table_name = 'cases'").fetchall())
+                                 "WHERE table_name = 'cases' AND table_schema = current_schema()").fetchall())
     assert kinds["lon"] == "double precision" and kinds["case_id"] == "bigint"
 
 

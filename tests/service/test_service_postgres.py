@@ -58,7 +58,7 @@ def test_postgres_schema_types_and_bytes(dispatch_db):
     assert store.truck("T1")["weight_t"] == 40.123456789
     with psycopg.connect(URL) as con:
         types = dict(con.execute("SELECT column_name, data_type FROM information_schema.columns "
-                                 "WHERE table_name = 'trips'").fetchall())
+                                 "WHERE table_name = 'trips' AND table_schema = current_schema()").fetchall())
     assert types["time_s"] == "double precision" and types["arcs"] == "bytea" and types["owner"] == "bigint"
     assert store.count() == 0 and store.count("assigned") == 0
 
