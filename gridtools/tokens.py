@@ -10,7 +10,8 @@ check, list, revoke and rotate tokens in the same way:
 * it is looked up on every request (a revocation, also one made by the CLI in another process,
   takes effect on the next request: there is no cache);
 * rotation gives the same holder (role, name, scope) a new secret; the old one stops working at
-  once, or after a grace period (its expiry is brought forward);
+  once, or after a grace period (its expiry is brought forward); issuing the new token and
+  retiring the old one are one transaction;
 * the list shows id, role, holder, scope, created, expires, last used, revoked (never a secret);
 * a refused token gets a reason (:meth:`TokenTable.refusal`): unknown, expired (when), revoked
   (when), replaced by a rotation.
@@ -135,6 +136,12 @@ class TokenTable:
         >>> table.issue("driver", "ann", days=30)                          # doctest: +SKIP
         'q3J...'
         """
+        days = self._checked(role, name, days, scope)
+        with self.db.write(lock=self.lock) as con:
+            return self._insert(con, role, name, days, scope)[0]
+
+    def _checked(self, role: str, name: str, days, scope: dict) -> float:
+        """The checks of :meth:`issue`; the validity in days (a float)."""
         from gridtools import settings
 
         if role not in self.roles:
@@ -151,16 +158,21 @@ class TokenTable:
             raise InputError(f"days=...: give a number of days (0: no expiry), got {days!r}.") from None
         if not 0 <= days <= 3650:
             raise InputError(f"days=...: a token lives 0 (no expiry) to 3650 days, got {days:g}.")
+        return days
+
+    def _insert(self, con, role: str, name: str, days: float, scope: dict) -> tuple[str, int]:
+        """Write a new token row inside the open transaction *con*; (the token, its id)."""
         now = self.clock()
         expires = _stamp(now + dt.timedelta(days=days)) if days else None
         token = secrets.token_urlsafe(24)
         columns = ("hash", "role", "name", "created", "expires", *self.scope)
         values = (hash_token(token), role, str(name).strip(), _stamp(now), expires,
                   *(scope.get(s) for s in self.scope))
-        with self.db.write(lock=self.lock) as con:
-            con.execute(f"INSERT INTO {self.table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
-                        values)
-        return token
+        con.execute(f"INSERT INTO {self.table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+                    values)
+        # read back by digest: portable to both backends (no lastrowid in psycopg)
+        new_id = con.execute(f"SELECT id FROM {self.table} WHERE hash = ?", (values[0],)).fetchone()[0]
+        return token, new_id
 
     # -- check -----------------------------------------------------------------------------------
     def _live(self, row) -> dict | None:
@@ -301,13 +313,17 @@ class TokenTable:
         if not 0 <= grace <= 720:
             raise InputError(f"grace_hours=...: the old token may keep working 0 to 720 hours (30 days), got "
                              f"{grace:g}.")
-        old = self.holder(token_id)
-        if old is None:
-            raise InputError(f"no live token with id {token_id} (see the list of tokens: '{self.command} --list')")
-        token = self.issue(old["role"], old["name"], days, **{s: old[s] for s in self.scope})
-        new_id = self.db.scalar(f"SELECT id FROM {self.table} WHERE hash = ?", (hash_token(token),))
-        now = self.clock()
+        # one transaction: a crash or an error at any step leaves the old token as it was and no new one
         with self.db.write(lock=self.lock) as con:
+            old = self._live(con.execute(f"SELECT {self._holder} FROM {self.table} WHERE id = ? AND revoked = 0"
+                                         + self.db.for_update(), (int(token_id),)).fetchone())
+            if old is None:
+                raise InputError(f"no live token with id {token_id} (see the list of tokens: "
+                                 f"'{self.command} --list')")
+            scope = {s: old[s] for s in self.scope}
+            token, new_id = self._insert(con, old["role"], old["name"],
+                                         self._checked(old["role"], old["name"], days, scope), scope)
+            now = self.clock()
             if grace:
                 until = _stamp(now + dt.timedelta(hours=grace))
                 if old["expires"] and old["expires"] < until:
