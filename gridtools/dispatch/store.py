@@ -72,6 +72,30 @@ def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
 
 
+def _day_range(day) -> tuple[str, str]:
+    """``(start, end)`` text bounds of the dock times of *day* (``"2026-11-24"``, a date, or any
+    value whose text starts with one): ``start <= dock_time < end``.
+
+    Dock times are park local ISO text (``2026-11-24T23:59:00+08:00``), so the date is their first
+    10 characters and the half-open range from that date to the next one selects exactly the
+    times of that day, and, unlike ``substr(dock_time, 1, 10) = ?``, uses the index
+    ``trips_status_dock``.  A text that is no date gives an empty range (no trip, as before).
+
+    Examples
+    --------
+    >>> _day_range("2026-12-31")
+    ('2026-12-31', '2027-01-01')
+    """
+    text = str(day)[:10]
+    try:
+        date = dt.date.fromisoformat(text)
+    except ValueError:
+        return text, text
+    if date.isoformat() != text:  # "20261124", "2026-W48-2": not the stored spelling, matched nothing
+        return text, text
+    return text, (date + dt.timedelta(days=1)).isoformat()
+
+
 class TripStore:
     """SQLite (default) or PostgreSQL store of tokens, trucks and trips.
 
@@ -264,8 +288,8 @@ class TripStore:
             where.append(f"status IN ({', '.join('?' * len(status))})"), args.extend(status)
         elif status is not None:
             where.append("status = ?"), args.append(status)
-        if day is not None:  # dock times are stored in park local time: the date is their first 10 characters
-            where.append("substr(dock_time, 1, 10) = ?"), args.append(str(day)[:10])
+        if day is not None:  # dock times are stored in park local time
+            where.append("dock_time >= ? AND dock_time < ?"), args.extend(_day_range(day))
         if plate is not None:
             where.append("plate = ?"), args.append(plate)
         return (" WHERE " + " AND ".join(where)) if where else "", args
@@ -311,7 +335,7 @@ class TripStore:
         marks = ", ".join("?" * len(ACTIVE))
         where, args = f" WHERE status IN ({marks})", list(ACTIVE)
         if day is not None:
-            where, args = where + " AND substr(dock_time, 1, 10) = ?", args + [str(day)[:10]]
+            where, args = where + " AND dock_time >= ? AND dock_time < ?", args + list(_day_range(day))
         else:
             where, args = where + " AND dock_time >= ? AND departure < ?", args + [start, end]
         con = self.connection()
