@@ -1,9 +1,13 @@
-"""gridtools.tokens: rotation is one transaction (a failure part-way leaves the table as it was)."""
+"""gridtools.tokens: rotation is one transaction (a failure part-way leaves the table as it was).
+
+With ``GRIDTOOLS_TEST_POSTGRES_URL`` set, each test runs on PostgreSQL too, in a table named after
+this process (dropped afterwards).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
+import os
 
 import pytest
 
@@ -13,17 +17,36 @@ from gridtools.errors import InputError
 from gridtools.tokens import TokenTable
 
 START = dt.datetime(2026, 3, 2, 8, 0, tzinfo=dt.timezone.utc)
+PG_URL = os.environ.get("GRIDTOOLS_TEST_POSTGRES_URL")
+TABLE = f"gt_toktest_{os.getpid()}"
 
 
-@pytest.fixture
-def table(tmp_path):
-    db = Database(tmp_path / "tokens.db")
-    yield TokenTable(db, "tokens", roles=("driver", "dispatcher"), scope=("grid",), clock=Clock(START))
+@pytest.fixture(params=["sqlite"] + (["postgresql"] if PG_URL else []))
+def table(request, tmp_path):
+    if request.param == "postgresql":
+        pytest.importorskip("psycopg")
+    db = Database(tmp_path / "tokens.db" if request.param == "sqlite" else PG_URL)
+    yield TokenTable(db, TABLE, roles=("driver", "dispatcher"), scope=("grid",), clock=Clock(START))
+    if db.postgres:
+        db.execute(f"DROP TABLE IF EXISTS {TABLE}")
+        db.execute(f"DROP FUNCTION IF EXISTS {TABLE}_fail()")
     db.close()
 
 
 def _state(table):
     return [(t["id"], t["revoked"], t["expires"], t["replaced_by"]) for t in table.tokens()]
+
+
+def _fail_updates_of_replaced_by(table) -> None:
+    """A trigger that makes the UPDATE retiring the old token fail (after the new row is written)."""
+    if table.db.postgres:
+        table.db.execute(f"CREATE FUNCTION {TABLE}_fail() RETURNS trigger LANGUAGE plpgsql AS "
+                         "$$ BEGIN RAISE EXCEPTION 'injected failure'; END $$")
+        table.db.execute(f"CREATE TRIGGER fail_retire BEFORE UPDATE OF replaced_by ON {TABLE} "
+                         f"FOR EACH ROW EXECUTE FUNCTION {TABLE}_fail()")
+    else:
+        table.db.execute(f"CREATE TRIGGER fail_retire BEFORE UPDATE OF replaced_by ON {TABLE} "
+                         "BEGIN SELECT RAISE(ABORT, 'injected failure'); END")
 
 
 @pytest.mark.parametrize("grace_hours", [0, 2])
@@ -32,15 +55,15 @@ def test_rotate_that_fails_after_the_new_row_leaves_the_table_as_before(table, g
     old_id = table.authenticate(secret)["id"]
     before = _state(table)
     # the failure comes after the INSERT of the new token, at the UPDATE that retires the old one
-    table.db.execute("CREATE TRIGGER fail_retire BEFORE UPDATE OF replaced_by ON tokens "
-                     "BEGIN SELECT RAISE(ABORT, 'injected failure'); END")
-    with pytest.raises(sqlite3.DatabaseError, match="injected failure"):
+    _fail_updates_of_replaced_by(table)
+    with pytest.raises(Exception, match="injected failure"):  # sqlite3 or psycopg's error
         table.rotate(old_id, grace_hours=grace_hours)
     assert _state(table) == before  # no second token, old one unreplaced
     assert table.authenticate(secret)["id"] == old_id
-    table.db.execute("DROP TRIGGER fail_retire")
+    table.db.execute(f"DROP TRIGGER fail_retire{' ON ' + TABLE if table.db.postgres else ''}")
     new = table.rotate(old_id, grace_hours=grace_hours)  # and the table still rotates afterwards
-    assert table.authenticate(new)["id"] == old_id + 1
+    new_id = table.authenticate(new)["id"]  # (PostgreSQL's sequence does not give back a rolled-back id)
+    assert new_id > old_id and [t["replaced_by"] for t in table.tokens()] == [new_id, None]
 
 
 def test_rotate_keeps_the_holder_and_retires_the_old_token(table):
