@@ -428,12 +428,15 @@ def _rows_with_values(raw: pd.Series, mask: np.ndarray, limit: int = 10) -> str:
     return f"{'row' if len(positions) == 1 else 'rows'} {shown}{more}"
 
 
-def parse_numbers(values) -> tuple[np.ndarray, np.ndarray]:
+def parse_numbers(values, *, copy: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Numbers of a column that may hold text, and which rows are missing (empty or blank).
 
     Parameters
     ----------
     values : array-like or pandas.Series
+    copy : bool, default True
+        False: a float64 column comes back as it is, without a copy (read-only when it is a
+        view of the column's data, as pandas gives it).
 
     Returns
     -------
@@ -447,6 +450,12 @@ def parse_numbers(values) -> tuple[np.ndarray, np.ndarray]:
     (1.5, [False, True, False])
     """
     series = pd.Series(values) if not isinstance(values, pd.Series) else values
+    # numpy float and integer columns need no parsing (pandas' nullable Int64 / Float64 do)
+    if isinstance(series.dtype, np.dtype) and series.dtype.kind == "f":
+        numbers = series.to_numpy(dtype=float, copy=copy)
+        return numbers, np.isnan(numbers)
+    if isinstance(series.dtype, np.dtype) and series.dtype.kind in "iu":
+        return series.to_numpy(dtype=float), np.zeros(len(series), dtype=bool)
     if series.dtype == object or pd.api.types.is_string_dtype(series):
         fast = _arrow_numbers(series)
         if fast is not None:

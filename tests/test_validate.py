@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from gridtools.errors import InputError, ParameterError
-from gridtools.validate import Instance, Interval, Options, check_param, numeric_column, validate_params
+from gridtools.validate import (Instance, Interval, Options, check_param, numeric_column, parse_numbers,
+                                validate_params)
 
 
 def test_parameter_message_shape():
@@ -49,3 +51,33 @@ def test_numeric_column_names_rows_and_values():
     message = str(err.value)
     assert "non-numeric values in row 2 ('abc')" in message and "negative values in row 3" in message
     assert "missing values in row 4" in message
+
+
+@pytest.mark.parametrize("values", [
+    pd.Series([1.5, np.nan, -3.0, np.inf]),
+    pd.Series([1.5, np.nan], dtype="float32"),
+    pd.Series([4, -2, 0], dtype="int64"),
+    pd.Series([7, 8], dtype="uint8"),
+    pd.Series([1, None], dtype="Int64"),
+    pd.Series([1.5, None], dtype="Float64"),
+    pd.Series(["1.5", " ", "abc", None, "2e3"]),
+    pd.Series([1.5, "x", None], dtype=object),
+])
+def test_parse_numbers_gives_what_pandas_parses(values):
+    # the general path (pandas' to_numeric) is what every column type must give
+    textual = values.dtype == object or pd.api.types.is_string_dtype(values)
+    text = values.astype("string").str.strip() if textual else None  # blank text is missing
+    missing = (text.isna() | (text == "")) if text is not None else values.isna()
+    expected = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    for copy in (True, False):
+        numbers, got_missing = parse_numbers(values, copy=copy)
+        assert numbers.dtype == np.float64
+        np.testing.assert_array_equal(numbers, expected)
+        assert got_missing.tolist() == missing.to_numpy(dtype=bool).tolist()
+
+
+def test_parse_numbers_copies_a_float_column_unless_told_not_to():
+    column = pd.Series([1.5, np.nan, 2.0])
+    assert not np.shares_memory(parse_numbers(column)[0], column.to_numpy())
+    assert parse_numbers(column)[0].flags.writeable
+    assert np.shares_memory(parse_numbers(column, copy=False)[0], column.to_numpy())

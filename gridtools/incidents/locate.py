@@ -187,8 +187,8 @@ def _event_coordinates(events, lon, lat, crs, source):
         check = coords.check_lonlat(events[lon], events[lat], crs)
         return check.x, check.y, _flag_codes(check.problem), crs
     # projected x/y: numbers are all we can check row by row
-    x, xmiss = _numbers(events[lon])
-    y, ymiss = _numbers(events[lat])
+    x, xmiss = validate.parse_numbers(events[lon], copy=False)
+    y, ymiss = validate.parse_numbers(events[lat], copy=False)
     finite = np.isfinite(x) & np.isfinite(y)
     codes = good = None
     if not finite.all():
@@ -203,17 +203,6 @@ def _event_coordinates(events, lon, lat, crs, source):
             f"CRS {crs.name} is projected. Pass crs='wgs84' (or gcj02 / bd09 / EPSG:4490)."
         )
     return x, y, codes, crs
-
-
-def _numbers(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Numbers of a coordinate column and its missing rows; a float column as it is (no copy)."""
-    numpy_dtype = isinstance(column.dtype, np.dtype)  # not pandas' nullable Int64 / Float64
-    if numpy_dtype and column.dtype.kind == "f":
-        values = column.to_numpy(dtype=float, copy=False)
-        return values, np.isnan(values)
-    if numpy_dtype and column.dtype.kind in "iu":
-        return column.to_numpy(dtype=float), np.zeros(len(column), dtype=bool)
-    return validate.parse_numbers(column)
 
 
 def _flag_codes(problem: np.ndarray) -> np.ndarray | None:
