@@ -378,12 +378,9 @@ class ComponentStore:
             clauses.append("c.grid_code = ?")
             params.append(str(grid))
         if class_code is not None:
-            text = str(class_code)
-            if len(text) == 2:
-                clauses.append("substr(c.class_code, 1, 2) = ?")
-            else:
-                clauses.append("c.class_code = ?")
-            params.append(text)
+            clause, values = _class_clause(str(class_code))
+            clauses.append(clause)
+            params += values
         if status is not None:
             clauses.append("c.status = ?")
             params.append(status)
@@ -438,6 +435,27 @@ def _text_column(frame: pd.DataFrame, column: str) -> list:
         return [None] * len(frame)
     values = frame[column].astype(object)
     return [None if (v is None or (isinstance(v, float) and math.isnan(v))) else str(v) for v in values]
+
+
+def _class_clause(text: str) -> tuple[str, list]:
+    """WHERE clause and parameters selecting one class (``"0118"``) or one major class (``"01"``).
+
+    A major class is the range of its class codes (all 4 digits), ``"01" <= class_code < "02"``,
+    which the index on ``class_code`` serves (``substr(class_code, 1, 2) = ?`` cannot); the
+    bounds are digits, ordered alike by every collation.
+
+    Examples
+    --------
+    >>> _class_clause("01")
+    ('c.class_code >= ? AND c.class_code < ?', ['01', '02'])
+    """
+    if len(text) != 2:
+        return "c.class_code = ?", [text]
+    if not (text.isascii() and text.isdigit()):  # no class starts so: matched nothing, and still does
+        return "substr(c.class_code, 1, 2) = ?", [text]
+    if text == "99":  # no 2-digit bound above: the index serves the lower one, substr keeps it exact
+        return "c.class_code >= ? AND substr(c.class_code, 1, 2) = ?", [text, text]
+    return "c.class_code >= ? AND c.class_code < ?", [text, f"{int(text) + 1:02d}"]
 
 
 def _haversine(lon: float, lat: float, lons: np.ndarray, lats: np.ndarray) -> np.ndarray:

@@ -278,6 +278,30 @@ def bad_rows() -> gpd.GeoDataFrame:
     return rows
 
 
+def test_a_major_class_is_a_range_on_the_class_index_with_the_same_rows(store):
+    # the last class of one major class and the first of the next, on either side of the bound
+    table = synthetic(300, seed=4, classes=("0101", "0136", "0201", "0217", "0301", "0606"))
+    import_components(store, as_points(table), make_grids(), admin_code=ADMIN, source="a.csv")
+    everything = store.query(status=None)
+    for major in ("01", "02", "03", "05", "06", "07", "99", "ab", "0"):
+        expected = everything.loc[everything["class_code"].str[:2] == major, "code"] if len(major) == 2 else []
+        assert store.query(class_code=major, status=None)["code"].tolist() == list(expected), major
+    assert store.query(class_code="0136")["code"].tolist() == everything.loc[everything["class_code"] == "0136",
+                                                                             "code"].tolist()
+    con = store._db.connection()
+    ran = []
+    con.set_trace_callback(ran.append)  # the statements as run, parameters filled in
+    try:
+        store.query(class_code="01")
+        store.query(class_code="05", status=None)
+    finally:
+        con.set_trace_callback(None)
+    assert len(ran) == 2
+    for sql in ran:
+        plan = " ".join(r[3] for r in con.execute("EXPLAIN QUERY PLAN " + sql))
+        assert "INDEX idx_components_class (class_code>? AND class_code<?)" in plan, (sql, plan)
+
+
 def test_bad_rows_are_named_and_nothing_is_stored(store):
     with pytest.raises(InputError) as err:
         import_components(store, bad_rows(), make_grids(), admin_code=ADMIN, source="bad.csv")
