@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-from conftest import Clock
+from conftest import Clock, worker_schema_url
 from gridtools.db import Database
 from gridtools.errors import InputError
 from gridtools.tokens import TokenTable
@@ -25,7 +25,7 @@ TABLE = f"gt_toktest_{os.getpid()}"
 def table(request, tmp_path):
     if request.param == "postgresql":
         pytest.importorskip("psycopg")
-    db = Database(tmp_path / "tokens.db" if request.param == "sqlite" else PG_URL)
+    db = Database(tmp_path / "tokens.db" if request.param == "sqlite" else worker_schema_url(PG_URL))
     yield TokenTable(db, TABLE, roles=("driver", "dispatcher"), scope=("grid",), clock=Clock(START))
     if db.postgres:
         db.execute(f"DROP TABLE IF EXISTS {TABLE}")

@@ -1,7 +1,8 @@
 """gridtools.dispatch.store: the trips of one dock day are a range on dock_time (exact rows, index used).
 
 With ``GRIDTOOLS_TEST_POSTGRES_URL`` set, the same rows are checked on PostgreSQL too (the store's
-tables in that throwaway database get a few trips with ids starting ``gt_daytest_``, deleted after).
+tables in that throwaway database, in the xdist worker's schema, get a few trips with ids starting
+``gt_daytest_``, deleted after).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import os
 
 import pytest
 
+from conftest import worker_schema_url
 from gridtools.dispatch.store import ACTIVE, TripStore, _day_range
 
 DAY = "2026-12-31"
@@ -37,7 +39,7 @@ def store(request, tmp_path):
         store = TripStore(tmp_path / "d.db")
     else:
         pytest.importorskip("psycopg")
-        store = TripStore(os.environ["GRIDTOOLS_TEST_POSTGRES_URL"])
+        store = TripStore(worker_schema_url(os.environ["GRIDTOOLS_TEST_POSTGRES_URL"]))
     with store.transaction() as con:
         for trip_id, status, dock_time in TRIPS:
             con.execute("INSERT INTO trips (id, owner, plate, dock, earliest, status, dock_time, departure, "
