@@ -32,6 +32,7 @@ from gridtools.errors import InputError
 from gridtools.grids.balance import Band, split_piece
 from gridtools.grids.codes import CodeLayout, check_prefix, parent_codes, serials_in_reading_order
 from gridtools.grids.graph import UnitGraph, build_unit_graph, link_islands
+from gridtools.grids.proofs import trapped_units
 from gridtools.grids.pieces import (Task, barrier_crossings, plan_tasks, rejoin_pieces, split_large_tasks,
                                     split_pieces)
 from gridtools.grids.units import check_units, measure_grids
@@ -53,7 +54,8 @@ class PartitionResult:
     grids : geopandas.GeoDataFrame
         One row per grid: ``grid_code``, ``population``, ``n_units``, ``area_m2``,
         ``polsby_popper``, ``in_band``, ``status`` (``ok``, ``oversize_unit``,
-        ``infeasible_piece`` or ``out_of_band``) and ``piece``; in the units' CRS.
+        ``infeasible_piece``, ``cannot_be_in_band`` (see ``stuck``) or ``out_of_band``) and
+        ``piece``; in the units' CRS.
     units : geopandas.GeoDataFrame
         The input units, every row kept, with the ``grid_code`` of their grid.
     infeasible : pandas.DataFrame
@@ -66,6 +68,11 @@ class PartitionResult:
         Counts, shares and timings (see :meth:`summary_lines`).
     blocks : geopandas.GeoDataFrame or None
         When units were built from a street network (:func:`partition_features`), the blocks.
+    stuck : pandas.DataFrame
+        Grids no cut can bring into the band (status ``cannot_be_in_band``): ``grid_code``,
+        ``population``, ``why`` (a unit whose every way to more residents leads through a unit too
+        big to join it; :mod:`gridtools.grids.proofs`). They count as infeasible in
+        ``share_feasible_in_band``, as over-size units do.
     params : dict
         The parameters the grids were made with (``min_pop``, ``max_pop``, ``pop``, ``within``,
         ``code_prefix``, ``random_state``); also in ``grids.attrs["gridtools"]``, written with
@@ -79,6 +86,7 @@ class PartitionResult:
     summary: dict = field(default_factory=dict)
     blocks: gpd.GeoDataFrame | None = None
     params: dict = field(default_factory=dict)
+    stuck: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["grid_code", "population", "why"]))
 
     def summary_lines(self) -> list[str]:
         """Human-readable summary, one fact per line."""
@@ -87,7 +95,10 @@ class PartitionResult:
             f"units: {s['n_units']:,}  residents: {s['population']:,.0f}  band: {s['min_pop']:,}-{s['max_pop']:,}",
             f"grids: {s['n_grids']:,}  in band: {s['grids_in_band']:,}"
             f"  feasible grids in band: {s['share_feasible_in_band']:.1%}",
-            f"over-size units (own grid): {s['oversize_units']}  infeasible pieces: {s['infeasible_pieces']}",
+            f"over-size units (own grid): {s['oversize_units']}  infeasible pieces: {s['infeasible_pieces']}"
+            f"  grids that cannot be in band: {s.get('cannot_be_in_band', 0)}",
+            *(f"cannot be in band: grid {row.grid_code} ({row.population:,.0f}): {row.why}"
+              for row in self.stuck.head(5).itertuples()),
             f"contiguous: {s['all_contiguous']}  median Polsby-Popper: {s['median_polsby_popper']:.3f}",
             f"seconds: {s['seconds']:.2f}",
         ] + ([f"duplicate units dropped (same geometry as an earlier unit): {s['duplicate_units_dropped']:,}"]
@@ -112,18 +123,6 @@ def make_band(min_pop: float | None, max_pop: float | None) -> Band:
     if not (0 < lo <= hi):
         raise InputError(f"population band [{lo}, {hi}] is empty: need 0 < min <= max (min_pop=..., max_pop=...)")
     return Band(float(lo), float(hi), settings.band_target(lo, hi))
-
-
-# --------------------------------------------------------------------------------------------
-# validation
-
-
-# --------------------------------------------------------------------------------------------
-# barriers and pieces
-
-
-# --------------------------------------------------------------------------------------------
-# pieces to tasks
 
 
 def _solve(task: Task, band: Band) -> np.ndarray:
@@ -338,11 +337,14 @@ def partition(units: gpd.GeoDataFrame, pop: str, *, min_pop: float | None = None
     grids["status"] = np.asarray(status_of_label, dtype=object)[grids.index.to_numpy()]
     grids["in_band"] = band.contains(grids["population"].to_numpy())
     grids.loc[(grids["status"] == "ok") & ~grids["in_band"], "status"] = "out_of_band"
+    stuck = _proven_out_of_band(graph.subset_edges(crossable), population, band, label, grids, units)
+    grids.loc[stuck.index, "status"] = "cannot_be_in_band"
     grid_group = pd.Series(groups).groupby(label).first().loc[grids.index].to_numpy()
     grids["piece"] = group_values.iloc[grid_group].to_numpy()
     grids["grid_code"] = _codes(grids, grid_group, group_values, prefix, layout, metric_crs).to_numpy()
 
     code_of_label = pd.Series(grids["grid_code"].to_numpy(), index=grids.index)
+    stuck.insert(0, "grid_code", code_of_label.loc[stuck.index].to_numpy())
     out_units = units.copy()
     out_units["grid_code"] = code_of_label.loc[label].to_numpy()
     grids = grids.reset_index(drop=True)
@@ -360,6 +362,7 @@ def partition(units: gpd.GeoDataFrame, pop: str, *, min_pop: float | None = None
         "n_grids": len(grids), "grids_in_band": int(grids["in_band"].sum()),
         "share_feasible_in_band": float(grids.loc[feasible, "in_band"].mean()) if feasible.any() else 1.0,
         "oversize_units": len(oversize_units), "infeasible_pieces": len(infeasible),
+        "cannot_be_in_band": len(stuck),
         "all_contiguous": _all_contiguous(graph, label),
         "median_polsby_popper": float(grids["polsby_popper"].median()),
         "seconds": time.perf_counter() - started, "duplicate_units_dropped": n_given - len(units),
@@ -368,7 +371,25 @@ def partition(units: gpd.GeoDataFrame, pop: str, *, min_pop: float | None = None
                   code_prefix=prefix, barriers=barriers is not None, random_state=seed)
     attach_params(grids, **params)
     attach_params(out_units, **params)
-    return PartitionResult(grids, out_units, infeasible, oversize, summary, params=params_of(grids))
+    return PartitionResult(grids, out_units, infeasible, oversize, summary, params=params_of(grids),
+                           stuck=stuck.reset_index(drop=True))
+
+
+def _proven_out_of_band(graph: UnitGraph, population: np.ndarray, band: Band, label: np.ndarray,
+                        grids: pd.DataFrame, units: gpd.GeoDataFrame) -> pd.DataFrame:
+    """The out-of-band grids no cut can bring into the band (:mod:`.proofs`), with the reason, by label."""
+    rows = {}
+    outside = set(grids.index[grids["status"] == "out_of_band"])
+    among = np.flatnonzero(np.isin(label, list(outside)))
+    for unit, around in (trapped_units(graph, population, band.lo, band.hi, among) if outside else {}).items():
+        grid = label[unit]
+        if grid in outside and grid not in rows:
+            sizes = " or ".join(f"{population[v]:,.0f}" for v in sorted(around, key=lambda v: population[v])[:3])
+            rows[grid] = (f"{row_names(units, [unit])[0]} ({population[unit]:,.0f} residents) reaches other "
+                          f"residents only through units of {sizes}{' ...' if len(around) > 3 else ''}: with "
+                          f"any of them it is above {band.hi:,.0f}, alone below {band.lo:,.0f}")
+    return pd.DataFrame({"population": grids.loc[list(rows), "population"].to_numpy(),
+                         "why": list(rows.values())}, index=pd.Index(list(rows), dtype=np.int64))
 
 
 def _all_contiguous(graph: UnitGraph, label: np.ndarray) -> bool:

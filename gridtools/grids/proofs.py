@@ -1,0 +1,97 @@
+"""Proofs that a grid cannot be in the band, whatever the cut.
+
+A partition that leaves a grid out of the band may have missed a better cut, or there may be
+none. This module finds the second case where a short argument proves it, so that a planner
+is told which grid no redraw can fix and why, and the share of feasible grids in the band is
+not charged for it (as over-size units and infeasible pieces already are not).
+
+The argument used here (a *trapped unit*): a unit ``u`` with ``0 < p(u) < min`` whose
+neighbourhood, walking through units without residents, reaches only units ``v`` with
+``p(u) + p(v) > max``. The grid holding ``u`` either stays inside ``u`` and those empty units
+(fewer than ``min`` residents) or reaches past them through one such ``v`` (more than ``max``):
+out of the band either way. Populations are non-negative, so adding units cannot help.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
+
+from gridtools.grids.graph import UnitGraph
+
+
+def trapped_units(graph: UnitGraph, population: np.ndarray, lo: float, hi: float,
+                  among: np.ndarray | None = None) -> dict[int, tuple[int, ...]]:
+    """Units whose grid cannot be in the band, each with the populated units it could grow through.
+
+    Parameters
+    ----------
+    graph : UnitGraph
+        The graph the partition cuts (edges it may not cross left out).
+    population : numpy.ndarray
+        Residents per unit (non-negative).
+    lo, hi : float
+        The band.
+    among : numpy.ndarray of int, optional
+        Only these units are tried (e.g. those of the grids a partition left out of the band);
+        default all.
+
+    Returns
+    -------
+    dict
+        Unit position -> positions of the populated units around it (each too big to join it).
+        A unit with no populated unit around it at all is left out: its whole piece holds fewer
+        than ``lo`` residents, which the piece check reports already.
+
+    Examples
+    --------
+    >>> g = UnitGraph(4, np.array([0, 1, 1]), np.array([1, 2, 3]), np.ones(3), np.array(["rook"] * 3))
+    >>> trapped_units(g, np.array([488.0, 0.0, 1163.0, 1256.0]), 1000, 1500)
+    {0: (2, 3)}
+    """
+    pop = np.asarray(population, dtype=float)
+    adjacency = graph.csr().tocsr()
+    small = np.flatnonzero((pop > 0) & (pop < lo))
+    if among is not None:
+        small = np.intersect1d(small, among)
+    if not len(small):
+        return {}
+    # cheap screen: a direct populated neighbour small enough to join rules the unit out
+    candidates = [u for u in small if not _has_partner(adjacency, pop, u, hi)]
+    if not candidates:
+        return {}
+    empty_part = _empty_parts(adjacency, pop)
+    found = {}
+    for u in candidates:
+        reach = _populated_around(adjacency, pop, empty_part, u)
+        if len(reach) and (pop[u] + pop[reach] > hi).all():
+            found[int(u)] = tuple(int(v) for v in reach)
+    return found
+
+
+def _has_partner(adjacency: sp.csr_matrix, pop: np.ndarray, u: int, hi: float) -> bool:
+    row = adjacency.indices[adjacency.indptr[u]:adjacency.indptr[u + 1]]
+    populated = row[pop[row] > 0]
+    return bool((pop[u] + pop[populated] <= hi).any())
+
+
+def _empty_parts(adjacency: sp.csr_matrix, pop: np.ndarray) -> np.ndarray:
+    """Connected part of every unit without residents among such units (-1 for populated units)."""
+    empty = pop <= 0
+    part = np.full(len(pop), -1, dtype=np.int64)
+    if empty.any():
+        index = np.flatnonzero(empty)
+        _, labels = connected_components(adjacency[index][:, index], directed=False)
+        part[index] = labels
+    return part
+
+
+def _populated_around(adjacency: sp.csr_matrix, pop: np.ndarray, empty_part: np.ndarray, u: int) -> np.ndarray:
+    """Populated units next to ``u`` or to an empty part ``u`` touches (``u`` itself left out)."""
+    row = adjacency.indices[adjacency.indptr[u]:adjacency.indptr[u + 1]]
+    parts = np.unique(empty_part[row][empty_part[row] >= 0])
+    members = np.concatenate([[u], np.flatnonzero(np.isin(empty_part, parts))]) if len(parts) else np.array([u])
+    around = np.unique(np.concatenate([adjacency.indices[adjacency.indptr[m]:adjacency.indptr[m + 1]]
+                                       for m in members]))
+    return around[(pop[around] > 0) & (around != u)]

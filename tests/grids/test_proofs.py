@@ -1,0 +1,79 @@
+"""Proofs that a grid cannot be in the band (gridtools.grids.proofs) and how partition reports them."""
+
+from __future__ import annotations
+
+from itertools import combinations
+
+import networkx as nx
+import numpy as np
+import pytest
+
+from gridtools.grids.graph import UnitGraph
+from gridtools.grids.proofs import trapped_units
+
+
+def _graph(edges, n):
+    i, j = np.array([min(e) for e in edges]), np.array([max(e) for e in edges])
+    return UnitGraph(n, i, j, np.ones(len(i)), np.array(["rook"] * len(i)))
+
+
+def _some_grid_in_band(edges, n, pop, u, lo, hi) -> bool:
+    """Brute force: is there a connected set of units holding u with a population in the band?"""
+    g = nx.Graph(edges)
+    g.add_nodes_from(range(n))
+    others = [v for v in range(n) if v != u]
+    for size in range(len(others) + 1):
+        for more in combinations(others, size):
+            part = (u, *more)
+            if lo <= pop[list(part)].sum() <= hi and nx.is_connected(g.subgraph(part)):
+                return True
+    return False
+
+
+def test_a_unit_behind_empty_units_and_big_neighbours_is_trapped_and_one_with_a_partner_is_not():
+    # 0 (488) - 1 (empty) - 2 (1,163); 1 - 3 (1,256); 3 - 4 (400)
+    g = _graph([(0, 1), (1, 2), (1, 3), (3, 4)], 5)
+    pop = np.array([488.0, 0.0, 1163.0, 1256.0, 400.0])
+    # 4 (400) touches only 3 (1,256): trapped too
+    assert trapped_units(g, pop, 1000, 1500) == {0: (2, 3), 4: (3,)}
+    # with a 1,000-resident neighbour instead of 1,163, 0 can make 1,488: no proof
+    assert trapped_units(g, np.array([488.0, 0.0, 1000.0, 1256.0, 400.0]), 1000, 1500) == {4: (3,)}
+    # 'among' limits the units tried
+    assert trapped_units(g, pop, 1000, 1500, among=np.array([0])) == {0: (2, 3)}
+
+
+def test_every_proof_holds_against_a_brute_force_search_on_random_graphs():
+    rng = np.random.default_rng(7)
+    proofs = 0
+    for _ in range(150):
+        n = 8
+        tree = nx.random_labeled_tree(n, seed=int(rng.integers(1 << 30)))
+        edges = list(tree.edges()) + [tuple(rng.choice(n, 2, replace=False)) for _ in range(2)]
+        edges = sorted({(min(a, b), max(a, b)) for a, b in edges if a != b})
+        pop = rng.choice([0.0, 0.0, 300.0, 488.0, 900.0, 1163.0, 1256.0], size=n)
+        for u in trapped_units(_graph(edges, n), pop, 1000, 1500):
+            proofs += 1
+            assert not _some_grid_in_band(edges, n, pop, u, 1000, 1500), (edges, pop.tolist(), u)
+    assert proofs > 10  # the search found proofs to check
+
+
+def test_partition_names_the_demo_grid_no_cut_can_fix():
+    """The demo's Helsinki blocks: block 1 (488 residents) reaches others only through blocks of 1,163 and 1,256."""
+    from gridtools import io
+    from gridtools.demo import DEMO_FILE, DEMO_RESIDENTS, data_dir
+    from gridtools.grids import partition_features
+    from gridtools.population import estimate_building_population
+
+    source = data_dir() / DEMO_FILE
+    if not source.exists():
+        pytest.skip(f"{source} not shipped")
+    buildings = estimate_building_population(io.read_any(source, layer="buildings"), total=DEMO_RESIDENTS)
+    result = partition_features(buildings, "pop_est", io.read_any(source, layer="roads"),
+                                boundary=io.read_any(source, layer="district"), code_prefix="000000")
+    stuck = result.grids[result.grids["status"] == "cannot_be_in_band"]
+    assert len(stuck) == len(result.stuck) == result.summary["cannot_be_in_band"] >= 1
+    assert not stuck["in_band"].any() and set(stuck["grid_code"]) == set(result.stuck["grid_code"])
+    assert all("reaches other residents only through units of" in why for why in result.stuck["why"])
+    feasible = result.grids["status"].isin(["ok", "out_of_band"])
+    assert result.summary["share_feasible_in_band"] == result.grids.loc[feasible, "in_band"].mean() == 1.0
+    assert any(line.startswith("cannot be in band: grid ") for line in result.summary_lines())
