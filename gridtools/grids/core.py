@@ -32,7 +32,7 @@ from gridtools.errors import InputError
 from gridtools.grids.balance import Band, split_piece
 from gridtools.grids.codes import CodeLayout, check_prefix, parent_codes, serials_in_reading_order
 from gridtools.grids.graph import UnitGraph, build_unit_graph, link_islands
-from gridtools.grids.proofs import trapped_units
+from gridtools.grids.proofs import pockets, trapped_units
 from gridtools.grids.pieces import (Task, barrier_crossings, plan_tasks, rejoin_pieces, split_large_tasks,
                                     split_pieces)
 from gridtools.grids.units import check_units, measure_grids
@@ -388,6 +388,15 @@ def _proven_out_of_band(graph: UnitGraph, population: np.ndarray, band: Band, la
             rows[grid] = (f"{row_names(units, [unit])[0]} ({population[unit]:,.0f} residents) reaches other "
                           f"residents only through units of {sizes}{' ...' if len(around) > 3 else ''}: with "
                           f"any of them it is above {band.hi:,.0f}, alone below {band.lo:,.0f}")
+    if outside:
+        adjacency = graph.csr().tocsr()
+        near = np.unique(np.concatenate([among, adjacency[among].indices]))
+        for part, cut in pockets(graph, population, band.lo, band.hi, near):
+            out = (set(label[part].tolist()) | {label[cut]}) & outside
+            if len(out) == 1 and (grid := out.pop()) not in rows:  # the one grid this pocket must leave out
+                rows[grid] = (f"{len(part)} units ({population[part].sum():,.0f} residents) reach the rest only "
+                              f"through {row_names(units, [cut])[0]} ({population[cut]:,.0f}): together above "
+                              f"{band.hi:,.0f}, so a grid around them is out of the band whatever the cut")
     return pd.DataFrame({"population": grids.loc[list(rows), "population"].to_numpy(),
                          "why": list(rows.values())}, index=pd.Index(list(rows), dtype=np.int64))
 

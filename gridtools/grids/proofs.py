@@ -10,10 +10,17 @@ neighbourhood, walking through units without residents, reaches only units ``v``
 ``p(u) + p(v) > max``. The grid holding ``u`` either stays inside ``u`` and those empty units
 (fewer than ``min`` residents) or reaches past them through one such ``v`` (more than ``max``):
 out of the band either way. Populations are non-negative, so adding units cannot help.
+
+A second argument (a *pocket*, :func:`pockets`): removing one unit ``c`` cuts off a part ``P``
+with ``0 < p(P) < min`` and ``p(P) + p(c) > max``. A grid touching ``P`` without ``c`` stays
+inside ``P`` (below ``min``); if every grid touching ``P`` held ``c`` there would be one, holding
+all of ``P`` and ``c`` (above ``max``). So one of the grids touching ``P`` and ``c`` is out of the
+band whatever the cut; where a partition leaves exactly one out there, no redraw can do better.
 """
 
 from __future__ import annotations
 
+import networkx as nx
 import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
@@ -95,3 +102,44 @@ def _populated_around(adjacency: sp.csr_matrix, pop: np.ndarray, empty_part: np.
     around = np.unique(np.concatenate([adjacency.indices[adjacency.indptr[m]:adjacency.indptr[m + 1]]
                                        for m in members]))
     return around[(pop[around] > 0) & (around != u)]
+
+
+def pockets(graph: UnitGraph, population: np.ndarray, lo: float, hi: float,
+            near: np.ndarray) -> list[tuple[np.ndarray, int]]:
+    """Parts cut off by one unit that must leave a grid out of the band, as ``(part units, cut unit)``.
+
+    Parameters
+    ----------
+    graph : UnitGraph
+    population : numpy.ndarray
+    lo, hi : float
+        The band.
+    near : numpy.ndarray of int
+        Only cut units among these are tried (the units of the grids left out of the band and
+        their neighbours): each try is one connected-components pass over the graph.
+
+    Examples
+    --------
+    >>> g = UnitGraph(4, np.array([0, 1, 2]), np.array([1, 2, 3]), np.ones(3), np.array(["rook"] * 3))
+    >>> [(part.tolist(), cut) for part, cut in pockets(g, np.array([500., 484., 519., 1200.]), 1000, 1500,
+    ...                                                 np.arange(4))]
+    [([0, 1], 2)]
+    """
+    pop = np.asarray(population, dtype=float)
+    if not len(near) or not len(graph.i):
+        return []
+    network = nx.Graph(zip(graph.i.tolist(), graph.j.tolist()))
+    cuts = sorted(set(nx.articulation_points(network)) & set(np.asarray(near).tolist()))
+    adjacency = graph.csr().tocsr()
+    found = []
+    for c in cuts:
+        keep = np.ones(len(pop), dtype=bool)
+        keep[c] = False
+        index = np.flatnonzero(keep)
+        _, labels = connected_components(adjacency[index][:, index], directed=False)
+        sums = np.bincount(labels, weights=pop[index])
+        touching = np.unique(labels[np.isin(index, adjacency.indices[adjacency.indptr[c]:adjacency.indptr[c + 1]])])
+        for part in touching:
+            if 0 < sums[part] < lo and sums[part] + pop[c] > hi:
+                found.append((index[labels == part], int(c)))
+    return found

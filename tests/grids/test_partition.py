@@ -151,7 +151,7 @@ def _assert_partition(result, units_in: gpd.GeoDataFrame, pop: str, within: str 
     in_band = mine["population"].between(lo, hi).to_numpy()
     assert (grids["in_band"].to_numpy() == in_band).all()
     exempt = grids["status"].isin(["oversize_unit", "infeasible_piece"]).to_numpy()
-    flagged = grids["status"].eq("out_of_band").to_numpy()
+    flagged = grids["status"].isin(["out_of_band", "cannot_be_in_band"]).to_numpy()
     assert in_band[~exempt & ~flagged].all()
     assert not in_band[flagged].any()
     # over-size units: alone, flagged, reported
@@ -628,10 +628,10 @@ def test_providence_wards_are_never_crossed(providence, providence_wards):
     assert grids.loc[grids["status"] == "ok", "in_band"].all()
     # the ward-5 pocket (984 residents reachable only through a 519-resident block) cannot be
     # in band: it must be flagged, not hidden, and such grids must stay rare
-    flagged = grids[grids["status"] == "out_of_band"]
+    flagged = grids[grids["status"].isin(["out_of_band", "cannot_be_in_band"])]
     assert len(flagged) <= 2
     assert not flagged["in_band"].any()
-    assert grids["status"].isin(["ok", "out_of_band", "oversize_unit"]).all()
+    assert grids["status"].isin(["ok", "out_of_band", "cannot_be_in_band", "oversize_unit"]).all()
     assert result.summary["grids_in_band"] == len(grids) - len(flagged) - (grids["status"] == "oversize_unit").sum()
 
 
@@ -647,7 +647,13 @@ def test_providence_out_of_band_grids_are_genuinely_infeasible(providence_wards)
     graph.add_edges_from(zip(i.tolist(), j.tolist()))
     pop = units["TOTPOP"].to_numpy(dtype=float)
     codes, ward = units["grid_code"].to_numpy(), units["WARD"].to_numpy()
-    flagged = providence_wards.grids.loc[providence_wards.grids["status"] == "out_of_band"]
+    grids = providence_wards.grids
+    flagged = grids.loc[grids["status"].isin(["out_of_band", "cannot_be_in_band"])]
+    # the partition proves it too (gridtools.grids.proofs.pockets) and says why
+    assert len(flagged) >= 1 and (flagged["status"] == "cannot_be_in_band").all()
+    assert set(providence_wards.stuck["grid_code"]) == set(flagged["grid_code"])
+    assert all("reach the rest only through GEOID10" in why for why in providence_wards.stuck["why"])
+    assert providence_wards.summary["share_feasible_in_band"] == 1.0
     for code, grid_pop in zip(flagged["grid_code"], flagged["population"]):
         assert grid_pop < LO  # an over-full grid would need another kind of proof
         members = set(np.flatnonzero(codes == code).tolist())

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from gridtools.grids.graph import UnitGraph
-from gridtools.grids.proofs import trapped_units
+from gridtools.grids.proofs import pockets, trapped_units
 
 
 def _graph(edges, n):
@@ -77,3 +77,28 @@ def test_partition_names_the_demo_grid_no_cut_can_fix():
     feasible = result.grids["status"].isin(["ok", "out_of_band"])
     assert result.summary["share_feasible_in_band"] == result.grids.loc[feasible, "in_band"].mean() == 1.0
     assert any(line.startswith("cannot be in band: grid ") for line in result.summary_lines())
+
+
+def test_every_pocket_forces_a_grid_out_of_band_in_a_brute_force_search():
+    """Over all contiguous cuts of small random graphs, a pocket leaves some grid around it out of the band."""
+    rng = np.random.default_rng(11)
+    checked = 0
+    for _ in range(60):
+        n = 7
+        tree = nx.random_labeled_tree(n, seed=int(rng.integers(1 << 30)))
+        edges = sorted((min(a, b), max(a, b)) for a, b in tree.edges())
+        pop = rng.choice([200.0, 484.0, 500.0, 519.0, 900.0, 1200.0], size=n)
+        for part, cut in pockets(_graph(edges, n), pop, 1000, 1500, np.arange(n)):
+            checked += 1
+            region = set(part.tolist()) | {cut}
+            # any set of units holding part of the region and in band must hold the cut and leave part units out
+            assert pop[part].sum() + pop[cut] > 1500 and pop[part].sum() < 1000
+            g = nx.Graph(edges)
+            for u in part:  # a grid in band holding u must hold the cut too
+                for size in range(n):
+                    for more in combinations([v for v in range(n) if v != u], size):
+                        grid = (u, *more)
+                        if 1000 <= pop[list(grid)].sum() <= 1500 and nx.is_connected(g.subgraph(grid)):
+                            assert cut in grid and not region <= set(grid)
+    assert checked > 5
+
