@@ -55,6 +55,10 @@ class EdgeSnap:
         """The snap of point ``i`` alone."""
         return EdgeSnap(*(getattr(self, f)[i:i + 1] for f in ("seg", "fraction", "distance_m", "x", "y")))
 
+    def pick(self, rows) -> "EdgeSnap":
+        """The snaps of the points ``rows`` (indices), in that order."""
+        return EdgeSnap(*(getattr(self, f)[rows] for f in ("seg", "fraction", "distance_m", "x", "y")))
+
     @staticmethod
     def concat(snaps) -> "EdgeSnap":
         """The points of several snaps, one after the other."""
