@@ -138,14 +138,9 @@ def pairs_connect(parts, tails: np.ndarray, tails_ok: np.ndarray, heads: np.ndar
     ([False, True], [True, False])
     """
     strong, weak, to_main, from_main, basin, source = parts
-    n, m = len(tails), len(heads)
-    yes, no = np.zeros((n, m), bool), np.ones((n, m), bool)
-    for c in range(tails.shape[1]):
-        a, a_ok = tails[:, c][:, None], tails_ok[:, c][:, None]
-        for e in range(heads.shape[1]):
-            b, b_ok = heads[:, e][None, :], heads_ok[:, e][None, :]
-            ok = a_ok & b_ok
-            yes |= ok & ((strong[a] == strong[b]) | (to_main[a] & from_main[b]))
-            no &= (~ok | (weak[a] != weak[b]) | (~to_main[a] & (basin[a] != basin[b]))
-                   | (~from_main[b] & (source[a] != source[b])))
-    return yes, no
+    a, b = tails[:, :, None, None], heads[None, None, :, :]  # (n, c, 1, 1) against (1, 1, m, e)
+    ok = tails_ok[:, :, None, None] & heads_ok[None, None, :, :]
+    yes = ok & ((strong[a] == strong[b]) | (to_main[a] & from_main[b]))
+    no = (~ok | (weak[a] != weak[b]) | (~to_main[a] & (basin[a] != basin[b]))
+          | (~from_main[b] & (source[a] != source[b])))
+    return yes.any(axis=(1, 3)), no.all(axis=(1, 3))

@@ -31,6 +31,8 @@ from gridtools.routing.snapping import (EdgeSnap, arrivals, best_path, departure
 
 #: Roads looked at per point and index by :func:`reachable_snaps` (the nearest, and those of the main network).
 REACHABLE_CANDIDATES = 12
+#: Usable-or-private roads searched once per point; the lists of every index are filtered from them.
+WIDE_CANDIDATES = 256
 
 
 class NearRoads:
@@ -101,8 +103,7 @@ def reachable_snaps(network, near: NearRoads, trees: dict, metric, max_snap_m: f
     --------
     >>> o, d, path = reachable_snaps(net, near, trees, metric, 500.0)      # doctest: +SKIP
     """
-    k = REACHABLE_CANDIDATES
-    wide = lastmile.POCKET_CANDIDATES
+    k, wide = REACHABLE_CANDIDATES, WIDE_CANDIDATES
     co, cd = (EdgeSnap.concat([near.candidates(i, trees["usable"], max_snap_m, k, (trees["ends"], wide,
                                                                                   trees["usable_seg"])),
                                near.candidates(i, trees["main"], max_snap_m, k, (trees["ends"], wide,
@@ -110,6 +111,9 @@ def reachable_snaps(network, near: NearRoads, trees: dict, metric, max_snap_m: f
               for i in (0, 1))
     if not len(co.seg) or not len(cd.seg):
         return None
+    # a road in both lists (the same nearest piece): its second entry never wins, the first has the same
+    # total and comes first
+    co, cd = (s.pick(np.sort(np.unique(s.seg, return_index=True)[1])) for s in (co, cd))
     total = co.distance_m[:, None] + cd.distance_m[None, :]
     pick = _first_connected(network, metric, co, cd, total, parts) if parts is not None else None
     if pick is None:  # undecided by the labels: the engine decides
@@ -158,12 +162,14 @@ def may_resnap_far(network, xy, nearest: EdgeSnap, role: str, nearest_road) -> b
     seg = int(nearest.seg[0])
     if seg < 0 or not cut_off(network, seg, role):
         return False
+    if not nearest.distance_m[0] > 1.0:  # on its usable road: no road is 1 m nearer (saves the search)
+        return True
     # every road nearer than the nearest usable one is closed to the vehicle
     return not nearest_road(xy).distance_m[0] < nearest.distance_m[0] - 1.0
 
 
 def pocket_snaps(network, near: NearRoads, trees: dict, metric, private: np.ndarray, main: np.ndarray,
-                 nearest: EdgeSnap, limits: tuple, exits: tuple, nearest_road):
+                 nearest: EdgeSnap, limits: tuple, exits: tuple, nearest_road, beat: float | None = None):
     """(o, d, path) from the nearest roads, usable or private, that lead to the main network; or None.
 
     Per point, the 64 nearest roads usable or closed only by ``private`` within ``max_snap_m`` and
@@ -188,6 +194,9 @@ def pocket_snaps(network, near: NearRoads, trees: dict, metric, private: np.ndar
         :func:`gridtools.routing.lastmile.private_metres_to_main` towards and from the main network.
     nearest_road : callable
         Snap of a metric (x, y) onto the nearest road of any kind.
+    beat : float, optional
+        The total snap distance to beat (:func:`reachable_snaps`' pair): None is returned as soon
+        as the two points' picks cannot add up to less.
 
     Examples
     --------
@@ -197,8 +206,10 @@ def pocket_snaps(network, near: NearRoads, trees: dict, metric, private: np.ndar
     cands = []
     for i, role in enumerate(("origin", "destination")):
         far = max_resnap_m if may_resnap_far(network, near.xy[i], nearest.take(i), role, nearest_road) else 0.0
-        cands.append(EdgeSnap.concat([near.candidates(i, trees["ends"], max_snap_m, lastmile.POCKET_CANDIDATES),
-                                      near.candidates(i, trees["main"], max(far, max_snap_m), REACHABLE_CANDIDATES,
-                                                      None if far else (trees["ends"], lastmile.POCKET_CANDIDATES,
-                                                                        trees["main_seg"]))]))
-    return lastmile.pocket_snaps(network, cands, metric, private, main, max_m, exits)
+        wide = (trees["ends"], WIDE_CANDIDATES, trees["ends_seg"])
+        main_near = near.candidates(i, trees["main"], max_snap_m, REACHABLE_CANDIDATES, wide[:2] + (trees["main_seg"],))
+        if far > max_snap_m and len(main_near.seg) < REACHABLE_CANDIDATES:  # else the nearest all lie within max_snap_m
+            main_near = near.candidates(i, trees["main"], far, REACHABLE_CANDIDATES)
+        cands.append(EdgeSnap.concat([near.candidates(i, trees["ends"], max_snap_m, lastmile.POCKET_CANDIDATES, wide),
+                                      main_near]))
+    return lastmile.pocket_snaps(network, cands, metric, private, main, max_m, exits, beat)

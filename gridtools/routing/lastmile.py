@@ -287,7 +287,8 @@ def may_lead_out(network, weights: np.ndarray, private: np.ndarray, cands: EdgeS
     return ok
 
 
-def pocket_snaps(network, cands, metric, private: np.ndarray, main: np.ndarray, max_m: float, exits=(None, None)):
+def pocket_snaps(network, cands, metric, private: np.ndarray, main: np.ndarray, max_m: float, exits=(None, None),
+                 beat: float | None = None):
     """(o, d, path) from the nearest roads, usable or private, that lead to the main network; or None.
 
     Each point's candidate roads (usable or closed only by ``private``, and the nearest ones of the
@@ -308,18 +309,29 @@ def pocket_snaps(network, cands, metric, private: np.ndarray, main: np.ndarray, 
         Most metres of private road at either end.
     exits : pair of numpy.ndarray or None
         :func:`private_metres_to_main` towards (origin) and from (destination) the main network.
+    beat : float, optional
+        A total snap distance found otherwise: None as soon as the picks cannot add up to less
+        (the candidates are walked nearest first, so the sum only grows).
 
     Examples
     --------
     >>> o, d, path = pocket_snaps(net, (co, cd), metric, private, main, 1000)  # doctest: +SKIP
     """
+    worth = [may_lead_out(network, metric.end_weights, private, snaps, leave, max_m, to_main)
+             for snaps, leave, to_main in zip(cands, (True, False), exits)]
+    if not worth[1].any():  # no destination candidate can lead out
+        return None
+    # the least the other point adds: the origin's pick is not known yet, the destination's is
+    rest = [float(cands[1].distance_m[worth[1]].min()), None]
     picks = []
-    for snaps, leave, to_main in zip(cands, (True, False), exits):
+    for snaps, leave, to_main, ok, other in zip(cands, (True, False), exits, worth, rest):
         dead: set = set()
-        worth = may_lead_out(network, metric.end_weights, private, snaps, leave, max_m, to_main)
         for i in np.argsort(snaps.distance_m, kind="stable"):
-            if not worth[i]:  # pocket_ends would return [] before walking
+            if not ok[i]:  # pocket_ends would return [] before walking
                 continue
+            least = snaps.distance_m[i] + (other if leave else picks[0][0].distance_m[0])
+            if beat is not None and not least < beat:
+                return None
             snap = snaps.take(int(i))
             ends = pocket_ends(network, metric.end_weights, private, main, snap, leave, max_m, dead, to_main)
             if ends:

@@ -76,6 +76,7 @@ class Router:
         self.max_resnap_m = settings.route_max_resnap_m if max_resnap_m is None else max_resnap_m
         self._metrics: OrderedDict = OrderedDict()
         self._rules: OrderedDict = OrderedDict()
+        self._keys: dict = {}
         self._cache_size = metric_cache_size or settings.route_metric_cache
         self._tree = None
         self._to_metric = None
@@ -118,8 +119,16 @@ class Router:
         return self._rules[key]
 
     def _rules_key(self, vehicle: Vehicle, at) -> tuple:
+        vkey = vehicle.key()
+        if not self.zones:  # a route asks for it a few times: the conditions are evaluated once per (vehicle, time)
+            known = self._keys.get((vkey, at))
+            if known is None:
+                if len(self._keys) > 4 * self._cache_size:
+                    self._keys.clear()
+                known = self._keys[(vkey, at)] = (vkey, R.condition_key(self.network, vehicle, at), ())
+            return known
         zones = tuple((i, id(self.zones[i])) for i in active_zones(self.zones, vehicle, at))
-        return vehicle.key(), R.condition_key(self.network, vehicle, at), zones
+        return vkey, R.condition_key(self.network, vehicle, at), zones
 
     def _metric(self, vehicle: Vehicle, at, relaxed: bool = False) -> Metric:
         key = (self._rules_key(vehicle, at), relaxed)
@@ -219,7 +228,14 @@ class Router:
         """Snapping index over the segments ``rules`` lets the vehicle drive in some direction."""
         key = "edge_tree"
         if key not in rules.cache:
-            rules.cache[key] = self._tree_of_arcs(rules.blocked == 0)
+            rules.cache[key] = self._segment_index().tree(self._usable_segments(rules))
+        return rules.cache[key]
+
+    def _usable_segments(self, rules: R.ArcRules) -> np.ndarray:
+        """Per segment: ``rules`` lets the vehicle drive it in some direction (cached)."""
+        key = "usable_seg"
+        if key not in rules.cache:
+            rules.cache[key] = self._segments_of_arcs(rules.blocked == 0)
         return rules.cache[key]
 
     def _tree_of_arcs(self, arc_ok: np.ndarray):
@@ -238,8 +254,9 @@ class Router:
             net, main = self.network, self._main_nodes(rules)
             ok = rules.blocked == 0
             rules.cache[key] = {"usable": self._edge_tree(rules), "main": self._main_tree(rules),
-                                "ends": self._end_tree(rules), "usable_seg": self._segments_of_arcs(ok),
-                                "main_seg": self._segments_of_arcs(ok & main[net.arc_u] & main[net.arc_v])}
+                                "ends": self._end_tree(rules), "usable_seg": self._usable_segments(rules),
+                                "main_seg": self._segments_of_arcs(ok & main[net.arc_u] & main[net.arc_v]),
+                                "ends_seg": self._segments_of_arcs(ok | rules.cache["private_arcs"])}
         return rules.cache[key]
 
     def _main_tree(self, rules: R.ArcRules):
@@ -317,8 +334,9 @@ class Router:
             nearest = self._segment_index().nearest(near.xy, trees["usable"], self.max_snap_m)
         limits = (self.max_snap_m, self.max_resnap_m, settings.route_max_restricted_end_m)
         found = fallback.reachable_snaps(net, near, trees, metric, self.max_snap_m, self._reach_parts(rules))
+        beat = None if found is None else found[0].distance_m[0] + found[1].distance_m[0]
         pocket = fallback.pocket_snaps(net, near, trees, metric, rules.cache["private_arcs"], self._main_nodes(rules),
-                                       nearest, limits, self._pocket_exits(rules, metric), self._nearest_road)
+                                       nearest, limits, self._pocket_exits(rules, metric), self._nearest_road, beat)
         if pocket is not None and (found is None or pocket[0].distance_m[0] + pocket[1].distance_m[0]
                                    < found[0].distance_m[0] + found[1].distance_m[0]):
             return pocket
@@ -498,7 +516,7 @@ class Router:
                 cost, arcs, start_at, end_at = path
         assumed: list = []
         if at is None:  # refused, or a point on a road closed only in some hours: say which windows were assumed open
-            lifted = self._without_time_windows(xy, o, d, vehicle, math.isfinite(cost))
+            lifted = self._without_time_windows(xy, o, d, vehicle, math.isfinite(cost), nearest)
             if lifted is not None:
                 o, d, (cost, arcs, start_at, end_at), assumed = lifted
         avoided: list = []
@@ -563,21 +581,27 @@ class Router:
         return (f"the {role}'s nearest road ({old.distance_m[0]:,.0f} m, {was}) does not connect to the other end; "
                 f"snapped {new.distance_m[0]:,.0f} m onto {now}, the nearest one that does{beyond}")
 
-    def _without_time_windows(self, xy, o: EdgeSnap, d: EdgeSnap, vehicle: Vehicle, routed: bool):
+    def _without_time_windows(self, xy, o: EdgeSnap, d: EdgeSnap, vehicle: Vehicle, routed: bool, nearest=None):
         """(o, d, path, assumed) with every time window read as not in force, or None (``xy``: the points, metric).
 
         Used with no departure time when the route was refused (``routed`` False) or a point lies on
         a road closed only in some hours (nearer than the road it was snapped to).  ``assumed``
         lists the time-limited restrictions on the path that the no-time reading counts as in
-        force, so the route can say which were assumed open.
+        force, so the route can say which were assumed open.  ``nearest``: both points' nearest
+        usable roads within ``max_snap_m`` with the windows in force, if known.
         """
         if self._rules_key(vehicle, TIME_WINDOWS_LIFTED) == self._rules_key(vehicle, None):
             return None  # nothing on this network (for this vehicle) depends on the time
         lifted = self.rules(vehicle, TIME_WINDOWS_LIFTED)
+        if nearest is not None and not np.array_equal(self._usable_segments(lifted),
+                                                      self._usable_segments(self.rules(vehicle, None))):
+            nearest = None  # a road opened by lifting the windows: its index differs
         ends = []
         for k, snap in enumerate((o, d)):
             near = None
-            if snap.distance_m[0] > 1.0:  # a nearer road open outside its time window?
+            if snap.distance_m[0] > 1.0 and nearest is not None:  # the same roads: the same nearest one
+                near = nearest.take(k) if nearest.distance_m[k] <= snap.distance_m[0] else None
+            elif snap.distance_m[0] > 1.0:  # a nearer road open outside its time window?
                 near = self._segment_index().nearest(xy[k:k + 1], self._edge_tree(lifted), float(snap.distance_m[0]))
             moved = near is not None and near.seg[0] >= 0 and near.distance_m[0] < snap.distance_m[0] - 1.0
             ends.append(near if moved else snap)
