@@ -269,16 +269,15 @@ def may_lead_out(network, weights: np.ndarray, private: np.ndarray, cands: EdgeS
 
     net = network
     frac = cands.fraction
-    ok = np.zeros(len(cands.seg), bool)
-    for col in (0, 1):  # along and against the segment's drawing, as point_ends
-        a = segment_arcs(net)[np.maximum(cands.seg, 0), col]
-        arc = np.maximum(a, 0)
-        share = 1.0 - frac if col == 1 else frac
-        closed = np.where(private[arc], net.arc_length[arc], 0.0)
-        metres = closed * ((1.0 - share) if leave else share)
-        node = net.arc_v[arc] if leave else net.arc_u[arc]
-        fits = (metres <= max_m) & ((metres + exits[node] <= max_m + 1e-6) if exits is not None else True)
-        ok |= (cands.seg >= 0) & (a >= 0) & (weights[arc] < INF) & fits
+    # both columns at once: along (0) and against (1) the segment's drawing, as point_ends
+    a = segment_arcs(net)[np.maximum(cands.seg, 0)]
+    arc = np.maximum(a, 0)
+    share = np.column_stack([frac, 1.0 - frac])
+    closed = np.where(private[arc], net.arc_length[arc], 0.0)
+    metres = closed * ((1.0 - share) if leave else share)
+    node = net.arc_v[arc] if leave else net.arc_u[arc]
+    fits = (metres <= max_m) & ((metres + exits[node] <= max_m + 1e-6) if exits is not None else True)
+    ok = ((cands.seg >= 0)[:, None] & (a >= 0) & (weights[arc] < INF) & fits).any(axis=1)
     end = np.where(frac <= 0.0, 0, 1)
     on_end = (cands.seg >= 0) & ((frac <= 0.0) | (frac >= 1.0))  # a point on a junction starts there (0 m)
     base = segment_ends(net)[np.maximum(cands.seg, 0), end]
