@@ -24,7 +24,7 @@ import math
 import numpy as np
 
 from gridtools.routing import lastmile
-from gridtools.routing.connectivity import cut_off, pairs_connect
+from gridtools.routing.connectivity import cut_off, pairs_connect, reach_parts
 from gridtools.routing.engines import INF
 from gridtools.routing.snapping import (EdgeSnap, arrivals, best_path, departures, matrix_costs, same_arc_cost,
                                         segment_arcs)
@@ -73,6 +73,31 @@ class NearRoads:
         if key not in self._found:
             self._found[key] = self.index.candidates(self.xy[i], tree, max_m, k=k)
         return self._found[key]
+
+
+def connected_snaps(network, near: NearRoads, trees: dict, rules, metric, main: np.ndarray, nearest: EdgeSnap,
+                    limits: tuple, exits: tuple, nearest_road):
+    """(o, d, path) on the nearest ends that connect when the nearest snaps do not, or None.
+
+    The reachable pair (:func:`reachable_snaps`) unless a pocket's way out (:func:`pocket_snaps`)
+    has a smaller total snap distance; the reachable pair's total bounds the pocket walk.
+    ``rules``: the vehicle's :class:`~gridtools.routing.restrictions.ArcRules` (its cache keeps
+    the part labels); the other parameters as for :func:`pocket_snaps`.
+
+    Examples
+    --------
+    >>> o, d, path = connected_snaps(net, near, trees, rules, metric, main, snap, limits, exits, f)  # doctest: +SKIP
+    """
+    if "reach_parts" not in rules.cache:
+        ok = rules.blocked == 0
+        rules.cache["reach_parts"] = reach_parts(network.n_nodes, network.arc_u[ok], network.arc_v[ok])
+    found = reachable_snaps(network, near, trees, metric, limits[0], rules.cache["reach_parts"])
+    beat = None if found is None else found[0].distance_m[0] + found[1].distance_m[0]
+    pocket = pocket_snaps(network, near, trees, metric, rules.cache["private_arcs"], main, nearest, limits, exits,
+                          nearest_road, beat)
+    if pocket is not None and (found is None or pocket[0].distance_m[0] + pocket[1].distance_m[0] < beat):
+        return pocket
+    return found
 
 
 def reachable_snaps(network, near: NearRoads, trees: dict, metric, max_snap_m: float, parts=None):

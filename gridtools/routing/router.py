@@ -22,7 +22,7 @@ import numpy as np
 from gridtools.errors import GridtoolsError, InputError
 from gridtools.routing import restrictions as R
 from gridtools.routing import fallback, lastmile
-from gridtools.routing.connectivity import largest_strong_part, reach_parts
+from gridtools.routing.connectivity import largest_strong_part
 from gridtools.routing.engines import INF, Metric, engine_for
 from gridtools.routing.network import RoadNetwork
 from gridtools.routing.result import Route, TravelTimeMatrix
@@ -329,26 +329,12 @@ class Router:
         """
         from gridtools import settings
 
-        net, trees = self.network, self._snap_trees(rules)
+        trees = self._snap_trees(rules)
         if nearest is None:
             nearest = self._segment_index().nearest(near.xy, trees["usable"], self.max_snap_m)
         limits = (self.max_snap_m, self.max_resnap_m, settings.route_max_restricted_end_m)
-        found = fallback.reachable_snaps(net, near, trees, metric, self.max_snap_m, self._reach_parts(rules))
-        beat = None if found is None else found[0].distance_m[0] + found[1].distance_m[0]
-        pocket = fallback.pocket_snaps(net, near, trees, metric, rules.cache["private_arcs"], self._main_nodes(rules),
-                                       nearest, limits, self._pocket_exits(rules, metric), self._nearest_road, beat)
-        if pocket is not None and (found is None or pocket[0].distance_m[0] + pocket[1].distance_m[0]
-                                   < found[0].distance_m[0] + found[1].distance_m[0]):
-            return pocket
-        return found
-
-    def _reach_parts(self, rules: R.ArcRules) -> tuple:
-        """:func:`connectivity.reach_parts` of the roads ``rules`` lets the vehicle use (cached per rules)."""
-        key = "reach_parts"
-        if key not in rules.cache:
-            net, ok = self.network, rules.blocked == 0
-            rules.cache[key] = reach_parts(net.n_nodes, net.arc_u[ok], net.arc_v[ok])
-        return rules.cache[key]
+        return fallback.connected_snaps(self.network, near, trees, rules, metric, self._main_nodes(rules), nearest,
+                                        limits, self._pocket_exits(rules, metric), self._nearest_road)
 
     def _pocket_exits(self, rules: R.ArcRules, metric: Metric) -> tuple:
         """:func:`lastmile.private_metres_to_main` towards and from the main network (cached per rules)."""
