@@ -77,3 +77,70 @@ def cut_off(network, seg: int, role: str) -> bool:
     arcs = segment_arcs(net)[seg]
     arcs = arcs[arcs >= 0]
     return not (from_main[net.arc_u[arcs]] if role == "destination" else to_main[net.arc_v[arcs]]).any()
+
+
+def reach_parts(n_nodes: int, tails: np.ndarray, heads: np.ndarray) -> tuple:
+    """Per node of a graph, what :func:`pairs_connect` needs to tell without a search whether one
+    node can reach another: (strong part, weak part, reaches the largest strong part, reached from
+    it, basin, source basin).
+
+    A node that cannot reach the largest strong part reaches only such nodes, all in its *basin*
+    (its weak part among them; -1 for the other nodes); a node not reached from the largest part is
+    reached only from its *source basin* (the same among the nodes not reached from it).
+
+    Examples
+    --------
+    >>> strong, weak, to_main, from_main, basin, source = reach_parts(4, np.array([0, 1, 1]), np.array([1, 0, 2]))
+    >>> weak.tolist(), to_main.tolist(), from_main.tolist(), basin.tolist()
+    ([0, 0, 0, 1], [True, True, False, False], [True, True, True, False], [-1, -1, 2, 3])
+    """
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    def parts(keep, connection):
+        graph = csr_matrix((np.ones(int(keep.sum())), (tails[keep], heads[keep])), shape=(n_nodes, n_nodes))
+        return connected_components(graph, directed=True, connection=connection)[1]
+
+    every = np.ones(len(tails), bool)
+    strong, weak = parts(every, "strong"), parts(every, "weak")
+    main = strong == np.bincount(strong).argmax()
+    to_main, from_main = reached_from(n_nodes, heads, tails, main), reached_from(n_nodes, tails, heads, main)
+    basin, source = (np.where(out, -1, parts(~out[tails] & ~out[heads], "weak")) for out in (to_main, from_main))
+    return strong, weak, to_main, from_main, basin, source
+
+
+def pairs_connect(parts, tails: np.ndarray, tails_ok: np.ndarray, heads: np.ndarray, heads_ok: np.ndarray):
+    """(yes, no): per pair of rows, whether some usable start of row ``i`` surely reaches / surely cannot
+    reach some usable end of row ``j`` (neither: only a search can tell).
+
+    Parameters
+    ----------
+    parts : tuple
+        :func:`reach_parts` of the graph searched.
+    tails, tails_ok : (n, c) numpy.ndarray
+        Start nodes of every row and whether each may be used.
+    heads, heads_ok : (m, e) numpy.ndarray
+        End nodes and whether each may be used.
+
+    Returns
+    -------
+    tuple of (n, m) numpy.ndarray of bool
+        ``yes``: a start and an end in one strong part, or a start that reaches the largest strong
+        part and an end reached from it.  ``no``: for every usable start and end, they lie in
+        different weak parts, or the start cannot reach the largest part and the end is not in its
+        basin, or the end cannot be reached from it and the start is not in its source basin.
+
+    Examples
+    --------
+    >>> parts = reach_parts(3, np.array([0, 1, 1]), np.array([1, 0, 2]))  # 0 <-> 1 -> 2
+    >>> yes, no = pairs_connect(parts, np.array([[2], [0]]), np.ones((2, 1), bool), np.array([[1]]), np.ones((1, 1), bool))
+    >>> yes.ravel().tolist(), no.ravel().tolist()
+    ([False, True], [True, False])
+    """
+    strong, weak, to_main, from_main, basin, source = parts
+    a, b = tails[:, :, None, None], heads[None, None, :, :]  # (n, c, 1, 1) against (1, 1, m, e)
+    ok = tails_ok[:, :, None, None] & heads_ok[None, None, :, :]
+    yes = ok & ((strong[a] == strong[b]) | (to_main[a] & from_main[b]))
+    no = (~ok | (weak[a] != weak[b]) | (~to_main[a] & (basin[a] != basin[b]))
+          | (~from_main[b] & (source[a] != source[b])))
+    return yes.any(axis=(1, 3)), no.all(axis=(1, 3))

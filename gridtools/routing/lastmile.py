@@ -252,47 +252,86 @@ def pocket_ends(network, weights: np.ndarray, private: np.ndarray, main: np.ndar
     return out
 
 
-def pocket_snaps(network, index, trees, xy, metric, private: np.ndarray, main: np.ndarray, max_snap_m: float,
-                 max_m: float, far_m=(None, None), exits=(None, None)):
+def may_lead_out(network, weights: np.ndarray, private: np.ndarray, cands: EdgeSnap, leave: bool, max_m: float,
+                 exits: np.ndarray | None = None) -> np.ndarray:
+    """Per candidate snap: whether :func:`pocket_ends` would walk from it at all (vectorised).
+
+    False where no way onto the graph from the point (the seeds of :func:`pocket_ends`, with the
+    same arithmetic) keeps within ``max_m`` of private road, counting ``exits`` (the private metres
+    still needed to reach the main network): :func:`pocket_ends` returns ``[]`` there before
+    walking, so such candidates can be skipped without changing any answer.
+
+    Examples
+    --------
+    >>> may_lead_out(net, w_end, private, cands, True, 1000.0, to_main)     # doctest: +SKIP
+    """
+    from gridtools.routing.snapping import segment_arcs, segment_ends
+
+    net = network
+    frac = cands.fraction
+    # both columns at once: along (0) and against (1) the segment's drawing, as point_ends
+    a = segment_arcs(net)[np.maximum(cands.seg, 0)]
+    arc = np.maximum(a, 0)
+    share = np.column_stack([frac, 1.0 - frac])
+    closed = np.where(private[arc], net.arc_length[arc], 0.0)
+    metres = closed * ((1.0 - share) if leave else share)
+    node = net.arc_v[arc] if leave else net.arc_u[arc]
+    fits = (metres <= max_m) & ((metres + exits[node] <= max_m + 1e-6) if exits is not None else True)
+    ok = ((cands.seg >= 0)[:, None] & (a >= 0) & (weights[arc] < INF) & fits).any(axis=1)
+    end = np.where(frac <= 0.0, 0, 1)
+    on_end = (cands.seg >= 0) & ((frac <= 0.0) | (frac >= 1.0))  # a point on a junction starts there (0 m)
+    base = segment_ends(net)[np.maximum(cands.seg, 0), end]
+    node = net.node_depart[base] if leave else base
+    ok |= on_end & ((0.0 <= max_m) & ((exits[node] <= max_m + 1e-6) if exits is not None else True))
+    return ok
+
+
+def pocket_snaps(network, cands, metric, private: np.ndarray, main: np.ndarray, max_m: float, exits=(None, None),
+                 beat: float | None = None):
     """(o, d, path) from the nearest roads, usable or private, that lead to the main network; or None.
 
-    Each point's candidate roads within ``max_snap_m`` (usable or closed only by ``private``, and
-    the nearest ones of the main network) are walked nearest first (:func:`pocket_ends`); the
-    first that reaches the main network wins.  The main network is strongly connected, so the two
-    winners always connect.
+    Each point's candidate roads (usable or closed only by ``private``, and the nearest ones of the
+    main network: :func:`gridtools.routing.fallback.pocket_snaps` finds them) are walked nearest
+    first (:func:`pocket_ends`); the first that reaches the main network wins.  The main network
+    is strongly connected, so the two winners always connect.
 
     Parameters
     ----------
     network : RoadNetwork
-    index : SegmentIndex
-    trees : tuple
-        Snapping trees (:meth:`SegmentIndex.tree`) of the usable-or-private and of the main-network roads.
-    xy : list of two (x, y)
-        Origin and destination in the network's metric CRS.
+    cands : pair of EdgeSnap
+        The origin's and the destination's candidate snaps.
     metric : Metric
         With ``end_weights`` (:func:`end_weights`) and ``arrive_weights``.
     private, main : numpy.ndarray of bool
         :func:`private_arcs`; main-network nodes.
-    max_snap_m, max_m : float
-        Farthest snap; most metres of private road at either end.
-    far_m : pair of float or None
-        Per point: farthest snap onto a main-network road when nothing nearer leads there (None:
-        ``max_snap_m``).
+    max_m : float
+        Most metres of private road at either end.
     exits : pair of numpy.ndarray or None
         :func:`private_metres_to_main` towards (origin) and from (destination) the main network.
+    beat : float, optional
+        A total snap distance found otherwise: None as soon as the picks cannot add up to less
+        (the candidates are walked nearest first, so the sum only grows).
 
     Examples
     --------
-    >>> o, d, path = pocket_snaps(net, index, trees, xy, metric, private, main, 500, 1000)  # doctest: +SKIP
+    >>> o, d, path = pocket_snaps(net, (co, cd), metric, private, main, 1000)  # doctest: +SKIP
     """
+    worth = [may_lead_out(network, metric.end_weights, private, snaps, leave, max_m, to_main)
+             for snaps, leave, to_main in zip(cands, (True, False), exits)]
+    if not worth[1].any():  # no destination candidate can lead out
+        return None
+    # the least the other point adds: the origin's pick is not known yet, the destination's is
+    rest = [float(cands[1].distance_m[worth[1]].min()), None]
     picks = []
-    for point, leave, far, to_main in zip(xy, (True, False), far_m, exits):
-        # many candidates: a campus street drawn in short pieces can hide its private way out
-        cands = EdgeSnap.concat([index.candidates(point, trees[0], max_snap_m, k=POCKET_CANDIDATES),
-                                 index.candidates(point, trees[1], max(far or 0.0, max_snap_m))])
+    for snaps, leave, to_main, ok, other in zip(cands, (True, False), exits, worth, rest):
         dead: set = set()
-        for i in np.argsort(cands.distance_m, kind="stable"):
-            snap = cands.take(int(i))
+        for i in np.argsort(snaps.distance_m, kind="stable"):
+            if not ok[i]:  # pocket_ends would return [] before walking
+                continue
+            least = snaps.distance_m[i] + (other if leave else picks[0][0].distance_m[0])
+            if beat is not None and not least < beat:
+                return None
+            snap = snaps.take(int(i))
             ends = pocket_ends(network, metric.end_weights, private, main, snap, leave, max_m, dead, to_main)
             if ends:
                 picks.append((snap, ends))

@@ -21,12 +21,12 @@ import numpy as np
 
 from gridtools.errors import GridtoolsError, InputError
 from gridtools.routing import restrictions as R
-from gridtools.routing import lastmile
-from gridtools.routing.connectivity import cut_off, largest_strong_part
+from gridtools.routing import fallback, lastmile
+from gridtools.routing.connectivity import largest_strong_part
 from gridtools.routing.engines import INF, Metric, engine_for
 from gridtools.routing.network import RoadNetwork
 from gridtools.routing.result import Route, TravelTimeMatrix
-from gridtools.routing.snapping import (EdgeSnap, SegmentIndex, best_path, lonlat_array, matrix_costs, segment_arcs)
+from gridtools.routing.snapping import EdgeSnap, SegmentIndex, best_path, lonlat_array, matrix_costs, segment_arcs
 from gridtools.routing.tags import TIME_WINDOWS_LIFTED, parse_time
 from gridtools.routing.vehicle import Vehicle, car
 from gridtools.routing.zones import active_zones, apply_zones
@@ -76,6 +76,7 @@ class Router:
         self.max_resnap_m = settings.route_max_resnap_m if max_resnap_m is None else max_resnap_m
         self._metrics: OrderedDict = OrderedDict()
         self._rules: OrderedDict = OrderedDict()
+        self._keys: dict = {}
         self._cache_size = metric_cache_size or settings.route_metric_cache
         self._tree = None
         self._to_metric = None
@@ -118,8 +119,16 @@ class Router:
         return self._rules[key]
 
     def _rules_key(self, vehicle: Vehicle, at) -> tuple:
+        vkey = vehicle.key()
+        if not self.zones:  # a route asks for it a few times: the conditions are evaluated once per (vehicle, time)
+            known = self._keys.get((vkey, at))
+            if known is None:
+                if len(self._keys) > 4 * self._cache_size:
+                    self._keys.clear()
+                known = self._keys[(vkey, at)] = (vkey, R.condition_key(self.network, vehicle, at), ())
+            return known
         zones = tuple((i, id(self.zones[i])) for i in active_zones(self.zones, vehicle, at))
-        return vehicle.key(), R.condition_key(self.network, vehicle, at), zones
+        return vkey, R.condition_key(self.network, vehicle, at), zones
 
     def _metric(self, vehicle: Vehicle, at, relaxed: bool = False) -> Metric:
         key = (self._rules_key(vehicle, at), relaxed)
@@ -219,13 +228,36 @@ class Router:
         """Snapping index over the segments ``rules`` lets the vehicle drive in some direction."""
         key = "edge_tree"
         if key not in rules.cache:
-            rules.cache[key] = self._tree_of_arcs(rules.blocked == 0)
+            rules.cache[key] = self._segment_index().tree(self._usable_segments(rules))
+        return rules.cache[key]
+
+    def _usable_segments(self, rules: R.ArcRules) -> np.ndarray:
+        """Per segment: ``rules`` lets the vehicle drive it in some direction (cached)."""
+        key = "usable_seg"
+        if key not in rules.cache:
+            rules.cache[key] = self._segments_of_arcs(rules.blocked == 0)
         return rules.cache[key]
 
     def _tree_of_arcs(self, arc_ok: np.ndarray):
         """Snapping index over the segments with an arc (either direction) where ``arc_ok`` holds."""
+        return self._segment_index().tree(self._segments_of_arcs(arc_ok))
+
+    def _segments_of_arcs(self, arc_ok: np.ndarray) -> np.ndarray:
+        """Per segment: it has an arc (either direction) where ``arc_ok`` holds."""
         table = segment_arcs(self.network)
-        return self._segment_index().tree(((table >= 0) & arc_ok[np.maximum(table, 0)]).any(axis=1))
+        return ((table >= 0) & arc_ok[np.maximum(table, 0)]).any(axis=1)
+
+    def _snap_trees(self, rules: R.ArcRules) -> dict:
+        """The snapping indexes of the fallback (:mod:`gridtools.routing.fallback`), with their segments."""
+        key = "snap_trees"
+        if key not in rules.cache:
+            net, main = self.network, self._main_nodes(rules)
+            ok = rules.blocked == 0
+            rules.cache[key] = {"usable": self._edge_tree(rules), "main": self._main_tree(rules),
+                                "ends": self._end_tree(rules), "usable_seg": self._usable_segments(rules),
+                                "main_seg": self._segments_of_arcs(ok & main[net.arc_u] & main[net.arc_v]),
+                                "ends_seg": self._segments_of_arcs(ok | rules.cache["private_arcs"])}
+        return rules.cache[key]
 
     def _main_tree(self, rules: R.ArcRules):
         """Snapping index over the usable segments in the largest strongly connected part of ``rules``' graph."""
@@ -250,20 +282,18 @@ class Router:
             rules.cache[key] = self._tree_of_arcs((rules.blocked == 0) | rules.cache["private_arcs"])
         return rules.cache[key]
 
-    def _private_fallback(self, origin, destination, vehicle: Vehicle, at) -> EdgeSnap | None:
-        """Both points snapped onto roads usable or closed only by ``private`` (None: one is too far)."""
-        _, xy = self._metric_xy([origin, destination], "origin")
+    def _private_fallback(self, xy, vehicle: Vehicle, at) -> EdgeSnap | None:
+        """Both points (metric ``xy``) snapped onto roads usable or closed only by ``private`` (None: one is too far)."""
         both = self._segment_index().nearest(xy, self._end_tree(self.rules(vehicle, at)), self.max_snap_m)
         return None if (both.seg < 0).any() else both
 
-    def _private_snap(self, point, snap: EdgeSnap, rules: R.ArcRules, role: str) -> EdgeSnap | None:
-        """The point's snap onto a road closed only by ``private``, when that is nearer than ``snap``."""
+    def _private_snap(self, xy, snap: EdgeSnap, rules: R.ArcRules) -> EdgeSnap | None:
+        """The point's (metric ``xy``, shape (1, 2)) snap onto a road closed only by ``private``, when nearer than ``snap``."""
         arcs = segment_arcs(self.network)[snap.seg[0]]
         if not (rules.blocked[arcs[arcs >= 0]] == 0).any():  # already on a private road (no usable one near)
             return snap
         if not snap.distance_m[0] > 1.0:  # on a usable road already: nothing can be nearer
             return None
-        _, xy = self._metric_xy([point], role)
         near = self._segment_index().nearest(xy, self._end_tree(rules), float(snap.distance_m[0]))
         seg = int(near.seg[0])
         if seg < 0 or not near.distance_m[0] < snap.distance_m[0] - 1.0:
@@ -271,12 +301,11 @@ class Router:
         arcs = segment_arcs(self.network)[seg]
         return near if rules.cache["private_arcs"][arcs[arcs >= 0]].any() else None
 
-    def _restricted_path(self, origin, destination, o, d, rules, metric):
+    def _restricted_path(self, xy, o, d, rules, metric):
         """(o, d, path) through a private first / last stretch when a point lies on such a road, or None."""
         from gridtools import settings
 
-        po = self._private_snap(origin, o, rules, "origin")
-        pd_ = self._private_snap(destination, d, rules, "destination")
+        po, pd_ = self._private_snap(xy[0:1], o, rules), self._private_snap(xy[1:2], d, rules)
         if po is None and pd_ is None:
             return None
         net, limit, ew = self.network, settings.route_max_restricted_end_m, metric.end_weights
@@ -290,19 +319,22 @@ class Router:
         path = best_path(net, metric, o2, d2, metric.arrive_weights, starts, stops)
         return (o2, d2, path) if math.isfinite(path[0]) else None
 
-    def _pocket_snaps(self, origin, destination, rules: R.ArcRules, metric: Metric):
-        """(o, d, path) from the nearest roads, usable or private, that lead to the main network; or None."""
+    def _connected_snaps(self, near: fallback.NearRoads, o: EdgeSnap, d: EdgeSnap, nearest, rules: R.ArcRules,
+                         metric: Metric):
+        """(o, d, path) on the nearest ends that connect when ``o`` and ``d`` do not (or None).
+
+        A pocket's way out (public streets or a private road leading to the main network) wins when its
+        total snap distance is smaller than the nearest connected pair's (:mod:`gridtools.routing.fallback`).
+        ``nearest``: both points' nearest usable roads (None: searched here).
+        """
         from gridtools import settings
 
-        index = self._segment_index()
-        trees = (self._end_tree(rules), self._main_tree(rules))
-        xy = [self._metric_xy([p], role)[1][0] for p, role in ((origin, "origin"), (destination, "destination"))]
-        near = index.nearest(np.asarray(xy), self._edge_tree(rules), self.max_snap_m)
-        far = [self.max_resnap_m if self._may_resnap_far(xy[k], near.take(k), role) else None
-               for k, role in enumerate(("origin", "destination"))]
-        return lastmile.pocket_snaps(self.network, index, trees, xy, metric, rules.cache["private_arcs"],
-                                     self._main_nodes(rules), self.max_snap_m, settings.route_max_restricted_end_m, far,
-                                     self._pocket_exits(rules, metric))
+        trees = self._snap_trees(rules)
+        if nearest is None:
+            nearest = self._segment_index().nearest(near.xy, trees["usable"], self.max_snap_m)
+        limits = (self.max_snap_m, self.max_resnap_m, settings.route_max_restricted_end_m)
+        return fallback.connected_snaps(self.network, near, trees, rules, metric, self._main_nodes(rules), nearest,
+                                        limits, self._pocket_exits(rules, metric), self._nearest_road)
 
     def _pocket_exits(self, rules: R.ArcRules, metric: Metric) -> tuple:
         """:func:`lastmile.private_metres_to_main` towards and from the main network (cached per rules)."""
@@ -313,19 +345,6 @@ class Router:
                                                                      self._main_nodes(rules), leave)
                                      for leave in (True, False))
         return rules.cache[key]
-
-    def _may_resnap_far(self, xy, near: EdgeSnap, role: str) -> bool:
-        """Whether a point may be snapped farther than ``max_snap_m`` (up to ``max_resnap_m``).
-
-        Only when its nearest usable road is cut off from the network's main part even with no
-        restriction (:func:`connectivity.cut_off`: a clipped fragment of the extract), and no road closed to the
-        vehicle lies nearer (a point on a forbidden road or inside a ban zone stays refused, naming why).
-        """
-        seg = int(near.seg[0])
-        if seg < 0 or not cut_off(self.network, seg, role):
-            return False
-        # every road nearer than the nearest usable one is closed to the vehicle
-        return not self._nearest_road(xy).distance_m[0] < near.distance_m[0] - 1.0
 
     def _restricted_stretches(self, arcs, start_at, end_at, vehicle, at, rules) -> list:
         """The private stretches a route drives at its start and its end (:func:`lastmile.stretches`)."""
@@ -366,8 +385,11 @@ class Router:
         >>> snap = router.snap_edges([(8.69, 49.41)], truck())             # doctest: +SKIP
         >>> snap.seg, snap.fraction, snap.distance_m                       # doctest: +SKIP
         """
-        vehicle = vehicle or car()
         pts, xy = self._metric_xy(points, role if isinstance(role, str) else "point")
+        return self._snap_xy(pts, xy, vehicle or car(), at, role)
+
+    def _snap_xy(self, pts, xy, vehicle: Vehicle, at, role) -> EdgeSnap:
+        """:meth:`snap_edges` of points already checked and transformed (``pts`` lon/lat, ``xy`` metric)."""
         rules = self.rules(vehicle, at)
         snap = self._segment_index().nearest(xy, self._edge_tree(rules), self.max_snap_m)
         far = snap.seg < 0
@@ -412,42 +434,16 @@ class Router:
                     "a larger network.")
         return f"{head} is {usable}{tail} Check the point (LON,LAT order) or load a larger network."
 
-    def _closed_ends(self, points, snaps, vehicle: Vehicle, at) -> str:
-        """Sentences for route ends that snapped past a nearer road the vehicle may not use."""
+    def _closed_ends(self, xy, snaps, vehicle: Vehicle, at) -> str:
+        """Sentences for route ends (metric ``xy``) that snapped past a nearer road the vehicle may not use."""
         parts = []
-        for role, point, snap in zip(("origin", "destination"), points, snaps):
-            _, xy = self._metric_xy([point], role)
-            closed = self._closed_road_nearby(xy[0], float(snap.distance_m[0]), vehicle, at)
+        for role, point, snap in zip(("origin", "destination"), xy, snaps):
+            closed = self._closed_road_nearby(point, float(snap.distance_m[0]), vehicle, at)
             if closed:
                 parts.append(f"; the {role} is {closed} and was snapped {snap.distance_m[0]:,.0f} m to a road it may use")
         return "".join(parts)
 
     # ---------------------------------------------------------------- queries
-    def _reachable_snaps(self, origin, destination, vehicle: Vehicle, at, metric: Metric):
-        """(origin snap, destination snap, path) on the nearest roads within reach that connect, or None.
-
-        The nearest road can be a clipped fragment or a one-way stub; like Valhalla's reachability
-        filter, the other usable roads within ``max_snap_m`` are tried, nearest first: the pair with the
-        smallest total snap distance that has a route wins.
-        """
-        rules = self.rules(vehicle, at)
-        index = self._segment_index()
-        _, oxy = self._metric_xy([origin], "origin")
-        _, dxy = self._metric_xy([destination], "destination")
-        # the nearest roads, and the nearest ones in the vehicle's main connected part (a pocket closed by
-        # a height limit or a turn ban can hold a dozen nearer roads)
-        co, cd = (EdgeSnap.concat([index.candidates(xy[0], tree, self.max_snap_m)
-                                   for tree in (self._edge_tree(rules), self._main_tree(rules))]) for xy in (oxy, dxy))
-        if not len(co.seg) or not len(cd.seg):
-            return None
-        costs = matrix_costs(self.network, metric, co, cd, metric.arrive_weights)
-        total = np.where(np.isfinite(costs), co.distance_m[:, None] + cd.distance_m[None, :], np.inf)
-        i, j = np.unravel_index(int(np.argmin(total)), total.shape)
-        if not np.isfinite(total[i, j]):
-            return None
-        o, d = co.take(i), cd.take(j)
-        return o, d, best_path(self.network, metric, o, d, metric.arrive_weights)
-
     def route(self, origin, destination, vehicle: Vehicle | None = None, at=None, explain: bool = True) -> Route:
         """Fastest legal route for ``vehicle`` from ``origin`` to ``destination`` (lon, lat), departing ``at``.
 
@@ -477,29 +473,26 @@ class Router:
         vehicle = vehicle or car()
         at = parse_time(at)
         origin, destination = (tuple(map(float, lonlat_array(p)[0])) for p in (origin, destination))
+        pts, xy = self._metric_xy([origin, destination], "point")  # once per route: every step below uses it
+        nearest = None
         try:  # both points in one query of the index
-            both = self.snap_edges([origin, destination], vehicle, at, ("origin", "destination"))
+            both = nearest = self._snap_xy(pts, xy, vehicle, at, ("origin", "destination"))
         except InputError:
-            both = self._private_fallback(origin, destination, vehicle, at)
+            both = self._private_fallback(xy, vehicle, at)
             if both is None:
                 self.explain_unreachable(origin, destination, vehicle, at)
                 raise
         o, d = both.take(0), both.take(1)
-        net = self.network
+        net, near = self.network, fallback.NearRoads(self._segment_index(), xy)
         metric = self._metric(vehicle, at)
-        found = self._restricted_path(origin, destination, o, d, self.rules(vehicle, at), metric)
+        found = self._restricted_path(xy, o, d, self.rules(vehicle, at), metric)
         if found is not None:  # a point on a private road: reached over it, and said so (Route.restricted)
             o, d, (cost, arcs, start_at, end_at) = found
         else:
             cost, arcs, start_at, end_at = best_path(self.network, metric, o, d, metric.arrive_weights)
         warnings: list = []
-        if not math.isfinite(cost):  # a clipped fragment or one-way stub: try the other roads within reach
-            found = self._reachable_snaps(origin, destination, vehicle, at, metric)
-            # a pocket: public streets (or a private road) whose only way out is a private road
-            pocket = self._pocket_snaps(origin, destination, self.rules(vehicle, at), metric)
-            if pocket is not None and (found is None or pocket[0].distance_m[0] + pocket[1].distance_m[0]
-                                       < found[0].distance_m[0] + found[1].distance_m[0]):
-                found = pocket
+        if not math.isfinite(cost):  # a clipped fragment, a one-way stub, a pocket: the nearest ends that connect
+            found = self._connected_snaps(near, o, d, nearest, self.rules(vehicle, at), metric)
             if found is not None:
                 o2, d2, path = found
                 for role, old, new in (("origin", o, o2), ("destination", d, d2)):
@@ -509,7 +502,7 @@ class Router:
                 cost, arcs, start_at, end_at = path
         assumed: list = []
         if at is None:  # refused, or a point on a road closed only in some hours: say which windows were assumed open
-            lifted = self._without_time_windows(origin, destination, o, d, vehicle, math.isfinite(cost))
+            lifted = self._without_time_windows(xy, o, d, vehicle, math.isfinite(cost), nearest)
             if lifted is not None:
                 o, d, (cost, arcs, start_at, end_at), assumed = lifted
         avoided: list = []
@@ -521,12 +514,13 @@ class Router:
             relaxed = self._metric(vehicle, at, relaxed=True)
             rcost, rarcs, _, _ = best_path(self.network, relaxed, o, d)
             if not math.isfinite(rcost) and not math.isfinite(cost):  # nearest ends cut off: other roads near
-                found = self._reachable_snaps(origin, destination, vehicle, at, relaxed)
+                found = fallback.reachable_snaps(net, near, self._snap_trees(self.rules(vehicle, at)), relaxed,
+                                                 self.max_snap_m)
                 rcost, rarcs = (found[2][0], found[2][1]) if found is not None else (rcost, rarcs)
             if math.isfinite(rcost) and (not math.isfinite(cost) or rcost < cost):
                 avoided = R.explain_arcs(net, rarcs, vehicle, at, rules=self.rules(vehicle, at))
         if not math.isfinite(cost):
-            closed = self._closed_ends((origin, destination), (o, d), vehicle, at)
+            closed = self._closed_ends(xy, (o, d), vehicle, at)
             if explain and not avoided:  # cut off from the vehicle's roads: what a car's route would cross
                 self.explain_unreachable(origin, destination, vehicle, at, suffix=closed)
             raise NoRouteError(self._no_route_message(origin, destination, vehicle, at, avoided) + closed, avoided)
@@ -573,23 +567,28 @@ class Router:
         return (f"the {role}'s nearest road ({old.distance_m[0]:,.0f} m, {was}) does not connect to the other end; "
                 f"snapped {new.distance_m[0]:,.0f} m onto {now}, the nearest one that does{beyond}")
 
-    def _without_time_windows(self, origin, destination, o: EdgeSnap, d: EdgeSnap, vehicle: Vehicle, routed: bool):
-        """(o, d, path, assumed) with every time window read as not in force, or None.
+    def _without_time_windows(self, xy, o: EdgeSnap, d: EdgeSnap, vehicle: Vehicle, routed: bool, nearest=None):
+        """(o, d, path, assumed) with every time window read as not in force, or None (``xy``: the points, metric).
 
         Used with no departure time when the route was refused (``routed`` False) or a point lies on
         a road closed only in some hours (nearer than the road it was snapped to).  ``assumed``
         lists the time-limited restrictions on the path that the no-time reading counts as in
-        force, so the route can say which were assumed open.
+        force, so the route can say which were assumed open.  ``nearest``: both points' nearest
+        usable roads within ``max_snap_m`` with the windows in force, if known.
         """
         if self._rules_key(vehicle, TIME_WINDOWS_LIFTED) == self._rules_key(vehicle, None):
             return None  # nothing on this network (for this vehicle) depends on the time
         lifted = self.rules(vehicle, TIME_WINDOWS_LIFTED)
+        if nearest is not None and not np.array_equal(self._usable_segments(lifted),
+                                                      self._usable_segments(self.rules(vehicle, None))):
+            nearest = None  # a road opened by lifting the windows: its index differs
         ends = []
-        for point, snap, role in ((origin, o, "origin"), (destination, d, "destination")):
+        for k, snap in enumerate((o, d)):
             near = None
-            if snap.distance_m[0] > 1.0:  # a nearer road open outside its time window?
-                _, xy = self._metric_xy([point], role)
-                near = self._segment_index().nearest(xy, self._edge_tree(lifted), float(snap.distance_m[0]))
+            if snap.distance_m[0] > 1.0 and nearest is not None:  # the same roads: the same nearest one
+                near = nearest.take(k) if nearest.distance_m[k] <= snap.distance_m[0] else None
+            elif snap.distance_m[0] > 1.0:  # a nearer road open outside its time window?
+                near = self._segment_index().nearest(xy[k:k + 1], self._edge_tree(lifted), float(snap.distance_m[0]))
             moved = near is not None and near.seg[0] >= 0 and near.distance_m[0] < snap.distance_m[0] - 1.0
             ends.append(near if moved else snap)
         if routed and ends[0] is o and ends[1] is d:

@@ -53,7 +53,12 @@ class EdgeSnap:
 
     def take(self, i: int) -> "EdgeSnap":
         """The snap of point ``i`` alone."""
-        return EdgeSnap(*(getattr(self, f)[i:i + 1] for f in ("seg", "fraction", "distance_m", "x", "y")))
+        j = i + 1
+        return EdgeSnap(self.seg[i:j], self.fraction[i:j], self.distance_m[i:j], self.x[i:j], self.y[i:j])
+
+    def pick(self, rows) -> "EdgeSnap":
+        """The snaps of the points ``rows`` (indices), in that order."""
+        return EdgeSnap(*(getattr(self, f)[rows] for f in ("seg", "fraction", "distance_m", "x", "y")))
 
     @staticmethod
     def concat(snaps) -> "EdgeSnap":
@@ -129,6 +134,11 @@ class SegmentIndex:
         self.offset = offset[rep] + t0 * length[rep]
         self.length = length[rep] / cuts[rep]
         self.half = float(self.length.max() / 2) if len(self.length) else 0.0
+        # per piece, what every projection needs (the same arithmetic as computing it per query)
+        self.dx, self.dy = self.x1 - self.x0, self.y1 - self.y0
+        den = self.dx * self.dx + self.dy * self.dy
+        self.has_length, self.den = den > 0, np.where(den > 0, den, 1)
+        self.piece_total = self.seg_total[self.seg]
 
     def tree(self, usable_seg: np.ndarray):
         """(k-d tree, piece ids) over the pieces of the segments marked in ``usable_seg``."""
@@ -140,12 +150,10 @@ class SegmentIndex:
 
     def _project(self, px, py, pieces):
         """Distance and position (t in 0..1) of points on pieces (arrays of equal shape)."""
-        dx, dy = self.x1[pieces] - self.x0[pieces], self.y1[pieces] - self.y0[pieces]
-        den = dx * dx + dy * dy
-        t = np.where(den > 0, ((px - self.x0[pieces]) * dx + (py - self.y0[pieces]) * dy) / np.where(den > 0, den, 1),
-                     0.0)
+        x0, y0, dx, dy = self.x0[pieces], self.y0[pieces], self.dx[pieces], self.dy[pieces]
+        t = np.where(self.has_length[pieces], ((px - x0) * dx + (py - y0) * dy) / self.den[pieces], 0.0)
         t = np.clip(t, 0.0, 1.0)
-        qx, qy = self.x0[pieces] + t * dx, self.y0[pieces] + t * dy
+        qx, qy = x0 + t * dx, y0 + t * dy
         return np.hypot(px - qx, py - qy), t, qx, qy
 
     def nearest(self, xy: np.ndarray, tree_pieces, max_m: float = np.inf, k: int = 8) -> EdgeSnap:
@@ -234,7 +242,7 @@ class SegmentIndex:
         p = np.maximum(piece, 0)
         seg = np.where(ok, self.seg[p], -1)
         along = self.offset[p] + t * self.length[p]
-        total = self.seg_total[np.maximum(seg, 0)]
+        total = self.piece_total[p]  # seg_total of the piece's segment (segment 0's for -1: piece 0 is its)
         frac = np.where(ok & (total > 0), along / np.where(total > 0, total, 1), 0.0)
         # a point on a junction is exactly at the segment's end (no rounding left over)
         frac = np.where(along <= 1e-6, 0.0, np.where(total - along <= 1e-6, 1.0, frac))
