@@ -125,11 +125,6 @@ def _print_partition(result) -> None:
             table.add_row(str(row.piece), f"{row.population:,.0f}", f"{row.min_grids}-{row.max_grids}",
                           row.reason, row.proposed_fix)
         out.print(table)
-    if len(result.stuck):
-        table = table_view("grid", "population", "why no cut fits the band", title="grids that cannot be in band")
-        for row in result.stuck.itertuples(index=False):
-            table.add_row(row.grid_code, f"{row.population:,.0f}", row.why)
-        out.print(table)
     stuck = result.grids[result.grids["status"] == "out_of_band"]
     if len(stuck):
         out.print(f"[yellow]{len(stuck)} grid(s) could not be brought into the band by any contiguous redraw "
