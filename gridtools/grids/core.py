@@ -32,7 +32,7 @@ from gridtools.errors import InputError
 from gridtools.grids.balance import Band, split_piece
 from gridtools.grids.codes import CodeLayout, check_prefix, parent_codes, serials_in_reading_order
 from gridtools.grids.graph import UnitGraph, build_unit_graph, link_islands
-from gridtools.grids.proofs import pockets, trapped_units
+from gridtools.grids.proofs import proven_out_of_band
 from gridtools.grids.pieces import (Task, barrier_crossings, plan_tasks, rejoin_pieces, split_large_tasks,
                                     split_pieces)
 from gridtools.grids.units import check_units, measure_grids
@@ -337,7 +337,7 @@ def partition(units: gpd.GeoDataFrame, pop: str, *, min_pop: float | None = None
     grids["status"] = np.asarray(status_of_label, dtype=object)[grids.index.to_numpy()]
     grids["in_band"] = band.contains(grids["population"].to_numpy())
     grids.loc[(grids["status"] == "ok") & ~grids["in_band"], "status"] = "out_of_band"
-    stuck = _proven_out_of_band(graph.subset_edges(crossable), population, band, label, grids, units)
+    stuck = proven_out_of_band(graph.subset_edges(crossable), population, band.lo, band.hi, label, grids, units)
     grids.loc[stuck.index, "status"] = "cannot_be_in_band"
     grid_group = pd.Series(groups).groupby(label).first().loc[grids.index].to_numpy()
     grids["piece"] = group_values.iloc[grid_group].to_numpy()
@@ -373,32 +373,6 @@ def partition(units: gpd.GeoDataFrame, pop: str, *, min_pop: float | None = None
     attach_params(out_units, **params)
     return PartitionResult(grids, out_units, infeasible, oversize, summary, params=params_of(grids),
                            stuck=stuck.reset_index(drop=True))
-
-
-def _proven_out_of_band(graph: UnitGraph, population: np.ndarray, band: Band, label: np.ndarray,
-                        grids: pd.DataFrame, units: gpd.GeoDataFrame) -> pd.DataFrame:
-    """The out-of-band grids no cut can bring into the band (:mod:`.proofs`), with the reason, by label."""
-    rows = {}
-    outside = set(grids.index[grids["status"] == "out_of_band"])
-    among = np.flatnonzero(np.isin(label, list(outside)))
-    for unit, around in (trapped_units(graph, population, band.lo, band.hi, among) if outside else {}).items():
-        grid = label[unit]
-        if grid in outside and grid not in rows:
-            sizes = " or ".join(f"{population[v]:,.0f}" for v in sorted(around, key=lambda v: population[v])[:3])
-            rows[grid] = (f"{row_names(units, [unit])[0]} ({population[unit]:,.0f} residents) reaches other "
-                          f"residents only through units of {sizes}{' ...' if len(around) > 3 else ''}: with "
-                          f"any of them it is above {band.hi:,.0f}, alone below {band.lo:,.0f}")
-    if outside:
-        adjacency = graph.csr().tocsr()
-        near = np.unique(np.concatenate([among, adjacency[among].indices]))
-        for part, cut in pockets(graph, population, band.lo, band.hi, near):
-            out = (set(label[part].tolist()) | {label[cut]}) & outside
-            if len(out) == 1 and (grid := out.pop()) not in rows:  # the one grid this pocket must leave out
-                rows[grid] = (f"{len(part)} units ({population[part].sum():,.0f} residents) reach the rest only "
-                              f"through {row_names(units, [cut])[0]} ({population[cut]:,.0f}): together above "
-                              f"{band.hi:,.0f}, so a grid around them is out of the band whatever the cut")
-    return pd.DataFrame({"population": grids.loc[list(rows), "population"].to_numpy(),
-                         "why": list(rows.values())}, index=pd.Index(list(rows), dtype=np.int64))
 
 
 def _all_contiguous(graph: UnitGraph, label: np.ndarray) -> bool:

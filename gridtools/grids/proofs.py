@@ -22,10 +22,12 @@ from __future__ import annotations
 
 import networkx as nx
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
 from gridtools.grids.graph import UnitGraph
+from gridtools.identifiers import row_names
 
 
 def trapped_units(graph: UnitGraph, population: np.ndarray, lo: float, hi: float,
@@ -143,3 +145,49 @@ def pockets(graph: UnitGraph, population: np.ndarray, lo: float, hi: float,
             if 0 < sums[part] < lo and sums[part] + pop[c] > hi:
                 found.append((index[labels == part], int(c)))
     return found
+
+
+def proven_out_of_band(graph: UnitGraph, population: np.ndarray, lo: float, hi: float, label: np.ndarray,
+                       grids: pd.DataFrame, units) -> pd.DataFrame:
+    """The grids with status ``out_of_band`` that no cut can bring into the band, with the reason.
+
+    Parameters
+    ----------
+    graph : UnitGraph
+        The graph the grids were cut from.
+    population : numpy.ndarray
+    lo, hi : float
+        The band.
+    label : numpy.ndarray
+        Grid label of every unit (the index of ``grids``).
+    grids : pandas.DataFrame
+        Indexed by label, with a ``status`` column.
+    units : pandas.DataFrame
+        The units, for naming them in the reason (:func:`gridtools.identifiers.row_names`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by label: ``population``, ``why``.
+    """
+    rows = {}
+    outside = set(grids.index[grids["status"] == "out_of_band"])
+    among = np.flatnonzero(np.isin(label, list(outside)))
+    for unit, around in (trapped_units(graph, population, lo, hi, among) if outside else {}).items():
+        grid = label[unit]
+        if grid in outside and grid not in rows:
+            sizes = " or ".join(f"{population[v]:,.0f}" for v in sorted(around, key=lambda v: population[v])[:3])
+            rows[grid] = (f"{row_names(units, [unit])[0]} ({population[unit]:,.0f} residents) reaches other "
+                          f"residents only through units of {sizes}{' ...' if len(around) > 3 else ''}: with "
+                          f"any of them it is above {hi:,.0f}, alone below {lo:,.0f}")
+    if outside:
+        adjacency = graph.csr().tocsr()
+        near = np.unique(np.concatenate([among, adjacency[among].indices]))
+        for part, cut in pockets(graph, population, lo, hi, near):
+            out = (set(label[part].tolist()) | {label[cut]}) & outside
+            if len(out) == 1 and (grid := out.pop()) not in rows:  # the one grid this pocket must leave out
+                rows[grid] = (f"{len(part)} units ({population[part].sum():,.0f} residents) reach the rest only "
+                              f"through {row_names(units, [cut])[0]} ({population[cut]:,.0f}): together above "
+                              f"{hi:,.0f}, so a grid around them is out of the band whatever the cut")
+    return pd.DataFrame({"population": grids.loc[list(rows), "population"].to_numpy(),
+                         "why": list(rows.values())}, index=pd.Index(list(rows), dtype=np.int64))

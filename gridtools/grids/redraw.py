@@ -26,6 +26,7 @@ from gridtools.grids.params import attach_params, band_of
 from gridtools.grids.pieces import adjacent_oversize, piece_graph
 from gridtools.grids.units import check_units, measure_grids
 from gridtools.grids.graph import build_unit_graph, link_islands
+from gridtools.grids.proofs import proven_out_of_band
 from gridtools.crs import to_metric
 from gridtools import validate
 
@@ -45,7 +46,9 @@ class RebalanceResult:
     summary : dict
         ``grids_changed``, ``grids_new``, ``grids_retired``, ``share_residents_kept``,
         ``out_of_band_before`` / ``out_of_band_after`` (grids outside the band that do not consist
-        of an over-size unit), ``oversize_grids`` and ``seconds``.
+        of an over-size unit), ``cannot_be_in_band`` (those of them no cut can bring into the band,
+        :func:`gridtools.grids.proofs.proven_out_of_band`; their status says so), ``oversize_grids``
+        and ``seconds``.
     """
 
     units: gpd.GeoDataFrame
@@ -60,7 +63,8 @@ class RebalanceResult:
             f"  (new {s['grids_new']}, retired {s['grids_retired']})",
             f"residents keeping their grid code: {s['share_residents_kept']:.2%}",
             f"grids out of band before: {s['out_of_band_before']}  after: {s['out_of_band_after']}"
-            f"  (over-size single units, not counted: {s['oversize_grids']})",
+            f"  (over-size single units, not counted: {s['oversize_grids']}; proven unable to be in band:"
+            f" {s.get('cannot_be_in_band', 0)}, status cannot_be_in_band)",
             f"seconds: {s['seconds']:.2f}",
         ]
 
@@ -201,12 +205,15 @@ def rebalance(units: gpd.GeoDataFrame, pop: str, *, grid_col: str = "grid_code",
     out = units.copy()
     out["previous_code"] = old_codes.to_numpy()
     out["grid_code"] = new_codes
-    grids = measure_grids(out, pd.factorize(out["grid_code"])[0], population, metric.crs)
+    new_label, _ = pd.factorize(out["grid_code"])
+    grids = measure_grids(out, new_label, population, metric.crs)
     grids["grid_code"] = pd.factorize(out["grid_code"])[1][grids.index]
     grids["in_band"] = band.contains(grids["population"].to_numpy())
     holds_oversize = pd.Series(oversize).groupby(out["grid_code"].to_numpy()).any()
     grids["status"] = np.where(holds_oversize.loc[grids["grid_code"]].to_numpy(), "oversize_unit",
                                np.where(grids["in_band"], "ok", "out_of_band"))
+    stuck = proven_out_of_band(graph, population, band.lo, band.hi, new_label, grids, units)
+    grids.loc[stuck.index, "status"] = "cannot_be_in_band"
     grids = grids.reset_index(drop=True)
     was_oversize = pd.Series(oversize).groupby(old_codes.to_numpy()).any()
     stuck_before = (~band.contains(pd.Series(population).groupby(old_codes.to_numpy()).sum())) & ~was_oversize
@@ -220,7 +227,8 @@ def rebalance(units: gpd.GeoDataFrame, pop: str, *, grid_col: str = "grid_code",
         "grids_retired": len(retired_now),
         "share_residents_kept": float(kept / population.sum()) if population.sum() else 1.0,
         "out_of_band_before": int(stuck_before.sum()),
-        "out_of_band_after": int((grids["status"] == "out_of_band").sum()),
+        "out_of_band_after": int(grids["status"].isin(["out_of_band", "cannot_be_in_band"]).sum()),
+        "cannot_be_in_band": len(stuck),
         "oversize_grids": int((grids["status"] == "oversize_unit").sum()),
         "seconds": time.perf_counter() - started,
     }

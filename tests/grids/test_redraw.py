@@ -369,6 +369,10 @@ def test_providence_ward_grows_40_percent(providence_wards):
     assert len(set(new[grows])) >= needed > len(set(old[grows]))
     assert result.summary["grids_new"] >= needed - len(set(old[grows]))
     assert all(int(c[12:15]) > top + 3 for c in ch["new"])
+    # the rebalance proves the ward-5 pocket too (gridtools.grids.proofs), as the partition did
+    proven = result.grids.loc[result.grids["status"] == "cannot_be_in_band", "grid_code"]
+    assert set(proven) == exempt and result.summary["cannot_be_in_band"] == len(exempt) >= 1
+    assert result.summary["out_of_band_after"] >= len(exempt)
 
     # a second round: another ward grows; retired codes handed on never come back
     again = result.units.drop(columns="previous_code")
