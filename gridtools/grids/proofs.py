@@ -59,30 +59,27 @@ def trapped_units(graph: UnitGraph, population: np.ndarray, lo: float, hi: float
     >>> trapped_units(g, np.array([488.0, 0.0, 1163.0, 1256.0]), 1000, 1500)
     {0: (2, 3)}
     """
-    pop = np.asarray(population, dtype=float)
-    adjacency = graph.csr().tocsr()
-    small = np.flatnonzero((pop > 0) & (pop < lo))
+    return _trapped(graph.csr().tocsr(), np.asarray(population, dtype=float), lo, hi, among)
+
+
+def _trapped(adjacency: sp.csr_matrix, pop: np.ndarray, lo: float, hi: float, among) -> dict[int, tuple[int, ...]]:
+    small = (pop > 0) & (pop < lo)
     if among is not None:
-        small = np.intersect1d(small, among)
-    if not len(small):
-        return {}
-    # cheap screen: a direct populated neighbour small enough to join rules the unit out
-    candidates = [u for u in small if not _has_partner(adjacency, pop, u, hi)]
-    if not candidates:
+        small &= np.isin(np.arange(len(pop)), among)
+    # cheap screen, all units at once: a populated neighbour small enough to join rules a unit out
+    rows = np.repeat(np.arange(len(pop)), np.diff(adjacency.indptr))
+    cols = adjacency.indices
+    joins = small[rows] & (pop[cols] > 0) & (pop[rows] + pop[cols] <= hi)
+    candidates = np.setdiff1d(np.flatnonzero(small), rows[joins])
+    if not len(candidates):
         return {}
     empty_part = _empty_parts(adjacency, pop)
     found = {}
-    for u in candidates:
-        reach = _populated_around(adjacency, pop, empty_part, u)
+    for u in candidates:  # few: those the screen kept
+        reach = _populated_around(adjacency, pop, empty_part, int(u))
         if len(reach) and (pop[u] + pop[reach] > hi).all():
             found[int(u)] = tuple(int(v) for v in reach)
     return found
-
-
-def _has_partner(adjacency: sp.csr_matrix, pop: np.ndarray, u: int, hi: float) -> bool:
-    row = adjacency.indices[adjacency.indptr[u]:adjacency.indptr[u + 1]]
-    populated = row[pop[row] > 0]
-    return bool((pop[u] + pop[populated] <= hi).any())
 
 
 def _empty_parts(adjacency: sp.csr_matrix, pop: np.ndarray) -> np.ndarray:
@@ -98,11 +95,10 @@ def _empty_parts(adjacency: sp.csr_matrix, pop: np.ndarray) -> np.ndarray:
 
 def _populated_around(adjacency: sp.csr_matrix, pop: np.ndarray, empty_part: np.ndarray, u: int) -> np.ndarray:
     """Populated units next to ``u`` or to an empty part ``u`` touches (``u`` itself left out)."""
-    row = adjacency.indices[adjacency.indptr[u]:adjacency.indptr[u + 1]]
+    row = adjacency[u].indices
     parts = np.unique(empty_part[row][empty_part[row] >= 0])
-    members = np.concatenate([[u], np.flatnonzero(np.isin(empty_part, parts))]) if len(parts) else np.array([u])
-    around = np.unique(np.concatenate([adjacency.indices[adjacency.indptr[m]:adjacency.indptr[m + 1]]
-                                       for m in members]))
+    members = np.concatenate([[u], np.flatnonzero(np.isin(empty_part, parts))])
+    around = np.unique(adjacency[members].indices)
     return around[(pop[around] > 0) & (around != u)]
 
 
@@ -127,20 +123,21 @@ def pockets(graph: UnitGraph, population: np.ndarray, lo: float, hi: float,
     ...                                                 np.arange(4))]
     [([0, 1], 2)]
     """
-    pop = np.asarray(population, dtype=float)
-    if not len(near) or not len(graph.i):
+    return _pockets(graph.csr().tocsr(), np.asarray(population, dtype=float), lo, hi, near)
+
+
+def _pockets(adjacency: sp.csr_matrix, pop: np.ndarray, lo: float, hi: float, near) -> list[tuple[np.ndarray, int]]:
+    if not len(near) or not adjacency.nnz:
         return []
-    network = nx.Graph(zip(graph.i.tolist(), graph.j.tolist()))
-    cuts = sorted(set(nx.articulation_points(network)) & set(np.asarray(near).tolist()))
-    adjacency = graph.csr().tocsr()
+    upper = sp.triu(adjacency, k=1).tocoo()
+    cuts = sorted(set(nx.articulation_points(nx.Graph(zip(upper.row.tolist(), upper.col.tolist()))))
+                  & set(np.asarray(near).tolist()))
     found = []
-    for c in cuts:
-        keep = np.ones(len(pop), dtype=bool)
-        keep[c] = False
-        index = np.flatnonzero(keep)
+    for c in cuts:  # one connected-components pass over the graph without c each
+        index = np.flatnonzero(np.arange(len(pop)) != c)
         _, labels = connected_components(adjacency[index][:, index], directed=False)
         sums = np.bincount(labels, weights=pop[index])
-        touching = np.unique(labels[np.isin(index, adjacency.indices[adjacency.indptr[c]:adjacency.indptr[c + 1]])])
+        touching = np.unique(labels[np.isin(index, adjacency[c].indices)])
         for part in touching:
             if 0 < sums[part] < lo and sums[part] + pop[c] > hi:
                 found.append((index[labels == part], int(c)))
@@ -172,22 +169,24 @@ def proven_out_of_band(graph: UnitGraph, population: np.ndarray, lo: float, hi: 
     """
     rows = {}
     outside = set(grids.index[grids["status"] == "out_of_band"])
+    if not outside:
+        return pd.DataFrame({"population": [], "why": []}, index=pd.Index([], dtype=np.int64))
+    pop = np.asarray(population, dtype=float)
+    adjacency = graph.csr().tocsr()  # once, for both proofs
     among = np.flatnonzero(np.isin(label, list(outside)))
-    for unit, around in (trapped_units(graph, population, lo, hi, among) if outside else {}).items():
+    for unit, around in _trapped(adjacency, pop, lo, hi, among).items():
         grid = label[unit]
         if grid in outside and grid not in rows:
             sizes = " or ".join(f"{population[v]:,.0f}" for v in sorted(around, key=lambda v: population[v])[:3])
             rows[grid] = (f"{row_names(units, [unit])[0]} ({population[unit]:,.0f} residents) reaches other "
                           f"residents only through units of {sizes}{' ...' if len(around) > 3 else ''}: with "
                           f"any of them it is above {hi:,.0f}, alone below {lo:,.0f}")
-    if outside:
-        adjacency = graph.csr().tocsr()
-        near = np.unique(np.concatenate([among, adjacency[among].indices]))
-        for part, cut in pockets(graph, population, lo, hi, near):
-            out = (set(label[part].tolist()) | {label[cut]}) & outside
-            if len(out) == 1 and (grid := out.pop()) not in rows:  # the one grid this pocket must leave out
-                rows[grid] = (f"{len(part)} units ({population[part].sum():,.0f} residents) reach the rest only "
-                              f"through {row_names(units, [cut])[0]} ({population[cut]:,.0f}): together above "
-                              f"{hi:,.0f}, so a grid around them is out of the band whatever the cut")
+    near = np.unique(np.concatenate([among, adjacency[among].indices]))
+    for part, cut in _pockets(adjacency, pop, lo, hi, near):
+        out = (set(label[part].tolist()) | {label[cut]}) & outside
+        if len(out) == 1 and (grid := out.pop()) not in rows:  # the one grid this pocket must leave out
+            rows[grid] = (f"{len(part)} units ({population[part].sum():,.0f} residents) reach the rest only "
+                          f"through {row_names(units, [cut])[0]} ({population[cut]:,.0f}): together above "
+                          f"{hi:,.0f}, so a grid around them is out of the band whatever the cut")
     return pd.DataFrame({"population": grids.loc[list(rows), "population"].to_numpy(),
                          "why": list(rows.values())}, index=pd.Index(list(rows), dtype=np.int64))
