@@ -44,6 +44,10 @@ _MIN_UNITS_FOR_PROCESSES = 20_000
 
 ProgressCallback = Callable[[str, int, int], None]
 
+#: Grid statuses that could be in the band: the share of feasible grids in band is over these
+#: (over-size units, infeasible pieces and grids proven unable to be in band are left out).
+FEASIBLE_STATUSES = ("ok", "out_of_band")
+
 
 @dataclass
 class PartitionResult:
@@ -356,7 +360,7 @@ def partition(units: gpd.GeoDataFrame, pop: str, *, min_pop: float | None = None
     oversize = pd.DataFrame({"unit": units.index[oversize_units], "unit_name": row_names(units, oversize_units),
                              "population": population[oversize_units],
                              "grid_code": out_units["grid_code"].to_numpy()[oversize_units]})
-    feasible = grids["status"].isin(["ok", "out_of_band"])
+    feasible = grids["status"].isin(FEASIBLE_STATUSES)
     summary = {
         "n_units": len(units), "population": float(population.sum()), "min_pop": band.lo, "max_pop": band.hi,
         "n_grids": len(grids), "grids_in_band": int(grids["in_band"].sum()),

@@ -25,8 +25,9 @@ from gridtools.crs import to_metric
 from gridtools.errors import InputError
 from gridtools.grids.balance import Band, feasible_counts
 from gridtools.grids.codes import CodeLayout
-from gridtools.grids.core import make_band, partition
-from gridtools.grids.graph import build_unit_graph, link_islands
+from gridtools.grids.core import FEASIBLE_STATUSES, make_band, partition
+from gridtools.grids.graph import UnitGraph, build_unit_graph, link_islands
+from gridtools.grids.proofs import pockets
 from gridtools.population import round_preserving_total
 from gridtools.validate import numeric_column, require_columns
 
@@ -195,7 +196,7 @@ def subdivide(grids: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, *, pop: str 
 def _polish(cells: gpd.GeoDataFrame, result, lo: float, hi: float) -> np.ndarray:
     """Sub-grid of each cell: the partition's, or after validated boundary moves when a sub-grid missed the band."""
     plan = result.units["grid_code"].to_numpy()
-    feasible = result.grids["status"].isin(["ok", "out_of_band"])
+    feasible = result.grids["status"].isin(FEASIBLE_STATUSES)
     if result.grids.loc[feasible, "in_band"].all():
         return plan
     from gridtools.grids.workload import balance_workload
@@ -258,15 +259,16 @@ def _why_out_of_band(cells: gpd.GeoDataFrame, band: Band) -> list[str]:
 
 def _bottleneck(group: nx.Graph, pop: np.ndarray, band: Band) -> str | None:
     """A part below the minimum that reaches the rest only through one building, too many together."""
-    for cut in nx.articulation_points(group):
-        rest = group.copy()
-        rest.remove_node(cut)
-        for part in nx.connected_components(rest):
-            inside = float(pop[list(part)].sum())
-            if inside < band.lo and inside + pop[cut] > band.hi:
-                return (f"{len(part)} buildings ({inside:,.0f} residents) reach the rest only through one building "
-                        f"of {pop[cut]:,.0f}: together {inside + pop[cut]:,.0f} > {band.hi:,.0f}")
-    return None
+    edges = np.array(list(group.edges()), dtype=np.int64).reshape(-1, 2)
+    graph = UnitGraph(len(pop), edges.min(axis=1), edges.max(axis=1), np.ones(len(edges)),
+                      np.full(len(edges), "rook"))
+    found = pockets(graph, pop, band.lo, band.hi, np.fromiter(group.nodes, dtype=np.int64))
+    if not found:
+        return None
+    part, cut = found[0]
+    inside = float(pop[part].sum())
+    return (f"{len(part)} buildings ({inside:,.0f} residents) reach the rest only through one building "
+            f"of {pop[cut]:,.0f}: together {inside + pop[cut]:,.0f} > {band.hi:,.0f}")
 
 
 def _no_cut(group: nx.Graph, pop: np.ndarray, band: Band) -> str | None:
