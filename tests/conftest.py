@@ -148,3 +148,19 @@ def shanghai_bund_network():
     pools = tiles["kind"].isin(["swimming_pool", "fountain"])
     water = tiles[(tiles["layer"] == "water") & polygons & ~pools]
     return buildings, pd.concat([network_lines_from_osm(roads), water.assign(major=True)])
+
+
+def sqlite_query_plans(con, *calls) -> list[str]:
+    """SQLite's query plan of every statement the *calls* run on connection *con*, one string each.
+
+    The statements are caught as run, with their parameters filled in, so a plan test checks the
+    SQL the store really sends (e.g. that a range on an indexed column uses the index).
+    """
+    ran = []
+    con.set_trace_callback(ran.append)
+    try:
+        for call in calls:
+            call()
+    finally:
+        con.set_trace_callback(None)
+    return [" ".join(row[3] for row in con.execute("EXPLAIN QUERY PLAN " + sql)) for sql in ran]

@@ -22,7 +22,7 @@ import pyogrio
 import pytest
 import shapely
 
-from conftest import run_cli, shared_data
+from conftest import run_cli, shared_data, sqlite_query_plans
 from gridtools import io
 from gridtools.components import load_classes, make_codes, open_store, parse_code
 from gridtools.components.classes import merge_classes, parse_osm_rules
@@ -288,18 +288,11 @@ def test_a_major_class_is_a_range_on_the_class_index_with_the_same_rows(store):
         assert store.query(class_code=major, status=None)["code"].tolist() == list(expected), major
     assert store.query(class_code="0136")["code"].tolist() == everything.loc[everything["class_code"] == "0136",
                                                                              "code"].tolist()
-    con = store._db.connection()
-    ran = []
-    con.set_trace_callback(ran.append)  # the statements as run, parameters filled in
-    try:
-        store.query(class_code="01")
-        store.query(class_code="05", status=None)
-    finally:
-        con.set_trace_callback(None)
-    assert len(ran) == 2
-    for sql in ran:
-        plan = " ".join(r[3] for r in con.execute("EXPLAIN QUERY PLAN " + sql))
-        assert "INDEX idx_components_class (class_code>? AND class_code<?)" in plan, (sql, plan)
+    plans = sqlite_query_plans(store._db.connection(), lambda: store.query(class_code="01"),
+                               lambda: store.query(class_code="05", status=None))
+    assert len(plans) == 2
+    for plan in plans:
+        assert "INDEX idx_components_class (class_code>? AND class_code<?)" in plan, plan
 
 
 def test_bad_rows_are_named_and_nothing_is_stored(store):

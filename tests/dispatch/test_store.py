@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-from conftest import worker_schema_url
+from conftest import sqlite_query_plans, worker_schema_url
 from gridtools.dispatch.store import ACTIVE, TripStore, _day_range
 
 DAY = "2026-12-31"
@@ -89,18 +89,10 @@ def test_the_day_range_ends_at_the_next_date():
 
 def test_a_day_of_active_trips_searches_the_status_dock_index(tmp_path):
     store = TripStore(tmp_path / "d.db")
-    con = store.connection()
-    ran = []
-    con.set_trace_callback(ran.append)  # the statements as run, parameters filled in
-    try:
-        store.trips_between("", "", day=DAY)
-        store.trips_between("", "", day=DAY, count=True)
-        store.count(ACTIVE, day=DAY)
-        store.trips(day=DAY, status="assigned")
-    finally:
-        con.set_trace_callback(None)
-    assert len(ran) == 4
-    for sql in ran:
-        plan = " ".join(r[3] for r in con.execute("EXPLAIN QUERY PLAN " + sql))
-        assert "INDEX trips_status_dock (status=? AND dock_time>? AND dock_time<?)" in plan, (sql, plan)
+    plans = sqlite_query_plans(store.connection(), lambda: store.trips_between("", "", day=DAY),
+                               lambda: store.trips_between("", "", day=DAY, count=True),
+                               lambda: store.count(ACTIVE, day=DAY), lambda: store.trips(day=DAY, status="assigned"))
+    assert len(plans) == 4
+    for plan in plans:
+        assert "INDEX trips_status_dock (status=? AND dock_time>? AND dock_time<?)" in plan, plan
     store.close()

@@ -17,8 +17,8 @@ def _graph(edges, n):
     return UnitGraph(n, i, j, np.ones(len(i)), np.array(["rook"] * len(i)))
 
 
-def _some_grid_in_band(edges, n, pop, u, lo, hi) -> bool:
-    """Brute force: is there a connected set of units holding u with a population in the band?"""
+def _grids_in_band(edges, n, pop, u, lo, hi):
+    """Brute force: every connected set of units holding u with a population in the band."""
     g = nx.Graph(edges)
     g.add_nodes_from(range(n))
     others = [v for v in range(n) if v != u]
@@ -26,8 +26,16 @@ def _some_grid_in_band(edges, n, pop, u, lo, hi) -> bool:
         for more in combinations(others, size):
             part = (u, *more)
             if lo <= pop[list(part)].sum() <= hi and nx.is_connected(g.subgraph(part)):
-                return True
-    return False
+                yield part
+
+
+def _random_cases(seed: int, count: int, n: int, extra_edges: int, sizes):
+    """Small random connected graphs (a random tree plus extra edges) with random populations."""
+    rng = np.random.default_rng(seed)
+    for _ in range(count):
+        tree = nx.random_labeled_tree(n, seed=int(rng.integers(1 << 30)))
+        edges = list(tree.edges()) + [tuple(rng.choice(n, 2, replace=False)) for _ in range(extra_edges)]
+        yield sorted({(min(a, b), max(a, b)) for a, b in edges if a != b}), rng.choice(sizes, size=n)
 
 
 def test_a_unit_behind_empty_units_and_big_neighbours_is_trapped_and_one_with_a_partner_is_not():
@@ -43,17 +51,11 @@ def test_a_unit_behind_empty_units_and_big_neighbours_is_trapped_and_one_with_a_
 
 
 def test_every_proof_holds_against_a_brute_force_search_on_random_graphs():
-    rng = np.random.default_rng(7)
-    proofs = 0
-    for _ in range(150):
-        n = 8
-        tree = nx.random_labeled_tree(n, seed=int(rng.integers(1 << 30)))
-        edges = list(tree.edges()) + [tuple(rng.choice(n, 2, replace=False)) for _ in range(2)]
-        edges = sorted({(min(a, b), max(a, b)) for a, b in edges if a != b})
-        pop = rng.choice([0.0, 0.0, 300.0, 488.0, 900.0, 1163.0, 1256.0], size=n)
+    proofs, n = 0, 8
+    for edges, pop in _random_cases(7, 150, n, 2, [0.0, 0.0, 300.0, 488.0, 900.0, 1163.0, 1256.0]):
         for u in trapped_units(_graph(edges, n), pop, 1000, 1500):
             proofs += 1
-            assert not _some_grid_in_band(edges, n, pop, u, 1000, 1500), (edges, pop.tolist(), u)
+            assert next(_grids_in_band(edges, n, pop, u, 1000, 1500), None) is None, (edges, pop.tolist(), u)
     assert proofs > 10  # the search found proofs to check
 
 
@@ -81,24 +83,15 @@ def test_partition_names_the_demo_grid_no_cut_can_fix():
 
 def test_every_pocket_forces_a_grid_out_of_band_in_a_brute_force_search():
     """Over all contiguous cuts of small random graphs, a pocket leaves some grid around it out of the band."""
-    rng = np.random.default_rng(11)
-    checked = 0
-    for _ in range(60):
-        n = 7
-        tree = nx.random_labeled_tree(n, seed=int(rng.integers(1 << 30)))
-        edges = sorted((min(a, b), max(a, b)) for a, b in tree.edges())
-        pop = rng.choice([200.0, 484.0, 500.0, 519.0, 900.0, 1200.0], size=n)
+    checked, n = 0, 7
+    for edges, pop in _random_cases(11, 60, n, 0, [200.0, 484.0, 500.0, 519.0, 900.0, 1200.0]):
         for part, cut in pockets(_graph(edges, n), pop, 1000, 1500, np.arange(n)):
             checked += 1
             region = set(part.tolist()) | {cut}
             # any set of units holding part of the region and in band must hold the cut and leave part units out
             assert pop[part].sum() + pop[cut] > 1500 and pop[part].sum() < 1000
-            g = nx.Graph(edges)
             for u in part:  # a grid in band holding u must hold the cut too
-                for size in range(n):
-                    for more in combinations([v for v in range(n) if v != u], size):
-                        grid = (u, *more)
-                        if 1000 <= pop[list(grid)].sum() <= 1500 and nx.is_connected(g.subgraph(grid)):
-                            assert cut in grid and not region <= set(grid)
+                for grid in _grids_in_band(edges, n, pop, u, 1000, 1500):
+                    assert cut in grid and not region <= set(grid)
     assert checked > 5
 
