@@ -120,6 +120,14 @@ route_max_snap_m: float = 500.0
 #: road that does; a route snapped that far says so in a warning naming the road.
 route_max_resnap_m: float = 2000.0
 
+#: Routing: a point whose nearest usable road reaches (origin) or is reached from (destination) at
+#: least this many junctions by the vehicle, none of them on its main network, lies in a *closed
+#: district* (an old town behind weight limits, a campus behind a 2.1 m underpass): it is not moved onto
+#: another road, and a route that must leave the district is refused, naming what closes it and the
+#: nearest road that does connect.  Smaller pockets (a stub behind a height limit) are snapped past, like
+#: Valhalla's ``minimum_reachability`` (also 50).  0: every pocket may be snapped past.
+route_min_reach_nodes: int = 50
+
 #: Routing: longest stretch (metres) of a private road a route may drive at its start or end to
 #: reach a point on that road (stated in ``Route.restricted``); never used mid-route.
 route_max_restricted_end_m: float = 1000.0

@@ -79,6 +79,32 @@ def cut_off(network, seg: int, role: str) -> bool:
     return not (from_main[net.arc_u[arcs]] if role == "destination" else to_main[net.arc_v[arcs]]).any()
 
 
+def reaches_at_least(indptr: np.ndarray, indices: np.ndarray, starts, n: int, node_base=None) -> bool:
+    """Whether a breadth-first walk from ``starts`` over a CSR graph reaches at least ``n`` nodes.
+
+    Stops as soon as ``n`` are found, so a large district costs ``n`` steps, not its size.  With
+    ``node_base``, the copies of a split junction count once.
+
+    Examples
+    --------
+    >>> indptr, indices = np.array([0, 1, 2, 2]), np.array([1, 2])   # 0 -> 1 -> 2
+    >>> reaches_at_least(indptr, indices, [0], 3), reaches_at_least(indptr, indices, [1], 3)
+    (True, False)
+    """
+    seen = {int(s) for s in starts}
+    junctions = {int(node_base[s]) for s in seen} if node_base is not None else seen
+    todo = list(seen)
+    while todo and len(junctions) < n:
+        u = todo.pop()
+        for v in indices[indptr[u]:indptr[u + 1]].tolist():
+            if v not in seen:
+                seen.add(v)
+                todo.append(v)
+                if node_base is not None:
+                    junctions.add(int(node_base[v]))
+    return len(junctions if node_base is not None else seen) >= n
+
+
 def reach_parts(n_nodes: int, tails: np.ndarray, heads: np.ndarray) -> tuple:
     """Per node of a graph, what :func:`pairs_connect` needs to tell without a search whether one
     node can reach another: (strong part, weak part, reaches the largest strong part, reached from

@@ -8,7 +8,9 @@ limit or a private gate), this module finds the ends that do:
   the vehicle's main network (:func:`gridtools.routing.lastmile.pocket_ends`);
 * :func:`reachable_snaps`: the pair of usable roads within reach (the nearest ones and the nearest of
   the main network) with the smallest total snap distance that has a route (one many-to-many query);
-* the router keeps the one with the smaller total snap distance (the reachable pair on a tie).
+* the router keeps the one with the smaller total snap distance (the reachable pair on a tie);
+* :func:`closed_districts`: a point whose nearest road lies in a large pocket of the vehicle's own
+  roads (a closed district) is not moved off that road by either search.
 
 Both look at the same few nearest-road searches around the same two points, so one
 :class:`NearRoads` per route makes each search once: its candidates of the usable-or-private index
@@ -24,7 +26,7 @@ import math
 import numpy as np
 
 from gridtools.routing import lastmile
-from gridtools.routing.connectivity import cut_off, pairs_connect, reach_parts
+from gridtools.routing.connectivity import cut_off, pairs_connect, reach_parts, reaches_at_least
 from gridtools.routing.engines import INF
 from gridtools.routing.snapping import (EdgeSnap, arrivals, best_path, departures, matrix_costs, same_arc_cost,
                                         segment_arcs)
@@ -76,31 +78,98 @@ class NearRoads:
 
 
 def connected_snaps(network, near: NearRoads, trees: dict, rules, metric, main: np.ndarray, nearest: EdgeSnap,
-                    limits: tuple, exits: tuple, nearest_road):
+                    limits: tuple, exits: tuple, nearest_road, pinned=(False, False)):
     """(o, d, path) on the nearest ends that connect when the nearest snaps do not, or None.
 
     The reachable pair (:func:`reachable_snaps`) unless a pocket's way out (:func:`pocket_snaps`)
     has a smaller total snap distance; the reachable pair's total bounds the pocket walk.
     ``rules``: the vehicle's :class:`~gridtools.routing.restrictions.ArcRules` (its cache keeps
-    the part labels); the other parameters as for :func:`pocket_snaps`.
+    the part labels); ``pinned``: per point, kept on its nearest road (:func:`closed_districts`);
+    the other parameters as for :func:`pocket_snaps`.
 
     Examples
     --------
     >>> o, d, path = connected_snaps(net, near, trees, rules, metric, main, snap, limits, exits, f)  # doctest: +SKIP
     """
-    if "reach_parts" not in rules.cache:
-        ok = rules.blocked == 0
-        rules.cache["reach_parts"] = reach_parts(network.n_nodes, network.arc_u[ok], network.arc_v[ok])
-    found = reachable_snaps(network, near, trees, metric, limits[0], rules.cache["reach_parts"])
+    # a pinned point's candidates are its nearest road and any other exactly as near (a junction's roads)
+    reach = tuple(float(nearest.distance_m[i]) + 1.0 if pinned[i] else limits[0] for i in (0, 1))
+    found = reachable_snaps(network, near, trees, metric, reach, _reach_parts(network, rules))
     beat = None if found is None else found[0].distance_m[0] + found[1].distance_m[0]
     pocket = pocket_snaps(network, near, trees, metric, rules.cache["private_arcs"], main, nearest, limits, exits,
-                          nearest_road, beat)
+                          nearest_road, beat, reach)
     if pocket is not None and (found is None or pocket[0].distance_m[0] + pocket[1].distance_m[0] < beat):
         return pocket
     return found
 
 
-def reachable_snaps(network, near: NearRoads, trees: dict, metric, max_snap_m: float, parts=None):
+def _reach_parts(network, rules) -> tuple:
+    """:func:`reach_parts` of the roads ``rules`` lets the vehicle use (cached on the rules)."""
+    if "reach_parts" not in rules.cache:
+        ok = rules.blocked == 0
+        rules.cache["reach_parts"] = reach_parts(network.n_nodes, network.arc_u[ok], network.arc_v[ok])
+    return rules.cache["reach_parts"]
+
+
+def closed_districts(network, rules, metric, nearest: EdgeSnap, min_nodes: int) -> tuple:
+    """Per point (origin, destination): whether its nearest usable road lies in a *closed district*.
+
+    A closed district is a part of the vehicle's roads that reaches (origin) or is reached from
+    (destination) at least ``min_nodes`` junctions, none of them on the vehicle's main network: an
+    old town behind weight limits, a campus behind a low underpass.  A point there is a real place the
+    vehicle cannot get out of (or into), not a stray snap, so the router keeps it on its road and
+    refuses a route that must leave the district rather than moving the point onto another road.
+    Smaller pockets are snapped past, as Valhalla skips candidate edges that reach fewer than
+    ``minimum_reachability`` (50) nodes.  A road cut off by the map itself (a clipped fragment,
+    :func:`gridtools.routing.connectivity.cut_off`) is never a district.
+
+    Parameters
+    ----------
+    network : RoadNetwork
+    rules : ArcRules
+    metric : Metric
+        The vehicle's weights (``weights``, ``arrive_weights``).
+    nearest : EdgeSnap
+        Both points' nearest usable roads (``seg`` -1 where none).
+    min_nodes : int
+        ``settings.route_min_reach_nodes``; 0 or less: no point is in a district.
+
+    Examples
+    --------
+    >>> closed_districts(net, rules, metric, snap, 50)                           # doctest: +SKIP
+    (True, False)
+    """
+    if min_nodes <= 0:
+        return (False, False)
+    _, _, to_main, from_main, _, _ = _reach_parts(network, rules)
+    if "reach_csr" not in rules.cache:  # forward and backward adjacency of the usable arcs
+        ok = np.flatnonzero(rules.blocked == 0)
+        rules.cache["reach_csr"] = tuple(_csr(network.n_nodes, a[ok], b[ok])
+                                         for a, b in ((network.arc_u, network.arc_v), (network.arc_v, network.arc_u)))
+    out = []
+    for i, role in enumerate(("origin", "destination")):
+        snap = nearest.take(i)
+        if snap.seg[0] < 0 or cut_off(network, int(snap.seg[0]), role):
+            out.append(False)
+            continue
+        leave = role == "origin"
+        _, node, cost = (departures(network, metric.weights, snap) if leave
+                         else arrivals(network, metric.weights, metric.arrive_weights, snap))
+        starts = node[0][cost[0] < INF]
+        if not len(starts) or (to_main if leave else from_main)[starts].any():
+            out.append(False)
+            continue
+        indptr, indices = rules.cache["reach_csr"][0 if leave else 1]
+        out.append(reaches_at_least(indptr, indices, starts, min_nodes, network.node_base))
+    return tuple(out)
+
+
+def _csr(n_nodes: int, tails: np.ndarray, heads: np.ndarray) -> tuple:
+    """(indptr, indices) of the graph of arcs ``tails`` -> ``heads``."""
+    order = np.argsort(tails, kind="stable")
+    return np.r_[0, np.cumsum(np.bincount(tails, minlength=n_nodes))], heads[order]
+
+
+def reachable_snaps(network, near: NearRoads, trees: dict, metric, max_snap_m, parts=None):
     """(origin snap, destination snap, path) on the nearest roads within reach that connect, or None.
 
     The nearest road can be a clipped fragment or a one-way stub; like Valhalla's reachability
@@ -118,7 +187,8 @@ def reachable_snaps(network, near: NearRoads, trees: dict, metric, max_snap_m: f
         the segments of the first two (``usable_seg``, ``main_seg``, bool per segment).
     metric : Metric
         With ``arrive_weights``.
-    max_snap_m : float
+    max_snap_m : float or (float, float)
+        How far to look, for both points or per point (origin, destination).
     parts : tuple, optional
         :func:`gridtools.routing.connectivity.reach_parts` of ``metric``'s graph (arcs with a finite
         weight).  The pairs are then decided by strong-part labels, nearest first, and the
@@ -129,10 +199,11 @@ def reachable_snaps(network, near: NearRoads, trees: dict, metric, max_snap_m: f
     >>> o, d, path = reachable_snaps(net, near, trees, metric, 500.0)      # doctest: +SKIP
     """
     k, wide = REACHABLE_CANDIDATES, WIDE_CANDIDATES
-    co, cd = (EdgeSnap.concat([near.candidates(i, trees["usable"], max_snap_m, k, (trees["ends"], wide,
-                                                                                  trees["usable_seg"])),
-                               near.candidates(i, trees["main"], max_snap_m, k, (trees["ends"], wide,
-                                                                                 trees["main_seg"]))])
+    reach = tuple(max_snap_m) if np.ndim(max_snap_m) else (max_snap_m, max_snap_m)
+    co, cd = (EdgeSnap.concat([near.candidates(i, trees["usable"], reach[i], k, (trees["ends"], wide,
+                                                                                trees["usable_seg"])),
+                               near.candidates(i, trees["main"], reach[i], k, (trees["ends"], wide,
+                                                                               trees["main_seg"]))])
               for i in (0, 1))
     if not len(co.seg) or not len(cd.seg):
         return None
@@ -194,7 +265,8 @@ def may_resnap_far(network, xy, nearest: EdgeSnap, role: str, nearest_road) -> b
 
 
 def pocket_snaps(network, near: NearRoads, trees: dict, metric, private: np.ndarray, main: np.ndarray,
-                 nearest: EdgeSnap, limits: tuple, exits: tuple, nearest_road, beat: float | None = None):
+                 nearest: EdgeSnap, limits: tuple, exits: tuple, nearest_road, beat: float | None = None,
+                 reach: tuple | None = None):
     """(o, d, path) from the nearest roads, usable or private, that lead to the main network; or None.
 
     Per point, the 64 nearest roads usable or closed only by ``private`` within ``max_snap_m`` and
@@ -222,19 +294,25 @@ def pocket_snaps(network, near: NearRoads, trees: dict, metric, private: np.ndar
     beat : float, optional
         The total snap distance to beat (:func:`reachable_snaps`' pair): None is returned as soon
         as the two points' picks cannot add up to less.
+    reach : (float, float), optional
+        Per point, how far to look instead of ``max_snap_m`` (a pinned point: its nearest road's
+        distance, :func:`closed_districts`); a point looked at less far is never re-snapped far.
 
     Examples
     --------
     >>> o, d, path = pocket_snaps(net, near, trees, metric, private, main, snap, (500, 2000, 1000), exits, f)  # doctest: +SKIP
     """
     max_snap_m, max_resnap_m, max_m = limits
+    reach = reach or (max_snap_m, max_snap_m)
     cands = []
     for i, role in enumerate(("origin", "destination")):
-        far = max_resnap_m if may_resnap_far(network, near.xy[i], nearest.take(i), role, nearest_road) else 0.0
+        look = reach[i]
+        far = (max_resnap_m if look >= max_snap_m
+               and may_resnap_far(network, near.xy[i], nearest.take(i), role, nearest_road) else 0.0)
         wide = (trees["ends"], WIDE_CANDIDATES, trees["ends_seg"])
-        main_near = near.candidates(i, trees["main"], max_snap_m, REACHABLE_CANDIDATES, wide[:2] + (trees["main_seg"],))
-        if far > max_snap_m and len(main_near.seg) < REACHABLE_CANDIDATES:  # else the nearest all lie within max_snap_m
+        main_near = near.candidates(i, trees["main"], look, REACHABLE_CANDIDATES, wide[:2] + (trees["main_seg"],))
+        if far > look and len(main_near.seg) < REACHABLE_CANDIDATES:  # else the nearest all lie within max_snap_m
             main_near = near.candidates(i, trees["main"], far, REACHABLE_CANDIDATES)
-        cands.append(EdgeSnap.concat([near.candidates(i, trees["ends"], max_snap_m, lastmile.POCKET_CANDIDATES, wide),
+        cands.append(EdgeSnap.concat([near.candidates(i, trees["ends"], look, lastmile.POCKET_CANDIDATES, wide),
                                       main_near]))
     return lastmile.pocket_snaps(network, cands, metric, private, main, max_m, exits, beat)

@@ -54,6 +54,11 @@ class Router:
     max_resnap_m : float, optional
         When no road within ``max_snap_m`` connects to the other end, how far to look for the nearest
         one that does (default ``settings.route_max_resnap_m``; the route says so in a warning).
+    min_reach_nodes : int, optional
+        A point whose nearest usable road reaches (or is reached from) this many junctions, none on
+        the vehicle's main network, lies in a closed district and is never moved onto another road: a
+        route that must leave it is refused, naming what closes it and the nearest road that connects
+        (default ``settings.route_min_reach_nodes``, 50; 0: snap past every pocket).
     zones : list of BanZone, optional
         Truck-ban zones (:func:`gridtools.routing.read_ban_zones`), applied per request to the
         vehicles and times they cover (``Router.zones`` may be changed between requests).
@@ -66,7 +71,8 @@ class Router:
     """
 
     def __init__(self, network: RoadNetwork, engine: str = "auto", max_snap_m: float | None = None,
-                 metric_cache_size: int | None = None, zones=None, max_resnap_m: float | None = None):
+                 metric_cache_size: int | None = None, zones=None, max_resnap_m: float | None = None,
+                 min_reach_nodes: int | None = None):
         from gridtools import settings
 
         self._engine = engine_for(network, engine)  # the only place that knows which engine runs
@@ -74,6 +80,7 @@ class Router:
         self.engine = self._engine.name
         self.max_snap_m = settings.route_max_snap_m if max_snap_m is None else max_snap_m
         self.max_resnap_m = settings.route_max_resnap_m if max_resnap_m is None else max_resnap_m
+        self.min_reach_nodes = settings.route_min_reach_nodes if min_reach_nodes is None else int(min_reach_nodes)
         self._metrics: OrderedDict = OrderedDict()
         self._rules: OrderedDict = OrderedDict()
         self._keys: dict = {}
@@ -320,21 +327,43 @@ class Router:
         return (o2, d2, path) if math.isfinite(path[0]) else None
 
     def _connected_snaps(self, near: fallback.NearRoads, o: EdgeSnap, d: EdgeSnap, nearest, rules: R.ArcRules,
-                         metric: Metric):
-        """(o, d, path) on the nearest ends that connect when ``o`` and ``d`` do not (or None).
+                         metric: Metric, districts: bool = True):
+        """((o, d, path) on the nearest ends that connect when ``o`` and ``d`` do not, or None; pinned).
 
         A pocket's way out (public streets or a private road leading to the main network) wins when its
         total snap distance is smaller than the nearest connected pair's (:mod:`gridtools.routing.fallback`).
-        ``nearest``: both points' nearest usable roads (None: searched here).
+        ``nearest``: both points' nearest usable roads (None: searched here).  ``pinned``: per point, in
+        a closed district (:func:`fallback.closed_districts`, looked for when ``districts``), so kept on
+        its nearest road.
         """
         from gridtools import settings
 
         trees = self._snap_trees(rules)
         if nearest is None:
             nearest = self._segment_index().nearest(near.xy, trees["usable"], self.max_snap_m)
+        pinned = (fallback.closed_districts(self.network, rules, metric, nearest, self.min_reach_nodes)
+                  if districts else (False, False))
         limits = (self.max_snap_m, self.max_resnap_m, settings.route_max_restricted_end_m)
-        return fallback.connected_snaps(self.network, near, trees, rules, metric, self._main_nodes(rules), nearest,
-                                        limits, self._pocket_exits(rules, metric), self._nearest_road)
+        found = fallback.connected_snaps(self.network, near, trees, rules, metric, self._main_nodes(rules), nearest,
+                                         limits, self._pocket_exits(rules, metric), self._nearest_road, pinned)
+        return found, pinned
+
+    def _district_message(self, near, o, d, nearest, rules, metric, pinned) -> str:
+        """Why a refused route's pinned points were not moved, and which road would connect."""
+        alt = self._connected_snaps(near, o, d, nearest, rules, metric, districts=False)[0]
+        parts = []
+        for i, (role, snap) in enumerate((("origin", o), ("destination", d))):
+            if not pinned[i]:
+                continue
+            way = "leave" if role == "origin" else "enter"
+            text = (f"; the {role} (snapped {snap.distance_m[0]:,.0f} m onto {self._road_label(int(snap.seg[0]))}) "
+                    f"lies in streets this vehicle may drive but not {way} ({self.min_reach_nodes} or more junctions, "
+                    "none joined to the rest of its network), so it was not moved onto another road")
+            if alt is not None and alt[i].seg[0] != snap.seg[0]:
+                text += (f" (the nearest road that connects is {self._road_label(int(alt[i].seg[0]))}, "
+                         f"{alt[i].distance_m[0]:,.0f} m away; Router(min_reach_nodes=0) snaps onto it)")
+            parts.append(text)
+        return "".join(parts)
 
     def _pocket_exits(self, rules: R.ArcRules, metric: Metric) -> tuple:
         """:func:`lastmile.private_metres_to_main` towards and from the main network (cached per rules)."""
@@ -491,8 +520,9 @@ class Router:
         else:
             cost, arcs, start_at, end_at = best_path(self.network, metric, o, d, metric.arrive_weights)
         warnings: list = []
+        pinned = (False, False)
         if not math.isfinite(cost):  # a clipped fragment, a one-way stub, a pocket: the nearest ends that connect
-            found = self._connected_snaps(near, o, d, nearest, self.rules(vehicle, at), metric)
+            found, pinned = self._connected_snaps(near, o, d, nearest, self.rules(vehicle, at), metric)
             if found is not None:
                 o2, d2, path = found
                 for role, old, new in (("origin", o, o2), ("destination", d, d2)):
@@ -521,6 +551,8 @@ class Router:
                 avoided = R.explain_arcs(net, rarcs, vehicle, at, rules=self.rules(vehicle, at))
         if not math.isfinite(cost):
             closed = self._closed_ends(xy, (o, d), vehicle, at)
+            if explain and any(pinned):
+                closed += self._district_message(near, o, d, nearest, self.rules(vehicle, at), metric, pinned)
             if explain and not avoided:  # cut off from the vehicle's roads: what a car's route would cross
                 self.explain_unreachable(origin, destination, vehicle, at, suffix=closed)
             raise NoRouteError(self._no_route_message(origin, destination, vehicle, at, avoided) + closed, avoided)

@@ -239,3 +239,53 @@ def test_candidates_are_the_nearest_segments_by_brute_force(k):
         np.testing.assert_allclose(got.distance_m, d[want], atol=1e-6)
         nearer = d[want][-1] - 1e-6 if len(want) else -1.0  # below the k-th distance: no ties to break
         assert set(got.seg[got.distance_m < nearer].tolist()) == set(want[d[want] < nearer].tolist())
+
+
+def _grid_rows(n: int, x0: float, y0: float, step: float, first_id: int) -> list:
+    """Rows of an n x n grid of residential streets from (x0, y0), ``step`` degrees apart: one way per block
+    (ways join only at shared points), ids from ``first_id``; n * n junctions."""
+    ends = [((x0 + i * step, y0 + j * step), (x0 + (i + 1) * step, y0 + j * step))
+            for i in range(n - 1) for j in range(n)]
+    ends += [((x0 + j * step, y0 + i * step), (x0 + j * step, y0 + (i + 1) * step))
+             for i in range(n - 1) for j in range(n)]
+    return [dict(osmid=first_id + k, highway="residential", geometry=shapely.LineString(e)) for k, e in enumerate(ends)]
+
+
+def _town_and_district(n: int):
+    """A 9 x 9 town (ways 1-144, the main network) and, 160 m east of it, an n x n district (ways from 1000)
+    joined to the town only by way 999 (Weight Lane, maxweight=7.5): a 40 t truck may drive the district
+    but not reach it."""
+    rows = _grid_rows(9, 8.0, 49.0, 0.002, 1) + _grid_rows(n, 8.0182, 49.0, 0.001, 1000)
+    rows.append(dict(osmid=999, highway="residential", name="Weight Lane", maxweight="7.5",
+                     geometry=shapely.LineString([(8.016, 49.0), (8.0182, 49.0)])))
+    return network_from_frames(gpd.GeoDataFrame(rows, crs=4326))
+
+
+def test_a_point_in_a_closed_district_is_refused_naming_the_road_that_would_connect():
+    big, town = truck(weight_t=40), (8.003, 49.004)
+    in_district = (8.0187, 49.003)  # on one of the district's streets, ~200 m from the town's nearest road
+    router = Router(_town_and_district(8))  # 64 junctions: a district, not a stray pocket
+    with pytest.raises(NoRouteError) as err:
+        router.route(town, in_district, big)
+    text = str(err.value)
+    assert "maxweight" in text and "way 999 (Weight Lane)" in text  # what closes it
+    assert "lies in streets this vehicle may drive but not enter (50 or more junctions" in text
+    assert "the nearest road that connects is way" in text and "Router(min_reach_nodes=0)" in text
+    with pytest.raises(NoRouteError, match="may drive but not leave"):
+        router.route(in_district, town, big)
+    # inside the district the truck is routed as usual, and a car is not affected
+    inside = router.route(in_district, (8.0222, 49.006), big)
+    assert max(inside.snap_m) < 1.0 and not inside.warnings
+    assert max(router.route(town, in_district, car()).snap_m) < 1.0
+    # opting out: the point is moved onto the nearest town road that connects, and the route says so
+    moved = Router(_town_and_district(8), min_reach_nodes=0).route(town, in_district, big)
+    assert 150 < moved.snap_m[1] < 260 and 999 not in moved.osmids
+    assert any("does not connect" in w for w in moved.warnings)
+
+
+def test_a_small_pocket_is_snapped_past_as_before():
+    big, town, in_pocket = truck(weight_t=40), (8.003, 49.004), (8.0187, 49.001)
+    r = Router(_town_and_district(3)).route(town, in_pocket, big)  # 9 junctions: below the 50 of a district
+    assert 150 < r.snap_m[1] < 260 and 999 not in r.osmids
+    (w,) = [w for w in r.warnings if "does not connect" in w]
+    assert w.startswith("the destination's nearest road (0 m, way 1") and "onto way" in w
