@@ -21,7 +21,7 @@ import numpy as np
 
 from gridtools.errors import GridtoolsError, InputError
 from gridtools.routing import restrictions as R
-from gridtools.routing import fallback, lastmile
+from gridtools.routing import fallback, lastmile, messages
 from gridtools.routing.connectivity import largest_strong_part
 from gridtools.routing.engines import INF, Metric, engine_for
 from gridtools.routing.network import RoadNetwork
@@ -348,22 +348,10 @@ class Router:
                                          limits, self._pocket_exits(rules, metric), self._nearest_road, pinned)
         return found, pinned
 
-    def _district_message(self, near, o, d, nearest, rules, metric, pinned) -> str:
-        """Why a refused route's pinned points were not moved, and which road would connect."""
+    def _district_note(self, near, o, d, nearest, rules, metric, pinned) -> str:
+        """Why a refused route's pinned points were not moved, naming the road that would connect."""
         alt = self._connected_snaps(near, o, d, nearest, rules, metric, districts=False)[0]
-        parts = []
-        for i, (role, snap) in enumerate((("origin", o), ("destination", d))):
-            if not pinned[i]:
-                continue
-            way = "leave" if role == "origin" else "enter"
-            text = (f"; the {role} (snapped {snap.distance_m[0]:,.0f} m onto {self._road_label(int(snap.seg[0]))}) "
-                    f"lies in streets this vehicle may drive but not {way} ({self.min_reach_nodes} or more junctions, "
-                    "none joined to the rest of its network), so it was not moved onto another road")
-            if alt is not None and alt[i].seg[0] != snap.seg[0]:
-                text += (f" (the nearest road that connects is {self._road_label(int(alt[i].seg[0]))}, "
-                         f"{alt[i].distance_m[0]:,.0f} m away; Router(min_reach_nodes=0) snaps onto it)")
-            parts.append(text)
-        return "".join(parts)
+        return messages.district_note(self.network, (o, d), pinned, alt, self.min_reach_nodes)
 
     def _pocket_exits(self, rules: R.ArcRules, metric: Metric) -> tuple:
         """:func:`lastmile.private_metres_to_main` towards and from the main network (cached per rules)."""
@@ -446,22 +434,13 @@ class Router:
         arcs = segment_arcs(net)[seg]
         why = R.explain_arcs(net, arcs[arcs >= 0], vehicle, at, rules=self.rules(vehicle, at))
         reason = "; ".join(dict.fromkeys(w["why"] for w in why)) or "closed to this vehicle"
-        return f"{near.distance_m[0]:,.0f} m from {self._road_label(seg)}, which this vehicle may not use ({reason})"
+        return (f"{near.distance_m[0]:,.0f} m from {messages.road_label(net, seg)}, which this vehicle may not use "
+                f"({reason})")
 
     def _far_message(self, lonlat, xy, usable_m: float, vehicle: Vehicle, at, role: str) -> str:
         """Why a point cannot be snapped: the nearest road, how far, and why this vehicle may not use it."""
-        net = self.network
-        lon0, lat0, lon1, lat1 = net.node_lon.min(), net.node_lat.min(), net.node_lon.max(), net.node_lat.max()
-        head = f"{role} ({lonlat[0]:.6f}, {lonlat[1]:.6f})"
-        usable = (f"{usable_m:,.0f} m from the nearest road usable by this vehicle" if np.isfinite(usable_m)
-                  else "far from every road: no road of the network is usable by this vehicle")
-        tail = (f" (limit {self.max_snap_m:,.0f} m, settings.route_max_snap_m or Router(max_snap_m=...)); the "
-                f"network ({net.source or 'loaded'}) covers lon {lon0:.4f}..{lon1:.4f}, lat {lat0:.4f}..{lat1:.4f}.")
         closed = self._closed_road_nearby(xy, usable_m, vehicle, at)
-        if closed:
-            return (f"{head} is {closed}, and {usable}{tail} Check the point (LON,LAT order), the vehicle, or load "
-                    "a larger network.")
-        return f"{head} is {usable}{tail} Check the point (LON,LAT order) or load a larger network."
+        return messages.too_far(self.network, lonlat, usable_m, self.max_snap_m, role, closed)
 
     def _closed_ends(self, xy, snaps, vehicle: Vehicle, at) -> str:
         """Sentences for route ends (metric ``xy``) that snapped past a nearer road the vehicle may not use."""
@@ -527,7 +506,8 @@ class Router:
                 o2, d2, path = found
                 for role, old, new in (("origin", o, o2), ("destination", d, d2)):
                     if old.seg[0] != new.seg[0]:
-                        warnings.append(self._resnap_warning(role, old, new))
+                        warnings.append(messages.resnap_warning(net, role, old, new, self.max_snap_m,
+                                                                         self.max_resnap_m))
                 o, d = o2, d2
                 cost, arcs, start_at, end_at = path
         assumed: list = []
@@ -552,10 +532,11 @@ class Router:
         if not math.isfinite(cost):
             closed = self._closed_ends(xy, (o, d), vehicle, at)
             if explain and any(pinned):
-                closed += self._district_message(near, o, d, nearest, self.rules(vehicle, at), metric, pinned)
+                closed += self._district_note(near, o, d, nearest, self.rules(vehicle, at), metric, pinned)
             if explain and not avoided:  # cut off from the vehicle's roads: what a car's route would cross
                 self.explain_unreachable(origin, destination, vehicle, at, suffix=closed)
-            raise NoRouteError(self._no_route_message(origin, destination, vehicle, at, avoided) + closed, avoided)
+            raise NoRouteError(messages.no_route(origin, destination, vehicle, at, avoided, self.max_snap_m) + closed,
+                               avoided)
         rules = self.rules(vehicle, at)
         way = net.arc_way[arcs]
         way = way[way >= 0]
@@ -583,21 +564,6 @@ class Router:
             r.warnings.append(f"origin and destination snap to the same place on way {snap_osm[0]}: the route is "
                               f"{r.length_m:.1f} m long (nothing to drive)")
         return r
-
-    def _road_label(self, seg: int) -> str:
-        """"way 123 (Main Street)" for a segment."""
-        way, net = int(self.network.seg_way[seg]), self.network
-        name = net.way_name[way]
-        return f"way {int(net.way_osmid[way])}" + (f" ({name})" if isinstance(name, str) and name else "")
-
-    def _resnap_warning(self, role: str, old: EdgeSnap, new: EdgeSnap) -> str:
-        """Why a point was snapped past its nearest road: that road does not connect; which one does."""
-        was, now = (self._road_label(int(s.seg[0])) for s in (old, new))
-        now_far = new.distance_m[0] > self.max_snap_m
-        beyond = (f" (beyond the {self.max_snap_m:,.0f} m snapping limit: nothing nearer connects; searched up to "
-                  f"{self.max_resnap_m:,.0f} m, settings.route_max_resnap_m)") if now_far else ""
-        return (f"the {role}'s nearest road ({old.distance_m[0]:,.0f} m, {was}) does not connect to the other end; "
-                f"snapped {new.distance_m[0]:,.0f} m onto {now}, the nearest one that does{beyond}")
 
     def _without_time_windows(self, xy, o: EdgeSnap, d: EdgeSnap, vehicle: Vehicle, routed: bool, nearest=None):
         """(o, d, path, assumed) with every time window read as not in force, or None (``xy``: the points, metric).
@@ -653,23 +619,8 @@ class Router:
             return
         avoided = R.explain_arcs(net, arcs, vehicle, at, rules=self.rules(vehicle, at))
         if avoided:
-            raise NoRouteError(self._no_route_message(origin, destination, vehicle, at, avoided) + suffix, avoided)
-
-    def _no_route_message(self, origin, destination, vehicle, at, avoided) -> str:
-        who = (f"{vehicle.name or vehicle.kind} ({vehicle.weight_t:g} t, {vehicle.height_m:g} m high, "
-               f"{vehicle.width_m:g} m wide, {vehicle.length_m:g} m long)")
-        head = (f"no legal route for {who} from ({float(origin[0]):.6f}, {float(origin[1]):.6f}) "
-                f"to ({float(destination[0]):.6f}, {float(destination[1]):.6f})")
-        if not avoided:
-            return head + (": the roads this vehicle may use near the two points (within "
-                           f"{self.max_snap_m:,.0f} m) are not connected, even ignoring restrictions along the way")
-        parts = []
-        for item in avoided[:5]:
-            where = f"way {item['osmid']}" + (f" ({item['name']})" if item["name"] else "") if item["osmid"] else ""
-            parts.append(f"{item['why']}{' on ' + where if where else ''}")
-        more = f" (and {len(avoided) - 5} more)" if len(avoided) > 5 else ""
-        when = "" if at else "; no departure time was given, so time-limited bans count as in force (pass at=...)"
-        return head + ": the fastest route ignoring restrictions is blocked by " + "; ".join(parts) + more + when
+            raise NoRouteError(messages.no_route(origin, destination, vehicle, at, avoided, self.max_snap_m) + suffix,
+                               avoided)
 
     def matrix(self, origins, destinations, vehicle: Vehicle | None = None, at=None) -> TravelTimeMatrix:
         """Fastest legal travel times (s) from every origin to every destination.
