@@ -53,6 +53,26 @@ def test_candidates_filtered_from_the_wide_search_equal_a_direct_search():
     assert derived > 30
 
 
+def test_end_nodes_are_the_nodes_departures_and_arrivals_use():
+    """closed_districts' lean end nodes equal the snapping module's, junction points included."""
+    from gridtools.routing import fallback
+    from gridtools.routing.snapping import EdgeSnap, arrivals, departures
+
+    net = load_network(shared_data("roads", "truck_restrictions", "bus.osm.pbf"))
+    router = Router(net)
+    metric = router._metric(truck(weight_t=40, height_m=4.2), None)
+    rng = np.random.default_rng(4)
+    segs = rng.integers(0, len(net.seg_start), 400)
+    fractions = np.r_[rng.uniform(0, 1, 200), np.zeros(100), np.ones(100)]  # a quarter on each kind of junction
+    for seg, fraction in zip(segs, fractions):
+        snap = EdgeSnap(np.array([seg]), np.array([fraction]), np.zeros(1), np.zeros(1), np.zeros(1))
+        for leave, ends in ((True, departures(net, metric.weights, snap)),
+                            (False, arrivals(net, metric.weights, metric.arrive_weights, snap))):
+            _, node, cost = ends
+            want = set(node[0][cost[0] < fallback.INF].tolist())
+            assert set(fallback._end_nodes(net, metric, int(seg), float(fraction), leave).tolist()) == want
+
+
 @pytest.mark.slow
 def test_heidelberg_pocket_routes_unchanged_with_and_without_the_labels():
     """The reachable pair chosen by part labels is the one the many-to-many query chooses."""
