@@ -7,7 +7,8 @@ truck costing with the same dimensions) in a worker started with a Python that h
 file with ``valhalla_build_tiles``.  Every way either engine drives is judged from the raw OSM tags
 by tests/truck_judge.py (osmium, no gridtools code): closed mid-route, or closed at an end (the
 first / last way, which a point on a private road legitimately needs).  Reported per engine:
-routed / refused pairs, closed ways used, snap distance p50 / p95 / max, query p50 (over the engine's own
+routed / refused pairs, closed ways used, snap distance p50 / p95 / max, query p50 of each pair's fastest
+time over ``--repeat`` passes (default 5; over the engine's own
 routed pairs, over the pairs both routed, and over every pair, refusals included; snap distances
 also over every pair with a refused pair's points counted as never snapped, inf); and the pairs
 Valhalla routes legally that gridtools refuses (must be none), with gridtools' reason.
@@ -74,8 +75,8 @@ def build_tiles(py: str, pbf: Path, folder: Path) -> Path:
     return config
 
 
-def valhalla_routes(py: str, config: Path, pairs) -> list[dict]:
-    job = {"config": str(config), "truck": DIMS, "pairs": [[*o, *d] for o, d in pairs]}
+def valhalla_routes(py: str, config: Path, pairs, repeat: int = 1) -> list[dict]:
+    job = {"config": str(config), "truck": DIMS, "pairs": [[*o, *d] for o, d in pairs], "repeat": repeat}
     out = subprocess.run([py, str(REPO / "benchmarks" / "valhalla_worker.py")], input=json.dumps(job),
                          capture_output=True, text=True, check=True).stdout
     return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
@@ -166,8 +167,16 @@ def bench(name, path, args) -> dict:
                          "time_assumed": len(r.time_assumed)})
         except GridtoolsError as exc:
             ours.append({"status": "refused", "ms": (time.perf_counter() - t0) * 1000, "why": str(exc)[:300]})
+    for _ in range(args.repeat - 1):  # further passes: each pair's fastest time, as for Valhalla
+        for row, (o, d) in zip(ours, pairs):
+            t0 = time.perf_counter()
+            try:
+                router.route(o, d, vehicle, explain=False)
+            except GridtoolsError:
+                pass
+            row["ms"] = min(row["ms"], (time.perf_counter() - t0) * 1000)
     config = build_tiles(args.valhalla_python, path, args.tiles / path.stem)
-    theirs = valhalla_routes(args.valhalla_python, config, pairs)
+    theirs = valhalla_routes(args.valhalla_python, config, pairs, args.repeat)
     for row, (o, d) in zip(theirs, pairs):
         row["points"] = [o, d]
     on_road = RoadPoint(net)
@@ -229,6 +238,9 @@ def main():
     parser.add_argument("--seed", type=int, default=5)
     parser.add_argument("--only", default=None, help="run only the extracts whose name contains this text")
     parser.add_argument("--tiles", type=Path, default=Path(tempfile.gettempdir()) / "gridtools-valhalla-tiles")
+    parser.add_argument("--repeat", type=int, default=5,
+                        help="passes over the pairs per engine; each pair's fastest time is kept (this shared VM's "
+                             "speed moves by a quarter between runs)")
     parser.add_argument("--pairs-out", action="store_true",
                         help="keep every pair's rows of both engines in the results JSON (per_pair)")
     args = parser.parse_args()
