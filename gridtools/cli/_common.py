@@ -183,12 +183,14 @@ _MENTION = re.compile(
     + "(?P<setting>" + "|".join(map(re.escape, SETTING_ALIASES)) + ")"
     + rf"|(?P<first>{_NAME})=\.\.\., (?P<second>{_NAME})=\.\.\."
     + rf"|(?P<name>{_NAME})=(?P<value>{_VALUE})"
+    # a number only after "pass " ("pass min_reach_nodes=0"): "COL=2" elsewhere is a column weight
+    + rf"|(?<=pass )(?P<pname>{_NAME})=(?P<pnum>-?\d+(?:\.\d+)?\b)"
     + rf")|\bthe '(?P<parameter>{_NAME})' parameter(?: of [\w.]+)?"
 )
 # A parameter named bare before "must" / "is" (the validate_params message shape).
 _BARE = re.compile(rf"(?<![\w.'\-=])(?P<bare>{_NAME}) (?=must |is (?:active|one)|has to )")
 # A clause offering a keyword setting: removed when the command has no flag for it.
-_HINT = re.compile(rf"[;,]\s*(?:or\s+)?pass (?P<hint>{_NAME})=(?:True\b|False\b|'[^']*'|\.\.\.)[^.;]*")
+_HINT = re.compile(rf"[;,]\s*(?:or\s+)?pass (?P<hint>{_NAME})=(?:True\b|False\b|'[^']*'|\.\.\.|-?\d+\b)[^.;)]*")
 # Python shown as Python (``read_any(path, crs=...)``) is left alone: a flag inside a call reads wrong.
 _CALL = re.compile(r"[\w.]+\([^()]*\)")
 
@@ -207,7 +209,7 @@ def cli_message(message: str, command=None) -> str:
     -------
     str
         ``name=...`` -> ``--flag``; ``a=..., b=...`` -> ``--a/--b``; ``name='value'`` ->
-        ``--flag value``; ``flag=True`` -> ``--flag``; "the 'name' parameter [of f]" -> "the --flag
+        ``--flag value``; ``pass name=0`` -> ``pass --flag 0``; ``flag=True`` -> ``--flag``; "the 'name' parameter [of f]" -> "the --flag
         option".  Names the command does not have (after :data:`PARAMETER_ALIASES`) stay as
         they are, and so do messages still written with a "(CLI: ...)" hint.
 
@@ -222,6 +224,10 @@ def cli_message(message: str, command=None) -> str:
     ...     pass
     >>> cli_message("pass lon=..., lat=... with crs='EPSG:4326'", get_command(demo))
     'pass --lon/--lat with --crs EPSG:4326'
+    >>> cli_message("(the nearest road is 93 m away; pass lon=0 to start there)", get_command(demo))
+    '(the nearest road is 93 m away; pass --lon 0 to start there)'
+    >>> cli_message("(the nearest road is 93 m away; pass zoom=0 to start there)", get_command(demo))
+    '(the nearest road is 93 m away)'
     """
     if command is None or "(CLI: " in message:
         return message
@@ -256,6 +262,8 @@ def cli_message(message: str, command=None) -> str:
                     + keyword(match["second"], "...", f"{match['second']}=..."))
         if match["name"]:
             return keyword(match["name"], match["value"], text)
+        if match["pname"]:
+            return keyword(match["pname"], match["pnum"], text)
         param = _lookup(params, match["parameter"])
         if param is None:
             return text
@@ -287,6 +295,8 @@ def _flag(param, value: str = "...") -> str | None:
             return longs[0]
         negative = [o for o in param.secondary_opts if o.startswith("--")]
         return negative[0] if negative else None
+    if value[:1] not in ("'", '"'):  # a number
+        return f"{longs[0]} {value}"
     return f"{longs[0]} {shlex.quote(value[1:-1])}"
 
 

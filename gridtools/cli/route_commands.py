@@ -39,6 +39,11 @@ ZonesCrsOption = Annotated[Optional[str], typer.Option("--zones-crs", help="CRS 
 PermitOption = Annotated[Optional[list[str]], typer.Option("--permit", help="Permit id the vehicle carries "
                                                                             "(repeatable); exempts it from zones "
                                                                             "listing it.")]
+MinReachOption = Annotated[Optional[int], typer.Option("--min-reach-nodes", help="Junctions of roads the vehicle may "
+                                                                              "drive but not leave (or enter) that make "
+                                                                              "a closed district: a point there is not "
+                                                                              "moved onto another road (default 50; 0: "
+                                                                              "always move it).")]
 ColumnsOption = Annotated[Optional[str], typer.Option("--columns", help="Edge files: rename columns to OSM names, "
                                                                         "e.g. link_id=osmid,road_name=name,dir=oneway.")]
 
@@ -61,7 +66,7 @@ def route_cmd(
     at: DepartureOption = None, crs: CrsOption = None, no_cache: NoCacheOption = False,
     map_file: RouteMapOption = None, columns: ColumnsOption = None, hazmat: HazmatOption = False,
     adr_tunnel_code: AdrOption = None, zones: ZonesOption = None, zones_crs: ZonesCrsOption = None,
-    permit: PermitOption = None,
+    permit: PermitOption = None, min_reach_nodes: MinReachOption = None,
 ):
     """Fastest legal route for a car, van or truck; writes LineStrings with the OSM osmid of each way.
 
@@ -76,7 +81,8 @@ def route_cmd(
     ban_zones = read_ban_zones(zones, crs=zones_crs) if zones is not None else None
     with progress_bar() as progress:
         net = load_network(network_file, cache=not no_cache, crs=crs, columns=renames(columns), progress=progress)
-    result = Router(net, zones=ban_zones).route(lonlat(origin, "--from"), lonlat(destination, "--to"), vehicle, at=when)
+    router = Router(net, zones=ban_zones, min_reach_nodes=min_reach_nodes)
+    result = router.route(lonlat(origin, "--from"), lonlat(destination, "--to"), vehicle, at=when)
     print_lines("route", result.summary_lines())
     io.write_any(result.to_geodataframe(), output, layer="route")
     out.print(f"wrote {output}: {len(result.osmids)} ways")

@@ -47,7 +47,7 @@ def district_note(network, snaps, pinned, alternative, min_reach_nodes: int) -> 
                 "none joined to the rest of its network), so it was not moved onto another road")
         if alternative is not None and alternative[i].seg[0] != snap.seg[0]:
             text += (f" (the nearest road that connects is {road_label(network, int(alternative[i].seg[0]))}, "
-                     f"{alternative[i].distance_m[0]:,.0f} m away; Router(min_reach_nodes=0) snaps onto it)")
+                     f"{alternative[i].distance_m[0]:,.0f} m away; pass min_reach_nodes=0 to snap onto it)")
         parts.append(text)
     return "".join(parts)
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import shapely
 
-from conftest import shared_data
+from conftest import run_cli, shared_data
 from gridtools.errors import InputError
 from gridtools.routing import NoRouteError, Router, car, load_network, network_from_frames, truck
 from split_graph import points_on_roads, road_graph, split_cost
@@ -255,10 +255,14 @@ def _town_and_district(n: int):
     """A 9 x 9 town (ways 1-144, the main network) and, 160 m east of it, an n x n district (ways from 1000)
     joined to the town only by way 999 (Weight Lane, maxweight=7.5): a 40 t truck may drive the district
     but not reach it."""
+    return network_from_frames(_town_and_district_frame(n))
+
+
+def _town_and_district_frame(n: int) -> gpd.GeoDataFrame:
     rows = _grid_rows(9, 8.0, 49.0, 0.002, 1) + _grid_rows(n, 8.0182, 49.0, 0.001, 1000)
     rows.append(dict(osmid=999, highway="residential", name="Weight Lane", maxweight="7.5",
                      geometry=shapely.LineString([(8.016, 49.0), (8.0182, 49.0)])))
-    return network_from_frames(gpd.GeoDataFrame(rows, crs=4326))
+    return gpd.GeoDataFrame(rows, crs=4326)
 
 
 def test_a_point_in_a_closed_district_is_refused_naming_the_road_that_would_connect():
@@ -270,7 +274,7 @@ def test_a_point_in_a_closed_district_is_refused_naming_the_road_that_would_conn
     text = str(err.value)
     assert "maxweight" in text and "way 999 (Weight Lane)" in text  # what closes it
     assert "lies in streets this vehicle may drive but not enter (50 or more junctions" in text
-    assert "the nearest road that connects is way" in text and "Router(min_reach_nodes=0)" in text
+    assert "the nearest road that connects is way" in text and "pass min_reach_nodes=0 to snap onto it" in text
     with pytest.raises(NoRouteError, match="may drive but not leave"):
         router.route(in_district, town, big)
     # inside the district the truck is routed as usual, and a car is not affected
@@ -289,3 +293,14 @@ def test_a_small_pocket_is_snapped_past_as_before():
     assert 150 < r.snap_m[1] < 260 and 999 not in r.osmids
     (w,) = [w for w in r.warnings if "does not connect" in w]
     assert w.startswith("the destination's nearest road (0 m, way 1") and "onto way" in w
+
+
+def test_cli_names_the_closed_district_and_its_flag(tmp_path, capsys):
+    roads = tmp_path / "roads.gpkg"
+    _town_and_district_frame(8).to_file(roads)
+    args = ["route", str(roads), "--from", "8.003,49.004", "--to", "8.0187,49.003", "--weight-t", "40",
+            "-o", str(tmp_path / "r.geojson"), "--no-cache"]
+    code, text = run_cli(args, capsys)
+    assert code == 2 and "may drive but not enter" in text and "pass --min-reach-nodes 0 to snap onto it" in text
+    code, text = run_cli(args + ["--min-reach-nodes", "0"], capsys)
+    assert code == 0 and "does not connect" in text
