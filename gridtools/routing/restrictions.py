@@ -364,8 +364,10 @@ def _plain(net, name: str) -> pd.DataFrame:
         table = getattr(net, name)
         # built from plain arrays so pandas keeps one block per dtype: a row selection is then a few takes
         # (a plain object array handed to pandas would be read back into Arrow text: say dtype=object)
-        return pd.DataFrame({c: pd.Series(table[c].to_numpy(dtype=object), index=table.index, dtype=object)
-                             if pd.api.types.is_string_dtype(kind) else table[c] for c, kind in table.dtypes.items()})
+        plain = pd.DataFrame({c: pd.Series(table[c].to_numpy(dtype=object), index=table.index, dtype=object)
+                              if pd.api.types.is_string_dtype(kind) else table[c] for c, kind in table.dtypes.items()})
+        plain.columns = pd.Index(list(plain.columns), dtype=object)  # column lookups: no Arrow label index
+        return plain
 
     return net.derived(f"restrictions_plain_{name}", compute)
 
