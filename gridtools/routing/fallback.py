@@ -28,8 +28,8 @@ import numpy as np
 from gridtools.routing import lastmile
 from gridtools.routing.connectivity import cut_off, pairs_connect, reach_parts, reaches_at_least
 from gridtools.routing.engines import INF
-from gridtools.routing.snapping import (EdgeSnap, arrivals, best_path, departures, matrix_costs, same_arc_cost,
-                                        segment_arcs, segment_ends)
+from gridtools.routing.snapping import (EdgeSnap, arrivals, best_path, departures, end_nodes, matrix_costs,
+                                        same_arc_cost, segment_arcs)
 
 #: Roads looked at per point and index by :func:`reachable_snaps` (the nearest, and those of the main network).
 REACHABLE_CANDIDATES = 12
@@ -148,7 +148,8 @@ def closed_districts(network, rules, metric, nearest: EdgeSnap, min_nodes: int) 
     out = []
     for i, role in enumerate(("origin", "destination")):
         seg, leave = int(nearest.seg[i]), role == "origin"
-        starts = _end_nodes(network, metric, seg, float(nearest.fraction[i]), leave) if seg >= 0 else ()
+        _, node, usable = end_nodes(network, metric.weights if leave else metric.arrive_weights, nearest.take(i), leave)
+        starts = node[usable]
         if (not len(starts) or (to_main if leave else from_main)[starts].any()
                 or cut_off(network, seg, role)):
             out.append(False)
@@ -156,22 +157,6 @@ def closed_districts(network, rules, metric, nearest: EdgeSnap, min_nodes: int) 
         indptr, indices = rules.cache["reach_csr"][0 if leave else 1]
         out.append(reaches_at_least(indptr, indices, starts, min_nodes, network.node_base))
     return tuple(out)
-
-
-def _end_nodes(network, metric, seg: int, fraction: float, leave: bool) -> np.ndarray:
-    """Graph nodes a point on segment ``seg`` drives to (``leave``: an origin) or is reached from.
-
-    The nodes of :func:`~gridtools.routing.snapping.departures` / ``arrivals`` for one point, without
-    their costs (a tenth of the time).
-    """
-    arcs = segment_arcs(network)[seg]
-    arcs = arcs[arcs >= 0]
-    arcs = arcs[(metric.weights if leave else metric.arrive_weights)[arcs] < INF]
-    nodes = network.arc_v[arcs] if leave else network.arc_u[arcs]
-    if fraction <= 0.0 or fraction >= 1.0:  # on a junction: the point also starts (ends) there
-        base = segment_ends(network)[seg, 0 if fraction <= 0.0 else 1]
-        nodes = np.r_[nodes, network.node_depart[base] if leave else base]
-    return nodes
 
 
 def _csr(n_nodes: int, tails: np.ndarray, heads: np.ndarray) -> tuple:

@@ -311,29 +311,43 @@ def arrivals(network, weights: np.ndarray, arrive_weights: np.ndarray, snap: Edg
     return _ends(network, weights, arrive_weights, snap, leave=False)
 
 
-def _ends(network, weights, part_weights, snap: EdgeSnap, leave: bool):
+def end_nodes(network, weights: np.ndarray, snap: EdgeSnap, leave: bool):
+    """The arcs and nodes of :func:`departures` (``leave``) or :func:`arrivals`, without their costs.
+
+    Returns ``(arcs, node, usable)``, each (n, 3) in the columns of :func:`departures`: an unusable
+    column has arc -1 and ``usable`` False.  ``weights`` is what decides usability (the arrival
+    weights for :func:`arrivals`).  Enough to ask where a point can go (reachability), and cheaper
+    than the costs.
+    """
     table = segment_arcs(network)
     n = len(snap.seg)
     ok = snap.seg >= 0
     seg = np.maximum(snap.seg, 0)
     arcs = np.full((n, 3), -1, np.int64)
     arcs[:, :2] = np.where(ok[:, None], table[seg], -1)
-    cost = np.full((n, 3), INF, np.int64)
+    along = np.maximum(arcs[:, :2], 0)
+    usable = np.zeros((n, 3), bool)
+    usable[:, :2] = (arcs[:, :2] >= 0) & (weights[along] < INF)
     node = np.zeros((n, 3), np.int64)
-    w_use = part_weights if not leave else weights
-    for col in (0, 1):
-        a = np.maximum(arcs[:, col], 0)
-        usable = (arcs[:, col] >= 0) & (w_use[a] < INF)
-        pos = positions(w_use, a, snap.fraction, col == 1)
-        w = w_use[a].astype(np.int64)
-        cost[:, col] = np.where(usable, (w - pos) if leave else pos, INF)
-        node[:, col] = network.arc_v[a] if leave else network.arc_u[a]
-        arcs[~usable, col] = -1
+    node[:, :2] = network.arc_v[along] if leave else network.arc_u[along]
+    arcs[:, :2] = np.where(usable[:, :2], arcs[:, :2], -1)
     end = at_junction(snap)
-    there = ok & (end >= 0)
+    usable[:, 2] = ok & (end >= 0)  # a point on a junction also starts (ends) there
     base = segment_ends(network)[seg, np.maximum(end, 0)]
     node[:, 2] = network.node_depart[base] if leave else base
-    cost[there, 2] = 0
+    return arcs, node, usable
+
+
+def _ends(network, weights, part_weights, snap: EdgeSnap, leave: bool):
+    w_use = part_weights if not leave else weights
+    arcs, node, usable = end_nodes(network, w_use, snap, leave)
+    cost = np.full((len(snap.seg), 3), INF, np.int64)
+    for col in (0, 1):
+        a = np.maximum(arcs[:, col], 0)
+        pos = positions(w_use, a, snap.fraction, col == 1)
+        w = w_use[a].astype(np.int64)
+        cost[:, col] = np.where(usable[:, col], (w - pos) if leave else pos, INF)
+    cost[usable[:, 2], 2] = 0
     return arcs, node, cost
 
 

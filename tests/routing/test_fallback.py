@@ -54,9 +54,10 @@ def test_candidates_filtered_from_the_wide_search_equal_a_direct_search():
 
 
 def test_end_nodes_are_the_nodes_departures_and_arrivals_use():
-    """closed_districts' lean end nodes equal the snapping module's, junction points included."""
+    """The nodes a point leaves to / is entered from, by their definition, are those of end_nodes (which
+    closed_districts reads) and the ones departures / arrivals give a cost; junction points included."""
     from gridtools.routing import fallback
-    from gridtools.routing.snapping import EdgeSnap, arrivals, departures
+    from gridtools.routing.snapping import EdgeSnap, arrivals, departures, end_nodes, segment_arcs, segment_ends
 
     net = load_network(shared_data("roads", "truck_restrictions", "bus.osm.pbf"))
     router = Router(net)
@@ -68,9 +69,18 @@ def test_end_nodes_are_the_nodes_departures_and_arrivals_use():
         snap = EdgeSnap(np.array([seg]), np.array([fraction]), np.zeros(1), np.zeros(1), np.zeros(1))
         for leave, ends in ((True, departures(net, metric.weights, snap)),
                             (False, arrivals(net, metric.weights, metric.arrive_weights, snap))):
+            weights = metric.weights if leave else metric.arrive_weights
+            # the definition: each usable arc along the segment leads to (comes from) one node; a point on
+            # a junction also starts (ends) at the junction itself
+            want = {int(net.arc_v[a] if leave else net.arc_u[a]) for a in segment_arcs(net)[seg]
+                    if a >= 0 and weights[a] < fallback.INF}
+            if fraction <= 0.0 or fraction >= 1.0:
+                base = int(segment_ends(net)[seg, 0 if fraction <= 0.0 else 1])
+                want.add(int(net.node_depart[base]) if leave else base)
             _, node, cost = ends
-            want = set(node[0][cost[0] < fallback.INF].tolist())
-            assert set(fallback._end_nodes(net, metric, int(seg), float(fraction), leave).tolist()) == want
+            assert set(node[0][cost[0] < fallback.INF].tolist()) == want
+            _, node, usable = end_nodes(net, weights, snap, leave)
+            assert set(node[usable].tolist()) == want
 
 
 @pytest.mark.slow
