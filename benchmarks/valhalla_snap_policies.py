@@ -33,28 +33,22 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 from bench_routing_valhalla import DIMS, EXTRACTS  # noqa: E402
 from gridtools.errors import GridtoolsError  # noqa: E402
 from gridtools.routing import Router, fallback, load_network, truck  # noqa: E402
-from gridtools.routing.connectivity import cut_off  # noqa: E402
-from gridtools.routing.engines import INF  # noqa: E402
-from gridtools.routing.snapping import arrivals, departures  # noqa: E402
+from gridtools.routing.connectivity import cut_off, reached_from  # noqa: E402
+from gridtools.routing.snapping import end_nodes  # noqa: E402
 
 
-def reach(rules, network, metric, snap, leave: bool, cap: int = 5000):
+def reach(rules, network, metric, snap, leave: bool):
     """Junctions the truck reaches from (``leave``) or is reached from at ``snap``; None on the main network."""
     _, _, to_main, from_main, _, _ = fallback._reach_parts(network, rules)
-    _, node, cost = (departures(network, metric.weights, snap) if leave
-                     else arrivals(network, metric.weights, metric.arrive_weights, snap))
-    starts = node[0][cost[0] < INF]
+    _, node, usable = end_nodes(network, metric.weights if leave else metric.arrive_weights, snap, leave)
+    starts = node[usable]
     if not len(starts) or (to_main if leave else from_main)[starts].any():
         return None
-    indptr, indices = rules.cache["reach_csr"][0 if leave else 1]
-    seen, todo = set(starts.tolist()), list(starts.tolist())
-    while todo and len(seen) < cap:
-        u = todo.pop()
-        for v in indices[indptr[u]:indptr[u + 1]].tolist():
-            if v not in seen:
-                seen.add(v)
-                todo.append(v)
-    return len({int(network.node_base[n]) for n in seen})
+    ok = rules.blocked == 0
+    tails, heads = (network.arc_u[ok], network.arc_v[ok]) if leave else (network.arc_v[ok], network.arc_u[ok])
+    sources = np.zeros(network.n_nodes, bool)
+    sources[starts] = True
+    return len(np.unique(network.node_base[reached_from(network.n_nodes, tails, heads, sources)]))
 
 
 def classify(name, path, rows, cache):
@@ -76,8 +70,6 @@ def classify(name, path, rows, cache):
             nearest = router._snap_xy(pts, xy, vehicle, None, ("origin", "destination"))
         except GridtoolsError:
             nearest = None
-        if nearest is not None:
-            fallback.closed_districts(net, rules, metric, nearest, 1)  # builds the cached adjacency
         for i, role in enumerate(("origin", "destination")):
             if snaps is None or nearest is None or not snaps[i] > nearest.distance_m[i] + 1.0:
                 continue
