@@ -577,8 +577,11 @@ class Router:
         if self._rules_key(vehicle, TIME_WINDOWS_LIFTED) == self._rules_key(vehicle, None):
             return None  # nothing on this network (for this vehicle) depends on the time
         lifted = self.rules(vehicle, TIME_WINDOWS_LIFTED)
-        if nearest is not None and not np.array_equal(self._usable_segments(lifted),
-                                                      self._usable_segments(self.rules(vehicle, None))):
+        opens = ("opens_roads", self._rules_key(vehicle, None))  # compared once per pair of rules, not per route
+        if opens not in lifted.cache:
+            lifted.cache[opens] = not np.array_equal(self._usable_segments(lifted),
+                                                     self._usable_segments(self.rules(vehicle, None)))
+        if nearest is not None and lifted.cache[opens]:
             nearest = None  # a road opened by lifting the windows: its index differs
         ends = []
         for k, snap in enumerate((o, d)):
