@@ -209,8 +209,8 @@ def cli_message(message: str, command=None) -> str:
     -------
     str
         ``name=...`` -> ``--flag``; ``a=..., b=...`` -> ``--a/--b``; ``name='value'`` ->
-        ``--flag value``; ``pass name=0`` -> ``pass --flag 0``; ``flag=True`` -> ``--flag``; "the 'name' parameter [of f]" -> "the --flag
-        option".  Names the command does not have (after :data:`PARAMETER_ALIASES`) stay as
+        ``--flag value``; ``pass name=0`` -> ``pass --flag 0``; ``flag=True`` -> ``--flag``; "the
+        'name' parameter [of f]" -> "the --flag option".  Names the command does not have (after :data:`PARAMETER_ALIASES`) stay as
         they are, and so do messages still written with a "(CLI: ...)" hint.
 
     Examples
